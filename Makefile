@@ -1,0 +1,52 @@
+# Two entry points for people: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := simplesamlphp php-cli php-xml php-mbstring chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.PHONY: demo test lint typecheck unit venv system-deps postgres bench clean
+
+$(VENV)/.stamp-venv: pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.stamp-venv
+
+# Debian packages for the real components the tests and the demo use (IdP, browser).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+# PostgreSQL is part of the test matrix; start the local cluster if it is installed and down.
+postgres:
+	@if command -v pg_ctlcluster >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | tail -n 1) main start; \
+	fi
+
+lint: venv
+	$(VENV)/bin/ruff check broker tests benchmarks
+	$(VENV)/bin/mypy
+
+test: venv system-deps postgres lint
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: venv
+	$(VENV)/bin/broker --config docker/demo.toml init
+	$(VENV)/bin/broker --config docker/demo.toml serve
+
+bench: venv
+	$(PY) benchmarks/policy_eval.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

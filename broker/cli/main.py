@@ -1,0 +1,129 @@
+"""The ``broker`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from broker.crypto.keys import KeyMaterialError, ensure_keys
+from broker.settings import Settings, SettingsError, load_settings
+
+
+class BrokerError(click.ClickException):
+    """One line on stderr and exit status 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"broker: {self.format_message()}", err=True)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings | None = ctx.obj.get("settings")
+    if settings is None:
+        try:
+            settings = load_settings(ctx.obj.get("config"))
+        except SettingsError as exc:
+            raise BrokerError("; ".join(exc.problems)) from None
+        ctx.obj["settings"] = settings
+    return settings
+
+
+def _runtime(ctx: click.Context) -> Any:
+    from broker.services.runtime import Runtime
+
+    try:
+        return Runtime.from_settings(_settings(ctx))
+    except KeyMaterialError as exc:
+        raise BrokerError(str(exc)) from None
+
+
+@click.group()
+@click.option("--config", "config", type=click.Path(dir_okay=False), envvar="BROKER_CONFIG",
+              help="TOML settings file (every key can also be set as BROKER_<KEY>).")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """SAML identity federation broker with AWS IAM/STS-compatible APIs."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create keys, database schema and default account; keep whatever exists."""
+    from broker.services.setup import initialise
+
+    settings = _settings(ctx)
+    created = ensure_keys(settings.certs_dir, common_name=settings.sp_entity_id)
+    runtime = _runtime(ctx)
+    if settings.demo:
+        from broker.demo.setup import prepare_demo
+
+        prepare_demo(runtime)
+    initialise(runtime)
+    if settings.demo:
+        from broker.demo.setup import seed_demo
+
+        seed_demo(runtime)
+    click.echo(f"keys: {', '.join(created) if created else 'all present'} in {settings.certs_dir}/")
+    click.echo(f"database: {settings.database_url} at the newest schema")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to listen on (default from settings).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default from settings).")
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) -> None:
+    """Run the broker (WSGI server: waitress)."""
+    import waitress
+
+    from broker.services.setup import sync_metadata_dir
+    from broker.web.app import create_app
+
+    settings = _settings(ctx)
+    runtime = _runtime(ctx)
+    sync_metadata_dir(runtime)
+    app = create_app(runtime=runtime)
+    host = host or settings.host
+    port = port or settings.port
+    click.echo(f"broker listening on http://{host}:{port} (public URL {settings.base_url})", err=True)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="broker", clear_untrusted_proxy_headers=True)
+
+
+@cli.command("bootstrap-admin")
+@click.option("--user-name", default="admin", show_default=True)
+@click.pass_context
+def bootstrap_admin(ctx: click.Context, user_name: str) -> None:
+    """Print an administrator's access key as JSON (created on first use)."""
+    from broker.iam.errors import AwsError
+    from broker.services.setup import bootstrap_admin as make_admin
+
+    runtime = _runtime(ctx)
+    runtime.db.upgrade()
+    try:
+        credentials = make_admin(runtime, user_name)
+    except AwsError as exc:
+        raise BrokerError(exc.message) from None
+    click.echo(credentials.to_json())
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="broker", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("broker: aborted", err=True)
+        return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

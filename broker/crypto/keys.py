@@ -1,0 +1,253 @@
+"""Key material on disk: generated once by ``broker init``, loaded at start-up.
+
+Layout under ``certs/`` (all git-ignored):
+- ``sp-signing.key`` / ``sp-signing.crt``: RSA key pair the SP signs AuthnRequests with.
+- ``sp-encryption.key`` / ``sp-encryption.crt``: RSA key pair IdPs encrypt assertions to.
+- ``token-<kid>.pem``: ES256 keys for session tokens; ``token-keys.json`` names current/next/previous.
+- ``secret-derivation.key``: HMAC key deriving temporary secrets from token ids.
+- ``data-encryption.key``: AES-256-GCM key ring for secrets at rest.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+SP_SIGNING = "sp-signing"
+SP_ENCRYPTION = "sp-encryption"
+TOKEN_KEYS_INDEX = "token-keys.json"
+SECRET_DERIVATION = "secret-derivation.key"
+DATA_ENCRYPTION = "data-encryption.key"
+
+
+class KeyMaterialError(Exception):
+    """A key file is missing or unreadable; the message names the file."""
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def generate_rsa_pair(common_name: str, key_size: int = 3072, days: int = 3650) -> tuple[bytes, bytes]:
+    """A new RSA key (PKCS#8 PEM) and a self-signed certificate (PEM) for it."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def generate_ec_key() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def jwk_thumbprint(public_key: ec.EllipticCurvePublicKey) -> str:
+    """RFC 7638 thumbprint of an EC P-256 public key, used as ``kid``."""
+    numbers = public_key.public_numbers()
+    jwk = {"crv": "P-256", "kty": "EC", "x": _b64(numbers.x.to_bytes(32, "big")),
+           "y": _b64(numbers.y.to_bytes(32, "big"))}
+    digest = hashlib.sha256(json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode()).digest()
+    return _b64(digest)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class TokenKey:
+    kid: str
+    private_key: ec.EllipticCurvePrivateKey
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self.private_key.public_key()
+
+    def public_jwk(self) -> dict[str, str]:
+        numbers = self.public_key.public_numbers()
+        return {
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+            "x": _b64(numbers.x.to_bytes(32, "big")), "y": _b64(numbers.y.to_bytes(32, "big")),
+        }
+
+
+@dataclass(frozen=True)
+class TokenKeyRing:
+    """Signs with ``current``; verifies with current, next (pre-published) and previous."""
+
+    current: TokenKey
+    next: TokenKey | None
+    previous: TokenKey | None
+
+    def verification_keys(self) -> dict[str, TokenKey]:
+        keys = [self.current, self.next, self.previous]
+        return {k.kid: k for k in keys if k is not None}
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return {"keys": [k.public_jwk() for k in self.verification_keys().values()]}
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    sp_signing_key_pem: bytes
+    sp_signing_cert_pem: bytes
+    sp_encryption_key_pem: bytes
+    sp_encryption_cert_pem: bytes
+    token_keys: TokenKeyRing
+    secret_derivation_key: bytes
+    data_encryption_keys: tuple[bytes, ...]  # first encrypts; all decrypt (rotation)
+    certs_dir: Path
+
+    def sp_signing_key_file(self) -> str:
+        return str(self.certs_dir / f"{SP_SIGNING}.key")
+
+    def sp_signing_cert_file(self) -> str:
+        return str(self.certs_dir / f"{SP_SIGNING}.crt")
+
+    def sp_encryption_key_file(self) -> str:
+        return str(self.certs_dir / f"{SP_ENCRYPTION}.key")
+
+    def sp_encryption_cert_file(self) -> str:
+        return str(self.certs_dir / f"{SP_ENCRYPTION}.crt")
+
+
+def _new_token_key_file(directory: Path) -> str:
+    pem = generate_ec_key()
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    kid = jwk_thumbprint(key.public_key())
+    _write_private(directory / f"token-{kid}.pem", pem)
+    return kid
+
+
+def ensure_keys(certs_dir: str | os.PathLike[str], common_name: str) -> list[str]:
+    """Create whatever key material is missing; keep what exists. Returns the files created."""
+    directory = Path(certs_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    created: list[str] = []
+    for stem in (SP_SIGNING, SP_ENCRYPTION):
+        key_path, cert_path = directory / f"{stem}.key", directory / f"{stem}.crt"
+        if not key_path.exists() or not cert_path.exists():
+            key_pem, cert_pem = generate_rsa_pair(f"{common_name} {stem}")
+            _write_private(key_path, key_pem)
+            cert_path.write_bytes(cert_pem)
+            created += [key_path.name, cert_path.name]
+    index = directory / TOKEN_KEYS_INDEX
+    if not index.exists():
+        ring = {"current": _new_token_key_file(directory), "next": _new_token_key_file(directory),
+                "previous": None}
+        index.write_text(json.dumps(ring, indent=2) + "\n")
+        created.append(index.name)
+    for name in (SECRET_DERIVATION, DATA_ENCRYPTION):
+        path = directory / name
+        if not path.exists():
+            _write_private(path, (secrets.token_hex(32) + "\n").encode())
+            created.append(name)
+    return created
+
+
+def rotate_token_keys(certs_dir: str | os.PathLike[str]) -> dict[str, str | None]:
+    """next becomes current, current becomes previous, and a fresh next is pre-published."""
+    directory = Path(certs_dir)
+    ring = json.loads((directory / TOKEN_KEYS_INDEX).read_text())
+    rotated = {"previous": ring["current"], "current": ring["next"] or _new_token_key_file(directory),
+               "next": _new_token_key_file(directory)}
+    (directory / TOKEN_KEYS_INDEX).write_text(json.dumps(rotated, indent=2) + "\n")
+    return rotated
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise KeyMaterialError(f"{path}: missing; run `broker init` to create key material") from None
+    except OSError as exc:
+        raise KeyMaterialError(f"{path}: unreadable: {exc.strerror}") from None
+
+
+def _load_token_key(directory: Path, kid: str | None) -> TokenKey | None:
+    if not kid:
+        return None
+    key = serialization.load_pem_private_key(_read(directory / f"token-{kid}.pem"), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise KeyMaterialError(f"{directory}/token-{kid}.pem: not an EC P-256 key")
+    return TokenKey(kid=kid, private_key=key)
+
+
+def _hex_keys(path: Path) -> tuple[bytes, ...]:
+    keys = []
+    for line in _read(path).decode().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            try:
+                key = bytes.fromhex(line)
+            except ValueError:
+                raise KeyMaterialError(f"{path}: each line must be a hex key") from None
+            if len(key) != 32:
+                raise KeyMaterialError(f"{path}: keys must be 32 bytes (64 hex digits)")
+            keys.append(key)
+    if not keys:
+        raise KeyMaterialError(f"{path}: no key")
+    return tuple(keys)
+
+
+def load_keys(certs_dir: str | os.PathLike[str], encryption_key: str = "") -> KeyMaterial:
+    directory = Path(certs_dir)
+    try:
+        ring = json.loads(_read(directory / TOKEN_KEYS_INDEX))
+    except json.JSONDecodeError:
+        raise KeyMaterialError(f"{directory / TOKEN_KEYS_INDEX}: not valid JSON") from None
+    current = _load_token_key(directory, ring.get("current"))
+    if current is None:
+        raise KeyMaterialError(f"{directory / TOKEN_KEYS_INDEX}: no current key")
+    data_keys = _hex_keys(directory / DATA_ENCRYPTION)
+    if encryption_key:
+        try:
+            configured = bytes.fromhex(encryption_key)
+        except ValueError:
+            raise KeyMaterialError("encryption_key: must be 64 hex digits") from None
+        if len(configured) != 32:
+            raise KeyMaterialError("encryption_key: must be 64 hex digits")
+        data_keys = (configured, *[k for k in data_keys if k != configured])
+    return KeyMaterial(
+        sp_signing_key_pem=_read(directory / f"{SP_SIGNING}.key"),
+        sp_signing_cert_pem=_read(directory / f"{SP_SIGNING}.crt"),
+        sp_encryption_key_pem=_read(directory / f"{SP_ENCRYPTION}.key"),
+        sp_encryption_cert_pem=_read(directory / f"{SP_ENCRYPTION}.crt"),
+        token_keys=TokenKeyRing(
+            current=current,
+            next=_load_token_key(directory, ring.get("next")),
+            previous=_load_token_key(directory, ring.get("previous")),
+        ),
+        secret_derivation_key=_hex_keys(directory / SECRET_DERIVATION)[0],
+        data_encryption_keys=data_keys,
+        certs_dir=directory,
+    )

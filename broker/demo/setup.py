@@ -1,0 +1,88 @@
+"""DEMO ONLY: keys, provider and roles for `make demo` (groups mapped to roles by trust policies)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from broker.crypto.keys import generate_rsa_pair
+from broker.demo.idp import DEMO_PROVIDER_NAME, DemoIdp
+from broker.iam.arn import saml_provider_arn
+from broker.iam.names import name_key
+from broker.services import iam_admin
+from broker.services.runtime import Runtime
+from broker.store import repositories as repo
+
+DEMO_ROLES = {
+    "DemoAdmin": ("admins", "Full access for members of the admins group.", 43200),
+    "DemoDeveloper": ("developers", "Developer access for members of the developers group.", 28800),
+    "DemoReadOnly": ("developers", "Read-only access for developers.", 3600),
+}
+
+
+def demo_key_files(runtime: Runtime) -> tuple[Path, Path]:
+    directory = Path(runtime.settings.certs_dir)
+    return directory / "demo-idp.key", directory / "demo-idp.crt"
+
+
+def prepare_demo(runtime: Runtime) -> None:
+    key_file, cert_file = demo_key_files(runtime)
+    if not key_file.exists() or not cert_file.exists():
+        key_pem, cert_pem = generate_rsa_pair("broker demo IdP (demo only)", key_size=2048)
+        key_file.write_bytes(key_pem)
+        key_file.chmod(0o600)
+        cert_file.write_bytes(cert_pem)
+
+
+def demo_idp(runtime: Runtime) -> DemoIdp:
+    key_file, cert_file = demo_key_files(runtime)
+    return DemoIdp(runtime.settings.base_url, key_file, cert_file, runtime.sp.metadata_xml)
+
+
+def trust_policy(provider_arn: str, acs_url: str, group: str) -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+            "Condition": {
+                "StringEquals": {"saml:aud": acs_url},
+                "ForAnyValue:StringEquals": {"saml:groups": group},
+            },
+        }],
+    }, indent=2)
+
+
+def seed_demo(runtime: Runtime) -> None:
+    settings = runtime.settings
+    account_id = settings.default_account_id
+    provider_arn = saml_provider_arn(account_id, DEMO_PROVIDER_NAME)
+    metadata = demo_idp(runtime).metadata_xml
+    now = runtime.now()
+    with runtime.db.transaction() as session:
+        account = repo.ensure_account(session, account_id, now=now)
+        if not account.alias:
+            account.alias = "demo"
+        provider = repo.provider_by_name(session, account_id, DEMO_PROVIDER_NAME)
+        if provider is None:
+            iam_admin.create_saml_provider(session, account_id, DEMO_PROVIDER_NAME, metadata, None, now, source="demo")
+        elif provider.metadata_xml != metadata:
+            iam_admin.update_saml_provider_metadata(session, provider, metadata)
+        for role_name, (group, description, max_duration) in DEMO_ROLES.items():
+            document = trust_policy(provider_arn, settings.acs_url, group)
+            role = repo.role_by_name(session, account_id, name_key(role_name))
+            if role is None:
+                role = iam_admin.create_role(
+                    session, account_id, name=role_name, trust_policy=document, path="/demo/",
+                    description=description, max_session_duration=max_duration, permissions_boundary=None,
+                    tags=[("purpose", "demo")], now=now,
+                )
+                iam_admin.put_role_policy(session, account_id, role_name, "access", json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+                                  {"Effect": "Allow", "Action": "iam:Get*" if group != "admins" else "*",
+                                   "Resource": "*"}],
+                }))
+            else:
+                role.trust_policy = document

@@ -1,0 +1,144 @@
+"""The one table of AWS error codes the broker's IAM and STS Query APIs answer with.
+
+Codes are the wire codes AWS sends in ``<Error><Code>``; botocore maps them to its
+modeled exception classes by that exact string, so e.g. the STS SAML expiry error is
+``ExpiredTokenException`` (as in botocore's STS model) while an expired session token on
+a signed call is ``ExpiredToken`` (a common error, 403). Statuses come from botocore's
+IAM/STS service models where modeled and from AWS's "Common Errors" pages otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+ErrorType = Literal["Sender", "Receiver"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    status: int
+    type: ErrorType
+    message: str
+
+
+def _sender(status: int, message: str) -> ErrorSpec:
+    return ErrorSpec(status, "Sender", message)
+
+
+def _receiver(status: int, message: str) -> ErrorSpec:
+    return ErrorSpec(status, "Receiver", message)
+
+
+ERRORS: Mapping[str, ErrorSpec] = MappingProxyType(
+    {
+        # Authentication and request signing (common to every Query API).
+        "AccessDenied": _sender(403, "User is not authorized to perform this action."),
+        "IncompleteSignature": _sender(400, "The request signature does not conform to AWS standards."),
+        "InvalidClientTokenId": _sender(403, "The security token included in the request is invalid."),
+        "MissingAuthenticationToken": _sender(403, "Request is missing Authentication Token"),
+        "SignatureDoesNotMatch": _sender(
+            403,
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your AWS Secret Access Key and signing method. "
+            "Consult the service documentation for details.",
+        ),
+        "ExpiredToken": _sender(403, "The security token included in the request is expired"),
+        "RequestExpired": _sender(400, "Request has expired."),
+        "OptInRequired": _sender(403, "The AWS access key ID needs a subscription for the service."),
+        # Request shape (common).
+        "InvalidAction": _sender(400, "The action or operation requested is invalid."),
+        "MissingAction": _sender(400, "Missing Action"),
+        "MissingParameter": _sender(400, "A required parameter for the specified action is not supplied."),
+        "InvalidParameterValue": _sender(
+            400, "An invalid or out-of-range value was supplied for the input parameter."
+        ),
+        "InvalidParameterCombination": _sender(
+            400, "Parameters that must not be used together were used together."
+        ),
+        "InvalidQueryParameter": _sender(
+            400, "The AWS query string is malformed or does not adhere to AWS standards."
+        ),
+        "MalformedQueryString": _sender(404, "The query string contains a syntax error."),
+        "ValidationError": _sender(
+            400, "The input fails to satisfy the constraints specified by an AWS service."
+        ),
+        "Throttling": _sender(400, "Rate exceeded"),
+        # STS (botocore's STS model).
+        "ExpiredTokenException": _sender(400, "The SAML assertion has expired or is not yet valid."),
+        "IDPRejectedClaim": _sender(403, "The identity provider (IdP) reported that authentication failed."),
+        "InvalidIdentityToken": _sender(400, "The SAML assertion could not be validated."),
+        "MalformedPolicyDocument": _sender(400, "The policy document is malformed."),
+        "PackedPolicyTooLarge": _sender(400, "The session policies and session tags are too large."),
+        "RegionDisabledException": _sender(
+            403, "STS is not activated in the requested region for the account."
+        ),
+        "InvalidAuthorizationMessageException": _sender(400, "The authorization message is invalid."),
+        # IAM (botocore's IAM model).
+        "EntityAlreadyExists": _sender(409, "The entity already exists."),
+        "NoSuchEntity": _sender(404, "The entity does not exist."),
+        "LimitExceeded": _sender(409, "The request would exceed a limit of the account."),
+        "DeleteConflict": _sender(
+            409, "The entity cannot be deleted while subordinate entities are attached."
+        ),
+        "InvalidInput": _sender(400, "An invalid or out-of-range value was supplied for an input parameter."),
+        "ConcurrentModification": _sender(409, "The entity was modified concurrently; retry the request."),
+        "EntityTemporarilyUnmodifiable": _sender(409, "The entity is temporarily unmodifiable."),
+        "UnmodifiableEntity": _sender(400, "The entity cannot be modified."),
+        "InvalidAuthenticationCode": _sender(403, "The authentication code was not recognized."),
+        "PasswordPolicyViolation": _sender(400, "The password does not meet the account password policy."),
+        # Server side.
+        "ServiceFailure": _receiver(500, "The request processing has failed because of an unknown error."),
+        "InternalFailure": _receiver(500, "The request processing has failed because of an unknown error."),
+        "ServiceUnavailable": _receiver(
+            503, "The request has failed due to a temporary failure of the server."
+        ),
+    }
+)
+
+# The STS wire codes carry an "Exception" suffix; accept the short names too, since
+# they are what AWS's prose (and this project's brief) calls them.
+_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "RegionDisabled": "RegionDisabledException",
+        "InvalidAuthorizationMessage": "InvalidAuthorizationMessageException",
+    }
+)
+
+
+def error_spec(code: str) -> ErrorSpec:
+    """Look up a wire code (or one of its short aliases); ``KeyError`` if unknown."""
+    return ERRORS[_ALIASES.get(code, code)]
+
+
+class AwsError(Exception):
+    """An error the AWS-compatible endpoint renders as ``ErrorResponse`` (or JSON ``__type``).
+
+    ``AwsError("NoSuchEntity", "The role with name X cannot be found.")``; without a
+    message the table's default is used. An unknown code is a programming error.
+    """
+
+    code: str
+    message: str
+    status: int
+    type: ErrorType
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        canonical = _ALIASES.get(code, code)
+        spec = ERRORS.get(canonical)
+        if spec is None:
+            raise ValueError(f"unknown AWS error code {code!r}; add it to broker.iam.errors.ERRORS")
+        self.code = canonical
+        self.message = spec.message if message is None else message
+        self.status = spec.status
+        self.type = spec.type
+        super().__init__(self.message)
+
+    @property
+    def sender_fault(self) -> bool:
+        return self.type == "Sender"
+
+    def __repr__(self) -> str:
+        return f"AwsError({self.code!r}, {self.message!r})"

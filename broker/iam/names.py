@@ -1,0 +1,328 @@
+"""Validation of IAM/STS names, paths, tags and bounded integers, with AWS's messages.
+
+Every check raises :class:`ValidationError` whose message reads like AWS's:
+``1 validation error detected: Value 'x' at 'roleName' failed to satisfy constraint:
+Member must have length less than or equal to 64``. Patterns are the ones in botocore's
+IAM/STS models; AWS evaluates them as Java regexes, where ``\\w`` is ASCII-only, so the
+Python patterns here use ``re.ASCII``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from broker.iam import limits
+from broker.iam._text import echo
+from broker.iam.errors import AwsError
+
+__all__ = [
+    "ValidationError",
+    "constraint_violation",
+    "name_key",
+    "validate_account_alias",
+    "validate_duration_seconds",
+    "validate_group_name",
+    "validate_int_range",
+    "validate_max_session_duration",
+    "validate_mfa_device_name",
+    "validate_path",
+    "validate_policy_name",
+    "validate_policy_path",
+    "validate_role_description",
+    "validate_role_name",
+    "validate_role_session_name",
+    "validate_saml_provider_name",
+    "validate_source_identity",
+    "validate_tag_key",
+    "validate_tag_value",
+    "validate_tags",
+    "validate_user_name",
+    "validation_error",
+]
+
+
+class ValidationError(AwsError):
+    """AWS ``ValidationError`` (400). ``violations`` lists each failed constraint."""
+
+    violations: tuple[str, ...]
+
+    def __init__(self, message: str, violations: Sequence[str] = ()) -> None:
+        super().__init__("ValidationError", message)
+        self.violations = tuple(violations) or (message,)
+
+    @classmethod
+    def combine(cls, errors: Iterable[ValidationError]) -> ValidationError:
+        """One error reporting every violation of several checks, as AWS does."""
+        return validation_error([v for e in errors for v in e.violations])
+
+
+def validation_error(violations: Sequence[str]) -> ValidationError:
+    count = len(violations)
+    noun = "error" if count == 1 else "errors"
+    return ValidationError(f"{count} validation {noun} detected: " + "; ".join(violations), violations)
+
+
+def constraint_violation(value: object, field: str, constraint: str) -> str:
+    shown = "null" if value is None else f"'{echo(str(value))}'"
+    return f"Value {shown} at '{field}' failed to satisfy constraint: Member {constraint}"
+
+
+def _check_string(
+    value: str | None,
+    field: str,
+    *,
+    min_len: int,
+    max_len: int,
+    pattern: re.Pattern[str] | None,
+    pattern_text: str = "",
+) -> str:
+    if value is None:
+        raise validation_error([constraint_violation(None, field, "must not be null")])
+    violations: list[str] = []
+    if len(value) < min_len:
+        violations.append(
+            constraint_violation(value, field, f"must have length greater than or equal to {min_len}")
+        )
+    if len(value) > max_len:
+        violations.append(
+            constraint_violation(value, field, f"must have length less than or equal to {max_len}")
+        )
+    if pattern is not None and pattern.fullmatch(value) is None:
+        violations.append(
+            constraint_violation(value, field, f"must satisfy regular expression pattern: {pattern_text}")
+        )
+    if violations:
+        raise validation_error(violations)
+    return value
+
+
+_NAME_PATTERN_TEXT: Final = r"[\w+=,.@-]+"
+_NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
+_SAML_PROVIDER_PATTERN_TEXT: Final = r"[\w._-]+"
+_SAML_PROVIDER_NAME = re.compile(r"[\w._-]+", re.ASCII)
+_SESSION_NAME_PATTERN_TEXT: Final = r"[\w+=,.@-]*"
+_SESSION_NAME = re.compile(r"[\w+=,.@-]*", re.ASCII)
+# AWS's prose says paths may use U+0021..U+007F, but its model's pattern stops at U+007E;
+# the pattern is what AWS enforces and keeps DEL (a control character) out of ARNs.
+_PATH_PATTERN_TEXT: Final = r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)"
+_PATH = re.compile(r"/|/[\x21-\x7e]+/")
+_POLICY_PATH_PATTERN_TEXT: Final = r"((/[A-Za-z0-9\.,\+@=_-]+)*)/"
+_POLICY_PATH = re.compile(r"(/[A-Za-z0-9.,+@=_-]+)*/")
+_DESCRIPTION_PATTERN_TEXT: Final = r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*"
+_DESCRIPTION = re.compile(r"[\t\n\r\x20-\x7e\xa1-\xff]*")
+_ACCOUNT_ALIAS_PATTERN_TEXT: Final = r"^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$"
+_ACCOUNT_ALIAS = re.compile(r"[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]")
+_TAG_PATTERN_TEXT: Final = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]"
+_TAG_PUNCTUATION: Final = frozenset("_.:/=+-@")
+
+
+def name_key(name: str) -> str:
+    """The form names (and tag keys) are compared in: IAM names are unique case-insensitively."""
+    return name.casefold()
+
+
+def validate_user_name(name: str | None, field: str = "userName") -> str:
+    return _check_string(
+        name, field, min_len=1, max_len=limits.USER_NAME_MAX, pattern=_NAME, pattern_text=_NAME_PATTERN_TEXT
+    )
+
+
+def validate_role_name(name: str | None, field: str = "roleName") -> str:
+    return _check_string(
+        name, field, min_len=1, max_len=limits.ROLE_NAME_MAX, pattern=_NAME, pattern_text=_NAME_PATTERN_TEXT
+    )
+
+
+def validate_group_name(name: str | None, field: str = "groupName") -> str:
+    return _check_string(
+        name, field, min_len=1, max_len=limits.GROUP_NAME_MAX, pattern=_NAME, pattern_text=_NAME_PATTERN_TEXT
+    )
+
+
+def validate_policy_name(name: str | None, field: str = "policyName") -> str:
+    return _check_string(
+        name, field, min_len=1, max_len=limits.POLICY_NAME_MAX, pattern=_NAME, pattern_text=_NAME_PATTERN_TEXT
+    )
+
+
+def validate_mfa_device_name(name: str | None, field: str = "virtualMFADeviceName") -> str:
+    return _check_string(
+        name,
+        field,
+        min_len=1,
+        max_len=limits.MFA_DEVICE_NAME_MAX,
+        pattern=_NAME,
+        pattern_text=_NAME_PATTERN_TEXT,
+    )
+
+
+def validate_saml_provider_name(name: str | None, field: str = "name") -> str:
+    return _check_string(
+        name,
+        field,
+        min_len=1,
+        max_len=limits.SAML_PROVIDER_NAME_MAX,
+        pattern=_SAML_PROVIDER_NAME,
+        pattern_text=_SAML_PROVIDER_PATTERN_TEXT,
+    )
+
+
+def validate_role_session_name(name: str | None, field: str = "roleSessionName") -> str:
+    return _check_string(
+        name,
+        field,
+        min_len=limits.ROLE_SESSION_NAME_MIN,
+        max_len=limits.ROLE_SESSION_NAME_MAX,
+        pattern=_SESSION_NAME,
+        pattern_text=_SESSION_NAME_PATTERN_TEXT,
+    )
+
+
+def validate_source_identity(value: str | None, field: str = "sourceIdentity") -> str:
+    return _check_string(
+        value,
+        field,
+        min_len=limits.SOURCE_IDENTITY_MIN,
+        max_len=limits.SOURCE_IDENTITY_MAX,
+        pattern=_SESSION_NAME,
+        pattern_text=_SESSION_NAME_PATTERN_TEXT,
+    )
+
+
+def validate_path(path: str | None, field: str = "path") -> str:
+    """User, group, role and MFA paths: ``/`` or ``/a/b/``."""
+    return _check_string(
+        path, field, min_len=1, max_len=limits.PATH_MAX, pattern=_PATH, pattern_text=_PATH_PATTERN_TEXT
+    )
+
+
+def validate_policy_path(path: str | None, field: str = "path") -> str:
+    """Managed policy paths, which AWS restricts further than entity paths."""
+    return _check_string(
+        path,
+        field,
+        min_len=1,
+        max_len=limits.PATH_MAX,
+        pattern=_POLICY_PATH,
+        pattern_text=_POLICY_PATH_PATTERN_TEXT,
+    )
+
+
+def validate_role_description(description: str | None, field: str = "description") -> str:
+    return _check_string(
+        description,
+        field,
+        min_len=0,
+        max_len=limits.ROLE_DESCRIPTION_MAX,
+        pattern=_DESCRIPTION,
+        pattern_text=_DESCRIPTION_PATTERN_TEXT,
+    )
+
+
+def validate_account_alias(alias: str | None, field: str = "accountAlias") -> str:
+    return _check_string(
+        alias,
+        field,
+        min_len=limits.ACCOUNT_ALIAS_MIN,
+        max_len=limits.ACCOUNT_ALIAS_MAX,
+        pattern=_ACCOUNT_ALIAS,
+        pattern_text=_ACCOUNT_ALIAS_PATTERN_TEXT,
+    )
+
+
+def _is_tag_text(text: str) -> bool:
+    # Python's re has no \p{...}; match AWS's [\p{L}\p{Z}\p{N}_.:/=+\-@] by category.
+    return all(unicodedata.category(ch)[0] in "LZN" or ch in _TAG_PUNCTUATION for ch in text)
+
+
+def _check_tag_text(value: str | None, field: str, *, min_len: int, max_len: int) -> str:
+    value = _check_string(value, field, min_len=min_len, max_len=max_len, pattern=None)
+    if not _is_tag_text(value):
+        quantifier = "+" if min_len else "*"
+        raise validation_error(
+            [
+                constraint_violation(
+                    value, field, f"must satisfy regular expression pattern: {_TAG_PATTERN_TEXT}{quantifier}"
+                )
+            ]
+        )
+    return value
+
+
+def validate_tag_key(key: str | None, field: str = "key") -> str:
+    key = _check_tag_text(key, field, min_len=1, max_len=limits.TAG_KEY_MAX)
+    if key.casefold().startswith(limits.RESERVED_TAG_PREFIX):
+        raise validation_error(
+            [constraint_violation(key, field, f"must not start with '{limits.RESERVED_TAG_PREFIX}'")]
+        )
+    return key
+
+
+def validate_tag_value(value: str | None, field: str = "value") -> str:
+    return _check_tag_text(value, field, min_len=0, max_len=limits.TAG_VALUE_MAX)
+
+
+def validate_tags(
+    tags: Sequence[tuple[str, str]], field: str = "tags", limit: int = limits.TAGS_PER_ENTITY
+) -> dict[str, str]:
+    """Validate a tag list (order kept); keys must be unique case-insensitively."""
+    if len(tags) > limit:
+        raise validation_error(
+            [
+                constraint_violation(
+                    f"[{len(tags)} tags]", field, f"must have length less than or equal to {limit}"
+                )
+            ]
+        )
+    errors: list[ValidationError] = []
+    seen: dict[str, str] = {}
+    result: dict[str, str] = {}
+    for index, (key, value) in enumerate(tags, start=1):
+        try:
+            validate_tag_key(key, f"{field}.{index}.member.key")
+            validate_tag_value(value, f"{field}.{index}.member.value")
+        except ValidationError as exc:
+            errors.append(exc)
+            continue
+        folded = name_key(key)
+        if folded in seen:
+            errors.append(
+                validation_error(
+                    [
+                        constraint_violation(
+                            key, f"{field}.{index}.member.key", "must be unique (keys are case-insensitive)"
+                        )
+                    ]
+                )
+            )
+            continue
+        seen[folded] = key
+        result[key] = value
+    if errors:
+        raise ValidationError.combine(errors)
+    return result
+
+
+def validate_int_range(value: int | None, field: str, minimum: int, maximum: int) -> int:
+    if value is None:
+        raise validation_error([constraint_violation(None, field, "must not be null")])
+    if value < minimum:
+        raise validation_error(
+            [constraint_violation(value, field, f"must have value greater than or equal to {minimum}")]
+        )
+    if value > maximum:
+        raise validation_error(
+            [constraint_violation(value, field, f"must have value less than or equal to {maximum}")]
+        )
+    return value
+
+
+def validate_duration_seconds(value: int | None, field: str = "durationSeconds") -> int:
+    return validate_int_range(value, field, limits.DURATION_SECONDS_MIN, limits.DURATION_SECONDS_MAX)
+
+
+def validate_max_session_duration(value: int | None, field: str = "maxSessionDuration") -> int:
+    return validate_int_range(value, field, limits.MAX_SESSION_DURATION_MIN, limits.MAX_SESSION_DURATION_MAX)

@@ -1,0 +1,137 @@
+"""Coercion of request-context values and policy values to operator types.
+
+Context values arrive as Python objects (``str``, ``bool``, numbers,
+``datetime``, ``bytes``); policy values arrive as JSON strings. Each condition
+family compares in its own type, and a value that does not convert simply does
+not match, as AWS treats a type mismatch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import math
+import re
+from datetime import UTC, datetime
+
+Scalar = str | bool | int | float | datetime | bytes
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_EPOCH = re.compile(r"[+-]?\d+(?:\.\d+)?")
+
+
+def to_text(value: Scalar) -> str:
+    """String form used by String, Arn and variable substitution."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return _as_utc(value).isoformat().replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+def parse_number(text: str) -> float | None:
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def to_number(value: Scalar) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, str):
+        return parse_number(value)
+    return None
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # A naive datetime is taken as UTC: AWS request times are always UTC.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_date(text: str) -> float | None:
+    """ISO 8601 date or date-time, or epoch seconds, as a POSIX timestamp."""
+    text = text.strip()
+    if not text:
+        return None
+    if _EPOCH.fullmatch(text):
+        return float(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return _as_utc(moment).timestamp()
+
+
+def to_timestamp(value: Scalar) -> float | None:
+    if isinstance(value, datetime):
+        return _as_utc(value).timestamp()
+    if isinstance(value, bool | bytes):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    return parse_date(value)
+
+
+def parse_bool(text: str) -> bool | None:
+    lowered = text.strip().lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    return None
+
+
+def to_bool(value: Scalar) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return parse_bool(value)
+    return None
+
+
+def parse_base64(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def to_bytes(value: Scalar) -> bytes | None:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return parse_base64(value)
+    return None
+
+
+def parse_network(text: str) -> IpNetwork | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def to_ip(value: Scalar) -> IpAddress | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+IpNetworkTypes = (ipaddress.IPv4Network, ipaddress.IPv6Network)

@@ -1,0 +1,75 @@
+"""Kinds of policy documents and the rules that differ between them."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class PolicyKind(Enum):
+    """Where a document is used; decides element requirements and size quota."""
+
+    IDENTITY = "identity"
+    MANAGED = "managed"
+    INLINE_USER = "inline-user"
+    INLINE_ROLE = "inline-role"
+    INLINE_GROUP = "inline-group"
+    TRUST = "trust"
+    RESOURCE = "resource"
+    BOUNDARY = "boundary"
+    SESSION = "session"
+    SCP = "scp"
+
+    @property
+    def size_limit(self) -> int:
+        """Quota in characters, not counting whitespace."""
+        return _SIZE_LIMITS[self]
+
+    @property
+    def has_principal(self) -> bool:
+        """Resource and trust policies name who they apply to; the others must not."""
+        return self in (PolicyKind.RESOURCE, PolicyKind.TRUST)
+
+    @property
+    def strict_sid(self) -> bool:
+        """IAM-stored documents only accept alphanumeric Sids; resource policies of
+        other services (S3, SNS...) accept free text there."""
+        return self is not PolicyKind.RESOURCE
+
+    @property
+    def is_identity_like(self) -> bool:
+        """Documents that grant to the identity they are attached to (no Principal)."""
+        return self in _IDENTITY_LIKE
+
+
+_IDENTITY_LIKE = frozenset(
+    {
+        PolicyKind.IDENTITY,
+        PolicyKind.MANAGED,
+        PolicyKind.INLINE_USER,
+        PolicyKind.INLINE_ROLE,
+        PolicyKind.INLINE_GROUP,
+        PolicyKind.BOUNDARY,
+        PolicyKind.SESSION,
+    }
+)
+
+# IAM quotas (characters without whitespace). IDENTITY is the generic
+# "some identity policy" kind and gets the largest identity quota (role inline);
+# RESOURCE follows the largest common resource policy (S3 bucket policy, 20 KB);
+# a boundary is a managed policy.
+_SIZE_LIMITS: dict[PolicyKind, int] = {
+    PolicyKind.IDENTITY: 10240,
+    PolicyKind.MANAGED: 6144,
+    PolicyKind.INLINE_USER: 2048,
+    PolicyKind.INLINE_ROLE: 10240,
+    PolicyKind.INLINE_GROUP: 5120,
+    PolicyKind.TRUST: 2048,
+    PolicyKind.RESOURCE: 20480,
+    PolicyKind.BOUNDARY: 6144,
+    PolicyKind.SESSION: 2048,
+    PolicyKind.SCP: 5120,
+}
+
+# Raw text cap, whitespace included: the quotas above ignore whitespace, so
+# without it a megabyte of blanks would still be handed to the JSON parser.
+MAX_RAW_LENGTH = 131072

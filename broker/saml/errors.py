@@ -1,0 +1,70 @@
+"""One precise error per way a SAML message can be refused.
+
+Each code has a log level (how loud an operator should hear it) and a message that is safe to
+show the person at the browser: it names what was wrong, never key material or the assertion.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class _Kind:
+    level: int
+    user_message: str
+
+
+# code -> (log level, message for the person). Codes are stable: audit events and tests use them.
+KINDS: dict[str, _Kind] = {
+    "MessageTooLarge": _Kind(logging.WARNING, "The SAML response is larger than this broker accepts."),
+    "MalformedMessage": _Kind(logging.WARNING, "The SAML response could not be read."),
+    "ForbiddenXml": _Kind(logging.ERROR, "The SAML response uses XML features that are not allowed."),
+    "UnknownIssuer": _Kind(logging.WARNING, "The SAML response comes from an identity provider this broker does not know."),
+    "IssuerMismatch": _Kind(logging.ERROR, "The SAML response and its assertion name different issuers."),
+    "StatusNotSuccess": _Kind(logging.INFO, "The identity provider did not sign you in."),
+    "MissingSignature": _Kind(logging.ERROR, "Neither the SAML response nor its assertion is signed."),
+    "BadSignature": _Kind(logging.ERROR, "The signature on the SAML response does not verify with the provider's key."),
+    "DisallowedAlgorithm": _Kind(logging.ERROR, "The SAML response is signed or encrypted with an algorithm this broker does not accept."),
+    "SignatureProfile": _Kind(logging.ERROR, "The signature on the SAML response does not follow the SAML signature profile."),
+    "DuplicateId": _Kind(logging.ERROR, "The SAML response contains duplicate IDs."),
+    "WrongDestination": _Kind(logging.WARNING, "The SAML response was sent to a different address."),
+    "WrongRecipient": _Kind(logging.WARNING, "The SAML assertion was issued for a different recipient."),
+    "WrongAudience": _Kind(logging.WARNING, "The SAML assertion was issued for a different service."),
+    "AssertionCount": _Kind(logging.ERROR, "The SAML response must carry exactly one assertion."),
+    "NotYetValid": _Kind(logging.WARNING, "The SAML assertion is not valid yet; check the clocks."),
+    "Expired": _Kind(logging.WARNING, "The SAML assertion has expired; please sign in again."),
+    "SubjectConfirmation": _Kind(logging.WARNING, "The SAML assertion's subject confirmation is not acceptable."),
+    "UnknownRequest": _Kind(logging.WARNING, "The SAML response answers a sign-in this broker did not start, or one already finished."),
+    "BrowserMismatch": _Kind(logging.WARNING, "The SAML response answers a sign-in started in another browser."),
+    "UnsolicitedRefused": _Kind(logging.WARNING, "This identity provider must be used through the broker's sign-in page."),
+    "Replay": _Kind(logging.ERROR, "This SAML assertion was already used."),
+    "DecryptionFailed": _Kind(logging.ERROR, "The encrypted SAML assertion could not be decrypted."),
+    "BadRelayState": _Kind(logging.WARNING, "The sign-in carried an unacceptable return address."),
+    "ProviderExpired": _Kind(logging.WARNING, "The identity provider's registration has expired."),
+    "MissingSubject": _Kind(logging.WARNING, "The SAML assertion has no subject."),
+}
+
+
+class SamlError(Exception):
+    """A refused SAML message. ``detail`` is for logs and audit; ``user_message`` for people."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        if code not in KINDS:
+            raise ValueError(f"unknown SAML error code {code}")
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+    @property
+    def user_message(self) -> str:
+        return KINDS[self.code].user_message
+
+    @property
+    def log_level(self) -> int:
+        return KINDS[self.code].level
+
+
+class MetadataError(Exception):
+    """A provider's metadata document is unusable; the message says why."""

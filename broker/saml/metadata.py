@@ -1,0 +1,110 @@
+"""Identity-provider metadata: what the broker pins from it, read strictly.
+
+Only the signing certificates published in the metadata are trusted for a provider; a
+certificate inside a SAML message is never used. Metadata is parsed once per change and
+cached by content digest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+from broker.saml.errors import MetadataError, SamlError
+from broker.saml.xmldsig import pem_from_base64_der
+from broker.saml.xmlsafe import parse_xml, q
+
+BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+MAX_METADATA_BYTES = 10_000_000
+
+
+@dataclass(frozen=True)
+class IdpMetadata:
+    entity_id: str
+    signing_certs: tuple[bytes, ...]
+    sso_redirect_url: str | None
+    sso_post_url: str | None
+    valid_until: dt.datetime | None
+    digest: str
+
+
+def _parse_datetime(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@lru_cache(maxsize=128)
+def parse_idp_metadata(xml: str) -> IdpMetadata:
+    data = xml.encode()
+    if len(data) > MAX_METADATA_BYTES:
+        raise MetadataError("metadata document is larger than 10 MB")
+    try:
+        root = parse_xml(data)
+    except SamlError as exc:
+        raise MetadataError(f"metadata is not acceptable XML: {exc.detail}") from None
+    if root.tag == q("md", "EntitiesDescriptor"):
+        entities = root.findall(q("md", "EntityDescriptor"))
+        if len(entities) != 1:
+            raise MetadataError("metadata must describe exactly one identity provider")
+        root = entities[0]
+    if root.tag != q("md", "EntityDescriptor"):
+        raise MetadataError("metadata root must be md:EntityDescriptor")
+    entity_id = (root.get("entityID") or "").strip()
+    if not entity_id or len(entity_id) > 1024:
+        raise MetadataError("EntityDescriptor has no usable entityID")
+    idp = root.find(q("md", "IDPSSODescriptor"))
+    if idp is None:
+        raise MetadataError("metadata has no IDPSSODescriptor")
+    if "urn:oasis:names:tc:SAML:2.0:protocol" not in (idp.get("protocolSupportEnumeration") or ""):
+        raise MetadataError("IDPSSODescriptor does not support SAML 2.0")
+    certs: list[bytes] = []
+    for descriptor in idp.findall(q("md", "KeyDescriptor")):
+        if descriptor.get("use") not in (None, "signing"):
+            continue
+        for cert in descriptor.iter(q("ds", "X509Certificate")):
+            if cert.text and cert.text.strip():
+                pem = pem_from_base64_der(cert.text)
+                _check_certificate(pem)
+                if pem not in certs:
+                    certs.append(pem)
+    if not certs:
+        raise MetadataError("IDPSSODescriptor has no signing certificate")
+    sso: dict[str, str] = {}
+    for service in idp.findall(q("md", "SingleSignOnService")):
+        binding, location = service.get("Binding"), service.get("Location")
+        if binding and location and binding not in sso:
+            if not location.startswith(("https://", "http://")):
+                raise MetadataError(f"SingleSignOnService Location {location!r} is not an http(s) URL")
+            sso[binding] = location
+    valid_until = None
+    for node in (root, idp):
+        if node.get("validUntil"):
+            try:
+                candidate = _parse_datetime(node.get("validUntil", ""))
+            except ValueError:
+                raise MetadataError("validUntil is not an ISO 8601 time") from None
+            valid_until = candidate if valid_until is None else min(valid_until, candidate)
+    return IdpMetadata(
+        entity_id=entity_id,
+        signing_certs=tuple(certs),
+        sso_redirect_url=sso.get(BINDING_REDIRECT),
+        sso_post_url=sso.get(BINDING_POST),
+        valid_until=valid_until,
+        digest=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _check_certificate(pem: bytes) -> None:
+    from cryptography import x509
+
+    try:
+        x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise MetadataError("a signing certificate in the metadata is not a valid X.509 certificate") from None
+
+
+def entity_id_of(xml: str) -> str:
+    return parse_idp_metadata(xml).entity_id

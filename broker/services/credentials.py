@@ -1,0 +1,86 @@
+"""Issuing temporary credentials for a role session (shared by the browser flow and STS)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from broker.crypto.tokens import SessionClaims, derive_secret, encode_session_token
+from broker.iam.arn import assumed_role_arn
+from broker.iam.ids import new_access_key_id
+from broker.services.runtime import Runtime
+from broker.store import models
+
+
+@dataclass(frozen=True)
+class TemporaryCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: dt.datetime
+    assumed_role_arn: str
+    assumed_role_id: str
+    claims: SessionClaims
+
+    def expiration_iso(self) -> str:
+        return self.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def credential_process_json(self) -> dict[str, Any]:
+        return {"Version": 1, "AccessKeyId": self.access_key_id, "SecretAccessKey": self.secret_access_key,
+                "SessionToken": self.session_token, "Expiration": self.expiration_iso()}
+
+
+def issue_role_credentials(
+    runtime: Runtime,
+    role: models.Role,
+    *,
+    session_name: str,
+    duration_seconds: int,
+    auth_type: str,
+    provider_arn: str | None = None,
+    source_identity: str | None = None,
+    session_tags: Mapping[str, str] | None = None,
+    transitive_tag_keys: tuple[str, ...] = (),
+    mfa: bool = False,
+    mfa_auth_time: int | None = None,
+    session_policy: str | None = None,
+    policy_arns: tuple[str, ...] = (),
+    federated: Mapping[str, Any] | None = None,
+) -> TemporaryCredentials:
+    now = runtime.now()
+    issued_at = int(now.timestamp())
+    claims = SessionClaims(
+        token_id=secrets.token_urlsafe(24),
+        access_key_id=new_access_key_id(temporary=True),
+        account_id=role.account_id,
+        role_arn=role.arn,
+        role_name=role.name,
+        role_id=role.role_id,
+        session_name=session_name,
+        assumed_role_arn=assumed_role_arn(role.account_id, role.name, session_name),
+        issued_at=issued_at,
+        expires_at=issued_at + duration_seconds,
+        auth_type=auth_type,
+        provider_arn=provider_arn,
+        source_identity=source_identity,
+        session_tags=dict(session_tags or {}),
+        transitive_tag_keys=transitive_tag_keys,
+        mfa=mfa,
+        mfa_auth_time=mfa_auth_time,
+        session_policy=session_policy,
+        policy_arns=policy_arns,
+        federated=dict(federated or {}),
+    )
+    token = encode_session_token(claims, runtime.keys.token_keys, runtime.settings.base_url)
+    return TemporaryCredentials(
+        access_key_id=claims.access_key_id,
+        secret_access_key=derive_secret(runtime.keys.secret_derivation_key, claims.token_id),
+        session_token=token,
+        expiration=claims.expiration,
+        assumed_role_arn=claims.assumed_role_arn,
+        assumed_role_id=claims.user_id,
+        claims=claims,
+    )

@@ -1,0 +1,53 @@
+"""Everything a use case needs, built once per process from settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from broker.crypto.box import SecretBox
+from broker.crypto.keys import KeyMaterial, load_keys
+from broker.saml.sp import ServiceProvider, SpKeys
+from broker.settings import Settings
+from broker.store.db import Database
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    keys: KeyMaterial
+    clock: Callable[[], dt.datetime] = field(default=utcnow)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Callable[[], dt.datetime] = utcnow) -> Runtime:
+        return cls(settings=settings, db=Database(settings.database_url),
+                   keys=load_keys(settings.certs_dir, settings.encryption_key), clock=clock)
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    @cached_property
+    def box(self) -> SecretBox:
+        return SecretBox(self.keys.data_encryption_keys)
+
+    @cached_property
+    def sp(self) -> ServiceProvider:
+        keys = self.keys
+        return ServiceProvider(
+            entity_id=self.settings.sp_entity_id,
+            acs_url=self.settings.acs_url,
+            keys=SpKeys(
+                signing_key_pem=keys.sp_signing_key_pem,
+                signing_cert_file=keys.sp_signing_cert_file(),
+                signing_key_file=keys.sp_signing_key_file(),
+                encryption_cert_file=keys.sp_encryption_cert_file(),
+                encryption_key_file=keys.sp_encryption_key_file(),
+            ),
+        )

@@ -1,0 +1,90 @@
+"""Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from broker.iam.errors import AwsError
+from broker.services.runtime import Runtime
+from broker.settings import Settings, load_settings
+from broker.web import aws, pages, saml_routes
+from broker.web.wire import IAM_NS, error_xml
+
+log = logging.getLogger("broker.web")
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    if runtime is None:
+        runtime = Runtime.from_settings(settings or load_settings())
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=max(runtime.settings.max_request_bytes, runtime.settings.saml_max_response_bytes + 8192),
+        MAX_FORM_MEMORY_SIZE=max(runtime.settings.max_request_bytes, runtime.settings.saml_max_response_bytes + 8192),
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["broker.runtime"] = runtime
+    app.register_blueprint(aws.bp)
+    app.register_blueprint(saml_routes.bp)
+    app.register_blueprint(pages.bp)
+    if runtime.settings.demo:
+        # Demo only: the bundled IdP is mounted nowhere else (settings refuse demo off loopback).
+        from broker.demo.idp import bp as demo_bp
+        from broker.demo.idp import install
+        from broker.demo.setup import demo_idp
+
+        install(app, demo_idp(runtime))
+        app.register_blueprint(demo_bp)
+
+    @app.context_processor
+    def _globals() -> dict[str, object]:
+        return {"demo": runtime.settings.demo}
+
+    @app.before_request
+    def _nonce() -> None:
+        request.environ["broker.csp_nonce"] = secrets.token_urlsafe(16)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        nonce = request.environ.get("broker.csp_nonce", "")
+        # form-action stays open: the demo IdP and real IdPs receive the AuthnRequest flow by
+        # redirect, and the IdP's own auto-POST page is not ours.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; base-uri 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if runtime.settings.secure_cookies:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> Response:
+        if request.path == "/":
+            error = AwsError("InvalidParameterValue", "Request body is too large.")
+            return Response(error_xml(error, IAM_NS, str(uuid.uuid4())), status=413, content_type="text/xml")
+        return pages.error_page("Request too large", "The request is larger than this broker accepts.", 413,
+                                code="MessageTooLarge")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        return pages.error_page(exc.name, exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        request_id = str(uuid.uuid4())
+        log.exception("unhandled error (request %s)", request_id)
+        if request.path == "/" and request.method == "POST":
+            error = AwsError("InternalFailure")
+            return Response(error_xml(error, IAM_NS, request_id), status=500, content_type="text/xml")
+        return pages.error_page("Something went wrong", "The broker could not complete this request.", 500,
+                                code="InternalFailure", request_id=request_id)
+
+    return app

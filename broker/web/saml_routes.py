@@ -1,0 +1,193 @@
+"""SAML service-provider routes: metadata, SP-initiated login, ACS and role selection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from collections import defaultdict
+from typing import Any
+
+from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
+
+from broker.iam.errors import AwsError
+from broker.saml.errors import SamlError
+from broker.services.credentials import TemporaryCredentials
+from broker.services.federation import ClientInfo, FederationError, FederationService, SignIn, is_local_path
+from broker.web.aws import client_info, runtime
+from broker.web.pages import error_page
+
+log = logging.getLogger("broker.web.saml")
+bp = Blueprint("saml", __name__, url_prefix="/saml")
+
+BINDING_COOKIE = "broker_binding"
+SESSION_COOKIE = "broker_session"
+
+
+def federation() -> FederationService:
+    return FederationService(runtime())
+
+
+def _cookie_args() -> dict[str, Any]:
+    secure = runtime().settings.secure_cookies
+    # The IdP POSTs back cross-site; over HTTPS that needs SameSite=None. On a plain-HTTP
+    # loopback demo the IdP and broker are same-site, where Lax suffices (None needs Secure).
+    return {"httponly": True, "secure": secure, "samesite": "None" if secure else "Lax", "path": "/"}
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    response = make_response(runtime().sp.metadata_xml)
+    response.headers["Content-Type"] = "application/samlmetadata+xml"
+    return response
+
+
+@bp.get("/login")
+def login() -> Response:
+    provider = request.args.get("provider", "").strip()
+    if not provider:
+        return error_page("Choose an identity provider", "The sign-in link names no identity provider.", 400,
+                          code="MissingProvider")
+    relay_state = request.args.get("next") or None
+    if relay_state is not None and (len(relay_state) > 512 or not is_local_path(relay_state, runtime().settings.base_url)):
+        return error_page("Unacceptable return address", "The sign-in link asks to return to another site.", 400,
+                          code="BadRelayState")
+    binding = request.cookies.get(BINDING_COOKIE)
+    if not binding or len(binding) > 128:
+        binding = secrets.token_urlsafe(32)
+    try:
+        url = federation().start_login(provider, binding, relay_state)
+    except FederationError as exc:
+        return error_page("Cannot start sign-in", exc.message, 404 if exc.code == "UnknownProvider" else 500,
+                          code=exc.code)
+    response = redirect(url, code=302)
+    response.set_cookie(BINDING_COOKIE, binding, max_age=runtime().settings.saml_request_lifetime_seconds,
+                        **_cookie_args())
+    response.headers["Cache-Control"] = "no-store"
+    return response  # type: ignore[return-value]
+
+
+@bp.post("/acs")
+def acs() -> Response:
+    settings = runtime().settings
+    if (request.content_length or 0) > settings.saml_max_response_bytes + 4096:
+        exc = SamlError("MessageTooLarge", f"POST body of {request.content_length} bytes")
+        return _refused(exc, client_info())
+    saml_response = request.form.get("SAMLResponse")
+    relay_state = request.form.get("RelayState")
+    client = client_info()
+    if not saml_response:
+        return error_page("Sign-in failed", "The identity provider sent no SAMLResponse.", 400, code="MissingResponse")
+    try:
+        token, sign_in = federation().consume(saml_response, relay_state, request.cookies.get(BINDING_COOKIE), client)
+    except SamlError as exc:
+        return _refused(exc, client)
+    except AwsError as exc:
+        return error_page("Sign-in failed", exc.message, 400, code=exc.code, request_id=client.request_id)
+    response = _after_sign_in(sign_in, token, client)
+    response.set_cookie(SESSION_COOKIE, token, max_age=settings.web_session_lifetime_seconds, **_cookie_args())
+    response.delete_cookie(BINDING_COOKIE, path="/")
+    return response
+
+
+def _refused(exc: SamlError, client: ClientInfo) -> Response:
+    return error_page("Sign-in refused", exc.user_message, 403 if exc.code != "MessageTooLarge" else 413,
+                      code=exc.code, request_id=client.request_id)
+
+
+def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
+    offers = sign_in.offers()
+    if sign_in.relay_state and not sign_in.relay_state.startswith("/saml/"):
+        # A flow (such as the CLI's) that sent the person here picks up from the relay path.
+        target = sign_in.relay_state
+        base = runtime().settings.base_url
+        return redirect(target[len(base):] if target.startswith(base) else target, code=303)  # type: ignore[return-value]
+    if not offers:
+        return _no_roles(sign_in)
+    if len(offers) == 1 and runtime().settings.auto_select_single_role:
+        try:
+            credentials = federation().issue(sign_in, offers[0].role_arn, None, client)
+        except FederationError as exc:
+            return error_page("Cannot issue credentials", exc.message, 403, code=exc.code)
+        return credentials_page(credentials)
+    loaded = federation().load_web_session(token)
+    assert loaded is not None
+    return roles_page(sign_in, loaded[0].csrf_token)
+
+
+def _no_roles(sign_in: SignIn) -> Response:
+    attributes = [(name, sign_in.context.get(f"saml:{name}", [])) for name in sign_in.attribute_names]
+    body = render_template("no_roles.html", sign_in=sign_in, refused_count=len(sign_in.refused),
+                           attributes=[(n, [str(v)[:200] for v in vals][:20]) for n, vals in attributes],
+                           now=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _no_store(make_response(body, 403))
+
+
+def _durations(max_seconds: int, default: int) -> list[tuple[int, str]]:
+    steps = [900, 1800, 3600, 7200, 14400, 28800, 43200]
+    choices = [s for s in steps if s <= max_seconds]
+    if default not in choices:
+        choices.append(default)
+    return [(s, f"{s // 3600} h" if s >= 3600 and s % 3600 == 0 else f"{s // 60} min") for s in sorted(choices)]
+
+
+def roles_page(sign_in: SignIn, csrf_token: str) -> Response:
+    offers = sign_in.offers()
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    aliases: dict[str, str | None] = {}
+    for offer in offers:
+        grouped[offer.account_id].append(offer)
+        aliases[offer.account_id] = offer.account_alias
+    accounts = [({"id": account, "alias": aliases[account]}, grouped[account]) for account in sorted(grouped)]
+    longest = max(o.max_session_duration for o in offers)
+    default = min(sign_in.requested_duration or 3600, longest)
+    body = render_template("roles.html", sign_in=sign_in, offers=offers, accounts=accounts, csrf_token=csrf_token,
+                           durations=_durations(longest, default), default_duration=default,
+                           csp_nonce=request.environ.get("broker.csp_nonce", ""))
+    return _no_store(make_response(body))
+
+
+@bp.post("/roles")
+def choose_role() -> Response:
+    client = client_info()
+    role_arn = request.form.get("role_arn", "")
+    duration_text = request.form.get("duration")
+    duration = int(duration_text) if duration_text and duration_text.isdigit() else None
+    try:
+        credentials = federation().assume_from_web_session(
+            request.cookies.get(SESSION_COOKIE), role_arn, duration, request.form.get("csrf_token"), client
+        )
+    except FederationError as exc:
+        status = 401 if exc.code == "NoSession" else 403 if exc.code in ("BadCsrf", "RoleNotPermitted") else 400
+        return error_page("Cannot issue credentials", exc.message, status, code=exc.code, request_id=client.request_id)
+    return credentials_page(credentials)
+
+
+@bp.get("/roles")
+def roles_again() -> Response:
+    loaded = federation().load_web_session(request.cookies.get(SESSION_COOKIE))
+    if loaded is None:
+        return redirect("/", code=303)  # type: ignore[return-value]
+    web, sign_in = loaded
+    if not sign_in.offers():
+        return _no_roles(sign_in)
+    return roles_page(sign_in, web.csrf_token)
+
+
+def credentials_page(credentials: TemporaryCredentials) -> Response:
+    body = render_template(
+        "credentials.html", credentials=credentials, base_url=runtime().settings.base_url,
+        profile_name=credentials.claims.role_name,
+        credential_process_json=json.dumps(credentials.credential_process_json(), indent=2),
+    )
+    return _no_store(make_response(body))
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+__all__ = ["bp", "current_app"]
