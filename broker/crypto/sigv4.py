@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -71,6 +71,10 @@ _PRESIGN_REQUIRED: Final = (
 _PRESIGN_PARAMS: Final = frozenset((*_PRESIGN_REQUIRED, _QUERY_SECURITY_TOKEN))
 _PRESIGN_MARKERS: Final = frozenset((_QUERY_ALGORITHM, _QUERY_CREDENTIAL, _QUERY_SIGNATURE))
 
+# Lone surrogates never come from a WSGI server, but a str can carry them; encoding them
+# through keeps hostile input a signature mismatch instead of an exception.
+_LENIENT: Final = "surrogatepass"
+
 _TOKEN_HEADER: Final = "x-amz-security-token"
 _REDACTED: Final = "<redacted>"
 
@@ -87,7 +91,7 @@ class SigV4Error(Exception):
         return f"SigV4Error({self.code!r}, {self.message!r})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SignedRequest:
     access_key_id: str
     date: str  # YYYYMMDD of the credential scope
@@ -96,10 +100,12 @@ class SignedRequest:
     amz_date: datetime  # aware, UTC
     signed_headers: tuple[str, ...]  # lowercase, sorted
     signature: str
-    security_token: str | None
+    # The session token is a bearer secret and the canonical request may contain it:
+    # keep both out of repr() so logging a SignedRequest can't leak it.
+    security_token: str | None = field(repr=False)
     presigned: bool
     expires: int | None  # X-Amz-Expires of a presigned request
-    canonical_request: str
+    canonical_request: str = field(repr=False)
     string_to_sign: str
 
     @property
@@ -168,7 +174,7 @@ def parse_signed_request(
             ALGORITHM,
             amz_date_text,
             f"{scope_date}/{region}/{service}/{TERMINATOR}",
-            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+            hashlib.sha256(canonical_request.encode("utf-8", _LENIENT)).hexdigest(),
         )
     )
     return SignedRequest(
@@ -209,7 +215,7 @@ def _split_query(query_string: str) -> list[tuple[str, str]]:
 def _decode(raw: str) -> bytes:
     # Form-style decoding: botocore sends query params of header-signed requests through
     # urlencode (space as "+") but signs them with "%20"; a literal "+" arrives as "%2B".
-    return unquote_to_bytes(raw.replace("+", " "))
+    return unquote_to_bytes(raw.replace("+", " ").encode("utf-8", _LENIENT))
 
 
 def _decode_auth_params(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -401,7 +407,7 @@ def _read_signed_headers(text: str) -> tuple[str, ...]:
 def _canonical_uri(path: str) -> str:
     # Non-S3 services: remove dot segments and empty segments, then percent-encode the
     # (already encoded) path once more, which is botocore's "double encoding".
-    return quote(_normalize_path(path), safe="/~")
+    return quote(_normalize_path(path), safe="/~", errors=_LENIENT)
 
 
 def _normalize_path(path: str) -> str:
@@ -491,7 +497,7 @@ def verify_signature(
         req.string_to_sign.encode("utf-8"),
         hashlib.sha256,
     ).hexdigest()
-    if not hmac.compare_digest(expected.encode("ascii"), req.signature.encode("utf-8")):
+    if not hmac.compare_digest(expected.encode("ascii"), req.signature.encode("utf-8", _LENIENT)):
         message = (
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. "

@@ -233,6 +233,8 @@ class FederationService:
             raise SamlError("UnknownRequest", f"InResponseTo {assertion.in_response_to!r} was not issued here")
         if request.provider_arn != provider.arn:
             raise SamlError("UnknownRequest", "the response answers a request sent to another provider")
+        if request.consumed_at is not None or request.expires_at <= now:
+            raise SamlError("UnknownRequest", "the request was already answered or has expired")
         if browser_binding is None or not hmac.compare_digest(request.browser_binding, token_hash(browser_binding)):
             raise SamlError("BrowserMismatch", "the response came back in a different browser than the request left")
         if repo.consume_saml_request(session, request.request_id, now) is None:

@@ -522,6 +522,7 @@ def test_mismatch_message_carries_the_hint_without_the_session_token(signed_post
     assert f"\n\nThe String-to-Sign should have been\n'{signed.string_to_sign}'\n" in error.message
     assert "x-amz-security-token:<redacted>\n" in error.message
     assert SESSION_TOKEN not in error.message
+    assert SESSION_TOKEN not in repr(signed)
     quiet = expect(
         "SignatureDoesNotMatch", lambda: verify_signature(signed, SECRET, SIGNED_AT, include_hint=False)
     )
@@ -902,6 +903,15 @@ def test_header_and_query_signatures_together_are_rejected() -> None:
     expect("IncompleteSignature", wire.parse, "Only one auth mechanism allowed")
 
 
+def test_lone_surrogates_are_a_mismatch_not_a_crash() -> None:
+    query = _presign_query() + "&Action=\ud800"
+    signed = Wire("GET", "/\udfff", query, {"Host": "broker.test\ud800"}, b"").parse()
+    expect(
+        "SignatureDoesNotMatch",
+        lambda: verify_signature(replace(signed, signature="\ud800"), SECRET, signed.amz_date),
+    )
+
+
 def test_well_formed_presigned_query_parses() -> None:
     signed = Wire("GET", "/", _presign_query(), {"Host": "broker.test"}, b"").parse()
     assert signed.presigned is True
@@ -936,14 +946,18 @@ def test_any_botocore_signed_request_verifies(
     assert_verifies(sign_query(presign, "execute-api"))
 
 
-@settings(max_examples=200, deadline=None)
+_any_text = st.text(st.characters(), max_size=80)  # surrogates included
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    query=st.text(max_size=80),
-    authorization=st.none() | st.text(max_size=120).map(lambda s: "AWS4-HMAC-SHA256 " + s),
-    path=st.text(max_size=30),
+    query=_any_text
+    | st.lists(st.sampled_from([*_presign_query().split("&"), "%FF", "+", "=", "&"])).map("&".join),
+    authorization=st.none() | _any_text.map(lambda s: "AWS4-HMAC-SHA256 " + s),
+    path=_any_text,
 )
 def test_hostile_input_only_raises_sigv4_errors(query: str, authorization: str | None, path: str) -> None:
-    headers = {"Host": "broker.test", "X-Amz-Date": "20260314T150926Z"}
+    headers = {"Host": "broker.test", "X-Amz-Date": "20260314T150926Z", "X-Hostile": path}
     if authorization is not None:
         headers["Authorization"] = authorization
     codes = {

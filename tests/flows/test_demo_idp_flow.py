@@ -1,0 +1,165 @@
+"""End-to-end sign-in with the bundled pysaml2 IdP: SP-initiated, role choice, credentials."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from broker.crypto.tokens import decode_session_token
+from broker.demo.setup import prepare_demo, seed_demo
+from broker.services.runtime import Runtime
+from broker.store import models
+from broker.web.app import create_app
+from tests.support.brokers import make_runtime, make_settings
+from tests.support.demo_flow import csrf_token, demo_saml_response, demo_sign_in, element_text
+
+
+@pytest.fixture
+def demo_runtime(tmp_path: Path, keys_dir: Path, database_url: str, base_url: str) -> Iterator[Runtime]:
+    settings = make_settings(tmp_path, keys_dir, database_url, base_url, demo=True)
+    runtime = Runtime.from_settings(settings)
+    prepare_demo(runtime)
+    runtime = make_runtime(settings)
+    seed_demo(runtime)
+    yield runtime
+    runtime.db.dispose()
+
+
+@pytest.fixture
+def app(demo_runtime: Runtime) -> Flask:
+    return create_app(runtime=demo_runtime)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def test_several_roles_show_the_selection_page_grouped_by_account(client: FlaskClient) -> None:
+    page = demo_sign_in(client, "alice", "alice-demo")
+    assert page.status_code == 200
+    assert 'id="role-form"' in page.text
+    for role in ("DemoAdmin", "DemoDeveloper", "DemoReadOnly"):
+        assert f'value="arn:aws:iam::123456789012:role/demo/{role}"' in page.text
+    assert "demo</strong> (123456789012)" in page.text  # account alias and id
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_choosing_a_role_issues_credentials_that_verify(client: FlaskClient, demo_runtime: Runtime) -> None:
+    page = demo_sign_in(client, "alice", "alice-demo")
+    chosen = client.post("/saml/roles", data={
+        "role_arn": "arn:aws:iam::123456789012:role/demo/DemoDeveloper", "duration": "7200",
+        "csrf_token": csrf_token(page.text),
+    })
+    assert chosen.status_code == 200, chosen.text
+    key_id = element_text(chosen.text, "access-key-id")
+    token = element_text(chosen.text, "session-token")
+    assert key_id.startswith("ASIA") and len(key_id) == 20
+    assert len(element_text(chosen.text, "secret-access-key")) == 40
+    claims = decode_session_token(token, demo_runtime.keys.token_keys, demo_runtime.settings.base_url)
+    assert claims.assumed_role_arn == "arn:aws:sts::123456789012:assumed-role/DemoDeveloper/alice"
+    assert claims.access_key_id == key_id
+    assert claims.expires_at - claims.issued_at == 7200
+    expiration = dt.datetime.fromisoformat(element_text(chosen.text, "expiration").replace("Z", "+00:00"))
+    assert expiration == claims.expiration
+    assert "export AWS_SESSION_TOKEN=" in chosen.text and "credential_process" in chosen.text
+
+
+def test_single_role_goes_straight_to_credentials(client: FlaskClient) -> None:
+    page = demo_sign_in(client, "bob", "bob-demo")
+    # bob is only in "developers": DemoDeveloper and DemoReadOnly -> still a choice
+    assert 'id="role-form"' in page.text
+    assert "DemoAdmin" not in page.text
+
+
+def test_no_role_page_names_provider_and_attributes(client: FlaskClient) -> None:
+    page = demo_sign_in(client, "carol", "carol-demo")
+    assert page.status_code == 403
+    assert "No role is available to you" in page.text
+    assert "arn:aws:iam::123456789012:saml-provider/demo" in page.text
+    assert "attribute-def:uid</code>" in page.text  # pysaml2 names basic attributes urn:mace:...
+    assert "StringEquals" not in page.text  # no policy internals
+
+
+def test_role_outside_the_offer_is_refused(client: FlaskClient) -> None:
+    page = demo_sign_in(client, "bob", "bob-demo")
+    refused = client.post("/saml/roles", data={
+        "role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": csrf_token(page.text)})
+    assert refused.status_code == 403
+    assert element_text(refused.text, "error-code") == "RoleNotPermitted"
+
+
+def test_role_choice_needs_the_csrf_token(client: FlaskClient) -> None:
+    demo_sign_in(client, "alice", "alice-demo")
+    refused = client.post("/saml/roles", data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin",
+                                               "csrf_token": "forged"})
+    assert refused.status_code == 403
+    assert element_text(refused.text, "error-code") == "BadCsrf"
+
+
+def test_duration_above_the_role_maximum_is_refused(client: FlaskClient) -> None:
+    page = demo_sign_in(client, "alice", "alice-demo")
+    refused = client.post("/saml/roles", data={
+        "role_arn": "arn:aws:iam::123456789012:role/demo/DemoReadOnly", "duration": "43200",
+        "csrf_token": csrf_token(page.text)})
+    assert refused.status_code == 400
+    assert "MaxSessionDuration" in refused.text
+
+
+def test_a_response_is_accepted_once(client: FlaskClient) -> None:
+    saml_response, _ = demo_saml_response(client, "alice", "alice-demo")
+    first = client.post("/saml/acs", data={"SAMLResponse": saml_response})
+    assert first.status_code == 200
+    second = client.post("/saml/acs", data={"SAMLResponse": saml_response})
+    assert second.status_code == 403
+    # The request was consumed by the first use; either guard refuses the second.
+    assert element_text(second.text, "error-code") in ("UnknownRequest", "Replay")
+
+
+def test_response_must_return_to_the_browser_that_started(app: Flask) -> None:
+    starter = app.test_client()
+    saml_response, _ = demo_saml_response(starter, "alice", "alice-demo")
+    other_browser = app.test_client()
+    refused = other_browser.post("/saml/acs", data={"SAMLResponse": saml_response})
+    assert refused.status_code == 403
+    assert element_text(refused.text, "error-code") == "BrowserMismatch"
+
+
+def test_every_outcome_is_audited(client: FlaskClient, demo_runtime: Runtime) -> None:
+    page = demo_sign_in(client, "alice", "alice-demo")
+    client.post("/saml/roles", data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin",
+                                     "csrf_token": csrf_token(page.text)})
+    client.post("/saml/acs", data={"SAMLResponse": "bm90IHhtbA=="})
+    with demo_runtime.db.transaction() as session:
+        events = [(e.event_name, e.error_code) for e in session.query(models.AuditEvent).order_by(models.AuditEvent.seq)]
+        records = [e.record for e in session.query(models.AuditEvent)]
+    assert ("ConsoleLogin", None) in events
+    assert ("AssumeRoleWithSAML", None) in events
+    assert ("ConsoleLogin", "MalformedMessage") in events
+    text = repr(records)
+    assert "SAMLResponse" not in text and "secretAccessKey" not in text.replace("SecretAccessKey", "")
+
+
+def test_relay_state_off_site_is_refused_at_login(client: FlaskClient) -> None:
+    refused = client.get("/saml/login?provider=demo&next=https://evil.example/")
+    assert refused.status_code == 400
+    assert element_text(refused.text, "error-code") == "BadRelayState"
+    refused = client.get("/saml/login?provider=demo&next=//evil.example/")
+    assert refused.status_code == 400
+
+
+def test_metadata_and_jwks(client: FlaskClient, demo_runtime: Runtime) -> None:
+    metadata = client.get("/saml/metadata")
+    assert metadata.status_code == 200
+    assert f'entityID="{demo_runtime.settings.sp_entity_id}"' in metadata.text
+    assert 'use="signing"' in metadata.text and 'use="encryption"' in metadata.text
+    assert demo_runtime.settings.acs_url in metadata.text
+    jwks = client.get("/.well-known/jwks.json").get_json()
+    kids = {k["kid"] for k in jwks["keys"]}
+    assert demo_runtime.keys.token_keys.current.kid in kids
+    assert all(k["alg"] == "ES256" and "d" not in k for k in jwks["keys"])

@@ -1,0 +1,82 @@
+"""Build broker runtimes and running servers for tests: settings, keys, databases, live HTTP."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import waitress
+from sqlalchemy import create_engine, text
+
+from broker.services.runtime import Runtime
+from broker.services.setup import initialise
+from broker.settings import Settings
+from broker.web.app import create_app
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema on the local PostgreSQL; the URL pins it through search_path."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def make_settings(workdir: Path, keys_dir: Path, database_url: str, base_url: str, **overrides: object) -> Settings:
+    certs = workdir / "certs"
+    if not certs.exists():
+        shutil.copytree(keys_dir, certs)
+    metadata = workdir / "metadata"
+    metadata.mkdir(exist_ok=True)
+    settings = Settings(base_url=base_url, database_url=database_url, certs_dir=str(certs),
+                        metadata_dir=str(metadata))
+    return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def make_runtime(settings: Settings) -> Runtime:
+    runtime = Runtime.from_settings(settings)
+    initialise(runtime)
+    return runtime
+
+
+class LiveBroker:
+    """The broker app served by waitress on 127.0.0.1 in a background thread."""
+
+    def __init__(self, runtime: Runtime, port: int) -> None:
+        self.runtime = runtime
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.app = create_app(runtime=runtime)
+        self._server = waitress.create_server(self.app, host="127.0.0.1", port=port, threads=4,
+                                              clear_untrusted_proxy_headers=True)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> LiveBroker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.close()
+        self._thread.join(timeout=5)
+        self.runtime.db.dispose()
