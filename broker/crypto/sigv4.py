@@ -79,6 +79,13 @@ _TOKEN_HEADER: Final = "x-amz-security-token"
 _REDACTED: Final = "<redacted>"
 
 
+def _echo(value: str, limit: int = 256) -> str:
+    # Echoed request parts are attacker-chosen and end up in logs: shorten them and escape
+    # control characters so they can't forge log lines.
+    shown = value if len(value) <= limit else value[:limit] + "..."
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown)
+
+
 class SigV4Error(Exception):
     """A request that fails SigV4; ``code`` is an AWS error code in ``broker.iam.errors``."""
 
@@ -241,11 +248,12 @@ def _read_authorization(authorization: str, folded: Mapping[str, str]) -> tuple[
     scheme, _, rest = authorization.strip().partition(" ")
     if scheme.startswith("AWS4-") and scheme != ALGORITHM:
         raise SigV4Error(
-            "IncompleteSignature", f"Unsupported AWS 'algorithm': '{scheme}'. Sign requests with {ALGORITHM}."
+            "IncompleteSignature",
+            f"Unsupported AWS 'algorithm': '{_echo(scheme)}'. Sign requests with {ALGORITHM}.",
         )
     # Echo the header back only when it is SigV4-shaped: anything else (Basic, Bearer)
     # may carry a credential, which must not reach a message.
-    shown = authorization if scheme == ALGORITHM else scheme
+    shown = _echo(authorization if scheme == ALGORITHM else scheme)
 
     components: dict[str, str] = {}
     if scheme == ALGORITHM:
@@ -257,13 +265,14 @@ def _read_authorization(authorization: str, folded: Mapping[str, str]) -> tuple[
             if not equals:
                 raise SigV4Error(
                     "IncompleteSignature",
-                    f"'{part}' not a valid key=value pair (missing equal-sign) "
+                    f"'{_echo(part)}' not a valid key=value pair (missing equal-sign) "
                     f"in Authorization header: '{shown}'.",
                 )
             key = key.strip()
             if key in components:
                 raise SigV4Error(
-                    "IncompleteSignature", f"Authorization header has the '{key}' parameter more than once."
+                    "IncompleteSignature",
+                    f"Authorization header has the '{_echo(key)}' parameter more than once.",
                 )
             components[key] = value.strip()
 
@@ -302,7 +311,8 @@ def _read_presigned(params: Mapping[str, str]) -> tuple[str, str, str, str, date
     if params[_QUERY_ALGORITHM] != ALGORITHM:
         raise SigV4Error(
             "IncompleteSignature",
-            f"Unsupported AWS 'algorithm': '{params[_QUERY_ALGORITHM]}'. Sign requests with {ALGORITHM}.",
+            f"Unsupported AWS 'algorithm': '{_echo(params[_QUERY_ALGORITHM])}'. "
+            f"Sign requests with {ALGORITHM}.",
         )
     expires_text = params[_QUERY_EXPIRES]
     if not expires_text.isascii() or not expires_text.isdigit() or len(expires_text) > 7:
@@ -343,7 +353,7 @@ def _read_date(value: str, *, from_date_header: bool) -> tuple[str, datetime]:
         parsed = datetime.strptime(value, _AMZ_DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         raise SigV4Error(
-            "IncompleteSignature", f"X-Amz-Date '{value}' is not a valid date and time."
+            "IncompleteSignature", f"X-Amz-Date '{_echo(value)}' is not a valid date and time."
         ) from None
     return value, parsed
 
@@ -356,7 +366,7 @@ def _read_credential(
         raise SigV4Error(
             "IncompleteSignature",
             "Credential must have exactly 5 slash-delimited elements, "
-            f"e.g. keyid/date/region/service/term, got '{credential}'",
+            f"e.g. keyid/date/region/service/term, got '{_echo(credential)}'",
         )
     access_key_id, scope_date, region, service, terminator = parts
     if _ACCESS_KEY_ID.fullmatch(access_key_id) is None:
@@ -365,11 +375,11 @@ def _read_credential(
         raise SigV4Error(
             "IncompleteSignature",
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
-            f"'{scope_date}' != '{amz_date_text[:8]}', from '{amz_date_text}'.",
+            f"'{_echo(scope_date)}' != '{amz_date_text[:8]}', from '{amz_date_text}'.",
         )
     if len(region) > 64 or _REGION.fullmatch(region) is None:
         raise SigV4Error(
-            "IncompleteSignature", f"Credential should be scoped to a valid region, not '{region}'."
+            "IncompleteSignature", f"Credential should be scoped to a valid region, not '{_echo(region)}'."
         )
     if service not in services:
         expected = ", ".join(f"'{name}'" for name in sorted(services))
@@ -379,7 +389,8 @@ def _read_credential(
     if terminator != TERMINATOR:
         raise SigV4Error(
             "IncompleteSignature",
-            f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'.",
+            "Credential should be scoped with a valid terminator: "
+            f"'{TERMINATOR}', not '{_echo(terminator)}'.",
         )
     return access_key_id, scope_date, region, service
 
@@ -389,10 +400,12 @@ def _read_signed_headers(text: str) -> tuple[str, ...]:
     for name in names:
         if _HEADER_NAME.fullmatch(name) is None:
             raise SigV4Error(
-                "IncompleteSignature", f"SignedHeaders contains an invalid header name: '{text}'."
+                "IncompleteSignature", f"SignedHeaders contains an invalid header name: '{_echo(text)}'."
             )
     if len(set(names)) != len(names):
-        raise SigV4Error("IncompleteSignature", f"SignedHeaders lists a header more than once: '{text}'.")
+        raise SigV4Error(
+            "IncompleteSignature", f"SignedHeaders lists a header more than once: '{_echo(text)}'."
+        )
     # Without a signed Host a captured signature could be replayed against another host.
     if "host" not in names:
         raise SigV4Error(

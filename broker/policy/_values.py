@@ -14,6 +14,7 @@ import ipaddress
 import math
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 Scalar = str | bool | int | float | datetime | bytes
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -62,6 +63,7 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def parse_date(text: str) -> float | None:
     """ISO 8601 date or date-time, or epoch seconds, as a POSIX timestamp."""
     text = text.strip()
@@ -128,8 +130,14 @@ def parse_network(text: str) -> IpNetwork | None:
 def to_ip(value: Scalar) -> IpAddress | None:
     if not isinstance(value, str):
         return None
+    return _parse_ip(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_ip(text: str) -> IpAddress | None:
+    # Cached: the same client addresses come back request after request.
     try:
-        return ipaddress.ip_address(value.strip())
+        return ipaddress.ip_address(text.strip())
     except ValueError:
         return None
 

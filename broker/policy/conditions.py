@@ -95,6 +95,7 @@ OPERATORS: Mapping[str, Operator] = {operator.name: operator for operator in _OP
 
 _CONDITION_KEY = re.compile(r"[A-Za-z0-9_.-]+:\S.*", re.DOTALL)
 _IF_EXISTS = "IfExists"
+_RESOLVED_CACHE_SIZE = 1024
 
 # hit(value) -> does this context value match any policy value?
 ValueTest = Callable[[Scalar], bool]
@@ -114,6 +115,22 @@ class Condition:
     templates: tuple[Template, ...] = ()
     # Precompiled test for policies without variables; None means "resolve per request".
     static_test: ValueTest | None = field(default=None, compare=False, repr=False)
+    # Tests compiled per tuple of substituted variable values (see _resolved_test).
+    resolved_tests: dict[tuple[tuple[str, ...], ...], ValueTest] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    when_missing: bool = field(init=False, compare=False, repr=False, default=False)
+
+    def __post_init__(self) -> None:
+        # Result when the key is missing. IfExists says "only if the key is there",
+        # so it wins over ForAnyValue's false.
+        if self.if_exists or self.qualifier is Qualifier.FOR_ALL_VALUES:
+            when_missing = True
+        elif self.qualifier is Qualifier.FOR_ANY_VALUE:
+            when_missing = False
+        else:
+            when_missing = self.operator.negated
+        object.__setattr__(self, "when_missing", when_missing)
 
     def holds(self, context: Context, missing: list[str]) -> bool:
         """Evaluate against a normalised context (lower-case keys, tuples of values)."""
@@ -124,37 +141,44 @@ class Condition:
             return any(expected is is_null for expected in self.values)
         if not present:
             missing.append(self.key)
-            # IfExists says "only if the key is there", so it wins over ForAnyValue's false.
-            if self.if_exists or self.qualifier is Qualifier.FOR_ALL_VALUES:
-                return True
-            if self.qualifier is Qualifier.FOR_ANY_VALUE:
-                return False
-            return operator.negated
+            return self.when_missing
         test = self.static_test
         if test is None:
             test = self._resolved_test(context, missing)
             if test is None:
                 return False
-        if self.qualifier is Qualifier.FOR_ALL_VALUES:
+        qualifier = self.qualifier
+        if qualifier is None:
+            # Plain operator: any context value matching is a hit (see module docstring).
+            hit = test(present[0]) if len(present) == 1 else any(test(value) for value in present)
+            return not hit if operator.negated else hit
+        if qualifier is Qualifier.FOR_ALL_VALUES:
             if operator.negated:
                 return not any(test(value) for value in present)
             return all(test(value) for value in present)
-        if self.qualifier is Qualifier.FOR_ANY_VALUE and operator.negated:
+        if operator.negated:
             return not all(test(value) for value in present)
-        # Plain operators and ForAnyValue: any context value matching is enough.
-        hit = any(test(value) for value in present)
-        return not hit if operator.negated else hit
+        return any(test(value) for value in present)
 
     def _resolved_test(self, context: Context, missing: list[str]) -> ValueTest | None:
-        resolved = []
+        key = []
         for template in self.templates:
-            pieces = template.resolve(context, missing)
-            if pieces is None:
+            values = template.variable_values(context, missing)
+            if values is None:
                 return None
-            resolved.append(pieces)
-        if self.operator.family is Family.ARN:
-            return _arn_test(resolved)
-        return _string_test(self.operator.test, resolved)
+            key.append(values)
+        cache_key = tuple(key)
+        test = self.resolved_tests.get(cache_key)
+        if test is None:
+            resolved = [t.fill(v) for t, v in zip(self.templates, cache_key, strict=True)]
+            if self.operator.family is Family.ARN:
+                test = _arn_test(resolved)
+            else:
+                test = _string_test(self.operator.test, resolved)
+            if len(self.resolved_tests) >= _RESOLVED_CACHE_SIZE:
+                self.resolved_tests.clear()
+            self.resolved_tests[cache_key] = test
+        return test
 
 
 def _string_test(test: str, values: Sequence[tuple[tuple[str, bool], ...]]) -> ValueTest:
@@ -168,13 +192,14 @@ def _string_test(test: str, values: Sequence[tuple[tuple[str, bool], ...]]) -> V
             def matcher(text: str) -> bool:
                 return any(match(text) for match in matchers)
 
-        return lambda value: matcher(to_text(value))
+        return lambda value: matcher(value if value.__class__ is str else to_text(value))
     texts = ["".join(text for text, _ in pieces) for pieces in values]
     if test == "eq_ci":
         lowered = frozenset(text.lower() for text in texts)
-        return lambda value: to_text(value).lower() in lowered
+        return lambda value: (value if value.__class__ is str else to_text(value)).lower() in lowered
     exact = frozenset(texts)
-    return lambda value: to_text(value) in exact
+    # Context values are nearly always str: skip the conversion call for them.
+    return lambda value: (value if value.__class__ is str else to_text(value)) in exact
 
 
 def _split_arn_pieces(pieces: tuple[tuple[str, bool], ...]) -> list[tuple[tuple[str, bool], ...]]:

@@ -15,6 +15,9 @@
 
 The :class:`Decision` says which statements matched and, in ``reasons``, which
 policy types allowed or failed to, so an administrator can ask "why".
+
+Speed: a :class:`PolicySet` memoises, per action, the flat list of statements
+of all its policies whose Action matches, so a decision walks only those.
 """
 
 from __future__ import annotations
@@ -73,6 +76,19 @@ class Decision:
 
 _RESOURCE_KINDS = frozenset({PolicyKind.RESOURCE, PolicyKind.TRUST})
 _IDENTITY_KINDS = frozenset(kind for kind in PolicyKind if kind.is_identity_like)
+_SCP_KINDS = frozenset({PolicyKind.SCP})
+
+# Slots of a plan entry; SCP level n is slot _SCP + n.
+_IDENTITY = 0
+_RESOURCE = 1
+_BOUNDARY = 2
+_SESSION = 3
+_SCP = 4
+
+# Distinct actions remembered per policy set.
+_PLAN_CACHE_SIZE = 4096
+
+_Candidate = tuple[CompiledStatement, MatchedStatement, int]
 
 
 def _checked(policies: Sequence[Policy], allowed: frozenset[PolicyKind], slot: str) -> tuple[Policy, ...]:
@@ -87,7 +103,7 @@ def _checked(policies: Sequence[Policy], allowed: frozenset[PolicyKind], slot: s
 
 @dataclass(frozen=True, slots=True)
 class PolicySet:
-    """The policies that apply to one request.
+    """The policies that apply to one principal (build once per principal and reuse).
 
     ``resource_account`` is the account owning the resource; when it differs
     from the caller's account the request is cross-account. Leave it None when
@@ -100,6 +116,9 @@ class PolicySet:
     session: Sequence[Policy] = ()
     scps: Sequence[Sequence[Policy]] | None = None
     resource_account: str | None = None
+    _plans: dict[str, tuple[_Candidate, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "identity", _checked(self.identity, _IDENTITY_KINDS, "identity"))
@@ -108,79 +127,74 @@ class PolicySet:
             _checked((self.boundary,), _IDENTITY_KINDS, "boundary")
         object.__setattr__(self, "session", _checked(self.session, _IDENTITY_KINDS, "session"))
         if self.scps is not None:
-            levels = tuple(_checked(level, frozenset({PolicyKind.SCP}), "scps") for level in self.scps)
+            levels = tuple(_checked(level, _SCP_KINDS, "scps") for level in self.scps)
             object.__setattr__(self, "scps", levels)
 
+    def _groups(self) -> list[tuple[int, PolicyType, Sequence[Policy]]]:
+        groups: list[tuple[int, PolicyType, Sequence[Policy]]] = [
+            (_IDENTITY, PolicyType.IDENTITY, self.identity),
+            (_RESOURCE, PolicyType.RESOURCE, self.resource),
+        ]
+        if self.boundary is not None:
+            groups.append((_BOUNDARY, PolicyType.BOUNDARY, (self.boundary,)))
+        groups.append((_SESSION, PolicyType.SESSION, self.session))
+        for depth, level in enumerate(self.scps or ()):
+            groups.append((_SCP + depth, PolicyType.SCP, level))
+        return groups
 
-@dataclass(slots=True)
-class _Scan:
-    """Matches found in one group of policies."""
-
-    allows: list[MatchedStatement] = field(default_factory=list)
-    grant: Grant | None = None
-
-
-def _scan(
-    policies: Sequence[Policy],
-    policy_type: PolicyType,
-    request: Request,
-    denies: list[MatchedStatement],
-    missing: list[str],
-    has_boundary: bool,
-) -> _Scan:
-    found = _Scan()
-    action = request.action_key
-    resource = request.resource
-    context = request.normalized_context
-    principal = request.principal
-    uses_principal = policy_type is PolicyType.RESOURCE
-    for policy in policies:
-        statements: tuple[CompiledStatement, ...] = policy.statements_for(action)
-        for statement in statements:
-            grant = statement.grant_for(principal, has_boundary) if uses_principal else Grant.DIRECT
-            if grant is None:
-                continue
-            if not statement.resource_test(resource, context, missing):
-                continue
-            if statement.conditions and not statement.conditions_hold(context, missing):
-                continue
-            matched = MatchedStatement(
-                policy.policy_id, statement.sid, statement.index, statement.effect, policy_type
-            )
-            if statement.is_deny:
-                denies.append(matched)
-            else:
-                found.allows.append(matched)
-                if found.grant is None or grant > found.grant:
-                    found.grant = grant
-    return found
+    def candidates(self, action: str) -> tuple[_Candidate, ...]:
+        """Statements of every policy whose Action matches ``action`` (lower-case)."""
+        plan = self._plans.get(action)
+        if plan is not None:
+            return plan
+        found: list[_Candidate] = []
+        for slot, policy_type, policies in self._groups():
+            for policy in policies:
+                for statement in policy.statements_for(action):
+                    record = MatchedStatement(
+                        policy.policy_id, statement.sid, statement.index, statement.effect, policy_type
+                    )
+                    found.append((statement, record, slot))
+        plan = tuple(found)
+        if len(self._plans) >= _PLAN_CACHE_SIZE:
+            self._plans.clear()
+        self._plans[action] = plan
+        return plan
 
 
 def evaluate(request: Request, policy_set: PolicySet) -> Decision:
     """Decide one request. Pure: no I/O, no clock, no randomness."""
-    denies: list[MatchedStatement] = []
-    missing: list[str] = []
+    context = request.normalized_context
+    resource = request.resource
+    principal = request.principal
     has_boundary = policy_set.boundary is not None
-    action_text = f"{request.action} on {request.resource}"
+    missing: list[str] = []
+    denies: list[MatchedStatement] = []
+    allows: list[MatchedStatement] = []
+    allowed_slots: set[int] = set()
+    grant: Grant | None = None
 
-    identity = _scan(policy_set.identity, PolicyType.IDENTITY, request, denies, missing, has_boundary)
-    resource = _scan(policy_set.resource, PolicyType.RESOURCE, request, denies, missing, has_boundary)
-    boundary = (
-        _scan((policy_set.boundary,), PolicyType.BOUNDARY, request, denies, missing, has_boundary)
-        if policy_set.boundary is not None
-        else None
-    )
-    session = (
-        _scan(policy_set.session, PolicyType.SESSION, request, denies, missing, has_boundary)
-        if policy_set.session
-        else None
-    )
-    scp_levels = [
-        _scan(level, PolicyType.SCP, request, denies, missing, has_boundary)
-        for level in policy_set.scps or ()
-    ]
-    missing_keys = tuple(dict.fromkeys(missing))
+    for statement, record, slot in policy_set.candidates(request.action_key):
+        statement_grant = Grant.DIRECT
+        if slot == _RESOURCE:
+            found = statement.grant_for(principal, has_boundary)
+            if found is None:
+                continue
+            statement_grant = found
+        test = statement.resource_test
+        if test is not None and not test(resource, context, missing):
+            continue
+        if statement.conditions and not statement.conditions_hold(context, missing):
+            continue
+        if statement.is_deny:
+            denies.append(record)
+        else:
+            allows.append(record)
+            allowed_slots.add(slot)
+            if slot == _RESOURCE and (grant is None or statement_grant > grant):
+                grant = statement_grant
 
+    missing_keys = tuple(dict.fromkeys(missing)) if missing else ()
     if denies:
         return Decision(
             Effect.EXPLICIT_DENY,
@@ -188,100 +202,95 @@ def evaluate(request: Request, policy_set: PolicySet) -> Decision:
             missing_keys,
             tuple(f"explicitly denied by {deny.describe()}" for deny in denies),
         )
+    return _allow_or_implicit_deny(request, policy_set, tuple(allows), allowed_slots, grant, missing_keys)
 
-    matched = [*identity.allows, *resource.allows]
-    if boundary is not None:
-        matched.extend(boundary.allows)
-    if session is not None:
-        matched.extend(session.allows)
-    for level in scp_levels:
-        matched.extend(level.allows)
-    failures: list[str] = []
 
-    for depth, level in enumerate(scp_levels):
-        if not level.allows:
-            failures.append(f"no service control policy at organization level {depth} allows {action_text}")
-    if failures:
-        return Decision(Effect.IMPLICIT_DENY, tuple(matched), missing_keys, tuple(failures))
+def _allow_or_implicit_deny(
+    request: Request,
+    policy_set: PolicySet,
+    matched: tuple[MatchedStatement, ...],
+    allowed_slots: set[int],
+    grant: Grant | None,
+    missing_keys: tuple[str, ...],
+) -> Decision:
+    action_text = f"{request.action} on {request.resource}"
 
-    boundary_ok = boundary is None or bool(boundary.allows)
-    session_ok = session is None or bool(session.allows)
-    identity_ok = bool(identity.allows)
+    def denied(*reasons: str) -> Decision:
+        return Decision(Effect.IMPLICIT_DENY, matched, missing_keys, reasons)
+
+    if policy_set.scps is not None:
+        failures = [
+            f"no service control policy at organization level {depth} allows {action_text}"
+            for depth in range(len(policy_set.scps))
+            if _SCP + depth not in allowed_slots
+        ]
+        if failures:
+            return denied(*failures)
+
+    boundary_ok = policy_set.boundary is None or _BOUNDARY in allowed_slots
+    session_ok = not policy_set.session or _SESSION in allowed_slots
+    identity_ok = _IDENTITY in allowed_slots
+    chain: list[str] = []
+    if not policy_set.identity:
+        chain.append(f"no identity-based policy applies to the caller, so none allows {action_text}")
+    elif not identity_ok:
+        chain.append(f"no identity-based policy allows {action_text}")
+    if not boundary_ok:
+        chain.append(f"the permissions boundary does not allow {action_text}")
+    if not session_ok:
+        chain.append(f"no session policy allows {action_text}")
+
     principal_account = request.principal.account
-    cross_account = (
+    resource_account = policy_set.resource_account
+    if (
         principal_account is not None
-        and policy_set.resource_account is not None
-        and principal_account != policy_set.resource_account
-    )
-    grant = resource.grant
-
-    def chain_failures() -> list[str]:
-        reasons = []
-        if not policy_set.identity:
-            reasons.append(f"no identity-based policy applies to the caller, so none allows {action_text}")
-        elif not identity_ok:
-            reasons.append(f"no identity-based policy allows {action_text}")
-        if not boundary_ok:
-            reasons.append(f"the permissions boundary does not allow {action_text}")
-        if not session_ok:
-            reasons.append(f"no session policy allows {action_text}")
-        return reasons
-
-    if cross_account:
+        and resource_account is not None
+        and principal_account != resource_account
+    ):
         if grant is None:
-            failures.append(
-                f"cross-account request: no resource-based policy of account "
-                f"{policy_set.resource_account} allows {action_text} for the caller"
+            chain.insert(
+                0,
+                f"cross-account request: no resource-based policy of account {resource_account} "
+                f"allows {action_text} for the caller",
             )
-        failures.extend(chain_failures())
-        if not failures:
-            return Decision(
-                Effect.ALLOW,
-                tuple(matched),
-                missing_keys,
-                ("cross-account request allowed by both the resource-based and the identity-based policies",),
-            )
-        return Decision(Effect.IMPLICIT_DENY, tuple(matched), missing_keys, tuple(failures))
+        if chain:
+            return denied(*chain)
+        return Decision(
+            Effect.ALLOW,
+            matched,
+            missing_keys,
+            ("cross-account request allowed by both the resource-based and the identity-based policies",),
+        )
 
     if grant is Grant.DIRECT:
         return Decision(
-            Effect.ALLOW,
-            tuple(matched),
-            missing_keys,
-            ("allowed by a resource-based policy that names the caller",),
+            Effect.ALLOW, matched, missing_keys, ("allowed by a resource-based policy that names the caller",)
         )
     if grant is Grant.ROLE:
         if boundary_ok and session_ok:
             return Decision(
                 Effect.ALLOW,
-                tuple(matched),
+                matched,
                 missing_keys,
                 ("allowed by a resource-based policy that names the caller's role",),
             )
+        role_failures = []
         if not boundary_ok:
-            failures.append(
-                f"a resource-based policy names the caller's role, but the permissions boundary "
+            role_failures.append(
+                "a resource-based policy names the caller's role, but the permissions boundary "
                 f"does not allow {action_text}"
             )
         if not session_ok:
-            failures.append(
+            role_failures.append(
                 f"a resource-based policy names the caller's role, but no session policy allows {action_text}"
             )
-        return Decision(Effect.IMPLICIT_DENY, tuple(matched), missing_keys, tuple(failures))
-
-    chain = chain_failures()
+        return denied(*role_failures)
     if not chain:
-        return Decision(
-            Effect.ALLOW,
-            tuple(matched),
-            missing_keys,
-            ("allowed by the identity-based policies",),
-        )
+        return Decision(Effect.ALLOW, matched, missing_keys, ("allowed by the identity-based policies",))
     if grant is Grant.ACCOUNT:
-        failures.append(
-            "the resource-based policy names only the account, which delegates to identity-based policies"
+        chain.insert(
+            0, "the resource-based policy names only the account, which delegates to identity-based policies"
         )
     elif policy_set.resource:
-        failures.append(f"no resource-based policy allows {action_text} for the caller")
-    failures.extend(chain)
-    return Decision(Effect.IMPLICIT_DENY, tuple(matched), missing_keys, tuple(failures))
+        chain.insert(0, f"no resource-based policy allows {action_text} for the caller")
+    return denied(*chain)

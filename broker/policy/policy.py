@@ -25,12 +25,15 @@ __all__ = ["CompiledStatement", "Policy", "compile_policy", "parse_policy", "pol
 # Distinct actions remembered per policy; a real account uses a few hundred.
 _ACTION_CACHE_SIZE = 4096
 
+_RESOLVED_CACHE_SIZE = 1024
+
+
+def _any_of(matchers: list[Matcher]) -> Matcher:
+    return lambda value: any(match(value) for match in matchers)
+
+
 # (resource, context, missing-keys sink) -> does the Resource/NotResource element match?
 ResourceTest = Callable[[str, Context, list[str]], bool]
-
-
-def _always_resource(_resource: str, _context: Context, _missing: list[str]) -> bool:
-    return True
 
 
 def _static_matcher(templates: tuple[Template, ...]) -> Matcher:
@@ -40,26 +43,40 @@ def _static_matcher(templates: tuple[Template, ...]) -> Matcher:
     return lambda value: any(match(value) for match in matchers)
 
 
-def _resource_test(templates: tuple[Template, ...] | None, negated: bool) -> ResourceTest:
+def _resource_test(templates: tuple[Template, ...] | None, negated: bool) -> ResourceTest | None:
+    """The Resource/NotResource test, or None when every resource matches."""
     if templates is None:
-        return _always_resource
+        return None
     if not any(template.has_variables for template in templates):
+        if not negated and any(template.source == "*" for template in templates):
+            return None
         matcher = _static_matcher(templates)
         if negated:
             return lambda resource, _context, _missing: not matcher(resource)
         return lambda resource, _context, _missing: matcher(resource)
 
+    # Compiled matchers by the values substituted into the templates: a role's
+    # sessions keep resolving to the same few user names and tags.
+    compiled: dict[tuple[tuple[str, ...], ...], Matcher] = {}
+
     def resolved_test(resource: str, context: Context, missing: list[str]) -> bool:
-        hit = False
+        key = []
         for template in templates:
-            pieces = template.resolve(context, missing)
-            if pieces is None:
+            values = template.variable_values(context, missing)
+            if values is None:
                 # An unresolvable variable takes the statement out, for Resource
                 # and NotResource alike.
                 return False
-            if not hit and compile_pieces(pieces)(resource):
-                hit = True
-        return hit != negated
+            key.append(values)
+        cache_key = tuple(key)
+        matcher = compiled.get(cache_key)
+        if matcher is None:
+            matchers = [compile_pieces(t.fill(v)) for t, v in zip(templates, cache_key, strict=True)]
+            matcher = matchers[0] if len(matchers) == 1 else _any_of(matchers)
+            if len(compiled) >= _RESOLVED_CACHE_SIZE:
+                compiled.clear()
+            compiled[cache_key] = matcher
+        return matcher(resource) != negated
 
     return resolved_test
 
@@ -73,7 +90,8 @@ class CompiledStatement:
     sid: str | None
     is_deny: bool
     action_test: Matcher
-    resource_test: ResourceTest
+    # None when the statement applies to every resource (the common "Resource": "*").
+    resource_test: ResourceTest | None
     principal: PrincipalSpec | None
     not_principal: bool
     conditions: tuple[Condition, ...]
@@ -96,7 +114,11 @@ class CompiledStatement:
         return spec.grant_for(principal)
 
     def conditions_hold(self, context: Context, missing: list[str]) -> bool:
-        return all(condition.holds(context, missing) for condition in self.conditions)
+        # A plain loop: this runs for every candidate statement of every request.
+        for condition in self.conditions:  # noqa: SIM110
+            if not condition.holds(context, missing):
+                return False
+        return True
 
 
 def _compile_statement(statement: StatementDocument) -> CompiledStatement:

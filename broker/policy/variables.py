@@ -43,30 +43,46 @@ class Template:
     def variable_keys(self) -> tuple[str, ...]:
         return tuple(name for kind, name, _ in self.pieces if kind == VARIABLE)
 
-    def resolve(
-        self, context: Context, missing: list[str] | None = None
-    ) -> tuple[tuple[str, bool], ...] | None:
-        """Pieces as (text, wildcards_active), or None when a variable has no value
-        (its key is then appended to ``missing``)."""
+    def variable_values(self, context: Context, missing: list[str] | None = None) -> tuple[str, ...] | None:
+        """Values of the variables in order, or None when one has no value
+        (its key is then appended to ``missing``). Cheap: callers key caches on it."""
+        if not self.has_variables:
+            return ()
+        values: list[str] = []
+        for kind, name, default in self.pieces:
+            if kind == VARIABLE:
+                value = resolve_variable(name, default, context)
+                if value is None:
+                    if missing is not None:
+                        missing.append(name)
+                    return None
+                values.append(value)
+        return tuple(values)
+
+    def fill(self, values: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+        """Pieces as (text, wildcards_active) with ``values`` substituted (kept literal)."""
         out: list[tuple[str, bool]] = []
-        for kind, text, default in self.pieces:
+        remaining = iter(values)
+        for kind, text, _ in self.pieces:
             if kind == TEXT:
                 out.append((text, True))
             elif kind == LITERAL:
                 out.append((text, False))
             else:
-                value = resolve_variable(text, default, context)
-                if value is None:
-                    if missing is not None:
-                        missing.append(text)
-                    return None
-                out.append((value, False))
+                out.append((next(remaining), False))
         return tuple(out)
+
+    def resolve(
+        self, context: Context, missing: list[str] | None = None
+    ) -> tuple[tuple[str, bool], ...] | None:
+        """Pieces with the context's values substituted, or None when one is missing."""
+        values = self.variable_values(context, missing)
+        return None if values is None else self.fill(values)
 
 
 def resolve_variable(key: str, default: str | None, context: Context) -> str | None:
     """Value of one variable; multi-valued keys cannot be substituted (as in AWS)."""
-    values = context.get(key)
+    values = context.get(key.lower())
     if values is not None and len(values) == 1:
         return to_text(values[0])
     return default
@@ -105,8 +121,7 @@ def parse_template(text: str, *, allow_variables: bool, path: str) -> Template:
                 raise MalformedPolicyDocument(f"{path}: the escape ${{{name}}} takes no default value")
             pieces.append((LITERAL, _ESCAPES[name], None))
         elif _VARIABLE_NAME.fullmatch(name):
-            # Keys are case-insensitive, so the lookup name is lowered once here.
-            pieces.append((VARIABLE, name.lower(), default))
+            pieces.append((VARIABLE, name, default))
         else:
             raise MalformedPolicyDocument(
                 f"{path}: policy variable ${{{name}}} is not a condition key (service:name)"

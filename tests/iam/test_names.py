@@ -205,13 +205,11 @@ def test_echoed_values_are_escaped_and_shortened() -> None:
 
 
 def test_combine_collects_every_violation() -> None:
-    errors: list[ValidationError] = []
-    for check in (lambda: validate_role_name(""), lambda: validate_path("x")):
-        try:
-            check()
-        except ValidationError as error:
-            errors.append(error)
-    combined = ValidationError.combine(errors)
+    with pytest.raises(ValidationError) as role_name:
+        validate_role_name("")
+    with pytest.raises(ValidationError) as path:
+        validate_path("x")
+    combined = ValidationError.combine([role_name.value, path.value])
     assert combined.message.startswith("3 validation errors detected: ")
     assert len(combined.violations) == 3
 
