@@ -28,7 +28,7 @@ from enum import Enum
 
 from broker.policy.document import StatementEffect
 from broker.policy.kinds import PolicyKind
-from broker.policy.policy import CompiledStatement, Policy
+from broker.policy.policy import CompiledStatement, Policy, ResourceTest
 from broker.policy.principals import Grant
 from broker.policy.request import Request
 
@@ -88,7 +88,8 @@ _SCP = 4
 # Distinct actions remembered per policy set.
 _PLAN_CACHE_SIZE = 4096
 
-_Candidate = tuple[CompiledStatement, MatchedStatement, int]
+# (statement, its report record, slot, its Resource test or None, whether it has conditions)
+_Candidate = tuple[CompiledStatement, MatchedStatement, int, ResourceTest | None, bool]
 
 
 def _checked(policies: Sequence[Policy], allowed: frozenset[PolicyKind], slot: str) -> tuple[Policy, ...]:
@@ -154,7 +155,9 @@ class PolicySet:
                     record = MatchedStatement(
                         policy.policy_id, statement.sid, statement.index, statement.effect, policy_type
                     )
-                    found.append((statement, record, slot))
+                    found.append(
+                        (statement, record, slot, statement.resource_test, bool(statement.conditions))
+                    )
         plan = tuple(found)
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.clear()
@@ -174,17 +177,16 @@ def evaluate(request: Request, policy_set: PolicySet) -> Decision:
     allowed_slots: set[int] = set()
     grant: Grant | None = None
 
-    for statement, record, slot in policy_set.candidates(request.action_key):
+    for statement, record, slot, test, has_conditions in policy_set.candidates(request.action_key):
         statement_grant = Grant.DIRECT
         if slot == _RESOURCE:
             found = statement.grant_for(principal, has_boundary)
             if found is None:
                 continue
             statement_grant = found
-        test = statement.resource_test
         if test is not None and not test(resource, context, missing):
             continue
-        if statement.conditions and not statement.conditions_hold(context, missing):
+        if has_conditions and not statement.conditions_hold(context, missing):
             continue
         if statement.is_deny:
             denies.append(record)

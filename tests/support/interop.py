@@ -28,13 +28,16 @@ def role_arn(name: str) -> str:
 
 
 def users() -> dict[str, dict[str, object]]:
-    """alice: AWS-style Role attribute; bob: group-mapped; carol: listed role her groups don't allow."""
+    """alice: AWS-style Role attribute; bob and dave: group-mapped (dave to two roles); carol: listed
+    role her groups don't allow."""
     return {
         "alice": {"password": "alicepw", "attributes": {
             "uid": ["alice"], "mail": ["alice@example.org"], "groups": ["admins"],
             ROLE_ATTR: [f"{role_arn('Admin')},{provider_arn()}"], SESSION_NAME_ATTR: ["alice"]}},
         "bob": {"password": "bobpw", "attributes": {
             "uid": ["bob"], "mail": ["bob@example.org"], "groups": ["engineers", "staff"]}},
+        "dave": {"password": "davepw", "attributes": {
+            "uid": ["dave"], "groups": ["admins", "engineers"], SESSION_NAME_ATTR: ["dave"]}},
         "carol": {"password": "carolpw", "attributes": {
             "uid": ["carol"], "groups": ["contractors"],
             ROLE_ATTR: [f"{provider_arn()},{role_arn('Engineer')}"]}},
