@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from broker.policy import Effect, Policy, PolicyKind, PolicySet, Principal, Request, evaluate, parse_policy
+from broker.policy import Effect, PolicyKind, PolicySet, Principal, Request, evaluate, parse_policy
 
 ACCOUNT = "111122223333"
 SERVICES = {
@@ -35,7 +35,11 @@ SERVICES = {
 }
 ACTIONS = [f"{service}:{name}" for service, names in SERVICES.items() for name in names]
 RESOURCES = {
-    "s3": ["arn:aws:s3:::app-data/{team}/report.csv", "arn:aws:s3:::app-logs/2024/01/01/x.gz", "arn:aws:s3:::app-data"],
+    "s3": [
+        "arn:aws:s3:::app-data/{team}/report.csv",
+        "arn:aws:s3:::app-logs/2024/01/01/x.gz",
+        "arn:aws:s3:::app-data",
+    ],
     "ec2": ["arn:aws:ec2:eu-west-1:111122223333:instance/i-0abc{n}"],
     "iam": ["arn:aws:iam::111122223333:role/app/{team}-worker", "arn:aws:iam::111122223333:user/u{n}"],
     "dynamodb": ["arn:aws:dynamodb:eu-west-1:111122223333:table/{team}-orders"],
@@ -67,8 +71,12 @@ def moto_case(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     for _ in range(rng.randint(1, 4)):
         service = rng.choice(list(SERVICES))
         names = SERVICES[service]
-        action = rng.choice([f"{service}:{rng.choice(names)}", f"{service}:*", f"{service}:{rng.choice(names)[:3]}*"])
-        resource = rng.choice(["*", f"arn:aws:{service}:*", rng.choice(RESOURCES[service]).format(team="red", n=1)])
+        action = rng.choice(
+            [f"{service}:{rng.choice(names)}", f"{service}:*", f"{service}:{rng.choice(names)[:3]}*"]
+        )
+        resource = rng.choice(
+            ["*", f"arn:aws:{service}:*", rng.choice(RESOURCES[service]).format(team="red", n=1)]
+        )
         statements.append(
             {"Effect": rng.choice(["Allow", "Allow", "Deny"]), "Action": [action], "Resource": [resource]}
         )
@@ -77,7 +85,9 @@ def moto_case(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     for _ in range(8):
         service = rng.choice(list(SERVICES))
         action = f"{service}:{rng.choice(SERVICES[service])}"
-        requests.append((action, rng.choice(RESOURCES[service]).format(team=rng.choice(["red", "blue"]), n=1)))
+        requests.append(
+            (action, rng.choice(RESOURCES[service]).format(team=rng.choice(["red", "blue"]), n=1))
+        )
     return text, requests
 
 
@@ -90,7 +100,9 @@ def compare_with_moto(seconds: float) -> None:
     rng = random.Random(7)
     cases = [moto_case(rng) for _ in range(200)]
     principal = Principal(arn=f"arn:aws:iam::{ACCOUNT}:user/alice")
-    ours = [(PolicySet(identity=(parse_policy(text, PolicyKind.MANAGED),)), requests) for text, requests in cases]
+    ours = [
+        (PolicySet(identity=(parse_policy(text, PolicyKind.MANAGED),)), requests) for text, requests in cases
+    ]
     theirs = [(IAMPolicy(text), requests) for text, requests in cases]
     expected = {
         PermissionResult.PERMITTED: Effect.ALLOW,
@@ -117,7 +129,8 @@ def compare_with_moto(seconds: float) -> None:
 
     our_rate = rate(run_ours, decisions, seconds)
     moto_rate = rate(run_moto, decisions, seconds)
-    print(f"1. small identity policies ({len(cases)} policies, {decisions} requests, {disagreements} disagreements)")
+    print(f"1. small identity policies ({len(cases)} policies, {decisions} requests, ", end="")
+    print(f"{disagreements} disagreements with moto)")
     print(f"   broker.policy  {our_rate:>12,.0f} decisions/s")
     print(f"   moto IAMPolicy {moto_rate:>12,.0f} decisions/s")
     print(f"   ratio          {our_rate / moto_rate:>12.2f}x   (target >= 1.0)")
@@ -140,7 +153,7 @@ def managed_policy(rng: random.Random, number: int) -> str:
                 "*",
                 f"arn:aws:{service}:*:{ACCOUNT}:*",
                 f"arn:aws:s3:::app-data/{team}/*",
-                f"arn:aws:s3:::app-data/${{aws:PrincipalTag/team}}/*",
+                "arn:aws:s3:::app-data/${aws:PrincipalTag/team}/*",
                 f"arn:aws:{service}:eu-west-1:{ACCOUNT}:*{team}*",
             ]
         )
@@ -167,10 +180,16 @@ def managed_policy(rng: random.Random, number: int) -> str:
 
 SCP_TEXTS = [
     # root: the default FullAWSAccess
-    [json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})],
+    [
+        json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        )
+    ],
     # OU: allow everything, deny outside two regions except global services, protect the audit role
     [
-        json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+        json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
         json.dumps(
             {
                 "Version": "2012-10-17",
@@ -180,7 +199,9 @@ SCP_TEXTS = [
                         "Effect": "Deny",
                         "NotAction": ["iam:*", "sts:*", "organizations:*"],
                         "Resource": "*",
-                        "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}},
+                        "Condition": {
+                            "StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}
+                        },
                     },
                     {
                         "Sid": "ProtectAudit",
@@ -214,13 +235,18 @@ def realistic_account(seconds: float) -> None:
         json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "NotAction": ["iam:Create*", "organizations:*"], "Resource": "*"}],
+                "Statement": [
+                    {"Effect": "Allow", "NotAction": ["iam:Create*", "organizations:*"], "Resource": "*"}
+                ],
             }
         ),
         PolicyKind.BOUNDARY,
         "boundary",
     )
-    scps = [[parse_policy(text, PolicyKind.SCP, f"scp-{d}-{i}") for i, text in enumerate(level)] for d, level in enumerate(SCP_TEXTS)]
+    scps = [
+        [parse_policy(text, PolicyKind.SCP, f"scp-{d}-{i}") for i, text in enumerate(level)]
+        for d, level in enumerate(SCP_TEXTS)
+    ]
     roles = []
     for number in range(50):
         team = TEAMS[number % len(TEAMS)]
@@ -230,7 +256,11 @@ def realistic_account(seconds: float) -> None:
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Action": "logs:*", "Resource": f"arn:aws:logs:*:{ACCOUNT}:log-group:/app/{team}:*"}
+                        {
+                            "Effect": "Allow",
+                            "Action": "logs:*",
+                            "Resource": f"arn:aws:logs:*:{ACCOUNT}:log-group:/app/{team}:*",
+                        }
                     ],
                 }
             ),
@@ -245,7 +275,9 @@ def realistic_account(seconds: float) -> None:
             resource_account=ACCOUNT,
         )
         principal = Principal(
-            arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/{team}-{number}/session", role_arn=role_arn, is_session=True
+            arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/{team}-{number}/session",
+            role_arn=role_arn,
+            is_session=True,
         )
         roles.append((team, principal, policy_set))
     requests = []

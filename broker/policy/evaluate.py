@@ -64,14 +64,58 @@ class MatchedStatement:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The outcome of :func:`evaluate`, with what matched and why.
+
+    ``reasons`` is built on first use from constant templates: most decisions
+    are never explained, so none of them pays for formatting.
+    """
+
     effect: Effect
     matched: tuple[MatchedStatement, ...] = ()
     missing_context_keys: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
+    reason_templates: tuple[str, ...] = field(default=(), repr=False)
+    # (action, resource, resource account) the templates are filled with.
+    subject: tuple[str, str, str] = field(default=("", "", ""), repr=False)
 
     @property
     def allowed(self) -> bool:
         return self.effect is Effect.ALLOW
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Human-readable: which statements denied, or which policy types failed to allow."""
+        if self.effect is Effect.EXPLICIT_DENY:
+            return tuple(f"explicitly denied by {deny.describe()}" for deny in self.matched)
+        action, resource, account = self.subject
+        return tuple(
+            template.format(request=f"{action} on {resource}", account=account)
+            for template in self.reason_templates
+        )
+
+
+# Reason templates ({request} is "action on resource", {account} the resource account).
+_SCP_LEVEL = "no service control policy at organization level {level} allows {{request}}"
+_NO_IDENTITY_POLICY = "no identity-based policy applies to the caller, so none allows {request}"
+_IDENTITY_DENIES = "no identity-based policy allows {request}"
+_BOUNDARY_DENIES = "the permissions boundary does not allow {request}"
+_SESSION_DENIES = "no session policy allows {request}"
+_CROSS_ACCOUNT_NO_RESOURCE = (
+    "cross-account request: no resource-based policy of account {account} allows {request} for the caller"
+)
+_CROSS_ACCOUNT_ALLOWED = (
+    "cross-account request allowed by both the resource-based and the identity-based policies"
+)
+_RESOURCE_NAMES_CALLER = "allowed by a resource-based policy that names the caller"
+_RESOURCE_NAMES_ROLE = "allowed by a resource-based policy that names the caller's role"
+_ROLE_BOUNDARY_DENIES = (
+    "a resource-based policy names the caller's role, but the permissions boundary does not allow {request}"
+)
+_ROLE_SESSION_DENIES = (
+    "a resource-based policy names the caller's role, but no session policy allows {request}"
+)
+_IDENTITY_ALLOWS = "allowed by the identity-based policies"
+_ACCOUNT_ONLY = "the resource-based policy names only the account, which delegates to identity-based policies"
+_NO_RESOURCE_ALLOWS = "no resource-based policy allows {request} for the caller"
 
 
 _RESOURCE_KINDS = frozenset({PolicyKind.RESOURCE, PolicyKind.TRUST})
@@ -98,7 +142,7 @@ def _checked(policies: Sequence[Policy], allowed: frozenset[PolicyKind], slot: s
         if not isinstance(policy, Policy):
             raise TypeError(f"PolicySet.{slot}: expected Policy objects, got {type(policy).__name__}")
         if policy.kind not in allowed:
-            raise ValueError(f"PolicySet.{slot}: a {policy.kind.value} policy cannot be used here")
+            raise ValueError(f"PolicySet.{slot}: {policy.kind.value} policies cannot be used here")
     return result
 
 
@@ -197,50 +241,37 @@ def evaluate(request: Request, policy_set: PolicySet) -> Decision:
                 grant = statement_grant
 
     missing_keys = tuple(dict.fromkeys(missing)) if missing else ()
+    subject = (request.action, request.resource, policy_set.resource_account or "")
     if denies:
-        return Decision(
-            Effect.EXPLICIT_DENY,
-            tuple(denies),
-            missing_keys,
-            tuple(f"explicitly denied by {deny.describe()}" for deny in denies),
-        )
-    return _allow_or_implicit_deny(request, policy_set, tuple(allows), allowed_slots, grant, missing_keys)
+        return Decision(Effect.EXPLICIT_DENY, tuple(denies), missing_keys, (), subject)
+    effect, templates = _allow_or_implicit_deny(request, policy_set, allowed_slots, grant)
+    return Decision(effect, tuple(allows), missing_keys, templates, subject)
 
 
 def _allow_or_implicit_deny(
-    request: Request,
-    policy_set: PolicySet,
-    matched: tuple[MatchedStatement, ...],
-    allowed_slots: set[int],
-    grant: Grant | None,
-    missing_keys: tuple[str, ...],
-) -> Decision:
-    action_text = f"{request.action} on {request.resource}"
-
-    def denied(*reasons: str) -> Decision:
-        return Decision(Effect.IMPLICIT_DENY, matched, missing_keys, reasons)
-
+    request: Request, policy_set: PolicySet, allowed_slots: set[int], grant: Grant | None
+) -> tuple[Effect, tuple[str, ...]]:
+    """Steps 2 to 6, once no Deny matched: the effect and its reason templates."""
     if policy_set.scps is not None:
-        failures = [
-            f"no service control policy at organization level {depth} allows {action_text}"
+        failures = tuple(
+            _SCP_LEVEL.format(level=depth)
             for depth in range(len(policy_set.scps))
             if _SCP + depth not in allowed_slots
-        ]
+        )
         if failures:
-            return denied(*failures)
+            return Effect.IMPLICIT_DENY, failures
 
     boundary_ok = policy_set.boundary is None or _BOUNDARY in allowed_slots
     session_ok = not policy_set.session or _SESSION in allowed_slots
-    identity_ok = _IDENTITY in allowed_slots
     chain: list[str] = []
     if not policy_set.identity:
-        chain.append(f"no identity-based policy applies to the caller, so none allows {action_text}")
-    elif not identity_ok:
-        chain.append(f"no identity-based policy allows {action_text}")
+        chain.append(_NO_IDENTITY_POLICY)
+    elif _IDENTITY not in allowed_slots:
+        chain.append(_IDENTITY_DENIES)
     if not boundary_ok:
-        chain.append(f"the permissions boundary does not allow {action_text}")
+        chain.append(_BOUNDARY_DENIES)
     if not session_ok:
-        chain.append(f"no session policy allows {action_text}")
+        chain.append(_SESSION_DENIES)
 
     principal_account = request.principal.account
     resource_account = policy_set.resource_account
@@ -250,49 +281,26 @@ def _allow_or_implicit_deny(
         and principal_account != resource_account
     ):
         if grant is None:
-            chain.insert(
-                0,
-                f"cross-account request: no resource-based policy of account {resource_account} "
-                f"allows {action_text} for the caller",
-            )
+            chain.insert(0, _CROSS_ACCOUNT_NO_RESOURCE)
         if chain:
-            return denied(*chain)
-        return Decision(
-            Effect.ALLOW,
-            matched,
-            missing_keys,
-            ("cross-account request allowed by both the resource-based and the identity-based policies",),
-        )
+            return Effect.IMPLICIT_DENY, tuple(chain)
+        return Effect.ALLOW, (_CROSS_ACCOUNT_ALLOWED,)
 
     if grant is Grant.DIRECT:
-        return Decision(
-            Effect.ALLOW, matched, missing_keys, ("allowed by a resource-based policy that names the caller",)
-        )
+        return Effect.ALLOW, (_RESOURCE_NAMES_CALLER,)
     if grant is Grant.ROLE:
         if boundary_ok and session_ok:
-            return Decision(
-                Effect.ALLOW,
-                matched,
-                missing_keys,
-                ("allowed by a resource-based policy that names the caller's role",),
-            )
+            return Effect.ALLOW, (_RESOURCE_NAMES_ROLE,)
         role_failures = []
         if not boundary_ok:
-            role_failures.append(
-                "a resource-based policy names the caller's role, but the permissions boundary "
-                f"does not allow {action_text}"
-            )
+            role_failures.append(_ROLE_BOUNDARY_DENIES)
         if not session_ok:
-            role_failures.append(
-                f"a resource-based policy names the caller's role, but no session policy allows {action_text}"
-            )
-        return denied(*role_failures)
+            role_failures.append(_ROLE_SESSION_DENIES)
+        return Effect.IMPLICIT_DENY, tuple(role_failures)
     if not chain:
-        return Decision(Effect.ALLOW, matched, missing_keys, ("allowed by the identity-based policies",))
+        return Effect.ALLOW, (_IDENTITY_ALLOWS,)
     if grant is Grant.ACCOUNT:
-        chain.insert(
-            0, "the resource-based policy names only the account, which delegates to identity-based policies"
-        )
+        chain.insert(0, _ACCOUNT_ONLY)
     elif policy_set.resource:
-        chain.insert(0, f"no resource-based policy allows {action_text} for the caller")
-    return denied(*chain)
+        chain.insert(0, _NO_RESOURCE_ALLOWS)
+    return Effect.IMPLICIT_DENY, tuple(chain)

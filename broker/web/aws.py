@@ -96,7 +96,8 @@ def endpoint() -> Response:
         return _xml(error_xml(error, IAM_NS, str(uuid.uuid4())), error.status)
     client = client_info()
     body = request.get_data(cache=True)
-    params = Params(request.form)
+    # Query APIs accept parameters in the form body or, for GET and presigned URLs, the query.
+    params = Params(request.values)  # type: ignore[arg-type]
     name = params.get("Action")
     if not name:
         error = AwsError("MissingAction", "Missing Action")

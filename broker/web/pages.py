@@ -18,8 +18,10 @@ def error_page(title: str, message: str, status: int, code: str | None = None, r
 
 @bp.get("/")
 def index() -> Response:
-    from broker.web.aws import runtime
+    from broker.web.aws import endpoint, runtime
 
+    if "Action" in request.args:  # a Query API call by GET (e.g. a presigned URL)
+        return endpoint()
     rt = runtime()
     with rt.db.transaction() as session:
         providers = [

@@ -74,7 +74,9 @@ DEFAULT_KINDS = {
     "scps": PolicyKind.SCP,
 }
 
-_SESSION_ARN = re.compile(r"arn:(?P<partition>[^:]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+")
+_SESSION_ARN = re.compile(
+    r"arn:(?P<partition>[^:]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+"
+)
 
 
 class CaseFileError(ValueError):

@@ -17,7 +17,15 @@ from broker.policy import (
     evaluate,
     parse_policy,
 )
-from tests.policy.casefile import Case, CaseFileError, PolicyEntry, load_all, load_file, make_request, policy_entries
+from tests.policy.casefile import (
+    Case,
+    CaseFileError,
+    PolicyEntry,
+    load_all,
+    load_file,
+    make_request,
+    policy_entries,
+)
 
 CASES = load_all()
 
@@ -33,7 +41,9 @@ def _policy_set(case: Case) -> PolicySet:
         resource=[_parse(entry) for entry in slots["resource"]],
         boundary=None if slots["boundary"] is None else _parse(slots["boundary"]),
         session=[_parse(entry) for entry in slots["session"]],
-        scps=None if slots["scps"] is None else [[_parse(entry) for entry in level] for level in slots["scps"]],
+        scps=None
+        if slots["scps"] is None
+        else [[_parse(entry) for entry in level] for level in slots["scps"]],
         resource_account=case.resource_account,
     )
 
@@ -99,7 +109,10 @@ def test_descriptions_are_unique_within_a_file() -> None:
             },
             "unknown key(s) ['ctx']",
         ),
-        ({"topic": "t", "cases": [{"description": "d", "policies": {"identty": []}, "decision": "Allow"}]}, "identty"),
+        (
+            {"topic": "t", "cases": [{"description": "d", "policies": {"identty": []}, "decision": "Allow"}]},
+            "identty",
+        ),
         ({"topic": "t", "cases": [{"description": "d", "policies": {}}]}, "exactly one of"),
     ],
 )

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-import waitress
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 from broker.services.runtime import Runtime
 from broker.services.setup import initialise
@@ -61,22 +61,25 @@ def make_runtime(settings: Settings) -> Runtime:
 
 
 class LiveBroker:
-    """The broker app served by waitress on 127.0.0.1 in a background thread."""
+    """The broker app on a threaded WSGI server on 127.0.0.1, in a background thread.
+
+    werkzeug's server rather than waitress: it shuts down at once, so a test does not wait.
+    """
 
     def __init__(self, runtime: Runtime, port: int) -> None:
         self.runtime = runtime
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.app = create_app(runtime=runtime)
-        self._server = waitress.create_server(self.app, host="127.0.0.1", port=port, threads=4,
-                                              clear_untrusted_proxy_headers=True)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._server = make_server("127.0.0.1", port, self.app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> LiveBroker:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.close()
+        self._server.shutdown()
+        self._server.server_close()
         self._thread.join(timeout=5)
         self.runtime.db.dispose()
