@@ -168,7 +168,7 @@ def load_settings(
     for env_key, raw in environ.items():
         if not env_key.startswith(ENV_PREFIX) or env_key == f"{ENV_PREFIX}CONFIG":
             continue
-        key = env_key[len(ENV_PREFIX):].lower()
+        key = env_key[len(ENV_PREFIX) :].lower()
         if key not in _FIELDS:
             problems.append(f"environment: unknown setting {env_key}")
             continue

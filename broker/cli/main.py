@@ -40,8 +40,13 @@ def _runtime(ctx: click.Context) -> Any:
 
 
 @click.group()
-@click.option("--config", "config", type=click.Path(dir_okay=False), envvar="BROKER_CONFIG",
-              help="TOML settings file (every key can also be set as BROKER_<KEY>).")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    envvar="BROKER_CONFIG",
+    help="TOML settings file (every key can also be set as BROKER_<KEY>).",
+)
 @click.pass_context
 def cli(ctx: click.Context, config: str | None) -> None:
     """SAML identity federation broker with AWS IAM/STS-compatible APIs."""

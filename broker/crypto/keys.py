@@ -72,8 +72,12 @@ def generate_ec_key() -> bytes:
 def jwk_thumbprint(public_key: ec.EllipticCurvePublicKey) -> str:
     """RFC 7638 thumbprint of an EC P-256 public key, used as ``kid``."""
     numbers = public_key.public_numbers()
-    jwk = {"crv": "P-256", "kty": "EC", "x": _b64(numbers.x.to_bytes(32, "big")),
-           "y": _b64(numbers.y.to_bytes(32, "big"))}
+    jwk = {
+        "crv": "P-256",
+        "kty": "EC",
+        "x": _b64(numbers.x.to_bytes(32, "big")),
+        "y": _b64(numbers.y.to_bytes(32, "big")),
+    }
     digest = hashlib.sha256(json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode()).digest()
     return _b64(digest)
 
@@ -94,8 +98,13 @@ class TokenKey:
     def public_jwk(self) -> dict[str, str]:
         numbers = self.public_key.public_numbers()
         return {
-            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
-            "x": _b64(numbers.x.to_bytes(32, "big")), "y": _b64(numbers.y.to_bytes(32, "big")),
+            "kty": "EC",
+            "crv": "P-256",
+            "use": "sig",
+            "alg": "ES256",
+            "kid": self.kid,
+            "x": _b64(numbers.x.to_bytes(32, "big")),
+            "y": _b64(numbers.y.to_bytes(32, "big")),
         }
 
 
@@ -162,8 +171,7 @@ def ensure_keys(certs_dir: str | os.PathLike[str], common_name: str) -> list[str
             created += [key_path.name, cert_path.name]
     index = directory / TOKEN_KEYS_INDEX
     if not index.exists():
-        ring = {"current": _new_token_key_file(directory), "next": _new_token_key_file(directory),
-                "previous": None}
+        ring = {"current": _new_token_key_file(directory), "next": _new_token_key_file(directory), "previous": None}
         index.write_text(json.dumps(ring, indent=2) + "\n")
         created.append(index.name)
     for name in (SECRET_DERIVATION, DATA_ENCRYPTION):
@@ -178,8 +186,11 @@ def rotate_token_keys(certs_dir: str | os.PathLike[str]) -> dict[str, str | None
     """next becomes current, current becomes previous, and a fresh next is pre-published."""
     directory = Path(certs_dir)
     ring = json.loads((directory / TOKEN_KEYS_INDEX).read_text())
-    rotated = {"previous": ring["current"], "current": ring["next"] or _new_token_key_file(directory),
-               "next": _new_token_key_file(directory)}
+    rotated = {
+        "previous": ring["current"],
+        "current": ring["next"] or _new_token_key_file(directory),
+        "next": _new_token_key_file(directory),
+    }
     (directory / TOKEN_KEYS_INDEX).write_text(json.dumps(rotated, indent=2) + "\n")
     return rotated
 

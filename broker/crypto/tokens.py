@@ -113,7 +113,11 @@ def decode_session_token(token: str, keys: TokenKeyRing, issuer: str, now: float
         raise InvalidSessionToken("The security token included in the request is invalid.")
     try:
         payload = jwt.decode(
-            token, key.public_key, algorithms=["ES256"], audience=AUDIENCE, issuer=issuer,
+            token,
+            key.public_key,
+            algorithms=["ES256"],
+            audience=AUDIENCE,
+            issuer=issuer,
             options={"verify_exp": False, "require": ["exp", "iat", "jti", "akid"]},
         )
     except jwt.PyJWTError:
@@ -123,14 +127,26 @@ def decode_session_token(token: str, keys: TokenKeyRing, issuer: str, now: float
         raise ExpiredSessionToken("The security token included in the request is expired")
     try:
         return SessionClaims(
-            token_id=payload["jti"], access_key_id=payload["akid"], account_id=payload["acct"],
-            role_arn=payload["role"], role_name=payload["rnm"], role_id=payload["rid"],
-            session_name=payload["snm"], assumed_role_arn=payload["sub"], issued_at=int(payload["iat"]),
-            expires_at=int(payload["exp"]), auth_type=payload["typ"], provider_arn=payload.get("prv"),
-            source_identity=payload.get("sid"), session_tags=payload.get("tags") or {},
-            transitive_tag_keys=tuple(payload.get("ttk") or ()), mfa=bool(payload.get("mfa")),
-            mfa_auth_time=payload.get("mfat"), session_policy=payload.get("pol"),
-            policy_arns=tuple(payload.get("parns") or ()), federated=payload.get("fed") or {},
+            token_id=payload["jti"],
+            access_key_id=payload["akid"],
+            account_id=payload["acct"],
+            role_arn=payload["role"],
+            role_name=payload["rnm"],
+            role_id=payload["rid"],
+            session_name=payload["snm"],
+            assumed_role_arn=payload["sub"],
+            issued_at=int(payload["iat"]),
+            expires_at=int(payload["exp"]),
+            auth_type=payload["typ"],
+            provider_arn=payload.get("prv"),
+            source_identity=payload.get("sid"),
+            session_tags=payload.get("tags") or {},
+            transitive_tag_keys=tuple(payload.get("ttk") or ()),
+            mfa=bool(payload.get("mfa")),
+            mfa_auth_time=payload.get("mfat"),
+            session_policy=payload.get("pol"),
+            policy_arns=tuple(payload.get("parns") or ()),
+            federated=payload.get("fed") or {},
         )
     except KeyError:
         raise InvalidSessionToken("The security token included in the request is invalid.") from None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, make_response, request
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2 import BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
@@ -56,20 +56,30 @@ class DemoIdp:
     @cached_property
     def server(self) -> Server:
         config = IdPConfig()
-        config.load({
-            "entityid": self.entity_id,
-            "crypto_backend": "XMLSecurity",
-            "key_file": str(self.key_file),
-            "cert_file": str(self.cert_file),
-            "metadata": {"inline": [self.sp_metadata_xml]},
-            "service": {"idp": {
-                "name": "Broker demo IdP (demo only)",
-                "endpoints": {"single_sign_on_service": [(f"{self.base_url}/demo-idp/sso", BINDING_HTTP_REDIRECT)]},
-                "policy": {"default": {"lifetime": {"minutes": 5}, "name_form":
-                                       "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"}},
-                "name_id_format": [NAMEID_FORMAT_PERSISTENT],
-            }},
-        })
+        config.load(
+            {
+                "entityid": self.entity_id,
+                "crypto_backend": "XMLSecurity",
+                "key_file": str(self.key_file),
+                "cert_file": str(self.cert_file),
+                "metadata": {"inline": [self.sp_metadata_xml]},
+                "service": {
+                    "idp": {
+                        "name": "Broker demo IdP (demo only)",
+                        "endpoints": {
+                            "single_sign_on_service": [(f"{self.base_url}/demo-idp/sso", BINDING_HTTP_REDIRECT)]
+                        },
+                        "policy": {
+                            "default": {
+                                "lifetime": {"minutes": 5},
+                                "name_form": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
+                            }
+                        },
+                        "name_id_format": [NAMEID_FORMAT_PERSISTENT],
+                    }
+                },
+            }
+        )
         server = Server(config=config)
         server.sec.crypto = XmlsecBindingsBackend()
         return server
@@ -91,11 +101,19 @@ class DemoIdp:
             "https://aws.amazon.com/SAML/Attributes/RoleSessionName": [user_name],
         }
         response = self.server.create_authn_response(
-            identity, in_response_to=in_response_to, destination=acs_url, sp_entity_id=sp_entity_id,
+            identity,
+            in_response_to=in_response_to,
+            destination=acs_url,
+            sp_entity_id=sp_entity_id,
             name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text=f"demo-{user_name}"),
-            authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-                   "authn_auth": self.entity_id},
-            sign_assertion=True, sign_response=True, sign_alg=_RSA_SHA256, digest_alg=_SHA256,
+            authn={
+                "class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+                "authn_auth": self.entity_id,
+            },
+            sign_assertion=True,
+            sign_response=True,
+            sign_alg=_RSA_SHA256,
+            digest_alg=_SHA256,
         )
         return base64.b64encode(str(response).encode()).decode()
 
@@ -106,10 +124,12 @@ def demo_idp() -> DemoIdp:
 
 
 def _page(body: str, status: int = 200) -> Response:
-    html = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Demo IdP</title>"
-            "<link rel='stylesheet' href='/static/broker.css'></head><body><header><strong>Demo identity "
-            "provider</strong> <span class='badge'>demo only, never in production</span></header>"
-            f"<main>{body}</main></body></html>")
+    html = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Demo IdP</title>"
+        "<link rel='stylesheet' href='/static/broker.css'></head><body><header><strong>Demo identity "
+        "provider</strong> <span class='badge'>demo only, never in production</span></header>"
+        f"<main>{body}</main></body></html>"
+    )
     response = make_response(html, status)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -123,8 +143,11 @@ def metadata() -> Response:
 
 
 def _login_form(request_id: str | None, relay_state: str | None, message: str = "") -> Response:
-    users = "".join(f"<li><code>{escape(n)}</code> / <code>{escape(u.password)}</code> — groups: "
-                    f"{escape(', '.join(u.groups) or 'none')}</li>" for n, u in DEMO_USERS.items())
+    users = "".join(
+        f"<li><code>{escape(n)}</code> / <code>{escape(u.password)}</code> — groups: "
+        f"{escape(', '.join(u.groups) or 'none')}</li>"
+        for n, u in DEMO_USERS.items()
+    )
     hidden = ""
     if request_id:
         hidden += f"<input type='hidden' name='request_id' value='{escape(request_id)}'>"
@@ -164,11 +187,13 @@ def login() -> Response:
     user = DEMO_USERS.get(user_name)
     supplied = request.form.get("password", "")
     if user is None or not hmac.compare_digest(user.password, supplied):
-        return _login_form(request.form.get("request_id"), request.form.get("RelayState"),
-                           "Unknown user name or wrong password.")
+        return _login_form(
+            request.form.get("request_id"), request.form.get("RelayState"), "Unknown user name or wrong password."
+        )
     settings = current_app.extensions["broker.runtime"].settings
-    saml_response = demo_idp().response_for(user_name, request.form.get("request_id") or None,
-                                            settings.acs_url, settings.sp_entity_id)
+    saml_response = demo_idp().response_for(
+        user_name, request.form.get("request_id") or None, settings.acs_url, settings.sp_entity_id
+    )
     relay = request.form.get("RelayState")
     relay_input = f"<input type='hidden' name='RelayState' value='{escape(relay)}'>" if relay else ""
     nonce = secrets.token_urlsafe(12)

@@ -40,18 +40,23 @@ def demo_idp(runtime: Runtime) -> DemoIdp:
 
 
 def trust_policy(provider_arn: str, acs_url: str, group: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
-            "Condition": {
-                "StringEquals": {"saml:aud": acs_url},
-                "ForAnyValue:StringEquals": {"saml:groups": group},
-            },
-        }],
-    }, indent=2)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+                    "Condition": {
+                        "StringEquals": {"saml:aud": acs_url},
+                        "ForAnyValue:StringEquals": {"saml:groups": group},
+                    },
+                }
+            ],
+        },
+        indent=2,
+    )
 
 
 def seed_demo(runtime: Runtime) -> None:
@@ -74,15 +79,35 @@ def seed_demo(runtime: Runtime) -> None:
             role = repo.role_by_name(session, account_id, name_key(role_name))
             if role is None:
                 role = iam_admin.create_role(
-                    session, account_id, name=role_name, trust_policy=document, path="/demo/",
-                    description=description, max_session_duration=max_duration, permissions_boundary=None,
-                    tags=[("purpose", "demo")], now=now,
+                    session,
+                    account_id,
+                    name=role_name,
+                    trust_policy=document,
+                    path="/demo/",
+                    description=description,
+                    max_session_duration=max_duration,
+                    permissions_boundary=None,
+                    tags=[("purpose", "demo")],
+                    now=now,
                 )
-                iam_admin.put_role_policy(session, account_id, role_name, "access", json.dumps({
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
-                                  {"Effect": "Allow", "Action": "iam:Get*" if group != "admins" else "*",
-                                   "Resource": "*"}],
-                }))
+                iam_admin.put_role_policy(
+                    session,
+                    account_id,
+                    role_name,
+                    "access",
+                    json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "iam:Get*" if group != "admins" else "*",
+                                    "Resource": "*",
+                                },
+                            ],
+                        }
+                    ),
+                )
             else:
                 role.trust_policy = document

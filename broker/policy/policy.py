@@ -76,7 +76,7 @@ def _resource_test(templates: tuple[Template, ...] | None, negated: bool) -> Res
             if len(compiled) >= _RESOLVED_CACHE_SIZE:
                 compiled.clear()
             compiled[cache_key] = matcher
-        return matcher(resource) != negated
+        return matcher(resource)
 
     return resolved_test
 

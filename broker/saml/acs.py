@@ -97,8 +97,10 @@ def validate_response(
         raise SamlError("MalformedMessage", "Response has no ID")
     issue_instant = parse_saml_time(root.get("IssueInstant"), "Response IssueInstant")
     if not now - ISSUE_INSTANT_WINDOW <= issue_instant <= now + skew:
-        raise SamlError("Expired" if issue_instant < now else "NotYetValid",
-                        f"Response IssueInstant {issue_instant.isoformat()} is outside the accepted window")
+        raise SamlError(
+            "Expired" if issue_instant < now else "NotYetValid",
+            f"Response IssueInstant {issue_instant.isoformat()} is outside the accepted window",
+        )
     destination = root.get("Destination")
     if destination is None:
         raise SamlError("WrongDestination", "Response has no Destination")
@@ -143,13 +145,17 @@ def validate_response(
     if assertion_issuer is None:
         raise SamlError("MalformedMessage", "Assertion has no Issuer")
     if response_issuer is not None and assertion_issuer != response_issuer:
-        raise SamlError("IssuerMismatch", f"Response issuer {response_issuer!r} != Assertion issuer {assertion_issuer!r}")
+        raise SamlError(
+            "IssuerMismatch", f"Response issuer {response_issuer!r} != Assertion issuer {assertion_issuer!r}"
+        )
     if provider is None:
         provider = find_provider(assertion_issuer)
         if provider is None:
             raise SamlError("UnknownIssuer", f"no provider registered for issuer {assertion_issuer!r}")
     if provider.valid_until is not None and provider.valid_until < now:
-        raise SamlError("ProviderExpired", f"provider {provider.name} metadata expired {provider.valid_until.isoformat()}")
+        raise SamlError(
+            "ProviderExpired", f"provider {provider.name} metadata expired {provider.valid_until.isoformat()}"
+        )
     assertion_signature = signature_of(element)
     if assertion_signature is not None:
         verify_enveloped(element, assertion_signature, provider.signing_certs, provider.allow_sha1)
@@ -160,16 +166,24 @@ def validate_response(
     assertion = _read_assertion(element, root, response_id, policy, now, issue_instant)
     return (
         Assertion(
-            **{**assertion.__dict__, "response_signed": response_signature is not None,
-               "assertion_signed": assertion_signature is not None, "encrypted": encrypted,
-               "digest": hashlib.sha256(raw).hexdigest()}
+            **{
+                **assertion.__dict__,
+                "response_signed": response_signature is not None,
+                "assertion_signed": assertion_signature is not None,
+                "encrypted": encrypted,
+                "digest": hashlib.sha256(raw).hexdigest(),
+            }
         ),
         provider,
     )
 
 
 def _read_assertion(
-    element: etree._Element, root: etree._Element, response_id: str, policy: AcsPolicy, now: dt.datetime,
+    element: etree._Element,
+    root: etree._Element,
+    response_id: str,
+    policy: AcsPolicy,
+    now: dt.datetime,
     response_issue_instant: dt.datetime,
 ) -> Assertion:
     skew = policy.clock_skew
@@ -178,8 +192,10 @@ def _read_assertion(
         raise SamlError("MalformedMessage", "Assertion Version is not 2.0")
     issue_instant = parse_saml_time(element.get("IssueInstant"), "Assertion IssueInstant")
     if not now - ISSUE_INSTANT_WINDOW <= issue_instant <= now + skew:
-        raise SamlError("Expired" if issue_instant < now else "NotYetValid",
-                        f"Assertion IssueInstant {issue_instant.isoformat()} is outside the accepted window")
+        raise SamlError(
+            "Expired" if issue_instant < now else "NotYetValid",
+            f"Assertion IssueInstant {issue_instant.isoformat()} is outside the accepted window",
+        )
     in_response_to = root.get("InResponseTo")
 
     subject = element.find(q("saml", "Subject"))

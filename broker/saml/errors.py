@@ -21,13 +21,19 @@ KINDS: dict[str, _Kind] = {
     "MessageTooLarge": _Kind(logging.WARNING, "The SAML response is larger than this broker accepts."),
     "MalformedMessage": _Kind(logging.WARNING, "The SAML response could not be read."),
     "ForbiddenXml": _Kind(logging.ERROR, "The SAML response uses XML features that are not allowed."),
-    "UnknownIssuer": _Kind(logging.WARNING, "The SAML response comes from an identity provider this broker does not know."),
+    "UnknownIssuer": _Kind(
+        logging.WARNING, "The SAML response comes from an identity provider this broker does not know."
+    ),
     "IssuerMismatch": _Kind(logging.ERROR, "The SAML response and its assertion name different issuers."),
     "StatusNotSuccess": _Kind(logging.INFO, "The identity provider did not sign you in."),
     "MissingSignature": _Kind(logging.ERROR, "Neither the SAML response nor its assertion is signed."),
     "BadSignature": _Kind(logging.ERROR, "The signature on the SAML response does not verify with the provider's key."),
-    "DisallowedAlgorithm": _Kind(logging.ERROR, "The SAML response is signed or encrypted with an algorithm this broker does not accept."),
-    "SignatureProfile": _Kind(logging.ERROR, "The signature on the SAML response does not follow the SAML signature profile."),
+    "DisallowedAlgorithm": _Kind(
+        logging.ERROR, "The SAML response is signed or encrypted with an algorithm this broker does not accept."
+    ),
+    "SignatureProfile": _Kind(
+        logging.ERROR, "The signature on the SAML response does not follow the SAML signature profile."
+    ),
     "DuplicateId": _Kind(logging.ERROR, "The SAML response contains duplicate IDs."),
     "WrongDestination": _Kind(logging.WARNING, "The SAML response was sent to a different address."),
     "WrongRecipient": _Kind(logging.WARNING, "The SAML assertion was issued for a different recipient."),
@@ -36,9 +42,13 @@ KINDS: dict[str, _Kind] = {
     "NotYetValid": _Kind(logging.WARNING, "The SAML assertion is not valid yet; check the clocks."),
     "Expired": _Kind(logging.WARNING, "The SAML assertion has expired; please sign in again."),
     "SubjectConfirmation": _Kind(logging.WARNING, "The SAML assertion's subject confirmation is not acceptable."),
-    "UnknownRequest": _Kind(logging.WARNING, "The SAML response answers a sign-in this broker did not start, or one already finished."),
+    "UnknownRequest": _Kind(
+        logging.WARNING, "The SAML response answers a sign-in this broker did not start, or one already finished."
+    ),
     "BrowserMismatch": _Kind(logging.WARNING, "The SAML response answers a sign-in started in another browser."),
-    "UnsolicitedRefused": _Kind(logging.WARNING, "This identity provider must be used through the broker's sign-in page."),
+    "UnsolicitedRefused": _Kind(
+        logging.WARNING, "This identity provider must be used through the broker's sign-in page."
+    ),
     "Replay": _Kind(logging.ERROR, "This SAML assertion was already used."),
     "DecryptionFailed": _Kind(logging.ERROR, "The encrypted SAML assertion could not be decrypted."),
     "BadRelayState": _Kind(logging.WARNING, "The sign-in carried an unacceptable return address."),

@@ -49,26 +49,28 @@ class ServiceProvider:
     @cached_property
     def _config(self) -> SPConfig:
         config = SPConfig()
-        config.load({
-            "entityid": self.entity_id,
-            "crypto_backend": "XMLSecurity",  # never used for crypto: see broker.saml.xmldsig
-            "key_file": self.keys.signing_key_file,
-            "cert_file": self.keys.signing_cert_file,
-            "encryption_keypairs": [
-                {"key_file": self.keys.encryption_key_file, "cert_file": self.keys.encryption_cert_file}
-            ],
-            "service": {
-                "sp": {
-                    "name": self.organization,
-                    "endpoints": {"assertion_consumer_service": [(self.acs_url, BINDING_HTTP_POST)]},
-                    "authn_requests_signed": True,
-                    "want_assertions_or_response_signed": True,
-                    "want_assertions_signed": False,
-                    "want_response_signed": False,
-                    "name_id_format_allow_create": True,
-                }
-            },
-        })
+        config.load(
+            {
+                "entityid": self.entity_id,
+                "crypto_backend": "XMLSecurity",  # never used for crypto: see broker.saml.xmldsig
+                "key_file": self.keys.signing_key_file,
+                "cert_file": self.keys.signing_cert_file,
+                "encryption_keypairs": [
+                    {"key_file": self.keys.encryption_key_file, "cert_file": self.keys.encryption_cert_file}
+                ],
+                "service": {
+                    "sp": {
+                        "name": self.organization,
+                        "endpoints": {"assertion_consumer_service": [(self.acs_url, BINDING_HTTP_POST)]},
+                        "authn_requests_signed": True,
+                        "want_assertions_or_response_signed": True,
+                        "want_assertions_signed": False,
+                        "want_response_signed": False,
+                        "name_id_format_allow_create": True,
+                    }
+                },
+            }
+        )
         return config
 
     @cached_property
@@ -85,7 +87,10 @@ class ServiceProvider:
         return key
 
     def authn_request(
-        self, destination: str, relay_state: str | None = None, force_authn: bool = False,
+        self,
+        destination: str,
+        relay_state: str | None = None,
+        force_authn: bool = False,
         now: dt.datetime | None = None,
     ) -> AuthnRedirect:
         """A signed HTTP-Redirect AuthnRequest to ``destination`` (the IdP's SSO URL)."""

@@ -63,7 +63,7 @@ def _private_key(key_pem: bytes) -> xmlsec.Key:
 def pem_from_base64_der(b64: str) -> bytes:
     """Metadata carries certificates as base64 DER; xmlsec wants PEM."""
     body = "".join(b64.split())
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return ("-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n").encode()
 
 
@@ -287,7 +287,7 @@ class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]
             ctx.sign(template)
         except xmlsec.Error as exc:
             raise XmlsecError(str(exc)) from None
-        return etree.tostring(root, encoding="unicode")
+        return str(etree.tostring(root, encoding="unicode"))
 
     def validate_signature(
         self, signedtext: str | bytes, cert_file: str, cert_type: str, node_name: str, node_id: str | None
@@ -314,7 +314,7 @@ class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]
             except SamlError as exc:
                 raise XmlsecError(str(exc)) from None
             encrypted.getparent().replace(encrypted, assertion)
-        return etree.tostring(root, encoding="unicode")
+        return str(etree.tostring(root, encoding="unicode"))
 
     def encrypt(self, text: str, recv_key: str, template: str, key_type: str) -> str:
         raise XmlsecError("raw XML encryption is not used by the broker; use encrypt_assertion")
@@ -325,7 +325,7 @@ class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]
         root = parse_xml(statement.encode() if isinstance(statement, str) else statement)
         for assertion in list(root.iter(q("saml", "Assertion"))):
             encrypt_assertion(assertion, self._pem(enc_key))
-        return etree.tostring(root, encoding="unicode")
+        return str(etree.tostring(root, encoding="unicode"))
 
 
 def b64decode_strict(value: str) -> bytes:

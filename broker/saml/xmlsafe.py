@@ -9,8 +9,14 @@ from lxml import etree
 from broker.saml.errors import SamlError
 
 _PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, dtd_validation=False, load_dtd=False,
-    huge_tree=False, remove_comments=False, remove_pis=False, collect_ids=False,
+    resolve_entities=False,
+    no_network=True,
+    dtd_validation=False,
+    load_dtd=False,
+    huge_tree=False,
+    remove_comments=False,
+    remove_pis=False,
+    collect_ids=False,
 )
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 

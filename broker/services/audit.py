@@ -17,9 +17,21 @@ from sqlalchemy.orm import Session
 from broker.store.models import AuditEvent
 
 EVENT_VERSION = "1.08"
-_SECRET_KEYS = {"secretaccesskey", "sessiontoken", "samlassertion", "samlresponse", "password",
-                "base32stringseed", "qrcodepng", "authenticationcode1", "authenticationcode2", "tokencode",
-                "code_verifier", "code", "privatekey"}
+_SECRET_KEYS = {
+    "secretaccesskey",
+    "sessiontoken",
+    "samlassertion",
+    "samlresponse",
+    "password",
+    "base32stringseed",
+    "qrcodepng",
+    "authenticationcode1",
+    "authenticationcode2",
+    "tokencode",
+    "code_verifier",
+    "code",
+    "privatekey",
+}
 
 
 def redact(parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,8 +62,13 @@ class Actor:
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"type": self.type}
-        for key, value in (("principalId", self.principal_id), ("arn", self.arn), ("accountId", self.account_id),
-                           ("accessKeyId", self.access_key_id), ("userName", self.user_name)):
+        for key, value in (
+            ("principalId", self.principal_id),
+            ("arn", self.arn),
+            ("accountId", self.account_id),
+            ("accessKeyId", self.access_key_id),
+            ("userName", self.user_name),
+        ):
             if value:
                 record[key] = value
         if self.session_context:
@@ -111,9 +128,15 @@ def record_event(
     if additional:
         record["additionalEventData"] = dict(additional)
     event = AuditEvent(
-        event_id=event_id, event_time=now, event_source=event_source, event_name=event_name,
-        username=actor.user_name or actor.arn, access_key_id=actor.access_key_id, error_code=error_code,
-        read_only=read_only, record=record,
+        event_id=event_id,
+        event_time=now,
+        event_source=event_source,
+        event_name=event_name,
+        username=actor.user_name or actor.arn,
+        access_key_id=actor.access_key_id,
+        error_code=error_code,
+        read_only=read_only,
+        record=record,
     )
     session.add(event)
     return event

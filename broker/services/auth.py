@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from broker.crypto.box import DecryptionError
-from broker.crypto.sigv4 import SigV4Error, SignedRequest, parse_signed_request, verify_signature
+from broker.crypto.sigv4 import SignedRequest, SigV4Error, parse_signed_request, verify_signature
 from broker.crypto.tokens import (
     ExpiredSessionToken,
     InvalidSessionToken,
@@ -58,19 +58,38 @@ class Caller:
     def actor(self) -> Actor:
         if self.claims is not None:
             claims = self.claims
-            attributes = {"creationDate": dt.datetime.fromtimestamp(claims.issued_at, dt.UTC).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"), "mfaAuthenticated": str(claims.mfa).lower()}
+            attributes = {
+                "creationDate": dt.datetime.fromtimestamp(claims.issued_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "mfaAuthenticated": str(claims.mfa).lower(),
+            }
             context: dict[str, Any] = {
-                "sessionIssuer": {"type": "Role", "principalId": claims.role_id, "arn": claims.role_arn,
-                                  "accountId": claims.account_id, "userName": claims.role_name},
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": claims.role_id,
+                    "arn": claims.role_arn,
+                    "accountId": claims.account_id,
+                    "userName": claims.role_name,
+                },
                 "attributes": attributes,
             }
             if claims.source_identity:
                 context["sourceIdentity"] = claims.source_identity
-            return Actor(type="AssumedRole", principal_id=self.user_id, arn=self.arn, account_id=self.account_id,
-                         access_key_id=self.access_key_id, session_context=context)
-        return Actor(type="IAMUser", principal_id=self.user_id, arn=self.arn, account_id=self.account_id,
-                     access_key_id=self.access_key_id, user_name=self.user_name)
+            return Actor(
+                type="AssumedRole",
+                principal_id=self.user_id,
+                arn=self.arn,
+                account_id=self.account_id,
+                access_key_id=self.access_key_id,
+                session_context=context,
+            )
+        return Actor(
+            type="IAMUser",
+            principal_id=self.user_id,
+            arn=self.arn,
+            account_id=self.account_id,
+            access_key_id=self.access_key_id,
+            user_name=self.user_name,
+        )
 
 
 def _sigv4_error(exc: SigV4Error) -> AwsError:
@@ -78,8 +97,13 @@ def _sigv4_error(exc: SigV4Error) -> AwsError:
 
 
 def authenticate(
-    runtime: Runtime, session: Session, method: str, path: str, query_string: str,
-    headers: Mapping[str, str], body: bytes,
+    runtime: Runtime,
+    session: Session,
+    method: str,
+    path: str,
+    query_string: str,
+    headers: Mapping[str, str],
+    body: bytes,
 ) -> tuple[Caller, SignedRequest]:
     try:
         signed = parse_signed_request(method, path, query_string, headers, body)
@@ -90,8 +114,9 @@ def authenticate(
         if not signed.security_token:
             raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.")
         try:
-            claims = decode_session_token(signed.security_token, runtime.keys.token_keys,
-                                          runtime.settings.base_url, now=now.timestamp())
+            claims = decode_session_token(
+                signed.security_token, runtime.keys.token_keys, runtime.settings.base_url, now=now.timestamp()
+            )
         except ExpiredSessionToken:
             raise AwsError("ExpiredToken", "The security token included in the request is expired") from None
         except InvalidSessionToken:
@@ -99,9 +124,15 @@ def authenticate(
         if claims.access_key_id != signed.access_key_id:
             raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.")
         secret = derive_secret(runtime.keys.secret_derivation_key, claims.token_id)
-        caller = Caller(kind="session", arn=claims.assumed_role_arn, account_id=claims.account_id,
-                        user_id=claims.user_id, access_key_id=claims.access_key_id, claims=claims,
-                        tags=dict(claims.session_tags))
+        caller = Caller(
+            kind="session",
+            arn=claims.assumed_role_arn,
+            account_id=claims.account_id,
+            user_id=claims.user_id,
+            access_key_id=claims.access_key_id,
+            claims=claims,
+            tags=dict(claims.session_tags),
+        )
     else:
         key = repo.access_key(session, signed.access_key_id)
         if key is None or key.status != "Active" or signed.security_token:
@@ -111,8 +142,15 @@ def authenticate(
         except DecryptionError:
             raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.") from None
         user = key.user
-        caller = Caller(kind="user", arn=user.arn, account_id=user.account_id, user_id=user.user_id,
-                        access_key_id=key.access_key_id, user_name=user.name, tags=dict(user.tags or {}))
+        caller = Caller(
+            kind="user",
+            arn=user.arn,
+            account_id=user.account_id,
+            user_id=user.user_id,
+            access_key_id=key.access_key_id,
+            user_name=user.name,
+            tags=dict(user.tags or {}),
+        )
     try:
         verify_signature(signed, secret, now, max_skew=dt.timedelta(seconds=runtime.settings.sigv4_max_skew_seconds))
     except SigV4Error as exc:
@@ -147,8 +185,9 @@ def identity_policies(session: Session, caller: Caller) -> tuple[tuple[Policy, .
             user = repo.user_by_name(session, caller.account_id, (caller.user_name or "").lower())
             if user is not None:
                 for user_inline in user.inline_policies:
-                    identity.append(_compiled(user_inline.document, PolicyKind.INLINE_USER,
-                                              f"{user.arn}:{user_inline.name}"))
+                    identity.append(
+                        _compiled(user_inline.document, PolicyKind.INLINE_USER, f"{user.arn}:{user_inline.name}")
+                    )
     except MalformedPolicyDocument:
         pass  # stored documents were validated on the way in; a corrupt one grants nothing
     return tuple(identity), tuple(session_policies)
@@ -174,7 +213,8 @@ def request_context(caller: Caller, source_ip: str | None, now: dt.datetime, sec
         claims = caller.claims
         context["aws:MultiFactorAuthPresent"] = "true" if claims.mfa else "false"
         context["aws:TokenIssueTime"] = dt.datetime.fromtimestamp(claims.issued_at, dt.UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
         if claims.provider_arn:
             context["aws:FederatedProvider"] = claims.provider_arn
         if claims.source_identity:
@@ -183,14 +223,13 @@ def request_context(caller: Caller, source_ip: str | None, now: dt.datetime, sec
     return context
 
 
-def authorize(
-    session: Session, caller: Caller, action: str, resource: str, context: Mapping[str, Any]
-) -> None:
+def authorize(session: Session, caller: Caller, action: str, resource: str, context: Mapping[str, Any]) -> None:
     """Raise AccessDenied, in AWS's words, unless the policies allow ``action`` on ``resource``."""
     identity, session_policies = identity_policies(session, caller)
     request = Request(principal=caller.principal, action=action, resource=resource, context=context)
-    decision = evaluate(request, PolicySet(identity=identity, session=session_policies,
-                                           resource_account=caller.account_id))
+    decision = evaluate(
+        request, PolicySet(identity=identity, session=session_policies, resource_account=caller.account_id)
+    )
     if decision.allowed:
         return
     if decision.effect.name == "EXPLICIT_DENY":
@@ -199,8 +238,9 @@ def authorize(
         why = "because no session policy allows the " + action + " action"
     else:
         why = "because no identity-based policy allows the " + action + " action"
-    raise AwsError("AccessDenied",
-                   f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} {why}")
+    raise AwsError(
+        "AccessDenied", f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} {why}"
+    )
 
 
 def caller_model(session: Session, caller: Caller) -> models.User | None:

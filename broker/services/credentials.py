@@ -29,8 +29,13 @@ class TemporaryCredentials:
         return self.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def credential_process_json(self) -> dict[str, Any]:
-        return {"Version": 1, "AccessKeyId": self.access_key_id, "SecretAccessKey": self.secret_access_key,
-                "SessionToken": self.session_token, "Expiration": self.expiration_iso()}
+        return {
+            "Version": 1,
+            "AccessKeyId": self.access_key_id,
+            "SecretAccessKey": self.secret_access_key,
+            "SessionToken": self.session_token,
+            "Expiration": self.expiration_iso(),
+        }
 
 
 def issue_role_credentials(

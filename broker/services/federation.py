@@ -104,9 +104,13 @@ def _trust_from(provider: models.SamlProvider, settings_sha1: tuple[str, ...]) -
     metadata = parse_idp_metadata(provider.metadata_xml)
     options = provider.options or {}
     return ProviderTrust(
-        arn=provider.arn, name=provider.name, entity_id=metadata.entity_id, signing_certs=metadata.signing_certs,
+        arn=provider.arn,
+        name=provider.name,
+        entity_id=metadata.entity_id,
+        signing_certs=metadata.signing_certs,
         allow_sha1=bool(options.get("allow_sha1")) or provider.name in settings_sha1,
-        allow_cbc=bool(options.get("allow_cbc")), valid_until=provider.valid_until,
+        allow_cbc=bool(options.get("allow_cbc")),
+        valid_until=provider.valid_until,
     )
 
 
@@ -144,11 +148,17 @@ class FederationService:
             if destination is None:
                 raise FederationError("ProviderMisconfigured", "The provider's metadata has no SingleSignOnService.")
             redirect = self.runtime.sp.authn_request(destination, relay_state=relay_state, now=now)
-            repo.add_saml_request(session, models.SamlRequest(
-                request_id=redirect.request_id, provider_arn=provider.arn,
-                browser_binding=token_hash(browser_binding), relay_state=relay_state, created_at=now,
-                expires_at=now + dt.timedelta(seconds=self.settings.saml_request_lifetime_seconds),
-            ))
+            repo.add_saml_request(
+                session,
+                models.SamlRequest(
+                    request_id=redirect.request_id,
+                    provider_arn=provider.arn,
+                    browser_binding=token_hash(browser_binding),
+                    relay_state=relay_state,
+                    created_at=now,
+                    expires_at=now + dt.timedelta(seconds=self.settings.saml_request_lifetime_seconds),
+                ),
+            )
             return redirect.url
 
     # --- ACS --------------------------------------------------------------------------------
@@ -156,7 +166,8 @@ class FederationService:
     def acs_policy(self) -> AcsPolicy:
         keys = self.runtime.keys
         return AcsPolicy(
-            acs_url=self.settings.acs_url, sp_entity_id=self.settings.sp_entity_id,
+            acs_url=self.settings.acs_url,
+            sp_entity_id=self.settings.sp_entity_id,
             decryption_keys=(keys.sp_encryption_key_pem,),
             clock_skew=dt.timedelta(seconds=self.settings.saml_clock_skew_seconds),
             max_bytes=self.settings.saml_max_response_bytes,
@@ -193,20 +204,38 @@ class FederationService:
                 self._check_request(session, assertion, provider_row, relay_state, browser_binding, now)
                 self._check_relay_state(relay_state)
                 if not repo.remember_assertion(
-                    session, assertion.issuer, assertion.assertion_id,
+                    session,
+                    assertion.issuer,
+                    assertion.assertion_id,
                     assertion.not_on_or_after + self.acs_policy().clock_skew,
                 ):
                     raise SamlError("Replay", f"assertion {assertion.assertion_id} was already used")
                 sign_in = self._sign_in(session, assertion, provider_row, relay_state, now)
                 token = secrets.token_urlsafe(32)
-                session.add(models.WebSession(
-                    id_hash=token_hash(token), provider_arn=provider_row.arn, subject=assertion.subject[:1024],
-                    assertion=asdict(sign_in), csrf_token=secrets.token_urlsafe(24), created_at=now,
-                    expires_at=now + dt.timedelta(seconds=self.settings.web_session_lifetime_seconds),
-                ))
-                self._audit(session, "ConsoleLogin", sign_in_actor(sign_in), client, now,
-                            additional={"assertionId": assertion.assertion_id, "assertionDigest": assertion.digest,
-                                        "issuer": assertion.issuer, "rolesOffered": len(sign_in.roles)})
+                session.add(
+                    models.WebSession(
+                        id_hash=token_hash(token),
+                        provider_arn=provider_row.arn,
+                        subject=assertion.subject[:1024],
+                        assertion=asdict(sign_in),
+                        csrf_token=secrets.token_urlsafe(24),
+                        created_at=now,
+                        expires_at=now + dt.timedelta(seconds=self.settings.web_session_lifetime_seconds),
+                    )
+                )
+                self._audit(
+                    session,
+                    "ConsoleLogin",
+                    sign_in_actor(sign_in),
+                    client,
+                    now,
+                    additional={
+                        "assertionId": assertion.assertion_id,
+                        "assertionDigest": assertion.digest,
+                        "issuer": assertion.issuer,
+                        "rolesOffered": len(sign_in.roles),
+                    },
+                )
                 return token, sign_in
         except (SamlError, AwsError) as exc:
             code = exc.code
@@ -214,18 +243,27 @@ class FederationService:
             level = exc.log_level if isinstance(exc, SamlError) else logging.WARNING
             log.log(level, "sign-in refused: %s: %s", code, detail)
             with self.runtime.db.transaction() as session:
-                self._audit(session, "ConsoleLogin", Actor(type="SAMLUser"), client, now,
-                            error_code=code, error_message=detail)
+                self._audit(
+                    session, "ConsoleLogin", Actor(type="SAMLUser"), client, now, error_code=code, error_message=detail
+                )
             raise
 
     def _check_request(
-        self, session: Session, assertion: Assertion, provider: models.SamlProvider, relay_state: str | None,
-        browser_binding: str | None, now: dt.datetime,
+        self,
+        session: Session,
+        assertion: Assertion,
+        provider: models.SamlProvider,
+        relay_state: str | None,
+        browser_binding: str | None,
+        now: dt.datetime,
     ) -> None:
         if assertion.in_response_to is None:
             refuse = (provider.options or {}).get("refuse_unsolicited")
-            if refuse or not self.settings.saml_allow_unsolicited \
-                    or provider.name in self.settings.saml_refuse_unsolicited_providers:
+            if (
+                refuse
+                or not self.settings.saml_allow_unsolicited
+                or provider.name in self.settings.saml_refuse_unsolicited_providers
+            ):
                 raise SamlError("UnsolicitedRefused", f"provider {provider.name} refuses IdP-initiated sign-in")
             return
         request = repo.saml_request(session, assertion.in_response_to)
@@ -249,7 +287,11 @@ class FederationService:
             raise SamlError("BadRelayState", "RelayState points off-site")
 
     def _sign_in(
-        self, session: Session, assertion: Assertion, provider: models.SamlProvider, relay_state: str | None,
+        self,
+        session: Session,
+        assertion: Assertion,
+        provider: models.SamlProvider,
+        relay_state: str | None,
         now: dt.datetime,
     ) -> SignIn:
         attributes = session_attributes(assertion)
@@ -257,24 +299,39 @@ class FederationService:
         offers, refused = self.offered_roles(session, assertion, provider, attributes, context)
         mfa_contexts = set((provider.options or {}).get("mfa_authn_contexts") or ())
         return SignIn(
-            provider_arn=provider.arn, provider_name=provider.name, account_id=provider.account_id,
-            issuer=assertion.issuer, subject=assertion.subject, subject_type=assertion.subject_type,
-            name_id_format=assertion.name_id_format, assertion_id=assertion.assertion_id,
-            assertion_digest=assertion.digest, session_name=attributes.session_name,
-            requested_duration=attributes.requested_duration, session_tags=attributes.tags,
-            transitive_tag_keys=list(attributes.transitive_tag_keys), source_identity=attributes.source_identity,
+            provider_arn=provider.arn,
+            provider_name=provider.name,
+            account_id=provider.account_id,
+            issuer=assertion.issuer,
+            subject=assertion.subject,
+            subject_type=assertion.subject_type,
+            name_id_format=assertion.name_id_format,
+            assertion_id=assertion.assertion_id,
+            assertion_digest=assertion.digest,
+            session_name=attributes.session_name,
+            requested_duration=attributes.requested_duration,
+            session_tags=attributes.tags,
+            transitive_tag_keys=list(attributes.transitive_tag_keys),
+            source_identity=attributes.source_identity,
             session_not_on_or_after=assertion.session_not_on_or_after.isoformat()
-            if assertion.session_not_on_or_after else None,
+            if assertion.session_not_on_or_after
+            else None,
             mfa=bool(mfa_contexts & set(assertion.authn_context_class_refs)),
             authn_context_class_refs=list(assertion.authn_context_class_refs),
-            attribute_names=sorted(assertion.attributes), context=context,
-            roles=[asdict(o) for o in offers], refused=refused,
+            attribute_names=sorted(assertion.attributes),
+            context=context,
+            roles=[asdict(o) for o in offers],
+            refused=refused,
             relay_state=relay_state or None,
         )
 
     def offered_roles(
-        self, session: Session, assertion: Assertion, provider: models.SamlProvider,
-        attributes: SessionAttributes, context: dict[str, Any],
+        self,
+        session: Session,
+        assertion: Assertion,
+        provider: models.SamlProvider,
+        attributes: SessionAttributes,
+        context: dict[str, Any],
     ) -> tuple[list[RoleOffer], list[dict[str, str]]]:
         pairs = role_pairs(assertion)
         listed = None if pairs is None else {p.role_arn for p in pairs if p.provider_arn == provider.arn}
@@ -291,11 +348,16 @@ class FederationService:
             if role.account_id not in aliases:
                 account = repo.get_account(session, role.account_id)
                 aliases[role.account_id] = account.alias if account else None
-            offers.append(RoleOffer(
-                role_arn=role.arn, role_name=role.name, account_id=role.account_id,
-                account_alias=aliases[role.account_id], description=role.description,
-                max_session_duration=role.max_session_duration,
-            ))
+            offers.append(
+                RoleOffer(
+                    role_arn=role.arn,
+                    role_name=role.name,
+                    account_id=role.account_id,
+                    account_alias=aliases[role.account_id],
+                    description=role.description,
+                    max_session_duration=role.max_session_duration,
+                )
+            )
         return offers, refused
 
     # --- role selection -----------------------------------------------------------------------
@@ -311,7 +373,12 @@ class FederationService:
             return found, SignIn(**found.assertion)
 
     def assume_from_web_session(
-        self, token: str | None, role_arn: str, duration: int | None, csrf_token: str | None, client: ClientInfo,
+        self,
+        token: str | None,
+        role_arn: str,
+        duration: int | None,
+        csrf_token: str | None,
+        client: ClientInfo,
     ) -> TemporaryCredentials:
         loaded = self.load_web_session(token)
         if loaded is None:
@@ -331,63 +398,117 @@ class FederationService:
             if role is None:
                 raise FederationError("RoleNotPermitted", "That role no longer exists.")
             # The trust policy may have changed since sign-in: decide again at issuance.
-            decision = saml_trust_decision(role, sign_in.provider_arn, sign_in.context, sign_in.session_tags,
-                                           sign_in.source_identity)
+            decision = saml_trust_decision(
+                role, sign_in.provider_arn, sign_in.context, sign_in.session_tags, sign_in.source_identity
+            )
             if not decision.allowed:
                 raise FederationError("RoleNotPermitted", "That role no longer trusts your sign-in.")
-            not_after = dt.datetime.fromisoformat(sign_in.session_not_on_or_after) \
-                if sign_in.session_not_on_or_after else None
+            not_after = (
+                dt.datetime.fromisoformat(sign_in.session_not_on_or_after) if sign_in.session_not_on_or_after else None
+            )
             try:
-                seconds = session_duration(duration, sign_in.requested_duration, role.max_session_duration,
-                                           not_after, now)
+                seconds = session_duration(
+                    duration, sign_in.requested_duration, role.max_session_duration, not_after, now
+                )
             except AwsError as exc:
                 raise FederationError("BadDuration", exc.message) from None
             credentials = issue_role_credentials(
-                self.runtime, role, session_name=sign_in.session_name, duration_seconds=seconds, auth_type="saml",
-                provider_arn=sign_in.provider_arn, source_identity=sign_in.source_identity,
-                session_tags=sign_in.session_tags, transitive_tag_keys=tuple(sign_in.transitive_tag_keys),
-                mfa=sign_in.mfa, federated={k: sign_in.context[k] for k in TOKEN_CONTEXT_KEYS if k in sign_in.context},
+                self.runtime,
+                role,
+                session_name=sign_in.session_name,
+                duration_seconds=seconds,
+                auth_type="saml",
+                provider_arn=sign_in.provider_arn,
+                source_identity=sign_in.source_identity,
+                session_tags=sign_in.session_tags,
+                transitive_tag_keys=tuple(sign_in.transitive_tag_keys),
+                mfa=sign_in.mfa,
+                federated={k: sign_in.context[k] for k in TOKEN_CONTEXT_KEYS if k in sign_in.context},
             )
             role.last_used_at = now
             role.last_used_region = self.settings.region
-            self._audit(session, "AssumeRoleWithSAML", sign_in_actor(sign_in), client, now,
-                        event_source="sts.amazonaws.com", recipient=role.account_id,
-                        request_parameters={"roleArn": role.arn, "principalArn": sign_in.provider_arn,
-                                            "durationSeconds": seconds},
-                        response_elements={"credentials": {"accessKeyId": credentials.access_key_id,
-                                                           "expiration": credentials.expiration_iso()},
-                                           "assumedRoleUser": {"arn": credentials.assumed_role_arn,
-                                                               "assumedRoleId": credentials.assumed_role_id}})
+            self._audit(
+                session,
+                "AssumeRoleWithSAML",
+                sign_in_actor(sign_in),
+                client,
+                now,
+                event_source="sts.amazonaws.com",
+                recipient=role.account_id,
+                request_parameters={
+                    "roleArn": role.arn,
+                    "principalArn": sign_in.provider_arn,
+                    "durationSeconds": seconds,
+                },
+                response_elements={
+                    "credentials": {
+                        "accessKeyId": credentials.access_key_id,
+                        "expiration": credentials.expiration_iso(),
+                    },
+                    "assumedRoleUser": {
+                        "arn": credentials.assumed_role_arn,
+                        "assumedRoleId": credentials.assumed_role_id,
+                    },
+                },
+            )
             return credentials
 
     def _audit(
-        self, session: Session, name: str, actor: Actor, client: ClientInfo, now: dt.datetime, *,
-        event_source: str = EVENT_SOURCE, error_code: str | None = None, error_message: str | None = None,
-        request_parameters: dict[str, Any] | None = None, response_elements: dict[str, Any] | None = None,
-        recipient: str | None = None, additional: dict[str, Any] | None = None,
+        self,
+        session: Session,
+        name: str,
+        actor: Actor,
+        client: ClientInfo,
+        now: dt.datetime,
+        *,
+        event_source: str = EVENT_SOURCE,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        request_parameters: dict[str, Any] | None = None,
+        response_elements: dict[str, Any] | None = None,
+        recipient: str | None = None,
+        additional: dict[str, Any] | None = None,
     ) -> None:
         record_event(
-            session, event_name=name, event_source=event_source, actor=actor, now=now,
-            region=self.settings.region, source_ip=client.source_ip, user_agent=client.user_agent,
-            request_id=client.request_id, error_code=error_code, error_message=error_message,
-            request_parameters=request_parameters, response_elements=response_elements,
+            session,
+            event_name=name,
+            event_source=event_source,
+            actor=actor,
+            now=now,
+            region=self.settings.region,
+            source_ip=client.source_ip,
+            user_agent=client.user_agent,
+            request_id=client.request_id,
+            error_code=error_code,
+            error_message=error_message,
+            request_parameters=request_parameters,
+            response_elements=response_elements,
             event_type="AwsConsoleSignIn" if name == "ConsoleLogin" else "AwsApiCall",
-            recipient_account_id=recipient or self.settings.default_account_id, additional=additional,
+            recipient_account_id=recipient or self.settings.default_account_id,
+            additional=additional,
         )
 
 
 def sign_in_actor(sign_in: SignIn) -> Actor:
-    return Actor(type="SAMLUser", principal_id=f"{sign_in.provider_arn}:{sign_in.subject}",
-                 user_name=sign_in.subject, account_id=sign_in.account_id,
-                 extra={"identityProvider": sign_in.provider_arn})
+    return Actor(
+        type="SAMLUser",
+        principal_id=f"{sign_in.provider_arn}:{sign_in.subject}",
+        user_name=sign_in.subject,
+        account_id=sign_in.account_id,
+        extra={"identityProvider": sign_in.provider_arn},
+    )
 
 
 def is_local_path(target: str, base_url: str) -> bool:
     """A RelayState we will follow: a path on this site, or an absolute URL under base_url."""
     if target.startswith(base_url + "/"):
-        target = target[len(base_url):]
-    return (target.startswith("/") and not target.startswith("//") and "\\" not in target
-            and not any(ord(c) < 0x20 for c in target))
+        target = target[len(base_url) :]
+    return (
+        target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 0x20 for c in target)
+    )
 
 
 def provider_arn_for(account_id: str, name: str) -> str:

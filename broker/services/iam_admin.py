@@ -60,13 +60,22 @@ class ProviderView:
 
 
 def create_saml_provider(
-    session: Session, account_id: str, name: str, metadata_xml: str, tags: list[tuple[str, str]] | None,
-    now: dt.datetime, source: str = "api", options: dict[str, Any] | None = None,
+    session: Session,
+    account_id: str,
+    name: str,
+    metadata_xml: str,
+    tags: list[tuple[str, str]] | None,
+    now: dt.datetime,
+    source: str = "api",
+    options: dict[str, Any] | None = None,
 ) -> models.SamlProvider:
     validate_saml_provider_name(name)
     if not 1000 <= len(metadata_xml) <= 10_000_000:
-        raise AwsError("ValidationError", "1 validation error detected: Value at 'sAMLMetadataDocument' failed to "
-                       "satisfy constraint: Member must have length greater than or equal to 1000")
+        raise AwsError(
+            "ValidationError",
+            "1 validation error detected: Value at 'sAMLMetadataDocument' failed to "
+            "satisfy constraint: Member must have length greater than or equal to 1000",
+        )
     try:
         metadata = parse_idp_metadata(metadata_xml)
     except MetadataError as exc:
@@ -75,9 +84,17 @@ def create_saml_provider(
     if repo.provider_by_name(session, account_id, name_key(name)) is not None:
         raise AwsError("EntityAlreadyExists", f"SAMLProvider {name} already exists.")
     provider = models.SamlProvider(
-        account_id=account_id, name=name, name_key=name_key(name), arn=arns.saml_provider_arn(account_id, name),
-        entity_id=metadata.entity_id, metadata_xml=metadata_xml, valid_until=metadata.valid_until,
-        created_at=now, tags=tag_map, options=options or {}, source=source,
+        account_id=account_id,
+        name=name,
+        name_key=name_key(name),
+        arn=arns.saml_provider_arn(account_id, name),
+        entity_id=metadata.entity_id,
+        metadata_xml=metadata_xml,
+        valid_until=metadata.valid_until,
+        created_at=now,
+        tags=tag_map,
+        options=options or {},
+        source=source,
     )
     session.add(provider)
     try:
@@ -100,7 +117,7 @@ def update_saml_provider_metadata(session: Session, provider: models.SamlProvide
 
 def get_saml_provider(session: Session, account_id: str, provider_arn: str) -> models.SamlProvider:
     try:
-        owner, name = arns.parse_saml_provider_arn(provider_arn)
+        owner, _name = arns.parse_saml_provider_arn(provider_arn)
     except arns.InvalidArn as exc:
         raise AwsError("InvalidInput", f"Invalid SAML provider ARN: {exc}") from None
     provider = repo.provider_by_arn(session, provider_arn)
@@ -110,8 +127,16 @@ def get_saml_provider(session: Session, account_id: str, provider_arn: str) -> m
 
 
 def create_role(
-    session: Session, account_id: str, *, name: str, trust_policy: str, path: str | None, description: str | None,
-    max_session_duration: int | None, permissions_boundary: str | None, tags: list[tuple[str, str]] | None,
+    session: Session,
+    account_id: str,
+    *,
+    name: str,
+    trust_policy: str,
+    path: str | None,
+    description: str | None,
+    max_session_duration: int | None,
+    permissions_boundary: str | None,
+    tags: list[tuple[str, str]] | None,
     now: dt.datetime,
 ) -> models.Role:
     validate_role_name(name)
@@ -131,9 +156,18 @@ def create_role(
     if repo.role_by_name(session, account_id, name_key(name)) is not None:
         raise AwsError("EntityAlreadyExists", f"Role with name {name} already exists.")
     role = models.Role(
-        account_id=account_id, name=name, name_key=name_key(name), path=path, role_id=new_unique_id("AROA"),
-        arn=arns.role_arn(account_id, name, path), trust_policy=trust_policy, description=description,
-        max_session_duration=duration, permissions_boundary_arn=permissions_boundary, created_at=now, tags=tag_map,
+        account_id=account_id,
+        name=name,
+        name_key=name_key(name),
+        path=path,
+        role_id=new_unique_id("AROA"),
+        arn=arns.role_arn(account_id, name, path),
+        trust_policy=trust_policy,
+        description=description,
+        max_session_duration=duration,
+        permissions_boundary_arn=permissions_boundary,
+        created_at=now,
+        tags=tag_map,
     )
     session.add(role)
     try:
@@ -167,8 +201,10 @@ def put_role_policy(session: Session, account_id: str, role_name: str, policy_na
     check_policy(document, PolicyKind.INLINE_ROLE, policy_name)
     others = sum(limits.policy_size(p.document) for p in role.inline_policies if p.name != policy_name)
     if others + limits.policy_size(document) > limits.INLINE_POLICIES_ROLE_SIZE:
-        raise AwsError("LimitExceeded", f"Maximum policy size of {limits.INLINE_POLICIES_ROLE_SIZE} bytes "
-                       f"exceeded for role {role.name}")
+        raise AwsError(
+            "LimitExceeded",
+            f"Maximum policy size of {limits.INLINE_POLICIES_ROLE_SIZE} bytes exceeded for role {role.name}",
+        )
     for existing in role.inline_policies:
         if existing.name == policy_name:
             existing.document = document
@@ -179,15 +215,21 @@ def put_role_policy(session: Session, account_id: str, role_name: str, policy_na
 def role_view(role: models.Role) -> dict[str, Any]:
     """The IAM ``Role`` structure, in AWS's element order."""
     view: dict[str, Any] = {
-        "Path": role.path, "RoleName": role.name, "RoleId": role.role_id, "Arn": role.arn,
-        "CreateDate": role.created_at, "AssumeRolePolicyDocument": role.trust_policy,
+        "Path": role.path,
+        "RoleName": role.name,
+        "RoleId": role.role_id,
+        "Arn": role.arn,
+        "CreateDate": role.created_at,
+        "AssumeRolePolicyDocument": role.trust_policy,
     }
     if role.description:
         view["Description"] = role.description
     view["MaxSessionDuration"] = role.max_session_duration
     if role.permissions_boundary_arn:
-        view["PermissionsBoundary"] = {"PermissionsBoundaryType": "Policy",
-                                       "PermissionsBoundaryArn": role.permissions_boundary_arn}
+        view["PermissionsBoundary"] = {
+            "PermissionsBoundaryType": "Policy",
+            "PermissionsBoundaryArn": role.permissions_boundary_arn,
+        }
     if role.tags:
         view["Tags"] = [{"Key": k, "Value": v} for k, v in role.tags.items()]
     last_used: dict[str, Any] = {}
@@ -208,15 +250,28 @@ ADMINISTRATOR_ACCESS = json.dumps(
 )
 
 
-def create_user(session: Session, account_id: str, name: str, path: str | None, now: dt.datetime,
-                tags: list[tuple[str, str]] | None = None) -> models.User:
+def create_user(
+    session: Session,
+    account_id: str,
+    name: str,
+    path: str | None,
+    now: dt.datetime,
+    tags: list[tuple[str, str]] | None = None,
+) -> models.User:
     validate_user_name(name)
     path = validate_path(path or "/")
     if repo.user_by_name(session, account_id, name_key(name)) is not None:
         raise AwsError("EntityAlreadyExists", f"User with name {name} already exists.")
-    user = models.User(account_id=account_id, name=name, name_key=name_key(name), path=path,
-                       user_id=new_unique_id("AIDA"), arn=arns.user_arn(account_id, name, path), created_at=now,
-                       tags=validate_tags(tags or []))
+    user = models.User(
+        account_id=account_id,
+        name=name,
+        name_key=name_key(name),
+        path=path,
+        user_id=new_unique_id("AIDA"),
+        arn=arns.user_arn(account_id, name, path),
+        created_at=now,
+        tags=validate_tags(tags or []),
+    )
     session.add(user)
     session.flush()
     return user
@@ -238,8 +293,9 @@ def create_access_key(session: Session, user: models.User, box: Any, now: dt.dat
         raise AwsError("LimitExceeded", f"Cannot exceed quota for AccessKeysPerUser: {limits.ACCESS_KEYS_PER_USER}")
     key_id = new_access_key_id(temporary=False)
     secret = new_secret_access_key()
-    key = models.AccessKey(access_key_id=key_id, user_pk=user.id, secret_sealed=box.seal(secret, key_id),
-                           status="Active", created_at=now)
+    key = models.AccessKey(
+        access_key_id=key_id, user_pk=user.id, secret_sealed=box.seal(secret, key_id), status="Active", created_at=now
+    )
     session.add(key)
     session.flush()
     return key, secret

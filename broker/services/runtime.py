@@ -27,8 +27,12 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Callable[[], dt.datetime] = utcnow) -> Runtime:
-        return cls(settings=settings, db=Database(settings.database_url),
-                   keys=load_keys(settings.certs_dir, settings.encryption_key), clock=clock)
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            keys=load_keys(settings.certs_dir, settings.encryption_key),
+            clock=clock,
+        )
 
     def now(self) -> dt.datetime:
         return self.clock()

@@ -117,21 +117,25 @@ def session_attributes(assertion: Assertion) -> SessionAttributes:
     if name is None:
         name = fallback_session_name(assertion.subject)
     elif not _SESSION_NAME.match(name):
-        raise AwsError("InvalidIdentityToken",
-                       "RoleSessionName must be 2-64 characters of letters, digits and +=,.@-_")
+        raise AwsError("InvalidIdentityToken", "RoleSessionName must be 2-64 characters of letters, digits and +=,.@-_")
     duration_text = _single(assertion, SESSION_DURATION_ATTRIBUTE)
     duration = None
     if duration_text is not None:
-        if not duration_text.isdigit() or not limits.DURATION_SECONDS_MIN <= int(duration_text) <= limits.DURATION_SECONDS_MAX:
-            raise AwsError("InvalidIdentityToken",
-                           f"SessionDuration must be an integer from {limits.DURATION_SECONDS_MIN} "
-                           f"to {limits.DURATION_SECONDS_MAX}")
+        if (
+            not duration_text.isdigit()
+            or not limits.DURATION_SECONDS_MIN <= int(duration_text) <= limits.DURATION_SECONDS_MAX
+        ):
+            raise AwsError(
+                "InvalidIdentityToken",
+                f"SessionDuration must be an integer from {limits.DURATION_SECONDS_MIN} "
+                f"to {limits.DURATION_SECONDS_MAX}",
+            )
         duration = int(duration_text)
     tags: dict[str, str] = {}
     for attribute, values in assertion.attributes.items():
         if not attribute.startswith(PRINCIPAL_TAG_PREFIX):
             continue
-        key = attribute[len(PRINCIPAL_TAG_PREFIX):]
+        key = attribute[len(PRINCIPAL_TAG_PREFIX) :]
         if len(values) != 1:
             raise AwsError("InvalidIdentityToken", f"session tag {key!r} must have exactly one value")
         if not _TAG_KEY.match(key) or key.lower().startswith("aws:"):
@@ -155,20 +159,26 @@ def session_attributes(assertion: Assertion) -> SessionAttributes:
 
 
 def session_duration(
-    requested: int | None, attribute_duration: int | None, max_session_duration: int,
-    session_not_on_or_after: dt.datetime | None, now: dt.datetime,
+    requested: int | None,
+    attribute_duration: int | None,
+    max_session_duration: int,
+    session_not_on_or_after: dt.datetime | None,
+    now: dt.datetime,
 ) -> int:
     """Seconds the credentials live: the request (or the attribute, or 3600) bounded by the role
     and by the IdP session. A request above the role's maximum is an error, as in AWS."""
     if requested is not None:
         if not limits.DURATION_SECONDS_MIN <= requested <= limits.DURATION_SECONDS_MAX:
-            raise AwsError("ValidationError",
-                           f"1 validation error detected: Value '{requested}' at 'durationSeconds' failed to "
-                           f"satisfy constraint: Member must have value between {limits.DURATION_SECONDS_MIN} "
-                           f"and {limits.DURATION_SECONDS_MAX}")
+            raise AwsError(
+                "ValidationError",
+                f"1 validation error detected: Value '{requested}' at 'durationSeconds' failed to "
+                f"satisfy constraint: Member must have value between {limits.DURATION_SECONDS_MIN} "
+                f"and {limits.DURATION_SECONDS_MAX}",
+            )
         if requested > max_session_duration:
-            raise AwsError("ValidationError",
-                           "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+            raise AwsError(
+                "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+            )
         duration = requested
     elif attribute_duration is not None:
         duration = min(attribute_duration, max_session_duration)

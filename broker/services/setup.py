@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from broker.iam.errors import AwsError
 from broker.iam.names import name_key
@@ -22,11 +23,21 @@ ADMIN_USER = "admin"
 CLI_ACTOR = Actor(type="Root", principal_id="broker-cli", user_name="broker-cli")
 
 
-def _audit(runtime: Runtime, session: object, name: str, parameters: dict[str, object]) -> None:
-    record_event(session, event_name=name, event_source="broker.cli", actor=CLI_ACTOR,  # type: ignore[arg-type]
-                 now=runtime.now(), region=runtime.settings.region, source_ip=None, user_agent="broker-cli",
-                 request_id="cli", request_parameters=parameters, event_type="AwsServiceEvent",
-                 recipient_account_id=runtime.settings.default_account_id)
+def _audit(runtime: Runtime, session: Session, name: str, parameters: dict[str, object]) -> None:
+    record_event(
+        session,
+        event_name=name,
+        event_source="broker.cli",
+        actor=CLI_ACTOR,
+        now=runtime.now(),
+        region=runtime.settings.region,
+        source_ip=None,
+        user_agent="broker-cli",
+        request_id="cli",
+        request_parameters=parameters,
+        event_type="AwsServiceEvent",
+        recipient_account_id=runtime.settings.default_account_id,
+    )
 
 
 def sync_metadata_dir(runtime: Runtime) -> list[str]:
@@ -44,8 +55,9 @@ def sync_metadata_dir(runtime: Runtime) -> list[str]:
             existing = repo.provider_by_name(session, account_id, name_key(name))
             try:
                 if existing is None:
-                    iam_admin.create_saml_provider(session, account_id, name, xml, None, runtime.now(),
-                                                   source=f"file:{path.name}")
+                    iam_admin.create_saml_provider(
+                        session, account_id, name, xml, None, runtime.now(), source=f"file:{path.name}"
+                    )
                     _audit(runtime, session, "CreateSAMLProvider", {"name": name, "source": path.name})
                     changed.append(name)
                 elif existing.metadata_xml != xml:
@@ -62,8 +74,12 @@ def initialise(runtime: Runtime) -> None:
     runtime.db.upgrade()
     with runtime.db.transaction() as session:
         if repo.get_account(session, runtime.settings.default_account_id) is None:
-            repo.ensure_account(session, runtime.settings.default_account_id,
-                                alias=runtime.settings.default_account_alias or None, now=runtime.now())
+            repo.ensure_account(
+                session,
+                runtime.settings.default_account_id,
+                alias=runtime.settings.default_account_alias or None,
+                now=runtime.now(),
+            )
             _audit(runtime, session, "CreateAccount", {"accountId": runtime.settings.default_account_id})
     sync_metadata_dir(runtime)
 
@@ -76,8 +92,14 @@ class AdminCredentials:
     secret_access_key: str
 
     def to_json(self) -> str:
-        return json.dumps({"AccountId": self.account_id, "UserName": self.user_name,
-                           "AccessKeyId": self.access_key_id, "SecretAccessKey": self.secret_access_key})
+        return json.dumps(
+            {
+                "AccountId": self.account_id,
+                "UserName": self.user_name,
+                "AccessKeyId": self.access_key_id,
+                "SecretAccessKey": self.secret_access_key,
+            }
+        )
 
 
 def bootstrap_admin(runtime: Runtime, user_name: str = ADMIN_USER) -> AdminCredentials:
@@ -92,7 +114,8 @@ def bootstrap_admin(runtime: Runtime, user_name: str = ADMIN_USER) -> AdminCrede
             iam_admin.put_user_policy(session, user, "AdministratorAccess", iam_admin.ADMINISTRATOR_ACCESS)
             _audit(runtime, session, "CreateUser", {"userName": user_name})
         key = session.scalars(
-            select(models.AccessKey).where(models.AccessKey.user_pk == user.id, models.AccessKey.status == "Active")
+            select(models.AccessKey)
+            .where(models.AccessKey.user_pk == user.id, models.AccessKey.status == "Active")
             .order_by(models.AccessKey.created_at)
         ).first()
         if key is None:

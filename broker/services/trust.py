@@ -65,7 +65,9 @@ def saml_trust_decision(
     if not _allows(policy, principal, ASSUME_ROLE_WITH_SAML, role, full_context):
         return TrustDecision(False, "the role's trust policy does not allow this sign-in")
     if session_tags and not _allows(policy, principal, TAG_SESSION, role, full_context):
-        return TrustDecision(False, "the sign-in passes session tags and the trust policy does not allow sts:TagSession")
+        return TrustDecision(
+            False, "the sign-in passes session tags and the trust policy does not allow sts:TagSession"
+        )
     if source_identity and not _allows(policy, principal, SET_SOURCE_IDENTITY, role, full_context):
         return TrustDecision(
             False, "the sign-in sets a source identity and the trust policy does not allow sts:SetSourceIdentity"

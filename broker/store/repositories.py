@@ -15,7 +15,9 @@ def get_account(session: Session, account_id: str) -> models.Account | None:
     return session.get(models.Account, account_id)
 
 
-def ensure_account(session: Session, account_id: str, alias: str | None = None, now: dt.datetime | None = None) -> models.Account:
+def ensure_account(
+    session: Session, account_id: str, alias: str | None = None, now: dt.datetime | None = None
+) -> models.Account:
     account = session.get(models.Account, account_id)
     if account is None:
         account = models.Account(id=account_id, alias=alias or None, created_at=now or dt.datetime.now(dt.UTC))
@@ -25,6 +27,7 @@ def ensure_account(session: Session, account_id: str, alias: str | None = None, 
 
 
 # --- SAML providers ---------------------------------------------------------------------------
+
 
 def provider_by_name(session: Session, account_id: str, name_key: str) -> models.SamlProvider | None:
     return session.scalar(
@@ -51,6 +54,7 @@ def list_providers(session: Session, account_id: str | None = None) -> list[mode
 
 # --- roles ------------------------------------------------------------------------------------
 
+
 def role_by_name(session: Session, account_id: str, name_key: str) -> models.Role | None:
     return session.scalar(
         select(models.Role).where(models.Role.account_id == account_id, models.Role.name_key == name_key)
@@ -76,14 +80,19 @@ def roles_trusting(session: Session, provider_arn: str) -> list[models.Role]:
     A cheap pre-filter (substring of the ARN in the document); the policy engine decides.
     A trust policy with ``"Federated": "*"`` is also a candidate.
     """
-    query = select(models.Role).where(
-        models.Role.trust_policy.contains(provider_arn, autoescape=True)
-        | models.Role.trust_policy.contains('"Federated"', autoescape=True)
-    ).order_by(models.Role.account_id, models.Role.name_key)
+    query = (
+        select(models.Role)
+        .where(
+            models.Role.trust_policy.contains(provider_arn, autoescape=True)
+            | models.Role.trust_policy.contains('"Federated"', autoescape=True)
+        )
+        .order_by(models.Role.account_id, models.Role.name_key)
+    )
     return list(session.scalars(query))
 
 
 # --- users and access keys ------------------------------------------------------------------
+
 
 def user_by_name(session: Session, account_id: str, name_key: str) -> models.User | None:
     return session.scalar(
@@ -97,6 +106,7 @@ def access_key(session: Session, access_key_id: str) -> models.AccessKey | None:
 
 # --- SAML protocol state ----------------------------------------------------------------------
 
+
 def add_saml_request(session: Session, request: models.SamlRequest) -> None:
     session.add(request)
     session.flush()
@@ -106,8 +116,11 @@ def consume_saml_request(session: Session, request_id: str, now: dt.datetime) ->
     """Mark an outstanding request answered, atomically: of two racing consumers one wins."""
     result = session.execute(
         update(models.SamlRequest)
-        .where(models.SamlRequest.request_id == request_id, models.SamlRequest.consumed_at.is_(None),
-               models.SamlRequest.expires_at > now)
+        .where(
+            models.SamlRequest.request_id == request_id,
+            models.SamlRequest.consumed_at.is_(None),
+            models.SamlRequest.expires_at > now,
+        )
         .values(consumed_at=now)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

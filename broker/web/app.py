@@ -70,8 +70,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if request.path == "/":
             error = AwsError("InvalidParameterValue", "Request body is too large.")
             return Response(error_xml(error, IAM_NS, str(uuid.uuid4())), status=413, content_type="text/xml")
-        return pages.error_page("Request too large", "The request is larger than this broker accepts.", 413,
-                                code="MessageTooLarge")
+        return pages.error_page(
+            "Request too large", "The request is larger than this broker accepts.", 413, code="MessageTooLarge"
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -84,7 +85,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if request.path == "/" and request.method == "POST":
             error = AwsError("InternalFailure")
             return Response(error_xml(error, IAM_NS, request_id), status=500, content_type="text/xml")
-        return pages.error_page("Something went wrong", "The broker could not complete this request.", 500,
-                                code="InternalFailure", request_id=request_id)
+        return pages.error_page(
+            "Something went wrong",
+            "The broker could not complete this request.",
+            500,
+            code="InternalFailure",
+            request_id=request_id,
+        )
 
     return app

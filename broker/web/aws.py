@@ -81,8 +81,9 @@ def runtime() -> Runtime:
 
 
 def client_info() -> ClientInfo:
-    return ClientInfo(source_ip=request.remote_addr, user_agent=request.headers.get("User-Agent"),
-                      request_id=str(uuid.uuid4()))
+    return ClientInfo(
+        source_ip=request.remote_addr, user_agent=request.headers.get("User-Agent"), request_id=str(uuid.uuid4())
+    )
 
 
 def _xml(body: str, status: int = 200) -> Response:
@@ -97,7 +98,7 @@ def endpoint() -> Response:
     client = client_info()
     body = request.get_data(cache=True)
     # Query APIs accept parameters in the form body or, for GET and presigned URLs, the query.
-    params = Params(request.values)  # type: ignore[arg-type]
+    params = Params(request.values)
     name = params.get("Action")
     if not name:
         error = AwsError("MissingAction", "Missing Action")
@@ -113,13 +114,13 @@ def endpoint() -> Response:
 
 def _signed_call(found: Action, params: Params, client: ClientInfo, body: bytes) -> Response:
     rt = runtime()
-    now = rt.now()
     actor: Actor = ANONYMOUS
     resources: list[dict[str, str]] = []
     try:
         with rt.db.transaction() as session:
-            caller, _signed = authenticate(rt, session, request.method, request.path, request.query_string.decode(),
-                                           request.headers, body)
+            caller, _signed = authenticate(
+                rt, session, request.method, _raw_path(), request.query_string.decode(), _headers(), body
+            )
             actor = caller.actor()
             call = Call(rt, session, caller, params, client, resources)
             result = found.handler(call)
@@ -133,19 +134,45 @@ def _signed_call(found: Action, params: Params, client: ClientInfo, body: bytes)
         return _xml(error_xml(exc, found.namespace, client.request_id), exc.status)
 
 
+def _raw_path() -> str:
+    """SigV4 signs the path as sent; werkzeug's request.path is already percent-decoded."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    return raw.split("?", 1)[0] if raw else request.path
+
+
+def _headers() -> dict[str, str]:
+    # A header sent more than once is signed as its values joined by commas.
+    return {name: ",".join(request.headers.getlist(name)) for name in request.headers.keys()}  # noqa: SIM118
+
+
 def _audit(
-    session: Session, found: Action, actor: Actor, client: ClientInfo, params: Params,
-    result: dict[str, Any] | None, error: AwsError | None, resources: list[dict[str, str]],
+    session: Session,
+    found: Action,
+    actor: Actor,
+    client: ClientInfo,
+    params: Params,
+    result: dict[str, Any] | None,
+    error: AwsError | None,
+    resources: list[dict[str, str]],
 ) -> None:
     rt = runtime()
     request_parameters = {k: v for k, v in params.as_dict().items() if k not in ("Action", "Version")}
     record_event(
-        session, event_name=found.name, event_source=found.event_source, actor=actor, now=rt.now(),
-        region=rt.settings.region, source_ip=client.source_ip, user_agent=client.user_agent,
-        request_id=client.request_id, request_parameters=request_parameters,
+        session,
+        event_name=found.name,
+        event_source=found.event_source,
+        actor=actor,
+        now=rt.now(),
+        region=rt.settings.region,
+        source_ip=client.source_ip,
+        user_agent=client.user_agent,
+        request_id=client.request_id,
+        request_parameters=request_parameters,
         response_elements=None if found.read_only else _json_safe(result),
-        error_code=error.code if error else None, error_message=error.message if error else None,
-        read_only=found.read_only, resources=resources or None,
+        error_code=error.code if error else None,
+        error_message=error.message if error else None,
+        read_only=found.read_only,
+        resources=resources or None,
     )
 
 
@@ -161,12 +188,18 @@ def _json_safe(value: Any) -> Any:
 
 # --- STS ---------------------------------------------------------------------------------------
 
+
 def _assume_role_with_saml(params: Params, client: ClientInfo) -> Response:
     try:
         result = sts.assume_role_with_saml(
-            runtime(), role_arn=params.get("RoleArn"), principal_arn=params.get("PrincipalArn"),
-            saml_assertion=params.get("SAMLAssertion"), duration_seconds=params.integer("DurationSeconds"),
-            policy=params.get("Policy"), policy_arns=_policy_arns(params), client=client,
+            runtime(),
+            role_arn=params.get("RoleArn"),
+            principal_arn=params.get("PrincipalArn"),
+            saml_assertion=params.get("SAMLAssertion"),
+            duration_seconds=params.integer("DurationSeconds"),
+            policy=params.get("Policy"),
+            policy_arns=_policy_arns(params),
+            client=client,
         )
     except AwsError as exc:
         return _xml(error_xml(exc, STS_NS, client.request_id), exc.status)
@@ -210,12 +243,17 @@ def get_caller_identity(call: Call) -> dict[str, Any]:
 
 # --- IAM: SAML providers -------------------------------------------------------------------------
 
+
 @action("CreateSAMLProvider", "iam")
 def create_saml_provider(call: Call) -> dict[str, Any]:
     name = call.params.required("Name")
     call.authorize("iam:CreateSAMLProvider", arns.saml_provider_arn(call.account_id, name))
     provider = iam_admin.create_saml_provider(
-        call.session, call.account_id, name, call.params.required("SAMLMetadataDocument"), call.params.tags(),
+        call.session,
+        call.account_id,
+        name,
+        call.params.required("SAMLMetadataDocument"),
+        call.params.tags(),
         call.runtime.now(),
     )
     result: dict[str, Any] = {"SAMLProviderArn": provider.arn}
@@ -230,7 +268,8 @@ def get_saml_provider(call: Call) -> dict[str, Any]:
     call.authorize("iam:GetSAMLProvider", provider_arn)
     provider = iam_admin.get_saml_provider(call.session, call.account_id, provider_arn)
     return {
-        "SAMLMetadataDocument": provider.metadata_xml, "CreateDate": provider.created_at,
+        "SAMLMetadataDocument": provider.metadata_xml,
+        "CreateDate": provider.created_at,
         "ValidUntil": provider.valid_until,
         "Tags": [{"Key": k, "Value": v} for k, v in provider.tags.items()] if provider.tags else None,
     }
@@ -240,12 +279,13 @@ def get_saml_provider(call: Call) -> dict[str, Any]:
 def list_saml_providers(call: Call) -> dict[str, Any]:
     call.authorize("iam:ListSAMLProviders", "*")
     providers = repo.list_providers(call.session, call.account_id)
-    return {"SAMLProviderList": [
-        {"Arn": p.arn, "ValidUntil": p.valid_until, "CreateDate": p.created_at} for p in providers
-    ]}
+    return {
+        "SAMLProviderList": [{"Arn": p.arn, "ValidUntil": p.valid_until, "CreateDate": p.created_at} for p in providers]
+    }
 
 
 # --- IAM: roles ----------------------------------------------------------------------------------
+
 
 @action("CreateRole", "iam")
 def create_role(call: Call) -> dict[str, Any]:
@@ -257,10 +297,15 @@ def create_role(call: Call) -> dict[str, Any]:
         resource = f"arn:aws:iam::{call.account_id}:role/{name}"
     call.authorize("iam:CreateRole", resource)
     role = iam_admin.create_role(
-        call.session, call.account_id, name=name, trust_policy=call.params.required("AssumeRolePolicyDocument"),
-        path=path, description=call.params.get("Description"),
+        call.session,
+        call.account_id,
+        name=name,
+        trust_policy=call.params.required("AssumeRolePolicyDocument"),
+        path=path,
+        description=call.params.get("Description"),
         max_session_duration=call.params.integer("MaxSessionDuration"),
-        permissions_boundary=call.params.get("PermissionsBoundary"), tags=call.params.tags(),
+        permissions_boundary=call.params.get("PermissionsBoundary"),
+        tags=call.params.tags(),
         now=call.runtime.now(),
     )
     view = iam_admin.role_view(role)
@@ -292,6 +337,7 @@ def update_assume_role_policy(call: Call) -> None:
 def put_role_policy(call: Call) -> None:
     name = call.params.required("RoleName")
     call.authorize("iam:PutRolePolicy", _role_resource(call, name))
-    iam_admin.put_role_policy(call.session, call.account_id, name, call.params.required("PolicyName"),
-                              call.params.required("PolicyDocument"))
+    iam_admin.put_role_policy(
+        call.session, call.account_id, name, call.params.required("PolicyName"), call.params.required("PolicyDocument")
+    )
     return None

@@ -9,7 +9,9 @@ from broker.store import repositories as repo
 bp = Blueprint("pages", __name__)
 
 
-def error_page(title: str, message: str, status: int, code: str | None = None, request_id: str | None = None) -> Response:
+def error_page(
+    title: str, message: str, status: int, code: str | None = None, request_id: str | None = None
+) -> Response:
     body = render_template("error.html", title=title, message=message, code=code, request_id=request_id or "")
     response = make_response(body, status)
     response.headers["Cache-Control"] = "no-store"

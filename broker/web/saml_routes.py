@@ -47,23 +47,29 @@ def metadata() -> Response:
 def login() -> Response:
     provider = request.args.get("provider", "").strip()
     if not provider:
-        return error_page("Choose an identity provider", "The sign-in link names no identity provider.", 400,
-                          code="MissingProvider")
+        return error_page(
+            "Choose an identity provider", "The sign-in link names no identity provider.", 400, code="MissingProvider"
+        )
     relay_state = request.args.get("next") or None
-    if relay_state is not None and (len(relay_state) > 512 or not is_local_path(relay_state, runtime().settings.base_url)):
-        return error_page("Unacceptable return address", "The sign-in link asks to return to another site.", 400,
-                          code="BadRelayState")
+    if relay_state is not None and (
+        len(relay_state) > 512 or not is_local_path(relay_state, runtime().settings.base_url)
+    ):
+        return error_page(
+            "Unacceptable return address", "The sign-in link asks to return to another site.", 400, code="BadRelayState"
+        )
     binding = request.cookies.get(BINDING_COOKIE)
     if not binding or len(binding) > 128:
         binding = secrets.token_urlsafe(32)
     try:
         url = federation().start_login(provider, binding, relay_state)
     except FederationError as exc:
-        return error_page("Cannot start sign-in", exc.message, 404 if exc.code == "UnknownProvider" else 500,
-                          code=exc.code)
+        return error_page(
+            "Cannot start sign-in", exc.message, 404 if exc.code == "UnknownProvider" else 500, code=exc.code
+        )
     response = redirect(url, code=302)
-    response.set_cookie(BINDING_COOKIE, binding, max_age=runtime().settings.saml_request_lifetime_seconds,
-                        **_cookie_args())
+    response.set_cookie(
+        BINDING_COOKIE, binding, max_age=runtime().settings.saml_request_lifetime_seconds, **_cookie_args()
+    )
     response.headers["Cache-Control"] = "no-store"
     return response  # type: ignore[return-value]
 
@@ -92,8 +98,13 @@ def acs() -> Response:
 
 
 def _refused(exc: SamlError, client: ClientInfo) -> Response:
-    return error_page("Sign-in refused", exc.user_message, 403 if exc.code != "MessageTooLarge" else 413,
-                      code=exc.code, request_id=client.request_id)
+    return error_page(
+        "Sign-in refused",
+        exc.user_message,
+        403 if exc.code != "MessageTooLarge" else 413,
+        code=exc.code,
+        request_id=client.request_id,
+    )
 
 
 def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
@@ -102,7 +113,7 @@ def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
         # A flow (such as the CLI's) that sent the person here picks up from the relay path.
         target = sign_in.relay_state
         base = runtime().settings.base_url
-        return redirect(target[len(base):] if target.startswith(base) else target, code=303)  # type: ignore[return-value]
+        return redirect(target[len(base) :] if target.startswith(base) else target, code=303)  # type: ignore[return-value]
     if not offers:
         return _no_roles(sign_in)
     if len(offers) == 1 and runtime().settings.auto_select_single_role:
@@ -118,9 +129,13 @@ def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
 
 def _no_roles(sign_in: SignIn) -> Response:
     attributes = [(name, sign_in.context.get(f"saml:{name}", [])) for name in sign_in.attribute_names]
-    body = render_template("no_roles.html", sign_in=sign_in, refused_count=len(sign_in.refused),
-                           attributes=[(n, [str(v)[:200] for v in vals][:20]) for n, vals in attributes],
-                           now=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    body = render_template(
+        "no_roles.html",
+        sign_in=sign_in,
+        refused_count=len(sign_in.refused),
+        attributes=[(n, [str(v)[:200] for v in vals][:20]) for n, vals in attributes],
+        now=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     return _no_store(make_response(body, 403))
 
 
@@ -142,9 +157,16 @@ def roles_page(sign_in: SignIn, csrf_token: str) -> Response:
     accounts = [({"id": account, "alias": aliases[account]}, grouped[account]) for account in sorted(grouped)]
     longest = max(o.max_session_duration for o in offers)
     default = min(sign_in.requested_duration or 3600, longest)
-    body = render_template("roles.html", sign_in=sign_in, offers=offers, accounts=accounts, csrf_token=csrf_token,
-                           durations=_durations(longest, default), default_duration=default,
-                           csp_nonce=request.environ.get("broker.csp_nonce", ""))
+    body = render_template(
+        "roles.html",
+        sign_in=sign_in,
+        offers=offers,
+        accounts=accounts,
+        csrf_token=csrf_token,
+        durations=_durations(longest, default),
+        default_duration=default,
+        csp_nonce=request.environ.get("broker.csp_nonce", ""),
+    )
     return _no_store(make_response(body))
 
 
@@ -177,7 +199,9 @@ def roles_again() -> Response:
 
 def credentials_page(credentials: TemporaryCredentials) -> Response:
     body = render_template(
-        "credentials.html", credentials=credentials, base_url=runtime().settings.base_url,
+        "credentials.html",
+        credentials=credentials,
+        base_url=runtime().settings.base_url,
         profile_name=credentials.claims.role_name,
         credential_process_json=json.dumps(credentials.credential_process_json(), indent=2),
     )

@@ -73,8 +73,11 @@ class Params:
     def required(self, name: str) -> str:
         value = self.get(name)
         if value is None or value == "":
-            raise AwsError("ValidationError", f"1 validation error detected: Value null at '{_camel(name)}' "
-                           "failed to satisfy constraint: Member must not be null")
+            raise AwsError(
+                "ValidationError",
+                f"1 validation error detected: Value null at '{_camel(name)}' "
+                "failed to satisfy constraint: Member must not be null",
+            )
         return value
 
     def integer(self, name: str) -> int | None:
@@ -84,16 +87,19 @@ class Params:
         try:
             return int(value)
         except ValueError:
-            raise AwsError("ValidationError", f"1 validation error detected: Value '{value}' at '{_camel(name)}' "
-                           "failed to satisfy constraint: Member must be an integer") from None
+            raise AwsError(
+                "ValidationError",
+                f"1 validation error detected: Value '{value}' at '{_camel(name)}' "
+                "failed to satisfy constraint: Member must be an integer",
+            ) from None
 
     def members(self, prefix: str) -> list[str]:
         """``Prefix.member.1``, ``Prefix.member.2`` ... in index order."""
         items: dict[int, str] = {}
         marker = f"{prefix}.member."
         for key in self._form:
-            if key.startswith(marker) and key[len(marker):].isdigit():
-                items[int(key[len(marker):])] = self.get(key) or ""
+            if key.startswith(marker) and key[len(marker) :].isdigit():
+                items[int(key[len(marker) :])] = self.get(key) or ""
         return [items[i] for i in sorted(items)]
 
     def tags(self, prefix: str = "Tags") -> list[tuple[str, str]]:
@@ -101,7 +107,7 @@ class Params:
         marker = f"{prefix}.member."
         for key in self._form:
             if key.startswith(marker):
-                head = key[len(marker):].split(".", 1)[0]
+                head = key[len(marker) :].split(".", 1)[0]
                 if head.isdigit():
                     indexes.add(int(head))
         return [(self.get(f"{marker}{i}.Key") or "", self.get(f"{marker}{i}.Value") or "") for i in sorted(indexes)]

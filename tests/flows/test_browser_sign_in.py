@@ -8,8 +8,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.support.browser import chromium_page
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
+from tests.support.browser import chromium_page
 from tests.support.interop import register, users
 from tests.support.simplesamlphp import SimpleSamlPhpIdp, login
 
@@ -44,6 +44,12 @@ def test_sign_in_choose_role_and_read_credentials(broker: LiveBroker) -> None:
             token = page.inner_text("#session-token")
             expiration = page.inner_text("#expiration")
     assert key.startswith("ASIA") and len(secret) == 40 and expiration.endswith("Z")
-    identity = boto3.client("sts", endpoint_url=broker.url, region_name="us-east-1", aws_access_key_id=key,
-                            aws_secret_access_key=secret, aws_session_token=token).get_caller_identity()
+    identity = boto3.client(
+        "sts",
+        endpoint_url=broker.url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+    ).get_caller_identity()
     assert identity["Arn"] == "arn:aws:sts::123456789012:assumed-role/Engineer/dave"

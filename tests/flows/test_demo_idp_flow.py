@@ -52,10 +52,14 @@ def test_several_roles_show_the_selection_page_grouped_by_account(client: FlaskC
 
 def test_choosing_a_role_issues_credentials_that_verify(client: FlaskClient, demo_runtime: Runtime) -> None:
     page = demo_sign_in(client, "alice", "alice-demo")
-    chosen = client.post("/saml/roles", data={
-        "role_arn": "arn:aws:iam::123456789012:role/demo/DemoDeveloper", "duration": "7200",
-        "csrf_token": csrf_token(page.text),
-    })
+    chosen = client.post(
+        "/saml/roles",
+        data={
+            "role_arn": "arn:aws:iam::123456789012:role/demo/DemoDeveloper",
+            "duration": "7200",
+            "csrf_token": csrf_token(page.text),
+        },
+    )
     assert chosen.status_code == 200, chosen.text
     key_id = element_text(chosen.text, "access-key-id")
     token = element_text(chosen.text, "session-token")
@@ -88,25 +92,33 @@ def test_no_role_page_names_provider_and_attributes(client: FlaskClient) -> None
 
 def test_role_outside_the_offer_is_refused(client: FlaskClient) -> None:
     page = demo_sign_in(client, "bob", "bob-demo")
-    refused = client.post("/saml/roles", data={
-        "role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": csrf_token(page.text)})
+    refused = client.post(
+        "/saml/roles",
+        data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": csrf_token(page.text)},
+    )
     assert refused.status_code == 403
     assert element_text(refused.text, "error-code") == "RoleNotPermitted"
 
 
 def test_role_choice_needs_the_csrf_token(client: FlaskClient) -> None:
     demo_sign_in(client, "alice", "alice-demo")
-    refused = client.post("/saml/roles", data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin",
-                                               "csrf_token": "forged"})
+    refused = client.post(
+        "/saml/roles", data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": "forged"}
+    )
     assert refused.status_code == 403
     assert element_text(refused.text, "error-code") == "BadCsrf"
 
 
 def test_duration_above_the_role_maximum_is_refused(client: FlaskClient) -> None:
     page = demo_sign_in(client, "alice", "alice-demo")
-    refused = client.post("/saml/roles", data={
-        "role_arn": "arn:aws:iam::123456789012:role/demo/DemoReadOnly", "duration": "43200",
-        "csrf_token": csrf_token(page.text)})
+    refused = client.post(
+        "/saml/roles",
+        data={
+            "role_arn": "arn:aws:iam::123456789012:role/demo/DemoReadOnly",
+            "duration": "43200",
+            "csrf_token": csrf_token(page.text),
+        },
+    )
     assert refused.status_code == 400
     assert "MaxSessionDuration" in refused.text
 
@@ -132,11 +144,15 @@ def test_response_must_return_to_the_browser_that_started(app: Flask) -> None:
 
 def test_every_outcome_is_audited(client: FlaskClient, demo_runtime: Runtime) -> None:
     page = demo_sign_in(client, "alice", "alice-demo")
-    client.post("/saml/roles", data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin",
-                                     "csrf_token": csrf_token(page.text)})
+    client.post(
+        "/saml/roles",
+        data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": csrf_token(page.text)},
+    )
     client.post("/saml/acs", data={"SAMLResponse": "bm90IHhtbA=="})
     with demo_runtime.db.transaction() as session:
-        events = [(e.event_name, e.error_code) for e in session.query(models.AuditEvent).order_by(models.AuditEvent.seq)]
+        events = [
+            (e.event_name, e.error_code) for e in session.query(models.AuditEvent).order_by(models.AuditEvent.seq)
+        ]
         records = [e.record for e in session.query(models.AuditEvent)]
     assert ("ConsoleLogin", None) in events
     assert ("AssumeRoleWithSAML", None) in events

@@ -24,7 +24,9 @@ def broker(tmp_path: Path, keys_dir: Path) -> Iterator[LiveBroker]:
         yield live
 
 
-def start_idp(broker: LiveBroker, provider_options: dict[str, object] | None = None, **options: object) -> SimpleSamlPhpIdp:
+def start_idp(
+    broker: LiveBroker, provider_options: dict[str, object] | None = None, **options: object
+) -> SimpleSamlPhpIdp:
     idp = SimpleSamlPhpIdp(broker.runtime.sp.metadata_xml, users(), **options)  # type: ignore[arg-type]
     idp.start()
     register(broker.runtime, idp.metadata_xml(), options=provider_options)
@@ -38,7 +40,9 @@ def sp_initiated(broker: LiveBroker, idp: SimpleSamlPhpIdp, user: str) -> tuple[
 
 
 @pytest.mark.parametrize(("sign_assertion", "sign_response"), [(True, False), (False, True), (True, True)])
-def test_sp_initiated_sign_in_with_each_signing_mode(broker: LiveBroker, sign_assertion: bool, sign_response: bool) -> None:
+def test_sp_initiated_sign_in_with_each_signing_mode(
+    broker: LiveBroker, sign_assertion: bool, sign_response: bool
+) -> None:
     idp = start_idp(broker, sign_assertion=sign_assertion, sign_response=sign_response)
     try:
         form, jar = sp_initiated(broker, idp, "bob")
@@ -142,4 +146,3 @@ def test_transient_name_id_and_session_name_fallback(broker: LiveBroker) -> None
     assert page.status == 200, page.body
     # no RoleSessionName attribute: the (random) transient NameID becomes the session name
     assert page.element("assumed-role-arn").startswith("arn:aws:sts::123456789012:assumed-role/Engineer/")
-

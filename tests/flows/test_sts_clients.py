@@ -39,16 +39,22 @@ def idp(broker: LiveBroker) -> Iterator[SimpleSamlPhpIdp]:
 
 
 def sts(broker: LiveBroker, **credentials: str) -> object:
-    return boto3.client("sts", endpoint_url=broker.url, region_name="us-east-1", config=NO_RETRIES,
-                        aws_access_key_id=credentials.get("key", "AKIAIOSFODNN7EXAMPLE"),
-                        aws_secret_access_key=credentials.get("secret", "unused-for-unsigned-calls"),
-                        aws_session_token=credentials.get("token"))
+    return boto3.client(
+        "sts",
+        endpoint_url=broker.url,
+        region_name="us-east-1",
+        config=NO_RETRIES,
+        aws_access_key_id=credentials.get("key", "AKIAIOSFODNN7EXAMPLE"),
+        aws_secret_access_key=credentials.get("secret", "unused-for-unsigned-calls"),
+        aws_session_token=credentials.get("token"),
+    )
 
 
 def assume(broker: LiveBroker, assertion: str, role: str = "Engineer", **extra: object) -> dict[str, object]:
     client = sts(broker)
     return client.assume_role_with_saml(  # type: ignore[attr-defined, no-any-return]
-        RoleArn=role_arn(role), PrincipalArn=provider_arn(), SAMLAssertion=assertion, **extra)
+        RoleArn=role_arn(role), PrincipalArn=provider_arn(), SAMLAssertion=assertion, **extra
+    )
 
 
 def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -69,8 +75,12 @@ def test_boto3_assume_role_with_saml_then_get_caller_identity(broker: LiveBroker
     remaining = (expiration - dt.datetime.now(dt.UTC)).total_seconds()
     assert 1700 < remaining <= 1800
 
-    caller = sts(broker, key=credentials["AccessKeyId"], secret=credentials["SecretAccessKey"],  # type: ignore[index]
-                 token=credentials["SessionToken"]).get_caller_identity()  # type: ignore[index, attr-defined]
+    caller = sts(
+        broker,
+        key=credentials["AccessKeyId"],
+        secret=credentials["SecretAccessKey"],  # type: ignore[index]
+        token=credentials["SessionToken"],
+    ).get_caller_identity()  # type: ignore[index, attr-defined]
     assert caller["Arn"] == "arn:aws:sts::123456789012:assumed-role/Engineer/bob"
     assert caller["Account"] == "123456789012"
     assert caller["UserId"] == result["AssumedRoleUser"]["AssumedRoleId"]  # type: ignore[index]
@@ -140,8 +150,12 @@ def test_saml_rejections_use_aws_error_codes(broker: LiveBroker, idp: SimpleSaml
 
 
 def test_session_policy_reports_packed_size(broker: LiveBroker, idp: SimpleSamlPhpIdp) -> None:
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}],
+        }
+    )
     result = assume(broker, idp.login_http("bob").saml_response, Policy=policy)
     assert 0 < result["PackedPolicySize"] <= 100  # type: ignore[operator]
 
@@ -150,20 +164,52 @@ def test_aws_cli_assume_role_with_saml_and_get_caller_identity(
     broker: LiveBroker, idp: SimpleSamlPhpIdp, tmp_path: Path
 ) -> None:
     aws = str(Path(sys.executable).with_name("aws"))
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "AWS_ENDPOINT_URL": broker.url,
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(tmp_path / "config"),
-           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"), "AWS_MAX_ATTEMPTS": "1"}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "AWS_ENDPOINT_URL": broker.url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_MAX_ATTEMPTS": "1",
+    }
     assertion_file = tmp_path / "assertion.b64"
     assertion_file.write_text(idp.login_http("alice").saml_response)
     assumed = subprocess.run(
-        [aws, "sts", "assume-role-with-saml", "--role-arn", role_arn("Admin"), "--principal-arn", provider_arn(),
-         "--saml-assertion", f"file://{assertion_file}", "--no-sign-request", "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=120, check=False)
+        [
+            aws,
+            "sts",
+            "assume-role-with-saml",
+            "--role-arn",
+            role_arn("Admin"),
+            "--principal-arn",
+            provider_arn(),
+            "--saml-assertion",
+            f"file://{assertion_file}",
+            "--no-sign-request",
+            "--output",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert assumed.returncode == 0, assumed.stderr
     credentials = json.loads(assumed.stdout)["Credentials"]
-    env.update(AWS_ACCESS_KEY_ID=credentials["AccessKeyId"], AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
-               AWS_SESSION_TOKEN=credentials["SessionToken"])
-    identity = subprocess.run([aws, "sts", "get-caller-identity", "--output", "json"], env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+    env.update(
+        AWS_ACCESS_KEY_ID=credentials["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
+        AWS_SESSION_TOKEN=credentials["SessionToken"],
+    )
+    identity = subprocess.run(
+        [aws, "sts", "get-caller-identity", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert identity.returncode == 0, identity.stderr
     assert json.loads(identity.stdout)["Arn"] == "arn:aws:sts::123456789012:assumed-role/Admin/alice"

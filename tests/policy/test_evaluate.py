@@ -166,7 +166,7 @@ def with_added_statement(draw: st.DrawFn, effect: str) -> tuple[dict[str, Any], 
     return spec, changed
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(with_added_statement("Deny"), requests)
 def test_adding_a_deny_never_turns_a_decision_into_allow(
     specs: tuple[dict[str, Any], dict[str, Any]], request: Request
@@ -177,7 +177,7 @@ def test_adding_a_deny_never_turns_a_decision_into_allow(
     assert after in (before, Effect.EXPLICIT_DENY)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(with_added_statement("Allow"), requests)
 def test_adding_an_allow_never_changes_an_explicit_deny(
     specs: tuple[dict[str, Any], dict[str, Any]], request: Request

@@ -21,7 +21,9 @@ from tests.support.demo_flow import element_text
 
 
 @pytest.fixture
-def two_instances(tmp_path: Path, keys_dir: Path, database_url: str, base_url: str) -> Iterator[tuple[Flask, Flask, DemoIdp]]:
+def two_instances(
+    tmp_path: Path, keys_dir: Path, database_url: str, base_url: str
+) -> Iterator[tuple[Flask, Flask, DemoIdp]]:
     """Two app instances (as two workers or hosts would be) on one database and one key set."""
     settings = make_settings(tmp_path, keys_dir, database_url, base_url, demo=True)
     prepare_demo(Runtime.from_settings(settings))
@@ -71,9 +73,17 @@ def test_outstanding_request_is_consumed_once(two_instances: tuple[Flask, Flask,
     runtime_b: Runtime = app_b.extensions["broker.runtime"]
     now = runtime_a.now()
     with runtime_a.db.transaction() as session:
-        repo.add_saml_request(session, models.SamlRequest(
-            request_id="id-shared", provider_arn="arn:aws:iam::123456789012:saml-provider/demo",
-            browser_binding="0" * 64, relay_state=None, created_at=now, expires_at=now + dt.timedelta(minutes=5)))
+        repo.add_saml_request(
+            session,
+            models.SamlRequest(
+                request_id="id-shared",
+                provider_arn="arn:aws:iam::123456789012:saml-provider/demo",
+                browser_binding="0" * 64,
+                relay_state=None,
+                created_at=now,
+                expires_at=now + dt.timedelta(minutes=5),
+            ),
+        )
     with runtime_b.db.transaction() as session:
         assert repo.consume_saml_request(session, "id-shared", now) is not None
     with runtime_a.db.transaction() as session:
@@ -87,9 +97,17 @@ def test_expired_requests_cannot_be_consumed_and_are_purged(two_instances: tuple
     runtime: Runtime = two_instances[0].extensions["broker.runtime"]
     now = runtime.now()
     with runtime.db.transaction() as session:
-        repo.add_saml_request(session, models.SamlRequest(
-            request_id="id-old", provider_arn="p", browser_binding="0" * 64, relay_state=None,
-            created_at=now - dt.timedelta(days=3), expires_at=now - dt.timedelta(days=2)))
+        repo.add_saml_request(
+            session,
+            models.SamlRequest(
+                request_id="id-old",
+                provider_arn="p",
+                browser_binding="0" * 64,
+                relay_state=None,
+                created_at=now - dt.timedelta(days=3),
+                expires_at=now - dt.timedelta(days=2),
+            ),
+        )
         repo.remember_assertion(session, "issuer", "a-old", now - dt.timedelta(seconds=1))
     with runtime.db.transaction() as session:
         assert repo.consume_saml_request(session, "id-old", now) is None

@@ -49,8 +49,7 @@ def make_settings(workdir: Path, keys_dir: Path, database_url: str, base_url: st
         shutil.copytree(keys_dir, certs)
     metadata = workdir / "metadata"
     metadata.mkdir(exist_ok=True)
-    settings = Settings(base_url=base_url, database_url=database_url, certs_dir=str(certs),
-                        metadata_dir=str(metadata))
+    settings = Settings(base_url=base_url, database_url=database_url, certs_dir=str(certs), metadata_dir=str(metadata))
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

@@ -17,8 +17,9 @@ def _field(html: str, name: str) -> str:
     return unescape(match.group(1))
 
 
-def demo_saml_response(client: FlaskClient, user: str, password: str, provider: str = "demo",
-                       next_path: str | None = None) -> tuple[str, str | None]:
+def demo_saml_response(
+    client: FlaskClient, user: str, password: str, provider: str = "demo", next_path: str | None = None
+) -> tuple[str, str | None]:
     """SP-initiated: /saml/login -> demo IdP -> (SAMLResponse, RelayState) the IdP would POST."""
     query = f"provider={provider}" + (f"&next={next_path}" if next_path else "")
     started = client.get(f"/saml/login?{query}")

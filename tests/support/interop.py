@@ -31,25 +31,52 @@ def users() -> dict[str, dict[str, object]]:
     """alice: AWS-style Role attribute; bob and dave: group-mapped (dave to two roles); carol: listed
     role her groups don't allow."""
     return {
-        "alice": {"password": "alicepw", "attributes": {
-            "uid": ["alice"], "mail": ["alice@example.org"], "groups": ["admins"],
-            ROLE_ATTR: [f"{role_arn('Admin')},{provider_arn()}"], SESSION_NAME_ATTR: ["alice"]}},
-        "bob": {"password": "bobpw", "attributes": {
-            "uid": ["bob"], "mail": ["bob@example.org"], "groups": ["engineers", "staff"]}},
-        "dave": {"password": "davepw", "attributes": {
-            "uid": ["dave"], "groups": ["admins", "engineers"], SESSION_NAME_ATTR: ["dave"]}},
-        "carol": {"password": "carolpw", "attributes": {
-            "uid": ["carol"], "groups": ["contractors"],
-            ROLE_ATTR: [f"{provider_arn()},{role_arn('Engineer')}"]}},
+        "alice": {
+            "password": "alicepw",
+            "attributes": {
+                "uid": ["alice"],
+                "mail": ["alice@example.org"],
+                "groups": ["admins"],
+                ROLE_ATTR: [f"{role_arn('Admin')},{provider_arn()}"],
+                SESSION_NAME_ATTR: ["alice"],
+            },
+        },
+        "bob": {
+            "password": "bobpw",
+            "attributes": {"uid": ["bob"], "mail": ["bob@example.org"], "groups": ["engineers", "staff"]},
+        },
+        "dave": {
+            "password": "davepw",
+            "attributes": {"uid": ["dave"], "groups": ["admins", "engineers"], SESSION_NAME_ATTR: ["dave"]},
+        },
+        "carol": {
+            "password": "carolpw",
+            "attributes": {
+                "uid": ["carol"],
+                "groups": ["contractors"],
+                ROLE_ATTR: [f"{provider_arn()},{role_arn('Engineer')}"],
+            },
+        },
     }
 
 
 def group_trust_policy(provider: str, group: str, acs_url: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Federated": provider},
-        "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
-        "Condition": {"StringEquals": {"saml:aud": acs_url},
-                      "ForAnyValue:StringEquals": {"saml:groups": group}}}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider},
+                    "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+                    "Condition": {
+                        "StringEquals": {"saml:aud": acs_url},
+                        "ForAnyValue:StringEquals": {"saml:groups": group},
+                    },
+                }
+            ],
+        }
+    )
 
 
 def register(runtime: Runtime, metadata_xml: str, name: str = "ssp", options: dict[str, object] | None = None) -> None:
@@ -57,12 +84,30 @@ def register(runtime: Runtime, metadata_xml: str, name: str = "ssp", options: di
     with runtime.db.transaction() as session:
         iam_admin.create_saml_provider(session, ACCOUNT, name, metadata_xml, None, runtime.now(), options=options)
         for role, group in (("Admin", "admins"), ("Engineer", "engineers")):
-            iam_admin.create_role(session, ACCOUNT, name=role, trust_policy=group_trust_policy(
-                provider_arn(name), group, runtime.settings.acs_url), path="/", description=f"{role} role",
-                max_session_duration=7200, permissions_boundary=None, tags=None, now=runtime.now())
-            iam_admin.put_role_policy(session, ACCOUNT, role, "whoami", json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]}))
+            iam_admin.create_role(
+                session,
+                ACCOUNT,
+                name=role,
+                trust_policy=group_trust_policy(provider_arn(name), group, runtime.settings.acs_url),
+                path="/",
+                description=f"{role} role",
+                max_session_duration=7200,
+                permissions_boundary=None,
+                tags=None,
+                now=runtime.now(),
+            )
+            iam_admin.put_role_policy(
+                session,
+                ACCOUNT,
+                role,
+                "whoami",
+                json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}],
+                    }
+                ),
+            )
 
 
 @dataclass(frozen=True)
@@ -81,8 +126,9 @@ class Page:
 def post_to_acs(form: SamlPostForm, jar: http.cookiejar.CookieJar | None = None) -> Page:
     """POST the IdP's form to the broker's ACS as the browser would (same cookie jar)."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar or http.cookiejar.CookieJar()))
-    request = urllib.request.Request(form.action, data=form.form_body(), method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        form.action, data=form.form_body(), method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     try:
         with opener.open(request, timeout=30) as response:
             return Page(response.status, response.url, response.read().decode())

@@ -31,8 +31,14 @@ def broker(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[LiveBr
 
 
 def client(broker: LiveBroker, service: str, key: str, secret: str) -> object:
-    return boto3.client(service, endpoint_url=broker.url, region_name="us-east-1", aws_access_key_id=key,
-                        aws_secret_access_key=secret, config=NO_RETRIES)
+    return boto3.client(
+        service,
+        endpoint_url=broker.url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=NO_RETRIES,
+    )
 
 
 @pytest.fixture
@@ -42,8 +48,14 @@ def iam(broker: LiveBroker) -> object:
 
 
 def trust(provider: str = PROVIDER) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Federated": provider},
-                                                              "Action": "sts:AssumeRoleWithSAML"}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithSAML"}
+            ],
+        }
+    )
 
 
 def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -52,8 +64,11 @@ def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 def test_saml_providers(iam: object) -> None:
     metadata = idp_metadata_xml("https://okta.example/exk1")
-    created = iam.create_saml_provider(Name="okta", SAMLMetadataDocument=metadata,  # type: ignore[attr-defined]
-                                       Tags=[{"Key": "team", "Value": "identity"}])
+    created = iam.create_saml_provider(
+        Name="okta",
+        SAMLMetadataDocument=metadata,  # type: ignore[attr-defined]
+        Tags=[{"Key": "team", "Value": "identity"}],
+    )
     assert created["SAMLProviderArn"] == PROVIDER
     got = iam.get_saml_provider(SAMLProviderArn=PROVIDER)  # type: ignore[attr-defined]
     assert got["SAMLMetadataDocument"] == metadata
@@ -73,9 +88,14 @@ def test_saml_providers(iam: object) -> None:
 
 
 def test_roles(iam: object) -> None:
-    created = iam.create_role(RoleName="Engineers", Path="/fed/", AssumeRolePolicyDocument=trust(),  # type: ignore[attr-defined]
-                              Description="engineering", MaxSessionDuration=7200,
-                              Tags=[{"Key": "cost-center", "Value": "42"}])["Role"]
+    created = iam.create_role(
+        RoleName="Engineers",
+        Path="/fed/",
+        AssumeRolePolicyDocument=trust(),  # type: ignore[attr-defined]
+        Description="engineering",
+        MaxSessionDuration=7200,
+        Tags=[{"Key": "cost-center", "Value": "42"}],
+    )["Role"]
     assert created["Arn"] == "arn:aws:iam::123456789012:role/fed/Engineers"
     assert created["RoleId"].startswith("AROA") and len(created["RoleId"]) == 21
     assert created["MaxSessionDuration"] == 7200
@@ -84,17 +104,26 @@ def test_roles(iam: object) -> None:
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Federated": PROVIDER}
     assert role["Tags"] == [{"Key": "cost-center", "Value": "42"}]
 
-    iam.update_assume_role_policy(RoleName="Engineers", PolicyDocument=trust("arn:aws:iam::123456789012:saml-provider/x"))  # type: ignore[attr-defined]
+    iam.update_assume_role_policy(
+        RoleName="Engineers", PolicyDocument=trust("arn:aws:iam::123456789012:saml-provider/x")
+    )  # type: ignore[attr-defined]
     updated = iam.get_role(RoleName="Engineers")["Role"]  # type: ignore[attr-defined]
     assert updated["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Federated"].endswith("/x")
-    iam.put_role_policy(RoleName="Engineers", PolicyName="read", PolicyDocument=json.dumps(  # type: ignore[attr-defined]
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:Get*", "Resource": "*"}]}))
+    iam.put_role_policy(
+        RoleName="Engineers",
+        PolicyName="read",
+        PolicyDocument=json.dumps(  # type: ignore[attr-defined]
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:Get*", "Resource": "*"}]}
+        ),
+    )
 
     with pytest.raises(ClientError) as duplicate:
         iam.create_role(RoleName="ENGINEERS", AssumeRolePolicyDocument=trust())  # type: ignore[attr-defined]
     assert code(duplicate) == "EntityAlreadyExists"
     with pytest.raises(ClientError) as malformed:
-        iam.create_role(RoleName="Bad", AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow"}]}')  # type: ignore[attr-defined]
+        iam.create_role(
+            RoleName="Bad", AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow"}]}'
+        )  # type: ignore[attr-defined]
     assert code(malformed) == "MalformedPolicyDocument"
     with pytest.raises(ClientError) as duration:
         iam.create_role(RoleName="Long", AssumeRolePolicyDocument=trust(), MaxSessionDuration=50000)  # type: ignore[attr-defined]
@@ -139,8 +168,9 @@ def test_presigned_get_caller_identity(broker: LiveBroker) -> None:
 
 
 def test_unsigned_and_unknown_actions(broker: LiveBroker) -> None:
-    unsigned = requests.post(broker.url + "/", data={"Action": "GetRole", "Version": "2010-05-08", "RoleName": "x"},
-                             timeout=10)
+    unsigned = requests.post(
+        broker.url + "/", data={"Action": "GetRole", "Version": "2010-05-08", "RoleName": "x"}, timeout=10
+    )
     assert unsigned.status_code == 403 and "<Code>MissingAuthenticationToken</Code>" in unsigned.text
     unknown = requests.post(broker.url + "/", data={"Action": "LaunchRockets", "Version": "2010-05-08"}, timeout=10)
     assert unknown.status_code == 400 and "<Code>InvalidAction</Code>" in unknown.text
