@@ -71,12 +71,8 @@ def moto_case(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     for _ in range(rng.randint(1, 4)):
         service = rng.choice(list(SERVICES))
         names = SERVICES[service]
-        action = rng.choice(
-            [f"{service}:{rng.choice(names)}", f"{service}:*", f"{service}:{rng.choice(names)[:3]}*"]
-        )
-        resource = rng.choice(
-            ["*", f"arn:aws:{service}:*", rng.choice(RESOURCES[service]).format(team="red", n=1)]
-        )
+        action = rng.choice([f"{service}:{rng.choice(names)}", f"{service}:*", f"{service}:{rng.choice(names)[:3]}*"])
+        resource = rng.choice(["*", f"arn:aws:{service}:*", rng.choice(RESOURCES[service]).format(team="red", n=1)])
         statements.append(
             {"Effect": rng.choice(["Allow", "Allow", "Deny"]), "Action": [action], "Resource": [resource]}
         )
@@ -85,9 +81,7 @@ def moto_case(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     for _ in range(8):
         service = rng.choice(list(SERVICES))
         action = f"{service}:{rng.choice(SERVICES[service])}"
-        requests.append(
-            (action, rng.choice(RESOURCES[service]).format(team=rng.choice(["red", "blue"]), n=1))
-        )
+        requests.append((action, rng.choice(RESOURCES[service]).format(team=rng.choice(["red", "blue"]), n=1)))
     return text, requests
 
 
@@ -100,9 +94,7 @@ def compare_with_moto(seconds: float) -> None:
     rng = random.Random(7)
     cases = [moto_case(rng) for _ in range(200)]
     principal = Principal(arn=f"arn:aws:iam::{ACCOUNT}:user/alice")
-    ours = [
-        (PolicySet(identity=(parse_policy(text, PolicyKind.MANAGED),)), requests) for text, requests in cases
-    ]
+    ours = [(PolicySet(identity=(parse_policy(text, PolicyKind.MANAGED),)), requests) for text, requests in cases]
     theirs = [(IAMPolicy(text), requests) for text, requests in cases]
     expected = {
         PermissionResult.PERMITTED: Effect.ALLOW,
@@ -180,16 +172,10 @@ def managed_policy(rng: random.Random, number: int) -> str:
 
 SCP_TEXTS = [
     # root: the default FullAWSAccess
-    [
-        json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-        )
-    ],
+    [json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})],
     # OU: allow everything, deny outside two regions except global services, protect the audit role
     [
-        json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-        ),
+        json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
         json.dumps(
             {
                 "Version": "2012-10-17",
@@ -199,9 +185,7 @@ SCP_TEXTS = [
                         "Effect": "Deny",
                         "NotAction": ["iam:*", "sts:*", "organizations:*"],
                         "Resource": "*",
-                        "Condition": {
-                            "StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}
-                        },
+                        "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}},
                     },
                     {
                         "Sid": "ProtectAudit",
@@ -219,9 +203,7 @@ SCP_TEXTS = [
         json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": [f"{service}:*" for service in SERVICES], "Resource": "*"}
-                ],
+                "Statement": [{"Effect": "Allow", "Action": [f"{service}:*" for service in SERVICES], "Resource": "*"}],
             }
         )
     ],
@@ -235,9 +217,7 @@ def realistic_account(seconds: float) -> None:
         json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "NotAction": ["iam:Create*", "organizations:*"], "Resource": "*"}
-                ],
+                "Statement": [{"Effect": "Allow", "NotAction": ["iam:Create*", "organizations:*"], "Resource": "*"}],
             }
         ),
         PolicyKind.BOUNDARY,

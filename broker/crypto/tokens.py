@@ -22,6 +22,8 @@ from broker.crypto.keys import TokenKeyRing
 TOKEN_TYPE = "broker-session+jwt"
 AUDIENCE = "urn:broker:sts"
 _LEEWAY_SECONDS = 0
+# Another broker instance's clock may run a little ahead of this one's.
+_CLOCK_SKEW_SECONDS = 300
 
 
 class InvalidSessionToken(Exception):
@@ -118,11 +120,19 @@ def decode_session_token(token: str, keys: TokenKeyRing, issuer: str, now: float
             algorithms=["ES256"],
             audience=AUDIENCE,
             issuer=issuer,
-            options={"verify_exp": False, "require": ["exp", "iat", "jti", "akid"]},
+            # Times are checked below against the caller's clock, not PyJWT's.
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "require": ["exp", "iat", "nbf", "jti", "akid"],
+            },
         )
     except jwt.PyJWTError:
         raise InvalidSessionToken("The security token included in the request is invalid.") from None
     current = dt.datetime.now(dt.UTC).timestamp() if now is None else now
+    if payload["nbf"] > current + _CLOCK_SKEW_SECONDS:
+        raise InvalidSessionToken("The security token included in the request is invalid.")
     if payload["exp"] <= current - _LEEWAY_SECONDS:
         raise ExpiredSessionToken("The security token included in the request is expired")
     try:

@@ -34,8 +34,7 @@ def load_json(text: str, kind: PolicyKind) -> tuple[Any, Duplicates]:
         raise MalformedPolicyDocument("Policy document: expected text")
     if len(text) > MAX_RAW_LENGTH:
         raise PolicyTooLarge(
-            f"Policy document: {len(text)} characters exceeds the {MAX_RAW_LENGTH} character "
-            "limit on policy text",
+            f"Policy document: {len(text)} characters exceeds the {MAX_RAW_LENGTH} character limit on policy text",
             size=len(text),
             limit=MAX_RAW_LENGTH,
         )

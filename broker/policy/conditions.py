@@ -234,16 +234,12 @@ def _arn_test(values: Sequence[tuple[tuple[str, bool], ...]]) -> ValueTest:
         parts = text.split(":", 5)
         if len(parts) < 6:
             return False
-        return any(
-            all(match(part) for match, part in zip(matchers, parts, strict=True)) for matchers in segmented
-        )
+        return any(all(match(part) for match, part in zip(matchers, parts, strict=True)) for matchers in segmented)
 
     return test
 
 
-def _ordered_test(
-    test: str, numbers: Sequence[float], convert: Callable[[Scalar], float | None]
-) -> ValueTest:
+def _ordered_test(test: str, numbers: Sequence[float], convert: Callable[[Scalar], float | None]) -> ValueTest:
     # "x < any of the values" is "x < the largest", and so on: one comparison per context value.
     if test == "eq":
         exact = frozenset(numbers)
@@ -268,9 +264,7 @@ def _ordered_test(
     return ordered
 
 
-def _static_test(
-    operator: Operator, values: tuple[object, ...], templates: tuple[Template, ...]
-) -> ValueTest:
+def _static_test(operator: Operator, values: tuple[object, ...], templates: tuple[Template, ...]) -> ValueTest:
     family = operator.family
     if family is Family.STRING:
         return _string_test(operator.test, [template.resolve({}) or () for template in templates])
@@ -401,9 +395,7 @@ def _parse_value(family: Family, text: str, where: str) -> object:
     if family is Family.DATE:
         moment = _values.parse_date(text)
         if moment is None:
-            raise MalformedPolicyDocument(
-                f"{where}: {text!r} is not an ISO 8601 date or a number of epoch seconds"
-            )
+            raise MalformedPolicyDocument(f"{where}: {text!r} is not an ISO 8601 date or a number of epoch seconds")
         return moment
     if family is Family.BOOL or family is Family.NULL:
         flag = _values.parse_bool(text)

@@ -98,9 +98,7 @@ def validate_document(raw: object, kind: PolicyKind, duplicates: Duplicates | No
             )
     version = raw.get("Version")
     if version is not None and version not in VERSIONS:
-        raise MalformedPolicyDocument(
-            f"Version: {version!r} is not a policy language version; use {VERSION_2012!r}"
-        )
+        raise MalformedPolicyDocument(f"Version: {version!r} is not a policy language version; use {VERSION_2012!r}")
     policy_id = raw.get("Id")
     if policy_id is not None and not isinstance(policy_id, str):
         raise MalformedPolicyDocument("Id: must be a string")
@@ -117,8 +115,7 @@ def validate_document(raw: object, kind: PolicyKind, duplicates: Duplicates | No
         raise MalformedPolicyDocument("Statement: expected an object or a list of objects")
     allow_variables = version == VERSION_2012
     statements = tuple(
-        _validate_statement(item, index, kind, allow_variables, duplicates)
-        for index, item in enumerate(items)
+        _validate_statement(item, index, kind, allow_variables, duplicates) for index, item in enumerate(items)
     )
     seen: dict[str, int] = {}
     for statement in statements:
@@ -266,7 +263,5 @@ def _validate_conditions(
                     f"{where}: condition key {key!r} repeats {lowered[key.lower()]!r} (keys ignore case)"
                 )
             lowered[key.lower()] = key
-            conditions.append(
-                parse_condition(operator_text, key, values, path=where, allow_variables=allow_variables)
-            )
+            conditions.append(parse_condition(operator_text, key, values, path=where, allow_variables=allow_variables))
     return tuple(conditions)

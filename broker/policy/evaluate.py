@@ -88,8 +88,7 @@ class Decision:
             return tuple(f"explicitly denied by {deny.describe()}" for deny in self.matched)
         action, resource, account = self.subject
         return tuple(
-            template.format(request=f"{action} on {resource}", account=account)
-            for template in self.reason_templates
+            template.format(request=f"{action} on {resource}", account=account) for template in self.reason_templates
         )
 
 
@@ -102,17 +101,13 @@ _SESSION_DENIES = "no session policy allows {request}"
 _CROSS_ACCOUNT_NO_RESOURCE = (
     "cross-account request: no resource-based policy of account {account} allows {request} for the caller"
 )
-_CROSS_ACCOUNT_ALLOWED = (
-    "cross-account request allowed by both the resource-based and the identity-based policies"
-)
+_CROSS_ACCOUNT_ALLOWED = "cross-account request allowed by both the resource-based and the identity-based policies"
 _RESOURCE_NAMES_CALLER = "allowed by a resource-based policy that names the caller"
 _RESOURCE_NAMES_ROLE = "allowed by a resource-based policy that names the caller's role"
 _ROLE_BOUNDARY_DENIES = (
     "a resource-based policy names the caller's role, but the permissions boundary does not allow {request}"
 )
-_ROLE_SESSION_DENIES = (
-    "a resource-based policy names the caller's role, but no session policy allows {request}"
-)
+_ROLE_SESSION_DENIES = "a resource-based policy names the caller's role, but no session policy allows {request}"
 _IDENTITY_ALLOWS = "allowed by the identity-based policies"
 _ACCOUNT_ONLY = "the resource-based policy names only the account, which delegates to identity-based policies"
 _NO_RESOURCE_ALLOWS = "no resource-based policy allows {request} for the caller"
@@ -161,9 +156,7 @@ class PolicySet:
     session: Sequence[Policy] = ()
     scps: Sequence[Sequence[Policy]] | None = None
     resource_account: str | None = None
-    _plans: dict[str, tuple[_Candidate, ...]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    _plans: dict[str, tuple[_Candidate, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "identity", _checked(self.identity, _IDENTITY_KINDS, "identity"))
@@ -199,9 +192,7 @@ class PolicySet:
                     record = MatchedStatement(
                         policy.policy_id, statement.sid, statement.index, statement.effect, policy_type
                     )
-                    found.append(
-                        (statement, record, slot, statement.resource_test, bool(statement.conditions))
-                    )
+                    found.append((statement, record, slot, statement.resource_test, bool(statement.conditions)))
         plan = tuple(found)
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.clear()
@@ -254,9 +245,7 @@ def _allow_or_implicit_deny(
     """Steps 2 to 6, once no Deny matched: the effect and its reason templates."""
     if policy_set.scps is not None:
         failures = tuple(
-            _SCP_LEVEL.format(level=depth)
-            for depth in range(len(policy_set.scps))
-            if _SCP + depth not in allowed_slots
+            _SCP_LEVEL.format(level=depth) for depth in range(len(policy_set.scps)) if _SCP + depth not in allowed_slots
         )
         if failures:
             return Effect.IMPLICIT_DENY, failures
@@ -275,11 +264,7 @@ def _allow_or_implicit_deny(
 
     principal_account = request.principal.account
     resource_account = policy_set.resource_account
-    if (
-        principal_account is not None
-        and resource_account is not None
-        and principal_account != resource_account
-    ):
+    if principal_account is not None and resource_account is not None and principal_account != resource_account:
         if grant is None:
             chain.insert(0, _CROSS_ACCOUNT_NO_RESOURCE)
         if chain:

@@ -76,7 +76,7 @@ def _resource_test(templates: tuple[Template, ...] | None, negated: bool) -> Res
             if len(compiled) >= _RESOLVED_CACHE_SIZE:
                 compiled.clear()
             compiled[cache_key] = matcher
-        return matcher(resource)
+        return matcher(resource) != negated
 
     return resolved_test
 

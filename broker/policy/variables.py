@@ -72,9 +72,7 @@ class Template:
                 out.append((next(remaining), False))
         return tuple(out)
 
-    def resolve(
-        self, context: Context, missing: list[str] | None = None
-    ) -> tuple[tuple[str, bool], ...] | None:
+    def resolve(self, context: Context, missing: list[str] | None = None) -> tuple[tuple[str, bool], ...] | None:
         """Pieces with the context's values substituted, or None when one is missing."""
         values = self.variable_values(context, missing)
         return None if values is None else self.fill(values)
@@ -123,9 +121,7 @@ def parse_template(text: str, *, allow_variables: bool, path: str) -> Template:
         elif _VARIABLE_NAME.fullmatch(name):
             pieces.append((VARIABLE, name, default))
         else:
-            raise MalformedPolicyDocument(
-                f"{path}: policy variable ${{{name}}} is not a condition key (service:name)"
-            )
+            raise MalformedPolicyDocument(f"{path}: policy variable ${{{name}}} is not a condition key (service:name)")
         position = match.end()
     if position < len(text):
         pieces.append((TEXT, text[position:], None))

@@ -74,9 +74,7 @@ DEFAULT_KINDS = {
     "scps": PolicyKind.SCP,
 }
 
-_SESSION_ARN = re.compile(
-    r"arn:(?P<partition>[^:]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+"
-)
+_SESSION_ARN = re.compile(r"arn:(?P<partition>[^:]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+")
 
 
 class CaseFileError(ValueError):
@@ -263,8 +261,7 @@ def make_request(case: Case) -> Request:
     assert case.request is not None
     where = f"{case.test_id}.request"
     context = {
-        key: _context_value(value, f"{where}.context.{key}")
-        for key, value in case.request.get("context", {}).items()
+        key: _context_value(value, f"{where}.context.{key}") for key, value in case.request.get("context", {}).items()
     }
     return Request(
         principal=make_principal(case.request["principal"], f"{where}.principal"),

@@ -41,9 +41,7 @@ def _policy_set(case: Case) -> PolicySet:
         resource=[_parse(entry) for entry in slots["resource"]],
         boundary=None if slots["boundary"] is None else _parse(slots["boundary"]),
         session=[_parse(entry) for entry in slots["session"]],
-        scps=None
-        if slots["scps"] is None
-        else [[_parse(entry) for entry in level] for level in slots["scps"]],
+        scps=None if slots["scps"] is None else [[_parse(entry) for entry in level] for level in slots["scps"]],
         resource_account=case.resource_account,
     )
 

@@ -14,9 +14,7 @@ from broker.policy.request import normalize_context
 CASES_DIR = Path(__file__).parent / "cases"
 
 
-def holds(
-    operator: str, key: str, values: object, context: dict[str, ContextValue]
-) -> tuple[bool, list[str]]:
+def holds(operator: str, key: str, values: object, context: dict[str, ContextValue]) -> tuple[bool, list[str]]:
     condition = parse_condition(operator, key, values, path="C", allow_variables=True)
     missing: list[str] = []
     return condition.holds(normalize_context(context), missing), missing
@@ -104,15 +102,13 @@ def test_resolved_tests_are_cached_per_value() -> None:
 
 def test_arn_variable_holding_colons_is_split_into_segments() -> None:
     role = "arn:aws:iam::111122223333:role/Dev"
-    assert holds(
-        "ArnLike", "aws:SourceArn", "${aws:PrincipalArn}", {"aws:SourceArn": role, "aws:PrincipalArn": role}
-    )[0]
+    assert holds("ArnLike", "aws:SourceArn", "${aws:PrincipalArn}", {"aws:SourceArn": role, "aws:PrincipalArn": role})[
+        0
+    ]
 
 
 def test_values_are_parsed_into_their_type() -> None:
-    condition = parse_condition(
-        "IpAddress", "aws:SourceIp", ["10.0.0.0/8", "::1"], path="C", allow_variables=True
-    )
+    condition = parse_condition("IpAddress", "aws:SourceIp", ["10.0.0.0/8", "::1"], path="C", allow_variables=True)
     assert [str(value) for value in condition.values] == ["10.0.0.0/8", "::1/128"]
     condition = parse_condition("DateEquals", "aws:CurrentTime", "1970-01-02", path="C", allow_variables=True)
     assert condition.values == (86400.0,)

@@ -76,12 +76,8 @@ def statements(draw: st.DrawFn, effect: str | None = None, with_principal: bool 
     if with_principal:
         key = draw(st.sampled_from(["Principal", "Principal", "NotPrincipal"]))
         statement[key] = draw(principal_elements)
-    statement["NotAction" if draw(st.booleans()) and draw(st.booleans()) else "Action"] = draw(
-        action_patterns
-    )
-    statement["NotResource" if draw(st.booleans()) and draw(st.booleans()) else "Resource"] = draw(
-        resource_patterns
-    )
+    statement["NotAction" if draw(st.booleans()) and draw(st.booleans()) else "Action"] = draw(action_patterns)
+    statement["NotResource" if draw(st.booleans()) and draw(st.booleans()) else "Resource"] = draw(resource_patterns)
     condition = draw(conditions)
     if condition is not None:
         statement["Condition"] = condition
@@ -99,9 +95,7 @@ def policy_specs(draw: st.DrawFn) -> dict[str, Any]:
         "resource": draw(st.lists(documents(with_principal=True), max_size=2)),
         "boundary": draw(st.none() | documents()),
         "session": draw(st.lists(documents(), max_size=2)),
-        "scps": draw(
-            st.none() | st.lists(st.lists(documents(), min_size=1, max_size=2), min_size=1, max_size=3)
-        ),
+        "scps": draw(st.none() | st.lists(st.lists(documents(), min_size=1, max_size=2), min_size=1, max_size=3)),
         "resource_account": draw(st.sampled_from([None, ACCOUNT, OTHER])),
     }
 
@@ -247,9 +241,7 @@ def test_trust_policy_refuses_a_wrong_audience_or_provider() -> None:
     assert assume_role_with_saml({"saml:aud": "https://other"}).effect is Effect.IMPLICIT_DENY
     decision = assume_role_with_saml({}, provider=f"arn:aws:iam::{ACCOUNT}:saml-provider/Other")
     assert decision.effect is Effect.IMPLICIT_DENY
-    assert any(
-        "no resource-based policy allows sts:AssumeRoleWithSAML" in reason for reason in decision.reasons
-    )
+    assert any("no resource-based policy allows sts:AssumeRoleWithSAML" in reason for reason in decision.reasons)
 
 
 def test_missing_context_keys_are_reported_for_the_trust_policy() -> None:

@@ -100,6 +100,4 @@ def test_invalid_principals_name_the_place(element: object, message: str) -> Non
 
 def test_valid_federated_and_partitions() -> None:
     assert spec({"Federated": "accounts.google.com"}).grant_for(Principal(federated="accounts.google.com"))
-    assert spec({"AWS": "arn:aws-cn:iam::111122223333:role/x"}).links == {
-        "arn:arn:aws-cn:iam::111122223333:role/x"
-    }
+    assert spec({"AWS": "arn:aws-cn:iam::111122223333:role/x"}).links == {"arn:arn:aws-cn:iam::111122223333:role/x"}

@@ -20,9 +20,7 @@ def test_variables_disabled_keep_the_text() -> None:
 
 
 def test_pieces_of_a_mixed_template() -> None:
-    template = parse_template(
-        "a/${aws:username}/${*}/${aws:PrincipalTag/team, 'none'}", allow_variables=True, path="p"
-    )
+    template = parse_template("a/${aws:username}/${*}/${aws:PrincipalTag/team, 'none'}", allow_variables=True, path="p")
     assert template.pieces == (
         (TEXT, "a/", None),
         (VARIABLE, "aws:username", None),
@@ -53,9 +51,7 @@ def test_multi_valued_key_is_not_substituted_but_default_applies() -> None:
 
 
 def test_non_string_values_are_converted() -> None:
-    template = parse_template(
-        "${aws:MultiFactorAuthPresent}-${aws:EpochTime}", allow_variables=True, path="p"
-    )
+    template = parse_template("${aws:MultiFactorAuthPresent}-${aws:EpochTime}", allow_variables=True, path="p")
     assert template.variable_values({"aws:multifactorauthpresent": (True,), "aws:epochtime": (17,)}) == (
         "true",
         "17",

@@ -32,6 +32,7 @@ from tests.support.saml_factory import (
     SHA512,
     SP_ENTITY_ID,
     Attr,
+    DataEncryption,
     Encryption,
     all_of,
     build_response,
@@ -534,8 +535,8 @@ def test_decrypted_assertion_id_colliding_with_the_response_id(acs: Acs) -> None
 
 
 @pytest.mark.parametrize("data", ["aes256-gcm", "aes128-gcm"])
-def test_gcm_encryption_is_accepted(acs: Acs, data: str) -> None:
-    message = response_b64(acs.options(encrypt=Encryption(acs.sp.cert_pem, data=data)))  # type: ignore[arg-type]
+def test_gcm_encryption_is_accepted(acs: Acs, data: DataEncryption) -> None:
+    message = response_b64(acs.options(encrypt=Encryption(acs.sp.cert_pem, data=data)))
     root = etree.fromstring(base64.b64decode(message))
     assert all_of(root, "saml:Assertion") == []
     assertion = acs.accept(message)
@@ -544,8 +545,8 @@ def test_gcm_encryption_is_accepted(acs: Acs, data: str) -> None:
 
 
 @pytest.mark.parametrize("data", ["aes128-cbc", "aes256-cbc"])
-def test_cbc_needs_the_provider_opt_in(acs: Acs, data: str) -> None:
-    message = response_b64(acs.options(encrypt=Encryption(acs.sp.cert_pem, data=data)))  # type: ignore[arg-type]
+def test_cbc_needs_the_provider_opt_in(acs: Acs, data: DataEncryption) -> None:
+    message = response_b64(acs.options(encrypt=Encryption(acs.sp.cert_pem, data=data)))
     acs.refuse(message, "DisallowedAlgorithm")
     assertion = acs.accept(message, provider=dataclasses.replace(acs.provider, allow_cbc=True))
     assert assertion.encrypted

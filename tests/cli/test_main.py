@@ -1,0 +1,84 @@
+"""The `broker` command: init, bootstrap-admin, errors as one line on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from broker.cli.main import cli, main
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    return {
+        "BROKER_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
+        "BROKER_CERTS_DIR": str(tmp_path / "certs"),
+        "BROKER_METADATA_DIR": str(tmp_path / "metadata"),
+    }
+
+
+def test_init_is_idempotent_and_bootstrap_admin_prints_working_keys(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = env_for(tmp_path)
+    first = runner.invoke(cli, ["init"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "sp-signing.key" in first.output
+    second = runner.invoke(cli, ["init"], env=env)
+    assert second.exit_code == 0 and "all present" in second.output
+    made = runner.invoke(cli, ["bootstrap-admin"], env=env)
+    assert made.exit_code == 0, made.output
+    admin = json.loads(made.stdout)
+    assert set(admin) == {"AccountId", "UserName", "AccessKeyId", "SecretAccessKey"}
+    assert admin["AccessKeyId"].startswith("AKIA") and len(admin["SecretAccessKey"]) == 40
+    again = json.loads(runner.invoke(cli, ["bootstrap-admin"], env=env).stdout)
+    assert again == admin  # same administrator and key, not a new one
+
+
+def test_init_registers_providers_from_the_metadata_dir(tmp_path: Path) -> None:
+    from tests.support.metadata import idp_metadata_xml
+
+    (tmp_path / "metadata").mkdir()
+    (tmp_path / "metadata" / "okta.xml").write_text(idp_metadata_xml("https://okta.example/app"))
+    result = CliRunner().invoke(cli, ["init"], env=env_for(tmp_path))
+    assert result.exit_code == 0, result.output
+    from broker.services.runtime import Runtime
+    from broker.settings import load_settings
+    from broker.store import repositories as repo
+
+    runtime = Runtime.from_settings(load_settings(environ=env_for(tmp_path)))
+    with runtime.db.transaction() as session:
+        provider = repo.provider_by_name(session, "123456789012", "okta")
+        assert provider is not None and provider.entity_id == "https://okta.example/app"
+        assert provider.source == "file:okta.xml"
+    runtime.db.dispose()
+
+
+def test_bad_configuration_is_one_line_and_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    os.environ["BROKER_PORT"] = "not-a-port"
+    try:
+        status = main(["init"])
+    finally:
+        del os.environ["BROKER_PORT"]
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("broker: environment: BROKER_PORT: expected an integer")
+
+
+def test_serve_without_keys_explains_what_to_do(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "broker.cli.main", "serve"],
+        env={**os.environ, **env_for(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "run `broker init`" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,90 @@
+"""Settings: defaults with no file, TOML, BROKER_* overrides, every problem reported at once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from broker.settings import Settings, SettingsError, describe, load_settings
+
+
+def test_defaults_need_no_file() -> None:
+    settings = load_settings(environ={})
+    assert settings == Settings()
+    assert settings.database_url == "sqlite:///var/broker.db"
+    assert settings.sp_entity_id == "http://127.0.0.1:8000/saml/metadata"
+    assert settings.acs_url == "http://127.0.0.1:8000/saml/acs"
+    assert settings.secure_cookies is False
+
+
+def test_toml_then_environment(tmp_path: Path) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_text('base_url = "https://sso.example.com"\nport = 9000\nsaml_sha1_providers = ["legacy"]\n')
+    settings = load_settings(
+        config,
+        environ={
+            "BROKER_PORT": "9100",
+            "BROKER_SAML_ALLOW_UNSOLICITED": "false",
+            "BROKER_DATABASE_URL": "postgresql+psycopg://u@db/broker",
+        },
+    )
+    assert settings.base_url == "https://sso.example.com"
+    assert settings.port == 9100  # environment wins over the file
+    assert settings.saml_allow_unsolicited is False
+    assert settings.saml_sha1_providers == ("legacy",)
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.secure_cookies is True
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    config = tmp_path / "b.toml"
+    config.write_text('default_account_id = "210987654321"\n')
+    assert load_settings(environ={"BROKER_CONFIG": str(config)}).default_account_id == "210987654321"
+
+
+def test_every_problem_is_reported_once(tmp_path: Path) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_text('base_url = "ftp://x/"\nport = "eighty"\nunknown_key = 1\n')
+    with pytest.raises(SettingsError) as raised:
+        load_settings(config, environ={"BROKER_DEMO": "maybe", "BROKER_NOPE": "1"})
+    problems = raised.value.problems
+    assert len(problems) == 4
+    joined = "\n".join(problems)
+    assert "unknown setting 'unknown_key'" in joined
+    assert "port: expected an integer" in joined
+    assert "BROKER_DEMO: expected true or false" in joined
+    assert "unknown setting BROKER_NOPE" in joined
+
+
+def test_semantic_validation_lists_each_problem() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(
+            environ={
+                "BROKER_BASE_URL": "http://sso.example.com/",
+                "BROKER_DEFAULT_ACCOUNT_ID": "12",
+                "BROKER_DATABASE_URL": "mysql://x",
+            }
+        )
+    text = "\n".join(raised.value.problems)
+    assert "base_url: must not end with '/'" in text
+    assert "default_account_id: must be 12 digits" in text
+    assert "database_url" in text
+
+
+def test_demo_mode_refuses_a_public_base_url() -> None:
+    with pytest.raises(SettingsError, match="demo"):
+        load_settings(environ={"BROKER_DEMO": "true", "BROKER_BASE_URL": "https://sso.example.com"})
+
+
+def test_missing_and_broken_files() -> None:
+    with pytest.raises(SettingsError, match="not found"):
+        load_settings("/nonexistent/broker.toml", environ={})
+
+
+def test_docs_list_every_setting() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    for name, _default, env_var in describe():
+        assert re.search(rf"`{name}`", docs), f"docs/configuration.md does not document {name}"
+        assert env_var in docs, f"docs/configuration.md does not name {env_var}"
