@@ -10,19 +10,17 @@ import json
 import re
 from typing import Any
 
+from broker.iam.limits import policy_size
 from broker.policy.errors import MalformedPolicyDocument, PolicyTooLarge
 from broker.policy.kinds import MAX_RAW_LENGTH, PolicyKind
 
 _FORBIDDEN_CHARACTER = re.compile(r"[^\t\n\r\x20-\xff]")
 
+__all__ = ["Duplicates", "load_json", "policy_size"]
+
 # id(object) -> keys that appeared more than once in it. The loader keeps every
 # object alive (even ones a duplicate key overwrote) so that no id is reused.
 Duplicates = dict[int, list[str]]
-
-
-def policy_size(text: str) -> int:
-    """Characters that count against IAM's quotas (whitespace excluded)."""
-    return len(text) - sum(text.count(blank) for blank in " \t\n\r")
 
 
 def _reject_constant(name: str) -> Any:

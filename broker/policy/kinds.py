@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from broker.iam import limits
+
 
 class PolicyKind(Enum):
     """Where a document is used; decides element requirements and size quota."""
@@ -53,23 +55,24 @@ _IDENTITY_LIKE = frozenset(
     }
 )
 
-# IAM quotas (characters without whitespace). IDENTITY is the generic
-# "some identity policy" kind and gets the largest identity quota (role inline);
-# RESOURCE follows the largest common resource policy (S3 bucket policy, 20 KB);
-# a boundary is a managed policy.
+# IAM's quotas (characters without whitespace) come from broker.iam.limits, the one
+# home of IAM limits. The others are not IAM's: IDENTITY is the generic "some identity
+# policy" kind and gets the largest identity quota (role inline); RESOURCE follows the
+# largest common resource policy (S3 bucket policy, 20 KB); SCP is AWS Organizations'
+# quota; a boundary is a managed policy.
 _SIZE_LIMITS: dict[PolicyKind, int] = {
-    PolicyKind.IDENTITY: 10240,
-    PolicyKind.MANAGED: 6144,
-    PolicyKind.INLINE_USER: 2048,
-    PolicyKind.INLINE_ROLE: 10240,
-    PolicyKind.INLINE_GROUP: 5120,
-    PolicyKind.TRUST: 2048,
+    PolicyKind.IDENTITY: limits.INLINE_POLICIES_ROLE_SIZE,
+    PolicyKind.MANAGED: limits.MANAGED_POLICY_SIZE,
+    PolicyKind.INLINE_USER: limits.INLINE_POLICIES_USER_SIZE,
+    PolicyKind.INLINE_ROLE: limits.INLINE_POLICIES_ROLE_SIZE,
+    PolicyKind.INLINE_GROUP: limits.INLINE_POLICIES_GROUP_SIZE,
+    PolicyKind.TRUST: limits.TRUST_POLICY_SIZE,
     PolicyKind.RESOURCE: 20480,
-    PolicyKind.BOUNDARY: 6144,
-    PolicyKind.SESSION: 2048,
+    PolicyKind.BOUNDARY: limits.MANAGED_POLICY_SIZE,
+    PolicyKind.SESSION: limits.SESSION_POLICY_SIZE,
     PolicyKind.SCP: 5120,
 }
 
 # Raw text cap, whitespace included: the quotas above ignore whitespace, so
 # without it a megabyte of blanks would still be handed to the JSON parser.
-MAX_RAW_LENGTH = 131072
+MAX_RAW_LENGTH = limits.POLICY_DOCUMENT_MAX

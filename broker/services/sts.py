@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.iam import limits
-from broker.iam.arn import InvalidArn, parse_role_arn, parse_saml_provider_arn
+from broker.iam.arn import InvalidArn, parse_policy_arn, parse_role_arn, parse_saml_provider_arn
 from broker.iam.errors import AwsError
 from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
 from broker.saml.acs import validate_response
@@ -98,6 +98,11 @@ def assume_role_with_saml(
             "1 validation error detected: Value at 'policyArns' failed to satisfy "
             f"constraint: Member must have length less than or equal to {limits.POLICY_ARNS_MAX}",
         )
+    for index, policy_arn in enumerate(policy_arns, start=1):
+        try:
+            parse_policy_arn(policy_arn)
+        except InvalidArn as exc:
+            raise AwsError("ValidationError", f"PolicyArns.member.{index} is not a valid policy ARN: {exc}") from None
     try:
         parse_role_arn(role_arn)
     except InvalidArn as exc:

@@ -306,9 +306,11 @@ def test_unreadable_time_is_malformed(acs: Acs, text: str) -> None:
 
 @pytest.mark.xfail(strict=True, reason=(
     "broker/saml/acs.py:65 parse_saml_time: datetime.fromisoformat raises ValueError for a "
-    "regex-matching but impossible date/time; it escapes validate_response unauthenticated"))
+    "regex-matching but impossible date/time (or non-ASCII digits, which \\d matches); it escapes "
+    "validate_response before any signature check"))
 @pytest.mark.parametrize("text", ["2025-02-30T09:26:53Z", "2025-00-10T09:26:53Z", "2025-13-01T00:00:00Z",
-                                  "2025-03-14T09:61:00Z", "2025-03-14T25:00:00Z"])
+                                  "2025-03-14T09:61:00Z", "2025-03-14T25:00:00Z",
+                                  "\u0662\u0660\u0662\u0665-03-14T09:26:53Z"])
 def test_impossible_time_is_malformed(acs: Acs, text: str) -> None:
     acs.refuse(signed(acs, issue_instant=text), "MalformedMessage")
 

@@ -350,17 +350,44 @@ def test_assertion_signature_pointing_at_the_response(acs: Acs) -> None:
     acs.refuse(encode(root), "SignatureProfile")
 
 
-def _sign_with_comments_c14n(element: etree._Element, keys: KeyPair) -> None:
+def _sign_custom(element: etree._Element, keys: KeyPair, c14n_transform: object = None,
+                 inclusive_prefixes: tuple[str, ...] = ()) -> None:
+    """Sign like another IdP stack would: a chosen reference c14n, optional InclusiveNamespaces."""
     signature = xmlsec.template.create(element, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256)
     one(element, "saml:Issuer").addnext(signature)
     reference = xmlsec.template.add_reference(signature, xmlsec.constants.TransformSha256,
                                               uri=f"#{element.get('ID')}")
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
-    xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14NWithComments)
+    transform = xmlsec.template.add_transform(reference, c14n_transform or xmlsec.constants.TransformExclC14N)
+    if inclusive_prefixes:
+        xmlsec.template.transform_add_c14n_inclusive_namespaces(transform, list(inclusive_prefixes))
     ctx = xmlsec.SignatureContext()
     ctx.register_id(element, "ID")
     ctx.key = xmlsec.Key.from_memory(keys.key_pem, xmlsec.constants.KeyDataFormatPem)
     ctx.sign(signature)
+
+
+def test_inclusive_namespaces_prefix_list_as_shibboleth_signs(acs: Acs) -> None:
+    root = assertion_signed(acs, sign_assertion=None)
+    _sign_custom(one(root, "saml:Assertion"), acs.idp, inclusive_prefixes=("xs", "xsi"))
+    assert all_of(root, "//ds:Transform/*[local-name()='InclusiveNamespaces'][@PrefixList='xs xsi']")
+    assert acs.accept(encode(root)).assertion_signed
+
+
+def test_retrieval_method_in_key_info_is_never_followed(acs: Acs, attacker_keys: KeyPair) -> None:
+    def point_key_info_away(root: etree._Element) -> None:
+        key_info = one(root, "saml:Assertion/ds:Signature/ds:KeyInfo")
+        for child in list(key_info):
+            key_info.remove(child)
+        etree.SubElement(key_info, f"{{{DS}}}RetrievalMethod", URI="http://127.0.0.1:9/attacker-cert.der",
+                         Type="http://www.w3.org/2000/09/xmldsig#rawX509Certificate")
+
+    root = assertion_signed(acs)
+    point_key_info_away(root)
+    acs.accept(encode(root))
+    root = assertion_signed(acs, sign_assertion=attacker_keys.signer())
+    point_key_info_away(root)
+    acs.refuse(encode(root), "BadSignature")
 
 
 def test_exclusive_c14n_with_comments_does_not_protect_comments_either(acs: Acs) -> None:
@@ -368,7 +395,7 @@ def test_exclusive_c14n_with_comments_does_not_protect_comments_either(acs: Acs)
     # so even exc-c14n#WithComments leaves comments unsigned: only reading text in full helps.
     owned = "alice@corp.example.evil.example"
     root = assertion_signed(acs, sign_assertion=None, name_id=owned)
-    _sign_with_comments_c14n(one(root, "saml:Assertion"), acs.idp)
+    _sign_custom(one(root, "saml:Assertion"), acs.idp, xmlsec.constants.TransformExclC14NWithComments)
     insert_comment(one(root, "//saml:NameID"), len("alice@corp.example"))
     assertion = acs.accept(encode(root))
     assert assertion.assertion_signed
