@@ -27,6 +27,7 @@ def _settings(ctx: click.Context) -> Settings:
         except SettingsError as exc:
             raise BrokerError("; ".join(exc.problems)) from None
         ctx.obj["settings"] = settings
+        logging.getLogger().setLevel(settings.log_level.upper())
     return settings
 
 
@@ -53,13 +54,15 @@ def cli(ctx: click.Context, config: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("xmlschema", "saml2", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @cli.command()
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create keys, database schema and default account; keep whatever exists."""
-    from broker.services.setup import initialise
+    from broker.services.setup import SetupError, initialise
 
     settings = _settings(ctx)
     created = ensure_keys(settings.certs_dir, common_name=settings.sp_entity_id)
@@ -68,7 +71,10 @@ def init(ctx: click.Context) -> None:
         from broker.demo.setup import prepare_demo
 
         prepare_demo(runtime)
-    initialise(runtime)
+    try:
+        initialise(runtime)
+    except SetupError as exc:
+        raise BrokerError(str(exc)) from None
     if settings.demo:
         from broker.demo.setup import seed_demo
 
@@ -86,17 +92,28 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) 
     """Run the broker (WSGI server: waitress)."""
     import waitress
 
-    from broker.services.setup import sync_metadata_dir
+    from broker.services.setup import SetupError, sync_metadata_dir
     from broker.web.app import create_app
 
     settings = _settings(ctx)
     runtime = _runtime(ctx)
-    sync_metadata_dir(runtime)
+    try:
+        sync_metadata_dir(runtime)
+    except SetupError as exc:
+        raise BrokerError(str(exc)) from None
     app = create_app(runtime=runtime)
     host = host or settings.host
     port = port or settings.port
     click.echo(f"broker listening on http://{host}:{port} (public URL {settings.base_url})", err=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="broker", clear_untrusted_proxy_headers=True)
+    # Behind trusted proxies the app's ProxyFix reads X-Forwarded-*; otherwise waitress drops them.
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="broker",
+        clear_untrusted_proxy_headers=settings.trusted_proxy_hops == 0,
+    )
 
 
 @cli.command("bootstrap-admin")

@@ -154,9 +154,7 @@ def parse_signed_request(
         raise SigV4Error("MissingAuthenticationToken", "Request is missing Authentication Token")
 
     if authorization is not None:
-        credential, signed_headers_text, signature, amz_date_text, amz_date = _read_authorization(
-            authorization, folded
-        )
+        credential, signed_headers_text, signature, amz_date_text, amz_date = _read_authorization(authorization, folded)
         security_token = folded.get(_TOKEN_HEADER)
         expires: int | None = None
     else:
@@ -232,15 +230,11 @@ def _decode_auth_params(pairs: list[tuple[str, str]]) -> dict[str, str]:
         if key not in _PRESIGN_PARAMS:
             continue
         if key in params:
-            raise SigV4Error(
-                "IncompleteSignature", f"The query-string parameter '{key}' is given more than once."
-            )
+            raise SigV4Error("IncompleteSignature", f"The query-string parameter '{key}' is given more than once.")
         try:
             params[key] = _decode(raw_value).decode("utf-8")
         except UnicodeDecodeError:
-            raise SigV4Error(
-                "IncompleteSignature", f"The query-string parameter '{key}' is not valid UTF-8."
-            ) from None
+            raise SigV4Error("IncompleteSignature", f"The query-string parameter '{key}' is not valid UTF-8.") from None
     return params
 
 
@@ -283,9 +277,7 @@ def _read_authorization(authorization: str, folded: Mapping[str, str]) -> tuple[
         if not components.get(name)
     ]
     if date_header is None:
-        problems.append(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
-        )
+        problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     if problems:
         raise SigV4Error("IncompleteSignature", " ".join(problems) + f" Authorization={shown}")
     assert date_header is not None  # for the type checker: problems was empty
@@ -311,8 +303,7 @@ def _read_presigned(params: Mapping[str, str]) -> tuple[str, str, str, str, date
     if params[_QUERY_ALGORITHM] != ALGORITHM:
         raise SigV4Error(
             "IncompleteSignature",
-            f"Unsupported AWS 'algorithm': '{_echo(params[_QUERY_ALGORITHM])}'. "
-            f"Sign requests with {ALGORITHM}.",
+            f"Unsupported AWS 'algorithm': '{_echo(params[_QUERY_ALGORITHM])}'. Sign requests with {ALGORITHM}.",
         )
     expires_text = params[_QUERY_EXPIRES]
     if not expires_text.isascii() or not expires_text.isdigit() or len(expires_text) > 7:
@@ -352,15 +343,11 @@ def _read_date(value: str, *, from_date_header: bool) -> tuple[str, datetime]:
     try:
         parsed = datetime.strptime(value, _AMZ_DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
-        raise SigV4Error(
-            "IncompleteSignature", f"X-Amz-Date '{_echo(value)}' is not a valid date and time."
-        ) from None
+        raise SigV4Error("IncompleteSignature", f"X-Amz-Date '{_echo(value)}' is not a valid date and time.") from None
     return value, parsed
 
 
-def _read_credential(
-    credential: str, amz_date_text: str, services: Collection[str]
-) -> tuple[str, str, str, str]:
+def _read_credential(credential: str, amz_date_text: str, services: Collection[str]) -> tuple[str, str, str, str]:
     parts = credential.split("/")
     if len(parts) != 5:
         raise SigV4Error(
@@ -383,14 +370,11 @@ def _read_credential(
         )
     if service not in services:
         expected = ", ".join(f"'{name}'" for name in sorted(services))
-        raise SigV4Error(
-            "IncompleteSignature", f"Credential should be scoped to correct service: {expected}."
-        )
+        raise SigV4Error("IncompleteSignature", f"Credential should be scoped to correct service: {expected}.")
     if terminator != TERMINATOR:
         raise SigV4Error(
             "IncompleteSignature",
-            "Credential should be scoped with a valid terminator: "
-            f"'{TERMINATOR}', not '{_echo(terminator)}'.",
+            f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{_echo(terminator)}'.",
         )
     return access_key_id, scope_date, region, service
 
@@ -399,13 +383,9 @@ def _read_signed_headers(text: str) -> tuple[str, ...]:
     names = [name.lower() for name in text.split(";")]
     for name in names:
         if _HEADER_NAME.fullmatch(name) is None:
-            raise SigV4Error(
-                "IncompleteSignature", f"SignedHeaders contains an invalid header name: '{_echo(text)}'."
-            )
+            raise SigV4Error("IncompleteSignature", f"SignedHeaders contains an invalid header name: '{_echo(text)}'.")
     if len(set(names)) != len(names):
-        raise SigV4Error(
-            "IncompleteSignature", f"SignedHeaders lists a header more than once: '{_echo(text)}'."
-        )
+        raise SigV4Error("IncompleteSignature", f"SignedHeaders lists a header more than once: '{_echo(text)}'.")
     # Without a signed Host a captured signature could be replayed against another host.
     if "host" not in names:
         raise SigV4Error(
@@ -566,9 +546,7 @@ def _redact_token(canonical_request: str) -> str:
     for index, line in enumerate(lines):
         if index == 2:  # the canonical query string
             lines[index] = "&".join(
-                f"{_QUERY_SECURITY_TOKEN}={_REDACTED}"
-                if pair.startswith(_QUERY_SECURITY_TOKEN + "=")
-                else pair
+                f"{_QUERY_SECURITY_TOKEN}={_REDACTED}" if pair.startswith(_QUERY_SECURITY_TOKEN + "=") else pair
                 for pair in line.split("&")
             )
         elif line.startswith(_TOKEN_HEADER + ":"):

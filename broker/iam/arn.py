@@ -67,14 +67,11 @@ class Arn:
             # never occur in ARNs the broker issues; they only serve spoofing.
             if unicodedata.category(ch)[0] in "CZ":
                 raise InvalidArn(
-                    f"Invalid ARN '{echo(text)}': contains the character U+{ord(ch):04X}, "
-                    "which ARNs may not contain"
+                    f"Invalid ARN '{echo(text)}': contains the character U+{ord(ch):04X}, which ARNs may not contain"
                 )
         parts = text.split(":", 5)
         if len(parts) != 6 or parts[0] != "arn":
-            raise InvalidArn(
-                f"Invalid ARN '{echo(text)}': expected 'arn:partition:service:region:account-id:resource'"
-            )
+            raise InvalidArn(f"Invalid ARN '{echo(text)}': expected 'arn:partition:service:region:account-id:resource'")
         _, partition, service, region, account, resource = parts
         if not _PARTITION.fullmatch(partition):
             raise InvalidArn(f"Invalid ARN '{echo(text)}': unknown partition '{echo(partition)}'")
@@ -83,9 +80,7 @@ class Arn:
         if not _REGION.fullmatch(region):
             raise InvalidArn(f"Invalid ARN '{echo(text)}': invalid region '{echo(region)}'")
         if account not in ("", AWS_ACCOUNT) and not _ACCOUNT.fullmatch(account):
-            raise InvalidArn(
-                f"Invalid ARN '{echo(text)}': the account id must be 12 digits, not '{echo(account)}'"
-            )
+            raise InvalidArn(f"Invalid ARN '{echo(text)}': the account id must be 12 digits, not '{echo(account)}'")
         if not resource:
             raise InvalidArn(f"Invalid ARN '{echo(text)}': the resource is empty")
         return cls(partition, service, region, account, resource)
@@ -203,9 +198,7 @@ def _parse_own(text: str, kind: str, service: str, *, aws_account: bool = False)
     if arn.partition != PARTITION:
         raise InvalidArn(f"Invalid {kind} ARN '{echo(text)}': the partition must be '{PARTITION}'")
     if arn.service != service:
-        raise InvalidArn(
-            f"Invalid {kind} ARN '{echo(text)}': the service must be '{service}', not '{arn.service}'"
-        )
+        raise InvalidArn(f"Invalid {kind} ARN '{echo(text)}': the service must be '{service}', not '{arn.service}'")
     if arn.region:
         raise InvalidArn(f"Invalid {kind} ARN '{echo(text)}': IAM ARNs have no region, got '{arn.region}'")
     if not (_ACCOUNT.fullmatch(arn.account) or (aws_account and arn.account == AWS_ACCOUNT)):
@@ -273,8 +266,7 @@ def parse_assumed_role_arn(text: str) -> tuple[str, str, str]:
     parts = arn.resource.split("/")
     if len(parts) != 3 or parts[0] != "assumed-role":
         raise InvalidArn(
-            f"Invalid assumed-role ARN '{echo(text)}': "
-            "the resource must be 'assumed-role/ROLE-NAME/SESSION-NAME'"
+            f"Invalid assumed-role ARN '{echo(text)}': the resource must be 'assumed-role/ROLE-NAME/SESSION-NAME'"
         )
     try:
         validate_role_name(parts[1])

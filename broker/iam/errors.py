@@ -52,19 +52,11 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType(
         "InvalidAction": _sender(400, "The action or operation requested is invalid."),
         "MissingAction": _sender(400, "Missing Action"),
         "MissingParameter": _sender(400, "A required parameter for the specified action is not supplied."),
-        "InvalidParameterValue": _sender(
-            400, "An invalid or out-of-range value was supplied for the input parameter."
-        ),
-        "InvalidParameterCombination": _sender(
-            400, "Parameters that must not be used together were used together."
-        ),
-        "InvalidQueryParameter": _sender(
-            400, "The AWS query string is malformed or does not adhere to AWS standards."
-        ),
+        "InvalidParameterValue": _sender(400, "An invalid or out-of-range value was supplied for the input parameter."),
+        "InvalidParameterCombination": _sender(400, "Parameters that must not be used together were used together."),
+        "InvalidQueryParameter": _sender(400, "The AWS query string is malformed or does not adhere to AWS standards."),
         "MalformedQueryString": _sender(404, "The query string contains a syntax error."),
-        "ValidationError": _sender(
-            400, "The input fails to satisfy the constraints specified by an AWS service."
-        ),
+        "ValidationError": _sender(400, "The input fails to satisfy the constraints specified by an AWS service."),
         "Throttling": _sender(400, "Rate exceeded"),
         # STS (botocore's STS model).
         "ExpiredTokenException": _sender(400, "The SAML assertion has expired or is not yet valid."),
@@ -72,17 +64,13 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType(
         "InvalidIdentityToken": _sender(400, "The SAML assertion could not be validated."),
         "MalformedPolicyDocument": _sender(400, "The policy document is malformed."),
         "PackedPolicyTooLarge": _sender(400, "The session policies and session tags are too large."),
-        "RegionDisabledException": _sender(
-            403, "STS is not activated in the requested region for the account."
-        ),
+        "RegionDisabledException": _sender(403, "STS is not activated in the requested region for the account."),
         "InvalidAuthorizationMessageException": _sender(400, "The authorization message is invalid."),
         # IAM (botocore's IAM model).
         "EntityAlreadyExists": _sender(409, "The entity already exists."),
         "NoSuchEntity": _sender(404, "The entity does not exist."),
         "LimitExceeded": _sender(409, "The request would exceed a limit of the account."),
-        "DeleteConflict": _sender(
-            409, "The entity cannot be deleted while subordinate entities are attached."
-        ),
+        "DeleteConflict": _sender(409, "The entity cannot be deleted while subordinate entities are attached."),
         "InvalidInput": _sender(400, "An invalid or out-of-range value was supplied for an input parameter."),
         "ConcurrentModification": _sender(409, "The entity was modified concurrently; retry the request."),
         "EntityTemporarilyUnmodifiable": _sender(409, "The entity is temporarily unmodifiable."),
@@ -92,9 +80,7 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType(
         # Server side.
         "ServiceFailure": _receiver(500, "The request processing has failed because of an unknown error."),
         "InternalFailure": _receiver(500, "The request processing has failed because of an unknown error."),
-        "ServiceUnavailable": _receiver(
-            503, "The request has failed due to a temporary failure of the server."
-        ),
+        "ServiceUnavailable": _receiver(503, "The request has failed due to a temporary failure of the server."),
     }
 )
 

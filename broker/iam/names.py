@@ -83,13 +83,9 @@ def _check_string(
         raise validation_error([constraint_violation(None, field, "must not be null")])
     violations: list[str] = []
     if len(value) < min_len:
-        violations.append(
-            constraint_violation(value, field, f"must have length greater than or equal to {min_len}")
-        )
+        violations.append(constraint_violation(value, field, f"must have length greater than or equal to {min_len}"))
     if len(value) > max_len:
-        violations.append(
-            constraint_violation(value, field, f"must have length less than or equal to {max_len}")
-        )
+        violations.append(constraint_violation(value, field, f"must have length less than or equal to {max_len}"))
     if pattern is not None and pattern.fullmatch(value) is None:
         violations.append(
             constraint_violation(value, field, f"must satisfy regular expression pattern: {pattern_text}")
@@ -271,11 +267,7 @@ def validate_tags(
     """Validate a tag list (order kept); keys must be unique case-insensitively."""
     if len(tags) > limit:
         raise validation_error(
-            [
-                constraint_violation(
-                    f"[{len(tags)} tags]", field, f"must have length less than or equal to {limit}"
-                )
-            ]
+            [constraint_violation(f"[{len(tags)} tags]", field, f"must have length less than or equal to {limit}")]
         )
     errors: list[ValidationError] = []
     seen: dict[str, str] = {}
@@ -314,9 +306,7 @@ def validate_int_range(value: int | None, field: str, minimum: int, maximum: int
             [constraint_violation(value, field, f"must have value greater than or equal to {minimum}")]
         )
     if value > maximum:
-        raise validation_error(
-            [constraint_violation(value, field, f"must have value less than or equal to {maximum}")]
-        )
+        raise validation_error([constraint_violation(value, field, f"must have value less than or equal to {maximum}")])
     return value
 
 

@@ -21,6 +21,7 @@ from broker.saml.assertion import Assertion
 from broker.saml.errors import SamlError
 from broker.saml.xmldsig import (
     b64decode_strict,
+    check_encryption_algorithms,
     check_unique_ids,
     decrypt_assertion,
     signature_of,
@@ -31,7 +32,7 @@ from broker.saml.xmlsafe import parse_xml, q
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 ISSUE_INSTANT_WINDOW = dt.timedelta(days=1)
-_SAML_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
+_SAML_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,10 @@ def parse_saml_time(text: str | None, what: str) -> dt.datetime:
         raise SamlError("MalformedMessage", f"{what} is not a SAML dateTime: {text!r}")
     base, fraction, zone = match.groups()
     fraction = (fraction or ".0")[:7]  # xs:dateTime allows any precision; ADFS sends 7 digits
-    value = dt.datetime.fromisoformat(f"{base}{fraction.ljust(2, '0')}")
+    try:
+        value = dt.datetime.fromisoformat(f"{base}{fraction.ljust(2, '0')}")
+    except ValueError:  # shaped like a time but not one, e.g. February 30th
+        raise SamlError("MalformedMessage", f"{what} is not a valid time: {text!r}") from None
     if zone in (None, "Z"):
         return value.replace(tzinfo=dt.UTC)
     sign = 1 if zone[0] == "+" else -1
@@ -71,7 +75,24 @@ def parse_saml_time(text: str | None, what: str) -> dt.datetime:
 
 
 def _text(element: etree._Element | None) -> str | None:
-    return element.text.strip() if element is not None and element.text else None
+    """All text of an element, comments skipped: lxml's ``.text`` would stop at a comment, and
+    exclusive c14n ignores comments, so one inserted after signing could cut a value short."""
+    if element is None:
+        return None
+    text = str(element.xpath("string()")).strip()
+    return text or None
+
+
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+
+def _untyped(element: etree._Element) -> etree._Element:
+    """A copy without xsi:type on attribute values: the broker reads values as text, and
+    pysaml2 refuses valid lexical forms such as xs:boolean "1"."""
+    copy = etree.fromstring(etree.tostring(element))
+    for value in copy.iter(q("saml", "AttributeValue")):
+        value.attrib.pop(_XSI_TYPE, None)
+    return copy
 
 
 def validate_response(
@@ -136,11 +157,51 @@ def validate_response(
     element = direct[0]
     encrypted = element.tag == q("saml", "EncryptedAssertion")
     if encrypted:
+        check_encryption_algorithms(element, allow_cbc=bool(provider and provider.allow_cbc))
+    try:
+        element, provider, assertion_signature = _authenticate_assertion(
+            root, element, encrypted, response_issuer, response_signature, provider, policy, find_provider, now
+        )
+    except SamlError as exc:
+        if encrypted and response_signature is None:
+            # Nothing authenticated the ciphertext: answer every failure after decryption alike,
+            # so the reply is no oracle about the plaintext (padding, parse, issuer, signature).
+            raise SamlError("DecryptionFailed", f"encrypted assertion refused ({exc.code}: {exc.detail})") from None
+        raise
+
+    # From here on the assertion is authentic; check that it is meant for us, now.
+    assertion = _read_assertion(element, root, response_id, policy, now, issue_instant)
+    return (
+        Assertion(
+            **{
+                **assertion.__dict__,
+                "response_signed": response_signature is not None,
+                "assertion_signed": assertion_signature is not None,
+                "encrypted": encrypted,
+                "digest": hashlib.sha256(raw).hexdigest(),
+            }
+        ),
+        provider,
+    )
+
+
+def _authenticate_assertion(
+    root: etree._Element,
+    element: etree._Element,
+    encrypted: bool,
+    response_issuer: str | None,
+    response_signature: etree._Element | None,
+    provider: ProviderTrust | None,
+    policy: AcsPolicy,
+    find_provider: Callable[[str], ProviderTrust | None],
+    now: dt.datetime,
+) -> tuple[etree._Element, ProviderTrust, etree._Element | None]:
+    """Decrypt if needed, pin the provider by issuer and verify the assertion's own signature."""
+    if encrypted:
         decrypted = decrypt_assertion(element, policy.decryption_keys, allow_cbc=bool(provider and provider.allow_cbc))
         root.replace(element, decrypted)
         element = decrypted
         check_unique_ids(root)
-
     assertion_issuer = _text(element.find(q("saml", "Issuer")))
     if assertion_issuer is None:
         raise SamlError("MalformedMessage", "Assertion has no Issuer")
@@ -161,21 +222,7 @@ def validate_response(
         verify_enveloped(element, assertion_signature, provider.signing_certs, provider.allow_sha1)
     if response_signature is None and assertion_signature is None:
         raise SamlError("MissingSignature", "neither the Response nor the Assertion carries a signature")
-
-    # From here on the assertion is authentic; check that it is meant for us, now.
-    assertion = _read_assertion(element, root, response_id, policy, now, issue_instant)
-    return (
-        Assertion(
-            **{
-                **assertion.__dict__,
-                "response_signed": response_signature is not None,
-                "assertion_signed": assertion_signature is not None,
-                "encrypted": encrypted,
-                "digest": hashlib.sha256(raw).hexdigest(),
-            }
-        ),
-        provider,
-    )
+    return element, provider, assertion_signature
 
 
 def _read_assertion(
@@ -244,14 +291,17 @@ def _read_assertion(
         raise SamlError("WrongAudience", "Assertion has no AudienceRestriction")
     audiences: list[str] = []
     for restriction in restrictions:
-        values = [(a.text or "").strip() for a in restriction.findall(q("saml", "Audience"))]
+        values = [_text(a) or "" for a in restriction.findall(q("saml", "Audience"))]
         audiences.extend(values)
         if policy.sp_entity_id not in values:
             raise SamlError("WrongAudience", f"audiences {values} do not include {policy.sp_entity_id}")
 
     # pysaml2 gives the object model; ElementTree drops comments and joins the text around them,
     # so a NameID of "alice@evil.com<!---->.example.org" reads in full, never as a prefix.
-    model = saml2_saml.assertion_from_string(etree.tostring(element))
+    try:
+        model = saml2_saml.assertion_from_string(etree.tostring(_untyped(element)))
+    except (ValueError, TypeError, SyntaxError) as exc:
+        raise SamlError("MalformedMessage", f"Assertion does not parse: {type(exc).__name__}") from None
     if model is None or model.subject is None or model.subject.name_id is None:
         raise SamlError("MissingSubject", "Assertion Subject has no NameID")
     name_id = (model.subject.name_id.text or "").strip()
@@ -265,7 +315,7 @@ def _read_assertion(
             values = attributes.setdefault(attribute.name, [])
             for value in attribute.attribute_value:
                 text = value.text
-                if text is None and value.extension_elements:
+                if not (text or "").strip() and value.extension_elements:
                     text = value.extension_elements[0].text  # e.g. a NameID inside eduPersonTargetedID
                 values.append((text or "").strip())
             if attribute.friendly_name:

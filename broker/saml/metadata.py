@@ -45,6 +45,7 @@ def parse_idp_metadata(xml: str) -> IdpMetadata:
         root = parse_xml(data)
     except SamlError as exc:
         raise MetadataError(f"metadata is not acceptable XML: {exc.detail}") from None
+    outer_valid_until = root.get("validUntil") if root.tag == q("md", "EntitiesDescriptor") else None
     if root.tag == q("md", "EntitiesDescriptor"):
         entities = root.findall(q("md", "EntityDescriptor"))
         if len(entities) != 1:
@@ -80,10 +81,10 @@ def parse_idp_metadata(xml: str) -> IdpMetadata:
                 raise MetadataError(f"SingleSignOnService Location {location!r} is not an http(s) URL")
             sso[binding] = location
     valid_until = None
-    for node in (root, idp):
-        if node.get("validUntil"):
+    for stamp in (outer_valid_until, root.get("validUntil"), idp.get("validUntil")):
+        if stamp:
             try:
-                candidate = _parse_datetime(node.get("validUntil", ""))
+                candidate = _parse_datetime(stamp)
             except ValueError:
                 raise MetadataError("validUntil is not an ISO 8601 time") from None
             valid_until = candidate if valid_until is None else min(valid_until, candidate)

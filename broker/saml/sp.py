@@ -16,12 +16,26 @@ from urllib.parse import quote, urlencode
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2 import saml as saml2_saml
 from saml2.config import SPConfig
 from saml2.metadata import create_metadata_string
 
+from broker.saml.xmlsafe import q
+
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+ENCRYPTION_METHODS = (
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+    "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+)
+NAME_ID_FORMATS = (
+    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+    "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+    "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+)
 
 
 @dataclass(frozen=True)
@@ -75,9 +89,26 @@ class ServiceProvider:
 
     @cached_property
     def metadata_xml(self) -> str:
-        """SP metadata with signing and encryption certificates (built once per process)."""
+        """SP metadata with signing and encryption certificates (built once per process).
+
+        The encryption KeyDescriptor names the algorithms the ACS accepts, so IdPs that read
+        them (Keycloak, Shibboleth) pick AES-GCM with RSA-OAEP instead of falling back to CBC.
+        """
         xml = create_metadata_string(None, config=self._config, valid=None, sign=False)
-        return xml.decode() if isinstance(xml, bytes) else xml
+        root = etree.fromstring(xml if isinstance(xml, bytes) else xml.encode())
+        for descriptor in root.iter(q("md", "KeyDescriptor")):
+            if descriptor.get("use") == "encryption":
+                for algorithm in ENCRYPTION_METHODS:
+                    etree.SubElement(descriptor, q("md", "EncryptionMethod"), Algorithm=algorithm)
+        sp_descriptor = root.find(q("md", "SPSSODescriptor"))
+        if sp_descriptor is not None:
+            acs = sp_descriptor.find(q("md", "AssertionConsumerService"))
+            for fmt in NAME_ID_FORMATS:
+                element = etree.Element(q("md", "NameIDFormat"))
+                element.text = fmt
+                if acs is not None:
+                    acs.addprevious(element)
+        return str(etree.tostring(root, encoding="unicode"))
 
     @cached_property
     def _signing_key(self) -> rsa.RSAPrivateKey:

@@ -8,8 +8,10 @@ the SAML signature profile (saml-core 5.4) is enforced before any cryptography r
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from typing import Any, TypeVar
 
 import xmlsec
 from lxml import etree
@@ -42,6 +44,13 @@ DATA_ENCRYPTION_GCM = {
     "http://www.w3.org/2009/xmlenc11#aes128-gcm",
     "http://www.w3.org/2009/xmlenc11#aes192-gcm",
     "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+}
+_AES_KEY_BYTES = {
+    "http://www.w3.org/2009/xmlenc11#aes128-gcm": 16,
+    "http://www.w3.org/2009/xmlenc11#aes192-gcm": 24,
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm": 32,
+    "http://www.w3.org/2001/04/xmlenc#aes128-cbc": 16,
+    "http://www.w3.org/2001/04/xmlenc#aes256-cbc": 32,
 }
 # CBC is open to padding-oracle attacks on XML Encryption; only per-provider opt-in (ADFS, Entra).
 DATA_ENCRYPTION_CBC = {
@@ -143,6 +152,20 @@ def _encryption_method(node: etree._Element) -> str | None:
     return method.get("Algorithm") if method is not None else None
 
 
+def check_encryption_algorithms(encrypted_assertion: etree._Element, allow_cbc: bool = False) -> None:
+    """Refuse disallowed algorithms before any decryption is attempted."""
+    encrypted_data = encrypted_assertion.find(q("xenc", "EncryptedData"))
+    if encrypted_data is None:
+        raise SamlError("DecryptionFailed", "EncryptedAssertion has no EncryptedData")
+    data_algorithm = _encryption_method(encrypted_data)
+    allowed = DATA_ENCRYPTION_GCM | (DATA_ENCRYPTION_CBC if allow_cbc else set())
+    if data_algorithm not in allowed:
+        raise SamlError("DisallowedAlgorithm", f"data encryption algorithm {data_algorithm} is not allowed")
+    for encrypted_key in encrypted_assertion.iter(q("xenc", "EncryptedKey")):
+        if _encryption_method(encrypted_key) not in KEY_TRANSPORT:
+            raise SamlError("DisallowedAlgorithm", f"key transport {_encryption_method(encrypted_key)} is not allowed")
+
+
 def decrypt_assertion(
     encrypted_assertion: etree._Element, key_pems: Iterable[bytes], allow_cbc: bool = False
 ) -> etree._Element:
@@ -171,18 +194,24 @@ def decrypt_assertion(
         break
     if not isinstance(session_key, bytes):
         raise SamlError("DecryptionFailed", "no SP key decrypts the EncryptedKey")
-    ctx = xmlsec.EncryptionContext()
-    ctx.key = xmlsec.Key.from_binary_data(xmlsec.constants.KeyDataAes, session_key)
+    expected = _AES_KEY_BYTES[str(data_algorithm)]
+    if len(session_key) != expected:
+        raise SamlError("DecryptionFailed", f"transported key is {len(session_key)} bytes, {expected} expected")
     # The key is already unwrapped; a KeyInfo left in place would make xmlsec try it again.
     key_info = encrypted_data.find(q("ds", "KeyInfo"))
     if key_info is not None:
         encrypted_data.remove(key_info)
     try:
+        ctx = xmlsec.EncryptionContext()
+        ctx.key = xmlsec.Key.from_binary_data(xmlsec.constants.KeyDataAes, session_key)
         decrypted = ctx.decrypt(encrypted_data)
-    except xmlsec.Error:
-        raise SamlError("DecryptionFailed", "EncryptedData does not decrypt with the transported key") from None
+    # xmlsec raises IndexError (and friends) when the plaintext holds no element at all.
+    except (xmlsec.Error, IndexError, ValueError, TypeError):
+        raise SamlError("DecryptionFailed", "EncryptedData does not decrypt to XML with the transported key") from None
     if not isinstance(decrypted, etree._Element) or decrypted.tag != q("saml", "Assertion"):
         raise SamlError("DecryptionFailed", "EncryptedAssertion did not hold a saml:Assertion")
+    for _node in decrypted.iter(etree.Entity, etree.ProcessingInstruction):
+        raise SamlError("ForbiddenXml", "decrypted assertion contains entities or processing instructions")
     return decrypted
 
 
@@ -249,6 +278,22 @@ def encrypt_assertion(assertion: etree._Element, recipient_cert_pem: bytes) -> e
     return wrapper
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _pysaml2_errors(method: _F) -> _F:
+    """pysaml2 expects XmlsecError from a backend; translate the broker's SamlError."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except SamlError as exc:
+            raise XmlsecError(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]
     """pysaml2 crypto backend on the xmlsec bindings: in-process, keys from memory.
 
@@ -273,6 +318,7 @@ class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]
                 return node
         raise XmlsecError(f"no {node_name} with ID {node_id}")
 
+    @_pysaml2_errors
     def sign_statement(self, statement: str | bytes, node_name: str, key_file: str, node_id: str | None) -> str:
         data = statement.encode() if isinstance(statement, str) else statement
         root = parse_xml(data)
@@ -289,6 +335,7 @@ class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]
             raise XmlsecError(str(exc)) from None
         return str(etree.tostring(root, encoding="unicode"))
 
+    @_pysaml2_errors
     def validate_signature(
         self, signedtext: str | bytes, cert_file: str, cert_type: str, node_name: str, node_id: str | None
     ) -> bool:
@@ -305,6 +352,7 @@ class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]
             raise XmlsecError(str(exc)) from None
         return True
 
+    @_pysaml2_errors
     def decrypt(self, enctext: str | bytes, key_file: str) -> str:
         data = enctext.encode() if isinstance(enctext, str) else enctext
         root = parse_xml(data)
@@ -319,6 +367,7 @@ class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]
     def encrypt(self, text: str, recv_key: str, template: str, key_type: str) -> str:
         raise XmlsecError("raw XML encryption is not used by the broker; use encrypt_assertion")
 
+    @_pysaml2_errors
     def encrypt_assertion(
         self, statement: str, enc_key: str, template: str, key_type: str = "", node_xpath: str | None = None
     ) -> str:

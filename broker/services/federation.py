@@ -35,6 +35,8 @@ from broker.store import repositories as repo
 log = logging.getLogger("broker.federation")
 
 EVENT_SOURCE = "signin.amazonaws.com"
+PURGE_INTERVAL = dt.timedelta(minutes=10)
+_last_purge: dict[str, dt.datetime] = {}
 # saml: keys carried into the session token for policy variables such as ${saml:sub}.
 TOKEN_CONTEXT_KEYS = ("saml:aud", "saml:iss", "saml:sub", "saml:sub_type", "saml:namequalifier", "saml:doc")
 
@@ -100,7 +102,9 @@ class FederationError(Exception):
         self.message = message
 
 
-def _trust_from(provider: models.SamlProvider, settings_sha1: tuple[str, ...]) -> ProviderTrust:
+def _trust_from(
+    provider: models.SamlProvider, settings_sha1: tuple[str, ...], settings_cbc: tuple[str, ...] = ()
+) -> ProviderTrust:
     metadata = parse_idp_metadata(provider.metadata_xml)
     options = provider.options or {}
     return ProviderTrust(
@@ -109,7 +113,7 @@ def _trust_from(provider: models.SamlProvider, settings_sha1: tuple[str, ...]) -
         entity_id=metadata.entity_id,
         signing_certs=metadata.signing_certs,
         allow_sha1=bool(options.get("allow_sha1")) or provider.name in settings_sha1,
-        allow_cbc=bool(options.get("allow_cbc")),
+        allow_cbc=bool(options.get("allow_cbc")) or provider.name in settings_cbc,
         valid_until=provider.valid_until,
     )
 
@@ -144,9 +148,12 @@ class FederationService:
                 metadata = parse_idp_metadata(provider.metadata_xml)
             except MetadataError as exc:
                 raise FederationError("ProviderMisconfigured", f"The provider's metadata is unusable: {exc}") from None
-            destination = metadata.sso_redirect_url or metadata.sso_post_url
+            destination = metadata.sso_redirect_url
             if destination is None:
-                raise FederationError("ProviderMisconfigured", "The provider's metadata has no SingleSignOnService.")
+                raise FederationError(
+                    "ProviderMisconfigured",
+                    "The provider's metadata has no HTTP-Redirect SingleSignOnService; start sign-in at the IdP.",
+                )
             redirect = self.runtime.sp.authn_request(destination, relay_state=relay_state, now=now)
             repo.add_saml_request(
                 session,
@@ -174,7 +181,7 @@ class FederationService:
         )
 
     def provider_finder(self, session: Session, pinned_arn: str | None = None) -> Any:
-        sha1 = self.settings.saml_sha1_providers
+        sha1, cbc = self.settings.saml_sha1_providers, self.settings.saml_cbc_providers
 
         def find(issuer: str) -> ProviderTrust | None:
             candidates = repo.providers_by_entity_id(session, issuer)
@@ -182,7 +189,7 @@ class FederationService:
                 candidates = [p for p in candidates if p.arn == pinned_arn]
             for provider in candidates:
                 try:
-                    return _trust_from(provider, sha1)
+                    return _trust_from(provider, sha1, cbc)
                 except MetadataError:
                     log.error("provider %s has unusable metadata", provider.arn)
             return None
@@ -223,6 +230,7 @@ class FederationService:
                         expires_at=now + dt.timedelta(seconds=self.settings.web_session_lifetime_seconds),
                     )
                 )
+                self._purge_now_and_then(session, now)
                 self._audit(
                     session,
                     "ConsoleLogin",
@@ -247,6 +255,13 @@ class FederationService:
                     session, "ConsoleLogin", Actor(type="SAMLUser"), client, now, error_code=code, error_message=detail
                 )
             raise
+
+    def _purge_now_and_then(self, session: Session, now: dt.datetime) -> None:
+        """Drop expired replay records, requests and web sessions, at most every PURGE_INTERVAL."""
+        last = _last_purge.get(self.runtime.db.url)
+        if last is None or now - last >= PURGE_INTERVAL:
+            _last_purge[self.runtime.db.url] = now
+            repo.purge_expired(session, now)
 
     def _check_request(
         self,
@@ -381,17 +396,49 @@ class FederationService:
         client: ClientInfo,
     ) -> TemporaryCredentials:
         loaded = self.load_web_session(token)
-        if loaded is None:
-            raise FederationError("NoSession", "Your sign-in has expired. Please sign in again.")
-        web, sign_in = loaded
-        if csrf_token is None or not hmac.compare_digest(web.csrf_token, csrf_token):
-            raise FederationError("BadCsrf", "The form has expired. Please choose the role again.")
-        offer = next((o for o in sign_in.offers() if o.role_arn == role_arn), None)
-        if offer is None:
-            raise FederationError("RoleNotPermitted", "That role is not one you may assume.")
+        sign_in = loaded[1] if loaded else None
+        try:
+            if loaded is None:
+                raise FederationError("NoSession", "Your sign-in has expired. Please sign in again.")
+            web, sign_in = loaded
+            if csrf_token is None or not hmac.compare_digest(web.csrf_token, csrf_token):
+                raise FederationError("BadCsrf", "The form has expired. Please choose the role again.")
+            offer = next((o for o in sign_in.offers() if o.role_arn == role_arn), None)
+            if offer is None:
+                raise FederationError("RoleNotPermitted", "That role is not one you may assume.")
+        except FederationError as exc:
+            self._audit_refusal(sign_in, role_arn, duration, client, exc)
+            raise
+        # The page offers durations up to the longest role's maximum; cap to this role's.
+        if duration is not None:
+            duration = min(duration, offer.max_session_duration)
         return self.issue(sign_in, offer.role_arn, duration, client)
 
+    def _audit_refusal(
+        self, sign_in: SignIn | None, role_arn: str, duration: int | None, client: ClientInfo, exc: FederationError
+    ) -> None:
+        with self.runtime.db.transaction() as session:
+            actor = sign_in_actor(sign_in) if sign_in else Actor(type="SAMLUser")
+            self._audit(
+                session,
+                "AssumeRoleWithSAML",
+                actor,
+                client,
+                self.runtime.now(),
+                event_source="sts.amazonaws.com",
+                error_code=exc.code,
+                error_message=exc.message,
+                request_parameters={"roleArn": role_arn[:2048], "durationSeconds": duration},
+            )
+
     def issue(self, sign_in: SignIn, role_arn: str, duration: int | None, client: ClientInfo) -> TemporaryCredentials:
+        try:
+            return self._issue(sign_in, role_arn, duration, client)
+        except FederationError as exc:
+            self._audit_refusal(sign_in, role_arn, duration, client, exc)
+            raise
+
+    def _issue(self, sign_in: SignIn, role_arn: str, duration: int | None, client: ClientInfo) -> TemporaryCredentials:
         now = self.runtime.now()
         with self.runtime.db.transaction() as session:
             role = repo.role_by_arn(session, role_arn)

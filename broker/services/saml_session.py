@@ -49,13 +49,25 @@ def saml_context(assertion: Assertion, account_id: str, provider_name: str) -> d
     }
     if assertion.authn_context_class_refs:
         context["saml:authncontextclassref"] = list(assertion.authn_context_class_refs)
+    # Condition keys ignore case, attribute names do not: "Email" and "email", or FriendlyName
+    # "CN" beside OID key "cn", are one condition key whose values are the union of both.
+    # The keys above come from the protocol, never from attributes: an attribute called "iss"
+    # or "authncontextclassref" must not add to them.
+    reserved = {key.lower() for key in context}
+    spelled: dict[str, str] = {}
     for name, values in assertion.attributes.items():
         keys = [f"saml:{name}"]
         keys += [f"saml:{k}" for k in OID_KEYS.get(name, ())]
         if name in assertion.friendly_names:
             keys.append(f"saml:{assertion.friendly_names[name]}")
         for key in keys:
-            context.setdefault(key, list(values))
+            if key.lower() in reserved:
+                continue
+            existing = spelled.setdefault(key.lower(), key)
+            if existing not in context:
+                context[existing] = list(values)
+            elif isinstance(context[existing], list):
+                context[existing] += [v for v in values if v not in context[existing]]
     return context
 
 

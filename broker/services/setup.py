@@ -20,6 +20,12 @@ from broker.store import repositories as repo
 
 log = logging.getLogger("broker.setup")
 ADMIN_USER = "admin"
+
+
+class SetupError(Exception):
+    """Set-up cannot proceed; the message names the file or setting at fault."""
+
+
 CLI_ACTOR = Actor(type="Root", principal_id="broker-cli", user_name="broker-cli")
 
 
@@ -65,8 +71,7 @@ def sync_metadata_dir(runtime: Runtime) -> list[str]:
                     _audit(runtime, session, "UpdateSAMLProvider", {"name": name, "source": path.name})
                     changed.append(name)
             except AwsError as exc:
-                log.error("metadata/%s: %s", path.name, exc.message)
-                raise
+                raise SetupError(f"{path}: {exc.message}") from None
     return changed
 
 

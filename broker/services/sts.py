@@ -78,17 +78,13 @@ def packed_policy_percent(session_policy: str | None, tags: dict[str, str], poli
     return (used * 100 + limits.SESSION_POLICY_SIZE - 1) // limits.SESSION_POLICY_SIZE
 
 
-def assume_role_with_saml(
-    runtime: Runtime,
-    *,
+def _validate_parameters(
     role_arn: str | None,
     principal_arn: str | None,
     saml_assertion: str | None,
-    duration_seconds: int | None,
     policy: str | None,
     policy_arns: list[str],
-    client: ClientInfo,
-) -> SamlAssumeResult:
+) -> tuple[str, str, str]:
     role_arn = _length("roleArn", role_arn, limits.ARN_MIN, limits.ARN_MAX)
     principal_arn = _length("principalArn", principal_arn, limits.ARN_MIN, limits.ARN_MAX)
     saml_assertion = _length("sAMLAssertion", saml_assertion, limits.SAML_ASSERTION_MIN, limits.SAML_ASSERTION_MAX)
@@ -112,18 +108,34 @@ def assume_role_with_saml(
     except InvalidArn as exc:
         raise AwsError("ValidationError", f"PrincipalArn is not a valid SAML provider ARN: {exc}") from None
     if policy is not None:
-        _length("policy", policy, 1, limits.POLICY_DOCUMENT_MAX)
+        _length("policy", policy, 1, limits.SESSION_POLICY_SIZE)
         try:
             parse_policy(policy, PolicyKind.SESSION, policy_id="SessionPolicy")
         except PolicyTooLarge as exc:
             raise AwsError("PackedPolicyTooLarge", f"Session policy is too large: {exc}") from None
         except MalformedPolicyDocument as exc:
             raise AwsError("MalformedPolicyDocument", str(exc)) from None
+    return role_arn, principal_arn, saml_assertion
 
+
+def assume_role_with_saml(
+    runtime: Runtime,
+    *,
+    role_arn: str | None,
+    principal_arn: str | None,
+    saml_assertion: str | None,
+    duration_seconds: int | None,
+    policy: str | None,
+    policy_arns: list[str],
+    client: ClientInfo,
+) -> SamlAssumeResult:
     federation = FederationService(runtime)
     now = runtime.now()
     actor = Actor(type="SAMLUser")
     try:
+        role_arn, principal_arn, saml_assertion = _validate_parameters(
+            role_arn, principal_arn, saml_assertion, policy, policy_arns
+        )
         with runtime.db.transaction() as session:
             provider = repo.provider_by_arn(session, principal_arn)
             if provider is None:
@@ -238,8 +250,8 @@ def _audit(
     actor: Actor,
     client: ClientInfo,
     now: Any,
-    role_arn: str,
-    principal_arn: str,
+    role_arn: str | None,
+    principal_arn: str | None,
     duration: int | None,
     result: SamlAssumeResult | None = None,
     error: AwsError | None = None,
@@ -261,7 +273,7 @@ def _audit(
             "issuer": result.issuer,
         }
     try:
-        account = parse_role_arn(role_arn)[0]
+        account = parse_role_arn(role_arn or "")[0]
     except InvalidArn:
         account = runtime.settings.default_account_id
     record_event(
@@ -274,7 +286,11 @@ def _audit(
         source_ip=client.source_ip,
         user_agent=client.user_agent,
         request_id=client.request_id,
-        request_parameters={"roleArn": role_arn, "principalArn": principal_arn, "durationSeconds": duration},
+        request_parameters={
+            "roleArn": (role_arn or "")[:2048],
+            "principalArn": (principal_arn or "")[:2048],
+            "durationSeconds": duration,
+        },
         response_elements=response,
         error_code=error.code if error else None,
         error_message=error.message if error else None,

@@ -8,6 +8,7 @@ import uuid
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from broker.iam.errors import AwsError
 from broker.services.runtime import Runtime
@@ -28,6 +29,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         JSON_SORT_KEYS=False,
     )
     app.extensions["broker.runtime"] = runtime
+    hops = runtime.settings.trusted_proxy_hops
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.register_blueprint(aws.bp)
     app.register_blueprint(saml_routes.bp)
     app.register_blueprint(pages.bp)

@@ -109,18 +109,37 @@ def test_role_choice_needs_the_csrf_token(client: FlaskClient) -> None:
     assert element_text(refused.text, "error-code") == "BadCsrf"
 
 
-def test_duration_above_the_role_maximum_is_refused(client: FlaskClient) -> None:
+def test_duration_above_the_chosen_role_maximum_is_capped(client: FlaskClient, demo_runtime: Runtime) -> None:
     page = demo_sign_in(client, "alice", "alice-demo")
-    refused = client.post(
+    chosen = client.post(
         "/saml/roles",
         data={
-            "role_arn": "arn:aws:iam::123456789012:role/demo/DemoReadOnly",
+            "role_arn": "arn:aws:iam::123456789012:role/demo/DemoReadOnly",  # MaxSessionDuration 3600
             "duration": "43200",
             "csrf_token": csrf_token(page.text),
         },
     )
-    assert refused.status_code == 400
-    assert "MaxSessionDuration" in refused.text
+    assert chosen.status_code == 200
+    claims = decode_session_token(
+        element_text(chosen.text, "session-token"), demo_runtime.keys.token_keys, demo_runtime.settings.base_url
+    )
+    assert claims.expires_at - claims.issued_at == 3600
+
+
+def test_refused_role_choices_are_audited(client: FlaskClient, demo_runtime: Runtime) -> None:
+    page = demo_sign_in(client, "bob", "bob-demo")
+    client.post(
+        "/saml/roles",
+        data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": csrf_token(page.text)},
+    )
+    client.post("/saml/roles", data={"role_arn": "x", "csrf_token": "forged"})
+    with demo_runtime.db.transaction() as session:
+        refused = [
+            (e.event_name, e.error_code, e.record["userIdentity"].get("userName"))
+            for e in session.query(models.AuditEvent).filter(models.AuditEvent.error_code.isnot(None))
+        ]
+    assert ("AssumeRoleWithSAML", "RoleNotPermitted", "demo-bob") in refused
+    assert ("AssumeRoleWithSAML", "BadCsrf", "demo-bob") in refused
 
 
 def test_a_response_is_accepted_once(client: FlaskClient) -> None:

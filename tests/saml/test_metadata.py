@@ -157,9 +157,6 @@ def test_valid_until_is_the_earliest(
     assert parse_idp_metadata(meta.xml()).valid_until == expected
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "broker/saml/metadata.py:52,83 replaces root by the inner EntityDescriptor before reading "
-    "validUntil, so an EntitiesDescriptor's validUntil (where aggregates put it) is ignored"))
 def test_valid_until_of_the_enclosing_entities_descriptor(idp_keys: KeyPair) -> None:
     xml = entities(Meta(key_descriptor(idp_keys.cert_pem, "signing")), valid_until="2026-01-01T00:00:00Z")
     assert parse_idp_metadata(xml).valid_until == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

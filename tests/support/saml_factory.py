@@ -22,7 +22,7 @@ import copy
 import datetime as dt
 import enum
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -308,14 +308,14 @@ def _build_assertion(o: ResponseOptions) -> etree._Element:
         for attr in o.attributes:
             attribute = _sub(statement, "saml", "Attribute", Name=attr.name, NameFormat=attr.name_format,
                              FriendlyName=attr.friendly_name)
-            for value in attr.values:
+            for item in attr.values:
                 holder = _sub(attribute, "saml", "AttributeValue")
-                if isinstance(value, NameIdValue):
-                    _name_id(holder, value.text, value.format, value.name_qualifier, value.sp_name_qualifier)
+                if isinstance(item, NameIdValue):
+                    _name_id(holder, item.text, item.format, item.name_qualifier, item.sp_name_qualifier)
                 else:
                     if attr.xsi_type is not None:
                         holder.set(_q("xsi", "type"), attr.xsi_type)
-                    set_text(holder, value)
+                    set_text(holder, item)
     return assertion
 
 
@@ -408,6 +408,29 @@ def encrypt(assertion: etree._Element, encryption: Encryption) -> etree._Element
     return wrapper
 
 
+def encrypted_plaintext(plaintext: bytes, cert_pem: bytes, data: DataEncryption = "aes256-gcm") -> etree._Element:
+    """A saml:EncryptedAssertion (not in any tree) whose ciphertext decrypts to exactly ``plaintext``.
+
+    Anyone holding the SP's public encryption certificate can make one, so the bytes inside are as
+    hostile as the rest of the message: DTDs, entities, several roots, no assertion at all.
+    """
+    wrapper = etree.Element(_q("saml", "EncryptedAssertion"), nsmap={"saml": SAML})
+    template = xmlsec.template.encrypted_data_create(
+        wrapper, _DATA_TRANSFORMS[data], type=xmlsec.constants.TypeEncElement, ns="xenc"
+    )
+    wrapper.append(template)
+    xmlsec.template.encrypted_data_ensure_cipher_value(template)
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="ds")
+    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.constants.TransformRsaOaep)
+    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+    manager = xmlsec.KeysManager()
+    manager.add_key(xmlsec.Key.from_memory(cert_pem, xmlsec.constants.KeyDataFormatCertPem))
+    ctx = xmlsec.EncryptionContext(manager)
+    ctx.key = xmlsec.Key.generate(xmlsec.constants.KeyDataAes, _KEY_SIZES[data], xmlsec.constants.KeyDataTypeSession)
+    ctx.encrypt_binary(template, plaintext)
+    return wrapper
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading and mutating a built document (after signing, for attacks)
 
@@ -486,11 +509,6 @@ def detach(element: etree._Element) -> etree._Element:
 
 def clone(element: etree._Element) -> etree._Element:
     return copy.deepcopy(element)
-
-
-def insert_after(anchor: etree._Element, new: etree._Element | Sequence[etree._Element]) -> None:
-    for node in reversed([new] if isinstance(new, etree._Element) else list(new)):
-        anchor.addnext(node)
 
 
 def serialized_replace(saml_response: str, old: str, new: str) -> str:
