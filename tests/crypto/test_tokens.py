@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import jwt
@@ -115,7 +116,7 @@ def test_ensure_keys_is_idempotent_and_private(tmp_path: Path) -> None:
 
 
 def test_missing_key_material_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(KeyMaterialError, match="token-keys.json: missing; run `broker init`"):
+    with pytest.raises(KeyMaterialError, match=re.escape("token-keys.json: missing; run `broker init`")):
         load_keys(tmp_path)
 
 
