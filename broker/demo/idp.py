@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from html import escape
@@ -20,7 +21,11 @@ from flask import Blueprint, Response, current_app, make_response, request
 from saml2 import BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
-from saml2.server import Server
+
+with warnings.catch_warnings():
+    # pysaml2 touches cryptography's relocated CFB mode at import; harmless, and not ours.
+    warnings.simplefilter("ignore")
+    from saml2.server import Server
 
 from broker.saml.xmldsig import XmlsecBindingsBackend
 

@@ -77,14 +77,17 @@ def list_roles(session: Session, account_id: str | None = None, path_prefix: str
 def roles_trusting(session: Session, provider_arn: str) -> list[models.Role]:
     """Candidate roles for a federated sign-in: those whose trust policy names the provider.
 
-    A cheap pre-filter (substring of the ARN in the document); the policy engine decides.
-    A trust policy with ``"Federated": "*"`` is also a candidate.
+    A cheap pre-filter on the document text; the policy engine decides. Candidates name the
+    provider, name any federated principal, or use a wildcard (``"Principal": "*"``,
+    ``NotPrincipal``), which is where a federated sign-in could also be admitted.
     """
     query = (
         select(models.Role)
         .where(
             models.Role.trust_policy.contains(provider_arn, autoescape=True)
-            | models.Role.trust_policy.contains('"Federated"', autoescape=True)
+            | models.Role.trust_policy.contains("Federated", autoescape=True)
+            | models.Role.trust_policy.contains("*", autoescape=True)
+            | models.Role.trust_policy.contains("NotPrincipal", autoescape=True)
         )
         .order_by(models.Role.account_id, models.Role.name_key)
     )
