@@ -20,7 +20,8 @@ def error_page(
 
 @bp.get("/")
 def index() -> Response:
-    from broker.web.aws import endpoint, runtime
+    from broker.web.aws import endpoint
+    from broker.web.protocol import runtime
 
     if "Action" in request.args:  # a Query API call by GET (e.g. a presigned URL)
         return endpoint()
@@ -35,7 +36,7 @@ def index() -> Response:
 
 @bp.get("/.well-known/jwks.json")
 def jwks() -> Response:
-    from broker.web.aws import runtime
+    from broker.web.protocol import runtime
 
     response = jsonify(runtime().keys.token_keys.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"

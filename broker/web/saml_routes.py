@@ -15,8 +15,8 @@ from broker.iam.errors import AwsError
 from broker.saml.errors import SamlError
 from broker.services.credentials import TemporaryCredentials
 from broker.services.federation import ClientInfo, FederationError, FederationService, SignIn, is_local_path
-from broker.web.aws import client_info, runtime
 from broker.web.pages import error_page
+from broker.web.protocol import client_info, runtime
 
 log = logging.getLogger("broker.web.saml")
 bp = Blueprint("saml", __name__, url_prefix="/saml")
