@@ -1,6 +1,6 @@
 """XML Signature and XML Encryption in-process, on the ``xmlsec`` Python bindings.
 
-No xmlsec1 subprocess and no temporary files: keys are loaded from memory, the exact signed
+Nothing leaves the process and nothing touches the disk: keys are loaded from memory, the exact signed
 node is verified against pinned certificates only (keys inside a message are never used), and
 the SAML signature profile (saml-core 5.4) is enforced before any cryptography runs.
 """
@@ -152,37 +152,32 @@ def _encryption_method(node: etree._Element) -> str | None:
     return method.get("Algorithm") if method is not None else None
 
 
-def check_encryption_algorithms(encrypted_assertion: etree._Element, allow_cbc: bool = False) -> None:
-    """Refuse disallowed algorithms before any decryption is attempted."""
+def check_encryption_algorithms(encrypted_assertion: etree._Element, allow_cbc: bool = False) -> str:
+    """Refuse disallowed algorithms before any decryption is attempted; return the data algorithm."""
     encrypted_data = encrypted_assertion.find(q("xenc", "EncryptedData"))
     if encrypted_data is None:
         raise SamlError("DecryptionFailed", "EncryptedAssertion has no EncryptedData")
     data_algorithm = _encryption_method(encrypted_data)
     allowed = DATA_ENCRYPTION_GCM | (DATA_ENCRYPTION_CBC if allow_cbc else set())
-    if data_algorithm not in allowed:
+    if data_algorithm is None or data_algorithm not in allowed:
         raise SamlError("DisallowedAlgorithm", f"data encryption algorithm {data_algorithm} is not allowed")
     for encrypted_key in encrypted_assertion.iter(q("xenc", "EncryptedKey")):
         if _encryption_method(encrypted_key) not in KEY_TRANSPORT:
             raise SamlError("DisallowedAlgorithm", f"key transport {_encryption_method(encrypted_key)} is not allowed")
+    return data_algorithm
 
 
 def decrypt_assertion(
     encrypted_assertion: etree._Element, key_pems: Iterable[bytes], allow_cbc: bool = False
 ) -> etree._Element:
     """Decrypt a saml:EncryptedAssertion in place and return the saml:Assertion it held."""
+    data_algorithm = check_encryption_algorithms(encrypted_assertion, allow_cbc)
     encrypted_data = encrypted_assertion.find(q("xenc", "EncryptedData"))
-    if encrypted_data is None:
-        raise SamlError("DecryptionFailed", "EncryptedAssertion has no EncryptedData")
-    data_algorithm = _encryption_method(encrypted_data)
-    allowed = DATA_ENCRYPTION_GCM | (DATA_ENCRYPTION_CBC if allow_cbc else set())
-    if data_algorithm not in allowed:
-        raise SamlError("DisallowedAlgorithm", f"data encryption algorithm {data_algorithm} is not allowed")
+    assert encrypted_data is not None  # checked above
     encrypted_keys = list(encrypted_assertion.iter(q("xenc", "EncryptedKey")))
     if len(encrypted_keys) != 1:
         raise SamlError("DecryptionFailed", f"expected one EncryptedKey, found {len(encrypted_keys)}")
     encrypted_key = encrypted_keys[0]
-    if _encryption_method(encrypted_key) not in KEY_TRANSPORT:
-        raise SamlError("DisallowedAlgorithm", f"key transport {_encryption_method(encrypted_key)} is not allowed")
     session_key: bytes | None = None
     for key_pem in key_pems:
         manager = xmlsec.KeysManager()
@@ -194,7 +189,7 @@ def decrypt_assertion(
         break
     if not isinstance(session_key, bytes):
         raise SamlError("DecryptionFailed", "no SP key decrypts the EncryptedKey")
-    expected = _AES_KEY_BYTES[str(data_algorithm)]
+    expected = _AES_KEY_BYTES[data_algorithm]
     if len(session_key) != expected:
         raise SamlError("DecryptionFailed", f"transported key is {len(session_key)} bytes, {expected} expected")
     # The key is already unwrapped; a KeyInfo left in place would make xmlsec try it again.
