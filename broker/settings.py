@@ -180,12 +180,12 @@ def load_settings(
             problems.append(f"environment: {env_key}: {exc}")
 
     values.update(overrides)
-    if not problems:
-        settings = Settings(**values)  # type: ignore[arg-type]
-        problems.extend(validate(settings))
-        if not problems:
-            return settings
-    raise SettingsError(problems)
+    # Values that parsed are range-checked even when others did not, so one run reports all.
+    settings = Settings(**values)  # type: ignore[arg-type]
+    problems.extend(validate(settings))
+    if problems:
+        raise SettingsError(problems)
+    return settings
 
 
 def validate(settings: Settings) -> list[str]:

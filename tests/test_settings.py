@@ -50,12 +50,13 @@ def test_every_problem_is_reported_once(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as raised:
         load_settings(config, environ={"BROKER_DEMO": "maybe", "BROKER_NOPE": "1"})
     problems = raised.value.problems
-    assert len(problems) == 4
+    assert len(problems) == 5  # four that do not parse and base_url, which parses but is no http(s) URL
     joined = "\n".join(problems)
     assert "unknown setting 'unknown_key'" in joined
     assert "port: expected an integer" in joined
     assert "BROKER_DEMO: expected true or false" in joined
     assert "unknown setting BROKER_NOPE" in joined
+    assert "base_url: must be an absolute http(s) URL" in joined
 
 
 def test_semantic_validation_lists_each_problem() -> None:
