@@ -23,11 +23,23 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+class XmlMap(dict[str, Any]):
+    """A Query-protocol map: ``<entry><key>k</key><value>v</value></entry>`` per item."""
+
+
 def render_value(name: str, value: Any, out: list[str]) -> None:
     """``dict`` -> nested elements, ``list`` -> ``<member>`` items, ``None`` -> omitted."""
     if value is None:
         return
-    if isinstance(value, Mapping):
+    if isinstance(value, XmlMap):
+        out.append(f"<{name}>")
+        for key, item in value.items():
+            out.append("<entry>")
+            render_value("key", key, out)
+            render_value("value", item, out)
+            out.append("</entry>")
+        out.append(f"</{name}>")
+    elif isinstance(value, Mapping):
         out.append(f"<{name}>")
         for key, item in value.items():
             render_value(key, item, out)

@@ -1,5 +1,5 @@
 """Handlers of the AWS Query actions, registered by importing their modules."""
 
-from broker.web.actions import iam, sts
+from broker.web.actions import iam, iam_simulate, sts
 
-__all__ = ["iam", "sts"]
+__all__ = ["iam", "iam_simulate", "sts"]

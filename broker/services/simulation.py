@@ -1,0 +1,263 @@
+"""IAM policy simulation (SimulateCustomPolicy, SimulatePrincipalPolicy): the engine, explained.
+
+Each (action, resource) pair is evaluated with the same engine that authorizes real calls;
+the result names the statements that decided it (with their position in the policy text, as
+AWS reports them), the context keys the policies wanted but the caller did not supply, and
+whether a permissions boundary allowed the action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.iam import limits
+from broker.iam.errors import AwsError
+from broker.policy import (
+    Decision,
+    MalformedPolicyDocument,
+    Policy,
+    PolicyKind,
+    PolicySet,
+    PolicyTooLarge,
+    Principal,
+    Request,
+    evaluate,
+    parse_policy,
+)
+
+# AWS's SourcePolicyType names, by the engine's policy type.
+SOURCE_POLICY_TYPES = {
+    "identity": "IAM Policy",
+    "resource": "Resource Policy",
+    "boundary": "Permissions Boundary Policy",
+    "session": "IAM Policy",
+    "scp": "Service Control Policy",
+}
+DECISIONS = {"Allow": "allowed", "ExplicitDeny": "explicitDeny", "ImplicitDeny": "implicitDeny"}
+CONTEXT_TYPES = {
+    "string",
+    "stringList",
+    "numeric",
+    "numericList",
+    "boolean",
+    "booleanList",
+    "ip",
+    "ipList",
+    "binary",
+    "binaryList",
+    "date",
+    "dateList",
+}
+MAX_SIMULATIONS = 1000
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    """A policy document taking part in a simulation, and the id AWS reports it by."""
+
+    policy_id: str
+    text: str
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class ContextEntry:
+    key: str
+    values: tuple[str, ...]
+    type: str
+
+
+@dataclass
+class SimulationInput:
+    identity: list[SourcePolicy] = field(default_factory=list)
+    boundaries: list[SourcePolicy] = field(default_factory=list)
+    resource_policy: SourcePolicy | None = None
+    actions: list[str] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+    context: list[ContextEntry] = field(default_factory=list)
+    caller_arn: str | None = None
+    resource_owner: str | None = None
+    principal_account: str | None = None
+
+
+def parse_source_policies(texts: Sequence[str], kind: PolicyKind, prefix: str) -> list[SourcePolicy]:
+    """``PolicyInputList.member.N`` documents; ids follow AWS (``PolicyInputList.1``...)."""
+    policies = []
+    for index, text in enumerate(texts, start=1):
+        policy_id = f"{prefix}.{index}"
+        try:
+            policies.append(SourcePolicy(policy_id, text, parse_policy(text, kind, policy_id=policy_id)))
+        except PolicyTooLarge as exc:
+            raise AwsError("InvalidInput", f"{policy_id}: {exc}") from None
+        except MalformedPolicyDocument as exc:
+            raise AwsError("MalformedPolicyDocument", f"{policy_id}: {exc}") from None
+    return policies
+
+
+def _typed(entry: ContextEntry) -> Any:
+    def one(value: str) -> Any:
+        base = entry.type.removesuffix("List")
+        if base == "numeric":
+            try:
+                return int(value) if value.lstrip("-").isdigit() else float(value)
+            except ValueError:
+                raise AwsError("InvalidInput", f"context key {entry.key}: {value!r} is not numeric") from None
+        if base == "boolean":
+            if value.lower() not in ("true", "false"):
+                raise AwsError("InvalidInput", f"context key {entry.key}: {value!r} is not a boolean")
+            return value.lower() == "true"
+        return value
+
+    values = [one(v) for v in entry.values]
+    return values if entry.type.endswith("List") else (values[0] if values else None)
+
+
+def context_from_entries(entries: Iterable[ContextEntry]) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    for entry in entries:
+        if entry.type not in CONTEXT_TYPES:
+            raise AwsError("InvalidInput", f"ContextKeyType {entry.type!r} is not one of {sorted(CONTEXT_TYPES)}")
+        if any(existing.lower() == entry.key.lower() for existing in context):
+            raise AwsError("InvalidInput", f"context key {entry.key} is given more than once")
+        context[entry.key] = _typed(entry)
+    return context
+
+
+def statement_positions(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) line/column (1-based) of each statement object in a policy's JSON text."""
+    positions: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    line, column = 1, 0
+    depth = 0
+    in_string = escaped = False
+    last_key: str | None = None
+    current = ""
+    statement_depth: int | None = None  # depth of the container holding the statements
+    start: tuple[int, int] | None = None
+    expecting_statement_value = False
+    for char in text:
+        if char == "\n":
+            line, column = line + 1, 0
+        else:
+            column += 1
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+                last_key = current
+            else:
+                current += char
+            continue
+        if char == '"':
+            in_string, current = True, ""
+        elif char == ":" and depth == 1 and last_key == "Statement":
+            expecting_statement_value = True
+        elif char in "[{":
+            depth += 1
+            if expecting_statement_value:
+                expecting_statement_value = False
+                if char == "[":
+                    statement_depth = depth
+                else:  # a single statement object
+                    statement_depth = depth - 1
+                    start = (line, column)
+            elif statement_depth is not None and char == "{" and depth == statement_depth + 1 and start is None:
+                start = (line, column)
+        elif char in "]}":
+            if start is not None and char == "}" and statement_depth is not None and depth == statement_depth + 1:
+                positions.append((start, (line, column)))
+                start = None
+            if statement_depth is not None and depth == statement_depth and char == "]":
+                statement_depth = None
+            depth -= 1
+    return positions
+
+
+def simulate(simulation: SimulationInput) -> list[dict[str, Any]]:
+    """One EvaluationResults member per (action, resource), in AWS's shape."""
+    actions = simulation.actions
+    resources = simulation.resources or ["*"]
+    if not actions:
+        raise AwsError(
+            "ValidationError",
+            "1 validation error detected: Value null at 'actionNames' failed to "
+            "satisfy constraint: Member must not be null",
+        )
+    if len(actions) * len(resources) > MAX_SIMULATIONS:
+        raise AwsError("InvalidInput", f"at most {MAX_SIMULATIONS} action/resource pairs per simulation")
+    context = context_from_entries(simulation.context)
+    caller = simulation.caller_arn
+    account = simulation.principal_account or (caller.split(":")[4] if caller and caller.count(":") >= 5 else None)
+    principal = Principal(arn=caller, account=account) if caller else Principal(account=account)
+    by_id = {p.policy_id: p for p in [*simulation.identity, *simulation.boundaries]}
+    if simulation.resource_policy is not None:
+        by_id[simulation.resource_policy.policy_id] = simulation.resource_policy
+    identity = tuple(p.policy for p in simulation.identity)
+    boundary = simulation.boundaries[0].policy if simulation.boundaries else None
+    resource_policies = (simulation.resource_policy.policy,) if simulation.resource_policy else ()
+    results = []
+    for action in actions:
+        for resource in resources:
+            request = Request(principal=principal, action=action, resource=resource, context=context)
+            decision = evaluate(
+                request,
+                PolicySet(
+                    identity=identity,
+                    boundary=boundary,
+                    resource=resource_policies,
+                    resource_account=simulation.resource_owner or account,
+                ),
+            )
+            results.append(_result(action, resource, decision, by_id, simulation, request))
+    return results
+
+
+def _result(
+    action: str,
+    resource: str,
+    decision: Decision,
+    by_id: dict[str, SourcePolicy],
+    simulation: SimulationInput,
+    request: Request,
+) -> dict[str, Any]:
+    matched = []
+    for statement in decision.matched:
+        source = by_id.get(statement.policy_id)
+        position = None
+        if source is not None:
+            spans = statement_positions(source.text)
+            if statement.index < len(spans):
+                position = spans[statement.index]
+        entry: dict[str, Any] = {
+            "SourcePolicyId": statement.policy_id,
+            "SourcePolicyType": SOURCE_POLICY_TYPES.get(statement.policy_type.value, "IAM Policy"),
+        }
+        if position is not None:
+            entry["StartPosition"] = {"Line": position[0][0], "Column": position[0][1]}
+            entry["EndPosition"] = {"Line": position[1][0], "Column": position[1][1]}
+        matched.append(entry)
+    verdict = DECISIONS[decision.effect.value]
+    result: dict[str, Any] = {
+        "EvalActionName": action,
+        "EvalResourceName": resource,
+        "EvalDecision": verdict,
+        "MatchedStatements": matched,
+        "MissingContextValues": list(decision.missing_context_keys),
+        "EvalDecisionDetails": {"IAM Policy": verdict} if simulation.identity else {},
+    }
+    if simulation.boundaries:
+        boundary_only = evaluate(request, PolicySet(identity=(simulation.boundaries[0].policy,)))
+        result["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": boundary_only.allowed}
+    return result
+
+
+def check_sizes(texts: Sequence[str]) -> None:
+    for text in texts:
+        if len(text) > limits.POLICY_DOCUMENT_MAX:
+            raise AwsError(
+                "ValidationError", f"a policy in the input list is longer than {limits.POLICY_DOCUMENT_MAX} characters"
+            )

@@ -1,0 +1,93 @@
+"""IAM policy simulation actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.iam.errors import AwsError
+from broker.policy import PolicyKind
+from broker.services.simulation import (
+    ContextEntry,
+    SimulationInput,
+    SourcePolicy,
+    check_sizes,
+    parse_source_policies,
+    simulate,
+)
+from broker.web.protocol import Call, action
+from broker.web.wire import Params, XmlMap
+
+
+def _context_entries(params: Params) -> list[ContextEntry]:
+    entries = []
+    index = 1
+    while (key := params.get(f"ContextEntries.member.{index}.ContextKeyName")) is not None:
+        values = params.members(f"ContextEntries.member.{index}.ContextKeyValues")
+        entries.append(
+            ContextEntry(key, tuple(values), params.get(f"ContextEntries.member.{index}.ContextKeyType") or "string")
+        )
+        index += 1
+    return entries
+
+
+def _page(call: Call, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Marker/MaxItems pagination over the evaluation results."""
+    max_items = call.params.integer("MaxItems") or 100
+    if not 1 <= max_items <= 1000:
+        raise AwsError(
+            "ValidationError",
+            "1 validation error detected: Value at 'maxItems' failed to satisfy "
+            "constraint: Member must have value between 1 and 1000",
+        )
+    marker = call.params.get("Marker")
+    start = 0
+    if marker:
+        if not marker.isdigit() or int(marker) > len(results):
+            raise AwsError("InvalidInput", "Marker is not valid for this simulation.")
+        start = int(marker)
+    page = results[start : start + max_items]
+    for result in page:
+        result["EvalDecisionDetails"] = XmlMap(result["EvalDecisionDetails"])
+    body: dict[str, Any] = {"EvaluationResults": page, "IsTruncated": start + max_items < len(results)}
+    if body["IsTruncated"]:
+        body["Marker"] = str(start + max_items)
+    return body
+
+
+def _common(call: Call, simulation: SimulationInput) -> None:
+    params = call.params
+    simulation.actions = params.members("ActionNames")
+    simulation.resources = params.members("ResourceArns")
+    simulation.context = _context_entries(params)
+    simulation.caller_arn = params.get("CallerArn")
+    simulation.resource_owner = params.get("ResourceOwner")
+    boundary_texts = params.members("PermissionsBoundaryPolicyInputList")
+    check_sizes(boundary_texts)
+    simulation.boundaries = parse_source_policies(
+        boundary_texts, PolicyKind.BOUNDARY, "PermissionsBoundaryPolicyInputList"
+    )
+    resource_text = params.get("ResourcePolicy")
+    if resource_text is not None:
+        check_sizes([resource_text])
+        [policy] = parse_source_policies([resource_text], PolicyKind.RESOURCE, "ResourcePolicy")
+        simulation.resource_policy = SourcePolicy("ResourcePolicy", resource_text, policy.policy)
+        if not simulation.caller_arn:
+            raise AwsError("InvalidInput", "CallerArn is required when ResourcePolicy is given.")
+
+
+@action("SimulateCustomPolicy", "iam", read_only=True)
+def simulate_custom_policy(call: Call) -> dict[str, Any]:
+    call.authorize("iam:SimulateCustomPolicy", "*")
+    texts = call.params.members("PolicyInputList")
+    if not texts:
+        raise AwsError(
+            "ValidationError",
+            "1 validation error detected: Value null at 'policyInputList' failed to "
+            "satisfy constraint: Member must not be null",
+        )
+    check_sizes(texts)
+    simulation = SimulationInput(
+        identity=parse_source_policies(texts, PolicyKind.IDENTITY, "PolicyInputList"), principal_account=call.account_id
+    )
+    _common(call, simulation)
+    return _page(call, simulate(simulation))
