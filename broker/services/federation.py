@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -180,7 +181,10 @@ class FederationService:
             max_bytes=self.settings.saml_max_response_bytes,
         )
 
-    def provider_finder(self, session: Session, pinned_arn: str | None = None) -> Any:
+    def provider_finder(
+        self, session: Session, pinned_arn: str | None = None
+    ) -> Callable[[str], ProviderTrust | None]:
+        """Look providers up by issuer for the ACS; ``pinned_arn`` limits it to one (STS)."""
         sha1, cbc = self.settings.saml_sha1_providers, self.settings.saml_cbc_providers
 
         def find(issuer: str) -> ProviderTrust | None:

@@ -9,7 +9,7 @@ import secrets
 from collections import defaultdict
 from typing import Any
 
-from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
+from flask import Blueprint, Response, make_response, redirect, render_template, request
 
 from broker.iam.errors import AwsError
 from broker.saml.errors import SamlError
@@ -213,5 +213,3 @@ def _no_store(response: Response) -> Response:
     response.headers["Pragma"] = "no-cache"
     return response
 
-
-__all__ = ["bp", "current_app"]
