@@ -166,7 +166,11 @@ def validate_response(
         if encrypted and response_signature is None:
             # Nothing authenticated the ciphertext: answer every failure after decryption alike,
             # so the reply is no oracle about the plaintext (padding, parse, issuer, signature).
-            raise SamlError("DecryptionFailed", f"encrypted assertion refused ({exc.code}: {exc.detail})") from None
+            raise SamlError(
+                "DecryptionFailed",
+                "encrypted assertion could not be decrypted and verified",
+                internal=f"{exc.code}: {exc.detail}",
+            ) from None
         raise
 
     # From here on the assertion is authentic; check that it is meant for us, now.

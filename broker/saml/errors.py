@@ -60,12 +60,19 @@ KINDS: dict[str, _Kind] = {
 class SamlError(Exception):
     """A refused SAML message. ``detail`` is for logs and audit; ``user_message`` for people."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, internal: str | None = None) -> None:
         if code not in KINDS:
             raise ValueError(f"unknown SAML error code {code}")
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        # What really happened, for logs and the audit trail only, where ``detail`` must stay
+        # uniform (an encrypted assertion nothing authenticated must not become an oracle).
+        self.internal = internal
+
+    @property
+    def audit_detail(self) -> str:
+        return f"{self.detail} [{self.internal}]" if self.internal else self.detail
 
     @property
     def user_message(self) -> str:

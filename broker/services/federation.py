@@ -89,6 +89,8 @@ class SignIn:
     roles: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)
     relay_state: str | None = None
+    # What the IdP sent, trimmed, to show a person who gets no role (never used for decisions).
+    attributes: dict[str, list[str]] = field(default_factory=dict)
 
     def offers(self) -> list[RoleOffer]:
         return [RoleOffer(**r) for r in self.roles]
@@ -181,9 +183,7 @@ class FederationService:
             max_bytes=self.settings.saml_max_response_bytes,
         )
 
-    def provider_finder(
-        self, session: Session, pinned_arn: str | None = None
-    ) -> Callable[[str], ProviderTrust | None]:
+    def provider_finder(self, session: Session, pinned_arn: str | None = None) -> Callable[[str], ProviderTrust | None]:
         """Look providers up by issuer for the ACS; ``pinned_arn`` limits it to one (STS)."""
         sha1, cbc = self.settings.saml_sha1_providers, self.settings.saml_cbc_providers
 
@@ -251,7 +251,7 @@ class FederationService:
                 return token, sign_in
         except (SamlError, AwsError) as exc:
             code = exc.code
-            detail = exc.detail if isinstance(exc, SamlError) else exc.message
+            detail = exc.audit_detail if isinstance(exc, SamlError) else exc.message
             level = exc.log_level if isinstance(exc, SamlError) else logging.WARNING
             log.log(level, "sign-in refused: %s: %s", code, detail)
             with self.runtime.db.transaction() as session:
@@ -339,6 +339,9 @@ class FederationService:
             authn_context_class_refs=list(assertion.authn_context_class_refs),
             attribute_names=sorted(assertion.attributes),
             context=context,
+            attributes={
+                name[:256]: [v[:200] for v in values[:20]] for name, values in list(assertion.attributes.items())[:100]
+            },
             roles=[asdict(o) for o in offers],
             refused=refused,
             relay_state=relay_state or None,

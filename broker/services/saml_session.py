@@ -37,6 +37,18 @@ def name_qualifier(issuer: str, account_id: str, provider_name: str) -> str:
     return base64.b64encode(digest).decode()
 
 
+# Keys the protocol defines; whether or not a sign-in has a value for one, no attribute may.
+PROTOCOL_KEYS = (
+    "saml:aud",
+    "saml:iss",
+    "saml:sub",
+    "saml:sub_type",
+    "saml:namequalifier",
+    "saml:doc",
+    "saml:authncontextclassref",
+)
+
+
 def saml_context(assertion: Assertion, account_id: str, provider_name: str) -> dict[str, Any]:
     """The ``saml:*`` condition keys of a sign-in, multi-valued where the attribute is."""
     context: dict[str, Any] = {
@@ -53,7 +65,7 @@ def saml_context(assertion: Assertion, account_id: str, provider_name: str) -> d
     # "CN" beside OID key "cn", are one condition key whose values are the union of both.
     # The keys above come from the protocol, never from attributes: an attribute called "iss"
     # or "authncontextclassref" must not add to them.
-    reserved = {key.lower() for key in context}
+    reserved = {key.lower() for key in PROTOCOL_KEYS}
     spelled: dict[str, str] = {}
     for name, values in assertion.attributes.items():
         keys = [f"saml:{name}"]

@@ -55,7 +55,10 @@ def sync_metadata_dir(runtime: Runtime) -> list[str]:
     account_id = runtime.settings.default_account_id
     for path in sorted(directory.glob("*.xml")):
         name = path.stem
-        xml = path.read_text()
+        try:
+            xml = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError) as exc:
+            raise SetupError(f"{path}: cannot be read as UTF-8 text ({exc.__class__.__name__})") from None
         with runtime.db.transaction() as session:
             repo.ensure_account(session, account_id, now=runtime.now())
             existing = repo.provider_by_name(session, account_id, name_key(name))

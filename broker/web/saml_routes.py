@@ -128,12 +128,11 @@ def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
 
 
 def _no_roles(sign_in: SignIn) -> Response:
-    attributes = [(name, sign_in.context.get(f"saml:{name}", [])) for name in sign_in.attribute_names]
     body = render_template(
         "no_roles.html",
         sign_in=sign_in,
         refused_count=len(sign_in.refused),
-        attributes=[(n, [str(v)[:200] for v in vals][:20]) for n, vals in attributes],
+        attributes=sorted(sign_in.attributes.items()),
         now=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     return _no_store(make_response(body, 403))
@@ -212,4 +211,3 @@ def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
-

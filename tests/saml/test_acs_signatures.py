@@ -104,7 +104,8 @@ def test_unsigned_encrypted_assertion_is_refused(acs: Acs) -> None:
     # With nothing authenticating the ciphertext, every failure after decryption reads alike
     # (no oracle); the precise reason stays in the detail for logs and the audit trail.
     error = acs.refuse(message, "DecryptionFailed")
-    assert "MissingSignature" in error.detail
+    assert error.internal is not None and "MissingSignature" in error.internal
+    assert "MissingSignature" not in error.detail
 
 
 def test_assertion_signed_with_another_key_and_its_own_cert_in_key_info(acs: Acs, attacker_keys: KeyPair) -> None:
@@ -563,7 +564,7 @@ def test_decrypted_assertion_id_colliding_with_the_response_id(acs: Acs) -> None
     # IDs inside an EncryptedAssertion are only visible after decryption; they are checked again.
     message = response_b64(acs.options(assertion_id=RESPONSE_ID, encrypt=Encryption(acs.sp.cert_pem)))
     error = acs.refuse(message, "DecryptionFailed")  # unsigned Response: reported uniformly
-    assert "DuplicateId" in error.detail
+    assert error.internal is not None and "DuplicateId" in error.internal
 
 
 # ---------------------------------------------------------------------------------------------

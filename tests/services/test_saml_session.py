@@ -195,3 +195,9 @@ def test_attribute_names_differing_in_case_merge_into_one_condition_key() -> Non
                                      authn_context_class_refs=("urn:password",)), "123456789012", "okta")
     assert spoofed["saml:iss"] == "http://www.okta.com/exk1"
     assert spoofed["saml:authncontextclassref"] == ["urn:password"]
+
+
+def test_protocol_keys_are_never_supplied_by_attributes_even_when_absent() -> None:
+    context = saml_context(assertion({"authncontextclassref": ["urn:mfa"], "doc": ["x"]}), "123456789012", "okta")
+    assert "saml:authncontextclassref" not in context  # the assertion had no AuthnContextClassRef
+    assert context["saml:doc"] == "123456789012/okta"
