@@ -82,3 +82,32 @@ def test_serve_without_keys_explains_what_to_do(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "run `broker init`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_runs_the_broker(tmp_path: Path) -> None:
+    import time
+    import urllib.request
+
+    from tests.support.brokers import free_port
+
+    env = {**os.environ, **env_for(tmp_path)}
+    port = free_port()
+    env["BROKER_BASE_URL"] = f"http://127.0.0.1:{port}"
+    assert CliRunner().invoke(cli, ["init"], env=env).exit_code == 0
+    server = subprocess.Popen([sys.executable, "-m", "broker.cli.main", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/saml/metadata", timeout=2) as response:
+                    body = response.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert f'entityID="http://127.0.0.1:{port}/saml/metadata"' in body
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
