@@ -105,6 +105,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) 
     host = host or settings.host
     port = port or settings.port
     click.echo(f"broker listening on http://{host}:{port} (public URL {settings.base_url})", err=True)
+    if settings.demo:
+        click.echo(f"DEMO MODE: open {settings.base_url}/ and sign in through 'demo' as alice / alice-demo "
+                   "(bob / bob-demo, carol / carol-demo). Never expose demo mode.", err=True)
     # Behind trusted proxies the app's ProxyFix reads X-Forwarded-*; otherwise waitress drops them.
     waitress.serve(
         app,
