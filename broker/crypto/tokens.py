@@ -24,6 +24,8 @@ AUDIENCE = "urn:broker:sts"
 _LEEWAY_SECONDS = 0
 # Another broker instance's clock may run a little ahead of this one's.
 _CLOCK_SKEW_SECONDS = 300
+# auth_type of the temporary credentials GetSessionToken gives an IAM user.
+SESSION_TOKEN = "session-token"
 
 
 class InvalidSessionToken(Exception):
@@ -36,6 +38,14 @@ class ExpiredSessionToken(Exception):
 
 @dataclass(frozen=True)
 class SessionClaims:
+    """The session a token carries.
+
+    ``auth_type`` says how it began: ``saml`` (AssumeRoleWithSAML or the browser sign-in),
+    ``assume-role`` (AssumeRole, possibly chained) or ``session-token`` (GetSessionToken). A
+    session-token session is not a role session: it acts as the IAM user, and the ``role_*``
+    fields then hold the user's ARN, name and unique id, ``assumed_role_arn`` the user's ARN.
+    """
+
     token_id: str
     access_key_id: str
     account_id: str
@@ -59,6 +69,8 @@ class SessionClaims:
 
     @property
     def user_id(self) -> str:
+        if self.auth_type == SESSION_TOKEN:
+            return self.role_id  # the IAM user's own unique id, as aws:userid of its sessions
         return f"{self.role_id}:{self.session_name}"
 
     @property

@@ -1,18 +1,32 @@
-"""Who is calling the AWS-compatible endpoint (SigV4), and may they do this (policy engine)."""
+"""Who is calling the AWS-compatible endpoint (SigV4), and may they do this (policy engine).
+
+The policies that apply to a caller, in AWS's terms:
+
+- an IAM user (long-term key, or the session-token credentials of GetSessionToken): its inline
+  policies, the managed policies attached to it, and the inline and attached policies of each
+  of its groups; its permissions boundary if it has one;
+- a role session: the role's inline and attached policies, the role's permissions boundary,
+  and the session policies (inline ``Policy`` and ``PolicyArns``) it was issued with.
+
+Documents are compiled once per distinct text (an LRU cache), so a decision costs the database
+reads of the principal's rows plus an in-memory evaluation.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from broker.crypto.box import DecryptionError
+from broker.crypto.box import DecryptionError, SecretBox
 from broker.crypto.sigv4 import SignedRequest, SigV4Error, parse_signed_request, verify_signature
 from broker.crypto.tokens import (
+    SESSION_TOKEN,
     ExpiredSessionToken,
     InvalidSessionToken,
     SessionClaims,
@@ -20,11 +34,15 @@ from broker.crypto.tokens import (
     derive_secret,
 )
 from broker.iam.errors import AwsError
+from broker.iam.names import name_key
 from broker.policy import (
+    Decision,
+    Effect,
     MalformedPolicyDocument,
     Policy,
     PolicyKind,
     PolicySet,
+    PolicyType,
     Principal,
     Request,
     evaluate,
@@ -35,10 +53,40 @@ from broker.services.runtime import Runtime
 from broker.store import models
 from broker.store import repositories as repo
 
+_INVALID_TOKEN = "The security token included in the request is invalid."
+# Stands in for a policy that should apply but can no longer be read (deleted, corrupt): it
+# allows nothing, so a session limited by it stays limited.
+_GRANTS_NOTHING = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "broker:NoAction", "Resource": "*"}]}
+)
+_MESSAGE_CONTEXT = "broker-authorization-message"
+
+
+class AuthorizationMessages:
+    """Encoded authorization failure messages: the why of a denial, sealed for the caller.
+
+    Only principals allowed ``sts:DecodeAuthorizationMessage`` can read one, as in AWS.
+    """
+
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
+
+    def encode(self, payload: Mapping[str, Any]) -> str:
+        return self._box.seal(json.dumps(payload, separators=(",", ":"), default=str), _MESSAGE_CONTEXT)
+
+    def decode(self, message: str) -> str:
+        try:
+            return self._box.open(message.strip(), _MESSAGE_CONTEXT)
+        except (DecryptionError, ValueError):
+            raise AwsError(
+                "InvalidAuthorizationMessageException",
+                "The authorization message is invalid or was not produced by this broker.",
+            ) from None
+
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated principal: an IAM user (long-term key) or a role session."""
+    """An authenticated principal: an IAM user (long-term key or session token) or a role session."""
 
     kind: str  # "user" | "session"
     arn: str
@@ -48,20 +96,52 @@ class Caller:
     user_name: str | None = None
     claims: SessionClaims | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    messages: AuthorizationMessages | None = field(default=None, compare=False, repr=False)
+    # What applies to this caller, read once per request (see applicable_policies).
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_session_token(self) -> bool:
+        """Credentials of GetSessionToken: temporary, but the IAM user itself."""
+        return self.claims is not None and self.claims.auth_type == SESSION_TOKEN
+
+    @property
+    def is_role_session(self) -> bool:
+        return self.claims is not None and not self.is_session_token
 
     @property
     def principal(self) -> Principal:
-        if self.claims is not None:
+        if self.is_role_session:
+            assert self.claims is not None
             return Principal(arn=self.arn, account=self.account_id, role_arn=self.claims.role_arn, is_session=True)
         return Principal(arn=self.arn, account=self.account_id)
 
+    @property
+    def iam_user_name(self) -> str | None:
+        if self.user_name:
+            return self.user_name
+        if self.is_session_token:
+            assert self.claims is not None
+            return self.claims.role_name
+        return None
+
     def actor(self) -> Actor:
-        if self.claims is not None:
-            claims = self.claims
+        claims = self.claims
+        if claims is not None:
             attributes = {
                 "creationDate": dt.datetime.fromtimestamp(claims.issued_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "mfaAuthenticated": str(claims.mfa).lower(),
             }
+            if self.is_session_token:
+                return Actor(
+                    type="IAMUser",
+                    principal_id=self.user_id,
+                    arn=self.arn,
+                    account_id=self.account_id,
+                    access_key_id=self.access_key_id,
+                    user_name=self.iam_user_name,
+                    session_context={"attributes": attributes},
+                )
             context: dict[str, Any] = {
                 "sessionIssuer": {
                     "type": "Role",
@@ -96,6 +176,14 @@ def _sigv4_error(exc: SigV4Error) -> AwsError:
     return AwsError(exc.code, exc.message)
 
 
+def principal_tags(role_tags: Mapping[str, str] | None, session_tags: Mapping[str, str]) -> dict[str, str]:
+    """A role session's principal tags: the role's tags, overridden by session tags (keys ignore case)."""
+    overridden = {name_key(key) for key in session_tags}
+    merged = {key: value for key, value in (role_tags or {}).items() if name_key(key) not in overridden}
+    merged.update(session_tags)
+    return merged
+
+
 def authenticate(
     runtime: Runtime,
     session: Session,
@@ -110,9 +198,11 @@ def authenticate(
     except SigV4Error as exc:
         raise _sigv4_error(exc) from None
     now = runtime.now()
+    messages = AuthorizationMessages(runtime.box)
+    key: models.AccessKey | None = None
     if signed.access_key_id.startswith("ASIA"):
         if not signed.security_token:
-            raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.")
+            raise AwsError("InvalidClientTokenId", _INVALID_TOKEN)
         try:
             claims = decode_session_token(
                 signed.security_token, runtime.keys.token_keys, runtime.settings.base_url, now=now.timestamp()
@@ -120,27 +210,20 @@ def authenticate(
         except ExpiredSessionToken:
             raise AwsError("ExpiredToken", "The security token included in the request is expired") from None
         except InvalidSessionToken:
-            raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.") from None
+            raise AwsError("InvalidClientTokenId", _INVALID_TOKEN) from None
         if claims.access_key_id != signed.access_key_id:
-            raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.")
+            raise AwsError("InvalidClientTokenId", _INVALID_TOKEN)
         secret = derive_secret(runtime.keys.secret_derivation_key, claims.token_id)
-        caller = Caller(
-            kind="session",
-            arn=claims.assumed_role_arn,
-            account_id=claims.account_id,
-            user_id=claims.user_id,
-            access_key_id=claims.access_key_id,
-            claims=claims,
-            tags=dict(claims.session_tags),
-        )
+        caller = caller_for_claims(session, claims, messages)
     else:
         key = repo.access_key(session, signed.access_key_id)
+        # Looked up on every request: a key made Inactive or deleted stops working at once.
         if key is None or key.status != "Active" or signed.security_token:
-            raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.")
+            raise AwsError("InvalidClientTokenId", _INVALID_TOKEN)
         try:
             secret = runtime.box.open(key.secret_sealed, associated_data=key.access_key_id)
         except DecryptionError:
-            raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.") from None
+            raise AwsError("InvalidClientTokenId", _INVALID_TOKEN) from None
         user = key.user
         caller = Caller(
             kind="user",
@@ -150,18 +233,50 @@ def authenticate(
             access_key_id=key.access_key_id,
             user_name=user.name,
             tags=dict(user.tags or {}),
+            messages=messages,
         )
     try:
         verify_signature(signed, secret, now, max_skew=dt.timedelta(seconds=runtime.settings.sigv4_max_skew_seconds))
     except SigV4Error as exc:
         raise _sigv4_error(exc) from None
-    if caller.kind == "user":
-        key = repo.access_key(session, signed.access_key_id)
-        if key is not None:
-            key.last_used_at = now
-            key.last_used_service = signed.service
-            key.last_used_region = signed.region
+    if key is not None:
+        key.last_used_at = now
+        key.last_used_service = signed.service
+        key.last_used_region = signed.region
     return caller, signed
+
+
+def caller_for_claims(session: Session, claims: SessionClaims, messages: AuthorizationMessages | None = None) -> Caller:
+    """The caller a verified session token stands for, with its principal tags."""
+    if claims.auth_type == SESSION_TOKEN:
+        user = repo.user_by_user_id(session, claims.role_id)
+        tags = dict(user.tags or {}) if user is not None else {}
+        return Caller(
+            kind="user",
+            arn=claims.assumed_role_arn,
+            account_id=claims.account_id,
+            user_id=claims.user_id,
+            access_key_id=claims.access_key_id,
+            user_name=claims.role_name,
+            claims=claims,
+            tags=tags,
+            messages=messages,
+        )
+    role = repo.role_by_arn(session, claims.role_arn)
+    role_tags = role.tags if role is not None and role.role_id == claims.role_id else None
+    return Caller(
+        kind="session",
+        arn=claims.assumed_role_arn,
+        account_id=claims.account_id,
+        user_id=claims.user_id,
+        access_key_id=claims.access_key_id,
+        claims=claims,
+        tags=principal_tags(role_tags, claims.session_tags),
+        messages=messages,
+    )
+
+
+# --- the policies that apply ---------------------------------------------------------------------
 
 
 @lru_cache(maxsize=8192)
@@ -169,44 +284,132 @@ def _compiled(document: str, kind: PolicyKind, policy_id: str) -> Policy:
     return parse_policy(document, kind, policy_id=policy_id)
 
 
-def identity_policies(session: Session, caller: Caller) -> tuple[tuple[Policy, ...], tuple[Policy, ...]]:
-    """(identity policies, session policies) that apply to the caller."""
-    identity: list[Policy] = []
-    session_policies: list[Policy] = []
+def _compile(document: str, kind: PolicyKind, policy_id: str) -> Policy | None:
     try:
-        if caller.claims is not None:
-            role = repo.role_by_arn(session, caller.claims.role_arn)
-            if role is not None:
-                for inline in role.inline_policies:
-                    identity.append(_compiled(inline.document, PolicyKind.INLINE_ROLE, f"{role.arn}:{inline.name}"))
-            if caller.claims.session_policy:
-                session_policies.append(_compiled(caller.claims.session_policy, PolicyKind.SESSION, "SessionPolicy"))
-        else:
-            user = repo.user_by_name(session, caller.account_id, (caller.user_name or "").lower())
-            if user is not None:
-                for user_inline in user.inline_policies:
-                    identity.append(
-                        _compiled(user_inline.document, PolicyKind.INLINE_USER, f"{user.arn}:{user_inline.name}")
-                    )
+        return _compiled(document, kind, policy_id)
     except MalformedPolicyDocument:
-        pass  # stored documents were validated on the way in; a corrupt one grants nothing
-    return tuple(identity), tuple(session_policies)
+        return None  # stored documents were validated on the way in; a corrupt one grants nothing
+
+
+def _grants_nothing(policy_id: str) -> Policy:
+    return _compiled(_GRANTS_NOTHING, PolicyKind.IDENTITY, policy_id)
+
+
+@dataclass(frozen=True)
+class ApplicablePolicies:
+    identity: tuple[Policy, ...] = ()
+    boundary: Policy | None = None
+    session: tuple[Policy, ...] = ()
+
+    def policy_set(self, resource_account: str, resource: Sequence[Policy] = ()) -> PolicySet:
+        return PolicySet(
+            identity=self.identity,
+            resource=tuple(resource),
+            boundary=self.boundary,
+            session=self.session,
+            resource_account=resource_account,
+        )
+
+
+def _managed(policy: models.ManagedPolicy, kind: PolicyKind) -> Policy:
+    try:
+        document = policy.default_version.document
+    except LookupError:
+        return _grants_nothing(policy.arn)
+    return _compile(document, kind, policy.arn) or _grants_nothing(policy.arn)
+
+
+def _attached_and_inline(
+    inline: Iterable[models.UserInlinePolicy | models.GroupInlinePolicy | models.RoleInlinePolicy],
+    kind: PolicyKind,
+    owner_arn: str,
+    attached: Iterable[models.ManagedPolicy],
+) -> list[Policy]:
+    policies = [p for item in inline if (p := _compile(item.document, kind, f"{owner_arn}:{item.name}")) is not None]
+    policies += [_managed(policy, PolicyKind.MANAGED) for policy in attached]
+    return policies
+
+
+def _boundary(session: Session, boundary_arn: str | None) -> Policy | None:
+    if not boundary_arn:
+        return None
+    policy = repo.policy_by_arn(session, boundary_arn)
+    if policy is None:
+        return _grants_nothing(boundary_arn)
+    return _managed(policy, PolicyKind.BOUNDARY)
+
+
+def _user_policies(session: Session, caller: Caller) -> ApplicablePolicies:
+    # By unique id, not ARN: a renamed user keeps its policies, a re-created one is someone else.
+    user = repo.user_with_policies(session, caller.user_id)
+    if user is None or user.account_id != caller.account_id:
+        return ApplicablePolicies()
+    identity = _attached_and_inline(user.inline_policies, PolicyKind.INLINE_USER, user.arn, user.attached_policies)
+    for group in user.groups:
+        identity += _attached_and_inline(
+            group.inline_policies, PolicyKind.INLINE_GROUP, group.arn, group.attached_policies
+        )
+    return ApplicablePolicies(tuple(identity), _boundary(session, user.permissions_boundary_arn))
+
+
+def _session_policies(session: Session, claims: SessionClaims) -> tuple[Policy, ...]:
+    policies: list[Policy] = []
+    if claims.session_policy:
+        policies.append(_compile(claims.session_policy, PolicyKind.SESSION, "SessionPolicy") or _grants_nothing("x"))
+    found = {p.arn: p for p in repo.policies_by_arns(session, claims.policy_arns)}
+    for policy_arn in claims.policy_arns:
+        policy = found.get(policy_arn)
+        # A policy the session names but that is gone grants nothing; the session stays limited.
+        policies.append(_managed(policy, PolicyKind.MANAGED) if policy else _grants_nothing(policy_arn))
+    return tuple(policies)
+
+
+def _role_session_policies(session: Session, claims: SessionClaims) -> ApplicablePolicies:
+    session_policies = _session_policies(session, claims)
+    role = repo.role_with_policies(session, claims.role_arn)
+    if role is None or role.role_id != claims.role_id:
+        # The role was deleted (perhaps re-created under the same name): its sessions lose everything.
+        return ApplicablePolicies(session=session_policies)
+    identity = _attached_and_inline(role.inline_policies, PolicyKind.INLINE_ROLE, role.arn, role.attached_policies)
+    return ApplicablePolicies(tuple(identity), _boundary(session, role.permissions_boundary_arn), session_policies)
+
+
+def applicable_policies(session: Session, caller: Caller) -> ApplicablePolicies:
+    """Identity policies, permissions boundary and session policies of the caller (read once per call)."""
+    cached = caller._memo.get("policies")
+    if cached is None:
+        if caller.is_role_session:
+            assert caller.claims is not None
+            cached = _role_session_policies(session, caller.claims)
+        else:
+            cached = _user_policies(session, caller)
+        caller._memo["policies"] = cached
+    return cached
+
+
+def identity_policies(session: Session, caller: Caller) -> tuple[tuple[Policy, ...], tuple[Policy, ...]]:
+    """(identity policies, session policies) that apply to the caller.
+
+    Kept for callers written before permissions boundaries; new code uses applicable_policies.
+    """
+    policies = applicable_policies(session, caller)
+    return policies.identity, policies.session
 
 
 def request_context(caller: Caller, source_ip: str | None, now: dt.datetime, secure: bool) -> dict[str, Any]:
     context: dict[str, Any] = {
-        "aws:PrincipalArn": caller.claims.role_arn if caller.claims else caller.arn,
+        "aws:PrincipalArn": caller.claims.role_arn if caller.is_role_session and caller.claims else caller.arn,
         "aws:PrincipalAccount": caller.account_id,
         "aws:userid": caller.user_id,
         "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "aws:EpochTime": str(int(now.timestamp())),
         "aws:SecureTransport": "true" if secure else "false",
-        "aws:PrincipalType": "AssumedRole" if caller.claims else "User",
+        "aws:PrincipalType": "AssumedRole" if caller.is_role_session else "User",
     }
     if source_ip:
         context["aws:SourceIp"] = source_ip
-    if caller.user_name:
-        context["aws:username"] = caller.user_name
+    if caller.iam_user_name:
+        context["aws:username"] = caller.iam_user_name
     for key, value in caller.tags.items():
         context[f"aws:PrincipalTag/{key}"] = value
     if caller.claims is not None:
@@ -223,27 +426,123 @@ def request_context(caller: Caller, source_ip: str | None, now: dt.datetime, sec
     return context
 
 
+def decide(
+    session: Session,
+    caller: Caller,
+    action: str,
+    resource: str,
+    context: Mapping[str, Any],
+    *,
+    resource_policies: Sequence[Policy] = (),
+    resource_account: str | None = None,
+) -> Decision:
+    """The policy engine's decision for the caller, with any resource-based policy (a trust policy)."""
+    policies = applicable_policies(session, caller)
+    request = Request(principal=caller.principal, action=action, resource=resource, context=context)
+    return evaluate(request, policies.policy_set(resource_account or caller.account_id, resource_policies))
+
+
+_DENY_PLACES = {
+    PolicyType.IDENTITY: "an identity-based policy",
+    PolicyType.RESOURCE: "a resource-based policy",
+    PolicyType.BOUNDARY: "a permissions boundary",
+    PolicyType.SESSION: "a session policy",
+    PolicyType.SCP: "a service control policy",
+}
+
+
+def _why(decision: Decision, action: str) -> str:
+    if decision.effect is Effect.EXPLICIT_DENY:
+        place = _DENY_PLACES[decision.matched[0].policy_type] if decision.matched else "a policy"
+        return f"with an explicit deny in {place}"
+    reasons = " ".join(decision.reasons)
+    if "permissions boundary" in reasons and "identity-based" not in reasons:
+        return f"because no permissions boundary allows the {action} action"
+    if "session policy" in reasons and "identity-based" not in reasons:
+        return f"because no session policy allows the {action} action"
+    if "resource-based" in reasons and "identity-based" not in reasons:
+        return f"because no resource-based policy allows the {action} action"
+    return f"because no identity-based policy allows the {action} action"
+
+
+def _message_payload(
+    caller: Caller, action: str, resource: str, context: Mapping[str, Any], decision: Decision
+) -> dict[str, Any]:
+    """The decoded form, shaped like AWS's DecodeAuthorizationMessage output."""
+    return {
+        "allowed": decision.allowed,
+        "explicitDeny": decision.effect is Effect.EXPLICIT_DENY,
+        "matchedStatements": {
+            "items": [
+                {
+                    "statementId": m.sid or f"Statement[{m.index}]",
+                    "effect": m.effect.value.upper(),
+                    "policyId": m.policy_id,
+                    "policyType": m.policy_type.value,
+                }
+                for m in decision.matched
+            ]
+        },
+        "failures": {"items": [{"value": reason} for reason in decision.reasons]},
+        "context": {
+            "principal": {"id": caller.user_id, "name": caller.iam_user_name or caller.arn, "arn": caller.arn},
+            "action": action,
+            "resource": resource,
+            "conditions": {
+                "items": [
+                    {"key": key, "values": {"items": [{"value": str(v)} for v in _values(value)]}}
+                    for key, value in sorted(context.items())
+                    if value is not None
+                ]
+            },
+        },
+    }
+
+
+def _values(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def access_denied(
+    caller: Caller,
+    action: str,
+    resource: str,
+    context: Mapping[str, Any],
+    decision: Decision,
+    why: str | None = None,
+) -> AwsError:
+    """AccessDenied in AWS's words, with the encoded failure message when the caller can get one.
+
+    ``why`` overrides the reason read from the decision (for refusals the engine alone does not
+    make, such as a trust policy that does not name the caller).
+    """
+    message = f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} " + (
+        why or _why(decision, action)
+    )
+    if caller.messages is not None:
+        payload = _message_payload(caller, action, resource, context, decision)
+        if why is not None:
+            payload["allowed"] = False
+            payload["failures"] = {"items": [{"value": why}]}
+        message += f". Encoded authorization failure message: {caller.messages.encode(payload)}"
+    return AwsError("AccessDenied", message)
+
+
 def authorize(session: Session, caller: Caller, action: str, resource: str, context: Mapping[str, Any]) -> None:
     """Raise AccessDenied, in AWS's words, unless the policies allow ``action`` on ``resource``."""
-    identity, session_policies = identity_policies(session, caller)
-    request = Request(principal=caller.principal, action=action, resource=resource, context=context)
-    decision = evaluate(
-        request, PolicySet(identity=identity, session=session_policies, resource_account=caller.account_id)
-    )
-    if decision.allowed:
-        return
-    if decision.effect.name == "EXPLICIT_DENY":
-        why = "with an explicit deny in an identity-based policy"
-    elif session_policies:
-        why = "because no session policy allows the " + action + " action"
-    else:
-        why = "because no identity-based policy allows the " + action + " action"
-    raise AwsError(
-        "AccessDenied", f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} {why}"
-    )
+    if caller.is_session_token and action.lower().startswith("iam:") and not (caller.claims and caller.claims.mfa):
+        # AWS: GetSessionToken credentials call no IAM API unless MFA authenticated them.
+        raise AwsError("InvalidClientTokenId", _INVALID_TOKEN)
+    decision = decide(session, caller, action, resource, context)
+    if not decision.allowed:
+        raise access_denied(caller, action, resource, context, decision)
 
 
 def caller_model(session: Session, caller: Caller) -> models.User | None:
-    if caller.kind != "user":
+    """The IAM user behind the caller (long-term key or session token), if it still exists."""
+    if caller.is_role_session:
         return None
-    return repo.user_by_name(session, caller.account_id, (caller.user_name or "").lower())
+    user = repo.user_by_user_id(session, caller.user_id)
+    if user is None or user.account_id != caller.account_id:
+        return None
+    return user

@@ -1,18 +1,47 @@
-"""Issuing temporary credentials for a role session (shared by the browser flow and STS)."""
+"""Issuing temporary credentials: role sessions (browser flow, AssumeRoleWithSAML, AssumeRole)
+and IAM users' session tokens (GetSessionToken).
+
+A temporary access key id encodes its account, as AWS's do, so ``GetAccessKeyInfo`` answers
+for any key the broker issued without storing them: ``ASIA`` + 8 base32 characters of the
+account number (40 bits) + 8 random ones.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from broker.crypto.tokens import SessionClaims, derive_secret, encode_session_token
+from broker.crypto.tokens import SESSION_TOKEN, SessionClaims, derive_secret, encode_session_token
 from broker.iam.arn import assumed_role_arn
-from broker.iam.ids import new_access_key_id
+from broker.iam.ids import TEMPORARY_KEY_PREFIX, is_account_id, new_access_key_id
 from broker.services.runtime import Runtime
 from broker.store import models
+
+_ACCOUNT_CHARS = 8  # base32 of 5 bytes
+
+
+def temporary_access_key_id(account_id: str) -> str:
+    encoded = base64.b32encode(int(account_id).to_bytes(5, "big")).decode()
+    random_part = new_access_key_id(temporary=True)[-_ACCOUNT_CHARS:]
+    return TEMPORARY_KEY_PREFIX + encoded + random_part
+
+
+def account_of_temporary_key(access_key_id: str) -> str | None:
+    """The account a temporary key id names, or None if it is not one the broker issued."""
+    prefix = len(TEMPORARY_KEY_PREFIX)
+    if not access_key_id.startswith(TEMPORARY_KEY_PREFIX) or len(access_key_id) != prefix + 2 * _ACCOUNT_CHARS:
+        return None
+    try:
+        number = int.from_bytes(base64.b32decode(access_key_id[prefix : prefix + _ACCOUNT_CHARS]), "big")
+    except (binascii.Error, ValueError):
+        return None
+    account = f"{number:012d}"
+    return account if is_account_id(account) else None
 
 
 @dataclass(frozen=True)
@@ -59,7 +88,7 @@ def issue_role_credentials(
     issued_at = int(now.timestamp())
     claims = SessionClaims(
         token_id=secrets.token_urlsafe(24),
-        access_key_id=new_access_key_id(temporary=True),
+        access_key_id=temporary_access_key_id(role.account_id),
         account_id=role.account_id,
         role_arn=role.arn,
         role_name=role.name,
@@ -79,6 +108,32 @@ def issue_role_credentials(
         policy_arns=policy_arns,
         federated=dict(federated or {}),
     )
+    return _credentials(runtime, claims)
+
+
+def issue_user_session_credentials(
+    runtime: Runtime, user: models.User, *, duration_seconds: int, mfa: bool = False
+) -> TemporaryCredentials:
+    """GetSessionToken: temporary credentials that act as the IAM user itself."""
+    issued_at = int(runtime.now().timestamp())
+    claims = SessionClaims(
+        token_id=secrets.token_urlsafe(24),
+        access_key_id=temporary_access_key_id(user.account_id),
+        account_id=user.account_id,
+        role_arn=user.arn,
+        role_name=user.name,
+        role_id=user.user_id,
+        session_name=user.name,
+        assumed_role_arn=user.arn,
+        issued_at=issued_at,
+        expires_at=issued_at + duration_seconds,
+        auth_type=SESSION_TOKEN,
+        mfa=mfa,
+    )
+    return _credentials(runtime, claims)
+
+
+def _credentials(runtime: Runtime, claims: SessionClaims) -> TemporaryCredentials:
     token = encode_session_token(claims, runtime.keys.token_keys, runtime.settings.base_url)
     return TemporaryCredentials(
         access_key_id=claims.access_key_id,

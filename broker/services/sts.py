@@ -1,21 +1,43 @@
-"""STS use cases: AssumeRoleWithSAML (unsigned, as in AWS) and GetCallerIdentity."""
+"""STS use cases: AssumeRoleWithSAML (unsigned, as in AWS), and for IAM principals AssumeRole,
+GetSessionToken, GetAccessKeyInfo and DecodeAuthorizationMessage."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from broker.iam import limits
 from broker.iam.arn import InvalidArn, parse_policy_arn, parse_role_arn, parse_saml_provider_arn
 from broker.iam.errors import AwsError
-from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
+from broker.iam.names import (
+    constraint_violation,
+    name_key,
+    validate_duration_seconds,
+    validate_int_range,
+    validate_role_session_name,
+    validate_source_identity,
+    validate_tags,
+    validation_error,
+)
+from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, PolicyType, parse_policy
 from broker.saml.acs import validate_response
 from broker.saml.errors import SamlError
 from broker.services.audit import Actor, record_event
-from broker.services.credentials import TemporaryCredentials, issue_role_credentials
+from broker.services.auth import Caller, access_denied, caller_model, decide
+from broker.services.credentials import (
+    TemporaryCredentials,
+    account_of_temporary_key,
+    issue_role_credentials,
+    issue_user_session_credentials,
+)
 from broker.services.federation import TOKEN_CONTEXT_KEYS, ClientInfo, FederationService
+from broker.services.iam.access_keys import validate_access_key_id
 from broker.services.runtime import Runtime
 from broker.services.saml_session import (
     name_qualifier,
@@ -24,7 +46,7 @@ from broker.services.saml_session import (
     session_attributes,
     session_duration,
 )
-from broker.services.trust import saml_trust_decision
+from broker.services.trust import SET_SOURCE_IDENTITY, TAG_SESSION, compiled_trust_policy, saml_trust_decision
 from broker.store import repositories as repo
 
 log = logging.getLogger("broker.sts")
@@ -297,3 +319,322 @@ def _audit(
         recipient_account_id=account,
         additional=assertion_info,
     )
+
+
+# --- STS for IAM principals: AssumeRole, GetSessionToken, GetAccessKeyInfo, decoding ------------
+
+ASSUME_ROLE = "sts:AssumeRole"
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]*", re.ASCII)
+_SERIAL_NUMBER = re.compile(r"[\w+=/:,.@-]*", re.ASCII)
+_TOKEN_CODE = re.compile(r"\d*")
+_MFA_FAILED = (
+    "MultiFactorAuthentication failed, unable to validate MFA code. "
+    "Please verify your MFA serial number is valid and associated with this user."
+)
+SESSION_TOKEN_DURATION_MIN = 900
+SESSION_TOKEN_DURATION_MAX = 129_600
+SESSION_TOKEN_DURATION_DEFAULT = 43_200
+
+
+def _pattern(name: str, value: str, pattern: re.Pattern[str], text: str) -> None:
+    if not pattern.fullmatch(value):
+        raise validation_error([constraint_violation(value, name, f"must satisfy regular expression pattern: {text}")])
+
+
+def reject_mfa(serial_number: str | None, token_code: str | None) -> None:
+    """MFA devices are not managed yet: no serial number can be associated with the caller.
+
+    A well-formed SerialNumber/TokenCode gets the AccessDenied AWS gives for a device that is not
+    the caller's; a malformed one gets the ValidationError of the parameter's constraints.
+    """
+    if serial_number is None and token_code is None:
+        return
+    if serial_number is not None:
+        _length("serialNumber", serial_number, limits.MFA_SERIAL_NUMBER_MIN, limits.MFA_SERIAL_NUMBER_MAX)
+        _pattern("serialNumber", serial_number, _SERIAL_NUMBER, r"[\w+=/:,.@-]*")
+    if token_code is not None:
+        _length("tokenCode", token_code, 6, 6)
+        _pattern("tokenCode", token_code, _TOKEN_CODE, r"[\d]*")
+    raise AwsError("AccessDenied", _MFA_FAILED)
+
+
+def _session_policy(policy: str | None) -> str | None:
+    if policy is None:
+        return None
+    _length("policy", policy, 1, limits.POLICY_DOCUMENT_MAX)
+    try:
+        parse_policy(policy, PolicyKind.SESSION, policy_id="SessionPolicy")
+    except PolicyTooLarge as exc:
+        raise AwsError("PackedPolicyTooLarge", f"Session policy is too large: {exc}") from None
+    except MalformedPolicyDocument as exc:
+        raise AwsError("MalformedPolicyDocument", str(exc)) from None
+    return policy
+
+
+def _policy_arns(policy_arns: list[str]) -> tuple[str, ...]:
+    if len(policy_arns) > limits.POLICY_ARNS_MAX:
+        raise AwsError(
+            "ValidationError",
+            "1 validation error detected: Value at 'policyArns' failed to satisfy "
+            f"constraint: Member must have length less than or equal to {limits.POLICY_ARNS_MAX}",
+        )
+    for index, policy_arn in enumerate(policy_arns, start=1):
+        try:
+            parse_policy_arn(policy_arn)
+        except InvalidArn as exc:
+            raise AwsError("ValidationError", f"PolicyArns.member.{index} is not a valid policy ARN: {exc}") from None
+    return tuple(policy_arns)
+
+
+@dataclass(frozen=True)
+class AssumeRoleResult:
+    credentials: TemporaryCredentials
+    packed_policy_size: int | None
+    source_identity: str | None
+
+
+def _folded_get(mapping: Mapping[str, str], key: str) -> tuple[str, str] | None:
+    for existing, value in mapping.items():
+        if name_key(existing) == name_key(key):
+            return existing, value
+    return None
+
+
+def _inherited_tags(caller: Caller) -> dict[str, str]:
+    """Transitive tags a chained session passes on (AWS: they persist down the whole chain)."""
+    claims = caller.claims
+    if not caller.is_role_session or claims is None:
+        return {}
+    inherited: dict[str, str] = {}
+    for key in claims.transitive_tag_keys:
+        found = _folded_get(claims.session_tags, key)
+        if found is not None:
+            inherited[found[0]] = found[1]
+    return inherited
+
+
+def assume_role(
+    runtime: Runtime,
+    session: Session,
+    caller: Caller,
+    *,
+    role_arn: str | None,
+    role_session_name: str | None,
+    duration_seconds: int | None,
+    external_id: str | None,
+    serial_number: str | None,
+    token_code: str | None,
+    source_identity: str | None,
+    tags: list[tuple[str, str]],
+    transitive_tag_keys: list[str],
+    policy: str | None,
+    policy_arns: list[str],
+    context: Mapping[str, Any],
+) -> AssumeRoleResult:
+    """AssumeRole for an IAM user or a role session (role chaining), decided as AWS decides it.
+
+    The role's trust policy is the resource-based policy of the request and the caller's own
+    policies are the identity side, in one evaluation: in the same account a trust policy that
+    names the caller grants on its own, one that names the account defers to the caller's
+    identity policies, and across accounts both must allow.
+    """
+    role_arn = _length("roleArn", role_arn, limits.ARN_MIN, limits.ARN_MAX)
+    session_name = validate_role_session_name(role_session_name)
+    if duration_seconds is not None:
+        validate_duration_seconds(duration_seconds)
+    if external_id is not None:
+        _length("externalId", external_id, 2, 1224)
+        _pattern("externalId", external_id, _EXTERNAL_ID, r"[\w+=,.@:\/-]*")
+    if source_identity is not None:
+        validate_source_identity(source_identity)
+    new_tags = validate_tags(tags, field="tags", limit=limits.SESSION_TAGS_MAX)
+    if len(transitive_tag_keys) > limits.TRANSITIVE_TAG_KEYS_MAX:
+        raise validation_error(
+            [
+                constraint_violation(
+                    f"[{len(transitive_tag_keys)} keys]",
+                    "transitiveTagKeys",
+                    f"must have length less than or equal to {limits.TRANSITIVE_TAG_KEYS_MAX}",
+                )
+            ]
+        )
+    for key in transitive_tag_keys:
+        if _folded_get(new_tags, key) is None:
+            raise AwsError(
+                "InvalidParameterValue", f"The transitive tag key {key} is not the key of a session tag in the request."
+            )
+    session_policy = _session_policy(policy)
+    arns_given = _policy_arns(policy_arns)
+    try:
+        parse_role_arn(role_arn)
+    except InvalidArn as exc:
+        raise AwsError("ValidationError", f"RoleArn is not a valid role ARN: {exc}") from None
+    reject_mfa(serial_number, token_code)
+
+    chained = caller.is_role_session
+    inherited = _inherited_tags(caller)
+    for key in new_tags:
+        if _folded_get(inherited, key) is not None:
+            raise AwsError(
+                "InvalidParameterValue",
+                f"The session tag {key} would override a transitive tag inherited from the calling session.",
+            )
+    inherited_source = caller.claims.source_identity if chained and caller.claims else None
+    if inherited_source and source_identity and source_identity != inherited_source:
+        raise AwsError(
+            "InvalidParameterValue",
+            "The source identity of a role chain cannot be changed once it is set "
+            f"(the calling session's is {inherited_source}).",
+        )
+    effective_source = inherited_source or source_identity
+    session_tags = {**inherited, **new_tags}
+    if len(session_tags) > limits.SESSION_TAGS_MAX:
+        raise AwsError("InvalidParameterValue", f"A session can carry at most {limits.SESSION_TAGS_MAX} session tags.")
+    named = [found[0] for key in transitive_tag_keys if (found := _folded_get(new_tags, key)) is not None]
+    transitive = tuple(dict.fromkeys([*inherited, *named]))
+
+    full_context = dict(context)
+    full_context["sts:RoleSessionName"] = session_name
+    if external_id is not None:
+        full_context["sts:ExternalId"] = external_id
+    if effective_source:
+        full_context["sts:SourceIdentity"] = effective_source
+    if new_tags:
+        for key, value in new_tags.items():
+            full_context[f"aws:RequestTag/{key}"] = value
+        full_context["aws:TagKeys"] = list(new_tags)
+    if transitive_tag_keys:
+        full_context["sts:TransitiveTagKeys"] = list(transitive_tag_keys)
+
+    role = repo.role_by_arn(session, role_arn)
+    trust = None
+    if role is not None:
+        try:
+            trust = compiled_trust_policy(role.trust_policy)
+        except MalformedPolicyDocument:
+            trust = None
+    if role is None or trust is None:
+        # AWS does not say whether the role exists: a missing role is refused like an untrusting one.
+        raise AwsError(
+            "AccessDenied", f"User: {caller.arn} is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn}"
+        )
+    checks = [ASSUME_ROLE]
+    if session_tags:
+        checks.append(TAG_SESSION)
+    if effective_source:
+        checks.append(SET_SOURCE_IDENTITY)
+    for action in checks:
+        decision = decide(
+            session,
+            caller,
+            action,
+            role.arn,
+            full_context,
+            resource_policies=(trust,),
+            resource_account=role.account_id,
+        )
+        if not decision.allowed:
+            raise access_denied(caller, action, role.arn, full_context, decision)
+        # Unlike other resource-based policies, a trust policy is required: identity policies
+        # alone never let anyone assume a role.
+        if not any(m.policy_type is PolicyType.RESOURCE for m in decision.matched):
+            raise access_denied(
+                caller,
+                action,
+                role.arn,
+                full_context,
+                decision,
+                why=f"because the role's trust policy does not allow the {action} action",
+            )
+
+    if chained:
+        if duration_seconds is not None and duration_seconds > limits.ROLE_CHAINING_MAX_DURATION:
+            raise AwsError(
+                "ValidationError",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            )
+        seconds = duration_seconds or limits.ROLE_CHAINING_MAX_DURATION
+    else:
+        if duration_seconds is not None and duration_seconds > role.max_session_duration:
+            raise AwsError(
+                "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+            )
+        seconds = duration_seconds or limits.DURATION_SECONDS_DEFAULT
+
+    packed = None
+    if session_policy is not None or session_tags or arns_given:
+        packed = packed_policy_percent(session_policy, session_tags, list(arns_given))
+        if packed > 100:
+            raise AwsError(
+                "PackedPolicyTooLarge",
+                f"Packed policy consumes {packed}% of allotted space, please use smaller policy.",
+            )
+    credentials = issue_role_credentials(
+        runtime,
+        role,
+        session_name=session_name,
+        duration_seconds=seconds,
+        auth_type="assume-role",
+        source_identity=effective_source,
+        session_tags=session_tags,
+        transitive_tag_keys=transitive,
+        session_policy=session_policy,
+        policy_arns=arns_given,
+    )
+    role.last_used_at = runtime.now()
+    role.last_used_region = runtime.settings.region
+    return AssumeRoleResult(credentials, packed, effective_source)
+
+
+def _not_with_session_credentials(caller: Caller, action: str) -> None:
+    if caller.claims is not None:
+        raise AwsError("AccessDenied", f"Cannot call {action} with session credentials")
+
+
+def get_session_token(
+    runtime: Runtime,
+    session: Session,
+    caller: Caller,
+    *,
+    duration_seconds: int | None,
+    serial_number: str | None,
+    token_code: str | None,
+) -> TemporaryCredentials:
+    """Temporary credentials for an IAM user; no policy governs this call (AWS: it authenticates)."""
+    if duration_seconds is not None:
+        validate_int_range(duration_seconds, "durationSeconds", SESSION_TOKEN_DURATION_MIN, SESSION_TOKEN_DURATION_MAX)
+    _not_with_session_credentials(caller, "GetSessionToken")
+    reject_mfa(serial_number, token_code)
+    user = caller_model(session, caller)
+    if user is None:
+        raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.")
+    return issue_user_session_credentials(
+        runtime, user, duration_seconds=duration_seconds or SESSION_TOKEN_DURATION_DEFAULT
+    )
+
+
+def restrict_session_token_calls(caller: Caller, action: str) -> None:
+    """GetSessionToken credentials may call no STS API but AssumeRole and GetCallerIdentity."""
+    if caller.is_session_token:
+        raise AwsError("AccessDenied", f"Cannot call {action} with session credentials")
+
+
+def access_key_account(session: Session, access_key_id: str | None) -> str:
+    """GetAccessKeyInfo: the account of any key the broker issued."""
+    key_id = validate_access_key_id(access_key_id)
+    if key_id.startswith("AKIA"):
+        key = repo.access_key(session, key_id)
+        if key is not None:
+            return key.user.account_id
+    else:
+        account = account_of_temporary_key(key_id)
+        if account is not None:
+            return account
+    raise AwsError("InvalidParameterValue", f"The access key ID {key_id} was not issued by this broker.")
+
+
+def decode_authorization_message(caller: Caller, encoded_message: str | None) -> str:
+    message = _length("encodedMessage", encoded_message, 1, 10240)
+    if caller.messages is None:
+        raise AwsError("InvalidAuthorizationMessageException", "The authorization message is invalid.")
+    return caller.messages.decode(message)

@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -41,6 +43,34 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# Membership and attachments. The entity side cascades (deleting a user drops its rows); the
+# policy side does not, so the database itself refuses to delete a policy still attached.
+group_members = Table(
+    "group_members",
+    Base.metadata,
+    Column("group_pk", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_pk", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+user_policy_attachments = Table(
+    "user_policy_attachments",
+    Base.metadata,
+    Column("user_pk", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("policy_pk", ForeignKey("managed_policies.id"), primary_key=True, index=True),
+)
+group_policy_attachments = Table(
+    "group_policy_attachments",
+    Base.metadata,
+    Column("group_pk", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("policy_pk", ForeignKey("managed_policies.id"), primary_key=True, index=True),
+)
+role_policy_attachments = Table(
+    "role_policy_attachments",
+    Base.metadata,
+    Column("role_pk", ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
+    Column("policy_pk", ForeignKey("managed_policies.id"), primary_key=True, index=True),
+)
 
 
 class Account(Base):
@@ -92,6 +122,9 @@ class Role(Base):
     inline_policies: Mapped[list[RoleInlinePolicy]] = relationship(
         back_populates="role", cascade="all, delete-orphan", order_by="RoleInlinePolicy.name"
     )
+    attached_policies: Mapped[list[ManagedPolicy]] = relationship(
+        secondary=role_policy_attachments, order_by=lambda: ManagedPolicy.name_key
+    )
 
 
 class RoleInlinePolicy(Base):
@@ -116,8 +149,18 @@ class User(Base):
     arn: Mapped[str] = mapped_column(String(2048), unique=True)
     created_at: Mapped[dt.datetime]
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    permissions_boundary_arn: Mapped[str | None] = mapped_column(String(2048))
     inline_policies: Mapped[list[UserInlinePolicy]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="UserInlinePolicy.name"
+    )
+    attached_policies: Mapped[list[ManagedPolicy]] = relationship(
+        secondary=user_policy_attachments, order_by=lambda: ManagedPolicy.name_key
+    )
+    groups: Mapped[list[Group]] = relationship(
+        secondary=group_members, back_populates="members", order_by=lambda: Group.name_key
+    )
+    access_keys: Mapped[list[AccessKey]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="AccessKey.created_at"
     )
 
 
@@ -141,7 +184,87 @@ class AccessKey(Base):
     last_used_at: Mapped[dt.datetime | None]
     last_used_service: Mapped[str | None] = mapped_column(String(32))
     last_used_region: Mapped[str | None] = mapped_column(String(32))
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(back_populates="access_keys")
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    name_key: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(512), default="/")
+    group_id: Mapped[str] = mapped_column(String(32), unique=True)
+    arn: Mapped[str] = mapped_column(String(2048), unique=True)
+    created_at: Mapped[dt.datetime]
+    inline_policies: Mapped[list[GroupInlinePolicy]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", order_by="GroupInlinePolicy.name"
+    )
+    attached_policies: Mapped[list[ManagedPolicy]] = relationship(
+        secondary=group_policy_attachments, order_by=lambda: ManagedPolicy.name_key
+    )
+    members: Mapped[list[User]] = relationship(
+        secondary=group_members, back_populates="groups", order_by=lambda: User.name_key
+    )
+
+
+class GroupInlinePolicy(Base):
+    __tablename__ = "group_inline_policies"
+    __table_args__ = (UniqueConstraint("group_pk", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_pk: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    document: Mapped[str] = mapped_column(Text)
+    group: Mapped[Group] = relationship(back_populates="inline_policies")
+
+
+class ManagedPolicy(Base):
+    """A customer managed policy, or an AWS-managed one (``account_id`` "aws") the broker ships."""
+
+    __tablename__ = "managed_policies"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # No foreign key: AWS-managed policies belong to the pseudo-account "aws".
+    account_id: Mapped[str] = mapped_column(String(12), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    name_key: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(512), default="/")
+    policy_id: Mapped[str] = mapped_column(String(32), unique=True)
+    arn: Mapped[str] = mapped_column(String(2048), unique=True)
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    default_version_id: Mapped[str] = mapped_column(String(32))
+    # Version ids are never reused: v1, v2... continue from the highest ever issued.
+    last_version_number: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    versions: Mapped[list[PolicyVersion]] = relationship(
+        back_populates="policy", cascade="all, delete-orphan", order_by="PolicyVersion.number.desc()"
+    )
+
+    @property
+    def is_aws_managed(self) -> bool:
+        return self.account_id == "aws"
+
+    @property
+    def default_version(self) -> PolicyVersion:
+        for version in self.versions:
+            if version.version_id == self.default_version_id:
+                return version
+        raise LookupError(f"{self.arn} has no version {self.default_version_id}")
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("policy_pk", "version_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy_pk: Mapped[int] = mapped_column(ForeignKey("managed_policies.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    policy: Mapped[ManagedPolicy] = relationship(back_populates="versions")
 
 
 class SamlRequest(Base):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from broker.store import models
 
@@ -157,3 +157,183 @@ def web_session(session: Session, id_hash: str, now: dt.datetime) -> models.WebS
     if found is None or found.expires_at <= now:
         return None
     return found
+
+
+# --- IAM entities -----------------------------------------------------------------------------
+
+
+def list_users(session: Session, account_id: str, path_prefix: str = "/") -> list[models.User]:
+    query = select(models.User).where(models.User.account_id == account_id).order_by(models.User.name_key)
+    if path_prefix != "/":
+        query = query.where(models.User.path.startswith(path_prefix, autoescape=True))
+    return list(session.scalars(query))
+
+
+def user_by_arn(session: Session, arn: str) -> models.User | None:
+    return session.scalar(select(models.User).where(models.User.arn == arn))
+
+
+def group_by_name(session: Session, account_id: str, name_key: str) -> models.Group | None:
+    return session.scalar(
+        select(models.Group).where(models.Group.account_id == account_id, models.Group.name_key == name_key)
+    )
+
+
+def list_groups(session: Session, account_id: str, path_prefix: str = "/") -> list[models.Group]:
+    query = select(models.Group).where(models.Group.account_id == account_id).order_by(models.Group.name_key)
+    if path_prefix != "/":
+        query = query.where(models.Group.path.startswith(path_prefix, autoescape=True))
+    return list(session.scalars(query))
+
+
+def policy_by_arn(session: Session, arn: str) -> models.ManagedPolicy | None:
+    return session.scalar(select(models.ManagedPolicy).where(models.ManagedPolicy.arn == arn))
+
+
+def policies_by_arns(session: Session, arns: list[str] | tuple[str, ...]) -> list[models.ManagedPolicy]:
+    if not arns:
+        return []
+    return list(session.scalars(select(models.ManagedPolicy).where(models.ManagedPolicy.arn.in_(arns))))
+
+
+def policy_by_name(session: Session, account_id: str, name_key: str) -> models.ManagedPolicy | None:
+    return session.scalar(
+        select(models.ManagedPolicy).where(
+            models.ManagedPolicy.account_id == account_id, models.ManagedPolicy.name_key == name_key
+        )
+    )
+
+
+def list_policies(session: Session, account_ids: tuple[str, ...], path_prefix: str = "/") -> list[models.ManagedPolicy]:
+    """Managed policies of the given owners ("aws" for the AWS-managed ones), by name."""
+    query = (
+        select(models.ManagedPolicy)
+        .where(models.ManagedPolicy.account_id.in_(account_ids))
+        .order_by(models.ManagedPolicy.name_key, models.ManagedPolicy.account_id)
+    )
+    if path_prefix != "/":
+        query = query.where(models.ManagedPolicy.path.startswith(path_prefix, autoescape=True))
+    return list(session.scalars(query))
+
+
+_ATTACHMENTS = (
+    (models.user_policy_attachments, models.User, "user_pk"),
+    (models.group_policy_attachments, models.Group, "group_pk"),
+    (models.role_policy_attachments, models.Role, "role_pk"),
+)
+
+
+def attachment_counts(session: Session, account_id: str) -> dict[int, int]:
+    """policy primary key -> number of users, groups and roles of the account it is attached to."""
+    counts: dict[int, int] = {}
+    for table, entity, column in _ATTACHMENTS:
+        rows = session.execute(
+            select(table.c.policy_pk, func.count())
+            .join(entity, entity.id == table.c[column])
+            .where(entity.account_id == account_id)
+            .group_by(table.c.policy_pk)
+        )
+        for policy_pk, count in rows:
+            counts[policy_pk] = counts.get(policy_pk, 0) + count
+    return counts
+
+
+def boundary_counts(session: Session, account_id: str) -> dict[str, int]:
+    """policy ARN -> number of users and roles of the account that use it as permissions boundary."""
+    counts: dict[str, int] = {}
+    for entity in (models.User, models.Role):
+        rows = session.execute(
+            select(entity.permissions_boundary_arn, func.count())
+            .where(entity.account_id == account_id, entity.permissions_boundary_arn.is_not(None))
+            .group_by(entity.permissions_boundary_arn)
+        )
+        for arn, count in rows:
+            if arn is not None:
+                counts[arn] = counts.get(arn, 0) + count
+    return counts
+
+
+def entities_attached_to(
+    session: Session, policy: models.ManagedPolicy, account_id: str
+) -> tuple[list[models.User], list[models.Group], list[models.Role]]:
+    """Users, groups and roles of the account that have ``policy`` attached, each by name."""
+    users = session.scalars(
+        select(models.User)
+        .join(models.user_policy_attachments, models.user_policy_attachments.c.user_pk == models.User.id)
+        .where(models.user_policy_attachments.c.policy_pk == policy.id, models.User.account_id == account_id)
+        .order_by(models.User.name_key)
+    )
+    groups = session.scalars(
+        select(models.Group)
+        .join(models.group_policy_attachments, models.group_policy_attachments.c.group_pk == models.Group.id)
+        .where(models.group_policy_attachments.c.policy_pk == policy.id, models.Group.account_id == account_id)
+        .order_by(models.Group.name_key)
+    )
+    roles = session.scalars(
+        select(models.Role)
+        .join(models.role_policy_attachments, models.role_policy_attachments.c.role_pk == models.Role.id)
+        .where(models.role_policy_attachments.c.policy_pk == policy.id, models.Role.account_id == account_id)
+        .order_by(models.Role.name_key)
+    )
+    return list(users), list(groups), list(roles)
+
+
+def entities_bounded_by(
+    session: Session, policy_arn: str, account_id: str
+) -> tuple[list[models.User], list[models.Role]]:
+    users = session.scalars(
+        select(models.User)
+        .where(models.User.account_id == account_id, models.User.permissions_boundary_arn == policy_arn)
+        .order_by(models.User.name_key)
+    )
+    roles = session.scalars(
+        select(models.Role)
+        .where(models.Role.account_id == account_id, models.Role.permissions_boundary_arn == policy_arn)
+        .order_by(models.Role.name_key)
+    )
+    return list(users), list(roles)
+
+
+def is_attached_anywhere(session: Session, policy: models.ManagedPolicy) -> bool:
+    for table, _entity, _column in _ATTACHMENTS:
+        if session.scalar(select(func.count()).select_from(table).where(table.c.policy_pk == policy.id)):
+            return True
+    for entity in (models.User, models.Role):
+        if session.scalar(select(func.count()).where(entity.permissions_boundary_arn == policy.arn)):
+            return True
+    return False
+
+
+def account_by_alias(session: Session, alias: str) -> models.Account | None:
+    return session.scalar(select(models.Account).where(models.Account.alias == alias))
+
+
+def user_by_user_id(session: Session, user_id: str) -> models.User | None:
+    return session.scalar(select(models.User).where(models.User.user_id == user_id))
+
+
+def user_with_policies(session: Session, user_id: str) -> models.User | None:
+    """A user with everything its authorization reads, in a fixed handful of queries."""
+    return session.scalar(
+        select(models.User)
+        .where(models.User.user_id == user_id)
+        .options(
+            selectinload(models.User.inline_policies),
+            selectinload(models.User.attached_policies).selectinload(models.ManagedPolicy.versions),
+            selectinload(models.User.groups).selectinload(models.Group.inline_policies),
+            selectinload(models.User.groups)
+            .selectinload(models.Group.attached_policies)
+            .selectinload(models.ManagedPolicy.versions),
+        )
+    )
+
+
+def role_with_policies(session: Session, role_arn: str) -> models.Role | None:
+    return session.scalar(
+        select(models.Role)
+        .where(models.Role.arn == role_arn)
+        .options(
+            selectinload(models.Role.inline_policies),
+            selectinload(models.Role.attached_policies).selectinload(models.ManagedPolicy.versions),
+        )
+    )

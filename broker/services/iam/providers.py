@@ -1,0 +1,114 @@
+"""SAML identity providers (federation reads them; the IAM API manages them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from broker.iam import arn as arns
+from broker.iam import limits
+from broker.iam.errors import AwsError
+from broker.iam.names import (
+    constraint_violation,
+    name_key,
+    validate_saml_provider_name,
+    validate_tags,
+    validation_error,
+)
+from broker.saml.errors import MetadataError
+from broker.saml.metadata import parse_idp_metadata
+from broker.services.iam._common import flush_or_exists
+from broker.store import models
+from broker.store import repositories as repo
+
+
+def _check_metadata_length(metadata_xml: str | None) -> str:
+    if metadata_xml is None:
+        raise validation_error([constraint_violation(None, "sAMLMetadataDocument", "must not be null")])
+    if not limits.SAML_METADATA_MIN <= len(metadata_xml) <= limits.SAML_METADATA_MAX:
+        raise AwsError(
+            "ValidationError",
+            "1 validation error detected: Value at 'sAMLMetadataDocument' failed to "
+            f"satisfy constraint: Member must have length greater than or equal to {limits.SAML_METADATA_MIN}",
+        )
+    return metadata_xml
+
+
+def create_saml_provider(
+    session: Session,
+    account_id: str,
+    name: str,
+    metadata_xml: str,
+    tags: list[tuple[str, str]] | None,
+    now: dt.datetime,
+    source: str = "api",
+    options: dict[str, Any] | None = None,
+) -> models.SamlProvider:
+    validate_saml_provider_name(name)
+    _check_metadata_length(metadata_xml)
+    try:
+        metadata = parse_idp_metadata(metadata_xml)
+    except MetadataError as exc:
+        raise AwsError("InvalidInput", f"Could not parse metadata: {exc}") from None
+    tag_map = validate_tags(tags or [])
+    message = f"SAMLProvider {name} already exists."
+    if repo.provider_by_name(session, account_id, name_key(name)) is not None:
+        raise AwsError("EntityAlreadyExists", message)
+    if len(repo.list_providers(session, account_id)) >= limits.SAML_PROVIDERS_PER_ACCOUNT:
+        raise AwsError(
+            "LimitExceeded", f"Cannot exceed quota for SAMLProvidersPerAccount: {limits.SAML_PROVIDERS_PER_ACCOUNT}"
+        )
+    provider = models.SamlProvider(
+        account_id=account_id,
+        name=name,
+        name_key=name_key(name),
+        arn=arns.saml_provider_arn(account_id, name),
+        entity_id=metadata.entity_id,
+        metadata_xml=metadata_xml,
+        valid_until=metadata.valid_until,
+        created_at=now,
+        tags=tag_map,
+        options=options or {},
+        source=source,
+    )
+    session.add(provider)
+    flush_or_exists(session, message)
+    return provider
+
+
+def update_saml_provider_metadata(session: Session, provider: models.SamlProvider, metadata_xml: str) -> None:
+    try:
+        metadata = parse_idp_metadata(metadata_xml)
+    except MetadataError as exc:
+        raise AwsError("InvalidInput", f"Could not parse metadata: {exc}") from None
+    provider.metadata_xml = metadata_xml
+    provider.entity_id = metadata.entity_id
+    provider.valid_until = metadata.valid_until
+
+
+def get_saml_provider(session: Session, account_id: str, provider_arn: str) -> models.SamlProvider:
+    try:
+        owner, _name = arns.parse_saml_provider_arn(provider_arn)
+    except arns.InvalidArn as exc:
+        raise AwsError("InvalidInput", f"Invalid SAML provider ARN: {exc}") from None
+    provider = repo.provider_by_arn(session, provider_arn)
+    if provider is None or owner != account_id:
+        raise AwsError("NoSuchEntity", f"Manifest not found for arn {provider_arn}")
+    return provider
+
+
+def update_saml_provider(
+    session: Session, account_id: str, provider_arn: str, metadata_xml: str | None
+) -> models.SamlProvider:
+    provider = get_saml_provider(session, account_id, provider_arn)
+    if metadata_xml is not None:
+        update_saml_provider_metadata(session, provider, _check_metadata_length(metadata_xml))
+    return provider
+
+
+def delete_saml_provider(session: Session, account_id: str, provider_arn: str) -> None:
+    provider = get_saml_provider(session, account_id, provider_arn)
+    session.delete(provider)
+    session.flush()
