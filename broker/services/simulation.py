@@ -12,7 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from broker.iam import limits
+from broker.iam.arn import Arn, InvalidArn
 from broker.iam.errors import AwsError
 from broker.policy import (
     Decision,
@@ -26,6 +30,8 @@ from broker.policy import (
     evaluate,
     parse_policy,
 )
+from broker.store import models
+from broker.store import repositories as repo
 
 # AWS's SourcePolicyType names, by the engine's policy type.
 SOURCE_POLICY_TYPES = {
@@ -60,6 +66,7 @@ class SourcePolicy:
     policy_id: str
     text: str
     policy: Policy
+    source_type: str = "IAM Policy"  # AWS's SourcePolicyType: user, group, role, aws-managed, user-managed...
 
 
 @dataclass(frozen=True)
@@ -234,7 +241,9 @@ def _result(
                 position = spans[statement.index]
         entry: dict[str, Any] = {
             "SourcePolicyId": statement.policy_id,
-            "SourcePolicyType": SOURCE_POLICY_TYPES.get(statement.policy_type.value, "IAM Policy"),
+            "SourcePolicyType": source.source_type
+            if source is not None
+            else SOURCE_POLICY_TYPES.get(statement.policy_type.value, "IAM Policy"),
         }
         if position is not None:
             entry["StartPosition"] = {"Line": position[0][0], "Column": position[0][1]}
@@ -261,3 +270,64 @@ def check_sizes(texts: Sequence[str]) -> None:
             raise AwsError(
                 "ValidationError", f"a policy in the input list is longer than {limits.POLICY_DOCUMENT_MAX} characters"
             )
+
+
+# --- SimulatePrincipalPolicy: the policies a user, group or role has -------------------------------
+
+
+def _inline_sources(owner_type: str, owner_name: str, inline: Iterable[Any], kind: PolicyKind) -> list[SourcePolicy]:
+    sources = []
+    for item in inline:
+        policy_id = f"{owner_type}_{owner_name}_{item.name}"
+        try:
+            policy = parse_policy(item.document, kind, policy_id)
+            sources.append(SourcePolicy(policy_id, item.document, policy, owner_type))
+        except MalformedPolicyDocument:
+            continue  # validated on the way in; a corrupt stored document grants nothing
+    return sources
+
+
+def _managed_source(policy: models.ManagedPolicy, kind: PolicyKind = PolicyKind.MANAGED) -> SourcePolicy | None:
+    try:
+        text = policy.default_version.document
+        source_type = "aws-managed" if policy.is_aws_managed else "user-managed"
+        return SourcePolicy(policy.arn, text, parse_policy(text, kind, policy.arn), source_type)
+    except (LookupError, MalformedPolicyDocument):
+        return None
+
+
+def _managed_sources(attached: Iterable[models.ManagedPolicy]) -> list[SourcePolicy]:
+    return [source for policy in attached if (source := _managed_source(policy)) is not None]
+
+
+def principal_sources(session: Session, principal_arn: str) -> tuple[list[SourcePolicy], SourcePolicy | None, str]:
+    """(identity policies, permissions boundary, account) of a user, group or role by ARN."""
+    try:
+        parsed = Arn.parse(principal_arn)
+    except InvalidArn as exc:
+        raise AwsError("InvalidInput", f"PolicySourceArn is not a valid ARN: {exc}") from None
+    kind = parsed.resource.split("/", 1)[0]
+    owner: models.User | models.Group | models.Role | None
+    if parsed.service == "iam" and kind == "user":
+        owner = repo.user_by_arn(session, principal_arn)
+    elif parsed.service == "iam" and kind == "group":
+        owner = session.scalar(select(models.Group).where(models.Group.arn == principal_arn))
+    elif parsed.service == "iam" and kind == "role":
+        owner = repo.role_by_arn(session, principal_arn)
+    else:
+        raise AwsError("InvalidInput", "PolicySourceArn must name an IAM user, group or role.")
+    if owner is None:
+        raise AwsError("NoSuchEntity", f"The {kind} {principal_arn} cannot be found.")
+    inline_kind = {"user": PolicyKind.INLINE_USER, "group": PolicyKind.INLINE_GROUP, "role": PolicyKind.INLINE_ROLE}
+    identity = _inline_sources(kind, owner.name, owner.inline_policies, inline_kind[kind])
+    identity += _managed_sources(owner.attached_policies)
+    if isinstance(owner, models.User):
+        for group in owner.groups:
+            identity += _inline_sources("group", group.name, group.inline_policies, PolicyKind.INLINE_GROUP)
+            identity += _managed_sources(group.attached_policies)
+    boundary = None
+    boundary_arn = getattr(owner, "permissions_boundary_arn", None)
+    if boundary_arn:
+        boundary_policy = repo.policy_by_arn(session, boundary_arn)
+        boundary = _managed_source(boundary_policy, PolicyKind.BOUNDARY) if boundary_policy else None
+    return identity, boundary, owner.account_id

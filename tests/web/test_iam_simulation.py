@@ -184,3 +184,69 @@ def test_aws_cli_simulate_custom_policy(broker: LiveBroker, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     decisions = {r["EvalActionName"]: r["EvalDecision"] for r in json.loads(result.stdout)["EvaluationResults"]}
     assert decisions == {"s3:DeleteBucket": "explicitDeny", "s3:ListBucket": "allowed"}
+
+
+def test_simulate_principal_policy_for_a_user_with_groups_and_boundary(iam: object) -> None:
+    read = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}],
+        }
+    )
+    arn = iam.create_policy(PolicyName="S3Read", PolicyDocument=read)["Policy"]["Arn"]  # type: ignore[attr-defined]
+    iam.create_group(GroupName="analysts")  # type: ignore[attr-defined]
+    iam.attach_group_policy(GroupName="analysts", PolicyArn=arn)  # type: ignore[attr-defined]
+    user = iam.create_user(UserName="ana")["User"]  # type: ignore[attr-defined]
+    iam.add_user_to_group(GroupName="analysts", UserName="ana")  # type: ignore[attr-defined]
+    iam.put_user_policy(
+        UserName="ana",
+        PolicyName="no-secrets",
+        PolicyDocument=json.dumps(  # type: ignore[attr-defined]
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::secrets/*"}],
+            }
+        ),
+    )
+
+    response = iam.simulate_principal_policy(  # type: ignore[attr-defined]
+        PolicySourceArn=user["Arn"],
+        ActionNames=["s3:GetObject", "s3:PutObject"],
+        ResourceArns=["arn:aws:s3:::reports/q3.csv", "arn:aws:s3:::secrets/key"],
+    )
+    found = {(r["EvalActionName"], r["EvalResourceName"]): r for r in response["EvaluationResults"]}
+    allowed = found[("s3:GetObject", "arn:aws:s3:::reports/q3.csv")]
+    assert allowed["EvalDecision"] == "allowed"
+    assert [(m["SourcePolicyId"], m["SourcePolicyType"]) for m in allowed["MatchedStatements"]] == [
+        (arn, "user-managed")
+    ]
+    denied = found[("s3:GetObject", "arn:aws:s3:::secrets/key")]
+    assert denied["EvalDecision"] == "explicitDeny"
+    assert ("user_ana_no-secrets", "user") in [
+        (m["SourcePolicyId"], m["SourcePolicyType"]) for m in denied["MatchedStatements"]
+    ]
+    assert found[("s3:PutObject", "arn:aws:s3:::reports/q3.csv")]["EvalDecision"] == "implicitDeny"
+
+    boundary = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:List*", "Resource": "*"}]}
+    )
+    boundary_arn = iam.create_policy(PolicyName="ListOnly", PolicyDocument=boundary)["Policy"]["Arn"]  # type: ignore[attr-defined]
+    iam.put_user_permissions_boundary(UserName="ana", PermissionsBoundary=boundary_arn)  # type: ignore[attr-defined]
+    bounded = iam.simulate_principal_policy(  # type: ignore[attr-defined]
+        PolicySourceArn=user["Arn"],
+        ActionNames=["s3:GetObject", "s3:ListBucket"],
+        ResourceArns=["arn:aws:s3:::reports"],
+    )["EvaluationResults"]
+    by_action = {r["EvalActionName"]: r for r in bounded}
+    assert by_action["s3:GetObject"]["EvalDecision"] == "implicitDeny"
+    assert by_action["s3:GetObject"]["PermissionsBoundaryDecisionDetail"] == {"AllowedByPermissionsBoundary": False}
+    assert by_action["s3:ListBucket"]["EvalDecision"] == "allowed"
+
+
+def test_simulate_principal_policy_unknown_principal(iam: object) -> None:
+    with pytest.raises(ClientError) as raised:
+        iam.simulate_principal_policy(
+            PolicySourceArn="arn:aws:iam::123456789012:user/nobody",  # type: ignore[attr-defined]
+            ActionNames=["s3:GetObject"],
+        )
+    assert raised.value.response["Error"]["Code"] == "NoSuchEntity"

@@ -12,6 +12,7 @@ from broker.services.simulation import (
     SourcePolicy,
     check_sizes,
     parse_source_policies,
+    principal_sources,
     simulate,
 )
 from broker.web.protocol import Call, action
@@ -90,4 +91,23 @@ def simulate_custom_policy(call: Call) -> dict[str, Any]:
         identity=parse_source_policies(texts, PolicyKind.IDENTITY, "PolicyInputList"), principal_account=call.account_id
     )
     _common(call, simulation)
+    return _page(call, simulate(simulation))
+
+
+@action("SimulatePrincipalPolicy", "iam", read_only=True)
+def simulate_principal_policy(call: Call) -> dict[str, Any]:
+    source_arn = call.params.required("PolicySourceArn")
+    call.authorize("iam:SimulatePrincipalPolicy", source_arn)
+    identity, boundary, account = principal_sources(call.session, source_arn)
+    if account != call.account_id:
+        raise AwsError("NoSuchEntity", f"The entity {source_arn} cannot be found.")
+    extra = call.params.members("PolicyInputList")
+    check_sizes(extra)
+    identity += parse_source_policies(extra, PolicyKind.IDENTITY, "PolicyInputList")
+    simulation = SimulationInput(identity=identity, principal_account=account)
+    _common(call, simulation)
+    if not simulation.boundaries and boundary is not None:
+        simulation.boundaries = [boundary]
+    if simulation.caller_arn is None and ":group/" not in source_arn:
+        simulation.caller_arn = source_arn  # a user or role simulates as itself
     return _page(call, simulate(simulation))
