@@ -415,6 +415,9 @@ def request_context(caller: Caller, source_ip: str | None, now: dt.datetime, sec
     if caller.claims is not None:
         claims = caller.claims
         context["aws:MultiFactorAuthPresent"] = "true" if claims.mfa else "false"
+        if claims.mfa:
+            authenticated_at = claims.mfa_auth_time or claims.issued_at
+            context["aws:MultiFactorAuthAge"] = str(max(0, int(now.timestamp()) - authenticated_at))
         context["aws:TokenIssueTime"] = dt.datetime.fromtimestamp(claims.issued_at, dt.UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ"
         )
