@@ -6,55 +6,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from botocore.exceptions import ClientError
 from sqlalchemy import select
 
 from broker.store import models
-from tests.support.brokers import LiveBroker
-from tests.web.test_iam_api import (
+from tests.support.aws import (  # module_broker, module_iam: the "broker" and "iam" fixtures
     ACCOUNT,
-    BACKENDS,
     admin_client,
     allow,
     client,
-    code,
     document,
-    running_broker,
+    error,
+    module_broker,  # noqa: F401
+    module_iam,  # noqa: F401
     user_with_key,
 )
+from tests.support.brokers import LiveBroker
 
 USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/"
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def broker(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys_dir: Path
-) -> Iterator[LiveBroker]:
-    with running_broker(tmp_path_factory.mktemp("sts-iam"), keys_dir, request.param) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def iam(broker: LiveBroker) -> Any:
-    return admin_client(broker)
 
 
 def trust(principal: str | list[str], *actions: str, **extra: Any) -> str:
     return document(
         {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": list(actions) or "sts:AssumeRole", **extra}
     )
-
-
-def error(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as raised:
-        call(**kwargs)
-    return code(raised), str(raised.value.response["Error"]["Message"])
 
 
 def session_clients(broker: LiveBroker, credentials: dict[str, Any]) -> tuple[Any, Any]:

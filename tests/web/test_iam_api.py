@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
-import boto3
-import botocore.config
 import pytest
 import requests
 from botocore.exceptions import ClientError
@@ -17,53 +13,11 @@ from botocore.exceptions import ClientError
 from broker.services import iam_admin
 from broker.services.setup import bootstrap_admin
 from broker.store import models
-from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings, postgres_schema
+from tests.support.aws import client, code
+from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
 from tests.support.metadata import idp_metadata_xml
 
-NO_RETRIES = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
-# No client-side parameter checks either: the broker's own validation answers bad input.
-UNCHECKED = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=False)
 PROVIDER = "arn:aws:iam::123456789012:saml-provider/okta"
-ACCOUNT = "123456789012"
-# For module-scoped brokers: one per database backend, shared by a module's tests.
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@contextmanager
-def running_broker(workdir: Path, keys_dir: Path, backend: str) -> Iterator[LiveBroker]:
-    """A live broker on SQLite or on a fresh PostgreSQL schema."""
-    with ExitStack() as stack:
-        sqlite = f"sqlite:///{workdir / 'broker.db'}"
-        url = sqlite if backend == "sqlite" else stack.enter_context(postgres_schema())
-        port = free_port()
-        settings = make_settings(workdir, keys_dir, url, f"http://127.0.0.1:{port}")
-        yield stack.enter_context(LiveBroker(make_runtime(settings), port))
-
-
-def document(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def deny(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
-
-
-def admin_client(broker: LiveBroker, service: str = "iam") -> Any:
-    admin = bootstrap_admin(broker.runtime)
-    return client(broker, service, admin.access_key_id, admin.secret_access_key)
-
-
-def user_with_key(iam: Any, name: str, *, path: str = "/", policy: str | None = None) -> tuple[str, str]:
-    """A user created through the API (optionally with an inline policy) and its new access key."""
-    iam.create_user(UserName=name, Path=path)
-    if policy is not None:
-        iam.put_user_policy(UserName=name, PolicyName="inline", PolicyDocument=policy)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return key["AccessKeyId"], key["SecretAccessKey"]
 
 
 @pytest.fixture
@@ -72,18 +26,6 @@ def broker(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[LiveBr
     settings = make_settings(tmp_path, keys_dir, database_url, f"http://127.0.0.1:{port}")
     with LiveBroker(make_runtime(settings), port) as live:
         yield live
-
-
-def client(broker: LiveBroker, service: str, key: str, secret: str, token: str | None = None) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=broker.url,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        config=UNCHECKED,
-    )
 
 
 @pytest.fixture
@@ -101,10 +43,6 @@ def trust(provider: str = PROVIDER) -> str:
             ],
         }
     )
-
-
-def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(exc.value.response["Error"]["Code"])
 
 
 def test_saml_providers(iam: object) -> None:

@@ -4,39 +4,24 @@ policies, boundaries, resource ARNs and condition keys; denials carry an encoded
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.brokers import LiveBroker
-from tests.web.test_iam_api import (
+from tests.support.aws import (  # module_broker, module_iam: the "broker" and "iam" fixtures
     ACCOUNT,
-    BACKENDS,
     admin_client,
     allow,
     client,
     code,
     deny,
     document,
-    running_broker,
+    module_broker,  # noqa: F401
+    module_iam,  # noqa: F401
     user_with_key,
 )
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def broker(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys_dir: Path
-) -> Iterator[LiveBroker]:
-    with running_broker(tmp_path_factory.mktemp("iam-authz"), keys_dir, request.param) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def iam(broker: LiveBroker) -> Any:
-    return admin_client(broker)
+from tests.support.brokers import LiveBroker
 
 
 def denied(call: Any, **kwargs: Any) -> str:

@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
+from tests.support.aws import (  # noqa: F401  (module_broker, module_iam: the "broker" and "iam" fixtures)
+    ACCOUNT,
+    BACKENDS,
+    admin_client,
+    allow,
+    code,
+    document,
+    error,
+    module_broker,
+    module_iam,
+    running_broker,
+)
 from tests.support.brokers import LiveBroker
-from tests.web.test_iam_api import ACCOUNT, BACKENDS, admin_client, allow, code, document, running_broker
 
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def broker(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys_dir: Path
-) -> Iterator[LiveBroker]:
-    with running_broker(tmp_path_factory.mktemp("iam-policies"), keys_dir, request.param) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def iam(broker: LiveBroker) -> Any:
-    return admin_client(broker)
-
-
-def error(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as raised:
-        call(**kwargs)
-    return code(raised), str(raised.value.response["Error"]["Message"])
 
 
 def test_aws_managed_policies_are_shipped(iam: Any) -> None:

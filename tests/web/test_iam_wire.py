@@ -12,9 +12,9 @@ import pytest
 from botocore.model import OperationModel, Shape
 
 from broker.web.protocol import ACTIONS
+from tests.support.aws import ACCOUNT, admin_client, allow, document, running_broker
 from tests.support.brokers import LiveBroker
 from tests.support.metadata import idp_metadata_xml
-from tests.web.test_iam_api import ACCOUNT, admin_client, allow, document, running_broker
 
 ISSUE_ACTIONS = [
     "CreateUser",
