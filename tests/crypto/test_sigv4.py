@@ -218,9 +218,9 @@ def test_aws_test_suite_get_vanilla(monkeypatch: pytest.MonkeyPatch) -> None:
     signed_at = datetime(2015, 8, 30, 12, 36, tzinfo=UTC)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: signed_at.replace(tzinfo=None))
     request = AWSRequest(method="GET", url="https://example.amazonaws.com/")
-    SigV4Auth(
-        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "service", "us-east-1"
-    ).add_auth(request)
+    SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "service", "us-east-1").add_auth(
+        request
+    )
     expected = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
     assert request.headers["Authorization"] == (
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
@@ -330,9 +330,7 @@ def test_boto3_presigned_url_verifies(http_method: str | None, sent_with: str) -
     assert signed.signed_headers == ("host",)
     assert "X-Amz-Signature" not in signed.canonical_request
     verify_signature(signed, SECRET, signed.amz_date + timedelta(seconds=59))
-    expect(
-        "RequestExpired", lambda: verify_signature(signed, SECRET, signed.amz_date + timedelta(seconds=61))
-    )
+    expect("RequestExpired", lambda: verify_signature(signed, SECRET, signed.amz_date + timedelta(seconds=61)))
     other = "GET" if sent_with == "POST" else "POST"
     expect(
         "SignatureDoesNotMatch",
@@ -369,16 +367,12 @@ def test_sigv4auth_json_target_post(frozen_clock: datetime) -> None:
             "X-Amz-Target": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
         },
     )
-    signed = assert_verifies(
-        sign_header(request, "cloudtrail", region="ap-southeast-2", token=None), frozen_clock
-    )
+    signed = assert_verifies(sign_header(request, "cloudtrail", region="ap-southeast-2", token=None), frozen_clock)
     assert signed.security_token is None
 
 
 def test_sigv4queryauth_moves_form_into_query(frozen_clock: datetime) -> None:
-    request = AWSRequest(
-        method="POST", url=ENDPOINT + "/", data={"Action": "ListUsers", "Version": "2010-05-08"}
-    )
+    request = AWSRequest(method="POST", url=ENDPOINT + "/", data={"Action": "ListUsers", "Version": "2010-05-08"})
     wire = sign_query(request, "iam", expires=3600)
     assert "Action=ListUsers" in wire.query
     signed = assert_verifies(wire, frozen_clock + timedelta(minutes=59))
@@ -402,8 +396,7 @@ def test_query_parameters_are_canonicalized_like_botocore(frozen_clock: datetime
     assert "b=two+words" in wire.query  # the wire form differs from the signed form (%20)
     signed = assert_verifies(wire, frozen_clock)
     assert signed.canonical_request.split("\n")[2] == (
-        "%C3%BCn%C3%AF=c%C3%B8d%C3%A9%20%E2%9C%93&a=y&a=z&b=two%20words&empty="
-        "&plus=1%2B1%3D2&tilde~=~%2Fpath%3Fx"
+        "%C3%BCn%C3%AF=c%C3%B8d%C3%A9%20%E2%9C%93&a=y&a=z&b=two%20words&empty=&plus=1%2B1%3D2&tilde~=~%2Fpath%3Fx"
     )
 
     presigned = AWSRequest(method="GET", url="https://api.example.test/prod/items", params=params)
@@ -463,9 +456,7 @@ def _flip_last(text: str) -> str:
 @pytest.mark.parametrize(
     "tamper",
     [
-        pytest.param(
-            lambda w: replace(w, body=b"Action=DeleteUser&Version=2010-05-08&UserName=x"), id="body"
-        ),
+        pytest.param(lambda w: replace(w, body=b"Action=DeleteUser&Version=2010-05-08&UserName=x"), id="body"),
         pytest.param(lambda w: replace(w, body=w.body + b"&"), id="body-one-byte"),
         pytest.param(lambda w: replace(w, query="Action=DeleteUser"), id="query-added"),
         pytest.param(lambda w: replace(w, method="PUT"), id="method"),
@@ -480,15 +471,11 @@ def _flip_last(text: str) -> str:
             id="signature-digit",
         ),
         pytest.param(
-            lambda w: w.with_headers(
-                Authorization=w.headers["Authorization"].rsplit("=", 1)[0] + "=zz\u00e9"
-            ),
+            lambda w: w.with_headers(Authorization=w.headers["Authorization"].rsplit("=", 1)[0] + "=zz\u00e9"),
             id="signature-garbage",
         ),
         pytest.param(
-            lambda w: w.with_headers(
-                Authorization=w.headers["Authorization"].replace("us-east-1", "us-west-2")
-            ),
+            lambda w: w.with_headers(Authorization=w.headers["Authorization"].replace("us-east-1", "us-west-2")),
             id="scope-region",
         ),
     ],
@@ -504,9 +491,7 @@ def test_tampered_request_does_not_match(signed_post: Wire, tamper: Callable[[Wi
 
 
 def test_wrong_secret_does_not_match(signed_post: Wire) -> None:
-    expect(
-        "SignatureDoesNotMatch", lambda: verify_signature(signed_post.parse(), SECRET[:-1] + "X", SIGNED_AT)
-    )
+    expect("SignatureDoesNotMatch", lambda: verify_signature(signed_post.parse(), SECRET[:-1] + "X", SIGNED_AT))
 
 
 def test_unsigned_header_may_change(signed_post: Wire) -> None:
@@ -523,9 +508,7 @@ def test_mismatch_message_carries_the_hint_without_the_session_token(signed_post
     assert "x-amz-security-token:<redacted>\n" in error.message
     assert SESSION_TOKEN not in error.message
     assert SESSION_TOKEN not in repr(signed)
-    quiet = expect(
-        "SignatureDoesNotMatch", lambda: verify_signature(signed, SECRET, SIGNED_AT, include_hint=False)
-    )
+    quiet = expect("SignatureDoesNotMatch", lambda: verify_signature(signed, SECRET, SIGNED_AT, include_hint=False))
     assert "Canonical String" not in quiet.message
 
 
@@ -543,9 +526,7 @@ def presigned(frozen_clock: datetime) -> Wire:
         pytest.param(lambda q: q.replace("GetCallerIdentity", "GetSessionToken"), id="action"),
         pytest.param(lambda q: q.replace("X-Amz-Expires=900", "X-Amz-Expires=901"), id="expires"),
         pytest.param(lambda q: q + "&Extra=1", id="param-added"),
-        pytest.param(
-            lambda q: "&".join(p for p in q.split("&") if not p.startswith("Version=")), id="param-removed"
-        ),
+        pytest.param(lambda q: "&".join(p for p in q.split("&") if not p.startswith("Version=")), id="param-removed"),
     ],
 )
 def test_tampered_presigned_query_does_not_match(presigned: Wire, tamper: Callable[[str], str]) -> None:
@@ -689,8 +670,7 @@ def _with_credential(wire: Wire, credential: str) -> Wire:
         (
             f"{TEMP_ACCESS_KEY_ID}/20260314/us-east-1/iam",
             "IncompleteSignature",
-            "Credential must have exactly 5 slash-delimited elements, "
-            "e.g. keyid/date/region/service/term, got",
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got",
         ),
         (
             f"AKIA/SLASH/{TEMP_ACCESS_KEY_ID}/20260314/us-east-1/iam/aws4_request",
@@ -849,9 +829,7 @@ def test_malformed_date_header() -> None:
         {
             "Host": "broker.test",
             "Date": "yesterday",
-            "Authorization": (
-                f"AWS4-HMAC-SHA256 Credential={GOOD_CREDENTIAL}, SignedHeaders=date;host, Signature=a"
-            ),
+            "Authorization": (f"AWS4-HMAC-SHA256 Credential={GOOD_CREDENTIAL}, SignedHeaders=date;host, Signature=a"),
         },
         b"",
     )
@@ -941,9 +919,7 @@ _param_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
     body=st.binary(max_size=64),
     header_value=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20),
 )
-def test_any_botocore_signed_request_verifies(
-    params: list[tuple[str, str]], body: bytes, header_value: str
-) -> None:
+def test_any_botocore_signed_request_verifies(params: list[tuple[str, str]], body: bytes, header_value: str) -> None:
     headers: Mapping[str, str] = {"X-Amz-Meta-Value": header_value}
     request = AWSRequest(
         method="POST", url="https://api.example.test/stage/x", params=params, data=body, headers=headers
@@ -958,8 +934,7 @@ _any_text = st.text(st.characters(), max_size=80)  # surrogates included
 
 @settings(max_examples=300, deadline=None)
 @given(
-    query=_any_text
-    | st.lists(st.sampled_from([*_presign_query().split("&"), "%FF", "+", "=", "&"])).map("&".join),
+    query=_any_text | st.lists(st.sampled_from([*_presign_query().split("&"), "%FF", "+", "=", "&"])).map("&".join),
     authorization=st.none() | _any_text.map(lambda s: "AWS4-HMAC-SHA256 " + s),
     path=_any_text,
 )

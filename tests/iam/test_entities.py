@@ -76,7 +76,5 @@ def test_other_entities() -> None:
         create_date=CREATED,
     )
     assert provider.valid_until is None
-    key = AccessKey(
-        access_key_id="AKIAZ2Z3Z4Z5Z6Z7ABCD", user_name="alice", status="Active", create_date=CREATED
-    )
+    key = AccessKey(access_key_id="AKIAZ2Z3Z4Z5Z6Z7ABCD", user_name="alice", status="Active", create_date=CREATED)
     assert "secret" not in {f.name for f in dataclasses.fields(key)}

@@ -80,9 +80,7 @@ def test_valid_values_pass_through(validate: Validator, value: str) -> None:
         (
             validate_role_name,
             "r" * 65,
-            "1 validation error detected: Value '"
-            + "r" * 65
-            + "' at 'roleName' failed to satisfy constraint: "
+            "1 validation error detected: Value '" + "r" * 65 + "' at 'roleName' failed to satisfy constraint: "
             "Member must have length less than or equal to 64",
         ),
         (
@@ -190,8 +188,7 @@ def test_null_is_reported() -> None:
     with pytest.raises(ValidationError) as info:
         validate_role_name(None)
     assert info.value.message == (
-        "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: "
-        "Member must not be null"
+        "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: Member must not be null"
     )
 
 

@@ -116,7 +116,6 @@ class Acs:
 
 @pytest.fixture(scope="session")
 def acs(idp_keys: KeyPair, sp_keys: KeyPair) -> Acs:
-    provider = ProviderTrust(arn=PROVIDER_ARN, name="Corp", entity_id=IDP_ENTITY_ID,
-                             signing_certs=(idp_keys.cert_pem,))
+    provider = ProviderTrust(arn=PROVIDER_ARN, name="Corp", entity_id=IDP_ENTITY_ID, signing_certs=(idp_keys.cert_pem,))
     policy = AcsPolicy(acs_url=ACS_URL, sp_entity_id=SP_ENTITY_ID, decryption_keys=(sp_keys.key_pem,))
     return Acs(idp=idp_keys, sp=sp_keys, provider=provider, policy=policy)

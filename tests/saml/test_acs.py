@@ -62,8 +62,12 @@ def signed(acs: Acs, **changes: object) -> str:
 
 
 def other_provider(acs: Acs) -> ProviderTrust:
-    return ProviderTrust(arn="arn:aws:iam::123456789012:saml-provider/Other", name="Other",
-                         entity_id=OTHER_IDP, signing_certs=acs.provider.signing_certs)
+    return ProviderTrust(
+        arn="arn:aws:iam::123456789012:saml-provider/Other",
+        name="Other",
+        entity_id=OTHER_IDP,
+        signing_certs=acs.provider.signing_certs,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +130,10 @@ def test_accepted_signing_and_encryption_modes(
     )
     assertion = acs.accept(message)
     assert (assertion.response_signed, assertion.assertion_signed, assertion.encrypted) == (
-        sign_response, sign_assertion, encrypt)
+        sign_response,
+        sign_assertion,
+        encrypt,
+    )
     assert assertion.subject == "alice@corp.example"
     assert assertion.attributes[AWS_ROLE] == [ROLE_ADMIN, ROLE_READONLY]
     assert assertion.assertion_id == ASSERTION_ID
@@ -139,8 +146,11 @@ def test_accepted_signing_and_encryption_modes(
         (NAMEID_PERSISTENT, "persistent", "persistent"),
         (NAMEID_TRANSIENT, "transient", "transient"),
         (NAMEID_EMAIL, NAMEID_EMAIL, NAMEID_EMAIL),
-        ("urn:oasis:names:tc:SAML:2.0:nameid-format:kerberos",
-         "urn:oasis:names:tc:SAML:2.0:nameid-format:kerberos", "kerberos"),
+        (
+            "urn:oasis:names:tc:SAML:2.0:nameid-format:kerberos",
+            "urn:oasis:names:tc:SAML:2.0:nameid-format:kerberos",
+            "kerberos",
+        ),
         (NAMEID_UNSPECIFIED, NAMEID_UNSPECIFIED, NAMEID_UNSPECIFIED),
         (None, NAMEID_UNSPECIFIED, ""),
     ],
@@ -184,16 +194,16 @@ def test_no_attribute_statement_yields_no_attributes(acs: Acs) -> None:
 
 
 def test_authn_statement_without_optional_parts(acs: Acs) -> None:
-    assertion = acs.accept(signed(acs, session_not_on_or_after=None, authn_context_class_ref=None,
-                                  session_index=None))
+    assertion = acs.accept(signed(acs, session_not_on_or_after=None, authn_context_class_ref=None, session_index=None))
     assert assertion.session_not_on_or_after is None
     assert assertion.authn_context_class_refs == ()
     assert assertion.authn_instant == NOW - dt.timedelta(minutes=1)
 
 
 def test_edu_person_targeted_id_name_id_inside_attribute_value(acs: Acs) -> None:
-    targeted = NameIdValue("c4f1e8d2a9b7", format=NAMEID_PERSISTENT, name_qualifier=IDP_ENTITY_ID,
-                           sp_name_qualifier=SP_ENTITY_ID)
+    targeted = NameIdValue(
+        "c4f1e8d2a9b7", format=NAMEID_PERSISTENT, name_qualifier=IDP_ENTITY_ID, sp_name_qualifier=SP_ENTITY_ID
+    )
     attributes = (Attr(OID_EDUPERSON_TARGETED_ID, (targeted,), friendly_name="eduPersonTargetedID"),)
     assertion = acs.accept(signed(acs, attributes=attributes))
     assert assertion.attributes[OID_EDUPERSON_TARGETED_ID] == ["c4f1e8d2a9b7"]
@@ -289,15 +299,24 @@ def test_time_without_zone_is_utc(acs: Acs) -> None:
     assert assertion.authn_instant == NOW - dt.timedelta(minutes=1)
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2025-03-14 09:26:53Z", "2025-03-14T09:26Z", "1741944413",
-                                  "2025-03-14T09:26:53+0200", ""])
+@pytest.mark.parametrize(
+    "text", ["yesterday", "2025-03-14 09:26:53Z", "2025-03-14T09:26Z", "1741944413", "2025-03-14T09:26:53+0200", ""]
+)
 def test_unreadable_time_is_malformed(acs: Acs, text: str) -> None:
     acs.refuse(signed(acs, issue_instant=text), "MalformedMessage")
 
 
-@pytest.mark.parametrize("text", ["2025-02-30T09:26:53Z", "2025-00-10T09:26:53Z", "2025-13-01T00:00:00Z",
-                                  "2025-03-14T09:61:00Z", "2025-03-14T25:00:00Z",
-                                  "\u0662\u0660\u0662\u0665-03-14T09:26:53Z"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-02-30T09:26:53Z",
+        "2025-00-10T09:26:53Z",
+        "2025-13-01T00:00:00Z",
+        "2025-03-14T09:61:00Z",
+        "2025-03-14T25:00:00Z",
+        "\u0662\u0660\u0662\u0665-03-14T09:26:53Z",
+    ],
+)
 def test_impossible_time_is_malformed(acs: Acs, text: str) -> None:
     acs.refuse(signed(acs, issue_instant=text), "MalformedMessage")
 
@@ -313,16 +332,22 @@ def test_impossible_time_is_malformed(acs: Acs, text: str) -> None:
         pytest.param({"not_before": dt.timedelta(hours=2)}, "NotYetValid", id="not-before-hours-ahead"),
         pytest.param({"not_on_or_after": dt.timedelta(seconds=-60)}, "Expired", id="not-on-or-after-at-skew"),
         pytest.param({"not_on_or_after": dt.timedelta(minutes=-10)}, "Expired", id="not-on-or-after-passed"),
-        pytest.param({"confirmations": (Confirmation(not_on_or_after=dt.timedelta(seconds=-61)),)}, "Expired",
-                     id="confirmation-expired"),
+        pytest.param(
+            {"confirmations": (Confirmation(not_on_or_after=dt.timedelta(seconds=-61)),)},
+            "Expired",
+            id="confirmation-expired",
+        ),
         pytest.param({"session_not_on_or_after": dt.timedelta(minutes=-2)}, "Expired", id="session-ended"),
-        pytest.param({"issue_instant": dt.timedelta(days=-1, seconds=-1)}, "Expired",
-                     id="response-issued-over-a-day-ago"),
-        pytest.param({"assertion_issue_instant": dt.timedelta(days=-2)}, "Expired",
-                     id="assertion-issued-over-a-day-ago"),
+        pytest.param(
+            {"issue_instant": dt.timedelta(days=-1, seconds=-1)}, "Expired", id="response-issued-over-a-day-ago"
+        ),
+        pytest.param(
+            {"assertion_issue_instant": dt.timedelta(days=-2)}, "Expired", id="assertion-issued-over-a-day-ago"
+        ),
         pytest.param({"issue_instant": dt.timedelta(seconds=61)}, "NotYetValid", id="response-issued-in-future"),
-        pytest.param({"assertion_issue_instant": dt.timedelta(minutes=10)}, "NotYetValid",
-                     id="assertion-issued-in-future"),
+        pytest.param(
+            {"assertion_issue_instant": dt.timedelta(minutes=10)}, "NotYetValid", id="assertion-issued-in-future"
+        ),
     ],
 )
 def test_time_window_refusals(acs: Acs, changes: dict[str, object], code: str) -> None:
@@ -335,13 +360,18 @@ def test_time_window_refusals(acs: Acs, changes: dict[str, object], code: str) -
         pytest.param({"not_before": dt.timedelta(seconds=59)}, id="not-before-within-skew"),
         pytest.param({"not_before": dt.timedelta(seconds=60)}, id="not-before-at-skew"),
         pytest.param({"not_on_or_after": dt.timedelta(seconds=-59)}, id="not-on-or-after-within-skew"),
-        pytest.param({"confirmations": (Confirmation(not_on_or_after=dt.timedelta(seconds=-30)),)},
-                     id="confirmation-within-skew"),
+        pytest.param(
+            {"confirmations": (Confirmation(not_on_or_after=dt.timedelta(seconds=-30)),)}, id="confirmation-within-skew"
+        ),
         pytest.param({"session_not_on_or_after": dt.timedelta(seconds=-30)}, id="session-within-skew"),
-        pytest.param({"issue_instant": dt.timedelta(seconds=60), "assertion_issue_instant": dt.timedelta(seconds=60)},
-                     id="issued-within-skew-ahead"),
-        pytest.param({"issue_instant": dt.timedelta(days=-1), "assertion_issue_instant": dt.timedelta(days=-1)},
-                     id="issued-exactly-a-day-ago"),
+        pytest.param(
+            {"issue_instant": dt.timedelta(seconds=60), "assertion_issue_instant": dt.timedelta(seconds=60)},
+            id="issued-within-skew-ahead",
+        ),
+        pytest.param(
+            {"issue_instant": dt.timedelta(days=-1), "assertion_issue_instant": dt.timedelta(days=-1)},
+            id="issued-exactly-a-day-ago",
+        ),
     ],
 )
 def test_time_window_tolerances(acs: Acs, changes: dict[str, object]) -> None:
@@ -365,8 +395,17 @@ def test_the_same_response_expires_as_now_moves_on(acs: Acs) -> None:
 # Destination, recipient, subject confirmation, audience
 
 
-@pytest.mark.parametrize("destination", [None, "https://evil.example/saml/acs", ACS_URL + "/",
-                                         "http://broker.example/saml/acs", "https://BROKER.example/saml/acs", ""])
+@pytest.mark.parametrize(
+    "destination",
+    [
+        None,
+        "https://evil.example/saml/acs",
+        ACS_URL + "/",
+        "http://broker.example/saml/acs",
+        "https://BROKER.example/saml/acs",
+        "",
+    ],
+)
 def test_destination_absent_or_wrong(acs: Acs, destination: str | None) -> None:
     acs.refuse(signed(acs, destination=destination), "WrongDestination")
 
@@ -386,12 +425,17 @@ def test_recipient_absent_or_wrong(acs: Acs, recipient: str | None) -> None:
         pytest.param({"confirmations": (Confirmation(method=None),)}, id="no-method"),
         pytest.param({"confirmations": ()}, id="no-confirmation"),
         pytest.param({"confirmations": (Confirmation(data=False),)}, id="no-confirmation-data"),
-        pytest.param({"confirmations": (Confirmation(in_response_to="_req-someone-else"),)},
-                     id="in-response-to-differs"),
-        pytest.param({"confirmations": (Confirmation(in_response_to=None),)},
-                     id="response-answers-a-request-confirmation-does-not"),
-        pytest.param({"in_response_to": None, "confirmations": (Confirmation(in_response_to=REQUEST_ID),)},
-                     id="confirmation-answers-a-request-response-does-not"),
+        pytest.param(
+            {"confirmations": (Confirmation(in_response_to="_req-someone-else"),)}, id="in-response-to-differs"
+        ),
+        pytest.param(
+            {"confirmations": (Confirmation(in_response_to=None),)},
+            id="response-answers-a-request-confirmation-does-not",
+        ),
+        pytest.param(
+            {"in_response_to": None, "confirmations": (Confirmation(in_response_to=REQUEST_ID),)},
+            id="confirmation-answers-a-request-response-does-not",
+        ),
     ],
 )
 def test_subject_confirmation_refusals(acs: Acs, changes: dict[str, object]) -> None:
@@ -414,10 +458,14 @@ def test_response_in_response_to_is_bound_to_the_signed_confirmation(acs: Acs) -
         pytest.param({"audience_restrictions": (("https://other-sp.example/metadata",),)}, id="wrong-audience"),
         pytest.param({"audience_restrictions": ((SP_ENTITY_ID + "/",),)}, id="trailing-slash"),
         pytest.param({"audience_restrictions": (("",),)}, id="empty-audience"),
-        pytest.param({"audience_restrictions": ((SP_ENTITY_ID,), ("https://other-sp.example/metadata",))},
-                     id="second-restriction-lacks-us"),
-        pytest.param({"audience_restrictions": (("https://other-sp.example/metadata",), (SP_ENTITY_ID,))},
-                     id="first-restriction-lacks-us"),
+        pytest.param(
+            {"audience_restrictions": ((SP_ENTITY_ID,), ("https://other-sp.example/metadata",))},
+            id="second-restriction-lacks-us",
+        ),
+        pytest.param(
+            {"audience_restrictions": (("https://other-sp.example/metadata",), (SP_ENTITY_ID,))},
+            id="first-restriction-lacks-us",
+        ),
     ],
 )
 def test_audience_refusals(acs: Acs, changes: dict[str, object]) -> None:
@@ -435,8 +483,9 @@ def test_audiences_accepted_when_every_restriction_names_us(acs: Acs) -> None:
 
 
 def test_no_assertion(acs: Acs) -> None:
-    acs.refuse(signed(acs, include_assertion=False, sign_assertion=None, sign_response=acs.idp.signer()),
-               "AssertionCount")
+    acs.refuse(
+        signed(acs, include_assertion=False, sign_assertion=None, sign_response=acs.idp.signer()), "AssertionCount"
+    )
 
 
 def test_two_assertions(acs: Acs) -> None:
@@ -467,11 +516,14 @@ def test_response_issuer_differs_from_assertion_issuer(acs: Acs) -> None:
 @pytest.mark.parametrize(
     "changes",
     [
-        pytest.param({"issuer": "https://unknown.example", "assertion_issuer": "https://unknown.example"},
-                     id="both-unknown"),
+        pytest.param(
+            {"issuer": "https://unknown.example", "assertion_issuer": "https://unknown.example"}, id="both-unknown"
+        ),
         pytest.param({"issuer": "https://unknown.example"}, id="response-issuer-unknown"),
-        pytest.param({"issuer": None, "assertion_issuer": "https://unknown.example"},
-                     id="assertion-issuer-unknown-no-response-issuer"),
+        pytest.param(
+            {"issuer": None, "assertion_issuer": "https://unknown.example"},
+            id="assertion-issuer-unknown-no-response-issuer",
+        ),
         pytest.param({"issuer": IDP_ENTITY_ID + "/"}, id="near-miss"),
     ],
 )
@@ -491,9 +543,14 @@ def test_provider_registration_expired(acs: Acs) -> None:
 
 
 def test_status_not_success_names_nested_code_and_message(acs: Acs) -> None:
-    message = signed(acs, status_code=STATUS_RESPONDER, nested_status_code=STATUS_AUTHN_FAILED,
-                     status_message="  The user cancelled the sign-in.  ", include_assertion=False,
-                     sign_assertion=None)
+    message = signed(
+        acs,
+        status_code=STATUS_RESPONDER,
+        nested_status_code=STATUS_AUTHN_FAILED,
+        status_message="  The user cancelled the sign-in.  ",
+        include_assertion=False,
+        sign_assertion=None,
+    )
     error = acs.refuse(message, "StatusNotSuccess")
     assert STATUS_RESPONDER in error.detail
     assert STATUS_AUTHN_FAILED in error.detail
@@ -504,11 +561,17 @@ def test_status_not_success_names_nested_code_and_message(acs: Acs) -> None:
     ("changes", "in_detail"),
     [
         pytest.param({"status_code": None}, "missing", id="no-status"),
-        pytest.param({"status_code": "urn:oasis:names:tc:SAML:2.0:status:Requester",
-                      "nested_status_code": "urn:oasis:names:tc:SAML:2.0:status:RequestDenied"},
-                     "RequestDenied", id="requester-denied"),
-        pytest.param({"status_code": "urn:oasis:names:tc:SAML:2.0:status:success"}, "status:success",
-                     id="lowercase-success"),
+        pytest.param(
+            {
+                "status_code": "urn:oasis:names:tc:SAML:2.0:status:Requester",
+                "nested_status_code": "urn:oasis:names:tc:SAML:2.0:status:RequestDenied",
+            },
+            "RequestDenied",
+            id="requester-denied",
+        ),
+        pytest.param(
+            {"status_code": "urn:oasis:names:tc:SAML:2.0:status:success"}, "status:success", id="lowercase-success"
+        ),
         # A successful assertion does not make a failed Response successful.
         pytest.param({"status_code": STATUS_RESPONDER}, "Responder", id="failed-with-assertion"),
     ],
@@ -545,7 +608,7 @@ def test_not_base64(acs: Acs, text: str) -> None:
 
 def test_base64_with_line_breaks_is_accepted(acs: Acs) -> None:
     message = signed(acs)
-    wrapped = "\r\n".join(message[i:i + 76] for i in range(0, len(message), 76))
+    wrapped = "\r\n".join(message[i : i + 76] for i in range(0, len(message), 76))
     acs.accept(wrapped)
 
 
@@ -568,10 +631,13 @@ def test_not_xml(acs: Acs, data: bytes) -> None:
     "root_xml",
     [
         pytest.param(f'<saml:Assertion xmlns:saml="{SAML}" ID="_a" Version="2.0"/>', id="bare-assertion"),
-        pytest.param('<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r"/>',
-                     id="authn-request"),
-        pytest.param('<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:1.0:protocol" ResponseID="_r"/>',
-                     id="saml-1.1-response"),
+        pytest.param(
+            '<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r"/>', id="authn-request"
+        ),
+        pytest.param(
+            '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:1.0:protocol" ResponseID="_r"/>',
+            id="saml-1.1-response",
+        ),
         pytest.param('<Response ID="_r" Version="2.0"/>', id="no-namespace"),
     ],
 )
@@ -623,8 +689,9 @@ def _with_prolog(acs: Acs, prolog: str, name_id: str = "alice@corp.example") -> 
 
 BILLION_LAUGHS = (
     '<!DOCTYPE samlp:Response [\n <!ENTITY lol "lol">\n'
-    + "".join(f' <!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">\n'
-              for i in range(1, 10))
+    + "".join(
+        f' <!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">\n' for i in range(1, 10)
+    )
     + "]>"
 )
 
@@ -636,10 +703,10 @@ BILLION_LAUGHS = (
         pytest.param(BILLION_LAUGHS, "&lol9;", id="billion-laughs"),
         pytest.param('<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', "&xxe;", id="xxe-file"),
         pytest.param('<!DOCTYPE r [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/evil.dtd">]>', "&xxe;", id="xxe-http"),
-        pytest.param('<!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>', "alice@corp.example",
-                     id="parameter-entity"),
-        pytest.param('<!DOCTYPE r SYSTEM "http://127.0.0.1:9/evil.dtd">', "alice@corp.example",
-                     id="external-dtd"),
+        pytest.param(
+            '<!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>', "alice@corp.example", id="parameter-entity"
+        ),
+        pytest.param('<!DOCTYPE r SYSTEM "http://127.0.0.1:9/evil.dtd">', "alice@corp.example", id="external-dtd"),
         pytest.param('<!doctype r [<!entity a "admin">]>', "&a;@corp.example", id="lowercase"),
     ],
 )

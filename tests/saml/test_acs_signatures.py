@@ -126,9 +126,7 @@ def test_response_signed_with_another_key(acs: Acs, attacker_keys: KeyPair) -> N
     acs.refuse(message, "BadSignature")
 
 
-def test_good_response_signature_does_not_excuse_a_bad_assertion_signature(
-    acs: Acs, attacker_keys: KeyPair
-) -> None:
+def test_good_response_signature_does_not_excuse_a_bad_assertion_signature(acs: Acs, attacker_keys: KeyPair) -> None:
     message = response_b64(acs.options(sign_assertion=attacker_keys.signer(), sign_response=acs.idp.signer()))
     acs.refuse(message, "BadSignature")
 
@@ -166,6 +164,7 @@ def _flip_base64(path: str) -> Mutation:
         data = bytearray(base64.b64decode(node.text or ""))
         data[len(data) // 2] ^= 0x01
         node.text = base64.b64encode(bytes(data)).decode()
+
     return mutate
 
 
@@ -183,14 +182,17 @@ def _drop_attribute(root: etree._Element) -> None:
 ASSERTION_TAMPERING = [
     pytest.param(_set_text("//saml:NameID", EVIL_NAME_ID), id="name-id"),
     pytest.param(_set_text("//saml:NameID", "alice@corp.example "), id="name-id-whitespace"),
-    pytest.param(_set_text(f"//saml:Attribute[@Name='{AWS_SESSION_NAME}']/saml:AttributeValue", "root"),
-                 id="attribute-value"),
+    pytest.param(
+        _set_text(f"//saml:Attribute[@Name='{AWS_SESSION_NAME}']/saml:AttributeValue", "root"), id="attribute-value"
+    ),
     pytest.param(_add_attribute_value, id="attribute-value-added"),
     pytest.param(_drop_attribute, id="attribute-removed"),
     pytest.param(_set_text("//saml:Audience", SP_ENTITY_ID + " "), id="audience"),
     pytest.param(_set_attribute("//saml:Conditions", "NotOnOrAfter", "2035-01-01T00:00:00Z"), id="conditions"),
-    pytest.param(_set_attribute("//saml:NameID", "Format", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"),
-                 id="name-id-format"),
+    pytest.param(
+        _set_attribute("//saml:NameID", "Format", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"),
+        id="name-id-format",
+    ),
     pytest.param(_flip_base64("//ds:SignatureValue"), id="signature-value"),
     pytest.param(_flip_base64("//ds:DigestValue"), id="digest-value"),
 ]
@@ -207,8 +209,10 @@ RESPONSE_TAMPERING = [
     *ASSERTION_TAMPERING,
     pytest.param(_set_attribute("/samlp:Response", "InResponseTo", "_req-attacker"), id="response-in-response-to"),
     pytest.param(_set_attribute("/samlp:Response", "IssueInstant", "2025-03-14T09:26:54Z"), id="issue-instant"),
-    pytest.param(lambda root: one(root, "samlp:Status").append(etree.Element(f"{{{SAMLP}}}StatusMessage")),
-                 id="status-message-added"),
+    pytest.param(
+        lambda root: one(root, "samlp:Status").append(etree.Element(f"{{{SAMLP}}}StatusMessage")),
+        id="status-message-added",
+    ),
 ]
 
 
@@ -284,12 +288,14 @@ def _add_transform(algorithm: str, at: int | None = None) -> Mutation:
         transforms = one(root, REFERENCE + "/ds:Transforms")
         transform = etree.Element(f"{{{DS}}}Transform", Algorithm=algorithm)
         transforms.insert(len(transforms) if at is None else at, transform)
+
     return mutate
 
 
 def _drop(path: str) -> Mutation:
     def mutate(root: etree._Element) -> None:
         detach(one(root, path))
+
     return mutate
 
 
@@ -331,8 +337,12 @@ PROFILE_VIOLATIONS = [
     pytest.param(_add_transform("http://www.w3.org/TR/1999/REC-xslt-19991116", at=0), id="xslt-transform"),
     pytest.param(_drop(REFERENCE + "/ds:Transforms/ds:Transform[1]"), id="no-enveloped-transform"),
     pytest.param(_drop(REFERENCE + "/ds:Transforms"), id="no-transforms"),
-    pytest.param(_set_attribute(SIGNED_INFO + "/ds:CanonicalizationMethod", "Algorithm",
-                                "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"), id="inclusive-c14n"),
+    pytest.param(
+        _set_attribute(
+            SIGNED_INFO + "/ds:CanonicalizationMethod", "Algorithm", "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+        ),
+        id="inclusive-c14n",
+    ),
     pytest.param(_drop(SIGNED_INFO + "/ds:CanonicalizationMethod"), id="no-c14n"),
     pytest.param(_drop(SIGNED_INFO), id="no-signed-info"),
 ]
@@ -359,13 +369,13 @@ def test_assertion_signature_pointing_at_the_response(acs: Acs) -> None:
     acs.refuse(encode(root), "SignatureProfile")
 
 
-def _sign_custom(element: etree._Element, keys: KeyPair, c14n_transform: Any = None,
-                 inclusive_prefixes: tuple[str, ...] = ()) -> None:
+def _sign_custom(
+    element: etree._Element, keys: KeyPair, c14n_transform: Any = None, inclusive_prefixes: tuple[str, ...] = ()
+) -> None:
     """Sign like another IdP stack would: a chosen reference c14n, optional InclusiveNamespaces."""
     signature = xmlsec.template.create(element, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256)
     one(element, "saml:Issuer").addnext(signature)
-    reference = xmlsec.template.add_reference(signature, xmlsec.constants.TransformSha256,
-                                              uri=f"#{element.get('ID')}")
+    reference = xmlsec.template.add_reference(signature, xmlsec.constants.TransformSha256, uri=f"#{element.get('ID')}")
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
     transform = xmlsec.template.add_transform(reference, c14n_transform or xmlsec.constants.TransformExclC14N)
     if inclusive_prefixes:
@@ -388,8 +398,12 @@ def test_retrieval_method_in_key_info_is_never_followed(acs: Acs, attacker_keys:
         key_info = one(root, "saml:Assertion/ds:Signature/ds:KeyInfo")
         for child in list(key_info):
             key_info.remove(child)
-        etree.SubElement(key_info, f"{{{DS}}}RetrievalMethod", URI="http://127.0.0.1:9/attacker-cert.der",
-                         Type="http://www.w3.org/2000/09/xmldsig#rawX509Certificate")
+        etree.SubElement(
+            key_info,
+            f"{{{DS}}}RetrievalMethod",
+            URI="http://127.0.0.1:9/attacker-cert.der",
+            Type="http://www.w3.org/2000/09/xmldsig#rawX509Certificate",
+        )
 
     root = assertion_signed(acs)
     point_key_info_away(root)
@@ -626,8 +640,10 @@ def test_encrypted_key_beside_encrypted_data(acs: Acs) -> None:
         pytest.param(_flip_base64("//xenc:EncryptedData/xenc:CipherData/xenc:CipherValue"), id="ciphertext"),
         pytest.param(_flip_base64("//xenc:EncryptedKey/xenc:CipherData/xenc:CipherValue"), id="encrypted-key"),
         pytest.param(_drop("//xenc:EncryptedData"), id="no-encrypted-data"),
-        pytest.param(lambda root: one(root, "//xenc:EncryptedKey").addnext(clone(one(root, "//xenc:EncryptedKey"))),
-                     id="two-encrypted-keys"),
+        pytest.param(
+            lambda root: one(root, "//xenc:EncryptedKey").addnext(clone(one(root, "//xenc:EncryptedKey"))),
+            id="two-encrypted-keys",
+        ),
         pytest.param(_drop("//xenc:EncryptedKey"), id="no-encrypted-key"),
     ],
 )
@@ -648,17 +664,24 @@ def test_encrypted_assertion_holding_something_else(acs: Acs) -> None:
 
 
 def _assertion_xml(body: str = f"<saml:Issuer>{IDP_ENTITY_ID}</saml:Issuer>") -> str:
-    return (f'<saml:Assertion xmlns:saml="{SAML}" ID="_decrypted" Version="2.0" '
-            f'IssueInstant="2025-03-14T09:26:53Z">{body}</saml:Assertion>')
+    return (
+        f'<saml:Assertion xmlns:saml="{SAML}" ID="_decrypted" Version="2.0" '
+        f'IssueInstant="2025-03-14T09:26:53Z">{body}</saml:Assertion>'
+    )
 
 
 @pytest.mark.parametrize(
     "plaintext",
     [
-        pytest.param('<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                     + _assertion_xml("<saml:Issuer>&x;</saml:Issuer>"), id="xxe"),
-        pytest.param('<!DOCTYPE a [<!ENTITY l "lol"><!ENTITY l2 "&l;&l;&l;&l;&l;&l;&l;&l;&l;&l;">]>'
-                     + _assertion_xml("<saml:Issuer>&l2;</saml:Issuer>"), id="entity-expansion"),
+        pytest.param(
+            '<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + _assertion_xml("<saml:Issuer>&x;</saml:Issuer>"),
+            id="xxe",
+        ),
+        pytest.param(
+            '<!DOCTYPE a [<!ENTITY l "lol"><!ENTITY l2 "&l;&l;&l;&l;&l;&l;&l;&l;&l;&l;">]>'
+            + _assertion_xml("<saml:Issuer>&l2;</saml:Issuer>"),
+            id="entity-expansion",
+        ),
         pytest.param(_assertion_xml("<saml:Issuer>&x;</saml:Issuer>"), id="undeclared-entity"),
         pytest.param("<?xml-stylesheet href='x.xsl'?>" + _assertion_xml(), id="processing-instruction-first"),
         pytest.param(f'<saml:Subject xmlns:saml="{SAML}"/>', id="not-an-assertion"),
@@ -707,13 +730,15 @@ def test_comment_in_name_id_signed_by_the_idp_reads_in_full(acs: Acs) -> None:
 def test_comment_in_attribute_value_signed_by_the_idp_reads_in_full(acs: Acs) -> None:
     attributes = (
         Attr(AWS_SESSION_NAME, ("alice<!-- display -->@corp.example",)),
-        Attr(AWS_ROLE, ("arn:aws:iam::123456789012:role/Admin<!---->Audit,"
-                        "arn:aws:iam::123456789012:saml-provider/Corp",)),
+        Attr(
+            AWS_ROLE, ("arn:aws:iam::123456789012:role/Admin<!---->Audit,arn:aws:iam::123456789012:saml-provider/Corp",)
+        ),
     )
     assertion = acs.accept(response_b64(acs.options(attributes=attributes, sign_response=acs.idp.signer())))
     assert assertion.attributes[AWS_SESSION_NAME] == ["alice@corp.example"]
     assert assertion.attributes[AWS_ROLE] == [
-        "arn:aws:iam::123456789012:role/AdminAudit,arn:aws:iam::123456789012:saml-provider/Corp"]
+        "arn:aws:iam::123456789012:role/AdminAudit,arn:aws:iam::123456789012:saml-provider/Corp"
+    ]
 
 
 @pytest.mark.parametrize("signed_part", ["assertion", "response", "both"])
@@ -721,12 +746,14 @@ def test_comment_inserted_after_signing_keeps_the_signature_and_the_full_text(ac
     # The attacker owns alice@corp.example.evil.example and truncates it to alice@corp.example.
     owned = "alice@corp.example.evil.example"
     signer = acs.idp.signer()
-    root = build_response(acs.options(
-        name_id=owned,
-        attributes=(Attr(AWS_SESSION_NAME, (owned,)),),
-        sign_assertion=signer if signed_part != "response" else None,
-        sign_response=signer if signed_part != "assertion" else None,
-    ))
+    root = build_response(
+        acs.options(
+            name_id=owned,
+            attributes=(Attr(AWS_SESSION_NAME, (owned,)),),
+            sign_assertion=signer if signed_part != "response" else None,
+            sign_response=signer if signed_part != "assertion" else None,
+        )
+    )
     insert_comment(one(root, "//saml:NameID"), len("alice@corp.example"))
     insert_comment(one(root, "//saml:AttributeValue"), len("alice@corp.example"))
     assertion = acs.accept(encode(root))

@@ -55,7 +55,8 @@ class Meta:
         valid = f' validUntil="{self.entity_valid_until}"' if self.entity_valid_until else ""
         idp_valid = f' validUntil="{self.idp_valid_until}"' if self.idp_valid_until else ""
         services = "".join(f'\n    <md:SingleSignOnService Binding="{b}" Location="{loc}"/>' for b, loc in self.sso)
-        idp = f"""
+        idp = (
+            f"""
   <md:IDPSSODescriptor protocolSupportEnumeration="{self.protocol}"{idp_valid}>
     <md:Extensions>
       <mdui:UIInfo xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui">
@@ -65,11 +66,14 @@ class Meta:
     <md:SingleLogoutService Binding="{BINDING_REDIRECT}" Location="https://idp.corp.example/slo"/>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:transient</md:NameIDFormat>{services}
-  </md:IDPSSODescriptor>""" if self.with_idp else """
+  </md:IDPSSODescriptor>"""
+            if self.with_idp
+            else """
   <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:AssertionConsumerService index="0" Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
         Location="https://sp.example/acs"/>
   </md:SPSSODescriptor>"""
+        )
         return f"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"{entity_id}{valid}>{idp}
   <md:Organization>
     <md:OrganizationName xml:lang="en">Corp</md:OrganizationName>
@@ -88,8 +92,10 @@ class Meta:
 def entities(*members: Meta, valid_until: str | None = None) -> str:
     valid = f' validUntil="{valid_until}"' if valid_until else ""
     body = "\n".join(member.entity() for member in members)
-    return (f'<?xml version="1.0"?>\n<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
-            f' Name="urn:corp:federation"{valid}>\n{body}\n</md:EntitiesDescriptor>')
+    return (
+        f'<?xml version="1.0"?>\n<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
+        f' Name="urn:corp:federation"{valid}>\n{body}\n</md:EntitiesDescriptor>'
+    )
 
 
 def test_entity_descriptor(idp_keys: KeyPair) -> None:
@@ -121,8 +127,11 @@ def test_encryption_only_key_descriptor_is_ignored(idp_keys: KeyPair, sp_keys: K
 
 
 def test_same_certificate_for_both_uses_is_pinned_once(idp_keys: KeyPair) -> None:
-    descriptors = (key_descriptor(idp_keys.cert_pem, "signing") + key_descriptor(idp_keys.cert_pem, "encryption")
-                   + key_descriptor(idp_keys.cert_pem, None))
+    descriptors = (
+        key_descriptor(idp_keys.cert_pem, "signing")
+        + key_descriptor(idp_keys.cert_pem, "encryption")
+        + key_descriptor(idp_keys.cert_pem, None)
+    )
     assert parse_idp_metadata(Meta(descriptors).xml()).signing_certs == (idp_keys.cert_pem,)
 
 
@@ -132,8 +141,11 @@ def test_certificate_on_one_line(idp_keys: KeyPair) -> None:
 
 
 def test_sso_bindings_first_of_each_wins_and_may_be_absent(idp_keys: KeyPair) -> None:
-    sso = ((BINDING_SOAP, "https://idp.corp.example/soap"), (BINDING_POST, SSO_POST),
-           (BINDING_POST, "https://idp.corp.example/second"))
+    sso = (
+        (BINDING_SOAP, "https://idp.corp.example/soap"),
+        (BINDING_POST, SSO_POST),
+        (BINDING_POST, "https://idp.corp.example/second"),
+    )
     metadata = parse_idp_metadata(Meta(key_descriptor(idp_keys.cert_pem, "signing"), sso=sso).xml())
     assert metadata.sso_post_url == SSO_POST
     assert metadata.sso_redirect_url is None
@@ -152,8 +164,11 @@ def test_sso_bindings_first_of_each_wins_and_may_be_absent(idp_keys: KeyPair) ->
 def test_valid_until_is_the_earliest(
     idp_keys: KeyPair, entity_valid_until: str | None, idp_valid_until: str | None, expected: dt.datetime | None
 ) -> None:
-    meta = Meta(key_descriptor(idp_keys.cert_pem, "signing"), entity_valid_until=entity_valid_until,
-                idp_valid_until=idp_valid_until)
+    meta = Meta(
+        key_descriptor(idp_keys.cert_pem, "signing"),
+        entity_valid_until=entity_valid_until,
+        idp_valid_until=idp_valid_until,
+    )
     assert parse_idp_metadata(meta.xml()).valid_until == expected
 
 
@@ -171,40 +186,77 @@ def _signing(keys: KeyPair) -> str:
     [
         pytest.param(lambda k: Meta(_signing(k), with_idp=False).xml(), "IDPSSODescriptor", id="sp-metadata"),
         pytest.param(lambda k: Meta("").xml(), "no signing certificate", id="no-key-descriptor"),
-        pytest.param(lambda k: Meta(key_descriptor(k.cert_pem, "encryption")).xml(), "no signing certificate",
-                     id="encryption-key-only"),
-        pytest.param(lambda k: Meta(key_descriptor("   ", "signing")).xml(), "no signing certificate",
-                     id="empty-certificate"),
-        pytest.param(lambda k: Meta(key_descriptor("bm90IGEgY2VydGlmaWNhdGU=", "signing")).xml(), "X.509",
-                     id="certificate-not-der"),
-        pytest.param(lambda k: Meta(key_descriptor("%%% not base64 %%%", "signing")).xml(), "X.509",
-                     id="certificate-not-base64"),
-        pytest.param(lambda k: Meta(_signing(k) + key_descriptor("AAAA", None)).xml(), "X.509",
-                     id="one-good-one-bad-certificate"),
-        pytest.param(lambda k: '<!DOCTYPE md:EntityDescriptor>\n' + Meta(_signing(k)).entity(), "acceptable XML",
-                     id="doctype"),
-        pytest.param(lambda k: '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
-                     + Meta(_signing(k), entity_id="&e;").entity(), "acceptable XML", id="xxe"),
+        pytest.param(
+            lambda k: Meta(key_descriptor(k.cert_pem, "encryption")).xml(),
+            "no signing certificate",
+            id="encryption-key-only",
+        ),
+        pytest.param(
+            lambda k: Meta(key_descriptor("   ", "signing")).xml(), "no signing certificate", id="empty-certificate"
+        ),
+        pytest.param(
+            lambda k: Meta(key_descriptor("bm90IGEgY2VydGlmaWNhdGU=", "signing")).xml(),
+            "X.509",
+            id="certificate-not-der",
+        ),
+        pytest.param(
+            lambda k: Meta(key_descriptor("%%% not base64 %%%", "signing")).xml(), "X.509", id="certificate-not-base64"
+        ),
+        pytest.param(
+            lambda k: Meta(_signing(k) + key_descriptor("AAAA", None)).xml(), "X.509", id="one-good-one-bad-certificate"
+        ),
+        pytest.param(
+            lambda k: "<!DOCTYPE md:EntityDescriptor>\n" + Meta(_signing(k)).entity(), "acceptable XML", id="doctype"
+        ),
+        pytest.param(
+            lambda k: (
+                '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n' + Meta(_signing(k), entity_id="&e;").entity()
+            ),
+            "acceptable XML",
+            id="xxe",
+        ),
         pytest.param(lambda k: "<md:EntityDescriptor", "acceptable XML", id="not-xml"),
-        pytest.param(lambda k: entities(Meta(_signing(k)), Meta(_signing(k), entity_id="https://b.example")),
-                     "exactly one", id="several-entities"),
+        pytest.param(
+            lambda k: entities(Meta(_signing(k)), Meta(_signing(k), entity_id="https://b.example")),
+            "exactly one",
+            id="several-entities",
+        ),
         pytest.param(lambda k: entities(), "exactly one", id="no-entity"),
-        pytest.param(lambda k: Meta(_signing(k), sso=((BINDING_REDIRECT, "javascript:alert(1)"),)).xml(),
-                     "http", id="javascript-sso-location"),
-        pytest.param(lambda k: Meta(_signing(k), sso=((BINDING_POST, "file:///etc/passwd"),)).xml(),
-                     "http", id="file-sso-location"),
-        pytest.param(lambda k: Meta(_signing(k), sso=((BINDING_POST, "//idp.example/sso"),)).xml(),
-                     "http", id="scheme-relative-sso-location"),
+        pytest.param(
+            lambda k: Meta(_signing(k), sso=((BINDING_REDIRECT, "javascript:alert(1)"),)).xml(),
+            "http",
+            id="javascript-sso-location",
+        ),
+        pytest.param(
+            lambda k: Meta(_signing(k), sso=((BINDING_POST, "file:///etc/passwd"),)).xml(),
+            "http",
+            id="file-sso-location",
+        ),
+        pytest.param(
+            lambda k: Meta(_signing(k), sso=((BINDING_POST, "//idp.example/sso"),)).xml(),
+            "http",
+            id="scheme-relative-sso-location",
+        ),
         pytest.param(lambda k: Meta(_signing(k), entity_id=None).xml(), "entityID", id="no-entity-id"),
         pytest.param(lambda k: Meta(_signing(k), entity_id="  ").xml(), "entityID", id="blank-entity-id"),
-        pytest.param(lambda k: Meta(_signing(k), entity_id="https://e.example/" + "x" * 1100).xml(), "entityID",
-                     id="entity-id-too-long"),
-        pytest.param(lambda k: Meta(_signing(k), protocol="urn:oasis:names:tc:SAML:1.1:protocol").xml(),
-                     "SAML 2.0", id="saml-1.1-only"),
-        pytest.param(lambda k: Meta(_signing(k), entity_valid_until="next year").xml(), "validUntil",
-                     id="bad-valid-until"),
-        pytest.param(lambda k: '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>',
-                     "md:EntityDescriptor", id="wrong-root"),
+        pytest.param(
+            lambda k: Meta(_signing(k), entity_id="https://e.example/" + "x" * 1100).xml(),
+            "entityID",
+            id="entity-id-too-long",
+        ),
+        pytest.param(
+            lambda k: Meta(_signing(k), protocol="urn:oasis:names:tc:SAML:1.1:protocol").xml(),
+            "SAML 2.0",
+            id="saml-1.1-only",
+        ),
+        pytest.param(
+            lambda k: Meta(_signing(k), entity_valid_until="next year").xml(), "validUntil", id="bad-valid-until"
+        ),
+        pytest.param(
+            lambda k: '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>',
+            "md:EntityDescriptor",
+            id="wrong-root",
+        ),
     ],
 )
 def test_refused_metadata(idp_keys: KeyPair, build: object, message: str) -> None:

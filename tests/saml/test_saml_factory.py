@@ -38,9 +38,16 @@ from tests.support.saml_factory import (
         pytest.param({"sign_response": "idp"}, id="both-signed"),
         pytest.param({"encrypt": "sp", "sign_response": "idp"}, id="encrypted"),
         pytest.param({"attributes": (Attr(OID_EDUPERSON_TARGETED_ID, (NameIdValue("x1"),)),)}, id="targeted-id"),
-        pytest.param({"status_code": STATUS_RESPONDER, "nested_status_code": STATUS_AUTHN_FAILED,
-                      "status_message": "cancelled", "include_assertion": False, "sign_assertion": None},
-                     id="failure-status"),
+        pytest.param(
+            {
+                "status_code": STATUS_RESPONDER,
+                "nested_status_code": STATUS_AUTHN_FAILED,
+                "status_message": "cancelled",
+                "include_assertion": False,
+                "sign_assertion": None,
+            },
+            id="failure-status",
+        ),
         pytest.param({"confirmations": (Confirmation(not_before=NOW, address="192.0.2.1"),)}, id="confirmation-data"),
     ],
 )
@@ -57,12 +64,27 @@ def test_element_order_and_signature_placement(acs: Acs) -> None:
     assert [etree.QName(child).localname for child in root] == ["Issuer", "Signature", "Status", "Assertion"]
     assertion = one(root, "saml:Assertion")
     assert [etree.QName(child).localname for child in assertion] == [
-        "Issuer", "Signature", "Subject", "Conditions", "AuthnStatement", "AttributeStatement"]
+        "Issuer",
+        "Signature",
+        "Subject",
+        "Conditions",
+        "AuthnStatement",
+        "AttributeStatement",
+    ]
 
 
 def test_omitted_fields_are_absent(acs: Acs) -> None:
-    root = build_response(acs.options(destination=None, in_response_to=None, issuer=None, sign_assertion=None,
-                                      conditions=False, attributes=(), session_not_on_or_after=None))
+    root = build_response(
+        acs.options(
+            destination=None,
+            in_response_to=None,
+            issuer=None,
+            sign_assertion=None,
+            conditions=False,
+            attributes=(),
+            session_not_on_or_after=None,
+        )
+    )
     assert root.get("Destination") is None
     assert root.get("InResponseTo") is None
     assert all_of(root, "saml:Issuer") == []

@@ -53,8 +53,9 @@ def templated(acs: Acs, sign_alg: str | None = RSA_SHA256, digest_alg: str | Non
 
 
 def signed_text(acs: Acs, backend: XmlsecBindingsBackend, **algorithms: str | None) -> str:
-    signed: str = backend.sign_statement(templated(acs, **algorithms), ASSERTION_NODE, acs.idp.key_pem.decode(),
-                                         ASSERTION_ID)
+    signed: str = backend.sign_statement(
+        templated(acs, **algorithms), ASSERTION_NODE, acs.idp.key_pem.decode(), ASSERTION_ID
+    )
     return signed
 
 
@@ -70,11 +71,11 @@ def test_backend_signed_response_passes_the_acs(acs: Acs, backend: XmlsecBinding
     assert assertion.subject == "alice@corp.example"
 
 
-def test_validate_with_the_wrong_certificate(acs: Acs, backend: XmlsecBindingsBackend,
-                                             attacker_keys: KeyPair) -> None:
+def test_validate_with_the_wrong_certificate(acs: Acs, backend: XmlsecBindingsBackend, attacker_keys: KeyPair) -> None:
     with pytest.raises(XmlsecError, match="BadSignature"):
-        backend.validate_signature(signed_text(acs, backend), attacker_keys.cert_pem.decode(), "pem", ASSERTION_NODE,
-                                   ASSERTION_ID)
+        backend.validate_signature(
+            signed_text(acs, backend), attacker_keys.cert_pem.decode(), "pem", ASSERTION_NODE, ASSERTION_ID
+        )
 
 
 def test_validate_tampered_statement(acs: Acs, backend: XmlsecBindingsBackend) -> None:
