@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,3 +160,26 @@ def test_unsigned_and_unknown_actions(broker: LiveBroker) -> None:
     assert unknown.status_code == 400 and "<Code>InvalidAction</Code>" in unknown.text
     missing = requests.post(broker.url + "/", data={"Version": "2010-05-08"}, timeout=10)
     assert missing.status_code == 400 and "<Code>MissingAction</Code>" in missing.text
+
+
+def test_signature_errors_over_http(broker: LiveBroker, iam: object) -> None:
+    incomplete = requests.post(
+        broker.url + "/",
+        data={"Action": "ListRoles", "Version": "2010-05-08"},
+        headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/iam/aws4_request"
+        },
+        timeout=10,
+    )
+    assert incomplete.status_code == 400
+    assert "<Code>IncompleteSignature</Code>" in incomplete.text
+
+    real_clock = broker.runtime.clock
+    broker.runtime.clock = lambda: real_clock() + dt.timedelta(minutes=20)  # beyond the 15-minute window
+    try:
+        with pytest.raises(ClientError) as expired:
+            iam.get_user()  # type: ignore[attr-defined]
+    finally:
+        broker.runtime.clock = real_clock
+    assert code(expired) == "RequestExpired"
+    assert iam.get_user()["User"]["UserName"] == "admin"  # type: ignore[attr-defined]
