@@ -183,16 +183,29 @@ def test_ended_idp_session_gives_no_credentials() -> None:
 
 
 def test_attribute_names_differing_in_case_merge_into_one_condition_key() -> None:
-    context = saml_context(assertion(
-        {"Email": ["a@example.org"], "email": ["b@example.org", "a@example.org"], "urn:oid:2.5.4.3": ["Alice"],
-         "urn:x:cn": ["Alice A."]}, friendly_names={"urn:x:cn": "CN"}), "123456789012", "okta")
+    context = saml_context(
+        assertion(
+            {
+                "Email": ["a@example.org"],
+                "email": ["b@example.org", "a@example.org"],
+                "urn:oid:2.5.4.3": ["Alice"],
+                "urn:x:cn": ["Alice A."],
+            },
+            friendly_names={"urn:x:cn": "CN"},
+        ),
+        "123456789012",
+        "okta",
+    )
     lowered = [key.lower() for key in context]
     assert len(lowered) == len(set(lowered))
     assert context["saml:Email"] == ["a@example.org", "b@example.org"]
     assert context["saml:cn"] == ["Alice", "Alice A."]
     # the aws saml: keys are never displaced by an attribute of the same name
-    spoofed = saml_context(assertion({"iss": ["evil"], "AuthnContextClassRef": ["urn:mfa"]},
-                                     authn_context_class_refs=("urn:password",)), "123456789012", "okta")
+    spoofed = saml_context(
+        assertion({"iss": ["evil"], "AuthnContextClassRef": ["urn:mfa"]}, authn_context_class_refs=("urn:password",)),
+        "123456789012",
+        "okta",
+    )
     assert spoofed["saml:iss"] == "http://www.okta.com/exk1"
     assert spoofed["saml:authncontextclassref"] == ["urn:password"]
 

@@ -145,10 +145,13 @@ class Encryption:
 
 
 DEFAULT_ATTRIBUTES: tuple[Attr, ...] = (
-    Attr(AWS_ROLE, (
-        "arn:aws:iam::123456789012:role/Admin,arn:aws:iam::123456789012:saml-provider/Corp",
-        "arn:aws:iam::123456789012:role/ReadOnly,arn:aws:iam::123456789012:saml-provider/Corp",
-    )),
+    Attr(
+        AWS_ROLE,
+        (
+            "arn:aws:iam::123456789012:role/Admin,arn:aws:iam::123456789012:saml-provider/Corp",
+            "arn:aws:iam::123456789012:role/ReadOnly,arn:aws:iam::123456789012:saml-provider/Corp",
+        ),
+    ),
     Attr(AWS_SESSION_NAME, ("alice@corp.example",)),
     Attr(OID_MAIL, ("alice@corp.example",), friendly_name="mail"),
     Attr(OID_EDUPERSON_AFFILIATION, ("member", "staff", "employee"), friendly_name="eduPersonAffiliation"),
@@ -246,8 +249,9 @@ def set_text(element: etree._Element, text: str) -> None:
         element.append(comment)
 
 
-def _sub(parent: etree._Element, prefix: str, local: str, text: str | None = None,
-         **attributes: str | None) -> etree._Element:
+def _sub(
+    parent: etree._Element, prefix: str, local: str, text: str | None = None, **attributes: str | None
+) -> etree._Element:
     child = etree.SubElement(parent, _q(prefix, local))
     for name, value in attributes.items():
         if value is not None:
@@ -257,17 +261,22 @@ def _sub(parent: etree._Element, prefix: str, local: str, text: str | None = Non
     return child
 
 
-def _name_id(parent: etree._Element, text: str, fmt: str | None, name_qualifier: str | None,
-             sp_name_qualifier: str | None) -> etree._Element:
-    return _sub(parent, "saml", "NameID", text, NameQualifier=name_qualifier,
-                SPNameQualifier=sp_name_qualifier, Format=fmt)
+def _name_id(
+    parent: etree._Element, text: str, fmt: str | None, name_qualifier: str | None, sp_name_qualifier: str | None
+) -> etree._Element:
+    return _sub(
+        parent, "saml", "NameID", text, NameQualifier=name_qualifier, SPNameQualifier=sp_name_qualifier, Format=fmt
+    )
 
 
 def _build_assertion(o: ResponseOptions) -> etree._Element:
     now = o.now
     assertion = etree.Element(_q("saml", "Assertion"), nsmap={"saml": SAML, "xs": XS, "xsi": XSI})
-    for name, value in (("ID", o.assertion_id), ("Version", o.assertion_version),
-                        ("IssueInstant", _time(o.assertion_issue_instant, now))):
+    for name, value in (
+        ("ID", o.assertion_id),
+        ("Version", o.assertion_version),
+        ("IssueInstant", _time(o.assertion_issue_instant, now)),
+    ):
         if value is not None:
             assertion.set(name, value)
     if o.assertion_issuer is not None:
@@ -282,23 +291,39 @@ def _build_assertion(o: ResponseOptions) -> etree._Element:
             if confirmation.data:
                 irt = o.in_response_to if confirmation.in_response_to is INHERIT else confirmation.in_response_to
                 assert not isinstance(irt, Inherit)
-                _sub(element, "saml", "SubjectConfirmationData",
-                     NotBefore=_time(confirmation.not_before, now),
-                     NotOnOrAfter=_time(confirmation.not_on_or_after, now),
-                     Recipient=confirmation.recipient, InResponseTo=irt, Address=confirmation.address)
+                _sub(
+                    element,
+                    "saml",
+                    "SubjectConfirmationData",
+                    NotBefore=_time(confirmation.not_before, now),
+                    NotOnOrAfter=_time(confirmation.not_on_or_after, now),
+                    Recipient=confirmation.recipient,
+                    InResponseTo=irt,
+                    Address=confirmation.address,
+                )
 
     if o.conditions:
-        conditions = _sub(assertion, "saml", "Conditions", NotBefore=_time(o.not_before, now),
-                          NotOnOrAfter=_time(o.not_on_or_after, now))
+        conditions = _sub(
+            assertion,
+            "saml",
+            "Conditions",
+            NotBefore=_time(o.not_before, now),
+            NotOnOrAfter=_time(o.not_on_or_after, now),
+        )
         for audiences in o.audience_restrictions:
             restriction = _sub(conditions, "saml", "AudienceRestriction")
             for audience in audiences:
                 _sub(restriction, "saml", "Audience", audience)
 
     if o.authn_statement:
-        statement = _sub(assertion, "saml", "AuthnStatement", AuthnInstant=_time(o.authn_instant, now),
-                         SessionNotOnOrAfter=_time(o.session_not_on_or_after, now),
-                         SessionIndex=o.session_index)
+        statement = _sub(
+            assertion,
+            "saml",
+            "AuthnStatement",
+            AuthnInstant=_time(o.authn_instant, now),
+            SessionNotOnOrAfter=_time(o.session_not_on_or_after, now),
+            SessionIndex=o.session_index,
+        )
         context = _sub(statement, "saml", "AuthnContext")
         if o.authn_context_class_ref is not None:
             _sub(context, "saml", "AuthnContextClassRef", o.authn_context_class_ref)
@@ -306,8 +331,14 @@ def _build_assertion(o: ResponseOptions) -> etree._Element:
     if o.attributes:
         statement = _sub(assertion, "saml", "AttributeStatement")
         for attr in o.attributes:
-            attribute = _sub(statement, "saml", "Attribute", Name=attr.name, NameFormat=attr.name_format,
-                             FriendlyName=attr.friendly_name)
+            attribute = _sub(
+                statement,
+                "saml",
+                "Attribute",
+                Name=attr.name,
+                NameFormat=attr.name_format,
+                FriendlyName=attr.friendly_name,
+            )
             for item in attr.values:
                 holder = _sub(attribute, "saml", "AttributeValue")
                 if isinstance(item, NameIdValue):
@@ -321,14 +352,17 @@ def _build_assertion(o: ResponseOptions) -> etree._Element:
 
 def _build_response_shell(o: ResponseOptions) -> etree._Element:
     response = etree.Element(_q("samlp", "Response"), nsmap={"samlp": SAMLP, "saml": SAML})
-    for name, value in (("ID", o.response_id), ("Version", o.version),
-                        ("IssueInstant", _time(o.issue_instant, o.now)), ("Destination", o.destination),
-                        ("InResponseTo", o.in_response_to)):
+    for name, value in (
+        ("ID", o.response_id),
+        ("Version", o.version),
+        ("IssueInstant", _time(o.issue_instant, o.now)),
+        ("Destination", o.destination),
+        ("InResponseTo", o.in_response_to),
+    ):
         if value is not None:
             response.set(name, value)
     if o.issuer is not None:
-        _sub(response, "saml", "Issuer", o.issuer,
-             Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity")
+        _sub(response, "saml", "Issuer", o.issuer, Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity")
     if o.status_code is not None:
         status = _sub(response, "samlp", "Status")
         code = _sub(status, "samlp", "StatusCode", Value=o.status_code)
@@ -366,8 +400,7 @@ def response_b64(options: ResponseOptions) -> str:
 
 def sign(element: etree._Element, signer: Signer) -> etree._Element:
     """Enveloped signature over ``element`` (in its tree), placed after its Issuer."""
-    return sign_enveloped(element, signer.key_pem, signer.cert_pem, algorithm=signer.algorithm,
-                          digest=signer.digest)
+    return sign_enveloped(element, signer.key_pem, signer.cert_pem, algorithm=signer.algorithm, digest=signer.digest)
 
 
 _DATA_TRANSFORMS = {
@@ -402,8 +435,9 @@ def encrypt(assertion: etree._Element, encryption: Encryption) -> etree._Element
     manager = xmlsec.KeysManager()
     manager.add_key(xmlsec.Key.from_memory(encryption.cert_pem, xmlsec.constants.KeyDataFormatCertPem))
     ctx = xmlsec.EncryptionContext(manager)
-    ctx.key = xmlsec.Key.generate(xmlsec.constants.KeyDataAes, _KEY_SIZES[encryption.data],
-                                  xmlsec.constants.KeyDataTypeSession)
+    ctx.key = xmlsec.Key.generate(
+        xmlsec.constants.KeyDataAes, _KEY_SIZES[encryption.data], xmlsec.constants.KeyDataTypeSession
+    )
     ctx.encrypt_xml(template, assertion)
     return wrapper
 

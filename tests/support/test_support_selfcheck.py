@@ -135,9 +135,7 @@ def fake_sp(acs: AcsRecorder) -> FakeSp:
         acs_url=acs_url,
         signing_key=signing_key,
         encryption_key=encryption_key,
-        metadata_xml=sp_metadata_xml(
-            entity_id, acs_url, signing_cert=signing_key, encryption_cert=encryption_key
-        ),
+        metadata_xml=sp_metadata_xml(entity_id, acs_url, signing_cert=signing_key, encryption_cert=encryption_key),
     )
 
 
@@ -180,9 +178,7 @@ def verify_enveloped_signature(element: etree._Element, cert_pem: str) -> None:
 
 def attributes_of(assertion: etree._Element) -> dict[str, list[str]]:
     return {
-        str(attribute.get("Name")): [
-            value.text or "" for value in attribute.findall("saml:AttributeValue", NS)
-        ]
+        str(attribute.get("Name")): [value.text or "" for value in attribute.findall("saml:AttributeValue", NS)]
         for attribute in assertion.iterfind("saml:AttributeStatement/saml:Attribute", NS)
     }
 
@@ -210,9 +206,7 @@ def assert_response_for(form: SamlPostForm, idp: SimpleSamlPhpIdp, sp: FakeSp) -
 
 def assert_assertion_for(assertion: etree._Element, idp: SimpleSamlPhpIdp, sp: FakeSp) -> None:
     assert assertion.findtext("saml:Issuer", namespaces=NS) == idp.entity_id
-    assert assertion.findtext("saml:Conditions/saml:AudienceRestriction/saml:Audience", namespaces=NS) == (
-        sp.entity_id
-    )
+    assert assertion.findtext("saml:Conditions/saml:AudienceRestriction/saml:Audience", namespaces=NS) == (sp.entity_id)
     confirmation = assertion.find("saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData", NS)
     assert confirmation is not None
     assert confirmation.get("Recipient") == sp.acs_url
@@ -390,9 +384,7 @@ def test_pysaml2_sp_metadata_and_signed_authn_requests(
             ],
             "service": {
                 "sp": {
-                    "endpoints": {
-                        "assertion_consumer_service": [(f"{acs.base_url}/saml/acs", BINDING_HTTP_POST)]
-                    },
+                    "endpoints": {"assertion_consumer_service": [(f"{acs.base_url}/saml/acs", BINDING_HTTP_POST)]},
                     "authn_requests_signed": True,
                     "want_assertions_signed": False,
                     "want_response_signed": False,
@@ -421,9 +413,7 @@ def test_sp_metadata_can_be_replaced_while_running(start_idp: Callable[..., Simp
     newcomer = generate_key_pair("second SP")
     entity_id, acs_url = "http://127.0.0.1:9/other/metadata", "http://127.0.0.1:9/other/acs"
 
-    idp.update_sp_metadata(
-        sp_metadata_xml(entity_id, acs_url, signing_cert=newcomer, encryption_cert=newcomer)
-    )
+    idp.update_sp_metadata(sp_metadata_xml(entity_id, acs_url, signing_cert=newcomer, encryption_cert=newcomer))
     form = idp.login_http("alice", start_url=idp.idp_initiated_url(entity_id))
 
     assert form.action == acs_url

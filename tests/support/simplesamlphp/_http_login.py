@@ -106,9 +106,7 @@ def http_login(
     """
     jar = cookie_jar if cookie_jar is not None else http.cookiejar.CookieJar()
     # ProxyHandler({}) so an http_proxy in the environment never sees loopback traffic.
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar)
-    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar))
     url, body = start_url, None
     credentials_sent = False
     for _ in range(max_steps):
@@ -127,13 +125,9 @@ def http_login(
             )
         login_form = next((form for form in page.forms if form.has_input("password")), None)
         if login_form is None:
-            raise IdpLoginError(
-                _failure(f"unexpected page (HTTP {status}) at {final_url}", page, diagnostics)
-            )
+            raise IdpLoginError(_failure(f"unexpected page (HTTP {status}) at {final_url}", page, diagnostics))
         if credentials_sent:
-            raise IdpLoginError(
-                _failure(f"the IdP refused the credentials of {username!r}", page, diagnostics)
-            )
+            raise IdpLoginError(_failure(f"the IdP refused the credentials of {username!r}", page, diagnostics))
         fields = login_form.hidden_fields()
         fields.update(username=username, password=password)
         # The form's action is "?": the same script, with AuthState carried as a hidden input.
@@ -142,9 +136,7 @@ def http_login(
     raise IdpLoginError(_failure(f"no SAMLResponse after {max_steps} pages", None, diagnostics))
 
 
-def _fetch(
-    opener: urllib.request.OpenerDirector, url: str, body: bytes | None, timeout: float
-) -> tuple[int, str, str]:
+def _fetch(opener: urllib.request.OpenerDirector, url: str, body: bytes | None, timeout: float) -> tuple[int, str, str]:
     request = urllib.request.Request(url, data=body)  # data makes it a form POST
     try:
         with opener.open(request, timeout=timeout) as response:

@@ -449,9 +449,7 @@ class SimpleSamlPhpIdp:
         last_error = "no answer"
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise IdpStartError(
-                    f"php -S exited with status {self._process.returncode}\n{self.diagnostics()}"
-                )
+                raise IdpStartError(f"php -S exited with status {self._process.returncode}\n{self.diagnostics()}")
             try:
                 status, body = self._get(urlsplit(self.metadata_url).path)
             except OSError as exc:
@@ -459,13 +457,10 @@ class SimpleSamlPhpIdp:
             else:
                 if status == 200 and "IDPSSODescriptor" in body:
                     return
-                raise IdpStartError(
-                    f"IdP metadata answered HTTP {status}\n{body[:2000]}\n{self.diagnostics()}"
-                )
+                raise IdpStartError(f"IdP metadata answered HTTP {status}\n{body[:2000]}\n{self.diagnostics()}")
             time.sleep(0.05)
         raise IdpStartError(
-            f"SimpleSAMLphp did not answer within {self._startup_timeout}s ({last_error})\n"
-            + self.diagnostics()
+            f"SimpleSAMLphp did not answer within {self._startup_timeout}s ({last_error})\n" + self.diagnostics()
         )
 
     def _check_sp_known(self, sp_entity_id: str) -> None:

@@ -32,9 +32,7 @@ class KeyPair:
     @property
     def cert_base64(self) -> str:
         """The certificate's DER as base64 on one line, as `ds:X509Certificate` carries it."""
-        body = self.cert_pem.replace("-----BEGIN CERTIFICATE-----", "").replace(
-            "-----END CERTIFICATE-----", ""
-        )
+        body = self.cert_pem.replace("-----BEGIN CERTIFICATE-----", "").replace("-----END CERTIFICATE-----", "")
         return "".join(body.split())
 
 
@@ -87,9 +85,7 @@ def parse_sp_metadata(metadata_xml: str) -> tuple[ServiceProvider, ...]:
         root = etree.fromstring(metadata_xml.encode(), parser)
     except etree.XMLSyntaxError as exc:
         raise ValueError(f"SP metadata is not well-formed XML: {exc}") from exc
-    descriptors = (
-        [root] if root.tag == f"{{{MD_NS}}}EntityDescriptor" else root.iter(f"{{{MD_NS}}}EntityDescriptor")
-    )
+    descriptors = [root] if root.tag == f"{{{MD_NS}}}EntityDescriptor" else root.iter(f"{{{MD_NS}}}EntityDescriptor")
     sps = []
     for entity in descriptors:
         sso = entity.find(f"{{{MD_NS}}}SPSSODescriptor")
