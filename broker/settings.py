@@ -78,6 +78,10 @@ class Settings:
     sigv4_max_skew_seconds: int = 900
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host to trust (0: none).
     trusted_proxy_hops: int = 0
+    # Seconds between signed digests of the audit trail (written by `broker serve`).
+    audit_digest_interval_seconds: int = 300
+    # Days audit events are kept before `broker serve` or `broker audit purge` deletes them (0: forever).
+    audit_retention_days: int = 0
 
     @property
     def sp_entity_id(self) -> str:
@@ -215,6 +219,10 @@ def validate(settings: Settings) -> list[str]:
         problems.append("log_level: must be DEBUG, INFO, WARNING or ERROR")
     if not 0 <= settings.trusted_proxy_hops <= 5:
         problems.append("trusted_proxy_hops: must be 0..5")
+    if not 1 <= settings.audit_digest_interval_seconds <= 86400:
+        problems.append("audit_digest_interval_seconds: must be 1..86400")
+    if not 0 <= settings.audit_retention_days <= 36500:
+        problems.append("audit_retention_days: must be 0..36500 (0 keeps events forever)")
     if settings.demo and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         problems.append("demo: demo mode (with its demo IdP) only runs on a loopback base_url")
     return problems

@@ -8,15 +8,14 @@ from typing import Any
 
 import click
 
+from broker.cli.audit import audit
+from broker.cli.credential_commands import credential_process, env_command, exec_command, whoami
+from broker.cli.errors import BrokerError
+from broker.cli.login import login, logout, roles
 from broker.crypto.keys import KeyMaterialError, ensure_keys
 from broker.settings import Settings, SettingsError, load_settings
 
-
-class BrokerError(click.ClickException):
-    """One line on stderr and exit status 1."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"broker: {self.format_message()}", err=True)
+__all__ = ["BrokerError", "cli", "main"]
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -62,7 +61,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create keys, database schema and default account; keep whatever exists."""
-    from broker.services.setup import SetupError, initialise
+    from broker.services.setup import SetupError, initialise, record_keys_created
 
     settings = _settings(ctx)
     created = ensure_keys(settings.certs_dir, common_name=settings.sp_entity_id)
@@ -75,6 +74,7 @@ def init(ctx: click.Context) -> None:
         initialise(runtime)
     except SetupError as exc:
         raise BrokerError(str(exc)) from None
+    record_keys_created(runtime, created)
     if settings.demo:
         from broker.demo.setup import seed_demo
 
@@ -92,6 +92,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) 
     """Run the broker (WSGI server: waitress)."""
     import waitress
 
+    from broker.services.audit.worker import start_audit_worker
     from broker.services.setup import SetupError, sync_metadata_dir
     from broker.web.app import create_app
 
@@ -108,6 +109,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) 
     if settings.demo:
         click.echo(f"DEMO MODE: open {settings.base_url}/ and sign in through 'demo' as alice / alice-demo "
                    "(bob / bob-demo, carol / carol-demo). Never expose demo mode.", err=True)
+    start_audit_worker(runtime)  # signed digests every interval, retention purge; seals the rest at exit
     # Behind trusted proxies the app's ProxyFix reads X-Forwarded-*; otherwise waitress drops them.
     waitress.serve(
         app,
@@ -134,6 +136,12 @@ def bootstrap_admin(ctx: click.Context, user_name: str) -> None:
     except AwsError as exc:
         raise BrokerError(exc.message) from None
     click.echo(credentials.to_json())
+
+
+# The person's side: sign in through the browser, then use the credentials.
+for _command in (login, logout, roles, credential_process, exec_command, env_command, whoami):
+    cli.add_command(_command)
+cli.add_command(audit)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,9 @@ Layout under ``certs/`` (all git-ignored):
 - ``token-<kid>.pem``: ES256 keys for session tokens; ``token-keys.json`` names current/next/previous.
 - ``secret-derivation.key``: HMAC key deriving temporary secrets from token ids.
 - ``data-encryption.key``: AES-256-GCM key ring for secrets at rest.
+- ``audit-signing.key``: Ed25519 key the audit trail's digests are signed with; its public part
+  is published at ``/.well-known/audit-keys.json``. ``audit-retired-keys.json`` keeps the public
+  keys of earlier ones, so digests they signed still verify after a rotation.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 SP_SIGNING = "sp-signing"
@@ -29,6 +33,9 @@ SP_ENCRYPTION = "sp-encryption"
 TOKEN_KEYS_INDEX = "token-keys.json"
 SECRET_DERIVATION = "secret-derivation.key"
 DATA_ENCRYPTION = "data-encryption.key"
+AUDIT_SIGNING = "audit-signing.key"
+AUDIT_RETIRED = "audit-retired-keys.json"
+AUDIT_KEY_USE = "audit-digest"
 
 
 class KeyMaterialError(Exception):
@@ -124,6 +131,60 @@ class TokenKeyRing:
         return {"keys": [k.public_jwk() for k in self.verification_keys().values()]}
 
 
+def _okp_jwk(public_key: ed25519.Ed25519PublicKey) -> dict[str, str]:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"crv": "Ed25519", "kty": "OKP", "x": _b64(raw)}
+
+
+def okp_thumbprint(public_key: ed25519.Ed25519PublicKey) -> str:
+    """RFC 7638 thumbprint of an Ed25519 public key (RFC 8037), used as the audit key's ``kid``."""
+    canonical = json.dumps(_okp_jwk(public_key), separators=(",", ":"), sort_keys=True).encode()
+    return _b64(hashlib.sha256(canonical).digest())
+
+
+def audit_public_jwk(public_key: ed25519.Ed25519PublicKey) -> dict[str, str]:
+    return {**_okp_jwk(public_key), "use": AUDIT_KEY_USE, "alg": "EdDSA", "kid": okp_thumbprint(public_key)}
+
+
+def audit_public_key_from_jwk(jwk: dict[str, str]) -> ed25519.Ed25519PublicKey:
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
+        raise ValueError("not an Ed25519 JWK")
+    raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+    return ed25519.Ed25519PublicKey.from_public_bytes(raw)
+
+
+@dataclass(frozen=True)
+class AuditKeyRing:
+    """Signs audit digests with ``current``; verifies with it and with the retired public keys."""
+
+    current: ed25519.Ed25519PrivateKey
+    retired: tuple[ed25519.Ed25519PublicKey, ...] = ()
+
+    @property
+    def kid(self) -> str:
+        return okp_thumbprint(self.current.public_key())
+
+    def sign(self, message: bytes) -> bytes:
+        return self.current.sign(message)
+
+    def public_keys(self) -> dict[str, ed25519.Ed25519PublicKey]:
+        keys = [self.current.public_key(), *self.retired]
+        return {okp_thumbprint(k): k for k in keys}
+
+    def verify(self, kid: str, signature: bytes, message: bytes) -> bool:
+        key = self.public_keys().get(kid)
+        if key is None:
+            return False
+        try:
+            key.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return {"keys": [audit_public_jwk(k) for k in self.public_keys().values()]}
+
+
 @dataclass(frozen=True)
 class KeyMaterial:
     sp_signing_key_pem: bytes
@@ -134,6 +195,7 @@ class KeyMaterial:
     secret_derivation_key: bytes
     data_encryption_keys: tuple[bytes, ...]  # first encrypts; all decrypt (rotation)
     certs_dir: Path
+    audit_keys: AuditKeyRing
 
     def sp_signing_key_file(self) -> str:
         return str(self.certs_dir / f"{SP_SIGNING}.key")
@@ -179,7 +241,30 @@ def ensure_keys(certs_dir: str | os.PathLike[str], common_name: str) -> list[str
         if not path.exists():
             _write_private(path, (secrets.token_hex(32) + "\n").encode())
             created.append(name)
+    audit_path = directory / AUDIT_SIGNING
+    if not audit_path.exists():
+        _write_private(audit_path, _new_audit_key_pem())
+        created.append(AUDIT_SIGNING)
     return created
+
+
+def _new_audit_key_pem() -> bytes:
+    return ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def rotate_audit_key(certs_dir: str | os.PathLike[str]) -> str:
+    """A fresh audit signing key; the old public key is kept in the retired list. Returns the new kid."""
+    directory = Path(certs_dir)
+    old = _load_audit_key(directory)
+    retired = [*_load_retired_audit_keys(directory), old.current.public_key()]
+    (directory / AUDIT_RETIRED).write_text(
+        json.dumps({"keys": [audit_public_jwk(k) for k in retired]}, indent=2) + "\n"
+    )
+    pem = _new_audit_key_pem()
+    _write_private(directory / AUDIT_SIGNING, pem)
+    return _load_audit_key(directory).kid
 
 
 def rotate_token_keys(certs_dir: str | os.PathLike[str]) -> dict[str, str | None]:
@@ -230,6 +315,28 @@ def _hex_keys(path: Path) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
+def _load_retired_audit_keys(directory: Path) -> list[ed25519.Ed25519PublicKey]:
+    path = directory / AUDIT_RETIRED
+    if not path.exists():
+        return []
+    try:
+        document = json.loads(_read(path))
+        return [audit_public_key_from_jwk(jwk) for jwk in document["keys"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise KeyMaterialError(f"{path}: not a JWKS of Ed25519 public keys") from None
+
+
+def _load_audit_key(directory: Path) -> AuditKeyRing:
+    path = directory / AUDIT_SIGNING
+    try:
+        key = serialization.load_pem_private_key(_read(path), password=None)
+    except ValueError:
+        raise KeyMaterialError(f"{path}: not a PEM private key") from None
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise KeyMaterialError(f"{path}: not an Ed25519 key")
+    return AuditKeyRing(current=key, retired=tuple(_load_retired_audit_keys(directory)))
+
+
 def load_keys(certs_dir: str | os.PathLike[str], encryption_key: str = "") -> KeyMaterial:
     directory = Path(certs_dir)
     try:
@@ -261,4 +368,5 @@ def load_keys(certs_dir: str | os.PathLike[str], encryption_key: str = "") -> Ke
         secret_derivation_key=_hex_keys(directory / SECRET_DERIVATION)[0],
         data_encryption_keys=data_keys,
         certs_dir=directory,
+        audit_keys=_load_audit_key(directory),
     )

@@ -11,6 +11,7 @@ from broker.iam.arn import saml_provider_arn
 from broker.iam.names import name_key
 from broker.services import iam_admin
 from broker.services.runtime import Runtime
+from broker.services.setup import record_admin_change
 from broker.store import repositories as repo
 
 DEMO_ROLES = {
@@ -72,8 +73,10 @@ def seed_demo(runtime: Runtime) -> None:
         provider = repo.provider_by_name(session, account_id, DEMO_PROVIDER_NAME)
         if provider is None:
             iam_admin.create_saml_provider(session, account_id, DEMO_PROVIDER_NAME, metadata, None, now, source="demo")
+            record_admin_change(runtime, session, "CreateSAMLProvider", {"name": DEMO_PROVIDER_NAME, "source": "demo"})
         elif provider.metadata_xml != metadata:
             iam_admin.update_saml_provider_metadata(session, provider, metadata)
+            record_admin_change(runtime, session, "UpdateSAMLProvider", {"name": DEMO_PROVIDER_NAME, "source": "demo"})
         for role_name, (group, description, max_duration) in DEMO_ROLES.items():
             document = trust_policy(provider_arn, settings.acs_url, group)
             role = repo.role_by_name(session, account_id, name_key(role_name))
@@ -109,5 +112,8 @@ def seed_demo(runtime: Runtime) -> None:
                         }
                     ),
                 )
-            else:
+                record_admin_change(runtime, session, "CreateRole", {"roleName": role_name, "path": "/demo/"})
+                record_admin_change(runtime, session, "PutRolePolicy", {"roleName": role_name, "policyName": "access"})
+            elif role.trust_policy != document:
                 role.trust_policy = document
+                record_admin_change(runtime, session, "UpdateAssumeRolePolicy", {"roleName": role_name})

@@ -77,6 +77,24 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType(
         "UnmodifiableEntity": _sender(400, "The entity cannot be modified."),
         "InvalidAuthenticationCode": _sender(403, "The authentication code was not recognized."),
         "PasswordPolicyViolation": _sender(400, "The password does not meet the account password policy."),
+        # AWS JSON protocol (X-Amz-Target services): the common errors under their JSON names.
+        "AccessDeniedException": _sender(400, "You do not have sufficient access to perform this action."),
+        "UnrecognizedClientException": _sender(400, "The security token included in the request is invalid."),
+        "InvalidSignatureException": _sender(
+            400, "The request signature we calculated does not match the signature you provided."
+        ),
+        "IncompleteSignatureException": _sender(400, "The request signature does not conform to AWS standards."),
+        "MissingAuthenticationTokenException": _sender(400, "Missing Authentication Token"),
+        "SerializationException": _sender(400, "The request body could not be read as JSON."),
+        "UnknownOperationException": _sender(400, "The operation is not served by this endpoint."),
+        # CloudTrail (botocore's CloudTrail model, LookupEvents).
+        "InvalidLookupAttributesException": _sender(400, "Occurs when a lookup attribute is not valid."),
+        "InvalidTimeRangeException": _sender(400, "Occurs if the timestamp values are not valid."),
+        "InvalidMaxResultsException": _sender(400, "The maximum number of results is not valid."),
+        "InvalidNextTokenException": _sender(400, "The token is not valid."),
+        "InvalidEventCategoryException": _sender(400, "The event category is not valid."),
+        "UnsupportedOperationException": _sender(400, "This operation is not supported."),
+        "OperationNotPermittedException": _sender(400, "This operation is not permitted."),
         # Server side.
         "ServiceFailure": _receiver(500, "The request processing has failed because of an unknown error."),
         "InternalFailure": _receiver(500, "The request processing has failed because of an unknown error."),
@@ -90,6 +108,21 @@ _ALIASES: Mapping[str, str] = MappingProxyType(
     {
         "RegionDisabled": "RegionDisabledException",
         "InvalidAuthorizationMessage": "InvalidAuthorizationMessageException",
+    }
+)
+
+
+# What a Query-protocol code is called on the JSON protocol (botocore reads ``__type``).
+JSON_PROTOCOL_CODES: Mapping[str, str] = MappingProxyType(
+    {
+        "AccessDenied": "AccessDeniedException",
+        "InvalidClientTokenId": "UnrecognizedClientException",
+        "SignatureDoesNotMatch": "InvalidSignatureException",
+        "IncompleteSignature": "IncompleteSignatureException",
+        "MissingAuthenticationToken": "MissingAuthenticationTokenException",
+        "ExpiredToken": "ExpiredTokenException",
+        "RequestExpired": "InvalidSignatureException",
+        "InvalidAction": "UnknownOperationException",
     }
 )
 

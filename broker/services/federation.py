@@ -549,8 +549,17 @@ def sign_in_actor(sign_in: SignIn) -> Actor:
         principal_id=f"{sign_in.provider_arn}:{sign_in.subject}",
         user_name=sign_in.subject,
         account_id=sign_in.account_id,
+        session_context=saml_session_context(sign_in.mfa, sign_in.source_identity),
         extra={"identityProvider": sign_in.provider_arn},
     )
+
+
+def saml_session_context(mfa: bool, source_identity: str | None) -> dict[str, Any]:
+    """The audit record's ``sessionContext`` of a SAML sign-in: MFA as the IdP asserted it, source identity."""
+    context: dict[str, Any] = {"attributes": {"mfaAuthenticated": "true" if mfa else "false"}}
+    if source_identity:
+        context["sourceIdentity"] = source_identity
+    return context
 
 
 def is_local_path(target: str, base_url: str) -> bool:

@@ -29,7 +29,8 @@ class SetupError(Exception):
 CLI_ACTOR = Actor(type="Root", principal_id="broker-cli", user_name="broker-cli")
 
 
-def _audit(runtime: Runtime, session: Session, name: str, parameters: dict[str, object]) -> None:
+def record_admin_change(runtime: Runtime, session: Session, name: str, parameters: dict[str, object]) -> None:
+    """Audit a change the `broker` command makes (``eventSource`` broker.cli), in its transaction."""
     record_event(
         session,
         event_name=name,
@@ -46,6 +47,22 @@ def _audit(runtime: Runtime, session: Session, name: str, parameters: dict[str, 
     )
 
 
+def _ensure_account(runtime: Runtime, session: Session, account_id: str) -> None:
+    """The account, created (and audited) if it does not exist yet."""
+    if repo.get_account(session, account_id) is None:
+        repo.ensure_account(session, account_id, now=runtime.now())
+        record_admin_change(runtime, session, "CreateAccount", {"accountId": account_id})
+
+
+def record_keys_created(runtime: Runtime, files: list[str]) -> None:
+    """Audit the key files `broker init` generated (their names; never their content)."""
+    if files:
+        with runtime.db.transaction() as session:
+            record_admin_change(
+                runtime, session, "CreateKeyMaterial", {"certsDir": runtime.settings.certs_dir, "files": files}
+            )
+
+
 def sync_metadata_dir(runtime: Runtime) -> list[str]:
     """Register (or update) a provider per ``metadata/NAME.xml`` in the default account."""
     directory = Path(runtime.settings.metadata_dir)
@@ -60,18 +77,18 @@ def sync_metadata_dir(runtime: Runtime) -> list[str]:
         except (UnicodeDecodeError, OSError) as exc:
             raise SetupError(f"{path}: cannot be read as UTF-8 text ({exc.__class__.__name__})") from None
         with runtime.db.transaction() as session:
-            repo.ensure_account(session, account_id, now=runtime.now())
+            _ensure_account(runtime, session, account_id)
             existing = repo.provider_by_name(session, account_id, name_key(name))
             try:
                 if existing is None:
                     iam_admin.create_saml_provider(
                         session, account_id, name, xml, None, runtime.now(), source=f"file:{path.name}"
                     )
-                    _audit(runtime, session, "CreateSAMLProvider", {"name": name, "source": path.name})
+                    record_admin_change(runtime, session, "CreateSAMLProvider", {"name": name, "source": path.name})
                     changed.append(name)
                 elif existing.metadata_xml != xml:
                     iam_admin.update_saml_provider_metadata(session, existing, xml)
-                    _audit(runtime, session, "UpdateSAMLProvider", {"name": name, "source": path.name})
+                    record_admin_change(runtime, session, "UpdateSAMLProvider", {"name": name, "source": path.name})
                     changed.append(name)
             except AwsError as exc:
                 raise SetupError(f"{path}: {exc.message}") from None
@@ -88,7 +105,7 @@ def initialise(runtime: Runtime) -> None:
                 alias=runtime.settings.default_account_alias or None,
                 now=runtime.now(),
             )
-            _audit(runtime, session, "CreateAccount", {"accountId": runtime.settings.default_account_id})
+            record_admin_change(runtime, session, "CreateAccount", {"accountId": runtime.settings.default_account_id})
     sync_metadata_dir(runtime)
 
 
@@ -115,12 +132,15 @@ def bootstrap_admin(runtime: Runtime, user_name: str = ADMIN_USER) -> AdminCrede
     account_id = runtime.settings.default_account_id
     now = runtime.now()
     with runtime.db.transaction() as session:
-        repo.ensure_account(session, account_id, now=now)
+        _ensure_account(runtime, session, account_id)
         user = repo.user_by_name(session, account_id, name_key(user_name))
         if user is None:
             user = iam_admin.create_user(session, account_id, user_name, "/", now)
             iam_admin.put_user_policy(session, user, "AdministratorAccess", iam_admin.ADMINISTRATOR_ACCESS)
-            _audit(runtime, session, "CreateUser", {"userName": user_name})
+            record_admin_change(runtime, session, "CreateUser", {"userName": user_name})
+            record_admin_change(
+                runtime, session, "PutUserPolicy", {"userName": user_name, "policyName": "AdministratorAccess"}
+            )
         key = session.scalars(
             select(models.AccessKey)
             .where(models.AccessKey.user_pk == user.id, models.AccessKey.status == "Active")
@@ -128,7 +148,9 @@ def bootstrap_admin(runtime: Runtime, user_name: str = ADMIN_USER) -> AdminCrede
         ).first()
         if key is None:
             key, secret = iam_admin.create_access_key(session, user, runtime.box, now)
-            _audit(runtime, session, "CreateAccessKey", {"userName": user_name, "accessKeyId": key.access_key_id})
+            record_admin_change(
+                runtime, session, "CreateAccessKey", {"userName": user_name, "accessKeyId": key.access_key_id}
+            )
         else:
             secret = runtime.box.open(key.secret_sealed, key.access_key_id)
         return AdminCredentials(account_id, user.name, key.access_key_id, secret)

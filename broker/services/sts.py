@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ from broker.services.credentials import (
     issue_role_credentials,
     issue_user_session_credentials,
 )
-from broker.services.federation import TOKEN_CONTEXT_KEYS, ClientInfo, FederationService
+from broker.services.federation import TOKEN_CONTEXT_KEYS, ClientInfo, FederationService, saml_session_context
 from broker.services.iam.access_keys import validate_access_key_id
 from broker.services.runtime import Runtime
 from broker.services.saml_session import (
@@ -184,6 +184,7 @@ def assume_role_with_saml(
             if role is None:
                 raise AwsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithSAML")
             attributes = session_attributes(assertion)
+            actor = replace(actor, session_context=saml_session_context(False, attributes.source_identity))
             context = saml_context(assertion, provider.account_id, provider.name)
             decision = saml_trust_decision(role, principal_arn, context, attributes.tags, attributes.source_identity)
             if not decision.allowed:

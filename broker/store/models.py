@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -305,15 +306,151 @@ class WebSession(Base):
 
 
 class AuditEvent(Base):
+    """One CloudTrail record, hash-chained in commit order (see ``broker.services.audit.chain``).
+
+    ``seq`` is the row id; ``chain_index`` is the gapless position in the chain, assigned under
+    the chain-head lock as the event is flushed. The other columns repeat fields of ``record``
+    for LookupEvents; verification checks that they still agree with it.
+    """
+
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_time", "event_time"),)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     event_time: Mapped[dt.datetime]
-    event_source: Mapped[str] = mapped_column(String(64))
+    event_source: Mapped[str] = mapped_column(String(64), index=True)
     event_name: Mapped[str] = mapped_column(String(128), index=True)
-    username: Mapped[str | None] = mapped_column(String(256))
-    access_key_id: Mapped[str | None] = mapped_column(String(20))
+    username: Mapped[str | None] = mapped_column(String(256), index=True)
+    access_key_id: Mapped[str | None] = mapped_column(String(20), index=True)
     error_code: Mapped[str | None] = mapped_column(String(64))
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     record: Mapped[dict[str, Any]]
+    # recipientAccountId: LookupEvents shows an account its own events only.
+    account_id: Mapped[str | None] = mapped_column(String(12), index=True)
+    chain_index: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # SHA-256 (hex) of the previous event in the chain, and of this one (prev_hash + record).
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    event_hash: Mapped[str] = mapped_column(String(64))
+    resources: Mapped[list[AuditResource]] = relationship(
+        primaryjoin="AuditEvent.seq == foreign(AuditResource.event_seq)",
+        cascade="all, delete-orphan",
+        order_by="AuditResource.id",
+    )
+
+
+# --- CLI sign-in (browser redirect with PKCE, device authorization, CLI broker sessions) -------
+
+
+class CliAuthorization(Base):
+    """A ``/cli/authorize`` request, from the browser's first visit to its code's single use."""
+
+    __tablename__ = "cli_authorizations"
+    # SHA-256 of the handle the browser carries through the IdP round trip (never the handle).
+    request_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # SHA-256 of the one-time code, set once a role is chosen.
+    code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(String(512))
+    # RFC 7636 S256 challenge: base64url(SHA-256(code_verifier)).
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(512))
+    requested_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    requested_duration: Mapped[int | None] = mapped_column(Integer)
+    provider: Mapped[str | None] = mapped_column(String(256))
+    web_session_hash: Mapped[str | None] = mapped_column(String(64))
+    role_arn: Mapped[str | None] = mapped_column(String(2048))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    code_expires_at: Mapped[dt.datetime | None]
+    consumed_at: Mapped[dt.datetime | None]
+
+
+class DeviceAuthorization(Base):
+    """An RFC 8628 device authorization: pending, then approved or denied in a browser, then used once."""
+
+    __tablename__ = "device_authorizations"
+    device_code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Normalised (no dash, upper case); unique among the rows not yet purged.
+    user_code: Mapped[str] = mapped_column(String(16), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    requested_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    requested_duration: Mapped[int | None] = mapped_column(Integer)
+    # Shown on the approval page so a person can tell their own request from a phished one.
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | denied | consumed
+    web_session_hash: Mapped[str | None] = mapped_column(String(64))
+    role_arn: Mapped[str | None] = mapped_column(String(2048))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    last_polled_at: Mapped[dt.datetime | None]
+    decided_at: Mapped[dt.datetime | None]
+    consumed_at: Mapped[dt.datetime | None]
+
+
+class CliSession(Base):
+    """A CLI's hold on a web session: its refresh handle issues credentials with no browser."""
+
+    __tablename__ = "cli_sessions"
+    handle_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Ends with the web session (same expiry; deleted with it).
+    web_session_hash: Mapped[str] = mapped_column(ForeignKey("web_sessions.id_hash", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(1024))
+    provider_arn: Mapped[str] = mapped_column(String(2048))
+    default_role_arn: Mapped[str] = mapped_column(String(2048))
+    # The code or device code it came from: a replayed code revokes the session (RFC 6749 4.1.2).
+    grant_ref: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+# --- audit trail integrity and lookup (after AuditEvent) ------------------------------------------
+
+
+class AuditResource(Base):
+    """A resource an audit event names, indexed for LookupEvents' ResourceName and ResourceType.
+
+    No foreign key: SQLite migrations rebuild a table to alter it, and dropping the old
+    ``audit_events`` would cascade here. Purging deletes both; verification checks they agree.
+    """
+
+    __tablename__ = "audit_resources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_seq: Mapped[int] = mapped_column(Integer, index=True)
+    resource_type: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The ARN as recorded, and the name after the last "/" (what LookupEvents users type).
+    resource_name: Mapped[str] = mapped_column(String(2048), index=True)
+    short_name: Mapped[str] = mapped_column(String(512), index=True)
+
+
+class AuditChainHead(Base):
+    """The single row every audit append locks: where the chain ends, so the next event links to it."""
+
+    __tablename__ = "audit_chain_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_index: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime | None]
+
+
+class AuditDigest(Base):
+    """A signed digest over the events since the previous digest (CloudTrail's digest file).
+
+    ``document`` is the canonical JSON that was signed, kept verbatim; the other columns repeat
+    its fields for queries.
+    """
+
+    __tablename__ = "audit_digests"
+    digest_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    first_index: Mapped[int] = mapped_column(BigInteger)
+    last_index: Mapped[int] = mapped_column(BigInteger)
+    start_time: Mapped[dt.datetime]
+    end_time: Mapped[dt.datetime] = mapped_column(index=True)
+    document: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(64))

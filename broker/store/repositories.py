@@ -337,3 +337,79 @@ def role_with_policies(session: Session, role_arn: str) -> models.Role | None:
             selectinload(models.Role.attached_policies).selectinload(models.ManagedPolicy.versions),
         )
     )
+
+
+# --- CLI sign-in ------------------------------------------------------------------------------
+
+
+def cli_authorization(session: Session, request_hash: str) -> models.CliAuthorization | None:
+    return session.get(models.CliAuthorization, request_hash)
+
+
+def cli_authorization_by_code(session: Session, code_hash: str) -> models.CliAuthorization | None:
+    return session.scalar(select(models.CliAuthorization).where(models.CliAuthorization.code_hash == code_hash))
+
+
+def consume_cli_code(session: Session, code_hash: str, now: dt.datetime) -> bool:
+    """Mark a code used, atomically: of two racing exchanges exactly one gets True."""
+    result = session.execute(
+        update(models.CliAuthorization)
+        .where(models.CliAuthorization.code_hash == code_hash, models.CliAuthorization.consumed_at.is_(None))
+        .values(consumed_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+def device_authorization(session: Session, device_code_hash: str) -> models.DeviceAuthorization | None:
+    return session.get(models.DeviceAuthorization, device_code_hash)
+
+
+def device_authorization_by_user_code(session: Session, user_code: str) -> models.DeviceAuthorization | None:
+    return session.scalar(
+        select(models.DeviceAuthorization).where(models.DeviceAuthorization.user_code == user_code)
+    )
+
+
+def add_device_authorization(session: Session, device: models.DeviceAuthorization) -> bool:
+    """Insert; False if the user code is taken (the caller draws another)."""
+    try:
+        with session.begin_nested():
+            session.add(device)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def consume_device_authorization(session: Session, device_code_hash: str, now: dt.datetime) -> bool:
+    """Approved -> consumed, atomically: of two racing polls exactly one gets True."""
+    result = session.execute(
+        update(models.DeviceAuthorization)
+        .where(
+            models.DeviceAuthorization.device_code_hash == device_code_hash,
+            models.DeviceAuthorization.status == "approved",
+        )
+        .values(status="consumed", consumed_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+def cli_session(session: Session, handle_hash: str) -> models.CliSession | None:
+    return session.get(models.CliSession, handle_hash)
+
+
+def revoke_cli_sessions_from(session: Session, grant_ref: str, now: dt.datetime) -> int:
+    result = session.execute(
+        update(models.CliSession)
+        .where(models.CliSession.grant_ref == grant_ref, models.CliSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_cli_expired(session: Session, now: dt.datetime) -> None:
+    # Used codes are kept an hour past expiry so that a replay is still recognised as one.
+    grace = now - dt.timedelta(hours=1)
+    session.execute(delete(models.CliAuthorization).where(models.CliAuthorization.expires_at < grace))
+    session.execute(delete(models.DeviceAuthorization).where(models.DeviceAuthorization.expires_at < grace))
+    session.execute(delete(models.CliSession).where(models.CliSession.expires_at < now))

@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from broker.iam.errors import AwsError
 from broker.services.runtime import Runtime
 from broker.settings import Settings, load_settings
-from broker.web import aws, decisions, pages, saml_routes
+from broker.web import aws, cli_routes, decisions, pages, saml_routes
 from broker.web.wire import IAM_NS, error_xml
 
 log = logging.getLogger("broker.web")
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(saml_routes.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(decisions.bp)
+    app.register_blueprint(cli_routes.bp)
     if runtime.settings.demo:
         # Demo only: the bundled IdP is mounted nowhere else (settings refuse demo off loopback).
         from broker.demo.idp import bp as demo_bp

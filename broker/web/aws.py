@@ -1,4 +1,4 @@
-"""``POST /``: the AWS-compatible endpoint (Query protocol for STS and IAM).
+"""``POST /``: the AWS-compatible endpoint (Query protocol for STS and IAM, JSON protocol by ``X-Amz-Target``).
 
 Each signed call is one transaction with its audit event; a refused call is audited in a
 transaction of its own, after the refused one rolled back.
@@ -7,7 +7,6 @@ transaction of its own, after the refused one rolled back.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -18,18 +17,21 @@ from broker.services.audit import ANONYMOUS, Actor, record_event
 from broker.services.auth import authenticate
 from broker.services.federation import ClientInfo
 from broker.web import actions as _actions  # noqa: F401  (registers every action)
+from broker.web import cloudtrail
+from broker.web.json_protocol import json_endpoint
 from broker.web.protocol import ACTIONS, Action, Call, client_info, runtime, xml_response
 from broker.web.wire import IAM_NS, Params, error_xml, success_xml
 
 log = logging.getLogger("broker.aws")
 bp = Blueprint("aws", __name__)
+bp.register_blueprint(cloudtrail.bp)  # its JSON-protocol actions, and /.well-known/audit-keys.json
 
 
 @bp.post("/")
 def endpoint() -> Response:
-    if request.headers.get("X-Amz-Target"):
-        error = AwsError("InvalidAction", "No JSON-protocol service is served on this endpoint yet.")
-        return xml_response(error_xml(error, IAM_NS, str(uuid.uuid4())), error.status)
+    target = request.headers.get("X-Amz-Target")
+    if target:
+        return json_endpoint(target, _raw_path(), _headers())
     client = client_info()
     body = request.get_data(cache=True)
     # Query APIs accept parameters in the form body or, for GET and presigned URLs, the query.

@@ -94,8 +94,12 @@ def test_serve_runs_the_broker(tmp_path: Path) -> None:
     port = free_port()
     env["BROKER_BASE_URL"] = f"http://127.0.0.1:{port}"
     assert CliRunner().invoke(cli, ["init"], env=env).exit_code == 0
-    server = subprocess.Popen([sys.executable, "-m", "broker.cli.main", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "broker.cli.main", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -2,11 +2,14 @@
 
 A state change and its event commit together or not at all. Secrets never enter a record:
 callers pass parameters through :func:`redact` and SAML assertions as (ID, issuer, digest).
+The event is written, and given its place in the hash chain, as the caller's transaction
+commits (:mod:`broker.services.audit.chain`), so chain order is commit order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from broker.services.audit.chain import index_resources, indexed_columns, track
 from broker.store.models import AuditEvent
 
 EVENT_VERSION = "1.08"
@@ -32,6 +36,9 @@ _SECRET_KEYS = {
     "code",
     "privatekey",
 }
+# Request parameters that name the resource of a call made outside the AWS endpoint's
+# authorization step (the sign-in flow, AssumeRoleWithSAML): CloudTrail lists them as resources.
+_RESOURCE_PARAMETERS = ("roleArn", "principalArn")
 
 
 def redact(parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,6 +87,15 @@ class Actor:
 ANONYMOUS = Actor(type="Unknown")
 
 
+def _derived_resources(request_parameters: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = []
+    for key in _RESOURCE_PARAMETERS:
+        value = (request_parameters or {}).get(key)
+        if isinstance(value, str) and value.startswith("arn:") and {"ARN": value} not in found:
+            found.append({"ARN": value})
+    return found
+
+
 def record_event(
     session: Session,
     *,
@@ -105,7 +121,7 @@ def record_event(
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": actor.to_record(),
-        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": event_source,
         "eventName": event_name,
         "awsRegion": region,
@@ -123,20 +139,16 @@ def record_event(
     if error_code:
         record["errorCode"] = error_code
         record["errorMessage"] = (error_message or "")[:1024]
+    resources = resources or _derived_resources(request_parameters)
     if resources:
         record["resources"] = resources
     if additional:
         record["additionalEventData"] = dict(additional)
-    event = AuditEvent(
-        event_id=event_id,
-        event_time=now,
-        event_source=event_source,
-        event_name=event_name,
-        username=actor.user_name or actor.arn,
-        access_key_id=actor.access_key_id,
-        error_code=error_code,
-        read_only=read_only,
-        record=record,
-    )
-    session.add(event)
+    # What is hashed is what the database gives back: plain JSON values only (NaN and the
+    # infinities, which JSON cannot carry, become strings).
+    record = json.loads(json.dumps(record, default=str), parse_constant=str)
+    event = AuditEvent(event_time=now, record=record, **indexed_columns(record))
+    event.resources = index_resources(record)
+    # Added to the session at commit, after the transaction's other changes: see chain.py.
+    track(session, event)
     return event

@@ -1,0 +1,117 @@
+"""Commands that use a profile's credentials: credential-process, exec, env, whoami."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+
+import click
+
+from broker.cli import shell
+from broker.cli.errors import BrokerError
+from broker.cli.oauth import BrokerHttp
+from broker.cli.profiles import check_profile_name
+from broker.cli.refresh import fresh_credentials, utcnow
+from broker.cli.signing import sign_post
+
+_profile_option = click.option("--profile", "profile_name", required=True, help="Profile stored by `broker login`.")
+
+
+@click.command("credential-process")
+@_profile_option
+def credential_process(profile_name: str) -> None:
+    """Print credentials as the AWS SDKs' credential_process expects (Version 1 JSON).
+
+    In ~/.aws/config:  credential_process = broker credential-process --profile NAME
+    """
+    credentials = fresh_credentials(check_profile_name(profile_name))
+    click.echo(json.dumps(credentials.credential_process_json()))
+
+
+@click.command("exec", context_settings={"ignore_unknown_options": True})
+@_profile_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def exec_command(ctx: click.Context, profile_name: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND with the profile's credentials and the broker endpoint in its environment.
+
+    Exits with the command's exit status:  broker exec --profile dev -- aws s3 ls
+    """
+    credentials = fresh_credentials(check_profile_name(profile_name))
+    environment = {**os.environ, **shell.environment(credentials)}
+    if "AWS_REGION" not in environment and "AWS_DEFAULT_REGION" not in environment:
+        environment["AWS_DEFAULT_REGION"] = credentials.region
+    try:
+        completed = subprocess.run(list(command), env=environment, check=False)  # noqa: S603  (the person's own command)
+    except FileNotFoundError:
+        raise BrokerError(f"command not found: {command[0]}") from None
+    except PermissionError:
+        raise BrokerError(f"command not executable: {command[0]}") from None
+    code = completed.returncode
+    # Killed by a signal: report it the way a shell does (128 + signal number).
+    ctx.exit(128 - code if code < 0 else code)
+
+
+@click.command("env")
+@_profile_option
+@click.option("--format", "shell_format", type=click.Choice(shell.FORMATS), default="bash", show_default=True)
+def env_command(profile_name: str, shell_format: str) -> None:
+    """Print the profile's credentials as environment variables.
+
+    bash/zsh:  eval "$(broker env --profile dev)"    fish:  broker env --profile dev --format fish | source
+    PowerShell:  broker env --profile dev --format powershell | Invoke-Expression
+    """
+    credentials = fresh_credentials(check_profile_name(profile_name))
+    click.echo(shell.render(shell.environment(credentials), shell_format), nl=False)
+
+
+@click.command()
+@_profile_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def whoami(profile_name: str, as_json: bool) -> None:
+    """Ask the broker who the profile's credentials are (STS GetCallerIdentity)."""
+    credentials = fresh_credentials(check_profile_name(profile_name))
+    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    url = credentials.url + "/"
+    headers = sign_post(
+        url,
+        body,
+        access_key_id=credentials.access_key_id,
+        secret_access_key=credentials.secret_access_key,
+        session_token=credentials.session_token,
+        region=credentials.region,
+        service="sts",
+        now=utcnow(),
+    )
+    identity = _caller_identity(BrokerHttp(credentials.url), body, headers)
+    if as_json:
+        click.echo(json.dumps(identity, indent=2))
+    else:
+        for key in ("Arn", "UserId", "Account"):
+            click.echo(f"{key + ':':9}{identity.get(key, '')}")
+
+
+def _caller_identity(broker: BrokerHttp, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    status, raw = broker.raw("POST", "/", body, headers)
+    if status != 200:
+        raise BrokerError(f"GetCallerIdentity was refused (HTTP {status}): {_aws_error(raw)}")
+    try:
+        root = ET.fromstring(raw)  # noqa: S314  (the broker's answer over our own connection)
+    except ET.ParseError:
+        raise BrokerError("the broker's GetCallerIdentity answer is not XML") from None
+    return {
+        element.tag.rpartition("}")[2]: (element.text or "")
+        for element in root.iter()
+        if element.tag.rpartition("}")[2] in ("Arn", "UserId", "Account")
+    }
+
+
+def _aws_error(raw: bytes) -> str:
+    try:
+        root = ET.fromstring(raw)  # noqa: S314
+    except ET.ParseError:
+        return "HTTP error"
+    found = {element.tag.rpartition("}")[2]: element.text or "" for element in root.iter()}
+    return f"{found.get('Code', 'Error')}: {found.get('Message', '')}".strip()

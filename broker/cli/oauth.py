@@ -1,0 +1,402 @@
+"""The CLI side of the broker's sign-in protocols.
+
+- Browser redirect (RFC 8252 + RFC 7636): a one-shot HTTP listener on 127.0.0.1 with a random
+  port receives ``code`` and ``state``; the code is exchanged with its PKCE verifier before the
+  browser is told the CLI has the credentials.
+- Device authorization (RFC 8628): a user code for any browser, polled at the broker's interval.
+- Refresh: credentials for any role of the broker session, without a browser.
+
+Every broker answer is checked against the local clock (the ``Date`` header): credentials that
+look expired, or not yet valid, to a skewed clock are a confusing failure better named at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email.utils
+import hashlib
+import hmac
+import html
+import http.client
+import json
+import platform
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from broker.cli.errors import BrokerError
+
+CLIENT_ID = "broker-cli"
+CALLBACK_PATH = "/callback"
+GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+# Beyond this, SigV4 and expiry arithmetic go wrong in ways that are hard to recognise.
+MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+HTTP_TIMEOUT = 30.0
+MAX_RESPONSE_BYTES = 1024 * 1024
+USER_AGENT = f"broker-cli/0.1 python/{platform.python_version()}"
+
+
+def new_code_verifier() -> str:
+    """RFC 7636 section 4.1: 86 characters of the unreserved alphabet (512 bits of randomness)."""
+    return secrets.token_urlsafe(64)
+
+
+def code_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+class TokenError(BrokerError):
+    """An RFC 6749 error from the broker: ``error`` is the code, the message its description."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+# --- HTTP -------------------------------------------------------------------------------------------
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirect would carry a code, verifier or refresh handle to wherever it points.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+class BrokerHttp:
+    """JSON over HTTP(S) with one broker; failures become one clear line."""
+
+    def __init__(self, url: str, timeout: float = HTTP_TIMEOUT, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def post_form(self, path: str, fields: dict[str, str | None]) -> Answer:
+        body = urlencode({k: v for k, v in fields.items() if v is not None}).encode()
+        return self.send("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
+        return self.send("GET", path, None, headers or {})
+
+    def send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Answer:
+        status, raw = self.raw(method, path, body, {"Accept": "application/json", **headers})
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise BrokerError(
+                f"the broker at {self.url} answered HTTP {status} without JSON; is that the broker's URL?"
+            )
+        return Answer(status, document)
+
+    def raw(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        """One exchange, any status; redirects are not followed, the clock is checked."""
+        url = self.url + path
+        request = urllib.request.Request(  # noqa: S310  (the URL was checked to be http(s))
+            url, data=body, method=method, headers={"User-Agent": USER_AGENT, **headers}
+        )
+        try:
+            with _OPENER.open(request, timeout=self.timeout) as response:
+                self.check_clock(response.headers.get("Date"))
+                return response.status, response.read(MAX_RESPONSE_BYTES)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                self.check_clock(exc.headers.get("Date"))
+                return exc.code, exc.read(MAX_RESPONSE_BYTES)
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise BrokerError(f"cannot reach the broker at {self.url}: {reason}") from None
+
+    def check_clock(self, date_header: str | None) -> None:
+        if not date_header:
+            return
+        try:
+            theirs = email.utils.parsedate_to_datetime(date_header)
+        except (TypeError, ValueError):
+            return
+        if theirs.tzinfo is None:
+            return
+        skew = self.clock() - theirs
+        if abs(skew) > MAX_CLOCK_SKEW:
+            direction = "ahead of" if skew > dt.timedelta(0) else "behind"
+            raise BrokerError(
+                f"this computer's clock is {abs(int(skew.total_seconds()))} s {direction} the broker's "
+                f"({self.url}); credentials would look expired or not yet valid. Set the clock right (NTP) and retry"
+            )
+
+    def check_reachable(self) -> None:
+        """GET /healthz: is the broker there, and does our clock agree with its?"""
+        answer = self.get("/healthz")
+        if answer.status != 200 or answer.body.get("status") != "ok":
+            raise BrokerError(f"the broker at {self.url} is not healthy (HTTP {answer.status})")
+
+    def token(self, fields: dict[str, str | None]) -> dict[str, Any]:
+        answer = self.post_form("/cli/token", {"client_id": CLIENT_ID, **fields})
+        if answer.status == 200 and "AccessKeyId" in answer.body:
+            return answer.body
+        raise _token_error(answer, self.url)
+
+
+def _token_error(answer: Answer, url: str) -> TokenError:
+    error = str(answer.body.get("error") or f"http_{answer.status}")
+    description = str(answer.body.get("error_description") or f"the broker at {url} answered HTTP {answer.status}")
+    return TokenError(error, description)
+
+
+# --- refresh, session, revoke -------------------------------------------------------------------------
+
+
+def refresh(broker: BrokerHttp, refresh_token: str, role_arn: str | None, duration: int | None) -> dict[str, Any]:
+    return broker.token(
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "role": role_arn,
+            "duration": str(duration) if duration else None,
+        }
+    )
+
+
+def session_info(broker: BrokerHttp, refresh_token: str) -> dict[str, Any]:
+    answer = broker.get("/cli/session", {"Authorization": f"Bearer {refresh_token}"})
+    if answer.status != 200:
+        raise _token_error(answer, broker.url)
+    return answer.body
+
+
+def revoke(broker: BrokerHttp, refresh_token: str) -> None:
+    answer = broker.post_form("/cli/revoke", {"token": refresh_token, "client_id": CLIENT_ID})
+    if answer.status != 200:
+        raise _token_error(answer, broker.url)
+
+
+# --- browser redirect -------------------------------------------------------------------------------
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}}</style></head>
+<body><h1 id="result">{title}</h1><p id="message">{message}</p></body></html>"""
+
+
+@dataclass
+class _Outcome:
+    body: dict[str, Any] | None = None
+    error: BrokerError | None = None
+
+
+class _LoopbackServer(HTTPServer):
+    def __init__(self, state: str, exchange: Callable[[str], dict[str, Any]]) -> None:
+        super().__init__(("127.0.0.1", 0), _CallbackHandler)
+        self.expected_state = state
+        self.exchange = exchange
+        self.outcome = _Outcome()
+        self.finished = threading.Event()
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{CALLBACK_PATH}"
+
+    def receive(self, params: dict[str, list[str]]) -> tuple[str, str]:
+        """Handle the browser's return; (title, message) for the page it shows."""
+        state = (params.get("state") or [""])[0]
+        if not hmac.compare_digest(state.encode(), self.expected_state.encode()):
+            self.outcome.error = BrokerError(
+                "the browser came back with a state this login did not send (an old tab, or a forged redirect); "
+                "nothing was stored. Run `broker login` again"
+            )
+            return "Sign-in refused", "This answer does not belong to the login the terminal is waiting for."
+        if "error" in params:
+            error = params["error"][0][:100]
+            description = (params.get("error_description") or [error])[0][:300]
+            self.outcome.error = TokenError(error, f"the broker refused the sign-in: {description} ({error})")
+            return "Sign-in refused", f"The broker refused: {description}."
+        code = (params.get("code") or [""])[0]
+        if not code:
+            self.outcome.error = BrokerError("the browser came back without a code; run `broker login` again")
+            return "Sign-in failed", "The answer carried no code."
+        try:
+            self.outcome.body = self.exchange(code)
+        except BrokerError as exc:
+            self.outcome.error = exc
+            return "Sign-in failed", f"The terminal could not get credentials: {exc.format_message()}"
+        return "Signed in", "The broker command has your credentials. You can close this tab."
+
+
+class _CallbackHandler(BaseHTTPRequestHandler):
+    server: _LoopbackServer
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path != CALLBACK_PATH:
+            self._reply(404, "Not found", "This address only receives the broker's sign-in answer.")
+            return
+        if self.server.finished.is_set():
+            self._reply(409, "Already done", "This login has finished; look at your terminal.")
+            return
+        try:
+            title, message = self.server.receive(parse_qs(parts.query))
+        finally:
+            self.server.finished.set()
+        self._reply(200 if self.server.outcome.error is None else 400, title, message)
+
+    def _reply(self, status: int, title: str, message: str) -> None:
+        body = _PAGE.format(title=html.escape(title), message=html.escape(message)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the query string carries the code: keep it off the terminal
+
+
+def browser_login(
+    broker: BrokerHttp,
+    *,
+    role_arn: str | None,
+    duration: int | None,
+    provider: str | None,
+    open_browser: bool,
+    timeout: float,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Authorization code + PKCE through the system browser; the token response."""
+    verifier = new_code_verifier()
+    state = secrets.token_urlsafe(24)
+    holder: dict[str, str] = {}
+
+    def exchange(code: str) -> dict[str, Any]:
+        return broker.token(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "code_verifier": verifier,
+                "redirect_uri": holder["redirect_uri"],
+            }
+        )
+
+    server = _LoopbackServer(state, exchange)
+    holder["redirect_uri"] = server.redirect_uri
+    query = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": server.redirect_uri,
+        "code_challenge": code_challenge(verifier),
+        "code_challenge_method": "S256",
+        "state": state,
+    }
+    for name, value in (("role", role_arn), ("duration", str(duration) if duration else None), ("provider", provider)):
+        if value:
+            query[name] = value
+    url = f"{broker.url}/cli/authorize?{urlencode(query)}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        opened = False
+        if open_browser:
+            try:
+                opened = webbrowser.open(url)
+            except webbrowser.Error:
+                opened = False
+        if opened:
+            say("Opened your browser to sign in. If it did not open, visit this URL:")
+        else:
+            say("Open this URL in a browser on this computer to sign in:")
+        say(f"  {url}")
+        say(f"Waiting up to {int(timeout)} s for the browser...")
+        if not server.finished.wait(timeout):
+            raise BrokerError(
+                f"the browser did not come back within {int(timeout)} s. Run `broker login` again and open the URL "
+                "it prints (or use --device where this computer's browser cannot reach 127.0.0.1)"
+            )
+        # The handler sets `finished` before it writes the page; let it finish writing.
+        time.sleep(0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    if server.outcome.error is not None:
+        raise server.outcome.error
+    if server.outcome.body is None:
+        raise BrokerError("the browser came back but no credentials were received; run `broker login` again")
+    return server.outcome.body
+
+
+# --- device authorization ---------------------------------------------------------------------------
+
+
+def device_login(
+    broker: BrokerHttp,
+    *,
+    role_arn: str | None,
+    duration: int | None,
+    say: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """RFC 8628: show a user code, poll until approved, denied or expired; the token response."""
+    answer = broker.post_form(
+        "/cli/device",
+        {"client_id": CLIENT_ID, "role": role_arn, "duration": str(duration) if duration else None},
+    )
+    start = answer.body
+    if answer.status != 200 or "device_code" not in start:
+        raise _token_error(answer, broker.url)
+    try:
+        device_code = str(start["device_code"])
+        user_code = str(start["user_code"])
+        verification_uri = str(start["verification_uri"])
+        complete = str(start.get("verification_uri_complete") or verification_uri)
+        interval = max(1, int(start.get("interval", 5)))
+        expires_in = int(start["expires_in"])
+    except (KeyError, TypeError, ValueError):
+        raise BrokerError(f"the broker at {broker.url} sent a device authorization this CLI cannot read") from None
+    say(f"On any device, open {verification_uri} and enter the code:")
+    say("")
+    say(f"    {user_code}")
+    say("")
+    say(f"(or open {complete})")
+    say(f"Waiting up to {expires_in // 60} min for the approval...")
+    deadline = monotonic() + expires_in
+    while True:
+        sleep(interval)
+        try:
+            return broker.token({"grant_type": GRANT_DEVICE_CODE, "device_code": device_code})
+        except TokenError as exc:
+            if exc.error == "authorization_pending":
+                pass
+            elif exc.error == "slow_down":
+                interval += 5  # RFC 8628 3.5: for this and every later request
+            elif exc.error == "access_denied":
+                raise BrokerError("the sign-in was denied in the browser; nothing was stored") from None
+            elif exc.error == "expired_token":
+                raise BrokerError(
+                    "the code expired before anyone approved it; run `broker login --device` again"
+                ) from None
+            else:
+                raise
+        if monotonic() >= deadline:
+            raise BrokerError("the code expired before anyone approved it; run `broker login --device` again")

@@ -1,0 +1,41 @@
+"""Credentials as environment variables, in the syntax of each shell."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from broker.cli.cache import Credentials, iso
+
+FORMATS = ("bash", "fish", "powershell", "json")
+
+
+def environment(credentials: Credentials) -> dict[str, str]:
+    """What the AWS SDKs and CLI read: the keys, the expiry and the broker as the endpoint."""
+    return {
+        "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+        "AWS_SESSION_TOKEN": credentials.session_token,
+        "AWS_CREDENTIAL_EXPIRATION": iso(credentials.expiration),
+        "AWS_ENDPOINT_URL": credentials.url,
+    }
+
+
+def _fish_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _powershell_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def render(variables: dict[str, str], shell_format: str) -> str:
+    if shell_format == "bash":
+        return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
+    if shell_format == "fish":
+        return "".join(f"set -gx {name} {_fish_quote(value)};\n" for name, value in variables.items())
+    if shell_format == "powershell":
+        return "".join(f"$Env:{name} = {_powershell_quote(value)}\n" for name, value in variables.items())
+    if shell_format == "json":
+        return json.dumps(variables, indent=2) + "\n"
+    raise ValueError(f"unknown format {shell_format!r}")

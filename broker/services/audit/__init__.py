@@ -1,0 +1,13 @@
+"""The audit trail: CloudTrail-shaped events, hash-chained in commit order, with signed digests.
+
+- :mod:`._record`: :func:`record_event` writes an event in the caller's transaction.
+- :mod:`.chain`: the hash chain and the chain-head lock.
+- :mod:`.digests`: signed digest records at an interval.
+- :mod:`.verify`: what `broker audit verify` checks and reports.
+- :mod:`.lookup`: CloudTrail ``LookupEvents``.
+- :mod:`.export`, :mod:`.retention`, :mod:`.worker`: files for a SIEM, purging, the background writer.
+"""
+
+from broker.services.audit._record import ANONYMOUS, EVENT_VERSION, Actor, record_event, redact
+
+__all__ = ["ANONYMOUS", "EVENT_VERSION", "Actor", "record_event", "redact"]

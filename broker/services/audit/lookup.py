@@ -1,0 +1,220 @@
+"""CloudTrail ``LookupEvents`` over the audit trail: request validation, query, response shape.
+
+As in CloudTrail: at most one lookup attribute, newest events first, ``MaxResults`` 1..50
+(default 50), ``NextToken`` valid only for the same attribute and time range, and each event
+with ``CloudTrailEvent`` holding its full record as a JSON string.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from broker.iam.errors import AwsError
+from broker.services.audit.chain import canonical_json
+from broker.store.models import AuditEvent, AuditResource
+
+ATTRIBUTE_KEYS = (
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+)
+MAX_RESULTS = 50
+_VALUE_MAX = 2000
+
+
+@dataclass(frozen=True)
+class LookupQuery:
+    attribute: tuple[str, str] | None
+    start: dt.datetime | None
+    end: dt.datetime | None
+    max_results: int
+    before_index: int | None
+    insights: bool = False
+
+    def fingerprint(self) -> str:
+        described = {
+            "a": list(self.attribute) if self.attribute else None,
+            "s": self.start.isoformat() if self.start else None,
+            "e": self.end.isoformat() if self.end else None,
+            "i": self.insights,
+        }
+        return hashlib.sha256(canonical_json(described)).hexdigest()[:16]
+
+
+def _invalid(code: str, message: str) -> AwsError:
+    return AwsError(code, message)
+
+
+def _timestamp(name: str, value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise AwsError("SerializationException", f"{name} must be a timestamp")
+    if isinstance(value, int | float):
+        try:
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise _invalid("InvalidTimeRangeException", f"{name} is out of range.") from None
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise AwsError("SerializationException", f"{name} must be a timestamp") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    raise AwsError("SerializationException", f"{name} must be a timestamp")
+
+
+def _attribute(items: Any) -> tuple[str, str] | None:
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise AwsError("SerializationException", "LookupAttributes must be a list")
+    if not items:
+        return None
+    if len(items) > 1:
+        raise _invalid("InvalidLookupAttributesException", "You can specify only one lookup attribute.")
+    item = items[0]
+    if not isinstance(item, Mapping):
+        raise AwsError("SerializationException", "LookupAttributes members must be structures")
+    key, value = item.get("AttributeKey"), item.get("AttributeValue")
+    if key not in ATTRIBUTE_KEYS:
+        raise _invalid(
+            "InvalidLookupAttributesException",
+            f"Invalid attribute key: {key!r}. Valid keys are {', '.join(ATTRIBUTE_KEYS)}.",
+        )
+    if not isinstance(value, str) or not 1 <= len(value) <= _VALUE_MAX:
+        raise _invalid(
+            "InvalidLookupAttributesException", f"The value for {key} must be 1 to {_VALUE_MAX} characters long."
+        )
+    if key == "ReadOnly" and value.lower() not in ("true", "false"):
+        raise _invalid("InvalidLookupAttributesException", "The value for ReadOnly must be true or false.")
+    return str(key), value
+
+
+def parse_request(body: Mapping[str, Any]) -> LookupQuery:
+    """Validate a LookupEvents request body; CloudTrail's error codes for what is wrong."""
+    attribute = _attribute(body.get("LookupAttributes"))
+    start = _timestamp("StartTime", body.get("StartTime"))
+    end = _timestamp("EndTime", body.get("EndTime"))
+    if start is not None and end is not None and start > end:
+        raise _invalid("InvalidTimeRangeException", "Start time must be earlier than end time.")
+    category = body.get("EventCategory")
+    if category is not None and category != "insight":
+        raise _invalid("InvalidEventCategoryException", f"Invalid event category: {category!r}.")
+    max_results = body.get("MaxResults", MAX_RESULTS)
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS:
+        raise _invalid("InvalidMaxResultsException", f"MaxResults must be between 1 and {MAX_RESULTS}.")
+    query = LookupQuery(attribute, start, end, max_results, None, insights=category == "insight")
+    token = body.get("NextToken")
+    if token is not None:
+        return LookupQuery(attribute, start, end, max_results, _read_token(token, query), query.insights)
+    return query
+
+
+def _read_token(token: Any, query: LookupQuery) -> int:
+    invalid = _invalid("InvalidNextTokenException", "Invalid NextToken.")
+    if not isinstance(token, str) or len(token) > 512:
+        raise invalid
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, UnicodeError):
+        raise invalid from None
+    if not isinstance(decoded, dict) or decoded.get("q") != query.fingerprint():
+        raise _invalid("InvalidNextTokenException", "The NextToken was issued for other parameters.")
+    before = decoded.get("b")
+    if isinstance(before, bool) or not isinstance(before, int) or before < 1:
+        raise invalid
+    return before
+
+
+def _token(before: int, query: LookupQuery) -> str:
+    raw = json.dumps({"b": before, "q": query.fingerprint()}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _condition(attribute: tuple[str, str]) -> ColumnElement[bool]:
+    key, value = attribute
+    if key == "EventId":
+        return AuditEvent.event_id == value
+    if key == "EventName":
+        return AuditEvent.event_name == value
+    if key == "EventSource":
+        return AuditEvent.event_source == value
+    if key == "Username":
+        return AuditEvent.username == value
+    if key == "AccessKeyId":
+        return AuditEvent.access_key_id == value
+    if key == "ReadOnly":
+        return AuditEvent.read_only.is_(value.lower() == "true")
+    if key == "ResourceType":
+        matching = select(AuditResource.event_seq).where(AuditResource.resource_type == value)
+    else:
+        matching = select(AuditResource.event_seq).where(
+            or_(AuditResource.resource_name == value, AuditResource.short_name == value)
+        )
+    return AuditEvent.seq.in_(matching)
+
+
+def lookup_events(session: Session, query: LookupQuery, account_id: str, *, management: bool) -> dict[str, Any]:
+    """The LookupEvents response: ``Events`` newest first, and ``NextToken`` when more remain.
+
+    An account sees the events recorded for it; the management (default) account also sees
+    those recorded for no account (anonymous refusals, broker-wide changes).
+    """
+    if query.insights:
+        return {"Events": []}  # the broker records no Insights events
+    own = AuditEvent.account_id == account_id
+    statement = (
+        select(AuditEvent)
+        .options(selectinload(AuditEvent.resources))
+        .where(or_(own, AuditEvent.account_id.is_(None)) if management else own)
+    )
+    if query.attribute is not None:
+        statement = statement.where(_condition(query.attribute))
+    if query.start is not None:
+        statement = statement.where(AuditEvent.event_time >= query.start)
+    if query.end is not None:
+        statement = statement.where(AuditEvent.event_time <= query.end)
+    if query.before_index is not None:
+        statement = statement.where(AuditEvent.chain_index < query.before_index)
+    found = list(session.scalars(statement.order_by(AuditEvent.chain_index.desc()).limit(query.max_results + 1)))
+    page = found[: query.max_results]
+    response: dict[str, Any] = {"Events": [_event(e) for e in page]}
+    if len(found) > query.max_results:
+        response["NextToken"] = _token(page[-1].chain_index, query)
+    return response
+
+
+def _event(event: AuditEvent) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "EventId": event.event_id,
+        "EventName": event.event_name,
+        "ReadOnly": "true" if event.read_only else "false",
+    }
+    if event.access_key_id:
+        item["AccessKeyId"] = event.access_key_id
+    item["EventTime"] = event.event_time.timestamp()
+    item["EventSource"] = event.event_source
+    if event.username:
+        item["Username"] = event.username
+    item["Resources"] = [
+        {k: v for k, v in (("ResourceType", r.resource_type), ("ResourceName", r.resource_name)) if v}
+        for r in event.resources
+    ]
+    item["CloudTrailEvent"] = json.dumps(event.record, separators=(",", ":"))
+    return item

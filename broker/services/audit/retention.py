@@ -1,0 +1,91 @@
+"""Retention: delete old audit events a whole digest at a time, keeping the trail verifiable.
+
+The newest digest that ended before the cutoff stays, as the signed anchor verification starts
+from: it names the hash of the last purged event, which the first remaining event links to.
+Its events and every older digest go. The purge is itself an audit event in the chain
+(``PurgeAuditEvents``), so `broker audit verify` can tell a purge from a deletion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from broker.services.audit._record import Actor, record_event
+from broker.services.audit.chain import lock_head
+from broker.services.audit.verify import PURGE_EVENT
+from broker.store.models import AuditDigest, AuditEvent, AuditResource
+
+EVENT_SOURCE = "broker.audit"
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    anchor_digest_index: int | None
+    events_deleted: int
+    digests_deleted: int
+    cutoff: dt.datetime
+
+    @property
+    def purged(self) -> bool:
+        return self.anchor_digest_index is not None and (self.events_deleted > 0 or self.digests_deleted > 0)
+
+
+def purge_expired(
+    session: Session,
+    *,
+    retention_days: int,
+    now: dt.datetime,
+    actor: Actor,
+    region: str,
+    account_id: str,
+    request_id: str,
+    dry_run: bool = False,
+) -> PurgeResult:
+    """Delete events and digests older than ``retention_days`` (0 keeps everything)."""
+    cutoff = now - dt.timedelta(days=retention_days)
+    if retention_days <= 0:
+        return PurgeResult(None, 0, 0, cutoff)
+    lock_head(session.connection())
+    anchor = session.scalars(
+        select(AuditDigest).where(AuditDigest.end_time < cutoff).order_by(AuditDigest.digest_index.desc()).limit(1)
+    ).first()
+    if anchor is None:
+        return PurgeResult(None, 0, 0, cutoff)
+    events = session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.chain_index <= anchor.last_index)
+    )
+    digests = session.scalar(
+        select(func.count()).select_from(AuditDigest).where(AuditDigest.digest_index < anchor.digest_index)
+    )
+    result = PurgeResult(anchor.digest_index, int(events or 0), int(digests or 0), cutoff)
+    if dry_run or not result.purged:
+        return result
+    doomed = select(AuditEvent.seq).where(AuditEvent.chain_index <= anchor.last_index)
+    session.execute(delete(AuditResource).where(AuditResource.event_seq.in_(doomed)))
+    session.execute(delete(AuditEvent).where(AuditEvent.chain_index <= anchor.last_index))
+    session.execute(delete(AuditDigest).where(AuditDigest.digest_index < anchor.digest_index))
+    record_event(
+        session,
+        event_name=PURGE_EVENT,
+        event_source=EVENT_SOURCE,
+        actor=actor,
+        now=now,
+        region=region,
+        source_ip=None,
+        user_agent="broker",
+        request_id=request_id,
+        request_parameters={
+            "retentionDays": retention_days,
+            "cutoff": cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "anchorDigestIndex": anchor.digest_index,
+            "deletedThroughEventIndex": anchor.last_index,
+        },
+        response_elements={"eventsDeleted": result.events_deleted, "digestsDeleted": result.digests_deleted},
+        event_type="AwsServiceEvent",
+        recipient_account_id=account_id,
+    )
+    return result

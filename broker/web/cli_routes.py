@@ -1,0 +1,422 @@
+"""CLI sign-in routes: browser redirect with PKCE, device authorization, token, session, revoke.
+
+Browser pages (``/cli/authorize``, ``/cli/device/verify``) sign the person in through the normal
+SAML flow, with a local RelayState that brings them back here; machine endpoints answer JSON
+with RFC 6749 errors.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections import defaultdict
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
+
+from broker.services.cli_auth import (
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_DEVICE_CODE,
+    GRANT_REFRESH_TOKEN,
+    AuthorizeRedirect,
+    AuthorizeRefused,
+    CliAuthService,
+    OAuthError,
+    display_user_code,
+    parse_authorize_request,
+    parse_duration,
+)
+from broker.services.federation import RoleOffer, SignIn
+from broker.store import repositories as repo
+from broker.web.pages import error_page
+from broker.web.protocol import client_info, runtime
+from broker.web.saml_routes import SESSION_COOKIE
+
+bp = Blueprint("cli", __name__, url_prefix="/cli")
+
+AFTER_SIGN_IN = "signin"
+
+
+def service() -> CliAuthService:
+    return CliAuthService(runtime())
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return _no_store(response)
+
+
+def _oauth_error(exc: OAuthError) -> Response:
+    return _json(exc.to_json(), exc.status)
+
+
+def _refused_page(exc: AuthorizeRefused) -> Response:
+    return error_page("Cannot sign in the command-line tool", exc.message, exc.status, code=exc.code)
+
+
+def _see_other(location: str) -> Response:
+    response = redirect(location, code=303)
+    return _no_store(response)  # type: ignore[arg-type]
+
+
+def _page(template: str, status: int = 200, **context: Any) -> Response:
+    context.setdefault("csp_nonce", request.environ.get("broker.csp_nonce", ""))
+    return _no_store(make_response(render_template(template, **context), status))
+
+
+# --- sign-in through SAML -------------------------------------------------------------------------
+
+
+def _provider_matches(reference: str, sign_in: SignIn) -> bool:
+    ref = reference.lower()
+    return ref in (
+        sign_in.provider_arn.lower(),
+        sign_in.provider_name.lower(),
+        f"{sign_in.account_id}/{sign_in.provider_name}".lower(),
+    )
+
+
+def _sign_in(provider: str | None, next_path: str) -> Response:
+    """Send the browser to the IdP (SP-initiated), to come back to ``next_path``."""
+    if provider:
+        return _see_other(url_for("saml.login", provider=provider, next=next_path))
+    with runtime().db.transaction() as session:
+        providers = [(p.name, f"{p.account_id}/{p.name}", p.account_id) for p in repo.list_providers(session)]
+    if not providers:
+        return error_page(
+            "No identity provider",
+            "No identity provider is registered with this broker yet.",
+            503,
+            code="NoProvider",
+        )
+    if len(providers) == 1:
+        return _see_other(url_for("saml.login", provider=providers[0][1], next=next_path))
+    links = [
+        {"name": name, "account_id": account, "href": url_for("saml.login", provider=reference, next=next_path)}
+        for name, reference, account in providers
+    ]
+    return _page("cli_providers.html", providers=links)
+
+
+def _cookies_lost() -> Response:
+    return error_page(
+        "Sign-in did not stick",
+        "You signed in, but this browser did not keep the broker's session cookie. Allow cookies for this "
+        "site and try again.",
+        400,
+        code="NoSessionCookie",
+    )
+
+
+# --- browser redirect (authorization code + PKCE) -------------------------------------------------
+
+
+@bp.get("/authorize")
+def authorize() -> Response:
+    try:
+        authorize_request = parse_authorize_request(request.args.to_dict(flat=False))
+    except AuthorizeRefused as exc:
+        return _refused_page(exc)
+    except AuthorizeRedirect as exc:
+        return _see_other(exc.location())
+    return _continue(service().begin(authorize_request), after_sign_in=False)
+
+
+@bp.get("/authorize/resume")
+def resume() -> Response:
+    return _continue(request.args.get("request"), after_sign_in=request.args.get("after") == AFTER_SIGN_IN)
+
+
+def _continue(handle: str | None, after_sign_in: bool) -> Response:
+    cli = service()
+    try:
+        pending = cli.pending(handle)
+    except AuthorizeRefused as exc:
+        return _refused_page(exc)
+    assert handle is not None
+    token = request.cookies.get(SESSION_COOKIE)
+    loaded = cli.web_sign_in(token)
+    wrong_provider = (
+        loaded is not None
+        and pending.provider is not None
+        and not after_sign_in
+        and not _provider_matches(pending.provider, loaded[1])
+    )
+    if loaded is None or wrong_provider:
+        if after_sign_in:
+            return _cookies_lost()
+        return _sign_in(pending.provider, url_for("cli.resume", request=handle, after=AFTER_SIGN_IN))
+    web, sign_in = loaded
+    offers = sign_in.offers()
+    chosen = pending.requested_role_arn
+    if chosen is None and not offers:
+        refusal = AuthorizeRedirect(
+            pending.redirect_uri, pending.state, "access_denied", "no role is available to this sign-in"
+        )
+        return _see_other(refusal.location())
+    if chosen is None and len(offers) == 1 and runtime().settings.auto_select_single_role:
+        chosen = offers[0].role_arn
+    if chosen is not None:
+        try:
+            location = cli.grant_code(
+                handle, token, chosen, pending.requested_duration, client_info(), check_csrf=False
+            )
+        except AuthorizeRedirect as exc:
+            location = exc.location()
+        except AuthorizeRefused as exc:
+            return _refused_page(exc)
+        return _see_other(location)
+    return _page(
+        "cli_authorize.html",
+        sign_in=sign_in,
+        handle=handle,
+        csrf_token=web.csrf_token,
+        **_role_choice(offers, None, pending.requested_duration or sign_in.requested_duration),
+    )
+
+
+@bp.post("/authorize/resume")
+def choose() -> Response:
+    cli = service()
+    form = request.form
+    token = request.cookies.get(SESSION_COOKIE)
+    client = client_info()
+    try:
+        if form.get("action") == "deny":
+            location = cli.deny(form.get("request"), token, form.get("csrf_token"), client)
+        else:
+            location = cli.grant_code(
+                form.get("request"),
+                token,
+                form.get("role_arn", ""),
+                _form_duration(),
+                client,
+                csrf_token=form.get("csrf_token"),
+                cap_duration=True,
+            )
+    except AuthorizeRedirect as exc:
+        location = exc.location()
+    except AuthorizeRefused as exc:
+        return _refused_page(exc)
+    return _see_other(location)
+
+
+def _form_duration() -> int | None:
+    try:
+        return parse_duration(request.form.get("duration"))
+    except OAuthError:
+        return None
+
+
+def _durations(max_seconds: int, default: int) -> list[tuple[int, str]]:
+    steps = [900, 1800, 3600, 7200, 14400, 28800, 43200]
+    choices = [s for s in steps if s <= max_seconds]
+    if default not in choices:
+        choices.append(default)
+    return [(s, f"{s // 3600} h" if s >= 3600 and s % 3600 == 0 else f"{s // 60} min") for s in sorted(choices)]
+
+
+def _role_choice(offers: list[RoleOffer], preselected: str | None, requested_duration: int | None) -> dict[str, Any]:
+    grouped: dict[str, list[RoleOffer]] = defaultdict(list)
+    aliases: dict[str, str | None] = {}
+    for offer in offers:
+        grouped[offer.account_id].append(offer)
+        aliases[offer.account_id] = offer.account_alias
+    longest = max((o.max_session_duration for o in offers), default=3600)
+    default = min(requested_duration or 3600, longest)
+    if preselected is None and len(offers) == 1:
+        preselected = offers[0].role_arn
+    return {
+        "offers": offers,
+        "accounts": [({"id": a, "alias": aliases[a]}, grouped[a]) for a in sorted(grouped)],
+        "preselected": preselected,
+        "durations": _durations(longest, default),
+        "default_duration": default,
+    }
+
+
+# --- token endpoint --------------------------------------------------------------------------------
+
+
+@bp.post("/token")
+def token() -> Response:
+    form = request.form
+    if any(len(values) > 1 for values in form.listvalues()):
+        return _oauth_error(OAuthError("invalid_request", "a parameter is given more than once"))
+    grant_type = form.get("grant_type", "")
+    client_id = form.get("client_id", "")
+    cli = service()
+    client = client_info()
+    try:
+        if grant_type == GRANT_AUTHORIZATION_CODE:
+            grant = cli.exchange_code(
+                form.get("code", ""), form.get("code_verifier", ""), form.get("redirect_uri", ""), client_id, client
+            )
+        elif grant_type == GRANT_REFRESH_TOKEN:
+            grant = cli.refresh(
+                form.get("refresh_token", ""),
+                form.get("role") or None,
+                parse_duration(form.get("duration")),
+                client_id,
+                client,
+            )
+        elif grant_type == GRANT_DEVICE_CODE:
+            grant = cli.poll_device(form.get("device_code", ""), client_id, client)
+        elif not grant_type:
+            raise OAuthError("invalid_request", "grant_type is required")
+        else:
+            raise OAuthError("unsupported_grant_type", f"grant_type {grant_type[:100]!r} is not supported")
+    except OAuthError as exc:
+        return _oauth_error(exc)
+    settings = runtime().settings
+    return _json(grant.to_json(settings.region, settings.base_url))
+
+
+@bp.get("/session")
+def session_info() -> Response:
+    """The CLI session behind a refresh handle (``Authorization: Bearer``): who, until when, which roles."""
+    scheme, _, refresh_token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not refresh_token:
+        return _oauth_error(OAuthError("invalid_request", "send the refresh handle as Authorization: Bearer", 401))
+    try:
+        view = service().session_info(refresh_token.strip())
+    except OAuthError as exc:
+        return _oauth_error(OAuthError(exc.error, exc.description, 401))
+    return _json(
+        {
+            "Subject": view.subject,
+            "ProviderArn": view.provider_arn,
+            "Expiration": view.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Roles": [
+                {
+                    "RoleArn": o.role_arn,
+                    "RoleName": o.role_name,
+                    "AccountId": o.account_id,
+                    "AccountAlias": o.account_alias,
+                    "Description": o.description,
+                    "MaxSessionDuration": o.max_session_duration,
+                }
+                for o in view.roles
+            ],
+        }
+    )
+
+
+@bp.post("/revoke")
+def revoke() -> Response:
+    try:
+        service().revoke(request.form.get("token", ""), request.form.get("client_id", ""), client_info())
+    except OAuthError as exc:
+        return _oauth_error(exc)
+    return _json({})
+
+
+# --- device authorization (RFC 8628) ---------------------------------------------------------------
+
+
+@bp.post("/device")
+def device_authorization() -> Response:
+    form = request.form
+    if any(len(values) > 1 for values in form.listvalues()):
+        return _oauth_error(OAuthError("invalid_request", "a parameter is given more than once"))
+    try:
+        start = service().start_device(
+            form.get("client_id", ""), form.get("role") or None, parse_duration(form.get("duration")), client_info()
+        )
+    except OAuthError as exc:
+        return _oauth_error(exc)
+    user_code = display_user_code(start.user_code)
+    verification_uri = f"{runtime().settings.base_url}/cli/device/verify"
+    return _json(
+        {
+            "device_code": start.device_code,
+            "user_code": user_code,
+            "verification_uri": verification_uri,
+            "verification_uri_complete": f"{verification_uri}?{urlencode({'user_code': user_code})}",
+            "expires_in": start.expires_in,
+            "interval": start.interval,
+        }
+    )
+
+
+@bp.get("/device/verify")
+def device_verify() -> Response:
+    user_code = request.args.get("user_code", "")[:32]
+    loaded = service().web_sign_in(request.cookies.get(SESSION_COOKIE))
+    if loaded is None:
+        if request.args.get("after") == AFTER_SIGN_IN:
+            return _cookies_lost()
+        next_path = (
+            url_for("cli.device_verify", user_code=user_code, after=AFTER_SIGN_IN)
+            if user_code
+            else url_for("cli.device_verify", after=AFTER_SIGN_IN)
+        )
+        return _sign_in(None, next_path)
+    web, sign_in = loaded
+    if not user_code:
+        return _page("cli_device_code.html", sign_in=sign_in, csrf_token=web.csrf_token, user_code="", problem=None)
+    return _device_confirm(user_code, web.csrf_token, sign_in)
+
+
+@bp.post("/device/verify")
+def device_decide() -> Response:
+    form = request.form
+    user_code = form.get("user_code", "")[:32]
+    loaded = service().web_sign_in(request.cookies.get(SESSION_COOKIE))
+    if loaded is None:
+        return error_page(
+            "Sign-in expired",
+            "Your sign-in has expired. Open the verification link again.",
+            401,
+            code="NoSession",
+        )
+    web, sign_in = loaded
+    action = form.get("action", "")
+    if action in ("approve", "deny"):
+        try:
+            view = service().decide_device(
+                user_code,
+                request.cookies.get(SESSION_COOKIE),
+                form.get("csrf_token"),
+                action == "approve",
+                form.get("role_arn") or None,
+                _form_duration(),
+                client_info(),
+            )
+        except AuthorizeRefused as exc:
+            return error_page("Cannot complete the request", exc.message, exc.status, code=exc.code)
+        return _page("cli_device_done.html", view=view, approved=action == "approve")
+    if not hmac.compare_digest(web.csrf_token, form.get("csrf_token", "")):
+        return error_page("Form expired", "The form has expired. Enter the code again.", 403, code="BadCsrf")
+    return _device_confirm(user_code, web.csrf_token, sign_in)
+
+
+def _device_confirm(user_code: str, csrf_token: str, sign_in: SignIn) -> Response:
+    view = service().device_for_user_code(user_code)
+    if view is None:
+        return _page(
+            "cli_device_code.html",
+            404,
+            sign_in=sign_in,
+            csrf_token=csrf_token,
+            user_code=user_code,
+            problem="That code is not valid or has expired. Check the code your terminal shows.",
+        )
+    offers = sign_in.offers()
+    requested = view.requested_role_arn if any(o.role_arn == view.requested_role_arn for o in offers) else None
+    return _page(
+        "cli_device_confirm.html",
+        view=view,
+        sign_in=sign_in,
+        csrf_token=csrf_token,
+        requested_elsewhere=view.requested_role_arn is not None and requested is None,
+        minutes_left=max(0, int((view.expires_at - runtime().now()).total_seconds() // 60)),
+        **_role_choice(offers, requested, view.requested_duration or sign_in.requested_duration),
+    )

@@ -1,0 +1,100 @@
+"""The credentials cache: owner-only files, written atomically, loose permissions refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from broker.cli import cache
+from broker.cli.errors import BrokerError
+
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+
+
+def credentials(key: str = "ASIAEXAMPLEEXAMPLE01") -> cache.Credentials:
+    return cache.Credentials(
+        access_key_id=key,
+        secret_access_key="s" * 40,
+        session_token="token.value.sig",
+        expiration=NOW + dt.timedelta(hours=1),
+        role_arn="arn:aws:iam::123456789012:role/Engineer",
+        assumed_role_arn="arn:aws:sts::123456789012:assumed-role/Engineer/dave",
+        account_id="123456789012",
+        region="us-east-1",
+        url="https://sso.example.com",
+    )
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_files_and_directories_are_private_even_with_a_permissive_umask(home: Path) -> None:
+    old = os.umask(0o000)
+    try:
+        cache.write_credentials("dev", credentials())
+    finally:
+        os.umask(old)
+    path = cache.credentials_path("dev")
+    assert mode(path) == 0o600
+    assert mode(path.parent) == 0o700 and mode(path.parent.parent) == 0o700
+    assert path.parent.parent == home / ".cache" / "broker"
+    assert cache.read_credentials("dev") == credentials()
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_an_existing_loose_cache_directory_is_tightened(home: Path) -> None:
+    (home / ".cache" / "broker").mkdir(parents=True, mode=0o755)
+    (home / ".cache" / "broker").chmod(0o755)
+    cache.write_credentials("dev", credentials())
+    assert mode(home / ".cache" / "broker") == 0o700
+
+
+def test_a_file_others_can_read_is_refused(home: Path) -> None:
+    cache.write_credentials("dev", credentials())
+    cache.credentials_path("dev").chmod(0o644)
+    with pytest.raises(BrokerError, match="readable by other users"):
+        cache.read_credentials("dev")
+
+
+def test_a_symlink_in_place_of_the_file_is_refused(home: Path, tmp_path: Path) -> None:
+    cache.write_credentials("dev", credentials())
+    target = tmp_path / "elsewhere.json"
+    target.write_text("{}")
+    path = cache.credentials_path("dev")
+    path.unlink()
+    path.symlink_to(target)
+    with pytest.raises(BrokerError, match="not a regular file"):
+        cache.read_credentials("dev")
+
+
+def test_rewriting_replaces_and_damaged_entries_read_as_missing(home: Path) -> None:
+    cache.write_credentials("dev", credentials())
+    cache.write_credentials("dev", credentials("ASIAEXAMPLEEXAMPLE02"))
+    found = cache.read_credentials("dev")
+    assert found is not None and found.access_key_id == "ASIAEXAMPLEEXAMPLE02"
+    cache.credentials_path("dev").write_text("{not json")
+    assert cache.read_credentials("dev") is None
+    assert cache.delete_credentials("dev") is True and cache.delete_credentials("dev") is False
+
+
+def test_broker_sessions_are_kept_per_url(home: Path) -> None:
+    session = cache.BrokerSession("https://a.example", "handle", NOW, "dave", "arn:aws:iam::1:saml-provider/x")
+    cache.write_session(session)
+    assert cache.read_session("https://a.example") == session
+    assert cache.read_session("https://b.example") is None
+    assert mode(cache.session_path("https://a.example")) == 0o600
+
+
+def test_credential_process_json_is_the_aws_version_1_shape() -> None:
+    assert credentials().credential_process_json() == {
+        "Version": 1,
+        "AccessKeyId": "ASIAEXAMPLEEXAMPLE01",
+        "SecretAccessKey": "s" * 40,
+        "SessionToken": "token.value.sig",
+        "Expiration": "2026-11-30T13:00:00Z",
+    }

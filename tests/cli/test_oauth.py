@@ -1,0 +1,140 @@
+"""The CLI's protocol pieces: PKCE, the loopback listener's checks, the clock-skew guard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import urllib.request
+
+import pytest
+
+from broker.cli import oauth
+from broker.cli.errors import BrokerError
+from broker.services.cli_auth import pkce_matches, s256_challenge
+
+
+def test_pkce_verifiers_are_long_random_and_match_the_broker_check() -> None:
+    verifiers = {oauth.new_code_verifier() for _ in range(50)}
+    assert len(verifiers) == 50
+    for verifier in verifiers:
+        assert 43 <= len(verifier) <= 128
+        assert oauth.code_challenge(verifier) == s256_challenge(verifier)
+        assert pkce_matches(verifier, oauth.code_challenge(verifier))
+    assert oauth.code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == (
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    )
+    assert not pkce_matches("x" * 43, oauth.code_challenge("y" * 43))
+    assert not pkce_matches("short", oauth.code_challenge("short"))
+
+
+def test_the_loopback_listener_checks_state_and_reports_errors() -> None:
+    exchanged: list[str] = []
+
+    def exchange(code: str) -> dict[str, str]:
+        exchanged.append(code)
+        return {"AccessKeyId": "ASIA"}
+
+    server = oauth._LoopbackServer("expected-state", exchange)
+    try:
+        assert server.redirect_uri.startswith("http://127.0.0.1:")
+        title, _ = server.receive({"state": ["other"], "code": ["c"]})
+        assert title == "Sign-in refused" and exchanged == []
+        assert server.outcome.error is not None and "state" in server.outcome.error.format_message()
+
+        server.outcome = oauth._Outcome()
+        server.receive({"state": ["expected-state"], "error": ["access_denied"], "error_description": ["no"]})
+        assert isinstance(server.outcome.error, oauth.TokenError) and exchanged == []
+
+        server.outcome = oauth._Outcome()
+        title, message = server.receive({"state": ["expected-state"], "code": ["the-code"]})
+        assert exchanged == ["the-code"] and server.outcome.body == {"AccessKeyId": "ASIA"}
+        assert "close this tab" in message
+    finally:
+        server.server_close()
+
+
+def test_the_listener_answers_only_its_path_and_only_once() -> None:
+    import threading
+
+    server = oauth._LoopbackServer("s", lambda code: {"AccessKeyId": "ASIA"})
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    base = server.redirect_uri.rsplit("/", 1)[0]
+    try:
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(base + "/favicon.ico", timeout=5)
+        missing.value.close()
+        assert missing.value.code == 404
+        with urllib.request.urlopen(server.redirect_uri + "?state=s&code=c", timeout=5) as done:
+            assert b"You can close this tab" in done.read()
+            assert done.headers["Cache-Control"] == "no-store"
+        with pytest.raises(urllib.error.HTTPError) as again:
+            urllib.request.urlopen(server.redirect_uri + "?state=s&code=c", timeout=5)
+        again.value.close()
+        assert again.value.code == 409
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("skew_minutes", [-6, 6, 120])
+def test_a_skewed_clock_is_named(skew_minutes: int) -> None:
+    now = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    broker = oauth.BrokerHttp("https://sso.example.com", clock=lambda: now + dt.timedelta(minutes=skew_minutes))
+    with pytest.raises(BrokerError, match=r"clock is .* (ahead of|behind) the broker's"):
+        broker.check_clock(email.utils.format_datetime(now, usegmt=True))
+
+
+def test_a_small_skew_or_no_date_passes() -> None:
+    now = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    broker = oauth.BrokerHttp("https://sso.example.com", clock=lambda: now + dt.timedelta(minutes=4))
+    broker.check_clock(email.utils.format_datetime(now, usegmt=True))
+    broker.check_clock(None)
+    broker.check_clock("not a date")
+
+
+def test_device_polling_honours_pending_and_slow_down() -> None:
+    answers = iter(
+        [
+            oauth.TokenError("authorization_pending", "wait"),
+            oauth.TokenError("slow_down", "slower"),
+            oauth.TokenError("authorization_pending", "wait"),
+            {"AccessKeyId": "ASIA"},
+        ]
+    )
+    sleeps: list[float] = []
+
+    class Broker(oauth.BrokerHttp):
+        def post_form(self, path: str, fields: dict[str, str | None]) -> oauth.Answer:
+            return oauth.Answer(200, {"device_code": "d", "user_code": "BCDF-GHJK", "verification_uri": "https://x/v",
+                                      "expires_in": 600, "interval": 5})
+
+        def token(self, fields: dict[str, str | None]) -> dict[str, object]:
+            answer = next(answers)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    said: list[str] = []
+    body = oauth.device_login(Broker("https://x"), role_arn=None, duration=None, say=said.append, sleep=sleeps.append)
+    assert body == {"AccessKeyId": "ASIA"}
+    assert sleeps == [5, 5, 10, 10]
+    assert "    BCDF-GHJK" in said
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [("access_denied", "denied in the browser"), ("expired_token", "expired before anyone approved")],
+)
+def test_device_polling_stops_on_denial_and_expiry(error: str, message: str) -> None:
+    class Broker(oauth.BrokerHttp):
+        def post_form(self, path: str, fields: dict[str, str | None]) -> oauth.Answer:
+            return oauth.Answer(200, {"device_code": "d", "user_code": "BCDF-GHJK", "verification_uri": "https://x/v",
+                                      "expires_in": 600, "interval": 1})
+
+        def token(self, fields: dict[str, str | None]) -> dict[str, object]:
+            raise oauth.TokenError(error, "no")
+
+    with pytest.raises(BrokerError, match=message):
+        oauth.device_login(Broker("https://x"), role_arn=None, duration=None, say=lambda line: None,
+                           sleep=lambda seconds: None)
