@@ -14,9 +14,20 @@ from broker.iam.errors import AwsError
 from broker.services.runtime import Runtime
 from broker.settings import Settings, load_settings
 from broker.web import aws, cli_routes, decisions, pages, saml_routes
+from broker.web.json_protocol import json_error
 from broker.web.wire import IAM_NS, error_xml
 
 log = logging.getLogger("broker.web")
+
+
+def _aws_error(error: AwsError, request_id: str, status: int) -> Response:
+    """An AWS error in the protocol the request spoke: JSON for X-Amz-Target calls, else Query XML."""
+    if request.headers.get("X-Amz-Target"):
+        response = json_error(error, request_id)
+    else:
+        response = Response(error_xml(error, IAM_NS, request_id), content_type="text/xml")
+    response.status_code = status
+    return response
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -75,7 +86,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
         if request.path == "/":
             error = AwsError("InvalidParameterValue", "Request body is too large.")
-            return Response(error_xml(error, IAM_NS, str(uuid.uuid4())), status=413, content_type="text/xml")
+            return _aws_error(error, str(uuid.uuid4()), 413)
         return pages.error_page(
             "Request too large", "The request is larger than this broker accepts.", 413, code="MessageTooLarge"
         )
@@ -89,8 +100,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         request_id = str(uuid.uuid4())
         log.exception("unhandled error (request %s)", request_id)
         if request.path == "/" and request.method == "POST":
-            error = AwsError("InternalFailure")
-            return Response(error_xml(error, IAM_NS, request_id), status=500, content_type="text/xml")
+            return _aws_error(AwsError("InternalFailure"), request_id, 500)
         return pages.error_page(
             "Something went wrong",
             "The broker could not complete this request.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +159,17 @@ def test_arbitrary_input_only_ever_raises_saml_error(data: str) -> None:
     )
     with pytest.raises(SamlError):
         validate_response(data, policy, lambda issuer: None)
+
+
+def test_oversized_json_protocol_call_gets_a_json_error(client: FlaskClient) -> None:
+    response = client.post(
+        "/",
+        data="x" * (2 * 1024 * 1024),
+        headers={
+            "X-Amz-Target": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    assert response.status_code == 413
+    assert response.headers["x-amzn-ErrorType"] == "InvalidParameterValue"
+    assert json.loads(response.data)["__type"] == "InvalidParameterValue"
