@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -59,6 +60,9 @@ class Settings:
     saml_cbc_providers: tuple[str, ...] = ()
     # Providers that refuse IdP-initiated responses, by name.
     saml_refuse_unsolicited_providers: tuple[str, ...] = ()
+    # "provider:AuthnContextClassRef" pairs: a sign-in through the provider whose assertion
+    # carries that class counts as multi-factor (merged with the provider's own option).
+    saml_mfa_authn_contexts: tuple[str, ...] = ()
     # One permitted role goes straight to the credentials page.
     auto_select_single_role: bool = True
     # Browser session lifetime after sign-in, seconds.
@@ -192,6 +196,31 @@ def load_settings(
     return settings
 
 
+_PROVIDER_NAME = re.compile(r"[\w._-]{1,128}", re.ASCII)
+
+
+def mfa_authn_contexts(settings: Settings, provider_name: str) -> frozenset[str]:
+    """The AuthnContextClassRef values ``saml_mfa_authn_contexts`` maps to MFA for a provider."""
+    found: set[str] = set()
+    for entry in settings.saml_mfa_authn_contexts:
+        name, _, class_ref = entry.partition(":")
+        if name.strip() == provider_name and class_ref.strip():
+            found.add(class_ref.strip())
+    return frozenset(found)
+
+
+def _mfa_context_problems(entries: tuple[str, ...]) -> list[str]:
+    problems: list[str] = []
+    for entry in entries:
+        name, colon, class_ref = entry.partition(":")
+        if not colon or not _PROVIDER_NAME.fullmatch(name.strip()) or not class_ref.strip():
+            problems.append(
+                f"saml_mfa_authn_contexts: {entry!r} must be PROVIDER:AUTHN_CONTEXT_CLASS_REF "
+                "(a SAML provider name, a colon, then the class reference)"
+            )
+    return problems
+
+
 def validate(settings: Settings) -> list[str]:
     problems: list[str] = []
     parts = urlsplit(settings.base_url)
@@ -207,6 +236,7 @@ def validate(settings: Settings) -> list[str]:
         problems.append("default_account_id: must be 12 digits")
     if not 1 <= settings.port <= 65535:
         problems.append(f"port: must be 1..65535, got {settings.port}")
+    problems.extend(_mfa_context_problems(settings.saml_mfa_authn_contexts))
     if not 0 <= settings.saml_clock_skew_seconds <= 600:
         problems.append("saml_clock_skew_seconds: must be 0..600")
     if settings.saml_max_response_bytes < 1024:

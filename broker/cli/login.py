@@ -49,8 +49,9 @@ def _role_from_session(broker: oauth.BrokerHttp, session: cache.BrokerSession) -
 @click.option("--no-browser", is_flag=True, help="Print the sign-in URL instead of opening a browser.")
 @click.option("--device", is_flag=True, help="Sign in on another device with a code (SSH, containers, WSL).")
 @click.option("--write-aws-credentials", is_flag=True, help="Also write the profile to ~/.aws/credentials.")
-@click.option("--timeout", type=click.IntRange(1, 3600), default=300, show_default=True,
-              help="Seconds to wait for the browser.")
+@click.option(
+    "--timeout", type=click.IntRange(1, 3600), default=300, show_default=True, help="Seconds to wait for the browser."
+)
 def login(
     url: str | None,
     profile_name: str,
@@ -150,8 +151,10 @@ def logout(profile_name: str) -> None:
         try:
             oauth.revoke(oauth.BrokerHttp(profile.url), session.refresh_token)
         except BrokerError as exc:
-            _say(f"broker: could not sign out at the broker ({exc.format_message()}); the local copy is removed "
-                 f"and the session ends on its own at {cache.iso(session.expires_at)}")
+            _say(
+                f"broker: could not sign out at the broker ({exc.format_message()}); the local copy is removed "
+                f"and the session ends on its own at {cache.iso(session.expires_at)}"
+            )
         cache.delete_session(profile.url)
     cache.delete_credentials(profile.name)
     if profile.write_aws_credentials:
@@ -159,8 +162,9 @@ def logout(profile_name: str) -> None:
     others = sorted(name for name, p in load_profiles().items() if p.url == profile.url and name != profile.name)
     click.echo(f"Signed out of {profile.url}; removed the credentials of profile {profile.name}.")
     if others:
-        click.echo(f"Profiles {', '.join(others)} keep their credentials until they expire; "
-                   "`broker login` renews them.")
+        click.echo(
+            f"Profiles {', '.join(others)} keep their credentials until they expire; `broker login` renews them."
+        )
 
 
 @click.command()

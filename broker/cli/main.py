@@ -107,8 +107,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) 
     port = port or settings.port
     click.echo(f"broker listening on http://{host}:{port} (public URL {settings.base_url})", err=True)
     if settings.demo:
-        click.echo(f"DEMO MODE: open {settings.base_url}/ and sign in through 'demo' as alice / alice-demo "
-                   "(bob / bob-demo, carol / carol-demo). Never expose demo mode.", err=True)
+        click.echo(
+            f"DEMO MODE: open {settings.base_url}/ and sign in through 'demo' as alice / alice-demo "
+            "(bob / bob-demo, carol / carol-demo). Never expose demo mode.",
+            err=True,
+        )
     start_audit_worker(runtime)  # signed digests every interval, retention purge; seals the rest at exit
     # Behind trusted proxies the app's ProxyFix reads X-Forwarded-*; otherwise waitress drops them.
     waitress.serve(

@@ -78,8 +78,10 @@ def fresh_credentials(
             problem = exc.format_message()
     if cached is not None and cached.url == profile.url and cached.remaining(moment) > dt.timedelta(seconds=30):
         minutes = int(cached.remaining(moment).total_seconds() // 60)
-        warn(f"profile {profile.name}: using credentials that expire in {minutes} min ({problem}); "
-             f"run `broker login --profile {profile.name}` to renew them")
+        warn(
+            f"profile {profile.name}: using credentials that expire in {minutes} min ({problem}); "
+            f"run `broker login --profile {profile.name}` to renew them"
+        )
         return cached
     state = "have expired" if cached is not None else "are not cached"
     raise BrokerError(

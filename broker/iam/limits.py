@@ -54,6 +54,14 @@ GROUPS_PER_USER: Final = 10
 MANAGED_POLICIES_PER_ENTITY: Final = 10  # attached to one user, group or role
 POLICY_VERSIONS: Final = 5
 MFA_DEVICES_PER_USER: Final = 8
+VIRTUAL_MFA_DEVICES_PER_ACCOUNT: Final = 5000
+
+# --- MFA code checks -----------------------------------------------------------------
+MFA_CLOCK_DRIFT_STEPS: Final = 1  # a code of the previous or next 30 s step is accepted
+MFA_MAX_FAILURES: Final = 5  # wrong codes within MFA_FAILURE_WINDOW_SECONDS lock the device...
+MFA_FAILURE_WINDOW_SECONDS: Final = 300
+MFA_LOCKOUT_SECONDS: Final = 300  # ...for this long
+MFA_RESYNC_WINDOW_STEPS: Final = 10  # ResyncMFADevice looks this many steps back (5 minutes)
 SAML_PROVIDERS_PER_ACCOUNT: Final = 100
 ROLES_PER_ACCOUNT: Final = 1000
 USERS_PER_ACCOUNT: Final = 5000

@@ -834,7 +834,12 @@ class CliAuthService:
                 if loaded is None or row.role_arn is None:
                     failure = OAuthError("invalid_grant", "the browser session that approved this device has ended")
                     self._audit(
-                        session, "CreateToken", actor, client, now, error=(failure.error, failure.description),
+                        session,
+                        "CreateToken",
+                        actor,
+                        client,
+                        now,
+                        error=(failure.error, failure.description),
                         request_parameters=parameters,
                     )
                 else:

@@ -112,7 +112,12 @@ def issue_role_credentials(
 
 
 def issue_user_session_credentials(
-    runtime: Runtime, user: models.User, *, duration_seconds: int, mfa: bool = False
+    runtime: Runtime,
+    user: models.User,
+    *,
+    duration_seconds: int,
+    mfa: bool = False,
+    mfa_auth_time: int | None = None,
 ) -> TemporaryCredentials:
     """GetSessionToken: temporary credentials that act as the IAM user itself."""
     issued_at = int(runtime.now().timestamp())
@@ -129,6 +134,7 @@ def issue_user_session_credentials(
         expires_at=issued_at + duration_seconds,
         auth_type=SESSION_TOKEN,
         mfa=mfa,
+        mfa_auth_time=mfa_auth_time,
     )
     return _credentials(runtime, claims)
 

@@ -30,6 +30,7 @@ from broker.services.saml_session import (
     session_duration,
 )
 from broker.services.trust import saml_trust_decision
+from broker.settings import mfa_authn_contexts
 from broker.store import models
 from broker.store import repositories as repo
 
@@ -316,7 +317,9 @@ class FederationService:
         attributes = session_attributes(assertion)
         context = saml_context(assertion, provider.account_id, provider.name)
         offers, refused = self.offered_roles(session, assertion, provider, attributes, context)
+        # MFA classes: the provider's own option, merged with the saml_mfa_authn_contexts setting.
         mfa_contexts = set((provider.options or {}).get("mfa_authn_contexts") or ())
+        mfa_contexts |= mfa_authn_contexts(self.settings, provider.name)
         return SignIn(
             provider_arn=provider.arn,
             provider_name=provider.name,

@@ -37,6 +37,7 @@ from broker.services.credentials import (
     issue_user_session_credentials,
 )
 from broker.services.federation import TOKEN_CONTEXT_KEYS, ClientInfo, FederationService, saml_session_context
+from broker.services.iam import mfa
 from broker.services.iam.access_keys import validate_access_key_id
 from broker.services.runtime import Runtime
 from broker.services.saml_session import (
@@ -342,21 +343,27 @@ def _pattern(name: str, value: str, pattern: re.Pattern[str], text: str) -> None
         raise validation_error([constraint_violation(value, name, f"must satisfy regular expression pattern: {text}")])
 
 
-def reject_mfa(serial_number: str | None, token_code: str | None) -> None:
-    """MFA devices are not managed yet: no serial number can be associated with the caller.
+def verify_mfa(
+    runtime: Runtime, session: Session, caller: Caller, serial_number: str | None, token_code: str | None
+) -> int | None:
+    """SerialNumber + TokenCode: the MFA authentication time (Unix seconds) if given, else None.
 
-    A well-formed SerialNumber/TokenCode gets the AccessDenied AWS gives for a device that is not
-    the caller's; a malformed one gets the ValidationError of the parameter's constraints.
+    Malformed parameters get the ValidationError of their constraints; a device that is not the
+    calling user's, a wrong, replayed or throttled code get STS's AccessDenied.
     """
     if serial_number is None and token_code is None:
-        return
+        return None
     if serial_number is not None:
         _length("serialNumber", serial_number, limits.MFA_SERIAL_NUMBER_MIN, limits.MFA_SERIAL_NUMBER_MAX)
         _pattern("serialNumber", serial_number, _SERIAL_NUMBER, r"[\w+=/:,.@-]*")
     if token_code is not None:
         _length("tokenCode", token_code, 6, 6)
         _pattern("tokenCode", token_code, _TOKEN_CODE, r"[\d]*")
-    raise AwsError("AccessDenied", _MFA_FAILED)
+    if serial_number is None or token_code is None:
+        raise AwsError("AccessDenied", _MFA_FAILED)
+    return mfa.verify_session_code(
+        session, runtime.box, caller_model(session, caller), serial_number, token_code, runtime.now()
+    )
 
 
 def _session_policy(policy: str | None) -> str | None:
@@ -470,7 +477,7 @@ def assume_role(
         parse_role_arn(role_arn)
     except InvalidArn as exc:
         raise AwsError("ValidationError", f"RoleArn is not a valid role ARN: {exc}") from None
-    reject_mfa(serial_number, token_code)
+    mfa_time = verify_mfa(runtime, session, caller, serial_number, token_code)
 
     chained = caller.is_role_session
     inherited = _inherited_tags(caller)
@@ -495,6 +502,13 @@ def assume_role(
     transitive = tuple(dict.fromkeys([*inherited, *named]))
 
     full_context = dict(context)
+    if mfa_time is not None:
+        # The request itself is MFA-authenticated: the trust policy sees it so.
+        full_context["aws:MultiFactorAuthPresent"] = "true"
+        full_context["aws:MultiFactorAuthAge"] = "0"
+    elif caller.claims is not None and caller.claims.mfa:
+        # Role chaining (and GetSessionToken credentials) keep the MFA of the calling session.
+        mfa_time = caller.claims.mfa_auth_time or caller.claims.issued_at
     full_context["sts:RoleSessionName"] = session_name
     if external_id is not None:
         full_context["sts:ExternalId"] = external_id
@@ -581,6 +595,8 @@ def assume_role(
         transitive_tag_keys=transitive,
         session_policy=session_policy,
         policy_arns=arns_given,
+        mfa=mfa_time is not None,
+        mfa_auth_time=mfa_time,
     )
     role.last_used_at = runtime.now()
     role.last_used_region = runtime.settings.region
@@ -605,12 +621,16 @@ def get_session_token(
     if duration_seconds is not None:
         validate_int_range(duration_seconds, "durationSeconds", SESSION_TOKEN_DURATION_MIN, SESSION_TOKEN_DURATION_MAX)
     _not_with_session_credentials(caller, "GetSessionToken")
-    reject_mfa(serial_number, token_code)
     user = caller_model(session, caller)
     if user is None:
         raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.")
+    mfa_time = verify_mfa(runtime, session, caller, serial_number, token_code)
     return issue_user_session_credentials(
-        runtime, user, duration_seconds=duration_seconds or SESSION_TOKEN_DURATION_DEFAULT
+        runtime,
+        user,
+        duration_seconds=duration_seconds or SESSION_TOKEN_DURATION_DEFAULT,
+        mfa=mfa_time is not None,
+        mfa_auth_time=mfa_time,
     )
 
 

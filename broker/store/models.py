@@ -454,3 +454,27 @@ class AuditDigest(Base):
     document: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(String(128))
     key_id: Mapped[str] = mapped_column(String(64))
+
+
+class MfaDevice(Base):
+    """A virtual MFA device. Its seed is sealed at rest; ``last_used_step`` is the replay guard
+    (a code's time step must be newer than the last one accepted, checked by one atomic UPDATE),
+    and the failure counters throttle guessing, shared by every process on the database."""
+
+    __tablename__ = "mfa_devices"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+    serial_number: Mapped[str] = mapped_column(String(256), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(226))
+    name_key: Mapped[str] = mapped_column(String(226))
+    path: Mapped[str] = mapped_column(String(512), default="/")
+    seed_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    user_pk: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    enabled_at: Mapped[dt.datetime | None]
+    last_used_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures_since: Mapped[dt.datetime | None]
+    locked_until: Mapped[dt.datetime | None]
+    user: Mapped[User | None] = relationship()

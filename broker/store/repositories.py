@@ -365,9 +365,7 @@ def device_authorization(session: Session, device_code_hash: str) -> models.Devi
 
 
 def device_authorization_by_user_code(session: Session, user_code: str) -> models.DeviceAuthorization | None:
-    return session.scalar(
-        select(models.DeviceAuthorization).where(models.DeviceAuthorization.user_code == user_code)
-    )
+    return session.scalar(select(models.DeviceAuthorization).where(models.DeviceAuthorization.user_code == user_code))
 
 
 def add_device_authorization(session: Session, device: models.DeviceAuthorization) -> bool:
@@ -413,3 +411,48 @@ def purge_cli_expired(session: Session, now: dt.datetime) -> None:
     session.execute(delete(models.CliAuthorization).where(models.CliAuthorization.expires_at < grace))
     session.execute(delete(models.DeviceAuthorization).where(models.DeviceAuthorization.expires_at < grace))
     session.execute(delete(models.CliSession).where(models.CliSession.expires_at < now))
+
+
+# --- MFA devices ------------------------------------------------------------------------------
+
+
+def mfa_device(session: Session, serial_number: str) -> models.MfaDevice | None:
+    return session.get(models.MfaDevice, serial_number)
+
+
+def mfa_device_by_name(session: Session, account_id: str, name_key: str) -> models.MfaDevice | None:
+    return session.scalar(
+        select(models.MfaDevice).where(models.MfaDevice.account_id == account_id, models.MfaDevice.name_key == name_key)
+    )
+
+
+def mfa_devices_of_account(session: Session, account_id: str) -> list[models.MfaDevice]:
+    return list(
+        session.scalars(
+            select(models.MfaDevice)
+            .where(models.MfaDevice.account_id == account_id)
+            .order_by(models.MfaDevice.serial_number)
+        )
+    )
+
+
+def mfa_devices_of_user(session: Session, user_pk: int) -> list[models.MfaDevice]:
+    return list(
+        session.scalars(
+            select(models.MfaDevice)
+            .where(models.MfaDevice.user_pk == user_pk)
+            .order_by(models.MfaDevice.enabled_at, models.MfaDevice.serial_number)
+        )
+    )
+
+
+def use_mfa_step(session: Session, serial_number: str, step: int) -> bool:
+    """Record that a code of ``step`` was accepted; False if one of this step or a later one was
+    (a replay). One conditional UPDATE, so two processes cannot both accept the same code."""
+    result = session.execute(
+        update(models.MfaDevice)
+        .where(models.MfaDevice.serial_number == serial_number, models.MfaDevice.last_used_step < step)
+        .values(last_used_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)

@@ -68,6 +68,11 @@ def _signed_call(found: Action, params: Params, client: ClientInfo, body: bytes)
         if exc.code == "AccessDenied":
             log.info("denied %s for %s: %s", found.name, actor.arn, exc.message)
         with rt.db.transaction() as session:
+            # A refusal that must leave a trace (a wrong MFA code counts toward throttling)
+            # writes it here, with the audit event, after the refused call rolled back.
+            persist = getattr(exc, "persist_after_rollback", None)
+            if persist is not None:
+                persist(session)
             _audit(session, found, actor, client, params, None, exc, resources)
         return xml_response(error_xml(exc, found.namespace, client.request_id), exc.status)
 

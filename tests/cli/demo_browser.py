@@ -21,8 +21,12 @@ _ATTR = re.compile(r"""(\w+)=(?:"([^"]*)"|'([^']*)')""")
 def inputs(html: str) -> list[dict[str, str]]:
     found = []
     for tag in _INPUT.findall(html):
-        found.append({m.group(1).lower(): unescape(m.group(2) if m.group(2) is not None else m.group(3))
-                      for m in _ATTR.finditer(tag)})
+        found.append(
+            {
+                m.group(1).lower(): unescape(m.group(2) if m.group(2) is not None else m.group(3))
+                for m in _ATTR.finditer(tag)
+            }
+        )
     return found
 
 

@@ -106,8 +106,16 @@ def test_device_polling_honours_pending_and_slow_down() -> None:
 
     class Broker(oauth.BrokerHttp):
         def post_form(self, path: str, fields: dict[str, str | None]) -> oauth.Answer:
-            return oauth.Answer(200, {"device_code": "d", "user_code": "BCDF-GHJK", "verification_uri": "https://x/v",
-                                      "expires_in": 600, "interval": 5})
+            return oauth.Answer(
+                200,
+                {
+                    "device_code": "d",
+                    "user_code": "BCDF-GHJK",
+                    "verification_uri": "https://x/v",
+                    "expires_in": 600,
+                    "interval": 5,
+                },
+            )
 
         def token(self, fields: dict[str, str | None]) -> dict[str, object]:
             answer = next(answers)
@@ -129,12 +137,21 @@ def test_device_polling_honours_pending_and_slow_down() -> None:
 def test_device_polling_stops_on_denial_and_expiry(error: str, message: str) -> None:
     class Broker(oauth.BrokerHttp):
         def post_form(self, path: str, fields: dict[str, str | None]) -> oauth.Answer:
-            return oauth.Answer(200, {"device_code": "d", "user_code": "BCDF-GHJK", "verification_uri": "https://x/v",
-                                      "expires_in": 600, "interval": 1})
+            return oauth.Answer(
+                200,
+                {
+                    "device_code": "d",
+                    "user_code": "BCDF-GHJK",
+                    "verification_uri": "https://x/v",
+                    "expires_in": 600,
+                    "interval": 1,
+                },
+            )
 
         def token(self, fields: dict[str, str | None]) -> dict[str, object]:
             raise oauth.TokenError(error, "no")
 
     with pytest.raises(BrokerError, match=message):
-        oauth.device_login(Broker("https://x"), role_arn=None, duration=None, say=lambda line: None,
-                           sleep=lambda seconds: None)
+        oauth.device_login(
+            Broker("https://x"), role_arn=None, duration=None, say=lambda line: None, sleep=lambda seconds: None
+        )

@@ -13,7 +13,7 @@ from broker.cli.profiles import Profile, load_profiles, normalise_url, save_prof
 
 def test_profiles_round_trip_through_toml(tmp_path: Path) -> None:
     path = tmp_path / "broker" / "config.toml"
-    tricky = Profile("dev.team-1", "https://sso.example.com", "arn:aws:iam::1:role/a\"b\\c", 3600, "okta\u0007", True)
+    tricky = Profile("dev.team-1", "https://sso.example.com", 'arn:aws:iam::1:role/a"b\\c', 3600, "okta\u0007", True)
     save_profile(tricky, path)
     save_profile(Profile("prod", "https://sso.example.com"), path)
     assert load_profiles(path) == {"dev.team-1": tricky, "prod": Profile("prod", "https://sso.example.com")}
@@ -25,7 +25,7 @@ def test_profiles_round_trip_through_toml(tmp_path: Path) -> None:
     [
         ('[profiles.dev]\nurl = "https://x"\nrole = "typo"\n', "unknown key 'role'"),
         ('[profiles.dev]\nurl = "https://x"\nduration_seconds = "3600"\n', "must be a int"),
-        ("[profiles.dev]\nrole_arn = \"x\"\n", "has no url"),
+        ('[profiles.dev]\nrole_arn = "x"\n', "has no url"),
         ("[other]\n", "only [profiles.NAME]"),
         ("[profiles.dev\n", "cannot be read"),
     ],

@@ -7,7 +7,7 @@ import subprocess
 
 from broker.cli import shell
 
-AWKWARD = {"AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SESSION_TOKEN": "it's $HOME `x` \\ \"q\" end"}
+AWKWARD = {"AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SESSION_TOKEN": 'it\'s $HOME `x` \\ "q" end'}
 
 
 def test_bash_exports_survive_eval() -> None:
@@ -15,7 +15,9 @@ def test_bash_exports_survive_eval() -> None:
     assert text.startswith("export AWS_ACCESS_KEY_ID=ASIAEXAMPLE\n")
     out = subprocess.run(
         ["bash", "-c", 'eval "$1"; printf %s "$AWS_SESSION_TOKEN"', "-", text],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout == AWKWARD["AWS_SESSION_TOKEN"]
 

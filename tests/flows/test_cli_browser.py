@@ -160,8 +160,17 @@ def test_browser_sign_in_then_credential_process_feeds_boto3(
 
     # Another role of the same sign-in, for another profile: the broker session, no browser.
     again = broker_command(
-        home, "login", "--url", broker.url, "--profile", "admin", "--role", role_arn("Admin"), "--no-browser",
-        "--timeout", "5",
+        home,
+        "login",
+        "--url",
+        broker.url,
+        "--profile",
+        "admin",
+        "--role",
+        role_arn("Admin"),
+        "--no-browser",
+        "--timeout",
+        "5",
     )
     assert again.returncode == 0, again.stderr
     assert "no browser needed" in again.stderr and "/cli/authorize" not in again.stderr

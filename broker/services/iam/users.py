@@ -113,6 +113,8 @@ def delete_user(session: Session, account_id: str, name: str) -> None:
     # AWS refuses to delete a user that still has subordinate entities, naming the first kind.
     if user.access_keys:
         raise AwsError("DeleteConflict", "Cannot delete entity, must delete access keys first.")
+    if repo.mfa_devices_of_user(session, user.id):
+        raise AwsError("DeleteConflict", "Cannot delete entity, must delete MFA device first.")
     if user.inline_policies:
         raise AwsError("DeleteConflict", "Cannot delete entity, must delete policies first.")
     if user.attached_policies:
