@@ -25,6 +25,7 @@ from typing import Any
 
 from broker.cli import paths
 from broker.cli.errors import BrokerError
+from broker.iam.timestamps import aws_timestamp
 
 _POSIX = sys.platform != "win32"
 
@@ -35,7 +36,7 @@ def parse_time(text: str) -> dt.datetime:
 
 
 def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return aws_timestamp(moment)
 
 
 @dataclass(frozen=True)

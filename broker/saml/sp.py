@@ -22,6 +22,7 @@ from saml2 import saml as saml2_saml
 from saml2.config import SPConfig
 from saml2.metadata import create_metadata_string
 
+from broker.iam.timestamps import aws_timestamp
 from broker.saml.xmlsafe import q
 
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
@@ -130,7 +131,7 @@ class ServiceProvider:
         request = samlp.AuthnRequest(
             id=request_id,
             version="2.0",
-            issue_instant=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            issue_instant=aws_timestamp(now),
             destination=destination,
             protocol_binding=BINDING_HTTP_POST,
             assertion_consumer_service_url=self.acs_url,

@@ -35,6 +35,7 @@ from broker.crypto.tokens import (
 )
 from broker.iam.errors import AwsError
 from broker.iam.names import name_key
+from broker.iam.timestamps import aws_timestamp
 from broker.policy import (
     Decision,
     Effect,
@@ -126,50 +127,37 @@ class Caller:
         return None
 
     def actor(self) -> Actor:
+        # userIdentity: a session token acts as its IAM user; a role session as AssumedRole.
+        common: dict[str, Any] = {
+            "principal_id": self.user_id,
+            "arn": self.arn,
+            "account_id": self.account_id,
+            "access_key_id": self.access_key_id,
+        }
         claims = self.claims
-        if claims is not None:
-            attributes = {
-                "creationDate": dt.datetime.fromtimestamp(claims.issued_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "mfaAuthenticated": str(claims.mfa).lower(),
-            }
-            if self.is_session_token:
-                return Actor(
-                    type="IAMUser",
-                    principal_id=self.user_id,
-                    arn=self.arn,
-                    account_id=self.account_id,
-                    access_key_id=self.access_key_id,
-                    user_name=self.iam_user_name,
-                    session_context={"attributes": attributes},
-                )
-            context: dict[str, Any] = {
-                "sessionIssuer": {
-                    "type": "Role",
-                    "principalId": claims.role_id,
-                    "arn": claims.role_arn,
-                    "accountId": claims.account_id,
-                    "userName": claims.role_name,
-                },
-                "attributes": attributes,
-            }
-            if claims.source_identity:
-                context["sourceIdentity"] = claims.source_identity
+        if claims is None:
+            return Actor(type="IAMUser", user_name=self.user_name, **common)
+        attributes = {
+            "creationDate": aws_timestamp(dt.datetime.fromtimestamp(claims.issued_at, dt.UTC)),
+            "mfaAuthenticated": str(claims.mfa).lower(),
+        }
+        if self.is_session_token:
             return Actor(
-                type="AssumedRole",
-                principal_id=self.user_id,
-                arn=self.arn,
-                account_id=self.account_id,
-                access_key_id=self.access_key_id,
-                session_context=context,
+                type="IAMUser", user_name=self.iam_user_name, session_context={"attributes": attributes}, **common
             )
-        return Actor(
-            type="IAMUser",
-            principal_id=self.user_id,
-            arn=self.arn,
-            account_id=self.account_id,
-            access_key_id=self.access_key_id,
-            user_name=self.user_name,
-        )
+        context: dict[str, Any] = {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": claims.role_id,
+                "arn": claims.role_arn,
+                "accountId": claims.account_id,
+                "userName": claims.role_name,
+            },
+            "attributes": attributes,
+        }
+        if claims.source_identity:
+            context["sourceIdentity"] = claims.source_identity
+        return Actor(type="AssumedRole", session_context=context, **common)
 
 
 def _sigv4_error(exc: SigV4Error) -> AwsError:
@@ -401,7 +389,7 @@ def request_context(caller: Caller, source_ip: str | None, now: dt.datetime, sec
         "aws:PrincipalArn": caller.claims.role_arn if caller.is_role_session and caller.claims else caller.arn,
         "aws:PrincipalAccount": caller.account_id,
         "aws:userid": caller.user_id,
-        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:CurrentTime": aws_timestamp(now),
         "aws:EpochTime": str(int(now.timestamp())),
         "aws:SecureTransport": "true" if secure else "false",
         "aws:PrincipalType": "AssumedRole" if caller.is_role_session else "User",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from broker.iam import limits
 from broker.iam.arn import InvalidArn, parse_role_arn
+from broker.iam.timestamps import aws_timestamp
 from broker.services.audit import Actor, record_event
 from broker.services.credentials import TemporaryCredentials
 from broker.services.federation import (
@@ -118,10 +119,6 @@ def normalise_user_code(text: str) -> str | None:
 def display_user_code(code: str) -> str:
     half = USER_CODE_LENGTH // 2
     return f"{code[:half]}-{code[half:]}"
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -301,7 +298,7 @@ class TokenGrant:
         }
         if self.refresh_token is not None:
             body["refresh_token"] = self.refresh_token
-        body["refresh_token_expires_at"] = _iso(self.session_expires_at)
+        body["refresh_token_expires_at"] = aws_timestamp(self.session_expires_at)
         return body
 
 

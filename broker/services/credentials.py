@@ -19,6 +19,7 @@ from typing import Any
 from broker.crypto.tokens import SESSION_TOKEN, SessionClaims, derive_secret, encode_session_token
 from broker.iam.arn import assumed_role_arn
 from broker.iam.ids import TEMPORARY_KEY_PREFIX, is_account_id, new_access_key_id
+from broker.iam.timestamps import aws_timestamp
 from broker.services.runtime import Runtime
 from broker.store import models
 
@@ -55,7 +56,7 @@ class TemporaryCredentials:
     claims: SessionClaims
 
     def expiration_iso(self) -> str:
-        return self.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return aws_timestamp(self.expiration)
 
     def credential_process_json(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -132,8 +133,11 @@ def context_from_entries(entries: Iterable[ContextEntry]) -> dict[str, Any]:
     return context
 
 
-def statement_positions(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """(start, end) line/column (1-based) of each statement object in a policy's JSON text."""
+@lru_cache(maxsize=256)
+def statement_positions(text: str) -> tuple[tuple[tuple[int, int], tuple[int, int]], ...]:
+    """(start, end) line/column (1-based) of each statement object in a policy's JSON text.
+
+    Cached: every matched statement of every (action, resource) result asks for its policy's."""
     positions: list[tuple[tuple[int, int], tuple[int, int]]] = []
     line, column = 1, 0
     depth = 0
@@ -181,7 +185,7 @@ def statement_positions(text: str) -> list[tuple[tuple[int, int], tuple[int, int
             if statement_depth is not None and depth == statement_depth and char == "]":
                 statement_depth = None
             depth -= 1
-    return positions
+    return tuple(positions)
 
 
 def simulate(simulation: SimulationInput) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
 
+from broker.iam.timestamps import aws_timestamp
 from broker.services.cli_auth import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_DEVICE_CODE,
@@ -293,7 +294,7 @@ def session_info() -> Response:
         {
             "Subject": view.subject,
             "ProviderArn": view.provider_arn,
-            "Expiration": view.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Expiration": aws_timestamp(view.expires_at),
             "Roles": [
                 {
                     "RoleArn": o.role_arn,

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, make_response, redirect, render_template, request
 
 from broker.iam.errors import AwsError
+from broker.iam.timestamps import aws_timestamp
 from broker.saml.errors import SamlError
 from broker.services.credentials import TemporaryCredentials
 from broker.services.federation import ClientInfo, FederationError, FederationService, SignIn, is_local_path
@@ -133,7 +134,7 @@ def _no_roles(sign_in: SignIn) -> Response:
         sign_in=sign_in,
         refused_count=len(sign_in.refused),
         attributes=sorted(sign_in.attributes.items()),
-        now=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        now=aws_timestamp(dt.datetime.now(dt.UTC)),
     )
     return _no_store(make_response(body, 403))
 

@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape
 from werkzeug.datastructures import MultiDict
 
 from broker.iam.errors import AwsError
+from broker.iam.timestamps import aws_timestamp
 
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -19,7 +20,7 @@ def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return aws_timestamp(value)
     return str(value)
 
 

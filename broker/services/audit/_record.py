@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from broker.iam.timestamps import aws_timestamp
 from broker.services.audit.chain import index_resources, indexed_columns, track
 from broker.store.models import AuditEvent
 
@@ -121,7 +122,7 @@ def record_event(
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": actor.to_record(),
-        "eventTime": now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": aws_timestamp(now),
         "eventSource": event_source,
         "eventName": event_name,
         "awsRegion": region,

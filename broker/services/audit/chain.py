@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, event, insert, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
+from broker.iam.timestamps import aws_timestamp
 from broker.store.models import AuditChainHead, AuditEvent, AuditResource
 
 GENESIS_HASH = "0" * 64
@@ -54,7 +55,7 @@ def chain_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
 
 def record_time(moment: dt.datetime) -> str:
     """CloudTrail's ``eventTime`` format."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return aws_timestamp(moment)
 
 
 def indexed_columns(record: Mapping[str, Any]) -> dict[str, Any]:

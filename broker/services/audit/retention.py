@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from broker.iam.timestamps import aws_timestamp
 from broker.services.audit._record import Actor, record_event
 from broker.services.audit.chain import lock_head
 from broker.services.audit.verify import PURGE_EVENT
@@ -80,7 +81,7 @@ def purge_expired(
         request_id=request_id,
         request_parameters={
             "retentionDays": retention_days,
-            "cutoff": cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "cutoff": aws_timestamp(cutoff),
             "anchorDigestIndex": anchor.digest_index,
             "deletedThroughEventIndex": anchor.last_index,
         },
