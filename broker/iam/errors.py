@@ -95,6 +95,79 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType(
         "InvalidEventCategoryException": _sender(400, "The event category is not valid."),
         "UnsupportedOperationException": _sender(400, "This operation is not supported."),
         "OperationNotPermittedException": _sender(400, "This operation is not permitted."),
+        # Organizations (botocore's Organizations model; every error is a 400 with __type).
+        "AWSOrganizationsNotInUseException": _sender(
+            400,
+            "Your account is not a member of an organization. To make this request, you must use the "
+            "credentials of an account that belongs to an organization.",
+        ),
+        "AlreadyInOrganizationException": _sender(400, "This account is already a member of an organization."),
+        "AccountNotFoundException": _sender(400, "We can't find an AWS account with the AccountId that you specified."),
+        "ChildNotFoundException": _sender(
+            400, "We can't find an organizational unit (OU) or AWS account with the ChildId that you specified."
+        ),
+        "ConstraintViolationException": _sender(
+            400, "Performing this operation violates a minimum or maximum value limit."
+        ),
+        "CreateAccountStatusNotFoundException": _sender(
+            400, "We can't find a create account request with the CreateAccountRequestId that you specified."
+        ),
+        "DestinationParentNotFoundException": _sender(
+            400, "We can't find the destination container (a root or OU) with the ParentId that you specified."
+        ),
+        "DuplicateAccountException": _sender(400, "That account is already present in the specified destination."),
+        "DuplicateOrganizationalUnitException": _sender(400, "An OU with the same name already exists."),
+        "DuplicatePolicyAttachmentException": _sender(
+            400, "The selected policy is already attached to the specified target."
+        ),
+        "DuplicatePolicyException": _sender(400, "A policy with the same name already exists."),
+        "InvalidInputException": _sender(
+            400,
+            "The requested operation failed because you provided invalid values for one or more of the "
+            "request parameters.",
+        ),
+        "MalformedPolicyDocumentException": _sender(
+            400, "The provided policy document doesn't meet the requirements of the specified policy type."
+        ),
+        "OrganizationNotEmptyException": _sender(
+            400,
+            "The organization isn't empty. To delete an organization, you must first remove all accounts "
+            "except the management account.",
+        ),
+        "OrganizationalUnitNotEmptyException": _sender(
+            400,
+            "The specified OU is not empty. Move all accounts to another root or to other OUs, remove all "
+            "child OUs, and try the operation again.",
+        ),
+        "OrganizationalUnitNotFoundException": _sender(
+            400, "We can't find an OU with the OrganizationalUnitId that you specified."
+        ),
+        "ParentNotFoundException": _sender(400, "We can't find a root or OU with the ParentId that you specified."),
+        "PolicyInUseException": _sender(
+            400,
+            "The policy is attached to one or more entities. You must detach it from all roots, OUs, and "
+            "accounts before performing this operation.",
+        ),
+        "PolicyNotAttachedException": _sender(
+            400, "The policy isn't attached to the specified target in the specified root."
+        ),
+        "PolicyNotFoundException": _sender(400, "We can't find a policy with the PolicyId that you specified."),
+        "PolicyTypeAlreadyEnabledException": _sender(
+            400, "The specified policy type is already enabled in the specified root."
+        ),
+        "PolicyTypeNotAvailableForOrganizationException": _sender(
+            400, "You can't use the specified policy type with the feature set currently enabled for this organization."
+        ),
+        "PolicyTypeNotEnabledException": _sender(
+            400, "The specified policy type isn't currently enabled in this root."
+        ),
+        "RootNotFoundException": _sender(400, "We can't find a root with the RootId that you specified."),
+        "SourceParentNotFoundException": _sender(
+            400, "We can't find a source root or OU with the ParentId that you specified."
+        ),
+        "TargetNotFoundException": _sender(
+            400, "We can't find a root, OU, account, or policy with the TargetId that you specified."
+        ),
         # Server side.
         "ServiceFailure": _receiver(500, "The request processing has failed because of an unknown error."),
         "InternalFailure": _receiver(500, "The request processing has failed because of an unknown error."),
@@ -143,8 +216,11 @@ class AwsError(Exception):
     message: str
     status: int
     type: ErrorType
+    # Organizations' ConstraintViolationException and InvalidInputException say which rule
+    # failed in a "Reason" member (MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED, INVALID_PATTERN...).
+    reason: str | None
 
-    def __init__(self, code: str, message: str | None = None) -> None:
+    def __init__(self, code: str, message: str | None = None, *, reason: str | None = None) -> None:
         canonical = _ALIASES.get(code, code)
         spec = ERRORS.get(canonical)
         if spec is None:
@@ -153,6 +229,7 @@ class AwsError(Exception):
         self.message = spec.message if message is None else message
         self.status = spec.status
         self.type = spec.type
+        self.reason = reason
         super().__init__(self.message)
 
     @property

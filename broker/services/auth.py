@@ -14,11 +14,11 @@ reads of the principal's rows plus an in-memory evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -39,7 +39,6 @@ from broker.iam.timestamps import aws_timestamp
 from broker.policy import (
     Decision,
     Effect,
-    MalformedPolicyDocument,
     Policy,
     PolicyKind,
     PolicySet,
@@ -47,19 +46,15 @@ from broker.policy import (
     Principal,
     Request,
     evaluate,
-    parse_policy,
 )
 from broker.services.audit import Actor
+from broker.services.orgs.context import OrgContext, account_context, resource_keys
+from broker.services.policy_cache import compile_stored, grants_nothing
 from broker.services.runtime import Runtime
 from broker.store import models
 from broker.store import repositories as repo
 
 _INVALID_TOKEN = "The security token included in the request is invalid."
-# Stands in for a policy that should apply but can no longer be read (deleted, corrupt): it
-# allows nothing, so a session limited by it stays limited.
-_GRANTS_NOTHING = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "broker:NoAction", "Resource": "*"}]}
-)
 _MESSAGE_CONTEXT = "broker-authorization-message"
 
 
@@ -267,20 +262,12 @@ def caller_for_claims(session: Session, claims: SessionClaims, messages: Authori
 # --- the policies that apply ---------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8192)
-def _compiled(document: str, kind: PolicyKind, policy_id: str) -> Policy:
-    return parse_policy(document, kind, policy_id=policy_id)
-
-
 def _compile(document: str, kind: PolicyKind, policy_id: str) -> Policy | None:
-    try:
-        return _compiled(document, kind, policy_id)
-    except MalformedPolicyDocument:
-        return None  # stored documents were validated on the way in; a corrupt one grants nothing
+    return compile_stored(document, kind, policy_id)
 
 
 def _grants_nothing(policy_id: str) -> Policy:
-    return _compiled(_GRANTS_NOTHING, PolicyKind.IDENTITY, policy_id)
+    return grants_nothing(policy_id)
 
 
 @dataclass(frozen=True)
@@ -288,6 +275,8 @@ class ApplicablePolicies:
     identity: tuple[Policy, ...] = ()
     boundary: Policy | None = None
     session: tuple[Policy, ...] = ()
+    # The organization's SCP levels (root first) when they bind the caller's account.
+    scps: tuple[tuple[Policy, ...], ...] | None = None
 
     def policy_set(self, resource_account: str, resource: Sequence[Policy] = ()) -> PolicySet:
         return PolicySet(
@@ -295,6 +284,7 @@ class ApplicablePolicies:
             resource=tuple(resource),
             boundary=self.boundary,
             session=self.session,
+            scps=self.scps,
             resource_account=resource_account,
         )
 
@@ -362,8 +352,17 @@ def _role_session_policies(session: Session, claims: SessionClaims) -> Applicabl
     return ApplicablePolicies(tuple(identity), _boundary(session, role.permissions_boundary_arn), session_policies)
 
 
+def organization_context(session: Session, caller: Caller) -> OrgContext:
+    """The caller's account in its organization: SCP levels and org keys (read once per call)."""
+    cached = caller._memo.get("org")
+    if cached is None:
+        cached = account_context(session, caller.account_id)
+        caller._memo["org"] = cached
+    return cached
+
+
 def applicable_policies(session: Session, caller: Caller) -> ApplicablePolicies:
-    """Identity policies, permissions boundary and session policies of the caller (read once per call)."""
+    """Identity policies, permissions boundary, session policies and SCPs of the caller (read once per call)."""
     cached = caller._memo.get("policies")
     if cached is None:
         if caller.is_role_session:
@@ -371,6 +370,9 @@ def applicable_policies(session: Session, caller: Caller) -> ApplicablePolicies:
             cached = _role_session_policies(session, caller.claims)
         else:
             cached = _user_policies(session, caller)
+        scps = organization_context(session, caller).scp_levels
+        if scps is not None:
+            cached = dataclasses.replace(cached, scps=scps)
         caller._memo["policies"] = cached
     return cached
 
@@ -384,7 +386,11 @@ def identity_policies(session: Session, caller: Caller) -> tuple[tuple[Policy, .
     return policies.identity, policies.session
 
 
-def request_context(caller: Caller, source_ip: str | None, now: dt.datetime, secure: bool) -> dict[str, Any]:
+def request_context(
+    caller: Caller, source_ip: str | None, now: dt.datetime, secure: bool, session: Session | None = None
+) -> dict[str, Any]:
+    """The keys AWS derives from the request and the principal; with a ``session``, the caller's
+    organization keys (``aws:PrincipalOrgID``, ``aws:PrincipalOrgPaths``) too."""
     context: dict[str, Any] = {
         "aws:PrincipalArn": caller.claims.role_arn if caller.is_role_session and caller.claims else caller.arn,
         "aws:PrincipalAccount": caller.account_id,
@@ -414,7 +420,15 @@ def request_context(caller: Caller, source_ip: str | None, now: dt.datetime, sec
         if claims.source_identity:
             context["aws:SourceIdentity"] = claims.source_identity
         context.update(claims.federated)
+    if session is not None:
+        context.update(organization_context(session, caller).principal_keys())
     return context
+
+
+def with_resource_keys(session: Session, caller: Caller, resource: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context plus ``aws:ResourceAccount``/``aws:ResourceOrgID`` of the resource's account."""
+    memo = caller._memo.setdefault("resource_orgs", {})
+    return {**context, **resource_keys(session, resource, memo)}
 
 
 def decide(
@@ -429,6 +443,7 @@ def decide(
 ) -> Decision:
     """The policy engine's decision for the caller, with any resource-based policy (a trust policy)."""
     policies = applicable_policies(session, caller)
+    context = with_resource_keys(session, caller, resource, context)
     request = Request(principal=caller.principal, action=action, resource=resource, context=context)
     return evaluate(request, policies.policy_set(resource_account or caller.account_id, resource_policies))
 
@@ -447,6 +462,8 @@ def _why(decision: Decision, action: str) -> str:
         place = _DENY_PLACES[decision.matched[0].policy_type] if decision.matched else "a policy"
         return f"with an explicit deny in {place}"
     reasons = " ".join(decision.reasons)
+    if "service control policy" in reasons:
+        return f"because no service control policy allows the {action} action"
     if "permissions boundary" in reasons and "identity-based" not in reasons:
         return f"because no permissions boundary allows the {action} action"
     if "session policy" in reasons and "identity-based" not in reasons:

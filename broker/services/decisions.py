@@ -28,7 +28,14 @@ from broker.iam.arn import Arn, InvalidArn
 from broker.iam.errors import AwsError
 from broker.policy import ContextScalar, ContextValue, Decision, PolicySet, Request, evaluate
 from broker.services.audit import ANONYMOUS, Actor, record_event
-from broker.services.auth import Caller, applicable_policies, authenticate, caller_for_claims, request_context
+from broker.services.auth import (
+    Caller,
+    applicable_policies,
+    authenticate,
+    caller_for_claims,
+    request_context,
+    with_resource_keys,
+)
 from broker.services.federation import ClientInfo
 from broker.services.runtime import Runtime
 
@@ -464,7 +471,7 @@ def decide(
             principal=caller.principal,
             action=query.action,
             resource=query.resource,
-            context=_merged_context(base_context, query.context),
+            context=_merged_context(with_resource_keys(session, caller, query.resource, base_context), query.context),
         )
         outcomes.append(Outcome(query, evaluate(request, policy_set)))
     return tuple(outcomes)
@@ -490,7 +497,7 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
             actor = caller.actor()
             queries, batch = read_queries(http.body)
             now = runtime.now()
-            base_context = request_context(caller, http.client.source_ip, now, http.secure)
+            base_context = request_context(caller, http.client.source_ip, now, http.secure, session)
             outcomes = decide(session, caller, queries, base_context)
             _audit(runtime, session, http.client, actor, method, queries, batch, outcomes, None)
             return Answer(caller, outcomes, batch, http.client.request_id)

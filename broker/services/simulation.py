@@ -88,6 +88,10 @@ class SimulationInput:
     caller_arn: str | None = None
     resource_owner: str | None = None
     principal_account: str | None = None
+    # SimulatePrincipalPolicy of a principal whose account is in an organization: the SCP levels
+    # that bind it (None for the management account) and OrganizationsDecisionDetail in results.
+    in_organization: bool = False
+    scps: tuple[tuple[Policy, ...], ...] | None = None
 
 
 def parse_source_policies(texts: Sequence[str], kind: PolicyKind, prefix: str) -> list[SourcePolicy]:
@@ -220,6 +224,7 @@ def simulate(simulation: SimulationInput) -> list[dict[str, Any]]:
                     identity=identity,
                     boundary=boundary,
                     resource=resource_policies,
+                    scps=simulation.scps,
                     resource_account=simulation.resource_owner or account,
                 ),
             )
@@ -265,7 +270,19 @@ def _result(
     if simulation.boundaries:
         boundary_only = evaluate(request, PolicySet(identity=(simulation.boundaries[0].policy,)))
         result["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": boundary_only.allowed}
+    if simulation.in_organization:
+        allowed = True
+        if simulation.scps is not None:
+            scps_only = PolicySet(identity=(_allow_all(),), scps=simulation.scps)
+            allowed = evaluate(request, scps_only).allowed
+        result["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": allowed}
     return result
+
+
+@lru_cache(maxsize=1)
+def _allow_all() -> Policy:
+    text = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+    return parse_policy(text, PolicyKind.IDENTITY, policy_id="allow-all")
 
 
 def check_sizes(texts: Sequence[str]) -> None:

@@ -57,7 +57,10 @@ def json_action(
 
 
 def json_error(error: AwsError, request_id: str) -> Response:
-    body = json.dumps({"__type": error.code, "message": error.message})
+    fields = {"__type": error.code, "message": error.message}
+    if error.reason:
+        fields["Reason"] = error.reason
+    body = json.dumps(fields)
     response = Response(body, status=error.status, content_type=CONTENT_TYPE)
     response.headers["x-amzn-ErrorType"] = error.code
     response.headers["x-amzn-RequestId"] = request_id
@@ -73,7 +76,7 @@ def _json_result(result: Mapping[str, Any], request_id: str) -> Response:
 def as_json_error(error: AwsError) -> AwsError:
     """The same error under the JSON protocol's name for it."""
     code = JSON_PROTOCOL_CODES.get(error.code)
-    return AwsError(code, error.message) if code else error
+    return AwsError(code, error.message, reason=error.reason) if code else error
 
 
 def _body(raw: bytes) -> Mapping[str, Any]:

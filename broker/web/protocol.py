@@ -35,7 +35,9 @@ class Call:
 
     def authorize(self, action: str, resource: str, extra_context: dict[str, Any] | None = None) -> None:
         self.resources.append({"ARN": resource})
-        context = request_context(self.caller, self.client.source_ip, self.runtime.now(), request.is_secure)
+        context = request_context(
+            self.caller, self.client.source_ip, self.runtime.now(), request.is_secure, self.session
+        )
         if extra_context:
             context.update(extra_context)
         authorize(self.session, self.caller, action, resource, context)

@@ -176,7 +176,7 @@ def test_unknown_json_targets_answer_in_the_json_protocol(broker: LiveBroker) ->
         broker.url + "/",
         data=b"{}",
         headers={
-            "X-Amz-Target": "AWSOrganizationsV20161128.ListAccounts",
+            "X-Amz-Target": "AWSOrganizationsV20161128.NoSuchOperation",
             "Content-Type": "application/x-amz-json-1.1",
         },
     )

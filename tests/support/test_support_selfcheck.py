@@ -377,6 +377,8 @@ def test_pysaml2_sp_metadata_and_signed_authn_requests(
     config.load(
         {
             "entityid": f"{acs.base_url}/pysaml2/metadata",
+            # pysaml2's default backend looks for the xmlsec1 program, which Debian does not install.
+            "crypto_backend": "XMLSecurity",
             "key_file": str(tmp_path / "signing.key"),
             "cert_file": str(tmp_path / "signing.crt"),
             "encryption_keypairs": [

@@ -11,6 +11,7 @@ from broker.web.actions import (
     iam_roles,
     iam_simulate,
     iam_users,
+    organizations,
     sts,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "iam_roles",
     "iam_simulate",
     "iam_users",
+    "organizations",
     "sts",
 ]

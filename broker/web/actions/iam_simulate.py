@@ -6,6 +6,7 @@ from typing import Any
 
 from broker.iam.errors import AwsError
 from broker.policy import PolicyKind
+from broker.services.orgs.context import account_context
 from broker.services.simulation import (
     ContextEntry,
     SimulationInput,
@@ -104,7 +105,13 @@ def simulate_principal_policy(call: Call) -> dict[str, Any]:
     extra = call.params.members("PolicyInputList")
     check_sizes(extra)
     identity += parse_source_policies(extra, PolicyKind.IDENTITY, "PolicyInputList")
-    simulation = SimulationInput(identity=identity, principal_account=account)
+    organization = account_context(call.session, account)
+    simulation = SimulationInput(
+        identity=identity,
+        principal_account=account,
+        in_organization=organization.org_id is not None,
+        scps=organization.scp_levels,
+    )
     _common(call, simulation)
     if not simulation.boundaries and boundary is not None:
         simulation.boundaries = [boundary]

@@ -75,7 +75,7 @@ def assume_role(call: Call) -> dict[str, Any]:
     role_arn = call.params.get("RoleArn")
     if role_arn:
         call.resources.append({"ARN": role_arn})
-    context = request_context(call.caller, call.client.source_ip, call.runtime.now(), request.is_secure)
+    context = request_context(call.caller, call.client.source_ip, call.runtime.now(), request.is_secure, call.session)
     result = sts.assume_role(
         call.runtime,
         call.session,
