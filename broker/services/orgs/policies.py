@@ -14,7 +14,9 @@ from broker.services.orgs.context import scp_enabled
 from broker.services.orgs.structure import accounts, managed_organization, root_of, target
 from broker.store import models
 
-_AWS_MANAGED = "AWS managed policies can't be changed or deleted."
+
+def _immutable() -> AwsError:
+    return orgs.invalid_input("IMMUTABLE_POLICY", "AWS managed policies can't be changed or deleted.")
 
 
 def _policy_type(value: object, field: str = "Type") -> str:
@@ -112,7 +114,7 @@ def update_policy(
     organization = managed_organization(session, account_id)
     found = policy(session, organization, policy_id)
     if found.aws_managed:
-        raise AwsError("AccessDeniedException", _AWS_MANAGED)
+        raise _immutable()
     if name is not None:
         new_name = orgs.policy_name(name)
         _check_unique_name(session, organization, found.type, new_name, exclude=found.id)
@@ -140,7 +142,7 @@ def delete_policy(session: Session, account_id: str, policy_id: object) -> None:
     organization = managed_organization(session, account_id)
     found = policy(session, organization, policy_id)
     if found.aws_managed:
-        raise AwsError("AccessDeniedException", _AWS_MANAGED)
+        raise _immutable()
     if _attachments(session, organization, policy_id=found.id):
         raise AwsError("PolicyInUseException")
     session.delete(found)

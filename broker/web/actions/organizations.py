@@ -7,11 +7,11 @@ Shapes and errors are botocore's Organizations model.
 
 from __future__ import annotations
 
-import base64
-import binascii
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from broker.crypto.box import DecryptionError
 from broker.iam import orgs
 from broker.services.orgs import policies as scps
 from broker.services.orgs import structure
@@ -21,6 +21,7 @@ from broker.web.json_protocol import json_action
 from broker.web.protocol import Call
 
 TARGET_PREFIX = "AWSOrganizationsV20161128"
+_NEXT_TOKEN_MAX = 1024
 EVENT_SOURCE = "organizations.amazonaws.com"
 T = TypeVar("T")
 
@@ -130,21 +131,35 @@ def _policy_view(organization: models.Organization, policy: models.OrganizationP
 # --- pagination ---------------------------------------------------------------------------------
 
 
-def _page(body: Mapping[str, Any], items: Sequence[T], key: Callable[[T], str]) -> tuple[list[T], dict[str, str]]:
-    """``MaxResults`` items after the ``NextToken`` key; the token is the last key returned."""
+def _page(
+    call: Call, operation: str, body: Mapping[str, Any], items: Sequence[T], key: Callable[[T], str]
+) -> tuple[list[T], dict[str, str]]:
+    """``MaxResults`` items after the ``NextToken`` key.
+
+    The token seals the last key returned, bound to the caller's account, the operation and its
+    other parameters: a token the broker did not issue, or issued for another listing, is
+    ``InvalidInputException`` (``INVALID_NEXT_TOKEN``), as in AWS.
+    """
     limit = orgs.max_results(body.get("MaxResults"))
+    items = sorted(items, key=key)
+    parameters = {name: value for name, value in body.items() if name not in ("MaxResults", "NextToken")}
+    binding = "organizations-next-token|" + json.dumps(
+        [call.account_id, operation, parameters], sort_keys=True, separators=(",", ":"), default=str
+    )
     token = body.get("NextToken")
     start = 0
     if token is not None:
         try:
-            after = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+            if not isinstance(token, str) or len(token) > _NEXT_TOKEN_MAX:
+                raise DecryptionError
+            after = call.runtime.box.open(token, binding)
+        except (DecryptionError, ValueError):
             raise orgs.invalid_input("INVALID_NEXT_TOKEN", "The NextToken is not one this service returned.") from None
         start = next((index for index, item in enumerate(items) if key(item) > after), len(items))
     page = list(items[start : start + limit])
     more: dict[str, str] = {}
     if start + limit < len(items):
-        more["NextToken"] = base64.urlsafe_b64encode(key(page[-1]).encode()).decode().rstrip("=")
+        more["NextToken"] = call.runtime.box.seal(key(page[-1]), binding)
     return page, more
 
 
@@ -212,7 +227,7 @@ def list_roots(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
     _org(call)
     call.authorize("organizations:ListRoots", "*")
     organization = structure.managed_organization(call.session, call.account_id)
-    roots, more = _page(body, [structure.root_of(call.session, organization)], lambda r: r.id)
+    roots, more = _page(call, "ListRoots", body, [structure.root_of(call.session, organization)], lambda r: r.id)
     return {"Roots": [_root_view(organization, root) for root in roots], **more}
 
 
@@ -284,7 +299,9 @@ def list_organizational_units_for_parent(call: Call, body: Mapping[str, Any]) ->
     call.authorize("organizations:ListOrganizationalUnitsForParent", _arn_of(organization, parent_id))
     organization = structure.managed_organization(call.session, call.account_id)
     parent = structure.parent_node(call.session, organization, parent_id)
-    units, more = _page(body, structure.child_nodes(call.session, parent), lambda ou: ou.id)
+    units, more = _page(
+        call, "ListOrganizationalUnitsForParent", body, structure.child_nodes(call.session, parent), lambda ou: ou.id
+    )
     return {"OrganizationalUnits": [_ou_view(organization, ou) for ou in units], **more}
 
 
@@ -294,7 +311,7 @@ def list_children(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
     parent_id = _checked(body, "ParentId", orgs.PARENT_ID)
     call.authorize("organizations:ListChildren", _arn_of(organization, parent_id))
     children = structure.list_children(call.session, call.account_id, parent_id, body.get("ChildType"))
-    page, more = _page(body, children, lambda child: child.id)
+    page, more = _page(call, "ListChildren", body, children, lambda child: child.id)
     return {"Children": [{"Id": child.id, "Type": child.type} for child in page], **more}
 
 
@@ -304,7 +321,7 @@ def list_parents(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
     child_id = _checked(body, "ChildId", orgs.CHILD_ID)
     call.authorize("organizations:ListParents", _arn_of(organization, child_id))
     parents = structure.list_parents(call.session, call.account_id, child_id)
-    page, more = _page(body, parents, lambda parent: parent.id)
+    page, more = _page(call, "ListParents", body, parents, lambda parent: parent.id)
     return {"Parents": [{"Id": parent.id, "Type": parent.type} for parent in page], **more}
 
 
@@ -340,7 +357,7 @@ def list_create_account_status(call: Call, body: Mapping[str, Any]) -> dict[str,
     _org(call)
     call.authorize("organizations:ListCreateAccountStatus", "*")
     requests = structure.create_account_requests(call.session, call.account_id, body.get("States"))
-    page, more = _page(body, requests, lambda r: r.id)
+    page, more = _page(call, "ListCreateAccountStatus", body, requests, lambda r: r.id)
     return {"CreateAccountStatuses": [_status_view(r) for r in page], **more}
 
 
@@ -349,7 +366,9 @@ def list_accounts(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
     _org(call)
     call.authorize("organizations:ListAccounts", "*")
     organization = structure.managed_organization(call.session, call.account_id)
-    members, more = _page(body, structure.accounts(call.session, organization), lambda m: m.account_id)
+    members, more = _page(
+        call, "ListAccounts", body, structure.accounts(call.session, organization), lambda m: m.account_id
+    )
     return {"Accounts": [_account_view(organization, member) for member in members], **more}
 
 
@@ -360,7 +379,9 @@ def list_accounts_for_parent(call: Call, body: Mapping[str, Any]) -> dict[str, A
     call.authorize("organizations:ListAccountsForParent", _arn_of(organization, parent_id))
     organization = structure.managed_organization(call.session, call.account_id)
     parent = structure.parent_node(call.session, organization, parent_id)
-    members, more = _page(body, structure.child_accounts(call.session, parent), lambda m: m.account_id)
+    members, more = _page(
+        call, "ListAccountsForParent", body, structure.child_accounts(call.session, parent), lambda m: m.account_id
+    )
     return {"Accounts": [_account_view(organization, member) for member in members], **more}
 
 
@@ -445,7 +466,7 @@ def list_policies(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
     _org(call)
     call.authorize("organizations:ListPolicies", "*")
     organization, found = scps.list_policies(call.session, call.account_id, body.get("Filter"))
-    page, more = _page(body, found, lambda p: p.id)
+    page, more = _page(call, "ListPolicies", body, found, lambda p: p.id)
     return {"Policies": [_policy_summary(organization, policy) for policy in page], **more}
 
 
@@ -478,7 +499,7 @@ def list_policies_for_target(call: Call, body: Mapping[str, Any]) -> dict[str, A
     target_id = _checked(body, "TargetId", orgs.TARGET_ID, "INVALID_PATTERN_TARGET_ID")
     call.authorize("organizations:ListPoliciesForTarget", _arn_of(organization, target_id), _SCP_CONTEXT)
     organization, found = scps.policies_for_target(call.session, call.account_id, target_id, body.get("Filter"))
-    page, more = _page(body, found, lambda p: p.id)
+    page, more = _page(call, "ListPoliciesForTarget", body, found, lambda p: p.id)
     return {"Policies": [_policy_summary(organization, policy) for policy in page], **more}
 
 
@@ -488,7 +509,7 @@ def list_targets_for_policy(call: Call, body: Mapping[str, Any]) -> dict[str, An
     policy_id = _checked(body, "PolicyId", orgs.POLICY_ID)
     call.authorize("organizations:ListTargetsForPolicy", _arn_of(organization, policy_id), _SCP_CONTEXT)
     organization, targets = scps.targets_for_policy(call.session, call.account_id, policy_id)
-    page, more = _page(body, targets, lambda t: t[0])
+    page, more = _page(call, "ListTargetsForPolicy", body, targets, lambda t: t[0])
     return {
         "Targets": [{"TargetId": tid, "Arn": arn, "Name": name, "Type": kind} for tid, kind, arn, name in page],
         **more,
@@ -523,5 +544,5 @@ def untag_resource(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 def list_tags_for_resource(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
     resource_id = _tag_call(call, body, "organizations:ListTagsForResource")
     tags = structure.resource_tags(call.session, call.account_id, resource_id)
-    page, more = _page(body, tags, lambda tag: tag[0])
+    page, more = _page(call, "ListTagsForResource", body, tags, lambda tag: tag[0])
     return {"Tags": [{"Key": key, "Value": value} for key, value in page], **more}
