@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from broker.iam import orgs
+from broker.iam.errors import AwsError
 from broker.services.auth import Caller, decide, request_context
 from broker.services.orgs import policies as scps
 from broker.services.orgs import structure
@@ -169,3 +173,68 @@ def test_an_scp_deny_decides_even_without_identity_policies_and_a_missing_allow_
         decision = decide(session, _member_user(tree), "s3:GetObject", "*", {})
         assert decision.effect.value == "ImplicitDeny"
         assert not any("service control policy" in reason for reason in decision.reasons)
+
+
+def _race(rt: Runtime, count: int, work: Callable[[Session], object]) -> list[str]:
+    """Run ``work`` in ``count`` transactions at once; the AWS error code of each (``ok`` if none)."""
+    barrier = threading.Barrier(count)
+
+    def one() -> str:
+        barrier.wait()
+        try:
+            with rt.db.transaction() as session:
+                work(session)
+            return "ok"
+        except AwsError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return sorted(pool.map(lambda _: one(), range(count)))
+
+
+def test_concurrent_changes_to_one_organization_keep_its_rules(rt: Runtime) -> None:
+    outcomes = _race(rt, 4, lambda session: structure.create_organization(session, MANAGEMENT, "ALL", NOW))
+    assert outcomes == ["AlreadyInOrganizationException"] * 3 + ["ok"]
+    with rt.db.transaction() as session:
+        organization = structure.organization_of(session, MANAGEMENT)
+        root = structure.root_of(session, organization).id
+        scps.enable_policy_type(session, MANAGEMENT, root, orgs.SERVICE_CONTROL_POLICY)
+
+    outcomes = _race(
+        rt, 4, lambda session: structure.create_organizational_unit(session, MANAGEMENT, root, "Same", None, NOW)
+    )
+    assert outcomes == ["DuplicateOrganizationalUnitException"] * 3 + ["ok"]
+
+    # Five SCPs at most on one target, however many attach at once.
+    policy_ids = [
+        _attach(rt, f"P{i}", root, {"Effect": "Deny", "Action": f"s3:Get{i}", "Resource": "*"}) for i in range(3)
+    ]
+    extra = []
+    for i in range(4):
+        with rt.db.transaction() as session:
+            extra.append(
+                scps.create_policy(
+                    session,
+                    MANAGEMENT,
+                    name=f"Extra{i}",
+                    description="",
+                    content=_scp_text({"Effect": "Deny", "Action": "s3:Put", "Resource": "*"}),
+                    policy_type=orgs.SERVICE_CONTROL_POLICY,
+                    tags=None,
+                    now=NOW,
+                )[1].id
+            )
+    pending = iter(extra)
+    lock = threading.Lock()
+
+    def attach_next(session: Session) -> None:
+        with lock:
+            policy_id = next(pending)
+        scps.attach_policy(session, MANAGEMENT, policy_id, root)
+
+    outcomes = _race(rt, 4, attach_next)
+    assert outcomes.count("ok") == 1 and outcomes.count("ConstraintViolationException") == 3
+    with rt.db.transaction() as session:
+        _, attached = scps.policies_for_target(session, MANAGEMENT, root, orgs.SERVICE_CONTROL_POLICY)
+        assert len(attached) == orgs.POLICIES_PER_TARGET
+        assert set(policy_ids) <= {policy.id for policy in attached}

@@ -11,7 +11,7 @@ from broker.iam import orgs
 from broker.iam.errors import AwsError
 from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
 from broker.services.orgs.context import scp_enabled
-from broker.services.orgs.structure import accounts, managed_organization, root_of, target
+from broker.services.orgs.structure import accounts, flush_or, managed_organization, root_of, target
 from broker.store import models
 
 
@@ -57,7 +57,11 @@ def _check_unique_name(
         )
     )
     if clash is not None and clash != exclude:
-        raise AwsError("DuplicatePolicyException", f"A policy named {name} already exists.")
+        raise _duplicate_policy(name)
+
+
+def _duplicate_policy(name: str) -> AwsError:
+    return AwsError("DuplicatePolicyException", f"A policy named {name} already exists.")
 
 
 def create_policy(
@@ -71,7 +75,7 @@ def create_policy(
     tags: object,
     now: dt.datetime,
 ) -> tuple[models.Organization, models.OrganizationPolicy]:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     name = orgs.policy_name(orgs.required({"Name": name}, "Name"))
     description = orgs.policy_description(orgs.required({"Description": description}, "Description"))
     kind = _policy_type(orgs.required({"Type": policy_type}, "Type"))
@@ -97,7 +101,7 @@ def create_policy(
         created_at=now,
     )
     session.add(created)
-    session.flush()
+    flush_or(session, _duplicate_policy(name))
     return organization, created
 
 
@@ -111,7 +115,7 @@ def describe_policy(
 def update_policy(
     session: Session, account_id: str, policy_id: object, *, name: object, description: object, content: object
 ) -> tuple[models.Organization, models.OrganizationPolicy]:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     found = policy(session, organization, policy_id)
     if found.aws_managed:
         raise _immutable()
@@ -139,7 +143,7 @@ def _attachments(
 
 
 def delete_policy(session: Session, account_id: str, policy_id: object) -> None:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     found = policy(session, organization, policy_id)
     if found.aws_managed:
         raise _immutable()
@@ -185,7 +189,7 @@ def _require_enabled(session: Session, organization: models.Organization) -> Non
 def attach_policy(
     session: Session, account_id: str, policy_id: object, target_id: object
 ) -> tuple[models.Organization, models.OrganizationPolicy, str]:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     found = policy(session, organization, policy_id)
     target_id = _target_id(target_id)
     _existing_target(session, organization, target_id)
@@ -209,7 +213,7 @@ def attach_policy(
 def detach_policy(
     session: Session, account_id: str, policy_id: object, target_id: object
 ) -> tuple[models.Organization, models.OrganizationPolicy, str]:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     found = policy(session, organization, policy_id)
     target_id = _target_id(target_id)
     _existing_target(session, organization, target_id)
@@ -266,7 +270,7 @@ def enable_policy_type(
 ) -> tuple[models.Organization, models.OrganizationNode]:
     """Turn SCPs on for the organization: FullAWSAccess is attached to the root, every OU and every
     account, so nothing changes until a narrower policy replaces it or a Deny is added."""
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     root = _root(session, organization, root_id)
     kind = _policy_type(orgs.required({"PolicyType": policy_type}, "PolicyType"), "PolicyType")
     if organization.feature_set != "ALL":
@@ -290,7 +294,7 @@ def disable_policy_type(
     session: Session, account_id: str, root_id: object, policy_type: object
 ) -> tuple[models.Organization, models.OrganizationNode]:
     """Turn SCPs off: every SCP attachment in the organization is removed, as AWS does."""
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     root = _root(session, organization, root_id)
     kind = _policy_type(orgs.required({"PolicyType": policy_type}, "PolicyType"), "PolicyType")
     if not scp_enabled(root):

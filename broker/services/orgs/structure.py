@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from broker.iam import orgs
@@ -44,12 +45,30 @@ def organization_of(session: Session, account_id: str) -> models.Organization:
     return organization
 
 
-def managed_organization(session: Session, account_id: str) -> models.Organization:
-    """The organization the account manages; member accounts are refused."""
+def managed_organization(session: Session, account_id: str, *, for_update: bool = False) -> models.Organization:
+    """The organization the account manages; member accounts are refused.
+
+    ``for_update`` locks the organization's row until the transaction ends, so the changes to one
+    organization run one at a time (limits such as five SCPs per target, or at least one, hold
+    under concurrent calls on PostgreSQL; SQLite's writers are serialized already).
+    """
     organization = organization_of(session, account_id)
     if organization.management_account_id != account_id:
         raise AwsError("AccessDeniedException", _NOT_MANAGEMENT)
+    if for_update:
+        locked = session.get(models.Organization, organization.id, with_for_update=True, populate_existing=True)
+        assert locked is not None
+        return locked
     return organization
+
+
+def flush_or(session: Session, error: AwsError) -> None:
+    """Flush in a savepoint; a unique constraint hit by a concurrent call becomes ``error``."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise error from None
 
 
 def root_of(session: Session, organization: models.Organization) -> models.OrganizationNode:
@@ -118,7 +137,7 @@ def create_organization(
             created_at=now,
         )
     )
-    session.flush()
+    flush_or(session, AwsError("AlreadyInOrganizationException"))
     session.add(
         models.OrganizationAccount(
             account_id=account_id,
@@ -129,12 +148,12 @@ def create_organization(
             tags={},
         )
     )
-    session.flush()
+    flush_or(session, AwsError("AlreadyInOrganizationException"))
     return organization
 
 
 def delete_organization(session: Session, account_id: str) -> None:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     members = session.scalar(
         select(func.count()).where(
             models.OrganizationAccount.organization_id == organization.id,
@@ -176,7 +195,7 @@ def _scps_enabled(session: Session, organization: models.Organization) -> bool:
 def create_organizational_unit(
     session: Session, account_id: str, parent_id: object, name: object, tags: object, now: dt.datetime
 ) -> tuple[models.Organization, models.OrganizationNode]:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     name = orgs.ou_name(orgs.required({"Name": name}, "Name"))
     tag_map = orgs.tags(tags)
     parent = parent_node(session, organization, parent_id)
@@ -215,7 +234,7 @@ def create_organizational_unit(
     session.add(ou)
     if _scps_enabled(session, organization):
         _attach_default_scp(session, organization, ou_id)
-    session.flush()
+    flush_or(session, _duplicate_ou(name))
     return organization, ou
 
 
@@ -226,13 +245,17 @@ def _check_unique_ou_name(session: Session, parent_id: str, name: str) -> None:
         )
     )
     if clash is not None:
-        raise AwsError("DuplicateOrganizationalUnitException", f"An OU named {name} already exists in this parent.")
+        raise _duplicate_ou(name)
+
+
+def _duplicate_ou(name: str) -> AwsError:
+    return AwsError("DuplicateOrganizationalUnitException", f"An OU named {name} already exists in this parent.")
 
 
 def update_organizational_unit(
     session: Session, account_id: str, ou_id: object, name: object
 ) -> tuple[models.Organization, models.OrganizationNode]:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     ou = organizational_unit(session, organization, ou_id)
     if name is not None:
         name = orgs.ou_name(name)
@@ -240,12 +263,12 @@ def update_organizational_unit(
             assert ou.parent_id is not None
             _check_unique_ou_name(session, ou.parent_id, name)
             ou.name = name
-            session.flush()
+            flush_or(session, _duplicate_ou(name))
     return organization, ou
 
 
 def delete_organizational_unit(session: Session, account_id: str, ou_id: object) -> None:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     ou = organizational_unit(session, organization, ou_id)
     has_children = session.scalar(
         select(models.OrganizationNode.id).where(models.OrganizationNode.parent_id == ou.id).limit(1)
@@ -388,7 +411,7 @@ def create_account(
     AWS does this asynchronously; the broker finishes before answering, so the status it returns
     is already SUCCEEDED (or FAILED with AWS's reason) and DescribeCreateAccountStatus agrees.
     """
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     email = orgs.email(orgs.required({"Email": email}, "Email"))
     name = orgs.account_name(orgs.required({"AccountName": account_name}, "AccountName"))
     role = orgs.role_name(role_name) if role_name is not None else orgs.DEFAULT_ACCESS_ROLE
@@ -475,7 +498,7 @@ def create_account_requests(session: Session, account_id: str, states: object) -
 def move_account(
     session: Session, account_id: str, target_account: object, source_parent: object, destination_parent: object
 ) -> None:
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=True)
     member = member_account(session, organization, target_account)
     source_id = orgs.identifier(
         orgs.required({"SourceParentId": source_parent}, "SourceParentId"), "SourceParentId", orgs.PARENT_ID
@@ -531,9 +554,9 @@ def target(session: Session, organization: models.Organization, target_id: str) 
 Taggable = models.OrganizationNode | models.OrganizationAccount | models.OrganizationPolicy
 
 
-def taggable(session: Session, account_id: str, resource_id: object) -> Taggable:
+def taggable(session: Session, account_id: str, resource_id: object, *, for_update: bool = False) -> Taggable:
     """The root, OU, account or (customer managed) policy a tag call names."""
-    organization = managed_organization(session, account_id)
+    organization = managed_organization(session, account_id, for_update=for_update)
     resource_id = orgs.identifier(
         orgs.required({"ResourceId": resource_id}, "ResourceId"), "ResourceId", orgs.TAGGABLE_ID
     )
@@ -554,7 +577,7 @@ def taggable(session: Session, account_id: str, resource_id: object) -> Taggable
 
 
 def tag_resource(session: Session, account_id: str, resource_id: object, tags: object) -> None:
-    resource = taggable(session, account_id, resource_id)
+    resource = taggable(session, account_id, resource_id, for_update=True)
     new = orgs.tags(orgs.required({"Tags": tags}, "Tags"))
     merged = {**(resource.tags or {}), **new}
     if len(merged) > orgs.TAGS_MAX:
@@ -568,7 +591,7 @@ def tag_resource(session: Session, account_id: str, resource_id: object, tags: o
 
 
 def untag_resource(session: Session, account_id: str, resource_id: object, keys: object) -> None:
-    resource = taggable(session, account_id, resource_id)
+    resource = taggable(session, account_id, resource_id, for_update=True)
     keys = orgs.required({"TagKeys": keys}, "TagKeys")
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
         raise orgs.invalid_input("INVALID_SYNTAX", "TagKeys must be a list of strings.")
