@@ -7,9 +7,9 @@ Formats are botocore's Organizations model (``organizations-2016-11-28``); every
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
+import unicodedata
 from typing import Final, Literal
 
 from broker.iam._text import echo
@@ -49,11 +49,6 @@ ChildType = Literal["ACCOUNT", "ORGANIZATIONAL_UNIT"]
 
 # --- FullAWSAccess, the AWS-managed SCP attached everywhere by default ---------------------------
 FULL_AWS_ACCESS_ID: Final = "p-FullAWSAccess"
-FULL_AWS_ACCESS_NAME: Final = "FullAWSAccess"
-FULL_AWS_ACCESS_DESCRIPTION: Final = "Allows access to every operation"
-FULL_AWS_ACCESS_CONTENT: Final = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, indent=2
-)
 DEFAULT_ACCESS_ROLE: Final = "OrganizationAccountAccessRole"
 
 # --- identifiers --------------------------------------------------------------------------------
@@ -71,6 +66,7 @@ CHILD_ID: Final = re.compile(rf"{OU_ID.pattern}|{ACCOUNT_ID.pattern}")
 _EMAIL: Final = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _ACCOUNT_NAME: Final = re.compile(r"[\u0020-\u007E]+")
 _ROLE_NAME: Final = re.compile(r"[\w+=,.@-]{1,64}")
+_TAG_PUNCTUATION: Final = frozenset("_.:/=+-@")
 
 
 def _random(count: int) -> str:
@@ -123,10 +119,6 @@ def policy_arn(management_account: str, org_id: str, policy_id: str, policy_type
 
 def aws_managed_policy_arn(policy_id: str, policy_type: str = SERVICE_CONTROL_POLICY) -> str:
     return f"arn:{PARTITION}:organizations::{AWS_ACCOUNT}:policy/{policy_type.lower()}/{policy_id}"
-
-
-def create_account_status_arn(management_account: str, org_id: str, request_id: str) -> str:
-    return f"arn:{PARTITION}:organizations::{management_account}:create-account-status/{org_id}/{request_id}"
 
 
 # --- input checks -------------------------------------------------------------------------------
@@ -216,6 +208,16 @@ def max_results(value: object) -> int:
     return value
 
 
+def _tag_text(text: str, field: str) -> str:
+    """botocore's TagKey/TagValue pattern: letters, separators (spaces), numbers and ``_.:/=+-@``."""
+    for ch in text:
+        if unicodedata.category(ch)[0] not in "LZN" and ch not in _TAG_PUNCTUATION:
+            raise invalid_input(
+                "INVALID_PATTERN", f"{field} '{echo(text)}' may hold letters, digits, spaces and _.:/=+-@."
+            )
+    return text
+
+
 def tags(value: object) -> dict[str, str]:
     """``Tags=[{"Key": ..., "Value": ...}]`` as a dict; keys 1..128, values 0..256, no duplicates."""
     if value is None:
@@ -232,8 +234,8 @@ def tags(value: object) -> dict[str, str]:
     for item in value:
         if not isinstance(item, dict):
             raise invalid_input("INVALID_SYNTAX", "Each tag must be an object with Key and Value.")
-        key = string(item.get("Key"), "Tags.Key", max_len=128, pattern=re.compile(r"[\s\S]*"))
-        tag_value = string(item.get("Value"), "Tags.Value", min_len=0, max_len=256)
+        key = _tag_text(string(item.get("Key"), "Tags.Key", max_len=128), "Tags.Key")
+        tag_value = _tag_text(string(item.get("Value"), "Tags.Value", min_len=0, max_len=256), "Tags.Value")
         if key in result:
             raise invalid_input("DUPLICATE_TAG_KEY", f"The tag key {echo(key)} is given more than once.")
         result[key] = tag_value

@@ -262,14 +262,6 @@ def caller_for_claims(session: Session, claims: SessionClaims, messages: Authori
 # --- the policies that apply ---------------------------------------------------------------------
 
 
-def _compile(document: str, kind: PolicyKind, policy_id: str) -> Policy | None:
-    return compile_stored(document, kind, policy_id)
-
-
-def _grants_nothing(policy_id: str) -> Policy:
-    return grants_nothing(policy_id)
-
-
 @dataclass(frozen=True)
 class ApplicablePolicies:
     identity: tuple[Policy, ...] = ()
@@ -293,8 +285,8 @@ def _managed(policy: models.ManagedPolicy, kind: PolicyKind) -> Policy:
     try:
         document = policy.default_version.document
     except LookupError:
-        return _grants_nothing(policy.arn)
-    return _compile(document, kind, policy.arn) or _grants_nothing(policy.arn)
+        return grants_nothing(policy.arn)
+    return compile_stored(document, kind, policy.arn) or grants_nothing(policy.arn)
 
 
 def _attached_and_inline(
@@ -303,7 +295,9 @@ def _attached_and_inline(
     owner_arn: str,
     attached: Iterable[models.ManagedPolicy],
 ) -> list[Policy]:
-    policies = [p for item in inline if (p := _compile(item.document, kind, f"{owner_arn}:{item.name}")) is not None]
+    policies = [
+        p for item in inline if (p := compile_stored(item.document, kind, f"{owner_arn}:{item.name}")) is not None
+    ]
     policies += [_managed(policy, PolicyKind.MANAGED) for policy in attached]
     return policies
 
@@ -313,7 +307,7 @@ def _boundary(session: Session, boundary_arn: str | None) -> Policy | None:
         return None
     policy = repo.policy_by_arn(session, boundary_arn)
     if policy is None:
-        return _grants_nothing(boundary_arn)
+        return grants_nothing(boundary_arn)
     return _managed(policy, PolicyKind.BOUNDARY)
 
 
@@ -333,12 +327,14 @@ def _user_policies(session: Session, caller: Caller) -> ApplicablePolicies:
 def _session_policies(session: Session, claims: SessionClaims) -> tuple[Policy, ...]:
     policies: list[Policy] = []
     if claims.session_policy:
-        policies.append(_compile(claims.session_policy, PolicyKind.SESSION, "SessionPolicy") or _grants_nothing("x"))
+        policies.append(
+            compile_stored(claims.session_policy, PolicyKind.SESSION, "SessionPolicy") or grants_nothing("x")
+        )
     found = {p.arn: p for p in repo.policies_by_arns(session, claims.policy_arns)}
     for policy_arn in claims.policy_arns:
         policy = found.get(policy_arn)
         # A policy the session names but that is gone grants nothing; the session stays limited.
-        policies.append(_managed(policy, PolicyKind.MANAGED) if policy else _grants_nothing(policy_arn))
+        policies.append(_managed(policy, PolicyKind.MANAGED) if policy else grants_nothing(policy_arn))
     return tuple(policies)
 
 

@@ -37,6 +37,7 @@ from broker.services.auth import (
     with_resource_keys,
 )
 from broker.services.federation import ClientInfo
+from broker.services.orgs.context import resource_account
 from broker.services.runtime import Runtime
 
 __all__ = [
@@ -97,6 +98,8 @@ PROTECTED_CONTEXT_KEYS: Final = frozenset(
     )
 )
 PROTECTED_CONTEXT_PREFIXES: Final = ("aws:principaltag/", "saml:")
+# Derived from the resource ARN when it names an account; callers may set them only otherwise.
+_RESOURCE_ACCOUNT_KEYS: Final = frozenset({"aws:resourceaccount", "aws:resourceorgid"})
 
 _ACTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*:[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CONTEXT_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*:[^\x00-\x1f\x7f]+")
@@ -346,11 +349,20 @@ def _query(entry: object, where: str) -> DecisionQuery:
     for name in ("action", "resource"):
         if name not in entry:
             _invalid(f"{where}: the field {name} is required.")
-    return DecisionQuery(
-        action=_action(entry["action"], f"{where}.action"),
-        resource=_resource(entry["resource"], f"{where}.resource"),
-        context=_context(entry.get("context", {}), f"{where}.context"),
-    )
+    resource = _resource(entry["resource"], f"{where}.resource")
+    context = _context(entry.get("context", {}), f"{where}.context")
+    if resource_account(resource) is not None:
+        # The ARN names its account: the broker derives both keys, and an SCP keyed on them must
+        # not be talked out of its deny.
+        for key in context:
+            if key.lower() in _RESOURCE_ACCOUNT_KEYS:
+                raise DecisionApiError(
+                    "ProtectedContextKey",
+                    f"{where}.context[{_shown(key)}]: the broker derives this key from the account the "
+                    "resource ARN names; a request can set it only for ARNs that name no account.",
+                    400,
+                )
+    return DecisionQuery(action=_action(entry["action"], f"{where}.action"), resource=resource, context=context)
 
 
 def _action(value: object, where: str) -> str:
@@ -431,14 +443,6 @@ def _scalar(raw: object, place: str) -> ContextScalar:
 # --- Deciding ----------------------------------------------------------------------------------
 
 
-def _resource_account(resource: str) -> str | None:
-    """The account owning the resource, when its ARN names one (else: the caller's own)."""
-    if resource == "*":
-        return None
-    account = Arn.parse(resource).account
-    return account if account.isdigit() else None
-
-
 def _merged_context(base: Mapping[str, Any], supplied: Mapping[str, ContextValue]) -> dict[str, Any]:
     # A supplied key replaces a derived one of any spelling (keys ignore case); protected
     # keys were refused while reading the request.
@@ -462,7 +466,7 @@ def decide(
     policy_sets: dict[str, PolicySet] = {}
     outcomes = []
     for query in queries:
-        account = _resource_account(query.resource) or caller.account_id
+        account = resource_account(query.resource) or caller.account_id
         policy_set = policy_sets.get(account)
         if policy_set is None:
             policy_set = policies.policy_set(account)

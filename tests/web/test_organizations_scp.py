@@ -252,13 +252,19 @@ def test_the_management_account_assumes_the_role_only_as_its_trust_policy_says(
         iam.delete_user(UserName="no-assume")
 
 
-def _decide(broker: LiveBroker, creds: dict[str, str], action: str, resource: str) -> dict[str, Any]:
-    body = json.dumps({"action": action, "resource": resource, "context": {}}).encode()
+def _decision_response(
+    broker: LiveBroker, creds: dict[str, str], action: str, resource: str, context: dict[str, Any] | None = None
+) -> requests.Response:
+    body = json.dumps({"action": action, "resource": resource, "context": context or {}}).encode()
     url = f"{broker.url}/v1/decisions"
     request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
     credentials = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
-    response = requests.post(url, data=body, headers=dict(request.headers.items()), timeout=10)
+    return requests.post(url, data=body, headers=dict(request.headers.items()), timeout=10)
+
+
+def _decide(broker: LiveBroker, creds: dict[str, str], action: str, resource: str) -> dict[str, Any]:
+    response = _decision_response(broker, creds, action, resource)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -273,6 +279,17 @@ def test_decision_api_and_simulation_apply_the_scps(broker: LiveBroker, iam: Any
         assert denied["decision"] == "ExplicitDeny"
         assert [m["policyType"] for m in denied["matchedStatements"]] == ["scp"]
         assert _decide(broker, hierarchy.member_creds, "s3:GetObject", bucket_object)["decision"] == "Allow"
+        # An ARN naming its account: the broker derives aws:ResourceAccount, a caller cannot set it.
+        queue = f"arn:aws:sqs:us-east-1:{hierarchy.member}:jobs"
+        response = _decision_response(
+            broker, hierarchy.member_creds, "sqs:SendMessage", queue, {"aws:ResourceAccount": "000000000000"}
+        )
+        assert response.status_code == 400 and response.json()["error"]["code"] == "ProtectedContextKey"
+        # An ARN without one (S3): the service supplies it.
+        supplied = _decision_response(
+            broker, hierarchy.member_creds, "s3:GetObject", bucket_object, {"aws:ResourceOrgID": "o-example1234"}
+        )
+        assert supplied.status_code == 200
 
         role_arn = f"arn:aws:iam::{hierarchy.member}:role/{orgs.DEFAULT_ACCESS_ROLE}"
         results = hierarchy.member_iam.simulate_principal_policy(

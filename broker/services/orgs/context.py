@@ -6,12 +6,14 @@ SCPs apply only while the SERVICE_CONTROL_POLICY type is enabled on the root. ``
 and ``aws:PrincipalOrgPaths`` describe the caller's account, ``aws:ResourceOrgID`` the account
 owning the resource.
 
-Reads: the membership row, the parent node (its ``path`` holds the whole chain), the root, and the
-attachments with their policies: four indexed reads per principal per request.
+Reads, once per principal per request: the membership row (the only read for an account outside
+any organization), the organization, the parent node (its ``path`` holds the whole chain), the
+root, and the attachments joined with their policies.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,8 @@ from broker.policy import Policy, PolicyKind
 from broker.services.policy_cache import compile_stored, grants_nothing
 from broker.store import models
 
+log = logging.getLogger("broker.orgs")
+
 
 @dataclass(frozen=True)
 class OrgContext:
@@ -37,7 +41,7 @@ class OrgContext:
     scp_levels: tuple[tuple[Policy, ...], ...] | None = None
 
     def principal_keys(self) -> dict[str, Any]:
-        if self.org_id is None:
+        if self.org_id is None or self.path is None:
             return {}
         return {"aws:PrincipalOrgID": self.org_id, "aws:PrincipalOrgPaths": [self.path]}
 
@@ -55,12 +59,17 @@ def account_context(session: Session, account_id: str) -> OrgContext:
         return NO_ORGANIZATION
     organization = session.get(models.Organization, membership.organization_id)
     parent = session.get(models.OrganizationNode, membership.parent_id)
-    if organization is None or parent is None:
-        return NO_ORGANIZATION
-    chain = parent.path.split("/")
+    chain = parent.path.split("/") if parent is not None else []
+    root = parent if parent is not None and parent.kind == orgs.ROOT else None
+    if root is None and chain:
+        root = session.get(models.OrganizationNode, chain[0])
+    if organization is None or parent is None or root is None:
+        # Foreign keys make this unreachable; should it happen, the account's principals get
+        # nothing rather than everything.
+        log.error("organization data of account %s is inconsistent; denying its principals", account_id)
+        return OrgContext(membership.organization_id, None, ((grants_nothing("inconsistent", PolicyKind.SCP),),))
     path = f"{organization.id}/{parent.path}/"
-    root = parent if parent.kind == orgs.ROOT else session.get(models.OrganizationNode, chain[0])
-    if organization.management_account_id == account_id or root is None or not scp_enabled(root):
+    if organization.management_account_id == account_id or not scp_enabled(root):
         return OrgContext(organization.id, path)
     targets = [*chain, account_id]
     rows = session.execute(

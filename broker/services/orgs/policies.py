@@ -11,7 +11,17 @@ from broker.iam import orgs
 from broker.iam.errors import AwsError
 from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
 from broker.services.orgs.context import scp_enabled
-from broker.services.orgs.structure import accounts, flush_or, managed_organization, root_of, target
+from broker.services.orgs.structure import (
+    Target,
+    accounts,
+    attach_default_scp,
+    describe_targets,
+    flush_or,
+    managed_organization,
+    root_of,
+    scps_enabled,
+    target,
+)
 from broker.store import models
 
 
@@ -182,19 +192,26 @@ def _existing_target(session: Session, organization: models.Organization, target
 
 
 def _require_enabled(session: Session, organization: models.Organization) -> None:
-    if not scp_enabled(root_of(session, organization)):
+    if not scps_enabled(session, organization):
         raise AwsError("PolicyTypeNotEnabledException")
+
+
+def _attachment_call(
+    session: Session, account_id: str, policy_id: object, target_id: object
+) -> tuple[models.Organization, models.OrganizationPolicy, str, list[models.OrganizationPolicyAttachment]]:
+    """The locked organization, the policy, the target and what is attached to it now."""
+    organization = managed_organization(session, account_id, for_update=True)
+    found = policy(session, organization, policy_id)
+    checked_target = _target_id(target_id)
+    _existing_target(session, organization, checked_target)
+    return organization, found, checked_target, _attachments(session, organization, target_id=checked_target)
 
 
 def attach_policy(
     session: Session, account_id: str, policy_id: object, target_id: object
 ) -> tuple[models.Organization, models.OrganizationPolicy, str]:
-    organization = managed_organization(session, account_id, for_update=True)
-    found = policy(session, organization, policy_id)
-    target_id = _target_id(target_id)
-    _existing_target(session, organization, target_id)
+    organization, found, target_id, attached = _attachment_call(session, account_id, policy_id, target_id)
     _require_enabled(session, organization)
-    attached = _attachments(session, organization, target_id=target_id)
     if any(item.policy_id == found.id for item in attached):
         raise AwsError("DuplicatePolicyAttachmentException")
     if len(attached) >= orgs.POLICIES_PER_TARGET:
@@ -213,11 +230,7 @@ def attach_policy(
 def detach_policy(
     session: Session, account_id: str, policy_id: object, target_id: object
 ) -> tuple[models.Organization, models.OrganizationPolicy, str]:
-    organization = managed_organization(session, account_id, for_update=True)
-    found = policy(session, organization, policy_id)
-    target_id = _target_id(target_id)
-    _existing_target(session, organization, target_id)
-    attached = _attachments(session, organization, target_id=target_id)
+    organization, found, target_id, attached = _attachment_call(session, account_id, policy_id, target_id)
     match = next((item for item in attached if item.policy_id == found.id), None)
     if match is None:
         raise AwsError("PolicyNotAttachedException")
@@ -244,18 +257,12 @@ def policies_for_target(
     return organization, sorted(found, key=lambda p: p.id)
 
 
-def targets_for_policy(
-    session: Session, account_id: str, policy_id: object
-) -> tuple[models.Organization, list[tuple[str, str, str, str]]]:
-    """(target id, type, ARN, name) of every root, OU and account the policy is attached to."""
+def targets_for_policy(session: Session, account_id: str, policy_id: object) -> list[Target]:
+    """Every root, OU and account the policy is attached to, in id order."""
     organization = managed_organization(session, account_id)
     found = policy(session, organization, policy_id)
-    result = []
-    for item in sorted(_attachments(session, organization, policy_id=found.id), key=lambda a: a.target_id):
-        described = target(session, organization, item.target_id)
-        if described is not None:
-            result.append((item.target_id, *described))
-    return organization, result
+    target_ids = sorted(item.target_id for item in _attachments(session, organization, policy_id=found.id))
+    return describe_targets(session, organization, target_ids)
 
 
 def _all_targets(session: Session, organization: models.Organization) -> list[str]:
@@ -281,11 +288,7 @@ def enable_policy_type(
     attached = {item.target_id for item in _attachments(session, organization, policy_id=orgs.FULL_AWS_ACCESS_ID)}
     for target_id in _all_targets(session, organization):
         if target_id not in attached:
-            session.add(
-                models.OrganizationPolicyAttachment(
-                    organization_id=organization.id, policy_id=orgs.FULL_AWS_ACCESS_ID, target_id=target_id
-                )
-            )
+            attach_default_scp(session, organization, target_id)
     session.flush()
     return organization, root
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
+from broker.iam import arn as iam_arns
 from broker.iam import orgs
-from broker.iam.arn import account_root_arn, aws_managed_policy_arn
 from broker.iam.errors import AwsError
 from broker.iam.ids import new_account_id
 from broker.services.iam import policies as iam_policies
@@ -138,18 +138,29 @@ def create_organization(
         )
     )
     flush_or(session, AwsError("AlreadyInOrganizationException"))
+    _join(session, organization, account_id, root_id, {}, now)
+    flush_or(session, AwsError("AlreadyInOrganizationException"))
+    return organization
+
+
+def _join(
+    session: Session,
+    organization: models.Organization,
+    account_id: str,
+    parent_id: str,
+    tags: dict[str, str],
+    now: dt.datetime,
+) -> None:
     session.add(
         models.OrganizationAccount(
             account_id=account_id,
             organization_id=organization.id,
-            parent_id=root_id,
+            parent_id=parent_id,
             joined_method="CREATED",
             joined_at=now,
-            tags={},
+            tags=tags,
         )
     )
-    flush_or(session, AwsError("AlreadyInOrganizationException"))
-    return organization
 
 
 def delete_organization(session: Session, account_id: str) -> None:
@@ -179,7 +190,7 @@ def delete_organization(session: Session, account_id: str) -> None:
     session.flush()
 
 
-def _attach_default_scp(session: Session, organization: models.Organization, target_id: str) -> None:
+def attach_default_scp(session: Session, organization: models.Organization, target_id: str) -> None:
     """New roots, OUs and accounts get FullAWSAccess while SCPs are enabled, as in AWS."""
     session.add(
         models.OrganizationPolicyAttachment(
@@ -188,7 +199,7 @@ def _attach_default_scp(session: Session, organization: models.Organization, tar
     )
 
 
-def _scps_enabled(session: Session, organization: models.Organization) -> bool:
+def scps_enabled(session: Session, organization: models.Organization) -> bool:
     return scp_enabled(root_of(session, organization))
 
 
@@ -232,8 +243,8 @@ def create_organizational_unit(
         created_at=now,
     )
     session.add(ou)
-    if _scps_enabled(session, organization):
-        _attach_default_scp(session, organization, ou_id)
+    if scps_enabled(session, organization):
+        attach_default_scp(session, organization, ou_id)
     flush_or(session, _duplicate_ou(name))
     return organization, ou
 
@@ -381,7 +392,7 @@ def _access_role_trust(management_account: str) -> str:
             "Statement": [
                 {
                     "Effect": "Allow",
-                    "Principal": {"AWS": account_root_arn(management_account)},
+                    "Principal": {"AWS": iam_arns.account_root_arn(management_account)},
                     "Action": "sts:AssumeRole",
                 }
             ],
@@ -427,7 +438,9 @@ def create_account(
     failure = None
     if session.scalar(select(models.Account.id).where(func.lower(models.Account.email) == email.lower()).limit(1)):
         failure = "EMAIL_ALREADY_EXISTS"
-    elif len(accounts(session, organization)) >= orgs.ACCOUNTS_PER_ORGANIZATION:
+    elif (
+        session.scalar(select(func.count()).where(models.OrganizationAccount.organization_id == organization.id)) or 0
+    ) >= orgs.ACCOUNTS_PER_ORGANIZATION:
         failure = "ACCOUNT_LIMIT_EXCEEDED"
     if failure is not None:
         request.state, request.failure_reason, request.completed_at = "FAILED", failure, now
@@ -437,18 +450,9 @@ def create_account(
     session.add(models.Account(id=new_id, alias=None, name=name, email=email, created_at=now))
     session.flush()
     root = root_of(session, organization)
-    session.add(
-        models.OrganizationAccount(
-            account_id=new_id,
-            organization_id=organization.id,
-            parent_id=root.id,
-            joined_method="CREATED",
-            joined_at=now,
-            tags=tag_map,
-        )
-    )
+    _join(session, organization, new_id, root.id, tag_map, now)
     if scp_enabled(root):
-        _attach_default_scp(session, organization, new_id)
+        attach_default_scp(session, organization, new_id)
     access_role = iam_roles.create_role(
         session,
         new_id,
@@ -461,7 +465,7 @@ def create_account(
         tags=None,
         now=now,
     )
-    iam_policies.attach_policy(session, new_id, access_role, aws_managed_policy_arn("AdministratorAccess"))
+    iam_policies.attach_policy(session, new_id, access_role, iam_arns.aws_managed_policy_arn("AdministratorAccess"))
     request.state, request.account_id, request.completed_at = "SUCCEEDED", new_id, now
     session.flush()
     return request
@@ -529,24 +533,52 @@ def account_label(account: models.Account) -> str:
     return account.name or account.alias or account.id
 
 
-def targets_exist(session: Session, organization: models.Organization, target_ids: Iterable[str]) -> bool:
-    return all(target(session, organization, target_id) is not None for target_id in target_ids)
+@dataclass(frozen=True)
+class Target:
+    """A root, OU or account as ListTargetsForPolicy describes it."""
+
+    id: str
+    type: str
+    arn: str
+    name: str
 
 
-def target(session: Session, organization: models.Organization, target_id: str) -> tuple[str, str, str] | None:
-    """(type, ARN, name) of a root, OU or account of the organization."""
-    management = organization.management_account_id
-    if orgs.ACCOUNT_ID.fullmatch(target_id):
-        member = membership(session, target_id)
-        if member is None or member.organization_id != organization.id:
-            return None
-        return orgs.ACCOUNT, orgs.account_arn(management, organization.id, target_id), account_label(member.account)
-    found = node(session, organization, target_id)
-    if found is None:
-        return None
-    if found.kind == orgs.ROOT:
-        return orgs.ROOT, orgs.root_arn(management, organization.id, found.id), found.name
-    return orgs.ORGANIZATIONAL_UNIT, orgs.ou_arn(management, organization.id, found.id), found.name
+def describe_targets(session: Session, organization: models.Organization, target_ids: Sequence[str]) -> list[Target]:
+    """The roots, OUs and accounts of the organization among ``target_ids`` (two reads in all)."""
+    management, org_id = organization.management_account_id, organization.id
+    account_ids = [t for t in target_ids if orgs.ACCOUNT_ID.fullmatch(t)]
+    node_ids = [t for t in target_ids if not orgs.ACCOUNT_ID.fullmatch(t)]
+    found: dict[str, Target] = {}
+    if account_ids:
+        members = session.scalars(
+            select(models.OrganizationAccount)
+            .options(joinedload(models.OrganizationAccount.account))
+            .where(
+                models.OrganizationAccount.account_id.in_(account_ids),
+                models.OrganizationAccount.organization_id == org_id,
+            )
+        )
+        for member in members:
+            arn = orgs.account_arn(management, org_id, member.account_id)
+            found[member.account_id] = Target(member.account_id, orgs.ACCOUNT, arn, account_label(member.account))
+    if node_ids:
+        nodes = session.scalars(
+            select(models.OrganizationNode).where(
+                models.OrganizationNode.id.in_(node_ids), models.OrganizationNode.organization_id == org_id
+            )
+        )
+        for item in nodes:
+            if item.kind == orgs.ROOT:
+                arn = orgs.root_arn(management, org_id, item.id)
+            else:
+                arn = orgs.ou_arn(management, org_id, item.id)
+            found[item.id] = Target(item.id, item.kind, arn, item.name)
+    return [found[t] for t in target_ids if t in found]
+
+
+def target(session: Session, organization: models.Organization, target_id: str) -> Target | None:
+    found = describe_targets(session, organization, [target_id])
+    return found[0] if found else None
 
 
 # --- tags ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from broker.crypto.box import DecryptionError
 from broker.iam import orgs
+from broker.iam.errors import AwsError
 from broker.services.orgs import policies as scps
 from broker.services.orgs import structure
 from broker.services.orgs.context import policy_arn
@@ -190,8 +191,33 @@ def _checked(body: Mapping[str, Any], field: str, pattern: Any, reason: str = "I
 _SCP_CONTEXT = {"organizations:PolicyType": orgs.SERVICE_CONTROL_POLICY}
 
 
-def _org(call: Call) -> models.Organization:
-    return structure.organization_of(call.session, call.account_id)
+def _authorized(
+    call: Call, action: str, *identifiers: str, context: dict[str, Any] | None = None
+) -> models.Organization:
+    """Authorize ``action`` on the ARN of each id (on ``*`` when none are given), then return the
+    caller's organization. Permission comes first, as in AWS: a caller without it learns nothing,
+    not even whether its account is in an organization."""
+    member = structure.membership(call.session, call.account_id)
+    organization = call.session.get(models.Organization, member.organization_id) if member is not None else None
+    for identifier in identifiers or ("*",):
+        resource = _arn_of(organization, identifier) if organization is not None else "*"
+        call.authorize(action, resource, context)
+    if organization is None:
+        raise AwsError("AWSOrganizationsNotInUseException")
+    return organization
+
+
+def _managed(call: Call, action: str, *identifiers: str) -> models.Organization:
+    """:func:`_authorized`, for actions only the management account may call."""
+    _authorized(call, action, *identifiers)
+    return structure.managed_organization(call.session, call.account_id)
+
+
+def _parent(call: Call, body: Mapping[str, Any], action: str) -> tuple[models.Organization, models.OrganizationNode]:
+    """The authorized ``ParentId`` of a listing, with its organization."""
+    parent_id = _checked(body, "ParentId", orgs.PARENT_ID)
+    organization = _managed(call, action, parent_id)
+    return organization, structure.parent_node(call.session, organization, parent_id)
 
 
 # --- the organization ---------------------------------------------------------------------------
@@ -208,43 +234,37 @@ def create_organization(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("DescribeOrganization", read_only=True)
 def describe_organization(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
-    call.authorize("organizations:DescribeOrganization", "*")
+    organization = _authorized(call, "organizations:DescribeOrganization")
     # Every member account may describe its organization, as in AWS.
     return {"Organization": _organization_view(call.session, organization)}
 
 
 @_action("DeleteOrganization")
 def delete_organization(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    _org(call)
-    call.authorize("organizations:DeleteOrganization", "*")
+    _authorized(call, "organizations:DeleteOrganization")
     structure.delete_organization(call.session, call.account_id)
     return {}
 
 
 @_action("ListRoots", read_only=True)
 def list_roots(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    _org(call)
-    call.authorize("organizations:ListRoots", "*")
-    organization = structure.managed_organization(call.session, call.account_id)
+    organization = _managed(call, "organizations:ListRoots")
     roots, more = _page(call, "ListRoots", body, [structure.root_of(call.session, organization)], lambda r: r.id)
     return {"Roots": [_root_view(organization, root) for root in roots], **more}
 
 
 @_action("EnablePolicyType")
 def enable_policy_type(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     root_id = _checked(body, "RootId", orgs.ROOT_ID)
-    call.authorize("organizations:EnablePolicyType", _arn_of(organization, root_id), _SCP_CONTEXT)
+    _authorized(call, "organizations:EnablePolicyType", root_id, context=_SCP_CONTEXT)
     organization, root = scps.enable_policy_type(call.session, call.account_id, root_id, body.get("PolicyType"))
     return {"Root": _root_view(organization, root)}
 
 
 @_action("DisablePolicyType")
 def disable_policy_type(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     root_id = _checked(body, "RootId", orgs.ROOT_ID)
-    call.authorize("organizations:DisablePolicyType", _arn_of(organization, root_id), _SCP_CONTEXT)
+    _authorized(call, "organizations:DisablePolicyType", root_id, context=_SCP_CONTEXT)
     organization, root = scps.disable_policy_type(call.session, call.account_id, root_id, body.get("PolicyType"))
     return {"Root": _root_view(organization, root)}
 
@@ -254,9 +274,8 @@ def disable_policy_type(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("CreateOrganizationalUnit")
 def create_organizational_unit(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     parent_id = _checked(body, "ParentId", orgs.PARENT_ID)
-    call.authorize("organizations:CreateOrganizationalUnit", _arn_of(organization, parent_id))
+    _authorized(call, "organizations:CreateOrganizationalUnit", parent_id)
     organization, ou = structure.create_organizational_unit(
         call.session, call.account_id, parent_id, body.get("Name"), body.get("Tags"), call.runtime.now()
     )
@@ -265,10 +284,8 @@ def create_organizational_unit(call: Call, body: Mapping[str, Any]) -> dict[str,
 
 @_action("DescribeOrganizationalUnit", read_only=True)
 def describe_organizational_unit(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     ou_id = _checked(body, "OrganizationalUnitId", orgs.OU_ID)
-    call.authorize("organizations:DescribeOrganizationalUnit", _arn_of(organization, ou_id))
-    organization = structure.managed_organization(call.session, call.account_id)
+    organization = _managed(call, "organizations:DescribeOrganizationalUnit", ou_id)
     return {
         "OrganizationalUnit": _ou_view(organization, structure.organizational_unit(call.session, organization, ou_id))
     }
@@ -276,29 +293,23 @@ def describe_organizational_unit(call: Call, body: Mapping[str, Any]) -> dict[st
 
 @_action("UpdateOrganizationalUnit")
 def update_organizational_unit(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     ou_id = _checked(body, "OrganizationalUnitId", orgs.OU_ID)
-    call.authorize("organizations:UpdateOrganizationalUnit", _arn_of(organization, ou_id))
+    _authorized(call, "organizations:UpdateOrganizationalUnit", ou_id)
     organization, ou = structure.update_organizational_unit(call.session, call.account_id, ou_id, body.get("Name"))
     return {"OrganizationalUnit": _ou_view(organization, ou)}
 
 
 @_action("DeleteOrganizationalUnit")
 def delete_organizational_unit(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     ou_id = _checked(body, "OrganizationalUnitId", orgs.OU_ID)
-    call.authorize("organizations:DeleteOrganizationalUnit", _arn_of(organization, ou_id))
+    _authorized(call, "organizations:DeleteOrganizationalUnit", ou_id)
     structure.delete_organizational_unit(call.session, call.account_id, ou_id)
     return {}
 
 
 @_action("ListOrganizationalUnitsForParent", read_only=True)
 def list_organizational_units_for_parent(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
-    parent_id = _checked(body, "ParentId", orgs.PARENT_ID)
-    call.authorize("organizations:ListOrganizationalUnitsForParent", _arn_of(organization, parent_id))
-    organization = structure.managed_organization(call.session, call.account_id)
-    parent = structure.parent_node(call.session, organization, parent_id)
+    organization, parent = _parent(call, body, "organizations:ListOrganizationalUnitsForParent")
     units, more = _page(
         call, "ListOrganizationalUnitsForParent", body, structure.child_nodes(call.session, parent), lambda ou: ou.id
     )
@@ -307,9 +318,8 @@ def list_organizational_units_for_parent(call: Call, body: Mapping[str, Any]) ->
 
 @_action("ListChildren", read_only=True)
 def list_children(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     parent_id = _checked(body, "ParentId", orgs.PARENT_ID)
-    call.authorize("organizations:ListChildren", _arn_of(organization, parent_id))
+    _authorized(call, "organizations:ListChildren", parent_id)
     children = structure.list_children(call.session, call.account_id, parent_id, body.get("ChildType"))
     page, more = _page(call, "ListChildren", body, children, lambda child: child.id)
     return {"Children": [{"Id": child.id, "Type": child.type} for child in page], **more}
@@ -317,9 +327,8 @@ def list_children(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("ListParents", read_only=True)
 def list_parents(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     child_id = _checked(body, "ChildId", orgs.CHILD_ID)
-    call.authorize("organizations:ListParents", _arn_of(organization, child_id))
+    _authorized(call, "organizations:ListParents", child_id)
     parents = structure.list_parents(call.session, call.account_id, child_id)
     page, more = _page(call, "ListParents", body, parents, lambda parent: parent.id)
     return {"Parents": [{"Id": parent.id, "Type": parent.type} for parent in page], **more}
@@ -330,8 +339,7 @@ def list_parents(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("CreateAccount")
 def create_account(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    _org(call)
-    call.authorize("organizations:CreateAccount", "*")
+    _authorized(call, "organizations:CreateAccount")
     request = structure.create_account(
         call.session,
         call.account_id,
@@ -346,16 +354,14 @@ def create_account(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("DescribeCreateAccountStatus", read_only=True)
 def describe_create_account_status(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    _org(call)
-    call.authorize("organizations:DescribeCreateAccountStatus", "*")
+    _authorized(call, "organizations:DescribeCreateAccountStatus")
     request = structure.create_account_request(call.session, call.account_id, body.get("CreateAccountRequestId"))
     return {"CreateAccountStatus": _status_view(request)}
 
 
 @_action("ListCreateAccountStatus", read_only=True)
 def list_create_account_status(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    _org(call)
-    call.authorize("organizations:ListCreateAccountStatus", "*")
+    _authorized(call, "organizations:ListCreateAccountStatus")
     requests = structure.create_account_requests(call.session, call.account_id, body.get("States"))
     page, more = _page(call, "ListCreateAccountStatus", body, requests, lambda r: r.id)
     return {"CreateAccountStatuses": [_status_view(r) for r in page], **more}
@@ -363,9 +369,7 @@ def list_create_account_status(call: Call, body: Mapping[str, Any]) -> dict[str,
 
 @_action("ListAccounts", read_only=True)
 def list_accounts(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    _org(call)
-    call.authorize("organizations:ListAccounts", "*")
-    organization = structure.managed_organization(call.session, call.account_id)
+    organization = _managed(call, "organizations:ListAccounts")
     members, more = _page(
         call, "ListAccounts", body, structure.accounts(call.session, organization), lambda m: m.account_id
     )
@@ -374,11 +378,7 @@ def list_accounts(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("ListAccountsForParent", read_only=True)
 def list_accounts_for_parent(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
-    parent_id = _checked(body, "ParentId", orgs.PARENT_ID)
-    call.authorize("organizations:ListAccountsForParent", _arn_of(organization, parent_id))
-    organization = structure.managed_organization(call.session, call.account_id)
-    parent = structure.parent_node(call.session, organization, parent_id)
+    organization, parent = _parent(call, body, "organizations:ListAccountsForParent")
     members, more = _page(
         call, "ListAccountsForParent", body, structure.child_accounts(call.session, parent), lambda m: m.account_id
     )
@@ -387,22 +387,18 @@ def list_accounts_for_parent(call: Call, body: Mapping[str, Any]) -> dict[str, A
 
 @_action("DescribeAccount", read_only=True)
 def describe_account(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     account_id = _checked(body, "AccountId", orgs.ACCOUNT_ID)
-    call.authorize("organizations:DescribeAccount", _arn_of(organization, account_id))
-    organization = structure.managed_organization(call.session, call.account_id)
+    organization = _managed(call, "organizations:DescribeAccount", account_id)
     return {"Account": _account_view(organization, structure.member_account(call.session, organization, account_id))}
 
 
 @_action("MoveAccount")
 def move_account(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     account_id = _checked(body, "AccountId", orgs.ACCOUNT_ID)
     source = _checked(body, "SourceParentId", orgs.PARENT_ID)
     destination = _checked(body, "DestinationParentId", orgs.PARENT_ID)
     # AWS authorizes the account and both parents.
-    for resource in (account_id, source, destination):
-        call.authorize("organizations:MoveAccount", _arn_of(organization, resource))
+    _authorized(call, "organizations:MoveAccount", account_id, source, destination)
     structure.move_account(call.session, call.account_id, account_id, source, destination)
     return {}
 
@@ -412,8 +408,7 @@ def move_account(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("CreatePolicy")
 def create_policy(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    _org(call)
-    call.authorize("organizations:CreatePolicy", "*", _SCP_CONTEXT)
+    _authorized(call, "organizations:CreatePolicy", context=_SCP_CONTEXT)
     organization, policy = scps.create_policy(
         call.session,
         call.account_id,
@@ -429,18 +424,16 @@ def create_policy(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("DescribePolicy", read_only=True)
 def describe_policy(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     policy_id = _checked(body, "PolicyId", orgs.POLICY_ID)
-    call.authorize("organizations:DescribePolicy", _arn_of(organization, policy_id), _SCP_CONTEXT)
+    _authorized(call, "organizations:DescribePolicy", policy_id, context=_SCP_CONTEXT)
     organization, policy = scps.describe_policy(call.session, call.account_id, policy_id)
     return _policy_view(organization, policy)
 
 
 @_action("UpdatePolicy")
 def update_policy(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     policy_id = _checked(body, "PolicyId", orgs.POLICY_ID)
-    call.authorize("organizations:UpdatePolicy", _arn_of(organization, policy_id), _SCP_CONTEXT)
+    _authorized(call, "organizations:UpdatePolicy", policy_id, context=_SCP_CONTEXT)
     organization, policy = scps.update_policy(
         call.session,
         call.account_id,
@@ -454,28 +447,24 @@ def update_policy(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("DeletePolicy")
 def delete_policy(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     policy_id = _checked(body, "PolicyId", orgs.POLICY_ID)
-    call.authorize("organizations:DeletePolicy", _arn_of(organization, policy_id), _SCP_CONTEXT)
+    _authorized(call, "organizations:DeletePolicy", policy_id, context=_SCP_CONTEXT)
     scps.delete_policy(call.session, call.account_id, policy_id)
     return {}
 
 
 @_action("ListPolicies", read_only=True)
 def list_policies(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    _org(call)
-    call.authorize("organizations:ListPolicies", "*")
+    _authorized(call, "organizations:ListPolicies")
     organization, found = scps.list_policies(call.session, call.account_id, body.get("Filter"))
     page, more = _page(call, "ListPolicies", body, found, lambda p: p.id)
     return {"Policies": [_policy_summary(organization, policy) for policy in page], **more}
 
 
 def _attachment_call(call: Call, body: Mapping[str, Any], action: str) -> tuple[str, str]:
-    organization = _org(call)
     policy_id = _checked(body, "PolicyId", orgs.POLICY_ID)
     target_id = _checked(body, "TargetId", orgs.TARGET_ID, "INVALID_PATTERN_TARGET_ID")
-    call.authorize(action, _arn_of(organization, policy_id), _SCP_CONTEXT)
-    call.authorize(action, _arn_of(organization, target_id), _SCP_CONTEXT)
+    _authorized(call, action, policy_id, target_id, context=_SCP_CONTEXT)
     return policy_id, target_id
 
 
@@ -495,9 +484,8 @@ def detach_policy(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
 
 @_action("ListPoliciesForTarget", read_only=True)
 def list_policies_for_target(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     target_id = _checked(body, "TargetId", orgs.TARGET_ID, "INVALID_PATTERN_TARGET_ID")
-    call.authorize("organizations:ListPoliciesForTarget", _arn_of(organization, target_id), _SCP_CONTEXT)
+    _authorized(call, "organizations:ListPoliciesForTarget", target_id, context=_SCP_CONTEXT)
     organization, found = scps.policies_for_target(call.session, call.account_id, target_id, body.get("Filter"))
     page, more = _page(call, "ListPoliciesForTarget", body, found, lambda p: p.id)
     return {"Policies": [_policy_summary(organization, policy) for policy in page], **more}
@@ -505,13 +493,12 @@ def list_policies_for_target(call: Call, body: Mapping[str, Any]) -> dict[str, A
 
 @_action("ListTargetsForPolicy", read_only=True)
 def list_targets_for_policy(call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
-    organization = _org(call)
     policy_id = _checked(body, "PolicyId", orgs.POLICY_ID)
-    call.authorize("organizations:ListTargetsForPolicy", _arn_of(organization, policy_id), _SCP_CONTEXT)
-    organization, targets = scps.targets_for_policy(call.session, call.account_id, policy_id)
-    page, more = _page(call, "ListTargetsForPolicy", body, targets, lambda t: t[0])
+    _authorized(call, "organizations:ListTargetsForPolicy", policy_id, context=_SCP_CONTEXT)
+    targets = scps.targets_for_policy(call.session, call.account_id, policy_id)
+    page, more = _page(call, "ListTargetsForPolicy", body, targets, lambda t: t.id)
     return {
-        "Targets": [{"TargetId": tid, "Arn": arn, "Name": name, "Type": kind} for tid, kind, arn, name in page],
+        "Targets": [{"TargetId": t.id, "Arn": t.arn, "Name": t.name, "Type": t.type} for t in page],
         **more,
     }
 
@@ -520,9 +507,8 @@ def list_targets_for_policy(call: Call, body: Mapping[str, Any]) -> dict[str, An
 
 
 def _tag_call(call: Call, body: Mapping[str, Any], action: str) -> str:
-    organization = _org(call)
     resource_id = _checked(body, "ResourceId", orgs.TAGGABLE_ID)
-    call.authorize(action, _arn_of(organization, resource_id))
+    _authorized(call, action, resource_id)
     return resource_id
 
 
