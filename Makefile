@@ -47,6 +47,7 @@ demo: venv
 
 bench: venv
 	$(PY) benchmarks/policy_eval.py
+	$(PY) benchmarks/decision_api.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

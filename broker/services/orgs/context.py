@@ -6,9 +6,9 @@ SCPs apply only while the SERVICE_CONTROL_POLICY type is enabled on the root. ``
 and ``aws:PrincipalOrgPaths`` describe the caller's account, ``aws:ResourceOrgID`` the account
 owning the resource.
 
-Reads, once per principal per request: the membership row (the only read for an account outside
-any organization), the organization, the parent node (its ``path`` holds the whole chain), the
-root, and the attachments joined with their policies.
+Reads, once per principal per request: one row joining the membership, the organization, the
+parent node (its ``path`` holds the whole chain) and the root (the only read for an account
+outside any organization or while SCPs are off), then the attachments joined with their policies.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, aliased
 
 from broker.iam import orgs
 from broker.iam.arn import Arn, InvalidArn
@@ -54,47 +54,65 @@ def scp_enabled(root: models.OrganizationNode) -> bool:
 
 
 def account_context(session: Session, account_id: str) -> OrgContext:
-    membership = session.get(models.OrganizationAccount, account_id)
-    if membership is None:
+    parent, root = aliased(models.OrganizationNode), aliased(models.OrganizationNode)
+    found = session.execute(
+        select(
+            models.OrganizationAccount.organization_id,
+            models.Organization.management_account_id,
+            parent.path,
+            root.policy_types,
+        )
+        .select_from(models.OrganizationAccount)
+        .outerjoin(models.Organization, models.Organization.id == models.OrganizationAccount.organization_id)
+        .outerjoin(parent, parent.id == models.OrganizationAccount.parent_id)
+        .outerjoin(
+            root,
+            and_(root.organization_id == models.OrganizationAccount.organization_id, root.kind == orgs.ROOT),
+        )
+        .where(models.OrganizationAccount.account_id == account_id)
+    ).first()
+    if found is None:
         return NO_ORGANIZATION
-    organization = session.get(models.Organization, membership.organization_id)
-    parent = session.get(models.OrganizationNode, membership.parent_id)
-    chain = parent.path.split("/") if parent is not None else []
-    root = parent if parent is not None and parent.kind == orgs.ROOT else None
-    if root is None and chain:
-        root = session.get(models.OrganizationNode, chain[0])
-    if organization is None or parent is None or root is None:
+    org_id, management, parent_path, policy_types = found
+    if management is None or parent_path is None or policy_types is None:
         # Foreign keys make this unreachable; should it happen, the account's principals get
         # nothing rather than everything.
         log.error("organization data of account %s is inconsistent; denying its principals", account_id)
-        return OrgContext(membership.organization_id, None, ((grants_nothing("inconsistent", PolicyKind.SCP),),))
-    path = f"{organization.id}/{parent.path}/"
-    if organization.management_account_id == account_id or not scp_enabled(root):
-        return OrgContext(organization.id, path)
-    targets = [*chain, account_id]
+        return OrgContext(org_id, None, ((grants_nothing("inconsistent", PolicyKind.SCP),),))
+    path = f"{org_id}/{parent_path}/"
+    if management == account_id or policy_types.get(orgs.SERVICE_CONTROL_POLICY) != "ENABLED":
+        return OrgContext(org_id, path)
+    targets = [*parent_path.split("/"), account_id]
     rows = session.execute(
-        select(models.OrganizationPolicyAttachment.target_id, models.OrganizationPolicy)
+        select(
+            models.OrganizationPolicyAttachment.target_id,
+            models.OrganizationPolicy.id,
+            models.OrganizationPolicy.content,
+            models.OrganizationPolicy.aws_managed,
+        )
         .join(models.OrganizationPolicy, models.OrganizationPolicy.id == models.OrganizationPolicyAttachment.policy_id)
         .where(
-            models.OrganizationPolicyAttachment.organization_id == organization.id,
+            models.OrganizationPolicyAttachment.organization_id == org_id,
             models.OrganizationPolicyAttachment.target_id.in_(targets),
             models.OrganizationPolicy.type == orgs.SERVICE_CONTROL_POLICY,
         )
     ).all()
     by_target: dict[str, list[Policy]] = {target: [] for target in targets}
-    for target_id, policy in sorted(rows, key=lambda row: (row[0], row[1].id)):
-        arn = policy_arn(organization, policy)
-        by_target[target_id].append(
-            compile_stored(policy.content, PolicyKind.SCP, arn) or grants_nothing(arn, PolicyKind.SCP)
-        )
+    for target_id, policy_id, content, aws_managed in sorted(rows, key=lambda row: (row[0], row[1])):
+        arn = _arn(management, org_id, policy_id, aws_managed)
+        by_target[target_id].append(compile_stored(content, PolicyKind.SCP, arn) or grants_nothing(arn, PolicyKind.SCP))
     # A level with nothing attached allows nothing (AWS never lets that happen through its API).
-    return OrgContext(organization.id, path, tuple(tuple(by_target[target]) for target in targets))
+    return OrgContext(org_id, path, tuple(tuple(by_target[target]) for target in targets))
+
+
+def _arn(management: str, org_id: str, policy_id: str, aws_managed: bool) -> str:
+    if aws_managed:
+        return orgs.aws_managed_policy_arn(policy_id)
+    return orgs.policy_arn(management, org_id, policy_id)
 
 
 def policy_arn(organization: models.Organization, policy: models.OrganizationPolicy) -> str:
-    if policy.aws_managed:
-        return orgs.aws_managed_policy_arn(policy.id, policy.type)
-    return orgs.policy_arn(organization.management_account_id, organization.id, policy.id, policy.type)
+    return _arn(organization.management_account_id, organization.id, policy.id, policy.aws_managed)
 
 
 def _organization_id(session: Session, account_id: str, memo: MutableMapping[str, str | None]) -> str | None:
