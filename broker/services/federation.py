@@ -424,6 +424,25 @@ class FederationService:
             duration = min(duration, offer.max_session_duration)
         return self.issue(sign_in, offer.role_arn, duration, client)
 
+    def sign_out(self, token: str | None, csrf_token: str | None, client: ClientInfo) -> bool:
+        """End the browser's web session (the role page can no longer issue credentials from it).
+
+        ``False`` when there was no live session to end. A wrong CSRF token is refused, so another
+        site cannot sign a person out. Credentials already issued stay valid until they expire,
+        as AWS's do; the sign-out is audited.
+        """
+        now = self.runtime.now()
+        with self.runtime.db.transaction() as session:
+            found = repo.web_session(session, token_hash(token), now) if token else None
+            if found is None:
+                return False
+            if csrf_token is None or not hmac.compare_digest(found.csrf_token, csrf_token):
+                raise FederationError("BadCsrf", "The sign-out form has expired. Reload the page and try again.")
+            sign_in = SignIn(**found.assertion)
+            session.delete(found)
+            self._audit(session, "ConsoleLogout", sign_in_actor(sign_in), client, now, recipient=sign_in.account_id)
+            return True
+
     def _audit_refusal(
         self, sign_in: SignIn | None, role_arn: str, duration: int | None, client: ClientInfo, exc: FederationError
     ) -> None:
@@ -540,7 +559,7 @@ class FederationService:
             error_message=error_message,
             request_parameters=request_parameters,
             response_elements=response_elements,
-            event_type="AwsConsoleSignIn" if name == "ConsoleLogin" else "AwsApiCall",
+            event_type="AwsConsoleSignIn" if name in ("ConsoleLogin", "ConsoleLogout") else "AwsApiCall",
             recipient_account_id=recipient or self.settings.default_account_id,
             additional=additional,
         )

@@ -115,23 +115,25 @@ def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
         target = sign_in.relay_state
         base = runtime().settings.base_url
         return redirect(target[len(base) :] if target.startswith(base) else target, code=303)  # type: ignore[return-value]
+    loaded = federation().load_web_session(token)
+    assert loaded is not None
+    csrf_token = loaded[0].csrf_token
     if not offers:
-        return _no_roles(sign_in)
+        return _no_roles(sign_in, csrf_token)
     if len(offers) == 1 and runtime().settings.auto_select_single_role:
         try:
             credentials = federation().issue(sign_in, offers[0].role_arn, None, client)
         except FederationError as exc:
             return error_page("Cannot issue credentials", exc.message, 403, code=exc.code)
-        return credentials_page(credentials)
-    loaded = federation().load_web_session(token)
-    assert loaded is not None
-    return roles_page(sign_in, loaded[0].csrf_token)
+        return credentials_page(credentials, csrf_token)
+    return roles_page(sign_in, csrf_token)
 
 
-def _no_roles(sign_in: SignIn) -> Response:
+def _no_roles(sign_in: SignIn, csrf_token: str) -> Response:
     body = render_template(
         "no_roles.html",
         sign_in=sign_in,
+        csrf_token=csrf_token,
         refused_count=len(sign_in.refused),
         attributes=sorted(sign_in.attributes.items()),
         now=aws_timestamp(dt.datetime.now(dt.UTC)),
@@ -183,7 +185,20 @@ def choose_role() -> Response:
     except FederationError as exc:
         status = 401 if exc.code == "NoSession" else 403 if exc.code in ("BadCsrf", "RoleNotPermitted") else 400
         return error_page("Cannot issue credentials", exc.message, status, code=exc.code, request_id=client.request_id)
-    return credentials_page(credentials)
+    # The token was checked against the web session's: the page may carry it for signing out.
+    return credentials_page(credentials, request.form.get("csrf_token"))
+
+
+@bp.post("/logout")
+def sign_out() -> Response:
+    client = client_info()
+    try:
+        federation().sign_out(request.cookies.get(SESSION_COOKIE), request.form.get("csrf_token"), client)
+    except FederationError as exc:
+        return error_page("Cannot sign out", exc.message, 403, code=exc.code, request_id=client.request_id)
+    response = _no_store(make_response(render_template("signed_out.html")))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 @bp.get("/roles")
@@ -193,14 +208,15 @@ def roles_again() -> Response:
         return redirect("/", code=303)  # type: ignore[return-value]
     web, sign_in = loaded
     if not sign_in.offers():
-        return _no_roles(sign_in)
+        return _no_roles(sign_in, web.csrf_token)
     return roles_page(sign_in, web.csrf_token)
 
 
-def credentials_page(credentials: TemporaryCredentials) -> Response:
+def credentials_page(credentials: TemporaryCredentials, csrf_token: str | None = None) -> Response:
     body = render_template(
         "credentials.html",
         credentials=credentials,
+        csrf_token=csrf_token,
         base_url=runtime().settings.base_url,
         profile_name=credentials.claims.role_name,
         credential_process_json=json.dumps(credentials.credential_process_json(), indent=2),

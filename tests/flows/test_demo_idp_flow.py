@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from broker.crypto.tokens import decode_session_token
 from broker.demo.setup import prepare_demo, seed_demo
@@ -198,3 +199,55 @@ def test_metadata_and_jwks(client: FlaskClient, demo_runtime: Runtime) -> None:
     kids = {k["kid"] for k in jwks["keys"]}
     assert demo_runtime.keys.token_keys.current.kid in kids
     assert all(k["alg"] == "ES256" and "d" not in k for k in jwks["keys"])
+
+
+def _sign_out(client: FlaskClient, token: str) -> TestResponse:
+    return client.post("/saml/logout", data={"csrf_token": token})
+
+
+def test_signing_out_ends_the_web_session(client: FlaskClient, demo_runtime: Runtime) -> None:
+    page = demo_sign_in(client, "alice", "alice-demo")
+    token = csrf_token(page.text)
+    assert 'id="sign-out-form"' in page.text
+    # Another site cannot sign the person out: the form's token is required.
+    assert client.post("/saml/logout", data={"csrf_token": "forged"}).status_code == 403
+    assert client.get("/saml/roles").status_code == 200  # still signed in
+
+    signed_out = _sign_out(client, token)
+    assert signed_out.status_code == 200
+    assert element_text(signed_out.text, "signed-out") == "You are signed out"
+    assert "broker_session=;" in signed_out.headers["Set-Cookie"]  # the cookie is cleared
+    assert signed_out.headers["Cache-Control"] == "no-store"
+    # The role page is gone and the old form cannot issue credentials any more.
+    assert client.get("/saml/roles").status_code == 303
+    role = "arn:aws:iam::123456789012:role/demo/DemoDeveloper"
+    assert client.post("/saml/roles", data={"role_arn": role, "csrf_token": token}).status_code == 401
+    # Signing out again is harmless.
+    assert _sign_out(client, token).status_code == 200
+    with demo_runtime.db.transaction() as session:
+        events = [
+            e.record for e in session.query(models.AuditEvent).filter(models.AuditEvent.event_name == "ConsoleLogout")
+        ]
+        assert session.query(models.WebSession).count() == 0
+    assert len(events) == 1
+    assert events[0]["eventSource"] == "signin.amazonaws.com"
+    assert events[0]["eventType"] == "AwsConsoleSignIn"
+    assert "errorCode" not in events[0]
+    assert events[0]["userIdentity"]["type"] == "SAMLUser"
+
+
+def test_the_credentials_and_no_role_pages_offer_sign_out(client: FlaskClient) -> None:
+    page = demo_sign_in(client, "alice", "alice-demo")
+    token = csrf_token(page.text)
+    chosen = client.post(
+        "/saml/roles",
+        data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoReadOnly", "csrf_token": token},
+    )
+    assert chosen.status_code == 200
+    assert f'name="csrf_token" value="{token}"' in chosen.text and 'id="sign-out"' in chosen.text
+    assert _sign_out(client, token).status_code == 200
+
+    no_roles = demo_sign_in(client, "carol", "carol-demo")
+    assert no_roles.status_code == 403
+    assert 'id="sign-out-form"' in no_roles.text
+    assert _sign_out(client, csrf_token(no_roles.text)).status_code == 200
