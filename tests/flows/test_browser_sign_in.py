@@ -43,6 +43,12 @@ def test_sign_in_choose_role_and_read_credentials(broker: LiveBroker) -> None:
             secret = page.inner_text("#secret-access-key")
             token = page.inner_text("#session-token")
             expiration = page.inner_text("#expiration")
+            # Signing out in the browser ends the broker session: the role page is gone.
+            page.click("#sign-out")
+            page.wait_for_selector("#signed-out")
+            page.goto(f"{broker.url}/saml/roles")
+            assert page.url == f"{broker.url}/"
+            assert not [c for c in page.context.cookies() if c["name"] == "broker_session"]
     assert key.startswith("ASIA") and len(secret) == 40 and expiration.endswith("Z")
     identity = boto3.client(
         "sts",
