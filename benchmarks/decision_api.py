@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
 from broker.crypto.keys import ensure_keys
 from broker.iam import orgs
 from broker.services import iam_admin
@@ -131,6 +133,27 @@ def _rate(client: Any, token: str, body: bytes, seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
+def _statements(runtime: Runtime, client: Any, token: str, body: bytes, count: int = 20) -> float:
+    """SQL statements per decision: deterministic, unlike the rate on a shared machine."""
+    seen = [0]
+
+    def counted(*_args: Any) -> None:
+        seen[0] += 1
+
+    event.listen(runtime.db.engine, "before_cursor_execute", counted)
+    try:
+        _rate_n(client, token, body, count)
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", counted)
+    return seen[0] / count
+
+
+def _rate_n(client: Any, token: str, body: bytes, count: int) -> None:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for _ in range(count):
+        assert client.post("/v1/decisions", data=body, headers=headers).status_code == 200
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -158,13 +181,15 @@ def main() -> None:
         _rate(client, baseline_token, body, 0.3)
         _rate(client, member_token, body, 0.3)
         baseline = member = 0.0
-        rounds = 3
+        rounds = 6
         for _ in range(rounds):
             baseline += _rate(client, baseline_token, body, args.seconds / rounds) / rounds
             member += _rate(client, member_token, body, args.seconds / rounds) / rounds
+        baseline_sql = _statements(runtime, client, baseline_token, body)
+        member_sql = _statements(runtime, client, member_token, body)
         print("decision API, bearer session token, Flask in process, SQLite")
-        print(f"   outside any organization        {baseline:10,.0f} decisions/s")
-        print(f"   member account, 4 SCP levels    {member:10,.0f} decisions/s")
+        print(f"   outside any organization        {baseline:10,.0f} decisions/s   {baseline_sql:5.1f} SQL statements")
+        print(f"   member account, 4 SCP levels    {member:10,.0f} decisions/s   {member_sql:5.1f} SQL statements")
         print(f"   ratio member/baseline          {member / baseline:10.2f}x   (target >= 0.75)")
         runtime.db.dispose()
 

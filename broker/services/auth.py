@@ -245,7 +245,9 @@ def caller_for_claims(session: Session, claims: SessionClaims, messages: Authori
             tags=tags,
             messages=messages,
         )
-    role = repo.role_by_arn(session, claims.role_arn)
+    # Read once with its policies: the tags are needed now, the policies by the authorization
+    # that almost always follows (applicable_policies takes the row from the memo).
+    role = repo.role_with_policies(session, claims.role_arn)
     role_tags = role.tags if role is not None and role.role_id == claims.role_id else None
     return Caller(
         kind="session",
@@ -256,6 +258,7 @@ def caller_for_claims(session: Session, claims: SessionClaims, messages: Authori
         claims=claims,
         tags=principal_tags(role_tags, claims.session_tags),
         messages=messages,
+        _memo={"role": role},
     )
 
 
@@ -338,9 +341,9 @@ def _session_policies(session: Session, claims: SessionClaims) -> tuple[Policy, 
     return tuple(policies)
 
 
-def _role_session_policies(session: Session, claims: SessionClaims) -> ApplicablePolicies:
+def _role_session_policies(session: Session, caller: Caller, claims: SessionClaims) -> ApplicablePolicies:
     session_policies = _session_policies(session, claims)
-    role = repo.role_with_policies(session, claims.role_arn)
+    role = caller._memo["role"] if "role" in caller._memo else repo.role_with_policies(session, claims.role_arn)
     if role is None or role.role_id != claims.role_id:
         # The role was deleted (perhaps re-created under the same name): its sessions lose everything.
         return ApplicablePolicies(session=session_policies)
@@ -363,7 +366,7 @@ def applicable_policies(session: Session, caller: Caller) -> ApplicablePolicies:
     if cached is None:
         if caller.is_role_session:
             assert caller.claims is not None
-            cached = _role_session_policies(session, caller.claims)
+            cached = _role_session_policies(session, caller, caller.claims)
         else:
             cached = _user_policies(session, caller)
         scps = organization_context(session, caller).scp_levels
