@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -97,6 +97,11 @@ class SignIn:
         return [RoleOffer(**r) for r in self.roles]
 
 
+# Refusals that another registration of the same IdP (other certificates, algorithms, expiry)
+# might not give; see FederationService._validated.
+_PROVIDER_SPECIFIC = frozenset({"BadSignature", "DisallowedAlgorithm", "DecryptionFailed", "ProviderExpired"})
+
+
 class FederationError(Exception):
     """A sign-in step failed for a reason the person can act on (not a SAML protocol error)."""
 
@@ -184,22 +189,70 @@ class FederationService:
             max_bytes=self.settings.saml_max_response_bytes,
         )
 
-    def provider_finder(self, session: Session, pinned_arn: str | None = None) -> Callable[[str], ProviderTrust | None]:
-        """Look providers up by issuer for the ACS; ``pinned_arn`` limits it to one (STS)."""
+    def provider_finder(
+        self,
+        session: Session,
+        pinned_arn: str | None = None,
+        *,
+        prefer: Sequence[str] = (),
+        skip: Collection[str] = (),
+        chosen: list[tuple[str, int]] | None = None,
+    ) -> Callable[[str], ProviderTrust | None]:
+        """Look providers up by issuer for the ACS; ``pinned_arn`` limits it to one (STS).
+
+        Several accounts may register the same IdP. They are tried in this order: those in
+        ``prefer`` (the providers this browser started a sign-in with), then the default account's,
+        then the others by account and name; ``skip`` leaves out those already tried. The ARN of
+        the provider handed out, and how many untried ones remain after it, go to ``chosen``.
+        """
         sha1, cbc = self.settings.saml_sha1_providers, self.settings.saml_cbc_providers
+        default = self.settings.default_account_id
+
+        def rank(provider: models.SamlProvider) -> tuple[int, int]:
+            preferred = prefer.index(provider.arn) if provider.arn in prefer else len(prefer)
+            return preferred, 0 if provider.account_id == default else 1
 
         def find(issuer: str) -> ProviderTrust | None:
             candidates = repo.providers_by_entity_id(session, issuer)
             if pinned_arn is not None:
                 candidates = [p for p in candidates if p.arn == pinned_arn]
-            for provider in candidates:
+            untried = [p for p in sorted(candidates, key=rank) if p.arn not in skip]  # stable within a rank
+            for index, provider in enumerate(untried):
                 try:
-                    return _trust_from(provider, sha1, cbc)
+                    trust = _trust_from(provider, sha1, cbc)
                 except MetadataError:
                     log.error("provider %s has unusable metadata", provider.arn)
+                    continue
+                if chosen is not None:
+                    chosen.append((provider.arn, len(untried) - index - 1))
+                return trust
             return None
 
         return find
+
+    def _validated(
+        self, session: Session, saml_response: str, browser_binding: str | None, now: dt.datetime
+    ) -> tuple[Assertion, ProviderTrust]:
+        """Validate against the issuer's providers in turn.
+
+        A failure that depends on the provider (its certificates, algorithms, expiry) moves on to
+        the next registration of the same IdP, so one account's stale or hostile registration of
+        an entity id cannot break sign-in through another's. Other failures, and the last
+        provider's, end it; the first failure is the one reported.
+        """
+        prefer = repo.pending_request_providers(session, token_hash(browser_binding), now) if browser_binding else []
+        tried: list[str] = []
+        first_error: SamlError | None = None
+        while True:
+            chosen: list[tuple[str, int]] = []
+            finder = self.provider_finder(session, prefer=prefer, skip=tried, chosen=chosen)
+            try:
+                return validate_response(saml_response, self.acs_policy(), finder, now=now)
+            except SamlError as exc:
+                first_error = first_error or exc
+                if not chosen or not chosen[-1][1] or exc.code not in _PROVIDER_SPECIFIC:
+                    raise first_error from None
+                tried.extend(arn for arn, _ in chosen)
 
     def consume(
         self, saml_response: str, relay_state: str | None, browser_binding: str | None, client: ClientInfo
@@ -208,9 +261,7 @@ class FederationService:
         now = self.runtime.now()
         try:
             with self.runtime.db.transaction() as session:
-                assertion, provider = validate_response(
-                    saml_response, self.acs_policy(), self.provider_finder(session), now=now
-                )
+                assertion, provider = self._validated(session, saml_response, browser_binding, now)
                 provider_row = repo.provider_by_arn(session, provider.arn)
                 assert provider_row is not None
                 self._check_request(session, assertion, provider_row, relay_state, browser_binding, now)

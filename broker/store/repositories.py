@@ -42,7 +42,14 @@ def provider_by_arn(session: Session, arn: str) -> models.SamlProvider | None:
 
 
 def providers_by_entity_id(session: Session, entity_id: str) -> list[models.SamlProvider]:
-    return list(session.scalars(select(models.SamlProvider).where(models.SamlProvider.entity_id == entity_id)))
+    """Every account's registration of one IdP, in a stable order (account, then name)."""
+    return list(
+        session.scalars(
+            select(models.SamlProvider)
+            .where(models.SamlProvider.entity_id == entity_id)
+            .order_by(models.SamlProvider.account_id, models.SamlProvider.name_key)
+        )
+    )
 
 
 def list_providers(session: Session, account_id: str | None = None) -> list[models.SamlProvider]:
@@ -129,6 +136,21 @@ def consume_saml_request(session: Session, request_id: str, now: dt.datetime) ->
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.get(models.SamlRequest, request_id)
+
+
+def pending_request_providers(session: Session, browser_binding_hash: str, now: dt.datetime) -> list[str]:
+    """Providers this browser has sign-ins outstanding with (newest first)."""
+    return list(
+        session.scalars(
+            select(models.SamlRequest.provider_arn)
+            .where(
+                models.SamlRequest.browser_binding == browser_binding_hash,
+                models.SamlRequest.consumed_at.is_(None),
+                models.SamlRequest.expires_at > now,
+            )
+            .order_by(models.SamlRequest.created_at.desc())
+        )
+    )
 
 
 def saml_request(session: Session, request_id: str) -> models.SamlRequest | None:
