@@ -335,3 +335,31 @@ def test_tags_on_ous_accounts_and_policies(hierarchy: Hierarchy) -> None:
         )
     finally:
         org.delete_policy(PolicyId=policy_id)
+
+
+def test_a_trust_policy_can_admit_the_whole_organization_by_principal_org_id(
+    broker: LiveBroker, hierarchy: Hierarchy
+) -> None:
+    org_id = hierarchy.org.describe_organization()["Organization"]["Id"]
+
+    def trust(org: str) -> str:
+        return document(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": org}},
+            }
+        )
+
+    hierarchy.member_iam.create_role(RoleName="OrgWide", AssumeRolePolicyDocument=trust(org_id))
+    try:
+        role_arn = f"arn:aws:iam::{hierarchy.member}:role/OrgWide"
+        sts = admin_client(broker, "sts")  # the management account's administrator: in the organization
+        assumed = sts.assume_role(RoleArn=role_arn, RoleSessionName="org-member")["AssumedRoleUser"]
+        assert assumed["Arn"] == f"arn:aws:sts::{hierarchy.member}:assumed-role/OrgWide/org-member"
+        hierarchy.member_iam.update_assume_role_policy(RoleName="OrgWide", PolicyDocument=trust("o-someoneelse1"))
+        code, _ = error(sts.assume_role, RoleArn=role_arn, RoleSessionName="org-member")
+        assert code == "AccessDenied"
+    finally:
+        hierarchy.member_iam.delete_role(RoleName="OrgWide")
