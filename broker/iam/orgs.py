@@ -129,9 +129,17 @@ def invalid_input(reason: str, message: str) -> AwsError:
 
 
 def required(body: object, field: str) -> object:
-    if not isinstance(body, dict) or body.get(field) is None:
+    """``body[field]``, which must be present and not null."""
+    if not isinstance(body, dict):
         raise invalid_input("INPUT_REQUIRED", f"You must specify a value for {field}.")
-    return body[field]
+    return given(body.get(field), field)
+
+
+def given(value: object, field: str) -> object:
+    """A parameter that must be present and not null."""
+    if value is None:
+        raise invalid_input("INPUT_REQUIRED", f"You must specify a value for {field}.")
+    return value
 
 
 def string(value: object, field: str, *, min_len: int = 1, max_len: int, pattern: re.Pattern[str] | None = None) -> str:

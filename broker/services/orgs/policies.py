@@ -39,7 +39,7 @@ def _policy_type(value: object, field: str = "Type") -> str:
 
 
 def _content(value: object) -> str:
-    content = orgs.policy_content(orgs.required({"Content": value}, "Content"))
+    content = orgs.policy_content(orgs.given(value, "Content"))
     try:
         parse_policy(content, PolicyKind.SCP, policy_id="Content")
     except (MalformedPolicyDocument, PolicyTooLarge) as exc:
@@ -48,7 +48,7 @@ def _content(value: object) -> str:
 
 
 def policy(session: Session, organization: models.Organization, policy_id: object) -> models.OrganizationPolicy:
-    policy_id = orgs.identifier(orgs.required({"PolicyId": policy_id}, "PolicyId"), "PolicyId", orgs.POLICY_ID)
+    policy_id = orgs.identifier(orgs.given(policy_id, "PolicyId"), "PolicyId", orgs.POLICY_ID)
     found = session.get(models.OrganizationPolicy, policy_id)
     if found is None or (not found.aws_managed and found.organization_id != organization.id):
         raise AwsError("PolicyNotFoundException", f"We can't find a policy with the id {policy_id}.")
@@ -86,9 +86,9 @@ def create_policy(
     now: dt.datetime,
 ) -> tuple[models.Organization, models.OrganizationPolicy]:
     organization = managed_organization(session, account_id, for_update=True)
-    name = orgs.policy_name(orgs.required({"Name": name}, "Name"))
-    description = orgs.policy_description(orgs.required({"Description": description}, "Description"))
-    kind = _policy_type(orgs.required({"Type": policy_type}, "Type"))
+    name = orgs.policy_name(orgs.given(name, "Name"))
+    description = orgs.policy_description(orgs.given(description, "Description"))
+    kind = _policy_type(orgs.given(policy_type, "Type"))
     document = _content(content)
     tag_map = orgs.tags(tags)
     _check_unique_name(session, organization, kind, name)
@@ -167,7 +167,7 @@ def list_policies(
     session: Session, account_id: str, policy_filter: object
 ) -> tuple[models.Organization, list[models.OrganizationPolicy]]:
     organization = managed_organization(session, account_id)
-    kind = _policy_type(orgs.required({"Filter": policy_filter}, "Filter"), "Filter")
+    kind = _policy_type(orgs.given(policy_filter, "Filter"), "Filter")
     found = session.scalars(
         select(models.OrganizationPolicy)
         .where(
@@ -181,9 +181,7 @@ def list_policies(
 
 
 def _target_id(value: object) -> str:
-    return orgs.identifier(
-        orgs.required({"TargetId": value}, "TargetId"), "TargetId", orgs.TARGET_ID, "INVALID_PATTERN_TARGET_ID"
-    )
+    return orgs.identifier(orgs.given(value, "TargetId"), "TargetId", orgs.TARGET_ID, "INVALID_PATTERN_TARGET_ID")
 
 
 def _existing_target(session: Session, organization: models.Organization, target_id: str) -> None:
@@ -250,7 +248,7 @@ def policies_for_target(
 ) -> tuple[models.Organization, list[models.OrganizationPolicy]]:
     organization = managed_organization(session, account_id)
     target_id = _target_id(target_id)
-    kind = _policy_type(orgs.required({"Filter": policy_filter}, "Filter"), "Filter")
+    kind = _policy_type(orgs.given(policy_filter, "Filter"), "Filter")
     _existing_target(session, organization, target_id)
     attached = _attachments(session, organization, target_id=target_id)
     found = [item.policy for item in attached if item.policy.type == kind]
@@ -279,7 +277,7 @@ def enable_policy_type(
     account, so nothing changes until a narrower policy replaces it or a Deny is added."""
     organization = managed_organization(session, account_id, for_update=True)
     root = _root(session, organization, root_id)
-    kind = _policy_type(orgs.required({"PolicyType": policy_type}, "PolicyType"), "PolicyType")
+    kind = _policy_type(orgs.given(policy_type, "PolicyType"), "PolicyType")
     if organization.feature_set != "ALL":
         raise AwsError("PolicyTypeNotAvailableForOrganizationException")
     if scp_enabled(root):
@@ -299,7 +297,7 @@ def disable_policy_type(
     """Turn SCPs off: every SCP attachment in the organization is removed, as AWS does."""
     organization = managed_organization(session, account_id, for_update=True)
     root = _root(session, organization, root_id)
-    kind = _policy_type(orgs.required({"PolicyType": policy_type}, "PolicyType"), "PolicyType")
+    kind = _policy_type(orgs.given(policy_type, "PolicyType"), "PolicyType")
     if not scp_enabled(root):
         raise AwsError("PolicyTypeNotEnabledException")
     root.policy_types = {key: value for key, value in (root.policy_types or {}).items() if key != kind}
@@ -313,7 +311,7 @@ def disable_policy_type(
 
 
 def _root(session: Session, organization: models.Organization, root_id: object) -> models.OrganizationNode:
-    root_id = orgs.identifier(orgs.required({"RootId": root_id}, "RootId"), "RootId", orgs.ROOT_ID)
+    root_id = orgs.identifier(orgs.given(root_id, "RootId"), "RootId", orgs.ROOT_ID)
     root = root_of(session, organization)
     if root.id != root_id:
         raise AwsError("RootNotFoundException", f"We can't find a root with the id {root_id}.")

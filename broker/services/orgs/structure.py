@@ -90,7 +90,7 @@ def node(session: Session, organization: models.Organization, node_id: str) -> m
 
 
 def parent_node(session: Session, organization: models.Organization, parent_id: object) -> models.OrganizationNode:
-    parent_id = orgs.identifier(orgs.required({"ParentId": parent_id}, "ParentId"), "ParentId", orgs.PARENT_ID)
+    parent_id = orgs.identifier(orgs.given(parent_id, "ParentId"), "ParentId", orgs.PARENT_ID)
     found = node(session, organization, parent_id)
     if found is None:
         raise AwsError("ParentNotFoundException", f"We can't find a root or OU with the ParentId {parent_id}.")
@@ -98,9 +98,7 @@ def parent_node(session: Session, organization: models.Organization, parent_id: 
 
 
 def organizational_unit(session: Session, organization: models.Organization, ou_id: object) -> models.OrganizationNode:
-    ou_id = orgs.identifier(
-        orgs.required({"OrganizationalUnitId": ou_id}, "OrganizationalUnitId"), "OrganizationalUnitId", orgs.OU_ID
-    )
+    ou_id = orgs.identifier(orgs.given(ou_id, "OrganizationalUnitId"), "OrganizationalUnitId", orgs.OU_ID)
     found = node(session, organization, ou_id)
     if found is None or found.kind != orgs.ORGANIZATIONAL_UNIT:
         raise AwsError("OrganizationalUnitNotFoundException", f"We can't find an OU with the id {ou_id}.")
@@ -207,7 +205,7 @@ def create_organizational_unit(
     session: Session, account_id: str, parent_id: object, name: object, tags: object, now: dt.datetime
 ) -> tuple[models.Organization, models.OrganizationNode]:
     organization = managed_organization(session, account_id, for_update=True)
-    name = orgs.ou_name(orgs.required({"Name": name}, "Name"))
+    name = orgs.ou_name(orgs.given(name, "Name"))
     tag_map = orgs.tags(tags)
     parent = parent_node(session, organization, parent_id)
     if depth(parent) + 1 > orgs.OU_MAX_DEPTH:
@@ -332,9 +330,7 @@ class Link:
 
 def list_children(session: Session, account_id: str, parent_id: object, child_type: object) -> list[Link]:
     organization = managed_organization(session, account_id)
-    kind = orgs.enum(
-        orgs.required({"ChildType": child_type}, "ChildType"), "ChildType", (orgs.ACCOUNT, orgs.ORGANIZATIONAL_UNIT)
-    )
+    kind = orgs.enum(orgs.given(child_type, "ChildType"), "ChildType", (orgs.ACCOUNT, orgs.ORGANIZATIONAL_UNIT))
     parent = parent_node(session, organization, parent_id)
     if kind == orgs.ACCOUNT:
         return [Link(member.account_id, orgs.ACCOUNT) for member in child_accounts(session, parent)]
@@ -343,7 +339,7 @@ def list_children(session: Session, account_id: str, parent_id: object, child_ty
 
 def list_parents(session: Session, account_id: str, child_id: object) -> list[Link]:
     organization = managed_organization(session, account_id)
-    child_id = orgs.identifier(orgs.required({"ChildId": child_id}, "ChildId"), "ChildId", orgs.CHILD_ID)
+    child_id = orgs.identifier(orgs.given(child_id, "ChildId"), "ChildId", orgs.CHILD_ID)
     parent_id: str | None = None
     if orgs.ACCOUNT_ID.fullmatch(child_id):
         member = membership(session, child_id)
@@ -366,7 +362,7 @@ def list_parents(session: Session, account_id: str, child_id: object) -> list[Li
 def member_account(
     session: Session, organization: models.Organization, account_id: object
 ) -> models.OrganizationAccount:
-    account_id = orgs.identifier(orgs.required({"AccountId": account_id}, "AccountId"), "AccountId", orgs.ACCOUNT_ID)
+    account_id = orgs.identifier(orgs.given(account_id, "AccountId"), "AccountId", orgs.ACCOUNT_ID)
     member = membership(session, account_id)
     if member is None or member.organization_id != organization.id:
         raise AwsError(
@@ -423,8 +419,8 @@ def create_account(
     is already SUCCEEDED (or FAILED with AWS's reason) and DescribeCreateAccountStatus agrees.
     """
     organization = managed_organization(session, account_id, for_update=True)
-    email = orgs.email(orgs.required({"Email": email}, "Email"))
-    name = orgs.account_name(orgs.required({"AccountName": account_name}, "AccountName"))
+    email = orgs.email(orgs.given(email, "Email"))
+    name = orgs.account_name(orgs.given(account_name, "AccountName"))
     role = orgs.role_name(role_name) if role_name is not None else orgs.DEFAULT_ACCESS_ROLE
     tag_map = orgs.tags(tags)
     request = models.CreateAccountRequest(
@@ -474,7 +470,7 @@ def create_account(
 def create_account_request(session: Session, account_id: str, request_id: object) -> models.CreateAccountRequest:
     organization = managed_organization(session, account_id)
     request_id = orgs.identifier(
-        orgs.required({"CreateAccountRequestId": request_id}, "CreateAccountRequestId"),
+        orgs.given(request_id, "CreateAccountRequestId"),
         "CreateAccountRequestId",
         orgs.CREATE_ACCOUNT_REQUEST_ID,
     )
@@ -504,11 +500,9 @@ def move_account(
 ) -> None:
     organization = managed_organization(session, account_id, for_update=True)
     member = member_account(session, organization, target_account)
-    source_id = orgs.identifier(
-        orgs.required({"SourceParentId": source_parent}, "SourceParentId"), "SourceParentId", orgs.PARENT_ID
-    )
+    source_id = orgs.identifier(orgs.given(source_parent, "SourceParentId"), "SourceParentId", orgs.PARENT_ID)
     destination_id = orgs.identifier(
-        orgs.required({"DestinationParentId": destination_parent}, "DestinationParentId"),
+        orgs.given(destination_parent, "DestinationParentId"),
         "DestinationParentId",
         orgs.PARENT_ID,
     )
@@ -589,9 +583,7 @@ Taggable = models.OrganizationNode | models.OrganizationAccount | models.Organiz
 def taggable(session: Session, account_id: str, resource_id: object, *, for_update: bool = False) -> Taggable:
     """The root, OU, account or (customer managed) policy a tag call names."""
     organization = managed_organization(session, account_id, for_update=for_update)
-    resource_id = orgs.identifier(
-        orgs.required({"ResourceId": resource_id}, "ResourceId"), "ResourceId", orgs.TAGGABLE_ID
-    )
+    resource_id = orgs.identifier(orgs.given(resource_id, "ResourceId"), "ResourceId", orgs.TAGGABLE_ID)
     found: Taggable | None
     if orgs.ACCOUNT_ID.fullmatch(resource_id):
         found = membership(session, resource_id)
@@ -610,7 +602,7 @@ def taggable(session: Session, account_id: str, resource_id: object, *, for_upda
 
 def tag_resource(session: Session, account_id: str, resource_id: object, tags: object) -> None:
     resource = taggable(session, account_id, resource_id, for_update=True)
-    new = orgs.tags(orgs.required({"Tags": tags}, "Tags"))
+    new = orgs.tags(orgs.given(tags, "Tags"))
     merged = {**(resource.tags or {}), **new}
     if len(merged) > orgs.TAGS_MAX:
         raise AwsError(
@@ -624,7 +616,7 @@ def tag_resource(session: Session, account_id: str, resource_id: object, tags: o
 
 def untag_resource(session: Session, account_id: str, resource_id: object, keys: object) -> None:
     resource = taggable(session, account_id, resource_id, for_update=True)
-    keys = orgs.required({"TagKeys": keys}, "TagKeys")
+    keys = orgs.given(keys, "TagKeys")
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
         raise orgs.invalid_input("INVALID_SYNTAX", "TagKeys must be a list of strings.")
     resource.tags = {key: value for key, value in (resource.tags or {}).items() if key not in set(keys)}
