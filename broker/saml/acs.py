@@ -95,6 +95,22 @@ def _untyped(element: etree._Element) -> etree._Element:
     return copy
 
 
+def answered_request_id(saml_response: str, policy: AcsPolicy) -> str | None:
+    """The ``InResponseTo`` of a Response, read before validation to know which registration of
+    its IdP the sign-in was started with. Unauthenticated: it only narrows which provider's keys
+    validate the message. ``None`` when absent or unreadable (validation then says why)."""
+    if len(saml_response) > policy.max_bytes:
+        return None
+    try:
+        root = parse_xml(b64decode_strict(saml_response))
+    except SamlError:
+        return None
+    if root.tag != q("samlp", "Response"):
+        return None
+    value = root.get("InResponseTo")
+    return value[:128] if value else None
+
+
 def validate_response(
     saml_response: str,
     policy: AcsPolicy,

@@ -24,6 +24,10 @@ KINDS: dict[str, _Kind] = {
     "UnknownIssuer": _Kind(
         logging.WARNING, "The SAML response comes from an identity provider this broker does not know."
     ),
+    "AmbiguousIssuer": _Kind(
+        logging.WARNING,
+        "Several accounts register this identity provider; start the sign-in from the broker's login page.",
+    ),
     "IssuerMismatch": _Kind(logging.ERROR, "The SAML response and its assertion name different issuers."),
     "StatusNotSuccess": _Kind(logging.INFO, "The identity provider did not sign you in."),
     "MissingSignature": _Kind(logging.ERROR, "Neither the SAML response nor its assertion is signed."),

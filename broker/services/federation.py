@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from broker.iam.arn import saml_provider_arn
 from broker.iam.errors import AwsError
-from broker.saml.acs import AcsPolicy, ProviderTrust, validate_response
+from broker.saml.acs import AcsPolicy, ProviderTrust, answered_request_id, validate_response
 from broker.saml.assertion import Assertion
 from broker.saml.errors import MetadataError, SamlError
 from broker.saml.metadata import parse_idp_metadata
@@ -95,11 +95,6 @@ class SignIn:
 
     def offers(self) -> list[RoleOffer]:
         return [RoleOffer(**r) for r in self.roles]
-
-
-# Refusals that another registration of the same IdP (other certificates, algorithms, expiry)
-# might not give; see FederationService._validated.
-_PROVIDER_SPECIFIC = frozenset({"BadSignature", "DisallowedAlgorithm", "DecryptionFailed", "ProviderExpired"})
 
 
 class FederationError(Exception):
@@ -189,70 +184,47 @@ class FederationService:
             max_bytes=self.settings.saml_max_response_bytes,
         )
 
-    def provider_finder(
-        self,
-        session: Session,
-        pinned_arn: str | None = None,
-        *,
-        prefer: Sequence[str] = (),
-        skip: Collection[str] = (),
-        chosen: list[tuple[str, int]] | None = None,
-    ) -> Callable[[str], ProviderTrust | None]:
-        """Look providers up by issuer for the ACS; ``pinned_arn`` limits it to one (STS).
+    def provider_finder(self, session: Session, pinned_arn: str | None = None) -> Callable[[str], ProviderTrust | None]:
+        """Look a provider up by issuer for the ACS; ``pinned_arn`` limits it to that one.
 
-        Several accounts may register the same IdP. They are tried in this order: those in
-        ``prefer`` (the providers this browser started a sign-in with), then the default account's,
-        then the others by account and name; ``skip`` leaves out those already tried. The ARN of
-        the provider handed out, and how many untried ones remain after it, go to ``chosen``.
+        Several accounts may register the same IdP. A sign-in started at the broker is pinned to
+        the registration it was started with (``pinned_arn``, from the answered request; STS
+        pins the ``PrincipalArn``). An IdP-initiated one uses the only registration, or else
+        the default account's; with several and none there it is refused (``AmbiguousIssuer``)
+        rather than handed to whichever account's registration sorts first, since any account's
+        administrators can register any IdP's public metadata.
         """
         sha1, cbc = self.settings.saml_sha1_providers, self.settings.saml_cbc_providers
         default = self.settings.default_account_id
-
-        def rank(provider: models.SamlProvider) -> tuple[int, int]:
-            preferred = prefer.index(provider.arn) if provider.arn in prefer else len(prefer)
-            return preferred, 0 if provider.account_id == default else 1
 
         def find(issuer: str) -> ProviderTrust | None:
             candidates = repo.providers_by_entity_id(session, issuer)
             if pinned_arn is not None:
                 candidates = [p for p in candidates if p.arn == pinned_arn]
-            untried = [p for p in sorted(candidates, key=rank) if p.arn not in skip]  # stable within a rank
-            for index, provider in enumerate(untried):
+            elif len(candidates) > 1:
+                candidates = [p for p in candidates if p.account_id == default]
+                if len(candidates) != 1:
+                    raise SamlError(
+                        "AmbiguousIssuer",
+                        f"{issuer!r} is registered by several accounts and none is the default account's "
+                        "(or it has several); IdP-initiated sign-in cannot choose",
+                    )
+            for provider in candidates:
                 try:
-                    trust = _trust_from(provider, sha1, cbc)
+                    return _trust_from(provider, sha1, cbc)
                 except MetadataError:
                     log.error("provider %s has unusable metadata", provider.arn)
-                    continue
-                if chosen is not None:
-                    chosen.append((provider.arn, len(untried) - index - 1))
-                return trust
             return None
 
         return find
 
-    def _validated(
-        self, session: Session, saml_response: str, browser_binding: str | None, now: dt.datetime
-    ) -> tuple[Assertion, ProviderTrust]:
-        """Validate against the issuer's providers in turn.
-
-        A failure that depends on the provider (its certificates, algorithms, expiry) moves on to
-        the next registration of the same IdP, so one account's stale or hostile registration of
-        an entity id cannot break sign-in through another's. Other failures, and the last
-        provider's, end it; the first failure is the one reported.
-        """
-        prefer = repo.pending_request_providers(session, token_hash(browser_binding), now) if browser_binding else []
-        tried: list[str] = []
-        first_error: SamlError | None = None
-        while True:
-            chosen: list[tuple[str, int]] = []
-            finder = self.provider_finder(session, prefer=prefer, skip=tried, chosen=chosen)
-            try:
-                return validate_response(saml_response, self.acs_policy(), finder, now=now)
-            except SamlError as exc:
-                first_error = first_error or exc
-                if not chosen or not chosen[-1][1] or exc.code not in _PROVIDER_SPECIFIC:
-                    raise first_error from None
-                tried.extend(arn for arn, _ in chosen)
+    def _validated(self, session: Session, saml_response: str, now: dt.datetime) -> tuple[Assertion, ProviderTrust]:
+        """Validate with the registration the sign-in was started with, if it answers a request."""
+        policy = self.acs_policy()
+        request_id = answered_request_id(saml_response, policy)
+        request = repo.saml_request(session, request_id) if request_id else None
+        finder = self.provider_finder(session, pinned_arn=request.provider_arn if request else None)
+        return validate_response(saml_response, policy, finder, now=now)
 
     def consume(
         self, saml_response: str, relay_state: str | None, browser_binding: str | None, client: ClientInfo
@@ -261,7 +233,7 @@ class FederationService:
         now = self.runtime.now()
         try:
             with self.runtime.db.transaction() as session:
-                assertion, provider = self._validated(session, saml_response, browser_binding, now)
+                assertion, provider = self._validated(session, saml_response, now)
                 provider_row = repo.provider_by_arn(session, provider.arn)
                 assert provider_row is not None
                 self._check_request(session, assertion, provider_row, relay_state, browser_binding, now)
@@ -476,11 +448,12 @@ class FederationService:
         return self.issue(sign_in, offer.role_arn, duration, client)
 
     def sign_out(self, token: str | None, csrf_token: str | None, client: ClientInfo) -> bool:
-        """End the browser's web session (the role page can no longer issue credentials from it).
+        """End the browser's web session: the role page can no longer issue credentials from it,
+        and the CLI sessions started from it (``broker login``) end with it.
 
         ``False`` when there was no live session to end. A wrong CSRF token is refused, so another
         site cannot sign a person out. Credentials already issued stay valid until they expire,
-        as AWS's do; the sign-out is audited.
+        as AWS's do; the sign-out is audited with the number of CLI sessions it ended.
         """
         now = self.runtime.now()
         with self.runtime.db.transaction() as session:
@@ -490,8 +463,16 @@ class FederationService:
             if csrf_token is None or not hmac.compare_digest(found.csrf_token, csrf_token):
                 raise FederationError("BadCsrf", "The sign-out form has expired. Reload the page and try again.")
             sign_in = SignIn(**found.assertion)
-            session.delete(found)
-            self._audit(session, "ConsoleLogout", sign_in_actor(sign_in), client, now, recipient=sign_in.account_id)
+            cli_sessions = repo.count_cli_sessions(session, found.id_hash, now)
+            session.delete(found)  # its CLI sessions go with it (ON DELETE CASCADE)
+            self._audit(
+                session,
+                "ConsoleLogout",
+                sign_in_actor(sign_in),
+                client,
+                now,
+                additional={"cliSessionsEnded": cli_sessions},
+            )
             return True
 
     def _audit_refusal(

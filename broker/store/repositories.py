@@ -42,7 +42,7 @@ def provider_by_arn(session: Session, arn: str) -> models.SamlProvider | None:
 
 
 def providers_by_entity_id(session: Session, entity_id: str) -> list[models.SamlProvider]:
-    """Every account's registration of one IdP, in a stable order (account, then name)."""
+    """Every account's registration of one IdP."""
     return list(
         session.scalars(
             select(models.SamlProvider)
@@ -136,21 +136,6 @@ def consume_saml_request(session: Session, request_id: str, now: dt.datetime) ->
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.get(models.SamlRequest, request_id)
-
-
-def pending_request_providers(session: Session, browser_binding_hash: str, now: dt.datetime) -> list[str]:
-    """Providers this browser has sign-ins outstanding with (newest first)."""
-    return list(
-        session.scalars(
-            select(models.SamlRequest.provider_arn)
-            .where(
-                models.SamlRequest.browser_binding == browser_binding_hash,
-                models.SamlRequest.consumed_at.is_(None),
-                models.SamlRequest.expires_at > now,
-            )
-            .order_by(models.SamlRequest.created_at.desc())
-        )
-    )
 
 
 def saml_request(session: Session, request_id: str) -> models.SamlRequest | None:
@@ -412,6 +397,20 @@ def consume_device_authorization(session: Session, device_code_hash: str, now: d
         .values(status="consumed", consumed_at=now)
     )
     return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+def count_cli_sessions(session: Session, web_session_hash: str, now: dt.datetime) -> int:
+    """Live CLI sessions that hang on a web session."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                models.CliSession.web_session_hash == web_session_hash,
+                models.CliSession.revoked_at.is_(None),
+                models.CliSession.expires_at > now,
+            )
+        )
+        or 0
+    )
 
 
 def cli_session(session: Session, handle_hash: str) -> models.CliSession | None:

@@ -197,7 +197,9 @@ def sign_out() -> Response:
     except FederationError as exc:
         return error_page("Cannot sign out", exc.message, 403, code=exc.code, request_id=client.request_id)
     response = _no_store(make_response(render_template("signed_out.html")))
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    # Cleared with the attributes they were set with, or a browser may keep them.
+    response.delete_cookie(SESSION_COOKIE, **_cookie_args())
+    response.delete_cookie(BINDING_COOKIE, **_cookie_args())
     return response
 
 

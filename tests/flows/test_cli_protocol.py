@@ -431,3 +431,18 @@ def test_several_providers_get_a_chooser_and_a_named_one_goes_straight_there(
     named = authorize(client, provider="demo")
     assert named.status_code == 303
     assert named.headers["Location"].startswith("/saml/login?provider=demo&next=")
+
+
+def test_signing_out_in_the_browser_ends_the_cli_sessions_started_from_it(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    page = demo_sign_in(client, "bob", "bob-demo")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    refresh_token = exchange(client, new_code(client)).json["refresh_token"]
+    assert token(client, grant_type="refresh_token", refresh_token=refresh_token).status_code == 200
+    assert client.post("/saml/logout", data={"csrf_token": csrf.group(1)}).status_code == 200
+    ended = token(client, grant_type="refresh_token", refresh_token=refresh_token)
+    assert ended.json["error"] == "invalid_grant"
+    (logout,) = audit(runtime, "ConsoleLogout")
+    assert logout["additionalEventData"]["cliSessionsEnded"] == 1

@@ -234,6 +234,11 @@ def test_signing_out_ends_the_web_session(client: FlaskClient, demo_runtime: Run
     assert events[0]["eventType"] == "AwsConsoleSignIn"
     assert "errorCode" not in events[0]
     assert events[0]["userIdentity"]["type"] == "SAMLUser"
+    assert events[0]["additionalEventData"]["cliSessionsEnded"] == 0
+    assert events[0]["recipientAccountId"] == "123456789012"
+    cleared = signed_out.headers.getlist("Set-Cookie")
+    assert any(c.startswith("broker_binding=;") for c in cleared)
+    assert all("HttpOnly" in c and "Path=/" in c for c in cleared)
 
 
 def test_the_credentials_and_no_role_pages_offer_sign_out(client: FlaskClient) -> None:

@@ -1,10 +1,10 @@
 """One IdP registered in several accounts: which registration validates a sign-in.
 
-The ACS tries the registrations in a stable order (the browser's pending sign-ins first, then the
-default account's, then by account and name) and moves on only when a failure depends on the
-registration (its certificates, algorithms, expiry). So a stale or hostile registration of an
-entity id in one account cannot break sign-in through another's, and what a registration's
-certificates do not verify never gets its roles.
+Any account's administrators can register any IdP's public metadata, so the choice must not be
+theirs to steer. A sign-in started at the broker is validated with the registration it was started
+with (its AuthnRequest's); an IdP-initiated one with the only registration, or else the default
+account's; with several and none in the default account it is refused. Exactly one validation
+runs per response.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tests.support.saml_factory import IDP_ENTITY_ID, Attr, ResponseOptions, res
 
 DEFAULT = "123456789012"
 MEMBER = "210987654321"
+OTHER = "100000000000"
 CLIENT = ClientInfo(source_ip="198.51.100.7", user_agent="pytest", request_id="req-1")
 
 
@@ -37,7 +38,8 @@ CLIENT = ClientInfo(source_ip="198.51.100.7", user_agent="pytest", request_id="r
 def rt(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[Runtime]:
     runtime = make_runtime(make_settings(tmp_path, keys_dir, database_url, "https://broker.example"))
     with runtime.db.transaction() as session:
-        session.add(models.Account(id=MEMBER, alias="member", name="Member", created_at=runtime.now()))
+        for account in (MEMBER, OTHER):
+            session.add(models.Account(id=account, alias=None, name=account, created_at=runtime.now()))
     yield runtime
     runtime.db.dispose()
 
@@ -106,74 +108,85 @@ def _offered(rt: Runtime, response: str) -> tuple[str, list[str]]:
     return sign_in.provider_arn, sorted(offer.role_arn for offer in sign_in.offers())
 
 
-def test_a_stale_registration_in_the_default_account_does_not_block_the_member_accounts(
-    rt: Runtime, idp_keys: KeyPair, attacker_keys: KeyPair
-) -> None:
-    # The default account's registration still carries an old certificate; it is tried first.
-    _register(rt, DEFAULT, "corp-old", attacker_keys.cert_pem, "OldRole")
-    member_provider = _register(rt, MEMBER, "corp", idp_keys.cert_pem, "MemberRole")
-    provider, roles = _offered(rt, _unsolicited(idp_keys, "_a1"))
-    assert provider == member_provider
-    assert roles == [f"arn:aws:iam::{MEMBER}:role/MemberRole"]  # never the stale registration's
-
-
-def test_the_default_accounts_registration_wins_when_several_verify(rt: Runtime, idp_keys: KeyPair) -> None:
-    default_provider = _register(rt, DEFAULT, "corp", idp_keys.cert_pem, "DefaultRole")
-    _register(rt, MEMBER, "corp", idp_keys.cert_pem, "MemberRole")
-    provider, roles = _offered(rt, _unsolicited(idp_keys, "_a2"))
-    assert provider == default_provider
-    assert roles == [f"arn:aws:iam::{DEFAULT}:role/DefaultRole"]
-
-
-def test_a_hostile_registration_gets_only_what_its_own_key_signs(
-    rt: Runtime, idp_keys: KeyPair, attacker_keys: KeyPair
+def test_the_default_accounts_registration_takes_idp_initiated_sign_ins(
+    rt: Runtime, idp_keys: KeyPair, validations: list[str]
 ) -> None:
     default_provider = _register(rt, DEFAULT, "corp", idp_keys.cert_pem, "DefaultRole")
-    hostile = _register(rt, MEMBER, "corp", attacker_keys.cert_pem, "HostileRole")
-    # The real IdP's sign-ins go through the real registration...
-    assert _offered(rt, _unsolicited(idp_keys, "_a3")) == (
+    _register(rt, MEMBER, "corp", idp_keys.cert_pem, "MemberRole")  # the same IdP, same certificate
+    assert _offered(rt, _unsolicited(idp_keys, "_a1")) == (
         default_provider,
         [f"arn:aws:iam::{DEFAULT}:role/DefaultRole"],
     )
-    # ...and what the attacker's key signs reaches the attacker's own registration and roles only.
-    assert _offered(rt, _unsolicited(attacker_keys, "_a4")) == (hostile, [f"arn:aws:iam::{MEMBER}:role/HostileRole"])
+    assert validations == ["ok"]
 
 
-def test_when_no_registration_verifies_the_first_failure_is_reported_once(
+def test_a_hostile_registration_gets_nothing_the_real_idp_signs(
     rt: Runtime, idp_keys: KeyPair, attacker_keys: KeyPair, validations: list[str]
 ) -> None:
-    _register(rt, DEFAULT, "corp", idp_keys.cert_pem, "DefaultRole")
-    _register(rt, MEMBER, "corp", idp_keys.cert_pem, "MemberRole")
+    default_provider = _register(rt, DEFAULT, "corp", idp_keys.cert_pem, "DefaultRole")
+    _register(rt, MEMBER, "corp-copy", idp_keys.cert_pem, "HostileRole")  # the IdP's public metadata
+    _register(rt, OTHER, "corp-forged", attacker_keys.cert_pem, "ForgedRole")
+    assert _offered(rt, _unsolicited(idp_keys, "_a2")) == (
+        default_provider,
+        [f"arn:aws:iam::{DEFAULT}:role/DefaultRole"],
+    )
+    # What the attacker's own key signs is checked against the default registration, and fails.
     with pytest.raises(SamlError) as refused:
-        FederationService(rt).consume(_unsolicited(attacker_keys, "_a5"), None, None, CLIENT)
+        FederationService(rt).consume(_unsolicited(attacker_keys, "_a3"), None, None, CLIENT)
     assert refused.value.code == "BadSignature"
-    assert validations == ["BadSignature", "BadSignature"]  # each registration tried once
+    assert validations == ["ok", "BadSignature"]
+
+
+def test_several_registrations_outside_the_default_account_are_ambiguous_when_idp_initiated(
+    rt: Runtime, idp_keys: KeyPair, validations: list[str]
+) -> None:
+    _register(rt, MEMBER, "corp", idp_keys.cert_pem, "MemberRole")
+    _register(rt, OTHER, "corp", idp_keys.cert_pem, "OtherRole")
+    with pytest.raises(SamlError) as refused:
+        FederationService(rt).consume(_unsolicited(idp_keys, "_a4"), None, None, CLIENT)
+    assert refused.value.code == "AmbiguousIssuer"
+    assert "login page" in refused.value.user_message
+    assert validations == ["AmbiguousIssuer"]
     with rt.db.transaction() as session:
         events = session.query(models.AuditEvent).filter(models.AuditEvent.event_name == "ConsoleLogin").all()
-        assert [e.error_code for e in events] == ["BadSignature"]
+        assert [e.error_code for e in events] == ["AmbiguousIssuer"]
 
 
-def test_failures_that_do_not_depend_on_the_registration_are_not_retried(
+def test_a_single_registration_in_any_account_serves_idp_initiated_sign_in(rt: Runtime, idp_keys: KeyPair) -> None:
+    member_provider = _register(rt, MEMBER, "corp", idp_keys.cert_pem, "MemberRole")
+    assert _offered(rt, _unsolicited(idp_keys, "_a5")) == (member_provider, [f"arn:aws:iam::{MEMBER}:role/MemberRole"])
+
+
+def test_a_sign_in_started_at_the_broker_uses_the_registration_it_was_started_with(
     rt: Runtime, idp_keys: KeyPair, attacker_keys: KeyPair, validations: list[str]
 ) -> None:
-    _register(rt, DEFAULT, "corp", idp_keys.cert_pem, "DefaultRole")
-    _register(rt, MEMBER, "corp", idp_keys.cert_pem, "MemberRole")
-    expired = _unsolicited(idp_keys, "_a6", not_on_or_after=dt.timedelta(minutes=-10))
-    with pytest.raises(SamlError) as refused:
-        FederationService(rt).consume(expired, None, None, CLIENT)
-    assert refused.value.code == "Expired"
-    assert validations == ["Expired"]
-
-
-def test_a_pending_sign_in_in_this_browser_picks_its_registration(rt: Runtime, idp_keys: KeyPair) -> None:
     _register(rt, DEFAULT, "corp", idp_keys.cert_pem, "DefaultRole")
     member_provider = _register(rt, MEMBER, "corp", idp_keys.cert_pem, "MemberRole")
     service = FederationService(rt)
-    # The person starts at the member account's registration (SP-initiated) in this browser.
     service.start_login(member_provider, "browser-cookie", None)
     with rt.db.transaction() as session:
         request_id = session.query(models.SamlRequest.request_id).one()[0]
-    response = _unsolicited(idp_keys, "_a7", in_response_to=request_id)
-    _token, sign_in = service.consume(response, None, "browser-cookie", CLIENT)
+    _token, sign_in = service.consume(
+        _unsolicited(idp_keys, "_a6", in_response_to=request_id), None, "browser-cookie", CLIENT
+    )
     assert sign_in.provider_arn == member_provider
     assert [o.role_arn for o in sign_in.offers()] == [f"arn:aws:iam::{MEMBER}:role/MemberRole"]
+    assert validations == ["ok"]
+
+
+def test_a_forged_answer_to_someone_elses_request_is_checked_with_that_requests_registration(
+    rt: Runtime, idp_keys: KeyPair, attacker_keys: KeyPair
+) -> None:
+    _register(rt, DEFAULT, "corp", idp_keys.cert_pem, "DefaultRole")
+    hostile = _register(rt, MEMBER, "corp", attacker_keys.cert_pem, "HostileRole")
+    service = FederationService(rt)
+    service.start_login(f"{DEFAULT}/corp", "victim-cookie", None)
+    with rt.db.transaction() as session:
+        request_id = session.query(models.SamlRequest.request_id).one()[0]
+    # Signed with the attacker's key, answering the victim's request: the victim's registration
+    # (the default account's) checks it, not the attacker's.
+    forged = _unsolicited(attacker_keys, "_a7", in_response_to=request_id)
+    with pytest.raises(SamlError) as refused:
+        service.consume(forged, None, "victim-cookie", CLIENT)
+    assert refused.value.code == "BadSignature"
+    assert hostile.endswith("/corp")
