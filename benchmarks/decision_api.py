@@ -121,14 +121,18 @@ def _member_account(runtime: Runtime, management: str) -> str:
     return member
 
 
-def _rate(client: Any, token: str, body: bytes, seconds: float) -> float:
+def _decide(client: Any, token: str, body: bytes) -> None:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    response = client.post("/v1/decisions", data=body, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def _rate(client: Any, token: str, body: bytes, seconds: float) -> float:
     count = 0
     deadline = time.perf_counter() + seconds
     start = time.perf_counter()
     while time.perf_counter() < deadline:
-        response = client.post("/v1/decisions", data=body, headers=headers)
-        assert response.status_code == 200, response.get_data(as_text=True)
+        _decide(client, token, body)
         count += 1
     return count / (time.perf_counter() - start)
 
@@ -142,16 +146,11 @@ def _statements(runtime: Runtime, client: Any, token: str, body: bytes, count: i
 
     event.listen(runtime.db.engine, "before_cursor_execute", counted)
     try:
-        _rate_n(client, token, body, count)
+        for _ in range(count):
+            _decide(client, token, body)
     finally:
         event.remove(runtime.db.engine, "before_cursor_execute", counted)
     return seen[0] / count
-
-
-def _rate_n(client: Any, token: str, body: bytes, count: int) -> None:
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    for _ in range(count):
-        assert client.post("/v1/decisions", data=body, headers=headers).status_code == 200
 
 
 def main() -> None:

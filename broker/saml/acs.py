@@ -95,26 +95,15 @@ def _untyped(element: etree._Element) -> etree._Element:
     return copy
 
 
-def answered_request_id(saml_response: str, policy: AcsPolicy) -> str | None:
-    """The ``InResponseTo`` of a Response, read before validation to know which registration of
-    its IdP the sign-in was started with. Unauthenticated: it only narrows which provider's keys
-    validate the message. ``None`` when absent or unreadable (validation then says why)."""
-    if len(saml_response) > policy.max_bytes:
-        return None
-    try:
-        root = parse_xml(b64decode_strict(saml_response))
-    except SamlError:
-        return None
-    if root.tag != q("samlp", "Response"):
-        return None
-    value = root.get("InResponseTo")
-    return value[:128] if value else None
+# Looks a provider up by issuer; the second argument is the Response's InResponseTo (unverified
+# at that point: it may only narrow which registration's keys check the message).
+ProviderFinder = Callable[[str, str | None], ProviderTrust | None]
 
 
 def validate_response(
     saml_response: str,
     policy: AcsPolicy,
-    find_provider: Callable[[str], ProviderTrust | None],
+    find_provider: ProviderFinder,
     now: dt.datetime | None = None,
 ) -> tuple[Assertion, ProviderTrust]:
     """Validate a base64 SAMLResponse. Raises :class:`SamlError` with the precise reason."""
@@ -162,7 +151,7 @@ def validate_response(
     response_signature = signature_of(root)
     provider: ProviderTrust | None = None
     if response_issuer is not None:
-        provider = find_provider(response_issuer)
+        provider = find_provider(response_issuer, root.get("InResponseTo"))
         if provider is None:
             raise SamlError("UnknownIssuer", f"no provider registered for issuer {response_issuer!r}")
     if response_signature is not None:
@@ -213,7 +202,7 @@ def _authenticate_assertion(
     response_signature: etree._Element | None,
     provider: ProviderTrust | None,
     policy: AcsPolicy,
-    find_provider: Callable[[str], ProviderTrust | None],
+    find_provider: ProviderFinder,
     now: dt.datetime,
 ) -> tuple[etree._Element, ProviderTrust, etree._Element | None]:
     """Decrypt if needed, pin the provider by issuer and verify the assertion's own signature."""
@@ -230,7 +219,7 @@ def _authenticate_assertion(
             "IssuerMismatch", f"Response issuer {response_issuer!r} != Assertion issuer {assertion_issuer!r}"
         )
     if provider is None:
-        provider = find_provider(assertion_issuer)
+        provider = find_provider(assertion_issuer, root.get("InResponseTo"))
         if provider is None:
             raise SamlError("UnknownIssuer", f"no provider registered for issuer {assertion_issuer!r}")
     if provider.valid_until is not None and provider.valid_until < now:

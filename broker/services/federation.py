@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from broker.iam.arn import saml_provider_arn
 from broker.iam.errors import AwsError
-from broker.saml.acs import AcsPolicy, ProviderTrust, answered_request_id, validate_response
+from broker.saml.acs import AcsPolicy, ProviderFinder, ProviderTrust, validate_response
 from broker.saml.assertion import Assertion
 from broker.saml.errors import MetadataError, SamlError
 from broker.saml.metadata import parse_idp_metadata
@@ -184,23 +183,25 @@ class FederationService:
             max_bytes=self.settings.saml_max_response_bytes,
         )
 
-    def provider_finder(self, session: Session, pinned_arn: str | None = None) -> Callable[[str], ProviderTrust | None]:
-        """Look a provider up by issuer for the ACS; ``pinned_arn`` limits it to that one.
+    def provider_finder(self, session: Session, pinned_arn: str | None = None) -> ProviderFinder:
+        """Look a provider up by issuer for the ACS; ``pinned_arn`` limits it to that one (STS).
 
         Several accounts may register the same IdP. A sign-in started at the broker is pinned to
-        the registration it was started with (``pinned_arn``, from the answered request; STS
-        pins the ``PrincipalArn``). An IdP-initiated one uses the only registration, or else
-        the default account's; with several and none there it is refused (``AmbiguousIssuer``)
-        rather than handed to whichever account's registration sorts first, since any account's
-        administrators can register any IdP's public metadata.
+        the registration its AuthnRequest went through (found by the Response's InResponseTo).
+        An IdP-initiated one uses the only registration, or else the default account's; with
+        several and none there it is refused (``AmbiguousIssuer``) rather than handed to whichever
+        account's registration sorts first, since any account's administrators can register any
+        IdP's public metadata.
         """
         sha1, cbc = self.settings.saml_sha1_providers, self.settings.saml_cbc_providers
         default = self.settings.default_account_id
 
-        def find(issuer: str) -> ProviderTrust | None:
+        def find(issuer: str, in_response_to: str | None) -> ProviderTrust | None:
             candidates = repo.providers_by_entity_id(session, issuer)
-            if pinned_arn is not None:
-                candidates = [p for p in candidates if p.arn == pinned_arn]
+            request = repo.saml_request(session, in_response_to[:128]) if in_response_to and not pinned_arn else None
+            pinned = pinned_arn or (request.provider_arn if request is not None else None)
+            if pinned is not None:
+                candidates = [p for p in candidates if p.arn == pinned]
             elif len(candidates) > 1:
                 candidates = [p for p in candidates if p.account_id == default]
                 if len(candidates) != 1:
@@ -218,14 +219,6 @@ class FederationService:
 
         return find
 
-    def _validated(self, session: Session, saml_response: str, now: dt.datetime) -> tuple[Assertion, ProviderTrust]:
-        """Validate with the registration the sign-in was started with, if it answers a request."""
-        policy = self.acs_policy()
-        request_id = answered_request_id(saml_response, policy)
-        request = repo.saml_request(session, request_id) if request_id else None
-        finder = self.provider_finder(session, pinned_arn=request.provider_arn if request else None)
-        return validate_response(saml_response, policy, finder, now=now)
-
     def consume(
         self, saml_response: str, relay_state: str | None, browser_binding: str | None, client: ClientInfo
     ) -> tuple[str, SignIn]:
@@ -233,7 +226,9 @@ class FederationService:
         now = self.runtime.now()
         try:
             with self.runtime.db.transaction() as session:
-                assertion, provider = self._validated(session, saml_response, now)
+                assertion, provider = validate_response(
+                    saml_response, self.acs_policy(), self.provider_finder(session), now=now
+                )
                 provider_row = repo.provider_by_arn(session, provider.arn)
                 assert provider_row is not None
                 self._check_request(session, assertion, provider_row, relay_state, browser_binding, now)

@@ -85,7 +85,7 @@ class Acs:
 
     def find(self, providers: Iterable[ProviderTrust] | None = None) -> Any:
         table = {p.entity_id: p for p in (providers if providers is not None else [self.provider])}
-        return table.get
+        return lambda issuer, _in_response_to: table.get(issuer)
 
     def validate(
         self,

@@ -158,7 +158,7 @@ def test_arbitrary_input_only_ever_raises_saml_error(data: str) -> None:
         acs_url="https://sp.example/saml/acs", sp_entity_id="https://sp.example/saml/metadata", decryption_keys=()
     )
     with pytest.raises(SamlError):
-        validate_response(data, policy, lambda issuer: None)
+        validate_response(data, policy, lambda issuer, in_response_to: None)
 
 
 def test_oversized_json_protocol_call_gets_a_json_error(client: FlaskClient) -> None:

@@ -50,7 +50,12 @@ NO_ORGANIZATION = OrgContext()
 
 
 def scp_enabled(root: models.OrganizationNode) -> bool:
-    return (root.policy_types or {}).get(orgs.SERVICE_CONTROL_POLICY) == "ENABLED"
+    return scps_on(root.policy_types)
+
+
+def scps_on(policy_types: Mapping[str, str] | None) -> bool:
+    """Whether a root's policy types (type -> status) have service control policies enabled."""
+    return (policy_types or {}).get(orgs.SERVICE_CONTROL_POLICY) == "ENABLED"
 
 
 def account_context(session: Session, account_id: str) -> OrgContext:
@@ -80,7 +85,7 @@ def account_context(session: Session, account_id: str) -> OrgContext:
         log.error("organization data of account %s is inconsistent; denying its principals", account_id)
         return OrgContext(org_id, None, ((grants_nothing("inconsistent", PolicyKind.SCP),),))
     path = f"{org_id}/{parent_path}/"
-    if management == account_id or policy_types.get(orgs.SERVICE_CONTROL_POLICY) != "ENABLED":
+    if management == account_id or not scps_on(policy_types):
         return OrgContext(org_id, path)
     targets = [*parent_path.split("/"), account_id]
     rows = session.execute(
