@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from broker.errors import BrokerError
+
 ErrorType = Literal["Sender", "Receiver"]
 
 
@@ -205,20 +207,31 @@ def error_spec(code: str) -> ErrorSpec:
     return ERRORS[_ALIASES.get(code, code)]
 
 
-class AwsError(Exception):
+class AwsError(BrokerError):
     """An error the AWS-compatible endpoint renders as ``ErrorResponse`` (or JSON ``__type``).
 
-    ``AwsError("NoSuchEntity", "The role with name X cannot be found.")``; without a
-    message the table's default is used. An unknown code is a programming error.
+    ``AwsError("NoSuchEntity", "The role with name X cannot be found.")`` builds an instance of
+    the code's own class (:class:`NoSuchEntity`), so callers tell errors apart with ``except`` or
+    ``isinstance``, never by comparing codes; without a message the table's default is used.
+    An unknown code is a programming error.
     """
 
-    code: str
-    message: str
-    status: int
-    type: ErrorType
+    type: ErrorType = "Sender"
     # Organizations' ConstraintViolationException and InvalidInputException say which rule
     # failed in a "Reason" member (MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED, INVALID_PATTERN...).
-    reason: str | None
+    reason: str | None = None
+
+    def __init_subclass__(cls, code: str | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            if code not in ERRORS:
+                raise ValueError(f"unknown AWS error code {code!r}; add it to broker.iam.errors.ERRORS")
+            _CLASSES[code] = cls
+
+    def __new__(cls, code: str, message: str | None = None, *, reason: str | None = None) -> AwsError:
+        if cls is not AwsError:
+            return super().__new__(cls)
+        return super().__new__(error_class(code))
 
     def __init__(self, code: str, message: str | None = None, *, reason: str | None = None) -> None:
         canonical = _ALIASES.get(code, code)
@@ -226,11 +239,10 @@ class AwsError(Exception):
         if spec is None:
             raise ValueError(f"unknown AWS error code {code!r}; add it to broker.iam.errors.ERRORS")
         self.code = canonical
-        self.message = spec.message if message is None else message
         self.status = spec.status
         self.type = spec.type
         self.reason = reason
-        super().__init__(self.message)
+        super().__init__(spec.message if message is None else message)
 
     @property
     def sender_fault(self) -> bool:
@@ -238,3 +250,67 @@ class AwsError(Exception):
 
     def __repr__(self) -> str:
         return f"AwsError({self.code!r}, {self.message!r})"
+
+
+_CLASSES: dict[str, type[AwsError]] = {}
+
+
+def error_class(code: str) -> type[AwsError]:
+    """The class of a wire code (or alias): a named one below, else one made on first use."""
+    canonical = _ALIASES.get(code, code)
+    found = _CLASSES.get(canonical)
+    if found is None:
+        if canonical not in ERRORS:
+            raise ValueError(f"unknown AWS error code {code!r}; add it to broker.iam.errors.ERRORS")
+        found = type(canonical, (AwsError,), {"__module__": __name__})
+        _CLASSES[canonical] = found
+    return found
+
+
+# The codes that callers catch by class. Every other code gets its class from error_class().
+class AccessDenied(AwsError, code="AccessDenied"):
+    pass
+
+
+class AccessDeniedException(AwsError, code="AccessDeniedException"):
+    pass
+
+
+class InvalidClientTokenId(AwsError, code="InvalidClientTokenId"):
+    pass
+
+
+class ExpiredToken(AwsError, code="ExpiredToken"):
+    pass
+
+
+class ExpiredTokenException(AwsError, code="ExpiredTokenException"):
+    pass
+
+
+class NoSuchEntity(AwsError, code="NoSuchEntity"):
+    pass
+
+
+class EntityAlreadyExists(AwsError, code="EntityAlreadyExists"):
+    pass
+
+
+class InvalidInput(AwsError, code="InvalidInput"):
+    pass
+
+
+class ValidationFailed(AwsError, code="ValidationError"):
+    """``ValidationError`` on the wire (the name :class:`broker.iam.names.ValidationError` keeps)."""
+
+
+class InvalidIdentityToken(AwsError, code="InvalidIdentityToken"):
+    pass
+
+
+class IDPRejectedClaim(AwsError, code="IDPRejectedClaim"):
+    pass
+
+
+class InvalidAuthenticationCode(AwsError, code="InvalidAuthenticationCode"):
+    pass

@@ -16,7 +16,7 @@ from typing import Final
 
 from broker.iam import limits
 from broker.iam._text import echo
-from broker.iam.errors import AwsError
+from broker.iam.errors import ValidationFailed
 
 __all__ = [
     "ValidationError",
@@ -44,10 +44,13 @@ __all__ = [
 ]
 
 
-class ValidationError(AwsError):
+class ValidationError(ValidationFailed):
     """AWS ``ValidationError`` (400). ``violations`` lists each failed constraint."""
 
     violations: tuple[str, ...]
+
+    def __new__(cls, message: str, violations: Sequence[str] = ()) -> ValidationError:
+        return Exception.__new__(cls)
 
     def __init__(self, message: str, violations: Sequence[str] = ()) -> None:
         super().__init__("ValidationError", message)

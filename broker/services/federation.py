@@ -18,7 +18,7 @@ from broker.saml.acs import AcsPolicy, ProviderFinder, ProviderTrust, validate_r
 from broker.saml.assertion import Assertion
 from broker.saml.errors import MetadataError, SamlError
 from broker.saml.metadata import parse_idp_metadata
-from broker.services.audit import Actor, record_event
+from broker.services.audit import Actor, ClientInfo, record_event
 from broker.services.credentials import TemporaryCredentials, issue_role_credentials
 from broker.services.runtime import Runtime
 from broker.services.saml_session import (
@@ -40,13 +40,6 @@ PURGE_INTERVAL = dt.timedelta(minutes=10)
 _last_purge: dict[str, dt.datetime] = {}
 # saml: keys carried into the session token for policy variables such as ${saml:sub}.
 TOKEN_CONTEXT_KEYS = ("saml:aud", "saml:iss", "saml:sub", "saml:sub_type", "saml:namequalifier", "saml:doc")
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    source_ip: str | None
-    user_agent: str | None
-    request_id: str
 
 
 def token_hash(token: str) -> str:

@@ -1,6 +1,7 @@
 """The audit trail: CloudTrail-shaped events, hash-chained in commit order, with signed digests.
 
 - :mod:`._record`: :func:`record_event` writes an event in the caller's transaction.
+- :mod:`.scope`: :class:`AuditScope`, one request's event, filled in as it goes and recorded once.
 - :mod:`.chain`: the hash chain and the chain-head lock.
 - :mod:`.digests`: signed digest records at an interval.
 - :mod:`.verify`: what `broker audit verify` checks and reports.
@@ -9,5 +10,6 @@
 """
 
 from broker.services.audit._record import ANONYMOUS, EVENT_VERSION, Actor, record_event, redact
+from broker.services.audit.scope import AuditScope, ClientInfo
 
-__all__ = ["ANONYMOUS", "EVENT_VERSION", "Actor", "record_event", "redact"]
+__all__ = ["ANONYMOUS", "EVENT_VERSION", "Actor", "AuditScope", "ClientInfo", "record_event", "redact"]

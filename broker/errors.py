@@ -1,0 +1,25 @@
+"""The root of every refusal the broker answers with.
+
+Errors are types: each carries its stable ``code``, the HTTP ``status`` it is answered with and a
+``message`` safe to show the caller. They are raised anywhere below the web layer and rendered
+in one place per wire protocol (AWS Query XML, AWS JSON, OAuth JSON, an HTML page). Code that
+needs to tell refusals apart tests their class, never their message.
+"""
+
+from __future__ import annotations
+
+
+class BrokerError(Exception):
+    """A refusal with a code, an HTTP status and a message for the caller."""
+
+    code: str = "BrokerError"
+    status: int = 400
+    message: str = ""
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.message!r})"

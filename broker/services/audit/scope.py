@@ -1,0 +1,77 @@
+"""One audit scope per request: who called, from where, what they asked, what it touched.
+
+A request fills its scope in as it goes (the actor once authenticated, the resources as they
+are authorized) and records it once, with the outcome: in the request's own transaction when it
+changed state, or in a transaction of its own after a refusal rolled the request back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from broker.errors import BrokerError
+from broker.services.audit._record import ANONYMOUS, Actor, record_event
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a request came from, and the id it is answered and audited under."""
+
+    source_ip: str | None
+    user_agent: str | None
+    request_id: str
+
+
+@dataclass
+class AuditScope:
+    event_name: str
+    event_source: str
+    client: ClientInfo
+    region: str
+    actor: Actor = ANONYMOUS
+    read_only: bool = False
+    event_type: str = "AwsApiCall"
+    request_parameters: Mapping[str, Any] | None = None
+    recipient_account_id: str | None = None
+    resources: list[dict[str, str]] = field(default_factory=list)
+    additional: Mapping[str, Any] | None = None
+
+    def touch(self, arn: str) -> None:
+        """Name a resource the request acts on (CloudTrail's ``resources``); ``*`` names none."""
+        entry = {"ARN": arn}
+        if arn != "*" and entry not in self.resources:
+            self.resources.append(entry)
+
+    def record(
+        self,
+        session: Session,
+        now: dt.datetime,
+        *,
+        response: Mapping[str, Any] | None = None,
+        error: BrokerError | None = None,
+    ) -> None:
+        record_event(
+            session,
+            event_name=self.event_name,
+            event_source=self.event_source,
+            actor=self.actor,
+            now=now,
+            region=self.region,
+            source_ip=self.client.source_ip,
+            user_agent=self.client.user_agent,
+            request_id=self.client.request_id,
+            request_parameters=self.request_parameters,
+            response_elements=None if self.read_only else response,
+            error_code=error.code if error else None,
+            error_message=error.message if error else None,
+            read_only=self.read_only,
+            event_type=self.event_type,
+            recipient_account_id=self.recipient_account_id,
+            resources=self.resources or None,
+            additional=self.additional,
+        )
