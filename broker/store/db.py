@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+# One unit of work, as services hold it: they pass it to store functions and never call it.
+Tx = Session
+
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
@@ -50,7 +53,7 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self) -> Iterator[Tx]:
         """One unit of work: commit on success, roll back on any exception."""
         with self._sessions() as session, session.begin():
             yield session
