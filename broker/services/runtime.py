@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,12 +19,31 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class Housekeeping:
+    """When this process last ran each periodic chore (purging expired rows...), so a chore runs
+    at most once per interval per process instead of on every request."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, dt.datetime] = {}
+        self._lock = threading.Lock()
+
+    def due(self, chore: str, now: dt.datetime, interval: dt.timedelta) -> bool:
+        """True, and the chore counted as run, when ``interval`` has passed since it last ran."""
+        with self._lock:
+            last = self._last.get(chore)
+            if last is not None and now - last < interval:
+                return False
+            self._last[chore] = now
+            return True
+
+
 @dataclass
 class Runtime:
     settings: Settings
     db: Database
     keys: KeyMaterial
     clock: Callable[[], dt.datetime] = field(default=utcnow)
+    housekeeping: Housekeeping = field(default_factory=Housekeeping)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Callable[[], dt.datetime] = utcnow) -> Runtime:
