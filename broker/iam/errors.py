@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from broker.errors import BrokerError
 
@@ -228,9 +228,11 @@ class AwsError(BrokerError):
                 raise ValueError(f"unknown AWS error code {code!r}; add it to broker.iam.errors.ERRORS")
             _CLASSES[code] = cls
 
-    def __new__(cls, code: str, message: str | None = None, *, reason: str | None = None) -> AwsError:
+    def __new__(cls, *args: Any, **kwargs: Any) -> AwsError:
+        # AwsError(code, ...) is an instance of the code's class; a subclass builds itself.
         if cls is not AwsError:
             return super().__new__(cls)
+        code = args[0] if args else kwargs["code"]
         return super().__new__(error_class(code))
 
     def __init__(self, code: str, message: str | None = None, *, reason: str | None = None) -> None:
@@ -243,6 +245,12 @@ class AwsError(BrokerError):
         self.type = spec.type
         self.reason = reason
         super().__init__(spec.message if message is None else message)
+
+    def for_json_protocol(self) -> AwsError:
+        """The same error under the JSON protocol's name for it (``AccessDenied`` ->
+        ``AccessDeniedException``...), as botocore reads ``__type``."""
+        code = JSON_PROTOCOL_CODES.get(self.code)
+        return AwsError(code, self.message, reason=self.reason) if code else self
 
     @property
     def sender_fault(self) -> bool:

@@ -14,18 +14,13 @@ from broker.iam.errors import AwsError
 from broker.services.runtime import Runtime
 from broker.settings import Settings, load_settings
 from broker.web import aws, cli_routes, decisions, pages, saml_routes
-from broker.web.json_protocol import json_error
-from broker.web.wire import IAM_NS, error_xml
 
 log = logging.getLogger("broker.web")
 
 
 def _aws_error(error: AwsError, request_id: str, status: int) -> Response:
-    """An AWS error in the protocol the request spoke: JSON for X-Amz-Target calls, else Query XML."""
-    if request.headers.get("X-Amz-Target"):
-        response = json_error(error, request_id)
-    else:
-        response = Response(error_xml(error, IAM_NS, request_id), content_type="text/xml")
+    """An AWS error raised outside the pipeline, in the protocol the request spoke."""
+    response = aws.render_error(aws.request_protocol(), error, request_id)
     response.status_code = status
     return response
 

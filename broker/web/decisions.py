@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from broker.services import decisions
 from broker.services.decisions import Answer, DecisionApiError, HttpRequest, Outcome
-from broker.web.protocol import client_info, runtime
+from broker.web.protocol import client_info, raw_path, runtime, signed_headers
 
 log = logging.getLogger("broker.decisions")
 bp = Blueprint("decisions", __name__)
@@ -35,9 +35,9 @@ def decide() -> Response:
         return _error(error, client.request_id)
     http = HttpRequest(
         method=request.method,
-        path=_raw_path(),
+        path=raw_path(),
         query_string=request.query_string.decode("latin-1"),
-        headers=_headers(),
+        headers=signed_headers(),
         body=body,
         secure=request.is_secure,
         client=client,
@@ -128,14 +128,3 @@ def _error(error: DecisionApiError, request_id: str) -> Response:
     for challenge in error.challenges:
         response.headers.add("WWW-Authenticate", challenge)
     return response
-
-
-def _raw_path() -> str:
-    """SigV4 signs the path as sent; werkzeug's request.path is already percent-decoded."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
-    return raw.split("?", 1)[0] if raw else request.path
-
-
-def _headers() -> dict[str, str]:
-    # A header sent more than once is signed as its values joined by commas.
-    return {name: ",".join(request.headers.getlist(name)) for name in request.headers.keys()}  # noqa: SIM118

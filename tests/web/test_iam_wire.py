@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.model import OperationModel, Shape
 
-from broker.web.protocol import ACTIONS
+from broker.services.api import QUERY_ACTIONS as ACTIONS
 from tests.support.aws import ACCOUNT, admin_client, allow, document, running_broker
 from tests.support.brokers import LiveBroker
 from tests.support.metadata import idp_metadata_xml

@@ -17,11 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.iam.errors import ERRORS
+from broker.services.api import JSON_ACTIONS
+from broker.services.api.registry import SERVICES
 from broker.services.setup import AdminCredentials, bootstrap_admin
-from broker.web.actions.organizations import TARGET_PREFIX
-from broker.web.json_protocol import JSON_ACTIONS
 from tests.support.aws import running_broker
 from tests.support.brokers import LiveBroker
+
+TARGET_PREFIX = SERVICES["organizations"].namespace
 
 # DeleteOrganization takes no input: any body deletes the (empty) organization, as it should.
 ACTIONS = sorted(

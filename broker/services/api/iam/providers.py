@@ -6,11 +6,12 @@ from typing import Any
 
 from broker.iam import arn as arns
 from broker.iam.names import validate_saml_provider_name
+from broker.services.api.call import Call
+from broker.services.api.iam.support import request_tags, required_members, required_tags, resource_tags, tag_page
+from broker.services.api.registry import action
 from broker.services.iam import providers
 from broker.services.iam._common import merged_tags, tag_list, without_tags
 from broker.store import repositories as repo
-from broker.web.actions.iam_support import request_tags, required_members, required_tags, resource_tags, tag_page
-from broker.web.protocol import Call, action
 
 
 def _authorize_on_provider(

@@ -14,21 +14,28 @@ from typing import Any, TypeVar
 from broker.crypto.box import DecryptionError
 from broker.iam import orgs
 from broker.iam.errors import AwsError
+from broker.services.api.call import Call
+from broker.services.api.registry import action
 from broker.services.orgs import policies as scps
 from broker.services.orgs import structure
 from broker.services.orgs.context import policy_arn
 from broker.store import models
-from broker.web.json_protocol import json_action
-from broker.web.protocol import Call
 
-TARGET_PREFIX = "AWSOrganizationsV20161128"
 _NEXT_TOKEN_MAX = 1024
-EVENT_SOURCE = "organizations.amazonaws.com"
 T = TypeVar("T")
 
 
-def _action(name: str, read_only: bool = False) -> Callable[[Any], Any]:
-    return json_action(TARGET_PREFIX, name, EVENT_SOURCE, read_only=read_only)
+OrganizationsHandler = Callable[[Call, Mapping[str, Any]], dict[str, Any]]
+
+
+def _action(name: str, read_only: bool = False) -> Callable[[OrganizationsHandler], OrganizationsHandler]:
+    """Register an Organizations action; its handler reads the JSON request body it is given."""
+
+    def register(handler: OrganizationsHandler) -> OrganizationsHandler:
+        action(name, "organizations", read_only)(lambda call: handler(call, call.body))
+        return handler
+
+    return register
 
 
 # --- views (botocore's shapes) ------------------------------------------------------------------

@@ -6,6 +6,10 @@ from typing import Any
 
 from broker.iam.errors import AwsError
 from broker.policy import PolicyKind
+from broker.services.api.call import Call
+from broker.services.api.params import Params
+from broker.services.api.registry import action
+from broker.services.api.shapes import XmlMap
 from broker.services.orgs.context import account_context
 from broker.services.simulation import (
     ContextEntry,
@@ -16,8 +20,6 @@ from broker.services.simulation import (
     principal_sources,
     simulate,
 )
-from broker.web.protocol import Call, action
-from broker.web.wire import Params, XmlMap
 
 
 def _context_entries(params: Params) -> list[ContextEntry]:

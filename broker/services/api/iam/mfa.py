@@ -9,12 +9,8 @@ from typing import Any
 from broker.iam import arn as arns
 from broker.iam.errors import AwsError
 from broker.iam.names import validate_user_name
-from broker.services.iam import mfa, users
-from broker.services.iam._common import merged_tags, tag_list, without_tags
-from broker.services.iam.views import user_view
-from broker.store import models
-from broker.store import repositories as repo
-from broker.web.actions.iam_support import (
+from broker.services.api.call import Call
+from broker.services.api.iam.support import (
     authorize_on_user,
     page,
     request_tags,
@@ -24,7 +20,12 @@ from broker.web.actions.iam_support import (
     tag_page,
     target_user_name,
 )
-from broker.web.protocol import Call, action
+from broker.services.api.registry import action
+from broker.services.iam import mfa, users
+from broker.services.iam._common import merged_tags, tag_list, without_tags
+from broker.services.iam.views import user_view
+from broker.store import models
+from broker.store import repositories as repo
 
 
 def _device_arn(call: Call, name: str | None, path: str | None) -> str:

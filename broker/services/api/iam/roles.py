@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from broker.iam.names import validate_role_name
-from broker.services.iam import roles
-from broker.services.iam._common import merged_tags, without_tags
-from broker.services.iam.views import role_view
-from broker.web.actions.iam_support import (
+from broker.services.api.call import Call
+from broker.services.api.iam.support import (
     authorize_on_role,
     boundary_context,
     entity_arn,
@@ -19,7 +17,10 @@ from broker.web.actions.iam_support import (
     required_tags,
     tag_page,
 )
-from broker.web.protocol import Call, action
+from broker.services.api.registry import action
+from broker.services.iam import roles
+from broker.services.iam._common import merged_tags, without_tags
+from broker.services.iam.views import role_view
 
 
 @action("CreateRole", "iam")

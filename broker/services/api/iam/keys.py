@@ -6,11 +6,12 @@ from typing import Any
 
 from broker.iam.errors import AwsError
 from broker.iam.names import validate_user_name
+from broker.services.api.call import Call
+from broker.services.api.iam.support import authorize_on_user, page, target_user_name
+from broker.services.api.registry import action
 from broker.services.iam import access_keys, users
 from broker.services.iam.views import access_key_view
 from broker.store import repositories as repo
-from broker.web.actions.iam_support import authorize_on_user, page, target_user_name
-from broker.web.protocol import Call, action
 
 
 def _user_name(call: Call) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.services.api.call import Call
+from broker.services.api.iam.support import page
+from broker.services.api.registry import action
 from broker.services.iam import account
-from broker.web.actions.iam_support import page
-from broker.web.protocol import Call, action
 
 
 @action("CreateAccountAlias", "iam")

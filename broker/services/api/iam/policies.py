@@ -6,11 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from broker.iam.names import validate_group_name, validate_policy_name, validate_role_name, validate_user_name
-from broker.services.iam import groups, policies, roles, users
-from broker.services.iam._common import merged_tags, without_tags
-from broker.services.iam.views import attached_view, policy_view, version_view
-from broker.store import models
-from broker.web.actions.iam_support import (
+from broker.services.api.call import Call
+from broker.services.api.iam.support import (
     authorize_on_group,
     authorize_on_role,
     authorize_on_user,
@@ -23,7 +20,11 @@ from broker.web.actions.iam_support import (
     resource_tags,
     tag_page,
 )
-from broker.web.protocol import Call, action
+from broker.services.api.registry import action
+from broker.services.iam import groups, policies, roles, users
+from broker.services.iam._common import merged_tags, without_tags
+from broker.services.iam.views import attached_view, policy_view, version_view
+from broker.store import models
 
 
 def _policy_arn(call: Call) -> str:

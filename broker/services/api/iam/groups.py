@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from broker.iam.names import name_key, validate_group_name, validate_path, validate_user_name
-from broker.services.iam import groups, users
-from broker.services.iam.views import group_view, user_view
-from broker.store import repositories as repo
-from broker.web.actions.iam_support import (
+from broker.services.api.call import Call
+from broker.services.api.iam.support import (
     authorize_on_group,
     authorize_on_user,
     entity_arn,
     list_resource,
     page,
 )
-from broker.web.protocol import Call, action
+from broker.services.api.registry import action
+from broker.services.iam import groups, users
+from broker.services.iam.views import group_view, user_view
+from broker.store import repositories as repo
 
 
 @action("CreateGroup", "iam")

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from broker.iam.names import validate_group_name, validate_policy_name, validate_role_name, validate_user_name
+from broker.services.api.call import Call
+from broker.services.api.iam.support import authorize_on_group, authorize_on_role, authorize_on_user, page
+from broker.services.api.registry import action
 from broker.services.iam import groups, inline, roles, users
 from broker.services.iam.views import document_out
-from broker.web.actions.iam_support import authorize_on_group, authorize_on_role, authorize_on_user, page
-from broker.web.protocol import Call, action
 
 Owner = inline.Owner
 

@@ -8,11 +8,11 @@ from typing import Any, TypeVar
 from broker.iam import arn as arns
 from broker.iam.errors import AwsError
 from broker.iam.names import constraint_violation, name_key, validation_error
+from broker.services.api.call import Call
 from broker.services.auth import caller_model
 from broker.services.iam.paging import paginate
 from broker.store import models
 from broker.store import repositories as repo
-from broker.web.protocol import Call
 
 T = TypeVar("T")
 

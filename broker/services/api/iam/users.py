@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from broker.iam.names import validate_path, validate_user_name
-from broker.services.iam import users
-from broker.services.iam._common import merged_tags, without_tags
-from broker.services.iam.views import user_view
-from broker.web.actions.iam_support import (
+from broker.services.api.call import Call
+from broker.services.api.iam.support import (
     authorize_on_user,
     boundary_context,
     entity_arn,
@@ -20,7 +18,10 @@ from broker.web.actions.iam_support import (
     tag_page,
     target_user_name,
 )
-from broker.web.protocol import Call, action
+from broker.services.api.registry import action
+from broker.services.iam import users
+from broker.services.iam._common import merged_tags, without_tags
+from broker.services.iam.views import user_view
 
 
 @action("CreateUser", "iam")

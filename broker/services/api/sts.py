@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
-
-from broker.iam.errors import AwsError
 from broker.services import sts
-from broker.services.auth import request_context
+from broker.services.api.call import Call, UnsignedCall
+from broker.services.api.params import Params
+from broker.services.api.registry import action, unsigned_action
 from broker.services.credentials import TemporaryCredentials
-from broker.services.federation import ClientInfo
-from broker.web.protocol import Call, action, runtime, unsigned_action, xml_response
-from broker.web.wire import STS_NS, Params, error_xml, success_xml
 
 
 def _credentials(credentials: TemporaryCredentials) -> dict[str, Any]:
@@ -26,22 +22,20 @@ def _credentials(credentials: TemporaryCredentials) -> dict[str, Any]:
 
 
 @unsigned_action("AssumeRoleWithSAML", "sts")
-def assume_role_with_saml(params: Params, client: ClientInfo) -> Response:
-    try:
-        result = sts.assume_role_with_saml(
-            runtime(),
-            role_arn=params.get("RoleArn"),
-            principal_arn=params.get("PrincipalArn"),
-            saml_assertion=params.get("SAMLAssertion"),
-            duration_seconds=params.integer("DurationSeconds"),
-            policy=params.get("Policy"),
-            policy_arns=_policy_arns(params),
-            client=client,
-        )
-    except AwsError as exc:
-        return xml_response(error_xml(exc, STS_NS, client.request_id), exc.status)
+def assume_role_with_saml(call: UnsignedCall) -> dict[str, Any]:
+    params = call.params
+    result = sts.assume_role_with_saml(
+        call.runtime,
+        role_arn=params.get("RoleArn"),
+        principal_arn=params.get("PrincipalArn"),
+        saml_assertion=params.get("SAMLAssertion"),
+        duration_seconds=params.integer("DurationSeconds"),
+        policy=params.get("Policy"),
+        policy_arns=_policy_arns(params),
+        client=call.client,
+    )
     credentials = result.credentials
-    body: dict[str, Any] = {
+    return {
         "Credentials": _credentials(credentials),
         "AssumedRoleUser": {"AssumedRoleId": credentials.assumed_role_id, "Arn": credentials.assumed_role_arn},
         "PackedPolicySize": result.packed_policy_size,
@@ -52,7 +46,6 @@ def assume_role_with_saml(params: Params, client: ClientInfo) -> Response:
         "NameQualifier": result.name_qualifier,
         "SourceIdentity": result.source_identity,
     }
-    return xml_response(success_xml("AssumeRoleWithSAML", STS_NS, body, client.request_id))
 
 
 def _policy_arns(params: Params) -> list[str]:
@@ -74,8 +67,8 @@ def get_caller_identity(call: Call) -> dict[str, Any]:
 def assume_role(call: Call) -> dict[str, Any]:
     role_arn = call.params.get("RoleArn")
     if role_arn:
-        call.resources.append({"ARN": role_arn})
-    context = request_context(call.caller, call.client.source_ip, call.runtime.now(), request.is_secure, call.session)
+        call.audit.touch(role_arn)
+    context = call.context()
     result = sts.assume_role(
         call.runtime,
         call.session,

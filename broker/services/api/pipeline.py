@@ -1,0 +1,141 @@
+"""One pipeline for every AWS-protocol request, Query and JSON alike.
+
+parse -> authenticate (SigV4 or session token) -> authorize (the handler asks the policy engine)
+-> run the action -> audit -> an :class:`Outcome` the web layer renders in the request's protocol.
+
+A call and its audit event commit in one transaction. A refused call rolls back; its refusal is
+then audited in a transaction of its own (with whatever the refusal must leave behind, such as a
+failed MFA attempt that counts toward throttling).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from broker.iam.errors import AccessDenied, AccessDeniedException, AwsError
+from broker.services.api import actions as _actions  # noqa: F401  (registers every action)
+from broker.services.api.call import Call, UnsignedCall
+from broker.services.api.params import Params
+from broker.services.api.registry import JSON_ACTIONS, QUERY_ACTIONS, Operation, WireProtocol
+from broker.services.api.shapes import json_safe
+from broker.services.audit import AuditScope, ClientInfo
+from broker.services.auth import authenticate
+from broker.services.runtime import Runtime
+
+log = logging.getLogger("broker.aws")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """An HTTP request to the AWS endpoint, as SigV4 saw it signed."""
+
+    method: str
+    path: str  # as sent, not percent-decoded
+    query_string: str
+    headers: Mapping[str, str]
+    body: bytes
+    secure: bool
+    client: ClientInfo
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the web layer renders: the action's result, or the error, in ``protocol``."""
+
+    protocol: WireProtocol
+    operation: Operation | None
+    result: Mapping[str, Any] | None = None
+    error: AwsError | None = None
+
+
+def handle_query(runtime: Runtime, params: Params, request: ApiRequest) -> Outcome:
+    """A Query-protocol call: ``Action`` names the operation."""
+    name = params.get("Action")
+    if not name:
+        return Outcome("query", None, error=AwsError("MissingAction", "Missing Action"))
+    operation = QUERY_ACTIONS.get(name)
+    if operation is None:
+        message = f"Could not find operation {name} for version {params.get('Version')}"
+        return Outcome("query", None, error=AwsError("InvalidAction", message))
+    if operation.unsigned is not None:
+        return _unsigned(runtime, operation, params, request)
+    audited = {k: v for k, v in params.as_dict().items() if k not in ("Action", "Version")}
+    return _signed(runtime, operation, request, params, None, audited)
+
+
+def handle_json(runtime: Runtime, target: str, request: ApiRequest) -> Outcome:
+    """A JSON-protocol call: ``X-Amz-Target`` names the operation."""
+    operation = JSON_ACTIONS.get(target)
+    if operation is None:
+        error = AwsError("UnknownOperationException", f"Operation {target[:200]} is not served by this endpoint.")
+        return Outcome("json", None, error=error)
+    return _signed(runtime, operation, request, Params(), request.body, {})
+
+
+def _signed(
+    runtime: Runtime,
+    operation: Operation,
+    request: ApiRequest,
+    params: Params,
+    json_body: bytes | None,
+    audited: Mapping[str, Any] | None,
+) -> Outcome:
+    protocol = operation.service.protocol
+    audit = AuditScope(
+        event_name=operation.name,
+        event_source=operation.service.event_source,
+        client=request.client,
+        region=runtime.settings.region,
+        read_only=operation.read_only,
+        request_parameters=audited,
+    )
+    try:
+        with runtime.db.transaction() as session:
+            caller, _signed_request = authenticate(
+                runtime, session, request.method, request.path, request.query_string, request.headers, request.body
+            )
+            audit.actor = caller.actor()
+            body: Mapping[str, Any] = {}
+            if json_body is not None:
+                body = _json_body(json_body)
+                audit.request_parameters = body
+            call = Call(runtime, session, caller, params, body, request.client, request.secure, audit)
+            assert operation.handler is not None
+            result = operation.handler(call)
+            audit.record(session, runtime.now(), response=json_safe(result))
+            return Outcome(protocol, operation, result=result)
+    except AwsError as exc:
+        error = exc.for_json_protocol() if protocol == "json" else exc
+        if isinstance(error, AccessDenied | AccessDeniedException):
+            log.info("denied %s for %s: %s", operation.name, audit.actor.arn, error.message)
+        with runtime.db.transaction() as session:
+            persist = getattr(exc, "persist_after_rollback", None)
+            if persist is not None:
+                persist(session)
+            audit.record(session, runtime.now(), error=error)
+        return Outcome(protocol, operation, error=error)
+
+
+def _unsigned(runtime: Runtime, operation: Operation, params: Params, request: ApiRequest) -> Outcome:
+    assert operation.unsigned is not None
+    try:
+        result = operation.unsigned(UnsignedCall(runtime, params, request.client))
+    except AwsError as exc:
+        return Outcome("query", operation, error=exc)
+    return Outcome("query", operation, result=result)
+
+
+def _json_body(raw: bytes) -> Mapping[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise AwsError("SerializationException", "The request body is not valid JSON.") from None
+    if not isinstance(parsed, dict):
+        raise AwsError("SerializationException", "The request body must be a JSON object.")
+    return parsed
