@@ -147,6 +147,20 @@ def _coerce(name: str, raw: object, from_env: bool) -> object:
     raise ValueError(f"unsupported setting type {hint!r}")  # pragma: no cover - table is fixed
 
 
+def _take(values: dict[str, object], key: str, raw: object, *, from_env: bool, unknown: str, where: str) -> list[str]:
+    """Coerce one setting of a source into ``values``; the problem with it, if any.
+
+    ``unknown`` is the problem for a name that is no setting, ``where`` prefixes a bad value's.
+    """
+    if key not in _FIELDS:
+        return [unknown]
+    try:
+        values[key] = _coerce(key, raw, from_env=from_env)
+    except ValueError as exc:
+        return [f"{where}: {exc}"]
+    return []
+
+
 def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -167,28 +181,19 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError([f"config file {path}: not valid TOML: {exc}"]) from None
         for key, raw in document.items():
-            if key not in _FIELDS:
-                problems.append(f"{path}: unknown setting {key!r}")
-                continue
-            try:
-                values[key] = _coerce(key, raw, from_env=False)
-            except ValueError as exc:
-                problems.append(f"{path}: {key}: {exc}")
+            unknown, where = f"{path}: unknown setting {key!r}", f"{path}: {key}"
+            problems.extend(_take(values, key, raw, from_env=False, unknown=unknown, where=where))
 
     for env_key, raw in environ.items():
         if not env_key.startswith(ENV_PREFIX) or env_key == f"{ENV_PREFIX}CONFIG":
             continue
         key = env_key[len(ENV_PREFIX) :].lower()
-        if key not in _FIELDS:
-            problems.append(f"environment: unknown setting {env_key}")
-            continue
-        try:
-            values[key] = _coerce(key, raw, from_env=True)
-        except ValueError as exc:
-            problems.append(f"environment: {env_key}: {exc}")
+        unknown, where = f"environment: unknown setting {env_key}", f"environment: {env_key}"
+        problems.extend(_take(values, key, raw, from_env=True, unknown=unknown, where=where))
 
     values.update(overrides)
     # Values that parsed are range-checked even when others did not, so one run reports all.
+    # _coerce gave each value its field's type, which a dict[str, object] cannot tell mypy.
     settings = Settings(**values)  # type: ignore[arg-type]
     problems.extend(validate(settings))
     if problems:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from html import escape
 from pathlib import Path
-from typing import Any
 
-from flask import Blueprint, Response, current_app, make_response, request
+from flask import Blueprint, Flask, Response, current_app, make_response, request
 from saml2 import BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
@@ -212,5 +211,5 @@ def login() -> Response:
     return response
 
 
-def install(app: Any, idp: DemoIdp) -> None:
+def install(app: Flask, idp: DemoIdp) -> None:
     app.extensions["broker.demo_idp"] = idp

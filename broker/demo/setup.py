@@ -9,7 +9,9 @@ from broker.crypto.keys import generate_rsa_pair
 from broker.demo.idp import DEMO_PROVIDER_NAME, DemoIdp
 from broker.iam.arn import saml_provider_arn
 from broker.iam.names import name_key
-from broker.services import iam_admin
+from broker.services.iam.inline import put_inline_policy
+from broker.services.iam.providers import create_saml_provider, update_saml_provider_metadata
+from broker.services.iam.roles import create_role
 from broker.services.runtime import Runtime
 from broker.services.setup import record_admin_change
 from broker.store import repositories as repo
@@ -60,6 +62,19 @@ def trust_policy(provider_arn: str, acs_url: str, group: str) -> str:
     )
 
 
+def access_policy(group: str) -> str:
+    """What a demo role may do: everything for the admins' role, reading IAM for the others."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+                {"Effect": "Allow", "Action": "iam:Get*" if group != "admins" else "*", "Resource": "*"},
+            ],
+        }
+    )
+
+
 def seed_demo(runtime: Runtime) -> None:
     settings = runtime.settings
     account_id = settings.default_account_id
@@ -72,16 +87,16 @@ def seed_demo(runtime: Runtime) -> None:
             account.alias = "demo"
         provider = repo.provider_by_name(session, account_id, DEMO_PROVIDER_NAME)
         if provider is None:
-            iam_admin.create_saml_provider(session, account_id, DEMO_PROVIDER_NAME, metadata, None, now, source="demo")
+            create_saml_provider(session, account_id, DEMO_PROVIDER_NAME, metadata, None, now, source="demo")
             record_admin_change(runtime, session, "CreateSAMLProvider", {"name": DEMO_PROVIDER_NAME, "source": "demo"})
         elif provider.metadata_xml != metadata:
-            iam_admin.update_saml_provider_metadata(session, provider, metadata)
+            update_saml_provider_metadata(session, provider, metadata)
             record_admin_change(runtime, session, "UpdateSAMLProvider", {"name": DEMO_PROVIDER_NAME, "source": "demo"})
         for role_name, (group, description, max_duration) in DEMO_ROLES.items():
             document = trust_policy(provider_arn, settings.acs_url, group)
             role = repo.role_by_name(session, account_id, name_key(role_name))
             if role is None:
-                role = iam_admin.create_role(
+                role = create_role(
                     session,
                     account_id,
                     name=role_name,
@@ -93,25 +108,7 @@ def seed_demo(runtime: Runtime) -> None:
                     tags=[("purpose", "demo")],
                     now=now,
                 )
-                iam_admin.put_role_policy(
-                    session,
-                    account_id,
-                    role_name,
-                    "access",
-                    json.dumps(
-                        {
-                            "Version": "2012-10-17",
-                            "Statement": [
-                                {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
-                                {
-                                    "Effect": "Allow",
-                                    "Action": "iam:Get*" if group != "admins" else "*",
-                                    "Resource": "*",
-                                },
-                            ],
-                        }
-                    ),
-                )
+                put_inline_policy(session, role, "access", access_policy(group))
                 record_admin_change(runtime, session, "CreateRole", {"roleName": role_name, "path": "/demo/"})
                 record_admin_change(runtime, session, "PutRolePolicy", {"roleName": role_name, "policyName": "access"})
             elif role.trust_policy != document:

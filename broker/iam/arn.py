@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -92,6 +93,31 @@ class Arn:
 # --- Building --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _PathedKind:
+    """An IAM resource whose ARN is ``arn:aws:iam::ACCOUNT:TYPE/PATH/NAME``."""
+
+    kind: str  # how messages call it
+    resource_type: str
+    validate_name: _Validator
+    aws_managed: bool = False  # may belong to the "aws" account
+
+
+_USER: Final = _PathedKind("user", "user", validate_user_name)
+_GROUP: Final = _PathedKind("group", "group", validate_group_name)
+_ROLE: Final = _PathedKind("role", "role", validate_role_name)
+_POLICY: Final = _PathedKind("policy", "policy", validate_policy_name, aws_managed=True)
+_MFA: Final = _PathedKind("MFA device", "mfa", validate_mfa_device_name)
+
+
+@contextmanager
+def _violations_as_invalid_arn(prefix: str) -> Iterator[None]:
+    try:
+        yield
+    except ValidationError as exc:
+        raise InvalidArn(prefix + "; ".join(exc.violations)) from None
+
+
 def _checked_account(account: str) -> str:
     if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
         raise InvalidArn(f"Invalid account id '{echo(str(account))}': expected 12 digits")
@@ -99,78 +125,42 @@ def _checked_account(account: str) -> str:
 
 
 def _validated(validator: _Validator, value: str, what: str) -> str:
-    try:
+    with _violations_as_invalid_arn(f"Invalid {what}: "):
         return validator(value)
-    except ValidationError as exc:
-        raise InvalidArn(f"Invalid {what}: " + "; ".join(exc.violations)) from None
 
 
-def _pathed(service: str, account: str, resource_type: str, path: str, name: str) -> str:
-    return f"arn:{PARTITION}:{service}::{account}:{resource_type}{path}{name}"
+def _pathed(pathed: _PathedKind, account: str, path: str, name: str) -> str:
+    path = _validated(validate_path, path, "path")
+    name = _validated(pathed.validate_name, name, f"{pathed.kind} name")
+    return f"arn:{PARTITION}:iam::{account}:{pathed.resource_type}{path}{name}"
 
 
 def user_arn(account: str, name: str, path: str = "/") -> str:
     """``arn:aws:iam::ACCOUNT:user/PATH/NAME`` (path ``/`` gives ``user/NAME``)."""
-    return _pathed(
-        "iam",
-        _checked_account(account),
-        "user",
-        _validated(validate_path, path, "path"),
-        _validated(validate_user_name, name, "user name"),
-    )
+    return _pathed(_USER, _checked_account(account), path, name)
 
 
 def group_arn(account: str, name: str, path: str = "/") -> str:
-    return _pathed(
-        "iam",
-        _checked_account(account),
-        "group",
-        _validated(validate_path, path, "path"),
-        _validated(validate_group_name, name, "group name"),
-    )
+    return _pathed(_GROUP, _checked_account(account), path, name)
 
 
 def role_arn(account: str, name: str, path: str = "/") -> str:
-    return _pathed(
-        "iam",
-        _checked_account(account),
-        "role",
-        _validated(validate_path, path, "path"),
-        _validated(validate_role_name, name, "role name"),
-    )
+    return _pathed(_ROLE, _checked_account(account), path, name)
 
 
 def policy_arn(account: str, name: str, path: str = "/") -> str:
     """A customer managed policy's ARN."""
-    return _pathed(
-        "iam",
-        _checked_account(account),
-        "policy",
-        _validated(validate_path, path, "path"),
-        _validated(validate_policy_name, name, "policy name"),
-    )
+    return _pathed(_POLICY, _checked_account(account), path, name)
 
 
 def aws_managed_policy_arn(name: str, path: str = "/") -> str:
     """``arn:aws:iam::aws:policy/NAME`` (some AWS policies live under a path)."""
-    return _pathed(
-        "iam",
-        AWS_ACCOUNT,
-        "policy",
-        _validated(validate_path, path, "path"),
-        _validated(validate_policy_name, name, "policy name"),
-    )
+    return _pathed(_POLICY, AWS_ACCOUNT, path, name)
 
 
 def mfa_arn(account: str, name: str, path: str = "/") -> str:
     """A virtual MFA device's ARN, which is also its serial number."""
-    return _pathed(
-        "iam",
-        _checked_account(account),
-        "mfa",
-        _validated(validate_path, path, "path"),
-        _validated(validate_mfa_device_name, name, "MFA device name"),
-    )
+    return _pathed(_MFA, _checked_account(account), path, name)
 
 
 def saml_provider_arn(account: str, name: str) -> str:
@@ -206,44 +196,40 @@ def _parse_own(text: str, kind: str, service: str, *, aws_account: bool = False)
     return arn
 
 
-def _parse_pathed(
-    text: str, kind: str, resource_type: str, validator: _Validator, *, aws_account: bool = False
-) -> tuple[str, str, str]:
-    arn = _parse_own(text, kind, "iam", aws_account=aws_account)
-    prefix = resource_type + "/"
+def _parse_pathed(text: str, pathed: _PathedKind) -> tuple[str, str, str]:
+    arn = _parse_own(text, pathed.kind, "iam", aws_account=pathed.aws_managed)
+    prefix = pathed.resource_type + "/"
     if not arn.resource.startswith(prefix):
-        raise InvalidArn(f"Invalid {kind} ARN '{echo(text)}': the resource must start with '{prefix}'")
-    rest = arn.resource[len(resource_type) :]  # "/PATH/NAME"
+        raise InvalidArn(f"Invalid {pathed.kind} ARN '{echo(text)}': the resource must start with '{prefix}'")
+    rest = arn.resource[len(pathed.resource_type) :]  # "/PATH/NAME"
     cut = rest.rfind("/") + 1
     path, name = rest[:cut], rest[cut:]
-    try:
+    with _violations_as_invalid_arn(f"Invalid {pathed.kind} ARN '{echo(text)}': "):
         validate_path(path)
-        validator(name)
-    except ValidationError as exc:
-        raise InvalidArn(f"Invalid {kind} ARN '{echo(text)}': " + "; ".join(exc.violations)) from None
+        pathed.validate_name(name)
     return arn.account, path, name
 
 
 def parse_role_arn(text: str) -> tuple[str, str, str]:
     """``arn:aws:iam::ACCOUNT:role/PATH/NAME`` -> ``(account, path, name)``."""
-    return _parse_pathed(text, "role", "role", validate_role_name)
+    return _parse_pathed(text, _ROLE)
 
 
 def parse_user_arn(text: str) -> tuple[str, str, str]:
-    return _parse_pathed(text, "user", "user", validate_user_name)
+    return _parse_pathed(text, _USER)
 
 
 def parse_group_arn(text: str) -> tuple[str, str, str]:
-    return _parse_pathed(text, "group", "group", validate_group_name)
+    return _parse_pathed(text, _GROUP)
 
 
 def parse_policy_arn(text: str) -> tuple[str, str, str]:
     """Customer or AWS managed policy ARN -> ``(account or "aws", path, name)``."""
-    return _parse_pathed(text, "policy", "policy", validate_policy_name, aws_account=True)
+    return _parse_pathed(text, _POLICY)
 
 
 def parse_mfa_arn(text: str) -> tuple[str, str, str]:
-    return _parse_pathed(text, "MFA device", "mfa", validate_mfa_device_name)
+    return _parse_pathed(text, _MFA)
 
 
 def parse_saml_provider_arn(text: str) -> tuple[str, str]:
@@ -253,10 +239,8 @@ def parse_saml_provider_arn(text: str) -> tuple[str, str]:
     if not arn.resource.startswith(prefix):
         raise InvalidArn(f"Invalid SAML provider ARN '{echo(text)}': the resource must start with '{prefix}'")
     name = arn.resource[len(prefix) :]
-    try:
+    with _violations_as_invalid_arn(f"Invalid SAML provider ARN '{echo(text)}': "):
         validate_saml_provider_name(name)
-    except ValidationError as exc:
-        raise InvalidArn(f"Invalid SAML provider ARN '{echo(text)}': " + "; ".join(exc.violations)) from None
     return arn.account, name
 
 
@@ -268,11 +252,9 @@ def parse_assumed_role_arn(text: str) -> tuple[str, str, str]:
         raise InvalidArn(
             f"Invalid assumed-role ARN '{echo(text)}': the resource must be 'assumed-role/ROLE-NAME/SESSION-NAME'"
         )
-    try:
+    with _violations_as_invalid_arn(f"Invalid assumed-role ARN '{echo(text)}': "):
         validate_role_name(parts[1])
         validate_role_session_name(parts[2])
-    except ValidationError as exc:
-        raise InvalidArn(f"Invalid assumed-role ARN '{echo(text)}': " + "; ".join(exc.violations)) from None
     return arn.account, parts[1], parts[2]
 
 

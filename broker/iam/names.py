@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
-from broker.iam import limits
+from broker.iam import limits, totp
 from broker.iam._text import echo
 from broker.iam.errors import ValidationFailed
 
@@ -23,6 +24,7 @@ __all__ = [
     "constraint_violation",
     "name_key",
     "validate_account_alias",
+    "validate_authentication_code",
     "validate_duration_seconds",
     "validate_group_name",
     "validate_int_range",
@@ -35,6 +37,7 @@ __all__ = [
     "validate_role_name",
     "validate_role_session_name",
     "validate_saml_provider_name",
+    "validate_serial_number",
     "validate_source_identity",
     "validate_tag_key",
     "validate_tag_value",
@@ -48,9 +51,6 @@ class ValidationError(ValidationFailed):
     """AWS ``ValidationError`` (400). ``violations`` lists each failed constraint."""
 
     violations: tuple[str, ...]
-
-    def __new__(cls, message: str, violations: Sequence[str] = ()) -> ValidationError:
-        return Exception.__new__(cls)
 
     def __init__(self, message: str, violations: Sequence[str] = ()) -> None:
         super().__init__("ValidationError", message)
@@ -73,14 +73,21 @@ def constraint_violation(value: object, field: str, constraint: str) -> str:
     return f"Value {shown} at '{field}' failed to satisfy constraint: Member {constraint}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    """A pattern of botocore's models, and the Python regex that enforces it."""
+
+    text: str  # as AWS's messages spell it
+    regex: re.Pattern[str]
+
+
 def _check_string(
     value: str | None,
     field: str,
+    pattern: _Pattern | None,
     *,
-    min_len: int,
     max_len: int,
-    pattern: re.Pattern[str] | None,
-    pattern_text: str = "",
+    min_len: int = 1,
 ) -> str:
     if value is None:
         raise validation_error([constraint_violation(None, field, "must not be null")])
@@ -89,31 +96,30 @@ def _check_string(
         violations.append(constraint_violation(value, field, f"must have length greater than or equal to {min_len}"))
     if len(value) > max_len:
         violations.append(constraint_violation(value, field, f"must have length less than or equal to {max_len}"))
-    if pattern is not None and pattern.fullmatch(value) is None:
+    if pattern is not None and pattern.regex.fullmatch(value) is None:
         violations.append(
-            constraint_violation(value, field, f"must satisfy regular expression pattern: {pattern_text}")
+            constraint_violation(value, field, f"must satisfy regular expression pattern: {pattern.text}")
         )
     if violations:
         raise validation_error(violations)
     return value
 
 
-_NAME_PATTERN_TEXT: Final = r"[\w+=,.@-]+"
-_NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
-_SAML_PROVIDER_PATTERN_TEXT: Final = r"[\w._-]+"
-_SAML_PROVIDER_NAME = re.compile(r"[\w._-]+", re.ASCII)
-_SESSION_NAME_PATTERN_TEXT: Final = r"[\w+=,.@-]*"
-_SESSION_NAME = re.compile(r"[\w+=,.@-]*", re.ASCII)
+_NAME: Final = _Pattern(r"[\w+=,.@-]+", re.compile(r"[\w+=,.@-]+", re.ASCII))
+_SAML_PROVIDER_NAME: Final = _Pattern(r"[\w._-]+", re.compile(r"[\w._-]+", re.ASCII))
+_SESSION_NAME: Final = _Pattern(r"[\w+=,.@-]*", re.compile(r"[\w+=,.@-]*", re.ASCII))
 # AWS's prose says paths may use U+0021..U+007F, but its model's pattern stops at U+007E;
 # the pattern is what AWS enforces and keeps DEL (a control character) out of ARNs.
-_PATH_PATTERN_TEXT: Final = r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)"
-_PATH = re.compile(r"/|/[\x21-\x7e]+/")
-_POLICY_PATH_PATTERN_TEXT: Final = r"((/[A-Za-z0-9\.,\+@=_-]+)*)/"
-_POLICY_PATH = re.compile(r"(/[A-Za-z0-9.,+@=_-]+)*/")
-_DESCRIPTION_PATTERN_TEXT: Final = r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*"
-_DESCRIPTION = re.compile(r"[\t\n\r\x20-\x7e\xa1-\xff]*")
-_ACCOUNT_ALIAS_PATTERN_TEXT: Final = r"^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$"
-_ACCOUNT_ALIAS = re.compile(r"[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]")
+_PATH: Final = _Pattern(r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)", re.compile(r"/|/[\x21-\x7e]+/"))
+_POLICY_PATH: Final = _Pattern(r"((/[A-Za-z0-9\.,\+@=_-]+)*)/", re.compile(r"(/[A-Za-z0-9.,+@=_-]+)*/"))
+_DESCRIPTION: Final = _Pattern(
+    r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*", re.compile(r"[\t\n\r\x20-\x7e\xa1-\xff]*")
+)
+_ACCOUNT_ALIAS: Final = _Pattern(
+    r"^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$", re.compile(r"[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]")
+)
+_SERIAL_NUMBER: Final = _Pattern(r"[\w+=/:,.@-]+", re.compile(r"[\w+=/:,.@-]+", re.ASCII))
+_AUTHENTICATION_CODE: Final = _Pattern(r"[\d]+", re.compile(r"\d+", re.ASCII))
 _TAG_PATTERN_TEXT: Final = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]"
 _TAG_PUNCTUATION: Final = frozenset("_.:/=+-@")
 
@@ -124,112 +130,75 @@ def name_key(name: str) -> str:
 
 
 def validate_user_name(name: str | None, field: str = "userName") -> str:
-    return _check_string(
-        name, field, min_len=1, max_len=limits.USER_NAME_MAX, pattern=_NAME, pattern_text=_NAME_PATTERN_TEXT
-    )
+    return _check_string(name, field, _NAME, max_len=limits.USER_NAME_MAX)
 
 
 def validate_role_name(name: str | None, field: str = "roleName") -> str:
-    return _check_string(
-        name, field, min_len=1, max_len=limits.ROLE_NAME_MAX, pattern=_NAME, pattern_text=_NAME_PATTERN_TEXT
-    )
+    return _check_string(name, field, _NAME, max_len=limits.ROLE_NAME_MAX)
 
 
 def validate_group_name(name: str | None, field: str = "groupName") -> str:
-    return _check_string(
-        name, field, min_len=1, max_len=limits.GROUP_NAME_MAX, pattern=_NAME, pattern_text=_NAME_PATTERN_TEXT
-    )
+    return _check_string(name, field, _NAME, max_len=limits.GROUP_NAME_MAX)
 
 
 def validate_policy_name(name: str | None, field: str = "policyName") -> str:
-    return _check_string(
-        name, field, min_len=1, max_len=limits.POLICY_NAME_MAX, pattern=_NAME, pattern_text=_NAME_PATTERN_TEXT
-    )
+    return _check_string(name, field, _NAME, max_len=limits.POLICY_NAME_MAX)
 
 
 def validate_mfa_device_name(name: str | None, field: str = "virtualMFADeviceName") -> str:
-    return _check_string(
-        name,
-        field,
-        min_len=1,
-        max_len=limits.MFA_DEVICE_NAME_MAX,
-        pattern=_NAME,
-        pattern_text=_NAME_PATTERN_TEXT,
-    )
+    return _check_string(name, field, _NAME, max_len=limits.MFA_DEVICE_NAME_MAX)
 
 
 def validate_saml_provider_name(name: str | None, field: str = "name") -> str:
-    return _check_string(
-        name,
-        field,
-        min_len=1,
-        max_len=limits.SAML_PROVIDER_NAME_MAX,
-        pattern=_SAML_PROVIDER_NAME,
-        pattern_text=_SAML_PROVIDER_PATTERN_TEXT,
-    )
+    return _check_string(name, field, _SAML_PROVIDER_NAME, max_len=limits.SAML_PROVIDER_NAME_MAX)
 
 
 def validate_role_session_name(name: str | None, field: str = "roleSessionName") -> str:
     return _check_string(
-        name,
-        field,
-        min_len=limits.ROLE_SESSION_NAME_MIN,
-        max_len=limits.ROLE_SESSION_NAME_MAX,
-        pattern=_SESSION_NAME,
-        pattern_text=_SESSION_NAME_PATTERN_TEXT,
+        name, field, _SESSION_NAME, min_len=limits.ROLE_SESSION_NAME_MIN, max_len=limits.ROLE_SESSION_NAME_MAX
     )
 
 
 def validate_source_identity(value: str | None, field: str = "sourceIdentity") -> str:
     return _check_string(
-        value,
-        field,
-        min_len=limits.SOURCE_IDENTITY_MIN,
-        max_len=limits.SOURCE_IDENTITY_MAX,
-        pattern=_SESSION_NAME,
-        pattern_text=_SESSION_NAME_PATTERN_TEXT,
+        value, field, _SESSION_NAME, min_len=limits.SOURCE_IDENTITY_MIN, max_len=limits.SOURCE_IDENTITY_MAX
     )
 
 
 def validate_path(path: str | None, field: str = "path") -> str:
     """User, group, role and MFA paths: ``/`` or ``/a/b/``."""
-    return _check_string(
-        path, field, min_len=1, max_len=limits.PATH_MAX, pattern=_PATH, pattern_text=_PATH_PATTERN_TEXT
-    )
+    return _check_string(path, field, _PATH, max_len=limits.PATH_MAX)
 
 
 def validate_policy_path(path: str | None, field: str = "path") -> str:
     """Managed policy paths, which AWS restricts further than entity paths."""
-    return _check_string(
-        path,
-        field,
-        min_len=1,
-        max_len=limits.PATH_MAX,
-        pattern=_POLICY_PATH,
-        pattern_text=_POLICY_PATH_PATTERN_TEXT,
-    )
+    return _check_string(path, field, _POLICY_PATH, max_len=limits.PATH_MAX)
 
 
 def validate_role_description(description: str | None, field: str = "description") -> str:
-    return _check_string(
-        description,
-        field,
-        min_len=0,
-        max_len=limits.ROLE_DESCRIPTION_MAX,
-        pattern=_DESCRIPTION,
-        pattern_text=_DESCRIPTION_PATTERN_TEXT,
-    )
+    return _check_string(description, field, _DESCRIPTION, min_len=0, max_len=limits.ROLE_DESCRIPTION_MAX)
 
 
 def validate_account_alias(alias: str | None, field: str = "accountAlias") -> str:
     return _check_string(
-        alias,
-        field,
-        min_len=limits.ACCOUNT_ALIAS_MIN,
-        max_len=limits.ACCOUNT_ALIAS_MAX,
-        pattern=_ACCOUNT_ALIAS,
-        pattern_text=_ACCOUNT_ALIAS_PATTERN_TEXT,
+        alias, field, _ACCOUNT_ALIAS, min_len=limits.ACCOUNT_ALIAS_MIN, max_len=limits.ACCOUNT_ALIAS_MAX
     )
+
+
+def validate_serial_number(serial_number: str | None, field: str = "serialNumber") -> str:
+    """An MFA device's serial number: a virtual device's ARN, or a hardware token's serial."""
+    return _check_string(
+        serial_number,
+        field,
+        _SERIAL_NUMBER,
+        min_len=limits.MFA_SERIAL_NUMBER_MIN,
+        max_len=limits.MFA_SERIAL_NUMBER_MAX,
+    )
+
+
+def validate_authentication_code(code: str | None, field: str) -> str:
+    """A six-digit TOTP code (``authenticationCode1``, ``tokenCode``...)."""
+    return _check_string(code, field, _AUTHENTICATION_CODE, min_len=totp.DIGITS, max_len=totp.DIGITS)
 
 
 def _is_tag_text(text: str) -> bool:
@@ -238,7 +207,7 @@ def _is_tag_text(text: str) -> bool:
 
 
 def _check_tag_text(value: str | None, field: str, *, min_len: int, max_len: int) -> str:
-    value = _check_string(value, field, min_len=min_len, max_len=max_len, pattern=None)
+    value = _check_string(value, field, None, min_len=min_len, max_len=max_len)
     if not _is_tag_text(value):
         quantifier = "+" if min_len else "*"
         raise validation_error(

@@ -1,9 +1,11 @@
 """Assertion consumer: turns a POSTed SAMLResponse into an :class:`Assertion` or one SamlError.
 
 Order matters: structure and limits first, then signatures (against keys pinned from the
-provider's metadata), and only then is any content of the message believed. pysaml2 builds
-the object model of the verified assertion; everything it does not enforce (see
-REFERENCE.md) is enforced here, each with its own error code.
+provider's metadata), and only then is any content of the message believed. pysaml2 only
+builds the object model of the verified assertion: the signature profile, destination,
+recipient, audience, times, subject confirmation and assertion count are all checked here,
+each with its own error code. docs/security.md ("What the ACS checks") lists every code and
+the order of the checks.
 """
 
 from __future__ import annotations
@@ -74,6 +76,17 @@ def parse_saml_time(text: str | None, what: str) -> dt.datetime:
     return (value - sign * offset).replace(tzinfo=dt.UTC)
 
 
+def _issue_instant(element: etree._Element, what: str, now: dt.datetime, skew: dt.timedelta) -> dt.datetime:
+    """The element's IssueInstant, refused unless it is at most a day old and not in the future."""
+    issue_instant = parse_saml_time(element.get("IssueInstant"), f"{what} IssueInstant")
+    if not now - ISSUE_INSTANT_WINDOW <= issue_instant <= now + skew:
+        raise SamlError(
+            "Expired" if issue_instant < now else "NotYetValid",
+            f"{what} IssueInstant {issue_instant.isoformat()} is outside the accepted window",
+        )
+    return issue_instant
+
+
 def _text(element: etree._Element | None) -> str | None:
     """All text of an element, comments skipped: lxml's ``.text`` would stop at a comment, and
     exclusive c14n ignores comments, so one inserted after signing could cut a value short."""
@@ -121,12 +134,7 @@ def validate_response(
     response_id = root.get("ID")
     if not response_id:
         raise SamlError("MalformedMessage", "Response has no ID")
-    issue_instant = parse_saml_time(root.get("IssueInstant"), "Response IssueInstant")
-    if not now - ISSUE_INSTANT_WINDOW <= issue_instant <= now + skew:
-        raise SamlError(
-            "Expired" if issue_instant < now else "NotYetValid",
-            f"Response IssueInstant {issue_instant.isoformat()} is outside the accepted window",
-        )
+    issue_instant = _issue_instant(root, "Response", now, skew)
     destination = root.get("Destination")
     if destination is None:
         raise SamlError("WrongDestination", "Response has no Destination")
@@ -246,12 +254,7 @@ def _read_assertion(
     assertion_id = element.get("ID") or ""
     if element.get("Version") != "2.0":
         raise SamlError("MalformedMessage", "Assertion Version is not 2.0")
-    issue_instant = parse_saml_time(element.get("IssueInstant"), "Assertion IssueInstant")
-    if not now - ISSUE_INSTANT_WINDOW <= issue_instant <= now + skew:
-        raise SamlError(
-            "Expired" if issue_instant < now else "NotYetValid",
-            f"Assertion IssueInstant {issue_instant.isoformat()} is outside the accepted window",
-        )
+    issue_instant = _issue_instant(element, "Assertion", now, skew)
     in_response_to = root.get("InResponseTo")
 
     subject = element.find(q("saml", "Subject"))

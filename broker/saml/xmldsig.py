@@ -11,7 +11,7 @@ import base64
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 import xmlsec
 from lxml import etree
@@ -273,23 +273,24 @@ def encrypt_assertion(assertion: etree._Element, recipient_cert_pem: bytes) -> e
     return wrapper
 
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def _pysaml2_errors(method: _F) -> _F:
+def _pysaml2_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
     """pysaml2 expects XmlsecError from a backend; translate the broker's SamlError."""
 
     @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(*args, **kwargs)
         except SamlError as exc:
             raise XmlsecError(str(exc)) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]
+class XmlsecBindingsBackend(CryptoBackend):  # type: ignore[misc]  # pysaml2 ships no type hints
     """pysaml2 crypto backend on the xmlsec bindings: in-process, keys from memory.
 
     pysaml2 hands a backend file names for keys; this one also accepts PEM content, so the

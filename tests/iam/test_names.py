@@ -10,6 +10,7 @@ from broker.iam.names import (
     constraint_violation,
     name_key,
     validate_account_alias,
+    validate_authentication_code,
     validate_duration_seconds,
     validate_group_name,
     validate_max_session_duration,
@@ -21,6 +22,7 @@ from broker.iam.names import (
     validate_role_name,
     validate_role_session_name,
     validate_saml_provider_name,
+    validate_serial_number,
     validate_source_identity,
     validate_tag_key,
     validate_tag_value,
@@ -248,3 +250,23 @@ def test_integer_range_bounds_are_inclusive() -> None:
     assert validate_duration_seconds(900) == 900
     assert validate_duration_seconds(43200) == 43200
     assert validate_max_session_duration(3600) == 3600
+
+
+def test_mfa_serial_numbers_and_codes() -> None:
+    assert validate_serial_number("arn:aws:iam::123456789012:mfa/alice") == "arn:aws:iam::123456789012:mfa/alice"
+    assert validate_authentication_code("012345", "authenticationCode1") == "012345"
+    with pytest.raises(ValidationError) as short:
+        validate_serial_number("GAHT1234")
+    assert short.value.message == (
+        "1 validation error detected: Value 'GAHT1234' at 'serialNumber' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 9"
+    )
+    with pytest.raises(ValidationError, match=r"pattern: \[\\w\+=/:,\.@-\]\+"):
+        validate_serial_number("arn:aws:iam::123456789012:mfa/a b")
+    with pytest.raises(ValidationError) as code:
+        validate_authentication_code("12a45", "tokenCode")
+    assert code.value.violations == (
+        "Value '12a45' at 'tokenCode' failed to satisfy constraint: Member must have length greater than or equal to 6",
+        "Value '12a45' at 'tokenCode' failed to satisfy constraint: Member must satisfy regular expression pattern: "
+        "[\\d]+",
+    )
