@@ -3,42 +3,41 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import re
-import time
-import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import func, inspect, select
-from sqlalchemy.exc import SQLAlchemyError
 
+from broker.cli import _runtime
 from broker.cli.errors import BrokerError
 
 if TYPE_CHECKING:
+    from broker.services.audit.export import ExportFormat
     from broker.services.runtime import Runtime
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# broker.services.audit.export.FORMATS, spelled out so the person's commands never load the server.
+_EXPORT_FORMATS = ("cloudtrail", "jsonl")
 
 
 def _fail(message: str) -> click.ClickException:
     return BrokerError(message)
 
 
-def _runtime(ctx: click.Context) -> Runtime:
-    from broker.cli.main import _runtime as make_runtime
+def _runtime_with_trail(ctx: click.Context) -> Runtime:
+    """The runtime, disposed when the command ends, once the database is known to hold a trail."""
+    from broker.services.audit.trail import AuditTrailUnavailable, open_trail
 
-    runtime: Runtime = make_runtime(ctx)
+    runtime = _runtime.runtime(ctx)
     ctx.call_on_close(runtime.db.dispose)
     try:
-        ready = inspect(runtime.db.engine).has_table("audit_chain_head")
-    except SQLAlchemyError as exc:
-        raise _fail(f"cannot open the database: {exc.__class__.__name__}") from None
-    if not ready:
-        raise _fail("the database has no audit trail yet: run `broker init` (it creates or upgrades the schema)")
+        open_trail(runtime)
+    except AuditTrailUnavailable as exc:
+        raise _fail(exc.message) from None
     return runtime
 
 
@@ -56,36 +55,6 @@ def parse_time(option: str, text: str | None, now: dt.datetime) -> dt.datetime |
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _record_cli_event(runtime: Runtime, name: str, parameters: dict[str, Any], read_only: bool) -> None:
-    from broker.services.audit import record_event
-    from broker.services.setup import CLI_ACTOR
-
-    with runtime.db.transaction() as session:
-        record_event(
-            session,
-            event_name=name,
-            event_source="broker.audit",
-            actor=CLI_ACTOR,
-            now=runtime.now(),
-            region=runtime.settings.region,
-            source_ip=None,
-            user_agent="broker-cli",
-            request_id=str(uuid.uuid4()),
-            request_parameters=parameters,
-            read_only=read_only,
-            event_type="AwsServiceEvent",
-            recipient_account_id=runtime.settings.default_account_id,
-            additional={"osUser": _os_user()},
-        )
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 @click.group()
 def audit() -> None:
     """The audit trail: verify, export, tail, digest, purge."""
@@ -98,23 +67,14 @@ def audit() -> None:
 @click.pass_context
 def verify(ctx: click.Context, start: str | None, end: str | None, as_json: bool) -> None:
     """Check the hash chain and signed digests; name every event modified, deleted, inserted or reordered."""
-    from broker.services.audit.reading import Reader
-    from broker.services.audit.verify import verify_trail
+    from broker.services.audit import trail
 
-    runtime = _runtime(ctx)
+    runtime = _runtime_with_trail(ctx)
     now = runtime.now()
     start_time, end_time = parse_time("--from", start, now), parse_time("--to", end, now)
     if start_time and end_time and start_time > end_time:
         raise _fail("--from must not be later than --to")
-    with Reader(runtime.db) as reader, reader.snapshot() as session:
-        report = verify_trail(
-            session,
-            runtime.keys.audit_keys,
-            start=start_time,
-            end=end_time,
-            now=now,
-            interval_seconds=runtime.settings.audit_digest_interval_seconds,
-        )
+    report = trail.verify(runtime, start=start_time, end=end_time, now=now)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -138,36 +98,27 @@ def verify(ctx: click.Context, start: str | None, end: str | None, as_json: bool
 @click.option(
     "--format",
     "export_format",
-    type=click.Choice(["cloudtrail", "jsonl"]),
+    type=click.Choice(_EXPORT_FORMATS),
     default="cloudtrail",
     show_default=True,
     help='cloudtrail: {"Records": [...]} per file; jsonl: one record per line. Both gzip.',
 )
 @click.option("--seal/--no-seal", default=True, show_default=True, help="First digest the events not yet digested.")
 @click.pass_context
-def export(ctx: click.Context, since: str | None, output_dir: str, export_format: str, seal: bool) -> None:
+def export(ctx: click.Context, since: str | None, output_dir: str, export_format: ExportFormat, seal: bool) -> None:
     """Write CloudTrail-style gzip log files and signed digest files to a directory."""
-    from broker.services.audit.export import export_trail
-    from broker.services.audit.reading import Reader
+    from broker.services.audit import trail
     from broker.services.audit.worker import seal as write_digest
 
-    runtime = _runtime(ctx)
+    runtime = _runtime_with_trail(ctx)
     since_time = parse_time("--since", since, runtime.now())
     if seal:
         write_digest(runtime, only_if_pending=True)
     directory = Path(output_dir)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with Reader(runtime.db) as reader, reader.snapshot() as session:
-            result = export_trail(session, directory, since=since_time, export_format=export_format)  # type: ignore[arg-type]
+        result = trail.export(runtime, directory, since=since_time, export_format=export_format)
     except OSError as exc:
         raise _fail(f"{output_dir}: cannot write: {exc.strerror}") from None
-    _record_cli_event(
-        runtime,
-        "ExportAuditEvents",
-        {"since": since_time.isoformat() if since_time else None, "format": export_format, "events": result.events},
-        read_only=True,
-    )
     click.echo(
         f"exported {result.events} events in {len(result.log_files)} log files "
         f"and {len(result.digest_files)} digest files to {directory}/"
@@ -188,7 +139,7 @@ def verify_export_command(ctx: click.Context, directory: str, keys_file: str | N
         except (OSError, ValueError):
             raise _fail(f"{keys_file}: not a JSON key set") from None
     else:
-        jwks = _runtime(ctx).keys.audit_keys.jwks()
+        jwks = _runtime_with_trail(ctx).keys.audit_keys.jwks()
     check = verify_export(Path(directory), jwks)
     for problem in check.problems:
         click.echo(f"PROBLEM: {problem}")
@@ -222,50 +173,15 @@ def tail(
     output: str,
 ) -> None:
     """Print recent events, then new ones as they commit (one JSON record per line)."""
-    from broker.services.audit.reading import Reader
-    from broker.store.models import AuditEvent
+    from broker.services.audit import trail
 
-    runtime = _runtime(ctx)
-    deadline = time.monotonic() + timeout if timeout is not None else None
-    printed = 0
-
-    def show(record: dict[str, Any]) -> bool:
-        nonlocal printed
-        click.echo(json.dumps(record, separators=(",", ":")) if output == "json" else _line(record))
-        printed += 1
-        return max_events is not None and printed >= max_events
-
-    # Positions are assigned under the chain lock and committed in order, so following the
-    # position never skips an event that commits later.
-    with Reader(runtime.db) as reader:
-        with reader.snapshot() as session:
-            cursor = session.scalar(select(func.max(AuditEvent.chain_index))) or 0
-            recent = list(
-                session.execute(
-                    select(AuditEvent.chain_index, AuditEvent.record)
-                    .order_by(AuditEvent.chain_index.desc())
-                    .limit(max(backlog, 0))
-                )
-            )
-        for _index, record in reversed(recent):
-            if show(record):
+    runtime = _runtime_with_trail(ctx)
+    records = trail.follow(runtime, backlog=backlog, keep_following=follow, timeout=timeout, poll=poll)
+    with closing(records):
+        for printed, record in enumerate(records, start=1):
+            click.echo(json.dumps(record, separators=(",", ":")) if output == "json" else _line(record))
+            if max_events is not None and printed >= max_events:
                 return
-        while follow and (deadline is None or time.monotonic() < deadline):
-            with reader.snapshot() as session:
-                fresh = list(
-                    session.execute(
-                        select(AuditEvent.chain_index, AuditEvent.record)
-                        .where(AuditEvent.chain_index > cursor)
-                        .order_by(AuditEvent.chain_index)
-                        .limit(500)
-                    )
-                )
-            for index, record in fresh:
-                cursor = index
-                if show(record):
-                    return
-            if not fresh:
-                time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
 
 
 @audit.command()
@@ -274,7 +190,7 @@ def digest(ctx: click.Context) -> None:
     """Write a signed digest over the events since the last one, now."""
     from broker.services.audit.worker import seal
 
-    written = seal(_runtime(ctx))
+    written = seal(_runtime_with_trail(ctx))
     assert written is not None
     click.echo(
         f"digest #{written.digest_index}: events #{written.first_index}..#{written.last_index} "
@@ -290,7 +206,7 @@ def purge(ctx: click.Context, retention_days: int | None, dry_run: bool) -> None
     """Delete events older than the retention period, a whole digest at a time."""
     from broker.services.audit.worker import purge as run_purge
 
-    runtime = _runtime(ctx)
+    runtime = _runtime_with_trail(ctx)
     days = retention_days or runtime.settings.audit_retention_days
     if not days:
         raise _fail("audit_retention_days is 0 (keep forever); pass --retention-days to purge anyway")

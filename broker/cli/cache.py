@@ -21,7 +21,7 @@ import stat
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from broker.cli import paths
 from broker.cli.errors import BrokerError
@@ -40,7 +40,34 @@ def iso(moment: dt.datetime) -> str:
 
 
 @dataclass(frozen=True)
-class Credentials:
+class _CacheRecord:
+    """A cached dataclass as JSON: its one moment (``_MOMENT``) as an ISO 8601 string."""
+
+    _MOMENT: ClassVar[str]
+
+    def to_json(self) -> dict[str, Any]:
+        record = asdict(self)
+        record[self._MOMENT] = iso(record[self._MOMENT])
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Self:
+        return cls(**{**record, cls._MOMENT: parse_time(record[cls._MOMENT])})
+
+
+# What an AWS SDK's credential_process prints (Version 1 JSON): each AWS name and its field.
+_CREDENTIAL_PROCESS_FIELDS = {
+    "AccessKeyId": "access_key_id",
+    "SecretAccessKey": "secret_access_key",
+    "SessionToken": "session_token",
+    "Expiration": "expiration",
+}
+
+
+@dataclass(frozen=True)
+class Credentials(_CacheRecord):
+    _MOMENT = "expiration"
+
     access_key_id: str
     secret_access_key: str
     session_token: str
@@ -69,45 +96,24 @@ class Credentials:
             raise BrokerError(f"the broker at {url} sent a credentials document this CLI cannot read") from None
 
     def credential_process_json(self) -> dict[str, Any]:
-        return {
-            "Version": 1,
-            "AccessKeyId": self.access_key_id,
-            "SecretAccessKey": self.secret_access_key,
-            "SessionToken": self.session_token,
-            "Expiration": iso(self.expiration),
-        }
+        record = self.to_json()
+        return {"Version": 1, **{name: record[field] for name, field in _CREDENTIAL_PROCESS_FIELDS.items()}}
 
     def remaining(self, now: dt.datetime) -> dt.timedelta:
         return self.expiration - now
 
-    def to_json(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["expiration"] = iso(self.expiration)
-        return record
-
-    @classmethod
-    def from_json(cls, record: dict[str, Any]) -> Credentials:
-        return cls(**{**record, "expiration": parse_time(record["expiration"])})
-
 
 @dataclass(frozen=True)
-class BrokerSession:
+class BrokerSession(_CacheRecord):
     """The CLI's hold on a broker sign-in: the refresh handle and when it ends."""
+
+    _MOMENT = "expires_at"
 
     url: str
     refresh_token: str
     expires_at: dt.datetime
     subject: str
     provider_arn: str
-
-    def to_json(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["expires_at"] = iso(self.expires_at)
-        return record
-
-    @classmethod
-    def from_json(cls, record: dict[str, Any]) -> BrokerSession:
-        return cls(**{**record, "expires_at": parse_time(record["expires_at"])})
 
 
 # --- files ----------------------------------------------------------------------------------------

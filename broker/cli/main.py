@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
 import click
 
+from broker.cli import _runtime
 from broker.cli.audit import audit
 from broker.cli.credential_commands import credential_process, env_command, exec_command, whoami
 from broker.cli.errors import BrokerError
 from broker.cli.login import login, logout, roles
-from broker.crypto.keys import KeyMaterialError, ensure_keys
-from broker.settings import Settings, SettingsError, load_settings
+from broker.crypto.keys import ensure_keys
 
 __all__ = ["BrokerError", "cli", "main"]
-
-
-def _settings(ctx: click.Context) -> Settings:
-    settings: Settings | None = ctx.obj.get("settings")
-    if settings is None:
-        try:
-            settings = load_settings(ctx.obj.get("config"))
-        except SettingsError as exc:
-            raise BrokerError("; ".join(exc.problems)) from None
-        ctx.obj["settings"] = settings
-        logging.getLogger().setLevel(settings.log_level.upper())
-    return settings
-
-
-def _runtime(ctx: click.Context) -> Any:
-    from broker.services.runtime import Runtime
-
-    try:
-        return Runtime.from_settings(_settings(ctx))
-    except KeyMaterialError as exc:
-        raise BrokerError(str(exc)) from None
 
 
 @click.group()
@@ -63,9 +41,9 @@ def init(ctx: click.Context) -> None:
     """Create keys, database schema and default account; keep whatever exists."""
     from broker.services.setup import SetupError, initialise, record_keys_created
 
-    settings = _settings(ctx)
+    settings = _runtime.settings(ctx)
     created = ensure_keys(settings.certs_dir, common_name=settings.sp_entity_id)
-    runtime = _runtime(ctx)
+    runtime = _runtime.runtime(ctx)
     if settings.demo:
         from broker.demo.setup import prepare_demo
 
@@ -96,8 +74,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) 
     from broker.services.setup import SetupError, sync_metadata_dir
     from broker.web.app import create_app
 
-    settings = _settings(ctx)
-    runtime = _runtime(ctx)
+    settings = _runtime.settings(ctx)
+    runtime = _runtime.runtime(ctx)
     try:
         sync_metadata_dir(runtime)
     except SetupError as exc:
@@ -131,9 +109,10 @@ def bootstrap_admin(ctx: click.Context, user_name: str) -> None:
     """Print an administrator's access key as JSON (created on first use)."""
     from broker.iam.errors import AwsError
     from broker.services.setup import bootstrap_admin as make_admin
+    from broker.services.setup import upgrade_schema
 
-    runtime = _runtime(ctx)
-    runtime.db.upgrade()
+    runtime = _runtime.runtime(ctx)
+    upgrade_schema(runtime)
     try:
         credentials = make_admin(runtime, user_name)
     except AwsError as exc:

@@ -1,7 +1,9 @@
 """One precise error per way a SAML message can be refused.
 
-Each code has a log level (how loud an operator should hear it) and a message that is safe to
-show the person at the browser: it names what was wrong, never key material or the assertion.
+Each code has a log level (how loud an operator should hear it), a message that is safe to
+show the person at the browser (it names what was wrong, never key material or the assertion),
+the HTTP status the sign-in page is answered with and the STS error code ``AssumeRoleWithSAML``
+answers with.
 """
 
 from __future__ import annotations
@@ -9,16 +11,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from broker.errors import BrokerError
+
+# STS's codes for a refused assertion (botocore's STS model).
+INVALID_IDENTITY_TOKEN = "InvalidIdentityToken"
+EXPIRED_TOKEN = "ExpiredTokenException"
+IDP_REJECTED_CLAIM = "IDPRejectedClaim"
+
 
 @dataclass(frozen=True)
 class _Kind:
     level: int
     user_message: str
+    status: int = 403
+    sts_code: str = INVALID_IDENTITY_TOKEN
 
 
-# code -> (log level, message for the person). Codes are stable: audit events and tests use them.
+# code -> what it means for each audience. Codes are stable: audit events and tests use them.
 KINDS: dict[str, _Kind] = {
-    "MessageTooLarge": _Kind(logging.WARNING, "The SAML response is larger than this broker accepts."),
+    "MessageTooLarge": _Kind(logging.WARNING, "The SAML response is larger than this broker accepts.", status=413),
     "MalformedMessage": _Kind(logging.WARNING, "The SAML response could not be read."),
     "ForbiddenXml": _Kind(logging.ERROR, "The SAML response uses XML features that are not allowed."),
     "UnknownIssuer": _Kind(
@@ -29,7 +40,7 @@ KINDS: dict[str, _Kind] = {
         "Several accounts register this identity provider; start the sign-in from the broker's login page.",
     ),
     "IssuerMismatch": _Kind(logging.ERROR, "The SAML response and its assertion name different issuers."),
-    "StatusNotSuccess": _Kind(logging.INFO, "The identity provider did not sign you in."),
+    "StatusNotSuccess": _Kind(logging.INFO, "The identity provider did not sign you in.", sts_code=IDP_REJECTED_CLAIM),
     "MissingSignature": _Kind(logging.ERROR, "Neither the SAML response nor its assertion is signed."),
     "BadSignature": _Kind(logging.ERROR, "The signature on the SAML response does not verify with the provider's key."),
     "DisallowedAlgorithm": _Kind(
@@ -43,8 +54,10 @@ KINDS: dict[str, _Kind] = {
     "WrongRecipient": _Kind(logging.WARNING, "The SAML assertion was issued for a different recipient."),
     "WrongAudience": _Kind(logging.WARNING, "The SAML assertion was issued for a different service."),
     "AssertionCount": _Kind(logging.ERROR, "The SAML response must carry exactly one assertion."),
-    "NotYetValid": _Kind(logging.WARNING, "The SAML assertion is not valid yet; check the clocks."),
-    "Expired": _Kind(logging.WARNING, "The SAML assertion has expired; please sign in again."),
+    "NotYetValid": _Kind(
+        logging.WARNING, "The SAML assertion is not valid yet; check the clocks.", sts_code=EXPIRED_TOKEN
+    ),
+    "Expired": _Kind(logging.WARNING, "The SAML assertion has expired; please sign in again.", sts_code=EXPIRED_TOKEN),
     "SubjectConfirmation": _Kind(logging.WARNING, "The SAML assertion's subject confirmation is not acceptable."),
     "UnknownRequest": _Kind(
         logging.WARNING, "The SAML response answers a sign-in this broker did not start, or one already finished."
@@ -61,18 +74,23 @@ KINDS: dict[str, _Kind] = {
 }
 
 
-class SamlError(Exception):
-    """A refused SAML message. ``detail`` is for logs and audit; ``user_message`` for people."""
+class SamlError(BrokerError):
+    """A refused SAML message. ``detail`` is for logs and audit; ``message`` (``user_message``) for people."""
 
     def __init__(self, code: str, detail: str, internal: str | None = None) -> None:
-        if code not in KINDS:
+        kind = KINDS.get(code)
+        if kind is None:
             raise ValueError(f"unknown SAML error code {code}")
-        super().__init__(f"{code}: {detail}")
         self.code = code
+        self.status = kind.status
         self.detail = detail
         # What really happened, for logs and the audit trail only, where ``detail`` must stay
         # uniform (an encrypted assertion nothing authenticated must not become an oracle).
         self.internal = internal
+        super().__init__(kind.user_message)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
 
     @property
     def audit_detail(self) -> str:
@@ -80,12 +98,19 @@ class SamlError(Exception):
 
     @property
     def user_message(self) -> str:
-        return KINDS[self.code].user_message
+        return self.message
 
     @property
     def log_level(self) -> int:
         return KINDS[self.code].level
 
+    @property
+    def sts_code(self) -> str:
+        """The STS error ``AssumeRoleWithSAML`` answers this refusal with."""
+        return KINDS[self.code].sts_code
 
-class MetadataError(Exception):
+
+class MetadataError(BrokerError):
     """A provider's metadata document is unusable; the message says why."""
+
+    code = "MalformedMetadata"

@@ -14,7 +14,7 @@ import datetime as dt
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from broker.crypto.tokens import SESSION_TOKEN, SessionClaims, derive_secret, encode_session_token
 from broker.iam.arn import assumed_role_arn
@@ -58,6 +58,13 @@ class TemporaryCredentials:
     def expiration_iso(self) -> str:
         return aws_timestamp(self.expiration)
 
+    def audit_elements(self) -> dict[str, Any]:
+        """The trail's ``responseElements`` of an issuance: the key id and who it acts as, never a secret."""
+        return {
+            "credentials": {"accessKeyId": self.access_key_id, "expiration": self.expiration_iso()},
+            "assumedRoleUser": {"arn": self.assumed_role_arn, "assumedRoleId": self.assumed_role_id},
+        }
+
     def credential_process_json(self) -> dict[str, Any]:
         return {
             "Version": 1,
@@ -68,6 +75,20 @@ class TemporaryCredentials:
         }
 
 
+class SessionOptions(TypedDict, total=False):
+    """What a session may carry beyond who it acts as (see :class:`SessionClaims`)."""
+
+    provider_arn: str | None
+    source_identity: str | None
+    session_tags: Mapping[str, str]
+    transitive_tag_keys: tuple[str, ...]
+    mfa: bool
+    mfa_auth_time: int | None
+    session_policy: str | None
+    policy_arns: tuple[str, ...]
+    federated: Mapping[str, Any]
+
+
 def issue_role_credentials(
     runtime: Runtime,
     role: models.Role,
@@ -75,41 +96,11 @@ def issue_role_credentials(
     session_name: str,
     duration_seconds: int,
     auth_type: str,
-    provider_arn: str | None = None,
-    source_identity: str | None = None,
-    session_tags: Mapping[str, str] | None = None,
-    transitive_tag_keys: tuple[str, ...] = (),
-    mfa: bool = False,
-    mfa_auth_time: int | None = None,
-    session_policy: str | None = None,
-    policy_arns: tuple[str, ...] = (),
-    federated: Mapping[str, Any] | None = None,
+    **options: Unpack[SessionOptions],
 ) -> TemporaryCredentials:
-    now = runtime.now()
-    issued_at = int(now.timestamp())
-    claims = SessionClaims(
-        token_id=secrets.token_urlsafe(24),
-        access_key_id=temporary_access_key_id(role.account_id),
-        account_id=role.account_id,
-        role_arn=role.arn,
-        role_name=role.name,
-        role_id=role.role_id,
-        session_name=session_name,
-        assumed_role_arn=assumed_role_arn(role.account_id, role.name, session_name),
-        issued_at=issued_at,
-        expires_at=issued_at + duration_seconds,
-        auth_type=auth_type,
-        provider_arn=provider_arn,
-        source_identity=source_identity,
-        session_tags=dict(session_tags or {}),
-        transitive_tag_keys=transitive_tag_keys,
-        mfa=mfa,
-        mfa_auth_time=mfa_auth_time,
-        session_policy=session_policy,
-        policy_arns=policy_arns,
-        federated=dict(federated or {}),
-    )
-    return _credentials(runtime, claims)
+    session_arn = assumed_role_arn(role.account_id, role.name, session_name)
+    principal = (role.account_id, role.arn, role.name, role.role_id)
+    return _issue(runtime, principal, session_name, session_arn, duration_seconds, auth_type, options)
 
 
 def issue_user_session_credentials(
@@ -121,21 +112,36 @@ def issue_user_session_credentials(
     mfa_auth_time: int | None = None,
 ) -> TemporaryCredentials:
     """GetSessionToken: temporary credentials that act as the IAM user itself."""
+    principal = (user.account_id, user.arn, user.name, user.user_id)
+    options = SessionOptions(mfa=mfa, mfa_auth_time=mfa_auth_time)
+    return _issue(runtime, principal, user.name, user.arn, duration_seconds, SESSION_TOKEN, options)
+
+
+def _issue(
+    runtime: Runtime,
+    principal: tuple[str, str, str, str],
+    session_name: str,
+    session_arn: str,
+    duration_seconds: int,
+    auth_type: str,
+    options: SessionOptions,
+) -> TemporaryCredentials:
+    """A new session of ``principal`` (account, ARN, name, unique id), from now, with fresh ids."""
+    account_id, arn, name, unique_id = principal
     issued_at = int(runtime.now().timestamp())
     claims = SessionClaims(
         token_id=secrets.token_urlsafe(24),
-        access_key_id=temporary_access_key_id(user.account_id),
-        account_id=user.account_id,
-        role_arn=user.arn,
-        role_name=user.name,
-        role_id=user.user_id,
-        session_name=user.name,
-        assumed_role_arn=user.arn,
+        access_key_id=temporary_access_key_id(account_id),
+        account_id=account_id,
+        role_arn=arn,
+        role_name=name,
+        role_id=unique_id,
+        session_name=session_name,
+        assumed_role_arn=session_arn,
         issued_at=issued_at,
         expires_at=issued_at + duration_seconds,
-        auth_type=SESSION_TOKEN,
-        mfa=mfa,
-        mfa_auth_time=mfa_auth_time,
+        auth_type=auth_type,
+        **options,
     )
     return _credentials(runtime, claims)
 

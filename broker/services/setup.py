@@ -7,59 +7,50 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
+from broker.errors import BrokerError
 from broker.iam.errors import AwsError
 from broker.iam.names import name_key
 from broker.services import iam_admin
-from broker.services.audit import Actor, record_event
+from broker.services.audit.operator import record_operator_event
 from broker.services.runtime import Runtime
-from broker.store import models
+from broker.store import Tx
 from broker.store import repositories as repo
+from broker.store.setup import first_active_key
 
 log = logging.getLogger("broker.setup")
 ADMIN_USER = "admin"
 
 
-class SetupError(Exception):
+class SetupError(BrokerError):
     """Set-up cannot proceed; the message names the file or setting at fault."""
 
+    code = "SetupError"
+    status = 500
 
-CLI_ACTOR = Actor(type="Root", principal_id="broker-cli", user_name="broker-cli")
 
-
-def record_admin_change(runtime: Runtime, session: Session, name: str, parameters: dict[str, object]) -> None:
+def record_admin_change(runtime: Runtime, tx: Tx, name: str, parameters: dict[str, object]) -> None:
     """Audit a change the `broker` command makes (``eventSource`` broker.cli), in its transaction."""
-    record_event(
-        session,
-        event_name=name,
-        event_source="broker.cli",
-        actor=CLI_ACTOR,
-        now=runtime.now(),
-        region=runtime.settings.region,
-        source_ip=None,
-        user_agent="broker-cli",
-        request_id="cli",
-        request_parameters=parameters,
-        event_type="AwsServiceEvent",
-        recipient_account_id=runtime.settings.default_account_id,
-    )
+    record_operator_event(runtime, tx, name, parameters, event_source="broker.cli", request_id="cli")
 
 
-def _ensure_account(runtime: Runtime, session: Session, account_id: str) -> None:
+def upgrade_schema(runtime: Runtime) -> None:
+    """Bring the database to the newest schema (idempotent)."""
+    runtime.db.upgrade()
+
+
+def _ensure_account(runtime: Runtime, tx: Tx, account_id: str) -> None:
     """The account, created (and audited) if it does not exist yet."""
-    if repo.get_account(session, account_id) is None:
-        repo.ensure_account(session, account_id, now=runtime.now())
-        record_admin_change(runtime, session, "CreateAccount", {"accountId": account_id})
+    if repo.get_account(tx, account_id) is None:
+        repo.ensure_account(tx, account_id, now=runtime.now())
+        record_admin_change(runtime, tx, "CreateAccount", {"accountId": account_id})
 
 
 def record_keys_created(runtime: Runtime, files: list[str]) -> None:
     """Audit the key files `broker init` generated (their names; never their content)."""
     if files:
-        with runtime.db.transaction() as session:
+        with runtime.db.transaction() as tx:
             record_admin_change(
-                runtime, session, "CreateKeyMaterial", {"certsDir": runtime.settings.certs_dir, "files": files}
+                runtime, tx, "CreateKeyMaterial", {"certsDir": runtime.settings.certs_dir, "files": files}
             )
 
 
@@ -76,19 +67,19 @@ def sync_metadata_dir(runtime: Runtime) -> list[str]:
             xml = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError) as exc:
             raise SetupError(f"{path}: cannot be read as UTF-8 text ({exc.__class__.__name__})") from None
-        with runtime.db.transaction() as session:
-            _ensure_account(runtime, session, account_id)
-            existing = repo.provider_by_name(session, account_id, name_key(name))
+        with runtime.db.transaction() as tx:
+            _ensure_account(runtime, tx, account_id)
+            existing = repo.provider_by_name(tx, account_id, name_key(name))
             try:
                 if existing is None:
                     iam_admin.create_saml_provider(
-                        session, account_id, name, xml, None, runtime.now(), source=f"file:{path.name}"
+                        tx, account_id, name, xml, None, runtime.now(), source=f"file:{path.name}"
                     )
-                    record_admin_change(runtime, session, "CreateSAMLProvider", {"name": name, "source": path.name})
+                    record_admin_change(runtime, tx, "CreateSAMLProvider", {"name": name, "source": path.name})
                     changed.append(name)
                 elif existing.metadata_xml != xml:
-                    iam_admin.update_saml_provider_metadata(session, existing, xml)
-                    record_admin_change(runtime, session, "UpdateSAMLProvider", {"name": name, "source": path.name})
+                    iam_admin.update_saml_provider_metadata(tx, existing, xml)
+                    record_admin_change(runtime, tx, "UpdateSAMLProvider", {"name": name, "source": path.name})
                     changed.append(name)
             except AwsError as exc:
                 raise SetupError(f"{path}: {exc.message}") from None
@@ -96,16 +87,16 @@ def sync_metadata_dir(runtime: Runtime) -> list[str]:
 
 
 def initialise(runtime: Runtime) -> None:
-    runtime.db.upgrade()
-    with runtime.db.transaction() as session:
-        if repo.get_account(session, runtime.settings.default_account_id) is None:
+    upgrade_schema(runtime)
+    with runtime.db.transaction() as tx:
+        if repo.get_account(tx, runtime.settings.default_account_id) is None:
             repo.ensure_account(
-                session,
+                tx,
                 runtime.settings.default_account_id,
                 alias=runtime.settings.default_account_alias or None,
                 now=runtime.now(),
             )
-            record_admin_change(runtime, session, "CreateAccount", {"accountId": runtime.settings.default_account_id})
+            record_admin_change(runtime, tx, "CreateAccount", {"accountId": runtime.settings.default_account_id})
     sync_metadata_dir(runtime)
 
 
@@ -131,25 +122,21 @@ def bootstrap_admin(runtime: Runtime, user_name: str = ADMIN_USER) -> AdminCrede
     """The management account's administrator and an active key; re-running returns the same key."""
     account_id = runtime.settings.default_account_id
     now = runtime.now()
-    with runtime.db.transaction() as session:
-        _ensure_account(runtime, session, account_id)
-        user = repo.user_by_name(session, account_id, name_key(user_name))
+    with runtime.db.transaction() as tx:
+        _ensure_account(runtime, tx, account_id)
+        user = repo.user_by_name(tx, account_id, name_key(user_name))
         if user is None:
-            user = iam_admin.create_user(session, account_id, user_name, "/", now)
-            iam_admin.put_user_policy(session, user, "AdministratorAccess", iam_admin.ADMINISTRATOR_ACCESS)
-            record_admin_change(runtime, session, "CreateUser", {"userName": user_name})
+            user = iam_admin.create_user(tx, account_id, user_name, "/", now)
+            iam_admin.put_user_policy(tx, user, "AdministratorAccess", iam_admin.ADMINISTRATOR_ACCESS)
+            record_admin_change(runtime, tx, "CreateUser", {"userName": user_name})
             record_admin_change(
-                runtime, session, "PutUserPolicy", {"userName": user_name, "policyName": "AdministratorAccess"}
+                runtime, tx, "PutUserPolicy", {"userName": user_name, "policyName": "AdministratorAccess"}
             )
-        key = session.scalars(
-            select(models.AccessKey)
-            .where(models.AccessKey.user_pk == user.id, models.AccessKey.status == "Active")
-            .order_by(models.AccessKey.created_at)
-        ).first()
+        key = first_active_key(tx, user.id)
         if key is None:
-            key, secret = iam_admin.create_access_key(session, user, runtime.box, now)
+            key, secret = iam_admin.create_access_key(tx, user, runtime.box, now)
             record_admin_change(
-                runtime, session, "CreateAccessKey", {"userName": user_name, "accessKeyId": key.access_key_id}
+                runtime, tx, "CreateAccessKey", {"userName": user_name, "accessKeyId": key.access_key_id}
             )
         else:
             secret = runtime.box.open(key.secret_sealed, key.access_key_id)

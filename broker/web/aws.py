@@ -37,7 +37,8 @@ def endpoint() -> Response:
         outcome = api.handle_json(rt, target, http)
     else:
         # Query APIs accept parameters in the form body or, for GET and presigned URLs, the query.
-        outcome = api.handle_query(rt, Params(request.values.items(multi=True)), http)
+        pairs = [(name, value) for name, values in request.values.lists() for value in values]
+        outcome = api.handle_query(rt, Params(pairs), http)
     return render(outcome, http.client.request_id)
 
 

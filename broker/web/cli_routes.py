@@ -7,29 +7,27 @@ with RFC 6749 errors.
 
 from __future__ import annotations
 
-import hmac
-from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
 
-from broker.iam.timestamps import aws_timestamp
 from broker.services.cli_auth import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_DEVICE_CODE,
     GRANT_REFRESH_TOKEN,
+    AuthorizationCodeGrant,
     AuthorizeRedirect,
     AuthorizeRefused,
-    CliAuthService,
+    DeviceAuthorizationGrant,
     OAuthError,
+    RefreshTokenGrant,
     display_user_code,
     parse_authorize_request,
     parse_duration,
 )
-from broker.services.federation import RoleOffer, SignIn
-from broker.store import repositories as repo
-from broker.web.pages import error_page
+from broker.services.federation import RoleOffer, SignIn, sign_in_choices
+from broker.web.pages import error_page, refusal_page, role_form
 from broker.web.protocol import client_info, runtime
 from broker.web.saml_routes import SESSION_COOKIE
 
@@ -38,8 +36,16 @@ bp = Blueprint("cli", __name__, url_prefix="/cli")
 AFTER_SIGN_IN = "signin"
 
 
-def service() -> CliAuthService:
-    return CliAuthService(runtime())
+def code_grant() -> AuthorizationCodeGrant:
+    return AuthorizationCodeGrant(runtime())
+
+
+def device_grant() -> DeviceAuthorizationGrant:
+    return DeviceAuthorizationGrant(runtime())
+
+
+def refresh_grant() -> RefreshTokenGrant:
+    return RefreshTokenGrant(runtime())
 
 
 def _no_store(response: Response) -> Response:
@@ -59,7 +65,7 @@ def _oauth_error(exc: OAuthError) -> Response:
 
 
 def _refused_page(exc: AuthorizeRefused) -> Response:
-    return error_page("Cannot sign in the command-line tool", exc.message, exc.status, code=exc.code)
+    return refusal_page("Cannot sign in the command-line tool", exc)
 
 
 def _see_other(location: str) -> Response:
@@ -88,8 +94,7 @@ def _sign_in(provider: str | None, next_path: str) -> Response:
     """Send the browser to the IdP (SP-initiated), to come back to ``next_path``."""
     if provider:
         return _see_other(url_for("saml.login", provider=provider, next=next_path))
-    with runtime().db.transaction() as session:
-        providers = [(p.name, f"{p.account_id}/{p.name}", p.account_id) for p in repo.list_providers(session)]
+    providers = sign_in_choices(runtime())
     if not providers:
         return error_page(
             "No identity provider",
@@ -98,10 +103,14 @@ def _sign_in(provider: str | None, next_path: str) -> Response:
             code="NoProvider",
         )
     if len(providers) == 1:
-        return _see_other(url_for("saml.login", provider=providers[0][1], next=next_path))
+        return _see_other(url_for("saml.login", provider=providers[0].reference, next=next_path))
     links = [
-        {"name": name, "account_id": account, "href": url_for("saml.login", provider=reference, next=next_path)}
-        for name, reference, account in providers
+        {
+            "name": p.name,
+            "account_id": p.account_id,
+            "href": url_for("saml.login", provider=p.reference, next=next_path),
+        }
+        for p in providers
     ]
     return _page("cli_providers.html", providers=links)
 
@@ -127,7 +136,7 @@ def authorize() -> Response:
         return _refused_page(exc)
     except AuthorizeRedirect as exc:
         return _see_other(exc.location())
-    return _continue(service().begin(authorize_request), after_sign_in=False)
+    return _continue(code_grant().begin(authorize_request), after_sign_in=False)
 
 
 @bp.get("/authorize/resume")
@@ -136,7 +145,7 @@ def resume() -> Response:
 
 
 def _continue(handle: str | None, after_sign_in: bool) -> Response:
-    cli = service()
+    cli = code_grant()
     try:
         pending = cli.pending(handle)
     except AuthorizeRefused as exc:
@@ -185,7 +194,7 @@ def _continue(handle: str | None, after_sign_in: bool) -> Response:
 
 @bp.post("/authorize/resume")
 def choose() -> Response:
-    cli = service()
+    cli = code_grant()
     form = request.form
     token = request.cookies.get(SESSION_COOKIE)
     client = client_info()
@@ -216,31 +225,10 @@ def _form_duration() -> int | None:
         return None
 
 
-def _durations(max_seconds: int, default: int) -> list[tuple[int, str]]:
-    steps = [900, 1800, 3600, 7200, 14400, 28800, 43200]
-    choices = [s for s in steps if s <= max_seconds]
-    if default not in choices:
-        choices.append(default)
-    return [(s, f"{s // 3600} h" if s >= 3600 and s % 3600 == 0 else f"{s // 60} min") for s in sorted(choices)]
-
-
 def _role_choice(offers: list[RoleOffer], preselected: str | None, requested_duration: int | None) -> dict[str, Any]:
-    grouped: dict[str, list[RoleOffer]] = defaultdict(list)
-    aliases: dict[str, str | None] = {}
-    for offer in offers:
-        grouped[offer.account_id].append(offer)
-        aliases[offer.account_id] = offer.account_alias
-    longest = max((o.max_session_duration for o in offers), default=3600)
-    default = min(requested_duration or 3600, longest)
     if preselected is None and len(offers) == 1:
         preselected = offers[0].role_arn
-    return {
-        "offers": offers,
-        "accounts": [({"id": a, "alias": aliases[a]}, grouped[a]) for a in sorted(grouped)],
-        "preselected": preselected,
-        "durations": _durations(longest, default),
-        "default_duration": default,
-    }
+    return {**role_form(offers, requested_duration), "preselected": preselected}
 
 
 # --- token endpoint --------------------------------------------------------------------------------
@@ -253,15 +241,14 @@ def token() -> Response:
         return _oauth_error(OAuthError("invalid_request", "a parameter is given more than once"))
     grant_type = form.get("grant_type", "")
     client_id = form.get("client_id", "")
-    cli = service()
     client = client_info()
     try:
         if grant_type == GRANT_AUTHORIZATION_CODE:
-            grant = cli.exchange_code(
+            grant = code_grant().exchange_code(
                 form.get("code", ""), form.get("code_verifier", ""), form.get("redirect_uri", ""), client_id, client
             )
         elif grant_type == GRANT_REFRESH_TOKEN:
-            grant = cli.refresh(
+            grant = refresh_grant().refresh(
                 form.get("refresh_token", ""),
                 form.get("role") or None,
                 parse_duration(form.get("duration")),
@@ -269,7 +256,7 @@ def token() -> Response:
                 client,
             )
         elif grant_type == GRANT_DEVICE_CODE:
-            grant = cli.poll_device(form.get("device_code", ""), client_id, client)
+            grant = device_grant().poll_device(form.get("device_code", ""), client_id, client)
         elif not grant_type:
             raise OAuthError("invalid_request", "grant_type is required")
         else:
@@ -287,33 +274,16 @@ def session_info() -> Response:
     if scheme.lower() != "bearer" or not refresh_token:
         return _oauth_error(OAuthError("invalid_request", "send the refresh handle as Authorization: Bearer", 401))
     try:
-        view = service().session_info(refresh_token.strip())
+        view = refresh_grant().session_info(refresh_token.strip())
     except OAuthError as exc:
-        return _oauth_error(OAuthError(exc.error, exc.description, 401))
-    return _json(
-        {
-            "Subject": view.subject,
-            "ProviderArn": view.provider_arn,
-            "Expiration": aws_timestamp(view.expires_at),
-            "Roles": [
-                {
-                    "RoleArn": o.role_arn,
-                    "RoleName": o.role_name,
-                    "AccountId": o.account_id,
-                    "AccountAlias": o.account_alias,
-                    "Description": o.description,
-                    "MaxSessionDuration": o.max_session_duration,
-                }
-                for o in view.roles
-            ],
-        }
-    )
+        return _oauth_error(exc)
+    return _json(view.to_json())
 
 
 @bp.post("/revoke")
 def revoke() -> Response:
     try:
-        service().revoke(request.form.get("token", ""), request.form.get("client_id", ""), client_info())
+        refresh_grant().revoke(request.form.get("token", ""), request.form.get("client_id", ""), client_info())
     except OAuthError as exc:
         return _oauth_error(exc)
     return _json({})
@@ -328,7 +298,7 @@ def device_authorization() -> Response:
     if any(len(values) > 1 for values in form.listvalues()):
         return _oauth_error(OAuthError("invalid_request", "a parameter is given more than once"))
     try:
-        start = service().start_device(
+        start = device_grant().start_device(
             form.get("client_id", ""), form.get("role") or None, parse_duration(form.get("duration")), client_info()
         )
     except OAuthError as exc:
@@ -350,7 +320,7 @@ def device_authorization() -> Response:
 @bp.get("/device/verify")
 def device_verify() -> Response:
     user_code = request.args.get("user_code", "")[:32]
-    loaded = service().web_sign_in(request.cookies.get(SESSION_COOKIE))
+    loaded = device_grant().web_sign_in(request.cookies.get(SESSION_COOKIE))
     if loaded is None:
         if request.args.get("after") == AFTER_SIGN_IN:
             return _cookies_lost()
@@ -370,7 +340,7 @@ def device_verify() -> Response:
 def device_decide() -> Response:
     form = request.form
     user_code = form.get("user_code", "")[:32]
-    loaded = service().web_sign_in(request.cookies.get(SESSION_COOKIE))
+    loaded = device_grant().web_sign_in(request.cookies.get(SESSION_COOKIE))
     if loaded is None:
         return error_page(
             "Sign-in expired",
@@ -382,7 +352,7 @@ def device_decide() -> Response:
     action = form.get("action", "")
     if action in ("approve", "deny"):
         try:
-            view = service().decide_device(
+            view = device_grant().decide_device(
                 user_code,
                 request.cookies.get(SESSION_COOKIE),
                 form.get("csrf_token"),
@@ -392,15 +362,15 @@ def device_decide() -> Response:
                 client_info(),
             )
         except AuthorizeRefused as exc:
-            return error_page("Cannot complete the request", exc.message, exc.status, code=exc.code)
+            return refusal_page("Cannot complete the request", exc)
         return _page("cli_device_done.html", view=view, approved=action == "approve")
-    if not hmac.compare_digest(web.csrf_token, form.get("csrf_token", "")):
+    if not web.csrf_matches(form.get("csrf_token")):
         return error_page("Form expired", "The form has expired. Enter the code again.", 403, code="BadCsrf")
     return _device_confirm(user_code, web.csrf_token, sign_in)
 
 
 def _device_confirm(user_code: str, csrf_token: str, sign_in: SignIn) -> Response:
-    view = service().device_for_user_code(user_code)
+    view = device_grant().device_for_user_code(user_code)
     if view is None:
         return _page(
             "cli_device_code.html",

@@ -1,12 +1,23 @@
-"""Human pages and well-known documents: index, JWKS, health."""
+"""Human pages and well-known documents: index, JWKS, health; the error page and role form they share."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
 from flask import Blueprint, Response, jsonify, make_response, render_template, request
 
-from broker.store import repositories as repo
+from broker.errors import BrokerError
+from broker.services.federation import RoleOffer, sign_in_choices
+from broker.web.aws import endpoint
+from broker.web.protocol import runtime
 
 bp = Blueprint("pages", __name__)
+
+# The session lengths a role form offers, up to the longest role's maximum.
+_DURATION_STEPS = (900, 1800, 3600, 7200, 14400, 28800, 43200)
+_DEFAULT_DURATION = 3600
 
 
 def error_page(
@@ -18,26 +29,46 @@ def error_page(
     return response
 
 
+def refusal_page(title: str, error: BrokerError, request_id: str | None = None) -> Response:
+    """A refusal for a person: its message, code and status, as the error's type carries them."""
+    return error_page(title, error.message, error.status, code=error.code, request_id=request_id)
+
+
+def duration_choices(max_seconds: int, default: int) -> list[tuple[int, str]]:
+    choices = [s for s in _DURATION_STEPS if s <= max_seconds]
+    if default not in choices:
+        choices.append(default)
+    return [(s, f"{s // 3600} h" if s >= 3600 and s % 3600 == 0 else f"{s // 60} min") for s in sorted(choices)]
+
+
+def role_form(offers: Sequence[RoleOffer], requested_duration: int | None) -> dict[str, Any]:
+    """What a role-choice form shows: the offers grouped by account, and the durations to pick from."""
+    grouped: dict[str, list[RoleOffer]] = defaultdict(list)
+    aliases: dict[str, str | None] = {}
+    for offer in offers:
+        grouped[offer.account_id].append(offer)
+        aliases[offer.account_id] = offer.account_alias
+    longest = max((o.max_session_duration for o in offers), default=_DEFAULT_DURATION)
+    default = min(requested_duration or _DEFAULT_DURATION, longest)
+    return {
+        "offers": offers,
+        "accounts": [({"id": a, "alias": aliases[a]}, grouped[a]) for a in sorted(grouped)],
+        "durations": duration_choices(longest, default),
+        "default_duration": default,
+    }
+
+
 @bp.get("/")
 def index() -> Response:
-    from broker.web.aws import endpoint
-    from broker.web.protocol import runtime
-
     if "Action" in request.args:  # a Query API call by GET (e.g. a presigned URL)
         return endpoint()
     rt = runtime()
-    with rt.db.transaction() as session:
-        providers = [
-            {"name": p.name, "account_id": p.account_id, "reference": f"{p.account_id}/{p.name}"}
-            for p in repo.list_providers(session)
-        ]
-    return make_response(render_template("index.html", providers=providers, sp_entity_id=rt.settings.sp_entity_id))
+    body = render_template("index.html", providers=sign_in_choices(rt), sp_entity_id=rt.settings.sp_entity_id)
+    return make_response(body)
 
 
 @bp.get("/.well-known/jwks.json")
 def jwks() -> Response:
-    from broker.web.protocol import runtime
-
     response = jsonify(runtime().keys.token_keys.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

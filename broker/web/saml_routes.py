@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import logging
 import secrets
-from collections import defaultdict
 from typing import Any
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request
@@ -14,9 +13,10 @@ from flask import Blueprint, Response, make_response, redirect, render_template,
 from broker.iam.errors import AwsError
 from broker.iam.timestamps import aws_timestamp
 from broker.saml.errors import SamlError
+from broker.services.audit import ClientInfo
 from broker.services.credentials import TemporaryCredentials
-from broker.services.federation import ClientInfo, FederationError, FederationService, SignIn, is_local_path
-from broker.web.pages import error_page
+from broker.services.federation import FederationError, FederationService, SignIn, is_local_path
+from broker.web.pages import error_page, refusal_page, role_form
 from broker.web.protocol import client_info, runtime
 
 log = logging.getLogger("broker.web.saml")
@@ -64,9 +64,7 @@ def login() -> Response:
     try:
         url = federation().start_login(provider, binding, relay_state)
     except FederationError as exc:
-        return error_page(
-            "Cannot start sign-in", exc.message, 404 if exc.code == "UnknownProvider" else 500, code=exc.code
-        )
+        return refusal_page("Cannot start sign-in", exc)
     response = redirect(url, code=302)
     response.set_cookie(
         BINDING_COOKIE, binding, max_age=runtime().settings.saml_request_lifetime_seconds, **_cookie_args()
@@ -78,34 +76,24 @@ def login() -> Response:
 @bp.post("/acs")
 def acs() -> Response:
     settings = runtime().settings
+    client = client_info()
     if (request.content_length or 0) > settings.saml_max_response_bytes + 4096:
-        exc = SamlError("MessageTooLarge", f"POST body of {request.content_length} bytes")
-        return _refused(exc, client_info())
+        too_large = SamlError("MessageTooLarge", f"POST body of {request.content_length} bytes")
+        return refusal_page("Sign-in refused", too_large, client.request_id)
     saml_response = request.form.get("SAMLResponse")
     relay_state = request.form.get("RelayState")
-    client = client_info()
     if not saml_response:
         return error_page("Sign-in failed", "The identity provider sent no SAMLResponse.", 400, code="MissingResponse")
     try:
         token, sign_in = federation().consume(saml_response, relay_state, request.cookies.get(BINDING_COOKIE), client)
     except SamlError as exc:
-        return _refused(exc, client)
+        return refusal_page("Sign-in refused", exc, client.request_id)
     except AwsError as exc:
-        return error_page("Sign-in failed", exc.message, 400, code=exc.code, request_id=client.request_id)
+        return refusal_page("Sign-in failed", exc, client.request_id)
     response = _after_sign_in(sign_in, token, client)
     response.set_cookie(SESSION_COOKIE, token, max_age=settings.web_session_lifetime_seconds, **_cookie_args())
     response.delete_cookie(BINDING_COOKIE, path="/")
     return response
-
-
-def _refused(exc: SamlError, client: ClientInfo) -> Response:
-    return error_page(
-        "Sign-in refused",
-        exc.user_message,
-        403 if exc.code != "MessageTooLarge" else 413,
-        code=exc.code,
-        request_id=client.request_id,
-    )
 
 
 def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
@@ -124,7 +112,7 @@ def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
         try:
             credentials = federation().issue(sign_in, offers[0].role_arn, None, client)
         except FederationError as exc:
-            return error_page("Cannot issue credentials", exc.message, 403, code=exc.code)
+            return refusal_page("Cannot issue credentials", exc)
         return credentials_page(credentials, csrf_token)
     return roles_page(sign_in, csrf_token)
 
@@ -141,33 +129,13 @@ def _no_roles(sign_in: SignIn, csrf_token: str) -> Response:
     return _no_store(make_response(body, 403))
 
 
-def _durations(max_seconds: int, default: int) -> list[tuple[int, str]]:
-    steps = [900, 1800, 3600, 7200, 14400, 28800, 43200]
-    choices = [s for s in steps if s <= max_seconds]
-    if default not in choices:
-        choices.append(default)
-    return [(s, f"{s // 3600} h" if s >= 3600 and s % 3600 == 0 else f"{s // 60} min") for s in sorted(choices)]
-
-
 def roles_page(sign_in: SignIn, csrf_token: str) -> Response:
-    offers = sign_in.offers()
-    grouped: dict[str, list[Any]] = defaultdict(list)
-    aliases: dict[str, str | None] = {}
-    for offer in offers:
-        grouped[offer.account_id].append(offer)
-        aliases[offer.account_id] = offer.account_alias
-    accounts = [({"id": account, "alias": aliases[account]}, grouped[account]) for account in sorted(grouped)]
-    longest = max(o.max_session_duration for o in offers)
-    default = min(sign_in.requested_duration or 3600, longest)
     body = render_template(
         "roles.html",
         sign_in=sign_in,
-        offers=offers,
-        accounts=accounts,
         csrf_token=csrf_token,
-        durations=_durations(longest, default),
-        default_duration=default,
         csp_nonce=request.environ.get("broker.csp_nonce", ""),
+        **role_form(sign_in.offers(), sign_in.requested_duration),
     )
     return _no_store(make_response(body))
 
@@ -183,8 +151,7 @@ def choose_role() -> Response:
             request.cookies.get(SESSION_COOKIE), role_arn, duration, request.form.get("csrf_token"), client
         )
     except FederationError as exc:
-        status = 401 if exc.code == "NoSession" else 403 if exc.code in ("BadCsrf", "RoleNotPermitted") else 400
-        return error_page("Cannot issue credentials", exc.message, status, code=exc.code, request_id=client.request_id)
+        return refusal_page("Cannot issue credentials", exc, client.request_id)
     # The token was checked against the web session's: the page may carry it for signing out.
     return credentials_page(credentials, request.form.get("csrf_token"))
 
@@ -195,7 +162,7 @@ def sign_out() -> Response:
     try:
         federation().sign_out(request.cookies.get(SESSION_COOKIE), request.form.get("csrf_token"), client)
     except FederationError as exc:
-        return error_page("Cannot sign out", exc.message, 403, code=exc.code, request_id=client.request_id)
+        return refusal_page("Cannot sign out", exc, client.request_id)
     response = _no_store(make_response(render_template("signed_out.html")))
     # Cleared with the attributes they were set with, or a browser may keep them.
     response.delete_cookie(SESSION_COOKIE, **_cookie_args())

@@ -15,10 +15,10 @@ from sqlalchemy import Connection, insert, select, update
 from broker.cli.main import cli
 from broker.services.audit import Actor, record_event
 from broker.services.audit.chain import chain_hash, indexed_columns
-from broker.services.audit.reading import Reader
 from broker.services.audit.verify import Report, verify_trail
 from broker.services.audit.worker import seal
 from broker.services.runtime import Runtime
+from broker.store.audit.snapshots import Reader
 from broker.store.models import AuditChainHead, AuditDigest, AuditEvent
 
 EVENTS = AuditEvent.__table__

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from broker.services.audit import ANONYMOUS, record_event
-from broker.services.audit.chain import GENESIS_HASH, chain_hash
+from broker.services.audit.chain import chain_hash
 from broker.services.runtime import Runtime
+from broker.store.audit.chain import GENESIS_HASH
 from broker.store.models import AuditChainHead, AuditEvent
 from tests.audit.support import verify, write_events
 

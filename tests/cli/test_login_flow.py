@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 
 from broker.cli import cache
 from broker.cli.main import cli
-from broker.services import cli_auth
+from broker.services.cli_auth import device
 from broker.store import models
 from tests.cli.conftest import demo_role
 from tests.cli.demo_browser import DemoBrowser, Visit
@@ -261,7 +261,7 @@ def test_no_browser_prints_the_url_to_open(
 def test_device_login_polls_until_the_person_approves(
     home: Path, demo_broker: LiveBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_auth, "DEVICE_POLL_INTERVAL", 1)
+    monkeypatch.setattr(device, "DEVICE_POLL_INTERVAL", 1)
     person = DemoBrowser()
     result: dict[str, Visit] = {}
 

@@ -10,7 +10,7 @@ import pytest
 
 from broker.cli import oauth
 from broker.cli.errors import BrokerError
-from broker.services.cli_auth import pkce_matches, s256_challenge
+from broker.services.cli_auth.pkce import pkce_matches, s256_challenge
 
 
 def test_pkce_verifiers_are_long_random_and_match_the_broker_check() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from broker.services import cli_auth
+from broker.services.cli_auth import device
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
 from tests.support.browser import chromium_page
 from tests.support.interop import register, role_arn, users
@@ -214,7 +214,7 @@ def test_the_aws_cli_runs_credential_process_from_a_generated_config(
 def test_device_flow_with_the_code_typed_in_chromium(
     broker: LiveBroker, home: dict[str, str], terminal: type[Terminal], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_auth, "DEVICE_POLL_INTERVAL", 1)
+    monkeypatch.setattr(device, "DEVICE_POLL_INTERVAL", 1)
     cli = terminal(["login", "--url", broker.url, "--profile", "eng", "--device"])
     verification_uri = cli.wait_for(r"open (http://\S+/cli/device/verify) and enter").group(1)
     user_code = cli.wait_for(r"^\s+([B-Z]{4}-[B-Z]{4})\s*$").group(1)

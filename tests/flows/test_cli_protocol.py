@@ -19,7 +19,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from broker.demo.setup import prepare_demo, seed_demo
-from broker.services.cli_auth import USER_CODE_ALPHABET, s256_challenge
+from broker.services.cli_auth.pkce import s256_challenge
+from broker.services.cli_auth.user_codes import USER_CODE_ALPHABET
 from broker.services.runtime import Runtime
 from broker.store import models
 from tests.support.brokers import make_runtime, make_settings

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from broker.saml.errors import SamlError
-from broker.services import federation, iam_admin
-from broker.services.federation import ClientInfo, FederationService
+from broker.services import iam_admin
+from broker.services.audit import ClientInfo
+from broker.services.federation import FederationService, providers
 from broker.services.runtime import Runtime
 from broker.store import models
 from tests.saml.conftest import KeyPair
@@ -88,7 +89,7 @@ def _unsolicited(signer: KeyPair, assertion_id: str, **changes: object) -> str:
 def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The outcome of each validate_response call the federation service makes."""
     outcomes: list[str] = []
-    real = federation.validate_response
+    real = providers.validate_response
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -99,7 +100,7 @@ def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         outcomes.append("ok")
         return result
 
-    monkeypatch.setattr(federation, "validate_response", counted)
+    monkeypatch.setattr(providers, "validate_response", counted)
     return outcomes
 
 

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from broker.iam.timestamps import aws_timestamp
-from broker.services.audit.chain import index_resources, indexed_columns, track
+from broker.services.audit.chain import indexed_columns, resource_rows
+from broker.store import Tx
+from broker.store.audit.chain import hold_event
 from broker.store.models import AuditEvent
 
 EVENT_VERSION = "1.08"
@@ -98,7 +98,7 @@ def _derived_resources(request_parameters: Mapping[str, Any] | None) -> list[dic
 
 
 def record_event(
-    session: Session,
+    tx: Tx,
     *,
     event_name: str,
     event_source: str,
@@ -148,8 +148,7 @@ def record_event(
     # What is hashed is what the database gives back: plain JSON values only (NaN and the
     # infinities, which JSON cannot carry, become strings).
     record = json.loads(json.dumps(record, default=str), parse_constant=str)
-    event = AuditEvent(event_time=now, record=record, **indexed_columns(record))
-    event.resources = index_resources(record)
-    # Added to the session at commit, after the transaction's other changes: see chain.py.
-    track(session, event)
-    return event
+    # Written at commit, after the transaction's other changes: see broker.store.audit.chain.
+    return hold_event(
+        tx, event_time=now, record=record, columns=indexed_columns(record), resources=resource_rows(record)
+    )

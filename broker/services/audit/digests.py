@@ -20,12 +20,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from broker.crypto.keys import AuditKeyRing
-from broker.services.audit.chain import GENESIS_HASH, canonical_json, lock_head, record_time
-from broker.store.models import AuditDigest, AuditEvent
+from broker.services.audit.chain import canonical_json, record_time
+from broker.store import Tx
+from broker.store.audit import digests as stored
+from broker.store.audit.chain import GENESIS_HASH, lock_head
+from broker.store.audit.digests import DigestRecord
+from broker.store.models import AuditDigest
 
 DIGEST_VERSION = "1.0"
 SIGNATURE_ALGORITHM = "Ed25519"
@@ -54,7 +55,7 @@ class SignedDigest:
     key_id: str
 
     @classmethod
-    def from_row(cls, row: AuditDigest) -> SignedDigest:
+    def from_row(cls, row: AuditDigest | DigestRecord) -> SignedDigest:
         try:
             fields = json.loads(row.document)
         except json.JSONDecodeError:
@@ -70,18 +71,14 @@ class SignedDigest:
         return isinstance(kid, str) and keys.verify(kid, signature, self.document.encode("utf-8"))
 
 
-def latest_digest(session: Session) -> AuditDigest | None:
-    return session.scalars(select(AuditDigest).order_by(AuditDigest.digest_index.desc()).limit(1)).first()
-
-
-def is_due(session: Session, now: dt.datetime, interval_seconds: int) -> bool:
+def is_due(tx: Tx, now: dt.datetime, interval_seconds: int) -> bool:
     """Cheap, lock-free check the background writer makes before taking the lock."""
-    last_end = session.scalar(select(func.max(AuditDigest.end_time)))
+    last_end = stored.last_digest_end(tx)
     return last_end is None or (now - last_end).total_seconds() >= interval_seconds
 
 
 def write_digest(
-    session: Session,
+    tx: Tx,
     keys: AuditKeyRing,
     *,
     account_id: str,
@@ -89,14 +86,14 @@ def write_digest(
     now: dt.datetime,
     interval_seconds: int | None = None,
     only_if_pending: bool = False,
-) -> AuditDigest | None:
+) -> DigestRecord | None:
     """Write the next digest, unless ``interval_seconds`` is given and the last one is younger
     (or ``only_if_pending`` and no event came since).
 
     Takes the chain-head lock first, so the events it covers are exactly those committed.
     """
-    head = lock_head(session.connection())
-    previous = latest_digest(session)
+    head = lock_head(tx)
+    previous = stored.latest_digest(tx)
     if only_if_pending and head.last_index <= (previous.last_index if previous is not None else 0):
         return None
     if (
@@ -107,7 +104,7 @@ def write_digest(
         return None
     if previous is None:
         first_index, previous_event_hash = 1, GENESIS_HASH
-        first_time = session.scalar(select(func.min(AuditEvent.event_time)))
+        first_time = stored.first_event_time(tx)
         start_time = min(first_time, now) if first_time is not None else now
         previous_fields: dict[str, Any] = {}
     else:
@@ -117,11 +114,7 @@ def write_digest(
         start_time = previous.end_time
     last_index = max(head.last_index, first_index - 1)
     count = last_index - first_index + 1
-    oldest, newest = session.execute(
-        select(func.min(AuditEvent.event_time), func.max(AuditEvent.event_time)).where(
-            AuditEvent.chain_index.between(first_index, last_index)
-        )
-    ).one()
+    oldest, newest = stored.event_time_range(tx, first_index, last_index)
     end_time = max(now, start_time)
     fields: dict[str, Any] = {
         "digestVersion": DIGEST_VERSION,
@@ -145,7 +138,7 @@ def write_digest(
         "digestSignatureAlgorithm": SIGNATURE_ALGORITHM,
     }
     document = canonical_json(fields).decode("ascii")
-    digest = AuditDigest(
+    digest = DigestRecord(
         digest_index=fields["digestIndex"],
         first_index=first_index,
         last_index=last_index,
@@ -155,6 +148,5 @@ def write_digest(
         signature=base64.b64encode(keys.sign(document.encode("utf-8"))).decode("ascii"),
         key_id=keys.kid,
     )
-    session.add(digest)
-    session.flush()
+    stored.add_digest(tx, digest)
     return digest

@@ -21,20 +21,20 @@ import gzip
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from broker.crypto.keys import audit_public_key_from_jwk, okp_thumbprint
 from broker.services.audit.chain import chain_hash
 from broker.services.audit.digests import SignedDigest
-from broker.store.models import AuditDigest, AuditEvent
+from broker.store import Tx
+from broker.store.audit.digests import digests
+from broker.store.audit.events import records_between
 
 ExportFormat = Literal["cloudtrail", "jsonl"]
 FORMATS: tuple[ExportFormat, ...] = ("cloudtrail", "jsonl")
@@ -54,17 +54,6 @@ def _gzip(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def _records(session: Session, first: int, last: int) -> Iterator[dict[str, Any]]:
-    statement = (
-        select(AuditEvent.record)
-        .where(AuditEvent.chain_index.between(first, last))
-        .order_by(AuditEvent.chain_index)
-        .execution_options(yield_per=2000)
-    )
-    for record in session.scalars(statement):
-        yield record if isinstance(record, dict) else {}
-
-
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".part")
@@ -73,7 +62,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def export_trail(
-    session: Session,
+    tx: Tx,
     directory: Path,
     *,
     since: dt.datetime | None,
@@ -81,10 +70,7 @@ def export_trail(
 ) -> ExportResult:
     """Write a log file and a digest file for every digest that ends at or after ``since``."""
     result = ExportResult()
-    statement = select(AuditDigest).order_by(AuditDigest.digest_index)
-    if since is not None:
-        statement = statement.where(AuditDigest.end_time >= since)
-    for row in session.scalars(statement):
+    for row in digests(tx, ending_since=since):
         digest = SignedDigest.from_row(row)
         fields = digest.fields
         account = str(fields.get("awsAccountId", "000000000000"))
@@ -92,7 +78,9 @@ def export_trail(
         end = row.end_time.astimezone(dt.UTC)
         day = f"{end:%Y}/{end:%m}/{end:%d}"
         log_files: list[dict[str, Any]] = []
-        records = list(_records(session, row.first_index, row.last_index)) if row.last_index >= row.first_index else []
+        records = (
+            list(records_between(tx, row.first_index, row.last_index)) if row.last_index >= row.first_index else []
+        )
         if records:
             if export_format == "jsonl":
                 payload = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()

@@ -16,23 +16,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session, selectinload
-
 from broker.iam.errors import AwsError
 from broker.services.audit.chain import canonical_json
-from broker.store.models import AuditEvent, AuditResource
+from broker.store import Tx
+from broker.store.audit.events import LookupField, lookup_page
+from broker.store.models import AuditEvent
 
-ATTRIBUTE_KEYS = (
-    "EventId",
-    "EventName",
-    "ReadOnly",
-    "Username",
-    "ResourceType",
-    "ResourceName",
-    "EventSource",
-    "AccessKeyId",
-)
+# CloudTrail's lookup attributes, and the column each filters on.
+_ATTRIBUTE_FIELDS: dict[str, LookupField] = {
+    "EventId": "event_id",
+    "EventName": "event_name",
+    "ReadOnly": "read_only",
+    "Username": "username",
+    "ResourceType": "resource_type",
+    "ResourceName": "resource_name",
+    "EventSource": "event_source",
+    "AccessKeyId": "access_key_id",
+}
+ATTRIBUTE_KEYS = tuple(_ATTRIBUTE_FIELDS)
 MAX_RESULTS = 50
 _VALUE_MAX = 2000
 
@@ -147,30 +148,13 @@ def _token(before: int, query: LookupQuery) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _condition(attribute: tuple[str, str]) -> ColumnElement[bool]:
+def _filter(attribute: tuple[str, str]) -> tuple[LookupField, str | bool]:
     key, value = attribute
-    if key == "EventId":
-        return AuditEvent.event_id == value
-    if key == "EventName":
-        return AuditEvent.event_name == value
-    if key == "EventSource":
-        return AuditEvent.event_source == value
-    if key == "Username":
-        return AuditEvent.username == value
-    if key == "AccessKeyId":
-        return AuditEvent.access_key_id == value
-    if key == "ReadOnly":
-        return AuditEvent.read_only.is_(value.lower() == "true")
-    if key == "ResourceType":
-        matching = select(AuditResource.event_seq).where(AuditResource.resource_type == value)
-    else:
-        matching = select(AuditResource.event_seq).where(
-            or_(AuditResource.resource_name == value, AuditResource.short_name == value)
-        )
-    return AuditEvent.seq.in_(matching)
+    field = _ATTRIBUTE_FIELDS[key]
+    return (field, value.lower() == "true") if field == "read_only" else (field, value)
 
 
-def lookup_events(session: Session, query: LookupQuery, account_id: str, *, management: bool) -> dict[str, Any]:
+def lookup_events(tx: Tx, query: LookupQuery, account_id: str, *, management: bool) -> dict[str, Any]:
     """The LookupEvents response: ``Events`` newest first, and ``NextToken`` when more remain.
 
     An account sees the events recorded for it; the management (default) account also sees
@@ -178,21 +162,16 @@ def lookup_events(session: Session, query: LookupQuery, account_id: str, *, mana
     """
     if query.insights:
         return {"Events": []}  # the broker records no Insights events
-    own = AuditEvent.account_id == account_id
-    statement = (
-        select(AuditEvent)
-        .options(selectinload(AuditEvent.resources))
-        .where(or_(own, AuditEvent.account_id.is_(None)) if management else own)
+    found = lookup_page(
+        tx,
+        account_id=account_id,
+        include_unowned=management,
+        attribute=_filter(query.attribute) if query.attribute is not None else None,
+        start=query.start,
+        end=query.end,
+        before_index=query.before_index,
+        limit=query.max_results + 1,
     )
-    if query.attribute is not None:
-        statement = statement.where(_condition(query.attribute))
-    if query.start is not None:
-        statement = statement.where(AuditEvent.event_time >= query.start)
-    if query.end is not None:
-        statement = statement.where(AuditEvent.event_time <= query.end)
-    if query.before_index is not None:
-        statement = statement.where(AuditEvent.chain_index < query.before_index)
-    found = list(session.scalars(statement.order_by(AuditEvent.chain_index.desc()).limit(query.max_results + 1)))
     page = found[: query.max_results]
     response: dict[str, Any] = {"Events": [_event(e) for e in page]}
     if len(found) > query.max_results:

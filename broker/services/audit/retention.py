@@ -11,16 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
-
 from broker.iam.timestamps import aws_timestamp
 from broker.services.audit._record import Actor, record_event
-from broker.services.audit.chain import lock_head
-from broker.services.audit.verify import PURGE_EVENT
-from broker.store.models import AuditDigest, AuditEvent, AuditResource
+from broker.store import Tx
+from broker.store.audit import events as stored
+from broker.store.audit.chain import lock_head
+from broker.store.audit.digests import last_digest_ended_before
 
 EVENT_SOURCE = "broker.audit"
+# The event a purge records: verification starts the trail at the digest it names.
+PURGE_EVENT = "PurgeAuditEvents"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class PurgeResult:
 
 
 def purge_expired(
-    session: Session,
+    tx: Tx,
     *,
     retention_days: int,
     now: dt.datetime,
@@ -50,27 +50,21 @@ def purge_expired(
     cutoff = now - dt.timedelta(days=retention_days)
     if retention_days <= 0:
         return PurgeResult(None, 0, 0, cutoff)
-    lock_head(session.connection())
-    anchor = session.scalars(
-        select(AuditDigest).where(AuditDigest.end_time < cutoff).order_by(AuditDigest.digest_index.desc()).limit(1)
-    ).first()
+    lock_head(tx)
+    anchor = last_digest_ended_before(tx, cutoff)
     if anchor is None:
         return PurgeResult(None, 0, 0, cutoff)
-    events = session.scalar(
-        select(func.count()).select_from(AuditEvent).where(AuditEvent.chain_index <= anchor.last_index)
+    result = PurgeResult(
+        anchor.digest_index,
+        stored.count_events_through(tx, anchor.last_index),
+        stored.count_digests_before(tx, anchor.digest_index),
+        cutoff,
     )
-    digests = session.scalar(
-        select(func.count()).select_from(AuditDigest).where(AuditDigest.digest_index < anchor.digest_index)
-    )
-    result = PurgeResult(anchor.digest_index, int(events or 0), int(digests or 0), cutoff)
     if dry_run or not result.purged:
         return result
-    doomed = select(AuditEvent.seq).where(AuditEvent.chain_index <= anchor.last_index)
-    session.execute(delete(AuditResource).where(AuditResource.event_seq.in_(doomed)))
-    session.execute(delete(AuditEvent).where(AuditEvent.chain_index <= anchor.last_index))
-    session.execute(delete(AuditDigest).where(AuditDigest.digest_index < anchor.digest_index))
+    stored.delete_through(tx, last_index=anchor.last_index, digest_index=anchor.digest_index)
     record_event(
-        session,
+        tx,
         event_name=PURGE_EVENT,
         event_source=EVENT_SOURCE,
         actor=actor,

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from broker.errors import BrokerError
 from broker.services.audit._record import ANONYMOUS, Actor, record_event
+from broker.store import Tx
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class AuditScope:
 
     def record(
         self,
-        session: Session,
+        session: Tx,
         now: dt.datetime,
         *,
         response: Mapping[str, Any] | None = None,

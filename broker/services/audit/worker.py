@@ -14,25 +14,25 @@ import threading
 import uuid
 
 from broker.services.audit.digests import is_due, write_digest
+from broker.services.audit.operator import CLI_ACTOR
 from broker.services.audit.retention import PurgeResult, purge_expired
 from broker.services.runtime import Runtime
-from broker.services.setup import CLI_ACTOR
-from broker.store.models import AuditDigest
+from broker.store.audit.digests import DigestRecord
 
 log = logging.getLogger("broker.audit")
 PURGE_EVERY = dt.timedelta(hours=1)
 
 
-def seal(runtime: Runtime, *, force: bool = True, only_if_pending: bool = False) -> AuditDigest | None:
+def seal(runtime: Runtime, *, force: bool = True, only_if_pending: bool = False) -> DigestRecord | None:
     """Write a digest now (``force``) or only if the interval has passed; ``only_if_pending``
     skips it when no event came since the last one."""
     settings = runtime.settings
     now = runtime.now()
-    with runtime.db.transaction() as session:
-        if not force and not is_due(session, now, settings.audit_digest_interval_seconds):
+    with runtime.db.transaction() as tx:
+        if not force and not is_due(tx, now, settings.audit_digest_interval_seconds):
             return None
         return write_digest(
-            session,
+            tx,
             runtime.keys.audit_keys,
             account_id=settings.default_account_id,
             region=settings.region,
@@ -44,9 +44,9 @@ def seal(runtime: Runtime, *, force: bool = True, only_if_pending: bool = False)
 
 def purge(runtime: Runtime, *, dry_run: bool = False, retention_days: int | None = None) -> PurgeResult:
     settings = runtime.settings
-    with runtime.db.transaction() as session:
+    with runtime.db.transaction() as tx:
         return purge_expired(
-            session,
+            tx,
             retention_days=settings.audit_retention_days if retention_days is None else retention_days,
             now=runtime.now(),
             actor=CLI_ACTOR,

@@ -12,11 +12,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from broker.store.db import Database
+from broker.store.db import Database, Tx
+
+
+class DatabaseUnreachable(Exception):
+    """The database could not be opened or read; ``cause`` names the driver's error class."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+def has_audit_trail(db: Database) -> bool:
+    """Whether the schema has the audit tables (``broker init`` creates them)."""
+    try:
+        return inspect(db.engine).has_table("audit_chain_head")
+    except SQLAlchemyError as exc:
+        raise DatabaseUnreachable(exc.__class__.__name__) from None
 
 
 class Reader:
@@ -45,7 +62,7 @@ class Reader:
             self._engine = db.engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
 
     @contextmanager
-    def snapshot(self) -> Iterator[Session]:
+    def snapshot(self) -> Iterator[Tx]:
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
             yield session
 

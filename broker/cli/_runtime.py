@@ -1,0 +1,41 @@
+"""Settings and the runtime, built once per invocation for the commands that work on the broker itself.
+
+Imported lazily by those commands: the person's commands (login, credential-process...) never
+load the server's dependencies.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import click
+
+from broker.cli.errors import BrokerError
+from broker.crypto.keys import KeyMaterialError
+from broker.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from broker.services.runtime import Runtime
+
+
+def settings(ctx: click.Context) -> Settings:
+    """The settings of ``--config`` (or ``BROKER_CONFIG``) and the environment, loaded once."""
+    loaded: Settings | None = ctx.obj.get("settings")
+    if loaded is None:
+        try:
+            loaded = load_settings(ctx.obj.get("config"))
+        except SettingsError as exc:
+            raise BrokerError("; ".join(exc.problems)) from None
+        ctx.obj["settings"] = loaded
+        logging.getLogger().setLevel(loaded.log_level.upper())
+    return loaded
+
+
+def runtime(ctx: click.Context) -> Runtime:
+    from broker.services.runtime import Runtime
+
+    try:
+        return Runtime.from_settings(settings(ctx))
+    except KeyMaterialError as exc:
+        raise BrokerError(str(exc)) from None

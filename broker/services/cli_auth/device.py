@@ -1,0 +1,208 @@
+"""Device authorization (RFC 8628): for a CLI with no browser on its own machine.
+
+The CLI asks for a device code and shows the person a short user code; the person types it into
+the broker's approval page in any browser, signs in there and approves a role (or denies), while
+the CLI polls the token endpoint at the interval it was given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from broker.services.audit import Actor, ClientInfo
+from broker.services.cli_auth._base import CliAuthBase, TokenGrant
+from broker.services.cli_auth.authorize_request import is_role_arn
+from broker.services.cli_auth.clients import GRANT_DEVICE_CODE, check_client
+from broker.services.cli_auth.errors import AuthorizeRefused, OAuthError
+from broker.services.cli_auth.sessions import browser_sign_in, stored_sign_in
+from broker.services.cli_auth.user_codes import display_user_code, new_user_code, normalise_user_code
+from broker.services.federation import sign_in_actor, token_hash
+from broker.store import models
+from broker.store import repositories as repo
+
+DEVICE_LIFETIME = dt.timedelta(minutes=10)
+# Module attributes, read at call time, so a test broker can poll faster.
+DEVICE_POLL_INTERVAL = 5
+SLOW_DOWN_STEP = 5
+# Network jitter: a poll this much early still counts as on time.
+POLL_TOLERANCE = dt.timedelta(milliseconds=500)
+
+
+@dataclass(frozen=True)
+class DeviceStart:
+    device_code: str
+    user_code: str
+    expires_in: int
+    interval: int
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """What the approval page shows about a pending device request."""
+
+    user_code: str
+    requested_role_arn: str | None
+    requested_duration: int | None
+    source_ip: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    status: str
+
+    @classmethod
+    def of(cls, row: models.DeviceAuthorization) -> DeviceView:
+        return cls(
+            display_user_code(row.user_code),
+            row.requested_role_arn,
+            row.requested_duration,
+            row.source_ip,
+            row.created_at,
+            row.expires_at,
+            row.status,
+        )
+
+
+class DeviceAuthorizationGrant(CliAuthBase):
+    def start_device(
+        self, client_id: str, role_arn: str | None, duration: int | None, client: ClientInfo
+    ) -> DeviceStart:
+        check_client(client_id)
+        if role_arn is not None and not is_role_arn(role_arn):
+            raise OAuthError("invalid_request", "role must be a role ARN")
+        now = self.runtime.now()
+        device_code = secrets.token_urlsafe(32)
+        interval = int(DEVICE_POLL_INTERVAL)
+        with self.runtime.db.transaction() as tx:
+            self._purge_now_and_then(tx, now)
+            for _ in range(8):
+                user_code = new_user_code()
+                row = models.DeviceAuthorization(
+                    device_code_hash=token_hash(device_code),
+                    user_code=user_code,
+                    client_id=client_id,
+                    requested_role_arn=role_arn,
+                    requested_duration=duration,
+                    source_ip=(client.source_ip or "")[:64] or None,
+                    interval_seconds=interval,
+                    status="pending",
+                    created_at=now,
+                    expires_at=now + DEVICE_LIFETIME,
+                )
+                if repo.add_device_authorization(tx, row):
+                    break
+            else:  # pragma: no cover - 8 collisions in a space of 2.5e10
+                raise OAuthError("temporarily_unavailable", "could not draw a free user code; try again", 503)
+        return DeviceStart(device_code, user_code, int(DEVICE_LIFETIME.total_seconds()), interval)
+
+    def device_for_user_code(self, user_code: str) -> DeviceView | None:
+        """A pending, unexpired device request by what the person typed; None otherwise."""
+        code = normalise_user_code(user_code)
+        if code is None:
+            return None
+        with self.runtime.db.transaction() as tx:
+            row = repo.device_authorization_by_user_code(tx, code)
+            if row is None or row.status != "pending" or row.expires_at <= self.runtime.now():
+                return None
+            return DeviceView.of(row)
+
+    def decide_device(
+        self,
+        user_code: str,
+        web_token: str | None,
+        csrf_token: str | None,
+        approve: bool,
+        role_arn: str | None,
+        duration: int | None,
+        client: ClientInfo,
+    ) -> DeviceView:
+        """Approve (with a role the sign-in offers) or deny a pending device request, audited."""
+        now = self.runtime.now()
+        code = normalise_user_code(user_code)
+        with self.runtime.db.transaction() as tx:
+            web, sign_in = browser_sign_in(
+                tx, web_token, csrf_token, now, expired_form="The form has expired. Enter the code again."
+            )
+            row = repo.device_authorization_by_user_code(tx, code) if code else None
+            if row is None or row.status != "pending" or row.expires_at <= now:
+                raise AuthorizeRefused(
+                    "UnknownUserCode", "That code is not valid or has expired. Check your terminal for the code.", 404
+                )
+            parameters: dict[str, Any] = {"clientId": row.client_id}
+            if approve:
+                offer = next((o for o in sign_in.offers() if o.role_arn == role_arn), None)
+                if offer is None:
+                    raise AuthorizeRefused("RoleNotPermitted", "That role is not one you may assume.", 403)
+                if duration is not None:
+                    duration = min(duration, offer.max_session_duration)
+                row.status = "approved"
+                row.role_arn = offer.role_arn
+                row.duration_seconds = duration
+                row.web_session_hash = web.id_hash
+                parameters.update(roleArn=offer.role_arn, durationSeconds=duration)
+            else:
+                row.status = "denied"
+            row.decided_at = now
+            scope = self._scope(
+                "ApproveDeviceAuthorization" if approve else "DenyDeviceAuthorization",
+                sign_in_actor(sign_in),
+                client,
+                request_parameters=parameters,
+                additional={"deviceSourceIp": row.source_ip, "deviceAuthorizationId": row.device_code_hash[:16]},
+            )
+            scope.record(tx, now)
+            return DeviceView.of(row)
+
+    def poll_device(self, device_code: str, client_id: str, client: ClientInfo) -> TokenGrant:
+        check_client(client_id)
+        if not device_code:
+            raise OAuthError("invalid_request", "device_code is required")
+        now = self.runtime.now()
+        handle = secrets.token_urlsafe(32)
+        failure: OAuthError | None = None
+        with self.runtime.db.transaction() as tx:
+            device_hash = token_hash(device_code[:256])
+            row = repo.device_authorization(tx, device_hash)
+            if row is None or row.client_id != client_id:
+                raise OAuthError("invalid_grant", "the device code is not known here")
+            if row.status == "consumed":
+                raise OAuthError("invalid_grant", "the device code was already used")
+            if row.expires_at <= now:
+                raise OAuthError("expired_token", "the device code expired before it was approved")
+            if row.status == "denied":
+                raise OAuthError("access_denied", "the request was denied in the browser")
+            if row.status == "pending":
+                # Committed with the poll's time, so the next poll is measured from this one.
+                failure = _not_yet(row, now)
+            else:
+                loaded = stored_sign_in(tx, row.web_session_hash, now)
+                if not repo.consume_device_authorization(tx, device_hash, now):
+                    raise OAuthError("invalid_grant", "the device code was already used")
+                actor = sign_in_actor(loaded[1]) if loaded else Actor(type="SAMLUser")
+                parameters = {"grantType": GRANT_DEVICE_CODE, "clientId": client_id, "roleArn": row.role_arn}
+                scope = self._scope("CreateToken", actor, client, request_parameters=parameters)
+                if loaded is None or row.role_arn is None:
+                    failure = OAuthError("invalid_grant", "the browser session that approved this device has ended")
+                    scope.record(tx, now, error=failure)
+                else:
+                    scope.additional = {"deviceAuthorizationId": device_hash[:16]}
+                    issuance = self._open_cli_session(
+                        tx, scope, now, handle, loaded, row.role_arn, row.duration_seconds, device_hash
+                    )
+        if failure is not None:
+            raise failure
+        return self._issue(issuance, client, opened_handle=handle)
+
+
+def _not_yet(row: models.DeviceAuthorization, now: dt.datetime) -> OAuthError:
+    """A poll of a pending request: wait (RFC 8628 3.5), or slow down when it came too soon."""
+    early = (
+        row.last_polled_at is not None
+        and now - row.last_polled_at < dt.timedelta(seconds=row.interval_seconds) - POLL_TOLERANCE
+    )
+    row.last_polled_at = now
+    if early:
+        row.interval_seconds += int(SLOW_DOWN_STEP)
+        return OAuthError("slow_down", f"poll at most every {row.interval_seconds} seconds")
+    return OAuthError("authorization_pending", "waiting for the person to approve in a browser")

@@ -1,0 +1,57 @@
+"""The browser sign-in: AuthnRequest out, SAMLResponse in, roles offered, credentials issued.
+
+- :mod:`.providers`: which registration of an IdP validates a response; the ACS's policy.
+- :mod:`.login`: the SP-initiated AuthnRequest, and pairing its answer with it.
+- :mod:`.acs`: a POSTed response becomes a signed-in browser (``ConsoleLogin``), or a refusal.
+- :mod:`.sign_in`: what a validated assertion establishes and the roles it is offered.
+- :mod:`.sessions`: browser sessions, read by the role page and the CLI flows; sign-out.
+- :mod:`.issuance`: credentials for the role the browser chose (``AssumeRoleWithSAML``).
+- :mod:`.errors`: the refusals a person can act on, each a class with its HTTP status.
+"""
+
+from broker.services.audit import ClientInfo
+from broker.services.federation.errors import (
+    BadCsrf,
+    BadDuration,
+    FederationError,
+    NoSession,
+    ProviderMisconfigured,
+    RoleNotPermitted,
+    UnknownProvider,
+)
+from broker.services.federation.login import is_local_path
+from broker.services.federation.providers import ProviderChoice, sign_in_choices
+from broker.services.federation.service import FederationService
+from broker.services.federation.sessions import BrowserSession, signed_in, token_hash
+from broker.services.federation.sign_in import (
+    TOKEN_CONTEXT_KEYS,
+    RoleOffer,
+    SignIn,
+    saml_session_context,
+    sign_in_actor,
+    token_context,
+)
+
+__all__ = [
+    "TOKEN_CONTEXT_KEYS",
+    "BadCsrf",
+    "BadDuration",
+    "BrowserSession",
+    "ClientInfo",
+    "FederationError",
+    "FederationService",
+    "NoSession",
+    "ProviderChoice",
+    "ProviderMisconfigured",
+    "RoleNotPermitted",
+    "RoleOffer",
+    "SignIn",
+    "UnknownProvider",
+    "is_local_path",
+    "saml_session_context",
+    "sign_in_actor",
+    "sign_in_choices",
+    "signed_in",
+    "token_context",
+    "token_hash",
+]

@@ -1,0 +1,74 @@
+"""The assertion consumer: a POSTed SAMLResponse becomes a signed-in browser, or one audited refusal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from broker.iam.errors import AwsError
+from broker.saml.errors import SamlError
+from broker.services.audit import Actor, ClientInfo
+from broker.services.federation._audit import AuditedRefusal, sign_in_scope
+from broker.services.federation.login import check_relay_state, check_request
+from broker.services.federation.providers import replay_window_end, validate
+from broker.services.federation.sessions import open_web_session
+from broker.services.federation.sign_in import SignIn, read_sign_in, sign_in_actor
+from broker.services.runtime import Runtime
+from broker.store import repositories as repo
+
+log = logging.getLogger("broker.federation")
+
+PURGE_CHORE = "federation.purge-expired"
+PURGE_INTERVAL = dt.timedelta(minutes=10)
+
+
+def consume(
+    runtime: Runtime, saml_response: str, relay_state: str | None, browser_binding: str | None, client: ClientInfo
+) -> tuple[str, SignIn]:
+    """Validate a POSTed response and open a web session; the token is the browser's. Every outcome is audited."""
+    settings = runtime.settings
+    now = runtime.now()
+    try:
+        with runtime.db.transaction() as tx:
+            assertion, trust = validate(runtime, tx, saml_response, now)
+            provider = repo.provider_by_arn(tx, trust.arn)
+            assert provider is not None
+            check_request(tx, settings, assertion, provider, relay_state, browser_binding, now)
+            check_relay_state(settings, relay_state)
+            if not repo.remember_assertion(
+                tx, assertion.issuer, assertion.assertion_id, replay_window_end(runtime, assertion)
+            ):
+                raise SamlError("Replay", f"assertion {assertion.assertion_id} was already used")
+            sign_in = read_sign_in(tx, settings, assertion, provider, relay_state)
+            token = open_web_session(runtime, tx, sign_in, now)
+            # Expired replay records, requests and web sessions go now and then, not on every sign-in.
+            if runtime.housekeeping.due(PURGE_CHORE, now, PURGE_INTERVAL):
+                repo.purge_expired(tx, now)
+            scope = sign_in_scope(
+                settings,
+                "ConsoleLogin",
+                sign_in_actor(sign_in),
+                client,
+                additional={
+                    "assertionId": assertion.assertion_id,
+                    "assertionDigest": assertion.digest,
+                    "issuer": assertion.issuer,
+                    "rolesOffered": len(sign_in.roles),
+                },
+            )
+            scope.record(tx, now)
+            return token, sign_in
+    except SamlError as exc:
+        log.log(exc.log_level, "sign-in refused: %s: %s", exc.code, exc.audit_detail)
+        _audit_refusal(runtime, client, now, AuditedRefusal(exc.code, exc.audit_detail))
+        raise
+    except AwsError as exc:
+        log.warning("sign-in refused: %s: %s", exc.code, exc.message)
+        _audit_refusal(runtime, client, now, exc)
+        raise
+
+
+def _audit_refusal(runtime: Runtime, client: ClientInfo, now: dt.datetime, error: AwsError | AuditedRefusal) -> None:
+    # The sign-in's transaction rolled back; its refusal is recorded in one of its own.
+    with runtime.db.transaction() as tx:
+        sign_in_scope(runtime.settings, "ConsoleLogin", Actor(type="SAMLUser"), client).record(tx, now, error=error)

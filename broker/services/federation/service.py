@@ -1,0 +1,41 @@
+"""The browser sign-in as one object over a runtime, for the web routes and the CLI flows."""
+
+from __future__ import annotations
+
+from broker.services.audit import ClientInfo
+from broker.services.credentials import TemporaryCredentials
+from broker.services.federation.acs import consume
+from broker.services.federation.issuance import assume_from_web_session, issue
+from broker.services.federation.login import start_login
+from broker.services.federation.sessions import BrowserSession, load_web_session, sign_out
+from broker.services.federation.sign_in import SignIn
+from broker.services.runtime import Runtime
+
+
+class FederationService:
+    """AuthnRequest out, SAMLResponse in, roles offered, credentials issued; each step is a module."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def start_login(self, provider_reference: str, browser_binding: str, relay_state: str | None) -> str:
+        return start_login(self.runtime, provider_reference, browser_binding, relay_state)
+
+    def consume(
+        self, saml_response: str, relay_state: str | None, browser_binding: str | None, client: ClientInfo
+    ) -> tuple[str, SignIn]:
+        return consume(self.runtime, saml_response, relay_state, browser_binding, client)
+
+    def load_web_session(self, token: str | None) -> tuple[BrowserSession, SignIn] | None:
+        return load_web_session(self.runtime, token)
+
+    def assume_from_web_session(
+        self, token: str | None, role_arn: str, duration: int | None, csrf_token: str | None, client: ClientInfo
+    ) -> TemporaryCredentials:
+        return assume_from_web_session(self.runtime, token, role_arn, duration, csrf_token, client)
+
+    def issue(self, sign_in: SignIn, role_arn: str, duration: int | None, client: ClientInfo) -> TemporaryCredentials:
+        return issue(self.runtime, sign_in, role_arn, duration, client)
+
+    def sign_out(self, token: str | None, csrf_token: str | None, client: ClientInfo) -> bool:
+        return sign_out(self.runtime, token, csrf_token, client)

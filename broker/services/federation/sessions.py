@@ -1,0 +1,101 @@
+"""Browser (web) sessions: opened by a sign-in, read by the role page and the CLI flows, ended by sign-out.
+
+The browser holds a random token; the database holds its hash and what the sign-in established.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import asdict, dataclass
+
+from broker.services.audit import ClientInfo
+from broker.services.federation._audit import sign_in_scope
+from broker.services.federation.errors import BadCsrf
+from broker.services.federation.sign_in import SignIn, sign_in_actor
+from broker.services.runtime import Runtime
+from broker.store import Tx, models
+from broker.store import federation as store
+from broker.store import repositories as repo
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    """A signed-in browser as the pages see it: the CSRF token its forms carry, and its life."""
+
+    id_hash: str
+    csrf_token: str
+    expires_at: dt.datetime
+
+    @classmethod
+    def of(cls, web: models.WebSession) -> BrowserSession:
+        return cls(id_hash=web.id_hash, csrf_token=web.csrf_token, expires_at=web.expires_at)
+
+    def csrf_matches(self, csrf_token: str | None) -> bool:
+        return csrf_token is not None and hmac.compare_digest(self.csrf_token, csrf_token)
+
+
+def open_web_session(runtime: Runtime, tx: Tx, sign_in: SignIn, now: dt.datetime) -> str:
+    """Keep a sign-in server-side; the returned token is the browser's cookie."""
+    token = secrets.token_urlsafe(32)
+    web = models.WebSession(
+        id_hash=token_hash(token),
+        provider_arn=sign_in.provider_arn,
+        subject=sign_in.subject[:1024],
+        assertion=asdict(sign_in),
+        csrf_token=secrets.token_urlsafe(24),
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=runtime.settings.web_session_lifetime_seconds),
+    )
+    store.add_web_session(tx, web)
+    return token
+
+
+def signed_in(tx: Tx, token: str | None, now: dt.datetime) -> tuple[BrowserSession, SignIn] | None:
+    """The live web session a browser token names, in the caller's transaction."""
+    web = repo.web_session(tx, token_hash(token), now) if token else None
+    if web is None:
+        return None
+    return BrowserSession.of(web), SignIn(**web.assertion)
+
+
+def load_web_session(runtime: Runtime, token: str | None) -> tuple[BrowserSession, SignIn] | None:
+    if not token:
+        return None
+    with runtime.db.transaction() as tx:
+        return signed_in(tx, token, runtime.now())
+
+
+def sign_out(runtime: Runtime, token: str | None, csrf_token: str | None, client: ClientInfo) -> bool:
+    """End the browser's web session: the role page can no longer issue credentials from it,
+    and the CLI sessions started from it (``broker login``) end with it.
+
+    ``False`` when there was no live session to end. A wrong CSRF token is refused, so another
+    site cannot sign a person out. Credentials already issued stay valid until they expire,
+    as AWS's do; the sign-out is audited with the number of CLI sessions it ended.
+    """
+    now = runtime.now()
+    with runtime.db.transaction() as tx:
+        web = repo.web_session(tx, token_hash(token), now) if token else None
+        if web is None:
+            return False
+        if not BrowserSession.of(web).csrf_matches(csrf_token):
+            raise BadCsrf("The sign-out form has expired. Reload the page and try again.")
+        sign_in = SignIn(**web.assertion)
+        cli_sessions = repo.count_cli_sessions(tx, web.id_hash, now)
+        store.delete_web_session(tx, web)
+        scope = sign_in_scope(
+            runtime.settings,
+            "ConsoleLogout",
+            sign_in_actor(sign_in),
+            client,
+            additional={"cliSessionsEnded": cli_sessions},
+        )
+        scope.record(tx, now)
+        return True

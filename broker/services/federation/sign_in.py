@@ -1,0 +1,165 @@
+"""What a validated assertion establishes: the sign-in, the roles it is offered, who it is in the trail."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from broker.saml.assertion import Assertion
+from broker.services.audit import Actor
+from broker.services.saml_session import SessionAttributes, role_pairs, saml_context, session_attributes
+from broker.services.trust import saml_trust_decision
+from broker.settings import Settings, mfa_authn_contexts
+from broker.store import Tx, models
+from broker.store import repositories as repo
+
+# saml: keys carried into the session token for policy variables such as ${saml:sub}.
+TOKEN_CONTEXT_KEYS = ("saml:aud", "saml:iss", "saml:sub", "saml:sub_type", "saml:namequalifier", "saml:doc")
+
+
+@dataclass(frozen=True)
+class RoleOffer:
+    role_arn: str
+    role_name: str
+    account_id: str
+    account_alias: str | None
+    description: str
+    max_session_duration: int
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a validated assertion established; kept server-side in the web session."""
+
+    provider_arn: str
+    provider_name: str
+    account_id: str
+    issuer: str
+    subject: str
+    subject_type: str
+    name_id_format: str | None
+    assertion_id: str
+    assertion_digest: str
+    session_name: str
+    requested_duration: int | None
+    session_tags: dict[str, str]
+    transitive_tag_keys: list[str]
+    source_identity: str | None
+    session_not_on_or_after: str | None
+    mfa: bool
+    authn_context_class_refs: list[str]
+    attribute_names: list[str]
+    context: dict[str, Any]
+    roles: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+    relay_state: str | None = None
+    # What the IdP sent, trimmed, to show a person who gets no role (never used for decisions).
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+
+    def offers(self) -> list[RoleOffer]:
+        return [RoleOffer(**r) for r in self.roles]
+
+
+def token_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``saml:`` condition keys a session token carries."""
+    return {k: context[k] for k in TOKEN_CONTEXT_KEYS if k in context}
+
+
+def read_sign_in(
+    tx: Tx,
+    settings: Settings,
+    assertion: Assertion,
+    provider: models.SamlProvider,
+    relay_state: str | None,
+) -> SignIn:
+    attributes = session_attributes(assertion)
+    context = saml_context(assertion, provider.account_id, provider.name)
+    offers, refused = offered_roles(tx, assertion, provider, attributes, context)
+    # MFA classes: the provider's own option, merged with the saml_mfa_authn_contexts setting.
+    mfa_contexts = set((provider.options or {}).get("mfa_authn_contexts") or ())
+    mfa_contexts |= mfa_authn_contexts(settings, provider.name)
+    return SignIn(
+        provider_arn=provider.arn,
+        provider_name=provider.name,
+        account_id=provider.account_id,
+        issuer=assertion.issuer,
+        subject=assertion.subject,
+        subject_type=assertion.subject_type,
+        name_id_format=assertion.name_id_format,
+        assertion_id=assertion.assertion_id,
+        assertion_digest=assertion.digest,
+        mfa=bool(mfa_contexts & set(assertion.authn_context_class_refs)),
+        authn_context_class_refs=list(assertion.authn_context_class_refs),
+        attribute_names=sorted(assertion.attributes),
+        context=context,
+        attributes={
+            name[:256]: [v[:200] for v in values[:20]] for name, values in list(assertion.attributes.items())[:100]
+        },
+        session_name=attributes.session_name,
+        requested_duration=attributes.requested_duration,
+        session_tags=attributes.tags,
+        transitive_tag_keys=list(attributes.transitive_tag_keys),
+        source_identity=attributes.source_identity,
+        session_not_on_or_after=assertion.session_not_on_or_after.isoformat()
+        if assertion.session_not_on_or_after
+        else None,
+        roles=[asdict(o) for o in offers],
+        refused=refused,
+        relay_state=relay_state or None,
+    )
+
+
+def offered_roles(
+    tx: Tx,
+    assertion: Assertion,
+    provider: models.SamlProvider,
+    attributes: SessionAttributes,
+    context: dict[str, Any],
+) -> tuple[list[RoleOffer], list[dict[str, str]]]:
+    """The roles whose trust policies allow this sign-in, and why each other trusting role refused it."""
+    pairs = role_pairs(assertion)
+    listed = None if pairs is None else {p.role_arn for p in pairs if p.provider_arn == provider.arn}
+    offers: list[RoleOffer] = []
+    refused: list[dict[str, str]] = []
+    aliases: dict[str, str | None] = {}
+    for role in repo.roles_trusting(tx, provider.arn):
+        if listed is not None and role.arn not in listed:
+            continue
+        decision = saml_trust_decision(role, provider.arn, context, attributes.tags, attributes.source_identity)
+        if not decision.allowed:
+            refused.append({"role_arn": role.arn, "reason": decision.reason})
+            continue
+        if role.account_id not in aliases:
+            account = repo.get_account(tx, role.account_id)
+            aliases[role.account_id] = account.alias if account else None
+        offers.append(
+            RoleOffer(
+                role_arn=role.arn,
+                role_name=role.name,
+                account_id=role.account_id,
+                account_alias=aliases[role.account_id],
+                description=role.description,
+                max_session_duration=role.max_session_duration,
+            )
+        )
+    return offers, refused
+
+
+def saml_session_context(mfa: bool, source_identity: str | None) -> dict[str, Any]:
+    """The audit record's ``sessionContext`` of a SAML sign-in: MFA as the IdP asserted it, source identity."""
+    context: dict[str, Any] = {"attributes": {"mfaAuthenticated": "true" if mfa else "false"}}
+    if source_identity:
+        context["sourceIdentity"] = source_identity
+    return context
+
+
+def sign_in_actor(sign_in: SignIn) -> Actor:
+    return Actor(
+        type="SAMLUser",
+        principal_id=f"{sign_in.provider_arn}:{sign_in.subject}",
+        user_name=sign_in.subject,
+        account_id=sign_in.account_id,
+        session_context=saml_session_context(sign_in.mfa, sign_in.source_identity),
+        extra={"identityProvider": sign_in.provider_arn},
+    )

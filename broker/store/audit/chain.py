@@ -1,0 +1,157 @@
+"""Where the hash chain is kept: the chain-head row, its lock, and events held until commit.
+
+The chain's rule (what an event links to, how its hash is computed) belongs to the audit service
+(:mod:`broker.services.audit.chain`), which installs it with :func:`link_at_commit`. An event
+recorded in a transaction is held (:func:`hold_event`) until that transaction commits. At commit
+the transaction's other changes are flushed first; then the chain-head row is locked (``SELECT
+... FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serializes writers), the
+rule links the events to the head, the head moves and the events are inserted, and the commit
+releases the lock. Positions therefore follow commit order: two broker processes never fork the
+chain, a transaction that rolls back never takes a position (no gap), and the lock is the last
+one a transaction takes (no deadlock with the rows it changed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, event, insert, select, update
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+
+from broker.store.db import Tx
+from broker.store.models import AuditChainHead, AuditEvent, AuditResource
+
+# What the first event links to; the migration starts the head row here.
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+_PENDING = "broker.audit.pending"
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """Where the chain ends: the next event takes ``last_index + 1`` and links to ``last_hash``."""
+
+    last_index: int
+    last_hash: str
+
+
+# Gives ``events`` the positions after ``head``, in order, and returns the new head.
+Link = Callable[[ChainHead, Sequence[AuditEvent]], ChainHead]
+
+
+def _lock_head(connection: Connection) -> ChainHead:
+    row = connection.execute(
+        select(AuditChainHead.last_index, AuditChainHead.last_hash)
+        .where(AuditChainHead.id == HEAD_ID)
+        .with_for_update()
+    ).first()
+    if row is not None:
+        return ChainHead(int(row.last_index), str(row.last_hash))
+    # Only a damaged database lacks the row (the migration creates it): continue from the last
+    # event so appends keep working; `broker audit verify` reports the damage.
+    last = connection.execute(
+        select(AuditEvent.chain_index, AuditEvent.event_hash).order_by(AuditEvent.chain_index.desc()).limit(1)
+    ).first()
+    head = ChainHead(int(last.chain_index), str(last.event_hash)) if last is not None else ChainHead(0, GENESIS_HASH)
+    connection.execute(
+        insert(AuditChainHead).values(
+            id=HEAD_ID, last_index=head.last_index, last_hash=head.last_hash, updated_at=dt.datetime.now(dt.UTC)
+        )
+    )
+    return head
+
+
+def lock_head(tx: Tx) -> ChainHead:
+    """The chain head, locked until the transaction ends; rebuilt from the events if missing."""
+    return _lock_head(tx.connection())
+
+
+def read_head(tx: Tx) -> ChainHead | None:
+    """The chain head as recorded, without a lock; None if the row is missing."""
+    row = tx.execute(
+        select(AuditChainHead.last_index, AuditChainHead.last_hash).where(AuditChainHead.id == HEAD_ID)
+    ).first()
+    return ChainHead(int(row.last_index), str(row.last_hash)) if row is not None else None
+
+
+def hold_event(
+    tx: Tx,
+    *,
+    event_time: dt.datetime,
+    record: dict[str, Any],
+    columns: Mapping[str, Any],
+    resources: Iterable[tuple[str | None, str, str]],
+) -> AuditEvent:
+    """An event for ``tx``, written (and linked into the chain) as ``tx`` commits.
+
+    ``columns`` are the indexed columns derived from ``record``; ``resources`` its (type, name,
+    short name) resource index. An event held in a transaction or SAVEPOINT that rolls back is
+    never written.
+    """
+    audit_event = AuditEvent(event_time=event_time, record=record, **columns)
+    audit_event.resources = [
+        AuditResource(resource_type=kind, resource_name=name, short_name=short) for kind, name, short in resources
+    ]
+    transaction = tx.get_nested_transaction() or tx.get_transaction()
+    tx.info.setdefault(_PENDING, []).append((transaction, audit_event))
+    return audit_event
+
+
+def _append(tx: Tx, events: Sequence[AuditEvent], link: Link) -> None:
+    """Give ``events`` the next positions, in order, and move the head: under the head lock."""
+    connection = tx.connection()
+    head = link(_lock_head(connection), events)
+    connection.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == HEAD_ID)
+        .values(last_index=head.last_index, last_hash=head.last_hash, updated_at=dt.datetime.now(dt.UTC))
+    )
+
+
+def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def link_at_commit(link: Link) -> None:
+    """Install the session hooks that chain held events with ``link`` as they commit.
+
+    Called once per process, by the module that defines the chain rule.
+    """
+
+    @event.listens_for(Session, "before_commit")
+    def _append_held(session: Session) -> None:
+        # At the outermost commit: the transaction's other changes first, then its events, so
+        # the chain-head lock is held only while they are inserted and the transaction commits.
+        if session.in_nested_transaction():
+            return  # a SAVEPOINT being released; its events wait for the outer commit
+        pending: list[tuple[SessionTransaction | None, AuditEvent]] = session.info.pop(_PENDING, [])
+        if not pending:
+            return
+        session.flush()
+        events = [audit_event for _transaction, audit_event in pending]
+        _append(session, events, link)
+        session.add_all(events)
+
+    @event.listens_for(Session, "after_soft_rollback")
+    def _forget_rolled_back(session: Session, previous: SessionTransaction) -> None:
+        pending = session.info.get(_PENDING)
+        if not pending:
+            return
+        if previous.parent is None:
+            session.info.pop(_PENDING, None)
+        else:
+            session.info[_PENDING] = [(t, e) for t, e in pending if not _within(t, previous)]
+
+    @event.listens_for(Session, "before_flush")
+    def _chain_added_directly(session: Session, _context: UOWTransaction, _instances: object) -> None:
+        # An AuditEvent added to a session without hold_event is chained as it is flushed.
+        direct = [obj for obj in session.new if isinstance(obj, AuditEvent) and obj.event_hash is None]
+        if direct:
+            _append(session, sorted(direct, key=lambda e: (e.event_time, e.event_id)), link)
