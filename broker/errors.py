@@ -21,5 +21,10 @@ class BrokerError(Exception):
             self.message = message
         super().__init__(self.message)
 
+    @property
+    def audit_message(self) -> str:
+        """What the audit trail records: the message, unless the operator must see more."""
+        return self.message
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"

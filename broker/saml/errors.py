@@ -97,6 +97,10 @@ class SamlError(BrokerError):
         return f"{self.detail} [{self.internal}]" if self.internal else self.detail
 
     @property
+    def audit_message(self) -> str:
+        return self.audit_detail
+
+    @property
     def user_message(self) -> str:
         return self.message
 

@@ -67,7 +67,7 @@ class AuditScope:
             request_parameters=self.request_parameters,
             response_elements=None if self.read_only else response,
             error_code=error.code if error else None,
-            error_message=error.message if error else None,
+            error_message=error.audit_message if error else None,
             read_only=self.read_only,
             event_type=self.event_type,
             recipient_account_id=self.recipient_account_id,

@@ -13,7 +13,7 @@ from broker.services.cli_auth.errors import OAuthCode, OAuthError
 from broker.services.cli_auth.sessions import open_cli_session, revoke_cli_session
 from broker.services.credentials import TemporaryCredentials
 from broker.services.federation import BrowserSession, FederationError, FederationService, RoleNotPermitted, SignIn
-from broker.services.federation._audit import sign_in_scope
+from broker.services.federation.audit import sign_in_scope
 from broker.services.runtime import Runtime
 from broker.store import Tx
 from broker.store import repositories as repo

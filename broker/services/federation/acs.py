@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from broker.errors import BrokerError
 from broker.iam.errors import AwsError
 from broker.saml.errors import SamlError
 from broker.services.audit import Actor, ClientInfo
-from broker.services.federation._audit import AuditedRefusal, sign_in_scope
+from broker.services.federation.audit import sign_in_scope
 from broker.services.federation.login import check_relay_state, check_request
 from broker.services.federation.providers import replay_window_end, validate
 from broker.services.federation.sessions import open_web_session
@@ -60,7 +61,7 @@ def consume(
             return token, sign_in
     except SamlError as exc:
         log.log(exc.log_level, "sign-in refused: %s: %s", exc.code, exc.audit_detail)
-        _audit_refusal(runtime, client, now, AuditedRefusal(exc.code, exc.audit_detail))
+        _audit_refusal(runtime, client, now, exc)
         raise
     except AwsError as exc:
         log.warning("sign-in refused: %s: %s", exc.code, exc.message)
@@ -68,7 +69,7 @@ def consume(
         raise
 
 
-def _audit_refusal(runtime: Runtime, client: ClientInfo, now: dt.datetime, error: AwsError | AuditedRefusal) -> None:
+def _audit_refusal(runtime: Runtime, client: ClientInfo, now: dt.datetime, error: BrokerError) -> None:
     # The sign-in's transaction rolled back; its refusal is recorded in one of its own.
     with runtime.db.transaction() as tx:
         sign_in_scope(runtime.settings, "ConsoleLogin", Actor(type="SAMLUser"), client).record(tx, now, error=error)

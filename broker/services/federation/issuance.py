@@ -7,7 +7,7 @@ import datetime as dt
 from broker.iam.errors import AwsError
 from broker.services.audit import Actor, ClientInfo
 from broker.services.credentials import TemporaryCredentials, issue_role_credentials
-from broker.services.federation._audit import STS_SOURCE, sign_in_scope
+from broker.services.federation.audit import STS_SOURCE, sign_in_scope
 from broker.services.federation.errors import BadCsrf, BadDuration, FederationError, NoSession, RoleNotPermitted
 from broker.services.federation.sessions import load_web_session
 from broker.services.federation.sign_in import SignIn, sign_in_actor, token_context

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import asdict, dataclass
 
 from broker.services.audit import ClientInfo
-from broker.services.federation._audit import sign_in_scope
+from broker.services.federation.audit import sign_in_scope
 from broker.services.federation.errors import BadCsrf
 from broker.services.federation.sign_in import SignIn, sign_in_actor
 from broker.services.runtime import Runtime

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from broker.errors import BrokerError
 from broker.services.audit import Actor, AuditScope, ClientInfo
 from broker.settings import Settings
 
@@ -36,11 +35,3 @@ def sign_in_scope(
         recipient_account_id=recipient or settings.default_account_id,
         additional=additional,
     )
-
-
-class AuditedRefusal(BrokerError):
-    """A refusal as the trail records it: the operator's detail, which the person is not shown."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        self.code = code
-        super().__init__(detail)
