@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from broker.cli.errors import BrokerError
+from broker.client import transport
 
 CLIENT_ID = "broker-cli"
 CALLBACK_PATH = "/callback"
@@ -65,15 +66,6 @@ class TokenError(BrokerError):
 
 
 # --- HTTP -------------------------------------------------------------------------------------------
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect would carry a code, verifier or refresh handle to wherever it points.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects())
 
 
 @dataclass(frozen=True)
@@ -116,7 +108,7 @@ class BrokerHttp:
             url, data=body, method=method, headers={"User-Agent": USER_AGENT, **headers}
         )
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            with transport.OPENER.open(request, timeout=self.timeout) as response:
                 self.check_clock(response.headers.get("Date"))
                 return response.status, response.read(MAX_RESPONSE_BYTES)
         except urllib.error.HTTPError as exc:

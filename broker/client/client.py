@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from broker.client import _http
+from broker.client import transport
 from broker.client._jwks import JwksCache
 from broker.client._signing import sigv4_headers
 from broker.client.errors import (
@@ -158,7 +158,7 @@ class BrokerClient:
 
     def _fetch_jwks(self) -> object:
         url = self.base_url + JWKS_PATH
-        response = _http.send(
+        response = transport.send(
             "GET", url, {"Accept": "application/json"}, None, timeout=self.timeout, limit=MAX_JWKS_BYTES
         )
         if response.status != 200:
@@ -227,7 +227,7 @@ class BrokerClient:
                 session_token=token,
                 region=self.region,
             )
-        response = _http.send("POST", url, headers, payload, timeout=self.timeout, limit=MAX_RESPONSE_BYTES)
+        response = transport.send("POST", url, headers, payload, timeout=self.timeout, limit=MAX_RESPONSE_BYTES)
         try:
             document = json.loads(response.body)
         except ValueError:

@@ -1,4 +1,7 @@
-"""One HTTP exchange over urllib: no redirects followed, bounded reads, errors as TransportError."""
+"""One HTTP exchange over urllib: no redirects followed, bounded reads, errors as TransportError.
+
+The broker CLI talks to the broker through the same opener.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +17,13 @@ from broker.client.errors import TransportError
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would replay the Authorization header (a bearer token) to wherever a redirect
-    # points; a 3xx is returned to the caller as an error instead.
+    # urllib would replay the Authorization header (a bearer token), or a code, verifier or
+    # refresh handle, to wherever a redirect points; a 3xx is returned to the caller instead.
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects())
+OPENER = urllib.request.build_opener(_NoRedirects())
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ def send(
     """Send one request; any status comes back as a response, a failure to talk as TransportError."""
     request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)  # noqa: S310  (scheme checked by BrokerClient)
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with OPENER.open(request, timeout=timeout) as response:
             return HttpResponse(response.status, response.headers, _read(response, limit, url))
     except urllib.error.HTTPError as exc:
         with exc:
