@@ -276,49 +276,38 @@ def error_class(code: str) -> type[AwsError]:
 
 
 # The codes that callers catch by class. Every other code gets its class from error_class().
-class AccessDenied(AwsError, code="AccessDenied"):
-    pass
+class AccessDenied(AwsError, code="AccessDenied"): ...
 
 
-class AccessDeniedException(AwsError, code="AccessDeniedException"):
-    pass
+class AccessDeniedException(AwsError, code="AccessDeniedException"): ...
 
 
-class InvalidClientTokenId(AwsError, code="InvalidClientTokenId"):
-    pass
+class InvalidClientTokenId(AwsError, code="InvalidClientTokenId"): ...
 
 
-class ExpiredToken(AwsError, code="ExpiredToken"):
-    pass
+class ExpiredToken(AwsError, code="ExpiredToken"): ...
 
 
-class ExpiredTokenException(AwsError, code="ExpiredTokenException"):
-    pass
+class ExpiredTokenException(AwsError, code="ExpiredTokenException"): ...
 
 
-class NoSuchEntity(AwsError, code="NoSuchEntity"):
-    pass
+class NoSuchEntity(AwsError, code="NoSuchEntity"): ...
 
 
-class EntityAlreadyExists(AwsError, code="EntityAlreadyExists"):
-    pass
+class EntityAlreadyExists(AwsError, code="EntityAlreadyExists"): ...
 
 
-class InvalidInput(AwsError, code="InvalidInput"):
-    pass
+class InvalidInput(AwsError, code="InvalidInput"): ...
 
 
 class ValidationFailed(AwsError, code="ValidationError"):
     """``ValidationError`` on the wire (the name :class:`broker.iam.names.ValidationError` keeps)."""
 
 
-class InvalidIdentityToken(AwsError, code="InvalidIdentityToken"):
-    pass
+class InvalidIdentityToken(AwsError, code="InvalidIdentityToken"): ...
 
 
-class IDPRejectedClaim(AwsError, code="IDPRejectedClaim"):
-    pass
+class IDPRejectedClaim(AwsError, code="IDPRejectedClaim"): ...
 
 
-class InvalidAuthenticationCode(AwsError, code="InvalidAuthenticationCode"):
-    pass
+class InvalidAuthenticationCode(AwsError, code="InvalidAuthenticationCode"): ...
