@@ -20,6 +20,7 @@ from broker.iam._text import echo
 from broker.iam.errors import ValidationFailed
 
 __all__ = [
+    "StringRule",
     "ValidationError",
     "constraint_violation",
     "name_key",
@@ -129,76 +130,47 @@ def name_key(name: str) -> str:
     return name.casefold()
 
 
-def validate_user_name(name: str | None, field: str = "userName") -> str:
-    return _check_string(name, field, _NAME, max_len=limits.USER_NAME_MAX)
+@dataclass(frozen=True, slots=True)
+class StringRule:
+    """One string parameter's constraints; called as ``rule(value, field)`` it returns the value
+    or raises a ValidationError naming each failed constraint, in AWS's words."""
+
+    default_field: str
+    pattern: _Pattern | None
+    max_len: int
+    min_len: int = 1
+
+    def __call__(self, value: str | None, field: str | None = None) -> str:
+        return _check_string(
+            value, field or self.default_field, self.pattern, max_len=self.max_len, min_len=self.min_len
+        )
 
 
-def validate_role_name(name: str | None, field: str = "roleName") -> str:
-    return _check_string(name, field, _NAME, max_len=limits.ROLE_NAME_MAX)
-
-
-def validate_group_name(name: str | None, field: str = "groupName") -> str:
-    return _check_string(name, field, _NAME, max_len=limits.GROUP_NAME_MAX)
-
-
-def validate_policy_name(name: str | None, field: str = "policyName") -> str:
-    return _check_string(name, field, _NAME, max_len=limits.POLICY_NAME_MAX)
-
-
-def validate_mfa_device_name(name: str | None, field: str = "virtualMFADeviceName") -> str:
-    return _check_string(name, field, _NAME, max_len=limits.MFA_DEVICE_NAME_MAX)
-
-
-def validate_saml_provider_name(name: str | None, field: str = "name") -> str:
-    return _check_string(name, field, _SAML_PROVIDER_NAME, max_len=limits.SAML_PROVIDER_NAME_MAX)
-
-
-def validate_role_session_name(name: str | None, field: str = "roleSessionName") -> str:
-    return _check_string(
-        name, field, _SESSION_NAME, min_len=limits.ROLE_SESSION_NAME_MIN, max_len=limits.ROLE_SESSION_NAME_MAX
-    )
-
-
-def validate_source_identity(value: str | None, field: str = "sourceIdentity") -> str:
-    return _check_string(
-        value, field, _SESSION_NAME, min_len=limits.SOURCE_IDENTITY_MIN, max_len=limits.SOURCE_IDENTITY_MAX
-    )
-
-
-def validate_path(path: str | None, field: str = "path") -> str:
-    """User, group, role and MFA paths: ``/`` or ``/a/b/``."""
-    return _check_string(path, field, _PATH, max_len=limits.PATH_MAX)
-
-
-def validate_policy_path(path: str | None, field: str = "path") -> str:
-    """Managed policy paths, which AWS restricts further than entity paths."""
-    return _check_string(path, field, _POLICY_PATH, max_len=limits.PATH_MAX)
-
-
-def validate_role_description(description: str | None, field: str = "description") -> str:
-    return _check_string(description, field, _DESCRIPTION, min_len=0, max_len=limits.ROLE_DESCRIPTION_MAX)
-
-
-def validate_account_alias(alias: str | None, field: str = "accountAlias") -> str:
-    return _check_string(
-        alias, field, _ACCOUNT_ALIAS, min_len=limits.ACCOUNT_ALIAS_MIN, max_len=limits.ACCOUNT_ALIAS_MAX
-    )
-
-
-def validate_serial_number(serial_number: str | None, field: str = "serialNumber") -> str:
-    """An MFA device's serial number: a virtual device's ARN, or a hardware token's serial."""
-    return _check_string(
-        serial_number,
-        field,
-        _SERIAL_NUMBER,
-        min_len=limits.MFA_SERIAL_NUMBER_MIN,
-        max_len=limits.MFA_SERIAL_NUMBER_MAX,
-    )
-
-
-def validate_authentication_code(code: str | None, field: str) -> str:
-    """A six-digit TOTP code (``authenticationCode1``, ``tokenCode``...)."""
-    return _check_string(code, field, _AUTHENTICATION_CODE, min_len=totp.DIGITS, max_len=totp.DIGITS)
+validate_user_name: Final = StringRule("userName", _NAME, limits.USER_NAME_MAX)
+validate_role_name: Final = StringRule("roleName", _NAME, limits.ROLE_NAME_MAX)
+validate_group_name: Final = StringRule("groupName", _NAME, limits.GROUP_NAME_MAX)
+validate_policy_name: Final = StringRule("policyName", _NAME, limits.POLICY_NAME_MAX)
+validate_mfa_device_name: Final = StringRule("virtualMFADeviceName", _NAME, limits.MFA_DEVICE_NAME_MAX)
+validate_saml_provider_name: Final = StringRule("name", _SAML_PROVIDER_NAME, limits.SAML_PROVIDER_NAME_MAX)
+validate_role_session_name: Final = StringRule(
+    "roleSessionName", _SESSION_NAME, limits.ROLE_SESSION_NAME_MAX, limits.ROLE_SESSION_NAME_MIN
+)
+validate_source_identity: Final = StringRule(
+    "sourceIdentity", _SESSION_NAME, limits.SOURCE_IDENTITY_MAX, limits.SOURCE_IDENTITY_MIN
+)
+# User, group, role and MFA paths: ``/`` or ``/a/b/``; managed policy paths are narrower.
+validate_path: Final = StringRule("path", _PATH, limits.PATH_MAX)
+validate_policy_path: Final = StringRule("path", _POLICY_PATH, limits.PATH_MAX)
+validate_role_description: Final = StringRule("description", _DESCRIPTION, limits.ROLE_DESCRIPTION_MAX, 0)
+validate_account_alias: Final = StringRule(
+    "accountAlias", _ACCOUNT_ALIAS, limits.ACCOUNT_ALIAS_MAX, limits.ACCOUNT_ALIAS_MIN
+)
+# An MFA device's serial number: a virtual device's ARN, or a hardware token's serial.
+validate_serial_number: Final = StringRule(
+    "serialNumber", _SERIAL_NUMBER, limits.MFA_SERIAL_NUMBER_MAX, limits.MFA_SERIAL_NUMBER_MIN
+)
+# A six-digit TOTP code (``authenticationCode1``, ``tokenCode``...).
+validate_authentication_code: Final = StringRule("tokenCode", _AUTHENTICATION_CODE, totp.DIGITS, totp.DIGITS)
 
 
 def _is_tag_text(text: str) -> bool:
