@@ -25,8 +25,8 @@ from sqlalchemy import event
 
 from broker.crypto.keys import ensure_keys
 from broker.iam import orgs
-from broker.services import iam_admin
 from broker.services.credentials import issue_role_credentials
+from broker.services.iam import principals, roles
 from broker.services.orgs import policies as scps
 from broker.services.orgs import structure
 from broker.services.runtime import Runtime
@@ -57,7 +57,7 @@ def _trust(account: str) -> str:
 
 def _session_token(runtime: Runtime, account: str) -> str:
     with runtime.db.transaction() as session:
-        role = iam_admin.create_role(
+        role = roles.create_role(
             session,
             account,
             name="Reader",
@@ -69,7 +69,7 @@ def _session_token(runtime: Runtime, account: str) -> str:
             tags=None,
             now=runtime.now(),
         )
-        iam_admin.put_role_policy(session, account, "Reader", "inline", json.dumps(ROLE_POLICY))
+        principals.put_inline(session, "Role", account, "Reader", "inline", json.dumps(ROLE_POLICY))
         credentials = issue_role_credentials(
             runtime, role, session_name="bench", duration_seconds=3600, auth_type="assumed-role"
         )

@@ -8,13 +8,8 @@ from pathlib import Path
 from broker.crypto.keys import generate_rsa_pair
 from broker.demo.idp import DEMO_PROVIDER_NAME, DemoIdp
 from broker.iam.arn import saml_provider_arn
-from broker.iam.names import name_key
-from broker.services.iam.inline import put_inline_policy
-from broker.services.iam.providers import create_saml_provider, update_saml_provider_metadata
-from broker.services.iam.roles import create_role
 from broker.services.runtime import Runtime
-from broker.services.setup import record_admin_change
-from broker.store import repositories as repo
+from broker.services.setup import SeedRole, seed_federation
 
 DEMO_ROLES = {
     "DemoAdmin": ("admins", "Full access for members of the admins group.", 43200),
@@ -77,40 +72,24 @@ def access_policy(group: str) -> str:
 
 def seed_demo(runtime: Runtime) -> None:
     settings = runtime.settings
-    account_id = settings.default_account_id
-    provider_arn = saml_provider_arn(account_id, DEMO_PROVIDER_NAME)
-    metadata = demo_idp(runtime).metadata_xml
-    now = runtime.now()
-    with runtime.db.transaction() as session:
-        account = repo.ensure_account(session, account_id, now=now)
-        if not account.alias:
-            account.alias = "demo"
-        provider = repo.provider_by_name(session, account_id, DEMO_PROVIDER_NAME)
-        if provider is None:
-            create_saml_provider(session, account_id, DEMO_PROVIDER_NAME, metadata, None, now, source="demo")
-            record_admin_change(runtime, session, "CreateSAMLProvider", {"name": DEMO_PROVIDER_NAME, "source": "demo"})
-        elif provider.metadata_xml != metadata:
-            update_saml_provider_metadata(session, provider, metadata)
-            record_admin_change(runtime, session, "UpdateSAMLProvider", {"name": DEMO_PROVIDER_NAME, "source": "demo"})
-        for role_name, (group, description, max_duration) in DEMO_ROLES.items():
-            document = trust_policy(provider_arn, settings.acs_url, group)
-            role = repo.role_by_name(session, account_id, name_key(role_name))
-            if role is None:
-                role = create_role(
-                    session,
-                    account_id,
-                    name=role_name,
-                    trust_policy=document,
-                    path="/demo/",
-                    description=description,
-                    max_session_duration=max_duration,
-                    permissions_boundary=None,
-                    tags=[("purpose", "demo")],
-                    now=now,
-                )
-                put_inline_policy(session, role, "access", access_policy(group))
-                record_admin_change(runtime, session, "CreateRole", {"roleName": role_name, "path": "/demo/"})
-                record_admin_change(runtime, session, "PutRolePolicy", {"roleName": role_name, "policyName": "access"})
-            elif role.trust_policy != document:
-                role.trust_policy = document
-                record_admin_change(runtime, session, "UpdateAssumeRolePolicy", {"roleName": role_name})
+    provider_arn = saml_provider_arn(settings.default_account_id, DEMO_PROVIDER_NAME)
+    roles = [
+        SeedRole(
+            name=role_name,
+            path="/demo/",
+            description=description,
+            max_session_duration=max_duration,
+            trust_policy=trust_policy(provider_arn, settings.acs_url, group),
+            access_policy=access_policy(group),
+            tags=(("purpose", "demo"),),
+        )
+        for role_name, (group, description, max_duration) in DEMO_ROLES.items()
+    ]
+    seed_federation(
+        runtime,
+        alias="demo",
+        provider_name=DEMO_PROVIDER_NAME,
+        metadata_xml=demo_idp(runtime).metadata_xml,
+        source="demo",
+        roles=roles,
+    )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from broker.errors import BrokerError
 from broker.iam.errors import AwsError
 from broker.iam.names import name_key
-from broker.services import iam_admin
 from broker.services.audit.operator import record_operator_event
+from broker.services.iam import access_keys, inline, providers, users
+from broker.services.iam import roles as roles_
 from broker.services.runtime import Runtime
 from broker.store import Tx
 from broker.store import repositories as repo
@@ -69,21 +71,75 @@ def sync_metadata_dir(runtime: Runtime) -> list[str]:
             raise SetupError(f"{path}: cannot be read as UTF-8 text ({exc.__class__.__name__})") from None
         with runtime.db.transaction() as tx:
             _ensure_account(runtime, tx, account_id)
-            existing = repo.provider_by_name(tx, account_id, name_key(name))
             try:
-                if existing is None:
-                    iam_admin.create_saml_provider(
-                        tx, account_id, name, xml, None, runtime.now(), source=f"file:{path.name}"
-                    )
-                    record_admin_change(runtime, tx, "CreateSAMLProvider", {"name": name, "source": path.name})
-                    changed.append(name)
-                elif existing.metadata_xml != xml:
-                    iam_admin.update_saml_provider_metadata(tx, existing, xml)
-                    record_admin_change(runtime, tx, "UpdateSAMLProvider", {"name": name, "source": path.name})
+                if _sync_provider(runtime, tx, account_id, name, xml, f"file:{path.name}", path.name):
                     changed.append(name)
             except AwsError as exc:
                 raise SetupError(f"{path}: {exc.message}") from None
     return changed
+
+
+def _sync_provider(
+    runtime: Runtime, tx: Tx, account_id: str, name: str, metadata_xml: str, source: str, audited_source: str
+) -> bool:
+    """Register the provider, or bring its metadata up to date; True if anything changed."""
+    existing = repo.provider_by_name(tx, account_id, name_key(name))
+    if existing is None:
+        providers.create_saml_provider(tx, account_id, name, metadata_xml, None, runtime.now(), source=source)
+        record_admin_change(runtime, tx, "CreateSAMLProvider", {"name": name, "source": audited_source})
+        return True
+    if existing.metadata_xml != metadata_xml:
+        providers.update_saml_provider_metadata(tx, existing, metadata_xml)
+        record_admin_change(runtime, tx, "UpdateSAMLProvider", {"name": name, "source": audited_source})
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class SeedRole:
+    """A role a bundled set-up (the demo) wants in the default account, trusting its provider."""
+
+    name: str
+    path: str
+    description: str
+    max_session_duration: int
+    trust_policy: str
+    access_policy: str
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+def seed_federation(
+    runtime: Runtime, *, alias: str, provider_name: str, metadata_xml: str, source: str, roles: Sequence[SeedRole]
+) -> None:
+    """Idempotently give the default account an alias, a provider and roles trusting it; a role
+    that exists keeps its policies, and only its trust policy is brought up to date."""
+    account_id = runtime.settings.default_account_id
+    with runtime.db.transaction() as tx:
+        account = repo.ensure_account(tx, account_id, now=runtime.now())
+        if not account.alias:
+            account.alias = alias
+        _sync_provider(runtime, tx, account_id, provider_name, metadata_xml, source, source)
+        for seed in roles:
+            role = repo.role_by_name(tx, account_id, name_key(seed.name))
+            if role is None:
+                role = roles_.create_role(
+                    tx,
+                    account_id,
+                    name=seed.name,
+                    trust_policy=seed.trust_policy,
+                    path=seed.path,
+                    description=seed.description,
+                    max_session_duration=seed.max_session_duration,
+                    permissions_boundary=None,
+                    tags=list(seed.tags),
+                    now=runtime.now(),
+                )
+                inline.put_inline_policy(tx, role, "access", seed.access_policy)
+                record_admin_change(runtime, tx, "CreateRole", {"roleName": seed.name, "path": seed.path})
+                record_admin_change(runtime, tx, "PutRolePolicy", {"roleName": seed.name, "policyName": "access"})
+            elif role.trust_policy != seed.trust_policy:
+                roles_.update_assume_role_policy(tx, account_id, seed.name, seed.trust_policy)
+                record_admin_change(runtime, tx, "UpdateAssumeRolePolicy", {"roleName": seed.name})
 
 
 def initialise(runtime: Runtime) -> None:
@@ -126,15 +182,15 @@ def bootstrap_admin(runtime: Runtime, user_name: str = ADMIN_USER) -> AdminCrede
         _ensure_account(runtime, tx, account_id)
         user = repo.user_by_name(tx, account_id, name_key(user_name))
         if user is None:
-            user = iam_admin.create_user(tx, account_id, user_name, "/", now)
-            iam_admin.put_user_policy(tx, user, "AdministratorAccess", iam_admin.ADMINISTRATOR_ACCESS)
+            user = users.create_user(tx, account_id, user_name, "/", now)
+            inline.put_inline_policy(tx, user, "AdministratorAccess", inline.ADMINISTRATOR_ACCESS)
             record_admin_change(runtime, tx, "CreateUser", {"userName": user_name})
             record_admin_change(
                 runtime, tx, "PutUserPolicy", {"userName": user_name, "policyName": "AdministratorAccess"}
             )
         key = first_active_key(tx, user.id)
         if key is None:
-            key, secret = iam_admin.create_access_key(tx, user, runtime.box, now)
+            key, secret = access_keys.create_access_key(tx, user, runtime.box, now)
             record_admin_change(
                 runtime, tx, "CreateAccessKey", {"userName": user_name, "accessKeyId": key.access_key_id}
             )

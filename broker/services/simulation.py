@@ -13,36 +13,37 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from broker.iam import limits
 from broker.iam.arn import Arn, InvalidArn
 from broker.iam.errors import AwsError
 from broker.policy import (
     Decision,
+    Effect,
     MalformedPolicyDocument,
     Policy,
     PolicyKind,
     PolicySet,
     PolicyTooLarge,
+    PolicyType,
     Principal,
     Request,
     evaluate,
     parse_policy,
 )
-from broker.store import models
-from broker.store import repositories as repo
+from broker.store import Tx, models
+from broker.store.auth import group_by_arn
+from broker.store.iam import policies as stored_policies
+from broker.store.iam import principals
 
 # AWS's SourcePolicyType names, by the engine's policy type.
 SOURCE_POLICY_TYPES = {
-    "identity": "IAM Policy",
-    "resource": "Resource Policy",
-    "boundary": "Permissions Boundary Policy",
-    "session": "IAM Policy",
-    "scp": "Service Control Policy",
+    PolicyType.IDENTITY: "IAM Policy",
+    PolicyType.RESOURCE: "Resource Policy",
+    PolicyType.BOUNDARY: "Permissions Boundary Policy",
+    PolicyType.SESSION: "IAM Policy",
+    PolicyType.SCP: "Service Control Policy",
 }
-DECISIONS = {"Allow": "allowed", "ExplicitDeny": "explicitDeny", "ImplicitDeny": "implicitDeny"}
+DECISIONS = {Effect.ALLOW: "allowed", Effect.EXPLICIT_DENY: "explicitDeny", Effect.IMPLICIT_DENY: "implicitDeny"}
 CONTEXT_TYPES = {
     "string",
     "stringList",
@@ -252,13 +253,13 @@ def _result(
             "SourcePolicyId": statement.policy_id,
             "SourcePolicyType": source.source_type
             if source is not None
-            else SOURCE_POLICY_TYPES.get(statement.policy_type.value, "IAM Policy"),
+            else SOURCE_POLICY_TYPES[statement.policy_type],
         }
         if position is not None:
             entry["StartPosition"] = {"Line": position[0][0], "Column": position[0][1]}
             entry["EndPosition"] = {"Line": position[1][0], "Column": position[1][1]}
         matched.append(entry)
-    verdict = DECISIONS[decision.effect.value]
+    verdict = DECISIONS[decision.effect]
     result: dict[str, Any] = {
         "EvalActionName": action,
         "EvalResourceName": resource,
@@ -321,7 +322,7 @@ def _managed_sources(attached: Iterable[models.ManagedPolicy]) -> list[SourcePol
     return [source for policy in attached if (source := _managed_source(policy)) is not None]
 
 
-def principal_sources(session: Session, principal_arn: str) -> tuple[list[SourcePolicy], SourcePolicy | None, str]:
+def principal_sources(tx: Tx, principal_arn: str) -> tuple[list[SourcePolicy], SourcePolicy | None, str]:
     """(identity policies, permissions boundary, account) of a user, group or role by ARN."""
     try:
         parsed = Arn.parse(principal_arn)
@@ -330,11 +331,11 @@ def principal_sources(session: Session, principal_arn: str) -> tuple[list[Source
     kind = parsed.resource.split("/", 1)[0]
     owner: models.User | models.Group | models.Role | None
     if parsed.service == "iam" and kind == "user":
-        owner = repo.user_by_arn(session, principal_arn)
+        owner = principals.user_by_arn(tx, principal_arn)
     elif parsed.service == "iam" and kind == "group":
-        owner = session.scalar(select(models.Group).where(models.Group.arn == principal_arn))
+        owner = group_by_arn(tx, principal_arn)
     elif parsed.service == "iam" and kind == "role":
-        owner = repo.role_by_arn(session, principal_arn)
+        owner = principals.role_by_arn(tx, principal_arn)
     else:
         raise AwsError("InvalidInput", "PolicySourceArn must name an IAM user, group or role.")
     if owner is None:
@@ -349,6 +350,6 @@ def principal_sources(session: Session, principal_arn: str) -> tuple[list[Source
     boundary = None
     boundary_arn = getattr(owner, "permissions_boundary_arn", None)
     if boundary_arn:
-        boundary_policy = repo.policy_by_arn(session, boundary_arn)
+        boundary_policy = stored_policies.policy_by_arn(tx, boundary_arn)
         boundary = _managed_source(boundary_policy, PolicyKind.BOUNDARY) if boundary_policy else None
     return identity, boundary, owner.account_id

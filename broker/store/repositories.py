@@ -1,4 +1,8 @@
-"""Queries the services use; each takes the caller's Session so a use case stays one transaction."""
+"""Queries the services use; each takes the caller's transaction so a use case stays one transaction.
+
+The IAM entities' queries live in :mod:`broker.store.iam`, one module per kind of entity; their
+names are importable from here too, where sign-in, STS and set-up were written against them.
+"""
 
 from __future__ import annotations
 
@@ -6,112 +10,98 @@ import datetime as dt
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from broker.store import models
+from broker.store.iam.accounts import account_by_alias, ensure_account, get_account
+from broker.store.iam.credentials import (
+    access_key,
+    mfa_device,
+    mfa_device_by_name,
+    mfa_devices_of_account,
+    mfa_devices_of_user,
+    use_mfa_step,
+)
+from broker.store.iam.policies import (
+    attachment_counts,
+    boundary_counts,
+    entities_attached_to,
+    entities_bounded_by,
+    is_attached_anywhere,
+    list_policies,
+    policies_by_arns,
+    policy_by_arn,
+    policy_by_name,
+)
+from broker.store.iam.principals import (
+    group_by_name,
+    list_groups,
+    list_roles,
+    list_users,
+    role_by_arn,
+    role_by_name,
+    role_with_policies,
+    roles_trusting,
+    user_by_arn,
+    user_by_name,
+    user_by_user_id,
+    user_with_policies,
+)
+from broker.store.iam.providers import list_providers, provider_by_arn, provider_by_name, providers_by_entity_id
 
-
-def get_account(session: Session, account_id: str) -> models.Account | None:
-    return session.get(models.Account, account_id)
-
-
-def ensure_account(
-    session: Session, account_id: str, alias: str | None = None, now: dt.datetime | None = None
-) -> models.Account:
-    account = session.get(models.Account, account_id)
-    if account is None:
-        account = models.Account(id=account_id, alias=alias or None, created_at=now or dt.datetime.now(dt.UTC))
-        session.add(account)
-        session.flush()
-    return account
-
-
-# --- SAML providers ---------------------------------------------------------------------------
-
-
-def provider_by_name(session: Session, account_id: str, name_key: str) -> models.SamlProvider | None:
-    return session.scalar(
-        select(models.SamlProvider).where(
-            models.SamlProvider.account_id == account_id, models.SamlProvider.name_key == name_key
-        )
-    )
-
-
-def provider_by_arn(session: Session, arn: str) -> models.SamlProvider | None:
-    return session.scalar(select(models.SamlProvider).where(models.SamlProvider.arn == arn))
-
-
-def providers_by_entity_id(session: Session, entity_id: str) -> list[models.SamlProvider]:
-    """Every account's registration of one IdP."""
-    return list(
-        session.scalars(
-            select(models.SamlProvider)
-            .where(models.SamlProvider.entity_id == entity_id)
-            .order_by(models.SamlProvider.account_id, models.SamlProvider.name_key)
-        )
-    )
-
-
-def list_providers(session: Session, account_id: str | None = None) -> list[models.SamlProvider]:
-    query = select(models.SamlProvider).order_by(models.SamlProvider.account_id, models.SamlProvider.name_key)
-    if account_id is not None:
-        query = query.where(models.SamlProvider.account_id == account_id)
-    return list(session.scalars(query))
-
-
-# --- roles ------------------------------------------------------------------------------------
-
-
-def role_by_name(session: Session, account_id: str, name_key: str) -> models.Role | None:
-    return session.scalar(
-        select(models.Role).where(models.Role.account_id == account_id, models.Role.name_key == name_key)
-    )
-
-
-def role_by_arn(session: Session, arn: str) -> models.Role | None:
-    return session.scalar(select(models.Role).where(models.Role.arn == arn))
-
-
-def list_roles(session: Session, account_id: str | None = None, path_prefix: str = "/") -> list[models.Role]:
-    query = select(models.Role).order_by(models.Role.account_id, models.Role.name_key)
-    if account_id is not None:
-        query = query.where(models.Role.account_id == account_id)
-    if path_prefix != "/":
-        query = query.where(models.Role.path.startswith(path_prefix, autoescape=True))
-    return list(session.scalars(query))
-
-
-def roles_trusting(session: Session, provider_arn: str) -> list[models.Role]:
-    """Candidate roles for a federated sign-in: those whose trust policy names the provider.
-
-    A cheap pre-filter on the document text; the policy engine decides. Candidates name the
-    provider, name any federated principal, or use a wildcard (``"Principal": "*"``,
-    ``NotPrincipal``), which is where a federated sign-in could also be admitted.
-    """
-    query = (
-        select(models.Role)
-        .where(
-            models.Role.trust_policy.contains(provider_arn, autoescape=True)
-            | models.Role.trust_policy.contains("Federated", autoescape=True)
-            | models.Role.trust_policy.contains("*", autoescape=True)
-            | models.Role.trust_policy.contains("NotPrincipal", autoescape=True)
-        )
-        .order_by(models.Role.account_id, models.Role.name_key)
-    )
-    return list(session.scalars(query))
-
-
-# --- users and access keys ------------------------------------------------------------------
-
-
-def user_by_name(session: Session, account_id: str, name_key: str) -> models.User | None:
-    return session.scalar(
-        select(models.User).where(models.User.account_id == account_id, models.User.name_key == name_key)
-    )
-
-
-def access_key(session: Session, access_key_id: str) -> models.AccessKey | None:
-    return session.get(models.AccessKey, access_key_id)
+__all__ = [
+    "access_key",
+    "account_by_alias",
+    "add_device_authorization",
+    "add_saml_request",
+    "attachment_counts",
+    "boundary_counts",
+    "cli_authorization",
+    "cli_authorization_by_code",
+    "cli_session",
+    "consume_cli_code",
+    "consume_device_authorization",
+    "consume_saml_request",
+    "count_cli_sessions",
+    "device_authorization",
+    "device_authorization_by_user_code",
+    "ensure_account",
+    "entities_attached_to",
+    "entities_bounded_by",
+    "get_account",
+    "group_by_name",
+    "is_attached_anywhere",
+    "list_groups",
+    "list_policies",
+    "list_providers",
+    "list_roles",
+    "list_users",
+    "mfa_device",
+    "mfa_device_by_name",
+    "mfa_devices_of_account",
+    "mfa_devices_of_user",
+    "policies_by_arns",
+    "policy_by_arn",
+    "policy_by_name",
+    "provider_by_arn",
+    "provider_by_name",
+    "providers_by_entity_id",
+    "purge_cli_expired",
+    "purge_expired",
+    "remember_assertion",
+    "revoke_cli_sessions_from",
+    "role_by_arn",
+    "role_by_name",
+    "role_with_policies",
+    "roles_trusting",
+    "saml_request",
+    "use_mfa_step",
+    "user_by_arn",
+    "user_by_name",
+    "user_by_user_id",
+    "user_with_policies",
+    "web_session",
+]
 
 
 # --- SAML protocol state ----------------------------------------------------------------------
@@ -164,186 +154,6 @@ def web_session(session: Session, id_hash: str, now: dt.datetime) -> models.WebS
     if found is None or found.expires_at <= now:
         return None
     return found
-
-
-# --- IAM entities -----------------------------------------------------------------------------
-
-
-def list_users(session: Session, account_id: str, path_prefix: str = "/") -> list[models.User]:
-    query = select(models.User).where(models.User.account_id == account_id).order_by(models.User.name_key)
-    if path_prefix != "/":
-        query = query.where(models.User.path.startswith(path_prefix, autoescape=True))
-    return list(session.scalars(query))
-
-
-def user_by_arn(session: Session, arn: str) -> models.User | None:
-    return session.scalar(select(models.User).where(models.User.arn == arn))
-
-
-def group_by_name(session: Session, account_id: str, name_key: str) -> models.Group | None:
-    return session.scalar(
-        select(models.Group).where(models.Group.account_id == account_id, models.Group.name_key == name_key)
-    )
-
-
-def list_groups(session: Session, account_id: str, path_prefix: str = "/") -> list[models.Group]:
-    query = select(models.Group).where(models.Group.account_id == account_id).order_by(models.Group.name_key)
-    if path_prefix != "/":
-        query = query.where(models.Group.path.startswith(path_prefix, autoescape=True))
-    return list(session.scalars(query))
-
-
-def policy_by_arn(session: Session, arn: str) -> models.ManagedPolicy | None:
-    return session.scalar(select(models.ManagedPolicy).where(models.ManagedPolicy.arn == arn))
-
-
-def policies_by_arns(session: Session, arns: list[str] | tuple[str, ...]) -> list[models.ManagedPolicy]:
-    if not arns:
-        return []
-    return list(session.scalars(select(models.ManagedPolicy).where(models.ManagedPolicy.arn.in_(arns))))
-
-
-def policy_by_name(session: Session, account_id: str, name_key: str) -> models.ManagedPolicy | None:
-    return session.scalar(
-        select(models.ManagedPolicy).where(
-            models.ManagedPolicy.account_id == account_id, models.ManagedPolicy.name_key == name_key
-        )
-    )
-
-
-def list_policies(session: Session, account_ids: tuple[str, ...], path_prefix: str = "/") -> list[models.ManagedPolicy]:
-    """Managed policies of the given owners ("aws" for the AWS-managed ones), by name."""
-    query = (
-        select(models.ManagedPolicy)
-        .where(models.ManagedPolicy.account_id.in_(account_ids))
-        .order_by(models.ManagedPolicy.name_key, models.ManagedPolicy.account_id)
-    )
-    if path_prefix != "/":
-        query = query.where(models.ManagedPolicy.path.startswith(path_prefix, autoescape=True))
-    return list(session.scalars(query))
-
-
-_ATTACHMENTS = (
-    (models.user_policy_attachments, models.User, "user_pk"),
-    (models.group_policy_attachments, models.Group, "group_pk"),
-    (models.role_policy_attachments, models.Role, "role_pk"),
-)
-
-
-def attachment_counts(session: Session, account_id: str) -> dict[int, int]:
-    """policy primary key -> number of users, groups and roles of the account it is attached to."""
-    counts: dict[int, int] = {}
-    for table, entity, column in _ATTACHMENTS:
-        rows = session.execute(
-            select(table.c.policy_pk, func.count())
-            .join(entity, entity.id == table.c[column])
-            .where(entity.account_id == account_id)
-            .group_by(table.c.policy_pk)
-        )
-        for policy_pk, count in rows:
-            counts[policy_pk] = counts.get(policy_pk, 0) + count
-    return counts
-
-
-def boundary_counts(session: Session, account_id: str) -> dict[str, int]:
-    """policy ARN -> number of users and roles of the account that use it as permissions boundary."""
-    counts: dict[str, int] = {}
-    for entity in (models.User, models.Role):
-        rows = session.execute(
-            select(entity.permissions_boundary_arn, func.count())
-            .where(entity.account_id == account_id, entity.permissions_boundary_arn.is_not(None))
-            .group_by(entity.permissions_boundary_arn)
-        )
-        for arn, count in rows:
-            if arn is not None:
-                counts[arn] = counts.get(arn, 0) + count
-    return counts
-
-
-def entities_attached_to(
-    session: Session, policy: models.ManagedPolicy, account_id: str
-) -> tuple[list[models.User], list[models.Group], list[models.Role]]:
-    """Users, groups and roles of the account that have ``policy`` attached, each by name."""
-    users = session.scalars(
-        select(models.User)
-        .join(models.user_policy_attachments, models.user_policy_attachments.c.user_pk == models.User.id)
-        .where(models.user_policy_attachments.c.policy_pk == policy.id, models.User.account_id == account_id)
-        .order_by(models.User.name_key)
-    )
-    groups = session.scalars(
-        select(models.Group)
-        .join(models.group_policy_attachments, models.group_policy_attachments.c.group_pk == models.Group.id)
-        .where(models.group_policy_attachments.c.policy_pk == policy.id, models.Group.account_id == account_id)
-        .order_by(models.Group.name_key)
-    )
-    roles = session.scalars(
-        select(models.Role)
-        .join(models.role_policy_attachments, models.role_policy_attachments.c.role_pk == models.Role.id)
-        .where(models.role_policy_attachments.c.policy_pk == policy.id, models.Role.account_id == account_id)
-        .order_by(models.Role.name_key)
-    )
-    return list(users), list(groups), list(roles)
-
-
-def entities_bounded_by(
-    session: Session, policy_arn: str, account_id: str
-) -> tuple[list[models.User], list[models.Role]]:
-    users = session.scalars(
-        select(models.User)
-        .where(models.User.account_id == account_id, models.User.permissions_boundary_arn == policy_arn)
-        .order_by(models.User.name_key)
-    )
-    roles = session.scalars(
-        select(models.Role)
-        .where(models.Role.account_id == account_id, models.Role.permissions_boundary_arn == policy_arn)
-        .order_by(models.Role.name_key)
-    )
-    return list(users), list(roles)
-
-
-def is_attached_anywhere(session: Session, policy: models.ManagedPolicy) -> bool:
-    for table, _entity, _column in _ATTACHMENTS:
-        if session.scalar(select(func.count()).select_from(table).where(table.c.policy_pk == policy.id)):
-            return True
-    for entity in (models.User, models.Role):
-        if session.scalar(select(func.count()).where(entity.permissions_boundary_arn == policy.arn)):
-            return True
-    return False
-
-
-def account_by_alias(session: Session, alias: str) -> models.Account | None:
-    return session.scalar(select(models.Account).where(models.Account.alias == alias))
-
-
-def user_by_user_id(session: Session, user_id: str) -> models.User | None:
-    return session.scalar(select(models.User).where(models.User.user_id == user_id))
-
-
-def user_with_policies(session: Session, user_id: str) -> models.User | None:
-    """A user with everything its authorization reads, in a fixed handful of queries."""
-    return session.scalar(
-        select(models.User)
-        .where(models.User.user_id == user_id)
-        .options(
-            selectinload(models.User.inline_policies),
-            selectinload(models.User.attached_policies).selectinload(models.ManagedPolicy.versions),
-            selectinload(models.User.groups).selectinload(models.Group.inline_policies),
-            selectinload(models.User.groups)
-            .selectinload(models.Group.attached_policies)
-            .selectinload(models.ManagedPolicy.versions),
-        )
-    )
-
-
-def role_with_policies(session: Session, role_arn: str) -> models.Role | None:
-    return session.scalar(
-        select(models.Role)
-        .where(models.Role.arn == role_arn)
-        .options(
-            selectinload(models.Role.inline_policies),
-            selectinload(models.Role.attached_policies).selectinload(models.ManagedPolicy.versions),
-        )
-    )
 
 
 # --- CLI sign-in ------------------------------------------------------------------------------
@@ -432,48 +242,3 @@ def purge_cli_expired(session: Session, now: dt.datetime) -> None:
     session.execute(delete(models.CliAuthorization).where(models.CliAuthorization.expires_at < grace))
     session.execute(delete(models.DeviceAuthorization).where(models.DeviceAuthorization.expires_at < grace))
     session.execute(delete(models.CliSession).where(models.CliSession.expires_at < now))
-
-
-# --- MFA devices ------------------------------------------------------------------------------
-
-
-def mfa_device(session: Session, serial_number: str) -> models.MfaDevice | None:
-    return session.get(models.MfaDevice, serial_number)
-
-
-def mfa_device_by_name(session: Session, account_id: str, name_key: str) -> models.MfaDevice | None:
-    return session.scalar(
-        select(models.MfaDevice).where(models.MfaDevice.account_id == account_id, models.MfaDevice.name_key == name_key)
-    )
-
-
-def mfa_devices_of_account(session: Session, account_id: str) -> list[models.MfaDevice]:
-    return list(
-        session.scalars(
-            select(models.MfaDevice)
-            .where(models.MfaDevice.account_id == account_id)
-            .order_by(models.MfaDevice.serial_number)
-        )
-    )
-
-
-def mfa_devices_of_user(session: Session, user_pk: int) -> list[models.MfaDevice]:
-    return list(
-        session.scalars(
-            select(models.MfaDevice)
-            .where(models.MfaDevice.user_pk == user_pk)
-            .order_by(models.MfaDevice.enabled_at, models.MfaDevice.serial_number)
-        )
-    )
-
-
-def use_mfa_step(session: Session, serial_number: str, step: int) -> bool:
-    """Record that a code of ``step`` was accepted; False if one of this step or a later one was
-    (a replay). One conditional UPDATE, so two processes cannot both accept the same code."""
-    result = session.execute(
-        update(models.MfaDevice)
-        .where(models.MfaDevice.serial_number == serial_number, models.MfaDevice.last_used_step < step)
-        .values(last_used_step=step)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)

@@ -12,8 +12,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from broker.iam.errors import AwsError
 from broker.services import api
-from broker.services.api import IAM_NS, ApiRequest, Outcome, Params
+from broker.services.api import IAM_NS, Outcome, Params
 from broker.services.api.registry import WireProtocol
+from broker.services.auth import HttpRequest
 from broker.web.protocol import client_info, raw_path, runtime, signed_headers
 from broker.web.wire import JSON_CONTENT_TYPE, error_xml, json_error, json_success, success_xml
 
@@ -23,7 +24,7 @@ bp = Blueprint("aws", __name__)
 @bp.post("/")
 def endpoint() -> Response:
     rt = runtime()
-    http = ApiRequest(
+    http = HttpRequest(
         method=request.method,
         path=raw_path(),
         query_string=request.query_string.decode(),

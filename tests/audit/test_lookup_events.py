@@ -230,16 +230,16 @@ def test_digest_keys_are_published_and_verify_the_digests(broker: LiveBroker) ->
 
 
 def test_an_account_sees_its_own_events_only(broker: LiveBroker) -> None:
-    from broker.services import iam_admin
+    from broker.services.iam import access_keys, inline, users
     from broker.store import repositories as repo
 
     other = "210987654321"
     runtime = broker.runtime
     with runtime.db.transaction() as session:
         repo.ensure_account(session, other, now=runtime.now())
-        user = iam_admin.create_user(session, other, "other-admin", "/", runtime.now())
-        iam_admin.put_user_policy(session, user, "trail", document(allow(["cloudtrail:LookupEvents", "iam:ListUsers"])))
-        key, secret = iam_admin.create_access_key(session, user, runtime.box, runtime.now())
+        user = users.create_user(session, other, "other-admin", "/", runtime.now())
+        inline.put_inline_policy(session, user, "trail", document(allow(["cloudtrail:LookupEvents", "iam:ListUsers"])))
+        key, secret = access_keys.create_access_key(session, user, runtime.box, runtime.now())
     client(broker, "iam", key.access_key_id, secret).list_users()
     found = client(broker, "cloudtrail", key.access_key_id, secret).lookup_events()["Events"]
     assert {e["EventName"] for e in found} == {"ListUsers"}

@@ -30,8 +30,8 @@ from broker.client import (
 )
 from broker.crypto.keys import load_keys, rotate_token_keys
 from broker.crypto.tokens import AUDIENCE, TOKEN_TYPE
-from broker.services import iam_admin
 from broker.services.credentials import TemporaryCredentials, issue_role_credentials
+from broker.services.iam import principals, roles
 from broker.services.runtime import Runtime
 from broker.services.setup import bootstrap_admin
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
@@ -94,7 +94,7 @@ class Clock:
 def make_role(runtime: Runtime, name: str = "Analysts") -> None:
     account = runtime.settings.default_account_id
     with runtime.db.transaction() as session:
-        iam_admin.create_role(
+        roles.create_role(
             session,
             account,
             name=name,
@@ -106,13 +106,13 @@ def make_role(runtime: Runtime, name: str = "Analysts") -> None:
             tags=None,
             now=runtime.now(),
         )
-        iam_admin.put_role_policy(session, account, name, "reports", ROLE_POLICY)
+        principals.put_inline(session, "Role", account, name, "reports", ROLE_POLICY)
 
 
 def sign_in(runtime: Runtime, name: str = "Analysts", session_name: str = "alice") -> TemporaryCredentials:
     account = runtime.settings.default_account_id
     with runtime.db.transaction() as session:
-        role = iam_admin.get_role(session, account, name)
+        role = roles.get_role(session, account, name)
         return issue_role_credentials(
             runtime,
             role,

@@ -418,11 +418,11 @@ def test_device_authorization_denied_and_expired(client: FlaskClient, clock: Clo
 def test_several_providers_get_a_chooser_and_a_named_one_goes_straight_there(
     client: FlaskClient, runtime: Runtime
 ) -> None:
-    from broker.services import iam_admin
+    from broker.services.iam import providers
     from tests.support.metadata import idp_metadata_xml
 
     with runtime.db.transaction() as session:
-        iam_admin.create_saml_provider(
+        providers.create_saml_provider(
             session, ACCOUNT, "okta", idp_metadata_xml("https://okta.example/app"), None, runtime.now()
         )
     chooser = authorize(client, role=None)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from broker.crypto.tokens import decode_session_token
-from broker.services import iam_admin
+from broker.services.iam import providers, roles
 from broker.settings import Settings, SettingsError, load_settings, mfa_authn_contexts
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
 from tests.support.interop import ACCOUNT, Page, post_to_acs, provider_arn, users
@@ -63,9 +63,9 @@ def _start(broker: LiveBroker, class_ref: str) -> SimpleSamlPhpIdp:
     idp.start()
     runtime = broker.runtime
     with runtime.db.transaction() as session:
-        iam_admin.create_saml_provider(session, ACCOUNT, "ssp", idp.metadata_xml(), None, runtime.now())
+        providers.create_saml_provider(session, ACCOUNT, "ssp", idp.metadata_xml(), None, runtime.now())
         for role in ("MfaOperator", "MfaAuditor"):
-            iam_admin.create_role(
+            roles.create_role(
                 session,
                 ACCOUNT,
                 name=role,

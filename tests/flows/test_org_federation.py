@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.services import iam_admin
+from broker.services.iam import inline, principals, providers, roles
 from tests.support.aws import admin_client, client, deny, document, error
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
 from tests.support.interop import ACCOUNT, Page, group_trust_policy, post_to_acs, provider_arn, users
@@ -45,7 +45,7 @@ def _member_account_with_a_federated_role(broker: LiveBroker) -> tuple[str, str]
     runtime = broker.runtime
     with runtime.db.transaction() as session:
         # One provider, in the management account; the member account's role trusts it.
-        iam_admin.create_role(
+        roles.create_role(
             session,
             member,
             name="ProdAdmin",
@@ -57,7 +57,7 @@ def _member_account_with_a_federated_role(broker: LiveBroker) -> tuple[str, str]
             tags=None,
             now=runtime.now(),
         )
-        iam_admin.put_role_policy(session, member, "ProdAdmin", "admin", iam_admin.ADMINISTRATOR_ACCESS)
+        principals.put_inline(session, "Role", member, "ProdAdmin", "admin", inline.ADMINISTRATOR_ACCESS)
     return member, production
 
 
@@ -71,7 +71,7 @@ def test_a_sign_in_reaches_a_member_account_role_and_its_credentials_are_bound_b
     try:
         runtime = broker.runtime
         with runtime.db.transaction() as session:
-            iam_admin.create_saml_provider(session, ACCOUNT, "ssp", idp.metadata_xml(), None, runtime.now())
+            providers.create_saml_provider(session, ACCOUNT, "ssp", idp.metadata_xml(), None, runtime.now())
         jar = http.cookiejar.CookieJar()
         form = idp.login_http("bob", start_url=f"{broker.url}/saml/login?provider=ssp", cookie_jar=jar)
         page = post_to_acs(form, jar)  # type: ignore[arg-type]

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from broker.saml.errors import SamlError
-from broker.services import iam_admin
 from broker.services.audit import ClientInfo
 from broker.services.federation import FederationService, providers
+from broker.services.iam import providers as iam_providers
+from broker.services.iam import roles
 from broker.services.runtime import Runtime
 from broker.store import models
 from tests.saml.conftest import KeyPair
@@ -48,7 +49,7 @@ def rt(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[Runtime]:
 def _register(rt: Runtime, account: str, name: str, cert_pem: bytes, role: str) -> str:
     """A registration of the IdP in ``account`` and a role there that trusts it."""
     with rt.db.transaction() as session:
-        provider = iam_admin.create_saml_provider(
+        provider = iam_providers.create_saml_provider(
             session, account, name, idp_metadata_xml(IDP_ENTITY_ID, cert_pem), None, rt.now()
         )
         trust = {
@@ -57,7 +58,7 @@ def _register(rt: Runtime, account: str, name: str, cert_pem: bytes, role: str) 
                 {"Effect": "Allow", "Principal": {"Federated": provider.arn}, "Action": "sts:AssumeRoleWithSAML"}
             ],
         }
-        iam_admin.create_role(
+        roles.create_role(
             session,
             account,
             name=role,

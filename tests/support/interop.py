@@ -10,7 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from html import unescape
 
-from broker.services import iam_admin
+from broker.services.iam import principals, providers, roles
 from broker.services.runtime import Runtime
 from tests.support.simplesamlphp import SamlPostForm
 
@@ -82,9 +82,9 @@ def group_trust_policy(provider: str, group: str, acs_url: str) -> str:
 def register(runtime: Runtime, metadata_xml: str, name: str = "ssp", options: dict[str, object] | None = None) -> None:
     """The IdP as a provider, and two roles mapped by group (Admin also listed by alice's Role attribute)."""
     with runtime.db.transaction() as session:
-        iam_admin.create_saml_provider(session, ACCOUNT, name, metadata_xml, None, runtime.now(), options=options)
+        providers.create_saml_provider(session, ACCOUNT, name, metadata_xml, None, runtime.now(), options=options)
         for role, group in (("Admin", "admins"), ("Engineer", "engineers")):
-            iam_admin.create_role(
+            roles.create_role(
                 session,
                 ACCOUNT,
                 name=role,
@@ -96,8 +96,9 @@ def register(runtime: Runtime, metadata_xml: str, name: str = "ssp", options: di
                 tags=None,
                 now=runtime.now(),
             )
-            iam_admin.put_role_policy(
+            principals.put_inline(
                 session,
+                "Role",
                 ACCOUNT,
                 role,
                 "whoami",

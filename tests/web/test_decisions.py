@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from broker.crypto.keys import TokenKey, TokenKeyRing
 from broker.crypto.tokens import encode_session_token
-from broker.services import iam_admin
 from broker.services.credentials import TemporaryCredentials, issue_role_credentials
+from broker.services.iam import access_keys, inline, principals, roles, users
 from broker.services.runtime import Runtime
 from broker.services.setup import AdminCredentials, bootstrap_admin
 from broker.store import models
@@ -133,9 +133,9 @@ def make_user(runtime: Runtime, name: str, policy: Mapping[str, Any], tags: dict
     """(user ARN, access key id, secret) of a new user with one inline policy."""
     account = runtime.settings.default_account_id
     with runtime.db.transaction() as session:
-        user = iam_admin.create_user(session, account, name, "/", runtime.now(), tags=list(tags.items()))
-        iam_admin.put_user_policy(session, user, "limited", json.dumps(policy))
-        key, secret = iam_admin.create_access_key(session, user, runtime.box, runtime.now())
+        user = users.create_user(session, account, name, "/", runtime.now(), tags=list(tags.items()))
+        inline.put_inline_policy(session, user, "limited", json.dumps(policy))
+        key, secret = access_keys.create_access_key(session, user, runtime.box, runtime.now())
         return user.arn, key.access_key_id, secret
 
 
@@ -149,7 +149,7 @@ def role_session(
     """Temporary credentials of a SAML session of a role allowed ROLE_POLICY."""
     account = runtime.settings.default_account_id
     with runtime.db.transaction() as session:
-        role = iam_admin.create_role(
+        role = roles.create_role(
             session,
             account,
             name=role_name,
@@ -161,7 +161,7 @@ def role_session(
             tags=None,
             now=runtime.now(),
         )
-        iam_admin.put_role_policy(session, account, role_name, "inline", json.dumps(ROLE_POLICY))
+        principals.put_inline(session, "Role", account, role_name, "inline", json.dumps(ROLE_POLICY))
         return issue_role_credentials(
             runtime,
             role,

@@ -11,7 +11,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from broker.services import iam_admin
+from broker.services.iam import access_keys, users
 from broker.services.setup import bootstrap_admin
 from broker.store import models
 from tests.support.aws import client, code
@@ -123,8 +123,8 @@ def test_roles(iam: object) -> None:
 def test_a_principal_without_policy_is_denied_and_audited(broker: LiveBroker) -> None:
     runtime = broker.runtime
     with runtime.db.transaction() as session:
-        user = iam_admin.create_user(session, "123456789012", "intern", "/", runtime.now())
-        key, secret = iam_admin.create_access_key(session, user, runtime.box, runtime.now())
+        user = users.create_user(session, "123456789012", "intern", "/", runtime.now())
+        key, secret = access_keys.create_access_key(session, user, runtime.box, runtime.now())
         key_id = key.access_key_id
     iam = client(broker, "iam", key_id, secret)
     with pytest.raises(ClientError) as denied:

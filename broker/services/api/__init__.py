@@ -2,7 +2,7 @@
 pipeline they all run through (:mod:`.pipeline`). The web layer only parses and renders the wire."""
 
 from broker.services.api.params import Params
-from broker.services.api.pipeline import ApiRequest, Outcome, handle_json, handle_query
+from broker.services.api.pipeline import Outcome, handle_json, handle_query
 from broker.services.api.registry import IAM_NS, JSON_ACTIONS, QUERY_ACTIONS, STS_NS, Operation
 from broker.services.api.shapes import XmlMap
 
@@ -11,7 +11,6 @@ __all__ = [
     "JSON_ACTIONS",
     "QUERY_ACTIONS",
     "STS_NS",
-    "ApiRequest",
     "Operation",
     "Outcome",
     "Params",

@@ -16,7 +16,7 @@ from broker.store import Tx
 @dataclass
 class Call:
     runtime: Runtime
-    session: Tx
+    tx: Tx
     caller: Caller
     params: Params
     # The JSON protocol's request body; empty on the Query protocol.
@@ -31,7 +31,7 @@ class Call:
 
     def context(self) -> dict[str, Any]:
         """The request's global condition keys (``aws:SourceIp``, ``aws:PrincipalOrgID``...)."""
-        return request_context(self.caller, self.client.source_ip, self.runtime.now(), self.secure, self.session)
+        return request_context(self.caller, self.client.source_ip, self.runtime.now(), self.secure, self.tx)
 
     def authorize(self, action: str, resource: str, extra_context: Mapping[str, Any] | None = None) -> None:
         """Raise ``AccessDenied`` unless the policy engine allows ``action`` on ``resource``."""
@@ -39,7 +39,7 @@ class Call:
         context = self.context()
         if extra_context:
             context.update(extra_context)
-        authorize(self.session, self.caller, action, resource, context)
+        authorize(self.tx, self.caller, action, resource, context)
 
 
 @dataclass(frozen=True)

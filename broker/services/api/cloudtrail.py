@@ -14,4 +14,4 @@ def lookup(call: Call) -> dict[str, Any]:
     call.authorize("cloudtrail:LookupEvents", "*")
     query = parse_request(call.body)
     management = call.account_id == call.runtime.settings.default_account_id
-    return lookup_events(call.session, query, call.account_id, management=management)
+    return lookup_events(call.tx, query, call.account_id, management=management)

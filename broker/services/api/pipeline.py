@@ -22,24 +22,11 @@ from broker.services.api.call import Call, UnsignedCall
 from broker.services.api.params import Params
 from broker.services.api.registry import JSON_ACTIONS, QUERY_ACTIONS, Operation, WireProtocol
 from broker.services.api.shapes import json_safe
-from broker.services.audit import AuditScope, ClientInfo
-from broker.services.auth import authenticate
+from broker.services.audit import AuditScope
+from broker.services.auth import HttpRequest, authenticate
 from broker.services.runtime import Runtime
 
 log = logging.getLogger("broker.aws")
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """An HTTP request to the AWS endpoint, as SigV4 saw it signed."""
-
-    method: str
-    path: str  # as sent, not percent-decoded
-    query_string: str
-    headers: Mapping[str, str]
-    body: bytes
-    secure: bool
-    client: ClientInfo
 
 
 @dataclass(frozen=True)
@@ -52,7 +39,7 @@ class Outcome:
     error: AwsError | None = None
 
 
-def handle_query(runtime: Runtime, params: Params, request: ApiRequest) -> Outcome:
+def handle_query(runtime: Runtime, params: Params, request: HttpRequest) -> Outcome:
     """A Query-protocol call: ``Action`` names the operation."""
     name = params.get("Action")
     if not name:
@@ -67,7 +54,7 @@ def handle_query(runtime: Runtime, params: Params, request: ApiRequest) -> Outco
     return _signed(runtime, operation, request, params, None, audited)
 
 
-def handle_json(runtime: Runtime, target: str, request: ApiRequest) -> Outcome:
+def handle_json(runtime: Runtime, target: str, request: HttpRequest) -> Outcome:
     """A JSON-protocol call: ``X-Amz-Target`` names the operation."""
     operation = JSON_ACTIONS.get(target)
     if operation is None:
@@ -79,7 +66,7 @@ def handle_json(runtime: Runtime, target: str, request: ApiRequest) -> Outcome:
 def _signed(
     runtime: Runtime,
     operation: Operation,
-    request: ApiRequest,
+    request: HttpRequest,
     params: Params,
     json_body: bytes | None,
     audited: Mapping[str, Any] | None,
@@ -94,33 +81,34 @@ def _signed(
         request_parameters=audited,
     )
     try:
-        with runtime.db.transaction() as session:
+        with runtime.db.transaction() as tx:
             caller, _signed_request = authenticate(
-                runtime, session, request.method, request.path, request.query_string, request.headers, request.body
+                runtime, tx, request.method, request.path, request.query_string, request.headers, request.body
             )
             audit.actor = caller.actor()
             body: Mapping[str, Any] = {}
             if json_body is not None:
                 body = _json_body(json_body)
                 audit.request_parameters = body
-            call = Call(runtime, session, caller, params, body, request.client, request.secure, audit)
+            call = Call(runtime, tx, caller, params, body, request.client, request.secure, audit)
             assert operation.handler is not None
             result = operation.handler(call)
-            audit.record(session, runtime.now(), response=json_safe(result))
+            # CloudTrail records no response for a read.
+            audit.record(tx, runtime.now(), response=None if operation.read_only else json_safe(result))
             return Outcome(protocol, operation, result=result)
     except AwsError as exc:
         error = exc.for_json_protocol() if protocol == "json" else exc
         if isinstance(error, AccessDenied | AccessDeniedException):
             log.info("denied %s for %s: %s", operation.name, audit.actor.arn, error.message)
-        with runtime.db.transaction() as session:
+        with runtime.db.transaction() as tx:
             persist = getattr(exc, "persist_after_rollback", None)
             if persist is not None:
-                persist(session)
-            audit.record(session, runtime.now(), error=error)
+                persist(tx)
+            audit.record(tx, runtime.now(), error=error)
         return Outcome(protocol, operation, error=error)
 
 
-def _unsigned(runtime: Runtime, operation: Operation, params: Params, request: ApiRequest) -> Outcome:
+def _unsigned(runtime: Runtime, operation: Operation, params: Params, request: HttpRequest) -> Outcome:
     assert operation.unsigned is not None
     try:
         result = operation.unsigned(UnsignedCall(runtime, params, request.client))

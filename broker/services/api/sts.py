@@ -71,7 +71,7 @@ def assume_role(call: Call) -> dict[str, Any]:
     context = call.context()
     result = sts.assume_role(
         call.runtime,
-        call.session,
+        call.tx,
         call.caller,
         role_arn=role_arn,
         role_session_name=call.params.get("RoleSessionName"),
@@ -99,7 +99,7 @@ def assume_role(call: Call) -> dict[str, Any]:
 def get_session_token(call: Call) -> dict[str, Any]:
     credentials = sts.get_session_token(
         call.runtime,
-        call.session,
+        call.tx,
         call.caller,
         duration_seconds=call.params.integer("DurationSeconds"),
         serial_number=call.params.get("SerialNumber"),
@@ -113,7 +113,7 @@ def get_access_key_info(call: Call) -> dict[str, Any]:
     key_id = call.params.get("AccessKeyId")
     sts.restrict_session_token_calls(call.caller, "GetAccessKeyInfo")
     call.authorize("sts:GetAccessKeyInfo", "*")
-    return {"Account": sts.access_key_account(call.session, key_id)}
+    return {"Account": sts.access_key_account(call.tx, key_id)}
 
 
 @action("DecodeAuthorizationMessage", "sts", read_only=True)

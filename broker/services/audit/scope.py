@@ -65,7 +65,7 @@ class AuditScope:
             user_agent=self.client.user_agent,
             request_id=self.client.request_id,
             request_parameters=self.request_parameters,
-            response_elements=None if self.read_only else response,
+            response_elements=response,
             error_code=error.code if error else None,
             error_message=error.audit_message if error else None,
             read_only=self.read_only,

@@ -1,4 +1,4 @@
-"""Helpers shared by the IAM use cases: documents, tags, uniqueness, AWS's messages."""
+"""Helpers shared by the IAM use cases: documents, tags, quotas, uniqueness, AWS's messages."""
 
 from __future__ import annotations
 
@@ -6,15 +6,18 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import unquote
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from broker.iam import limits
 from broker.iam.errors import AwsError
 from broker.iam.names import constraint_violation, name_key, validate_tag_key, validate_tags, validation_error
 from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
+from broker.store import Tx
+from broker.store.iam import rows
 
 _DOCUMENT_TEXT = re.compile(r"[\t\n\r\x20-\xff]+")
+_CONCURRENT = (
+    "The request was rejected because multiple requests to change this object were submitted "
+    "simultaneously. Wait a few minutes and submit your request again."
+)
 
 
 def decode_policy_parameter(document: str) -> str:
@@ -67,20 +70,62 @@ def prepared_document(document: str, kind: PolicyKind, what: str = "policy") -> 
     return document
 
 
-def flush_or_exists(session: Session, message: str) -> None:
-    """Flush in a savepoint; a unique-constraint race ends as AWS's EntityAlreadyExists."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise AwsError("EntityAlreadyExists", message) from None
+def validate_path_prefix(path_prefix: str | None) -> str:
+    """``pathPrefixType``: ``/`` followed by U+0021..U+007F (need not end in ``/``)."""
+    prefix = path_prefix or "/"
+    if len(prefix) > limits.PATH_MAX or not prefix.startswith("/") or any(not 0x21 <= ord(c) <= 0x7F for c in prefix):
+        raise validation_error(
+            [
+                constraint_violation(
+                    prefix, "pathPrefix", r"must satisfy regular expression pattern: \u002F[\u0021-\u007F]*"
+                )
+            ]
+        )
+    return prefix
+
+
+# --- quotas, uniqueness, deletion ---------------------------------------------------------------
+
+
+def check_quota(count: int, quota: str, limit: int) -> None:
+    """One more would exceed ``quota`` (``UsersPerAccount``...): AWS's LimitExceeded."""
+    if count >= limit:
+        raise AwsError("LimitExceeded", f"Cannot exceed quota for {quota}: {limit}")
+
+
+def insert_or_exists(tx: Tx, row: object, message: str) -> None:
+    """Add a new entity; a unique-constraint race with another request ends as AWS's EntityAlreadyExists."""
+    if not rows.insert(tx, row):
+        raise AwsError("EntityAlreadyExists", message)
+
+
+def save_or_exists(tx: Tx, message: str) -> None:
+    """Write a rename now; a unique-constraint race ends as AWS's EntityAlreadyExists."""
+    if not rows.save(tx):
+        raise AwsError("EntityAlreadyExists", message)
+
+
+def save_or_conflict(tx: Tx, code: str = "ConcurrentModification", message: str = _CONCURRENT) -> None:
+    """Write a change now; a constraint another request just tripped ends as an AWS error, not a 500."""
+    if not rows.save(tx):
+        raise AwsError(code, message)
+
+
+def delete_or_conflict(tx: Tx, row: object, code: str = "ConcurrentModification", message: str = _CONCURRENT) -> None:
+    """Delete an entity now; one a concurrent request just made use of ends as an AWS error, not a 500."""
+    if not rows.delete(tx, row):
+        raise AwsError(code, message)
+
+
+def check_deletable(blockers: Sequence[tuple[object, str]]) -> None:
+    """AWS refuses to delete an entity that still has subordinate entities, naming the first kind:
+    each blocker is (what the entity still has, what the caller must do first)."""
+    for present, step in blockers:
+        if present:
+            raise AwsError("DeleteConflict", f"Cannot delete entity, must {step} first.")
 
 
 # --- tags ---------------------------------------------------------------------------------------
-
-
-def tag_list(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in (tags or {}).items()]
 
 
 def merged_tags(existing: Mapping[str, str] | None, new: Sequence[tuple[str, str]], what: str) -> dict[str, str]:
@@ -109,17 +154,3 @@ def without_tags(existing: Mapping[str, str] | None, keys: Sequence[str]) -> dic
         validate_tag_key(key, f"tagKeys.{index}.member")
     dropped = {name_key(key) for key in keys}
     return {key: value for key, value in (existing or {}).items() if name_key(key) not in dropped}
-
-
-def flush_or_conflict(session: Session, code: str = "ConcurrentModification", message: str | None = None) -> None:
-    """Flush in a savepoint; a constraint another request just tripped ends as an AWS error, not a 500."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise AwsError(
-            code,
-            message
-            or "The request was rejected because multiple requests to change this object were submitted "
-            "simultaneously. Wait a few minutes and submit your request again.",
-        ) from None

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
+import json
 
 from broker.iam import limits
 from broker.iam.errors import AwsError
 from broker.iam.names import validate_policy_name
 from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
-from broker.services.iam._common import decode_policy_parameter, flush_or_conflict, validate_document_text
-from broker.store import models
+from broker.services.iam._common import decode_policy_parameter, save_or_conflict, validate_document_text
+from broker.store import Tx, models
+from broker.store.iam import rows
 
 Owner = models.User | models.Group | models.Role
 InlinePolicy = models.UserInlinePolicy | models.GroupInlinePolicy | models.RoleInlinePolicy
 
+# The inline policy `broker bootstrap-admin` gives the administrator: everything.
+ADMINISTRATOR_ACCESS = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+)
 
-@dataclass(frozen=True)
-class _Rules:
-    label: str
-    kind: PolicyKind
-    total_size: int
-
-
-_RULES: dict[type, _Rules] = {
-    models.User: _Rules("user", PolicyKind.INLINE_USER, limits.INLINE_POLICIES_USER_SIZE),
-    models.Group: _Rules("group", PolicyKind.INLINE_GROUP, limits.INLINE_POLICIES_GROUP_SIZE),
-    models.Role: _Rules("role", PolicyKind.INLINE_ROLE, limits.INLINE_POLICIES_ROLE_SIZE),
+# Per kind of owner: how AWS's messages name it, the policy kind, the quota on its inline policies' total size.
+_RULES: dict[type, tuple[str, PolicyKind, int]] = {
+    models.User: ("user", PolicyKind.INLINE_USER, limits.INLINE_POLICIES_USER_SIZE),
+    models.Group: ("group", PolicyKind.INLINE_GROUP, limits.INLINE_POLICIES_GROUP_SIZE),
+    models.Role: ("role", PolicyKind.INLINE_ROLE, limits.INLINE_POLICIES_ROLE_SIZE),
 }
 
 
@@ -39,29 +36,29 @@ def _new_inline(owner: Owner, name: str, document: str) -> InlinePolicy:
     return models.RoleInlinePolicy(name=name, document=document)
 
 
-def put_inline_policy(session: Session, owner: Owner, policy_name: str, document: str) -> None:
+def put_inline_policy(tx: Tx, owner: Owner, policy_name: str, document: str) -> None:
     """Create or replace; the owner's inline policies together stay within AWS's size quota."""
-    rules = _RULES[type(owner)]
+    label, kind, total_size = _RULES[type(owner)]
     validate_policy_name(policy_name)
     document = decode_policy_parameter(validate_document_text(document))
     too_large = AwsError(
-        "LimitExceeded", f"Maximum policy size of {rules.total_size} bytes exceeded for {rules.label} {owner.name}"
+        "LimitExceeded", f"Maximum policy size of {total_size} bytes exceeded for {label} {owner.name}"
     )
     try:
-        parse_policy(document, rules.kind, policy_id=policy_name)
+        parse_policy(document, kind, policy_id=policy_name)
     except PolicyTooLarge:
         raise too_large from None
     except MalformedPolicyDocument as exc:
         raise AwsError("MalformedPolicyDocument", str(exc)) from None
     others = sum(limits.policy_size(p.document) for p in owner.inline_policies if p.name != policy_name)
-    if others + limits.policy_size(document) > rules.total_size:
+    if others + limits.policy_size(document) > total_size:
         raise too_large
     for existing in owner.inline_policies:
         if existing.name == policy_name:
             existing.document = document
             return
     owner.inline_policies.append(_new_inline(owner, policy_name, document))  # type: ignore[arg-type]
-    flush_or_conflict(session)
+    save_or_conflict(tx)
 
 
 def get_inline_policy(owner: Owner, policy_name: str) -> InlinePolicy:
@@ -69,14 +66,14 @@ def get_inline_policy(owner: Owner, policy_name: str) -> InlinePolicy:
     for existing in owner.inline_policies:
         if existing.name == policy_name:
             return existing
-    label = _RULES[type(owner)].label
+    label = _RULES[type(owner)][0]
     raise AwsError("NoSuchEntity", f"The {label} policy with name {policy_name} cannot be found.")
 
 
-def delete_inline_policy(session: Session, owner: Owner, policy_name: str) -> None:
+def delete_inline_policy(tx: Tx, owner: Owner, policy_name: str) -> None:
     found = get_inline_policy(owner, policy_name)
     owner.inline_policies.remove(found)  # type: ignore[arg-type]
-    session.flush()
+    rows.flush(tx)
 
 
 def inline_policy_names(owner: Owner) -> list[str]:

@@ -1,9 +1,9 @@
 """Virtual MFA devices: creation (seed sealed at rest, shown once), assignment to users, and the
 code checks STS and IAM share (one step of drift, each code accepted once, failures throttled).
 
-A wrong code's failure count must outlive the refused call's rollback: the refusal is an
-:class:`MfaRefused` whose ``persist_after_rollback`` the AWS endpoint runs in the transaction
-that audits the refusal, so counting and auditing commit together.
+A wrong code's failure count must outlive the refused call's rollback: the refusal
+(:class:`MfaRefused`, or :class:`SessionMfaRefused` for STS) has a ``persist_after_rollback`` the
+AWS endpoint runs in the transaction that audits the refusal, so counting and auditing commit together.
 """
 
 from __future__ import annotations
@@ -11,29 +11,23 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import segno
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from broker.crypto.box import SecretBox
 from broker.iam import arn as arns
 from broker.iam import limits, totp
-from broker.iam.errors import AwsError
-from broker.iam.names import (
-    constraint_violation,
-    name_key,
-    validate_mfa_device_name,
-    validate_path,
-    validate_tags,
-    validation_error,
-)
-from broker.services.iam._common import flush_or_exists
-from broker.store import models
-from broker.store import repositories as repo
+from broker.iam.errors import AccessDenied, AwsError, InvalidAuthenticationCode
+from broker.iam.names import name_key, validate_mfa_device_name, validate_path, validate_tags
+from broker.services.iam._common import check_quota, delete_or_conflict, insert_or_exists
+from broker.services.iam.paging import Entry
+from broker.services.iam.users import get_user
+from broker.services.iam.views import virtual_mfa_device_view
+from broker.store import Tx, models
+from broker.store.iam import credentials, rows
 
 ISSUER = "Broker"
 INVALID_CODE = "Authentication code for device is not valid."
@@ -43,20 +37,38 @@ STS_NOT_ASSOCIATED = (
 )
 STS_INVALID_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code. "
 _LOCKED = "too many failed MFA attempts for this device; try again later"
+# How far from the server's clock a pair of codes typed to enable a device may lie, in time steps.
+_PAIR_WINDOW_STEPS = 2
 
 
-class MfaRefused(AwsError):
+class _CountedRefusal:
     """A wrong code: refused, and counted against the device after the call rolls back."""
 
-    def __init__(self, code: str, message: str, serial_number: str, now: dt.datetime) -> None:
-        super().__init__(code, message)
+    serial_number: str
+    now: dt.datetime
+
+    def persist_after_rollback(self, tx: Tx) -> None:
+        device = credentials.mfa_device(tx, self.serial_number)
+        if device is not None:
+            record_failure(device, self.now)
+
+
+class MfaRefused(_CountedRefusal, InvalidAuthenticationCode):
+    """EnableMFADevice, ResyncMFADevice: codes the device did not generate."""
+
+    def __init__(self, serial_number: str, now: dt.datetime) -> None:
+        super().__init__("InvalidAuthenticationCode", INVALID_CODE)
         self.serial_number = serial_number
         self.now = now
 
-    def persist_after_rollback(self, session: Session) -> None:
-        device = repo.mfa_device(session, self.serial_number)
-        if device is not None:
-            record_failure(device, self.now)
+
+class SessionMfaRefused(_CountedRefusal, AccessDenied):
+    """AssumeRole, GetSessionToken: a code the device did not generate (STS answers AccessDenied)."""
+
+    def __init__(self, serial_number: str, now: dt.datetime) -> None:
+        super().__init__("AccessDenied", STS_INVALID_CODE)
+        self.serial_number = serial_number
+        self.now = now
 
 
 def record_failure(device: models.MfaDevice, now: dt.datetime) -> None:
@@ -92,42 +104,16 @@ def qr_code_png(uri: str) -> str:
 
 @dataclass(frozen=True)
 class NewDevice:
-    device: models.MfaDevice
+    """A device just created: the only time its seed is shown."""
+
+    serial_number: str
+    tags: dict[str, str]
     base32_seed: str
     qr_code_png: str | None
 
 
-_SERIAL = re.compile(r"[\w+=/:,.@-]+", re.ASCII)
-_CODE = re.compile(r"\d+", re.ASCII)
-
-
-def _checked(value: str | None, field: str, low: int, high: int, pattern: re.Pattern[str], text: str) -> str:
-    if value is None:
-        raise validation_error([constraint_violation(None, field, "must not be null")])
-    violations: list[str] = []
-    if len(value) < low:
-        violations.append(constraint_violation(value, field, f"must have length greater than or equal to {low}"))
-    if len(value) > high:
-        violations.append(constraint_violation(value, field, f"must have length less than or equal to {high}"))
-    if pattern.fullmatch(value) is None:
-        violations.append(constraint_violation(value, field, f"must satisfy regular expression pattern: {text}"))
-    if violations:
-        raise validation_error(violations)
-    return value
-
-
-def validate_serial_number(serial_number: str | None, field: str = "serialNumber") -> str:
-    return _checked(
-        serial_number, field, limits.MFA_SERIAL_NUMBER_MIN, limits.MFA_SERIAL_NUMBER_MAX, _SERIAL, r"[\w+=/:,.@-]+"
-    )
-
-
-def validate_code(code: str | None, field: str) -> str:
-    return _checked(code, field, 6, 6, _CODE, r"[\d]+")
-
-
 def create_virtual_mfa_device(
-    session: Session,
+    tx: Tx,
     box: SecretBox,
     account_id: str,
     name: str | None,
@@ -140,14 +126,13 @@ def create_virtual_mfa_device(
     tag_map = validate_tags(list(tags))
     serial = arns.mfa_arn(account_id, name, path)
     exists = "MFADevice entity at the same path and name already exists."
-    if repo.mfa_device_by_name(session, account_id, name_key(name)) is not None or repo.mfa_device(session, serial):
+    if credentials.mfa_device_by_name(tx, account_id, name_key(name)) is not None or credentials.mfa_device(tx, serial):
         raise AwsError("EntityAlreadyExists", exists)
-    count = session.scalar(select(func.count()).where(models.MfaDevice.account_id == account_id)) or 0
-    if count >= limits.VIRTUAL_MFA_DEVICES_PER_ACCOUNT:
-        raise AwsError(
-            "LimitExceeded",
-            f"Cannot exceed quota for VirtualMFADevicesPerAccount: {limits.VIRTUAL_MFA_DEVICES_PER_ACCOUNT}",
-        )
+    check_quota(
+        rows.count_in_account(tx, models.MfaDevice, account_id),
+        "VirtualMFADevicesPerAccount",
+        limits.VIRTUAL_MFA_DEVICES_PER_ACCOUNT,
+    )
     seed = totp.new_seed()
     seed_text = totp.base32_seed(seed)
     device = models.MfaDevice(
@@ -164,90 +149,78 @@ def create_virtual_mfa_device(
         last_used_step=0,
         failed_attempts=0,
     )
-    session.add(device)
-    flush_or_exists(session, exists)
+    insert_or_exists(tx, device, exists)
     uri = totp.otpauth_uri(seed, f"{name}@{account_id}", ISSUER)
-    return NewDevice(device, seed_text, qr_code_png(uri))
+    return NewDevice(serial, tag_map, seed_text, qr_code_png(uri))
 
 
-def device_in_account(session: Session, account_id: str, serial_number: str) -> models.MfaDevice:
-    device = repo.mfa_device(session, serial_number)
+def device_in_account(tx: Tx, account_id: str, serial_number: str) -> models.MfaDevice:
+    device = credentials.mfa_device(tx, serial_number)
     if device is None or device.account_id != account_id:
         raise AwsError("NoSuchEntity", f"VirtualMFADevice with serial number {serial_number} doesn't exist.")
     return device
 
 
-def _check_pair(box: SecretBox, device: models.MfaDevice, first: str, second: str, now: dt.datetime) -> int:
+@dataclass(frozen=True)
+class CodePair:
+    """EnableMFADevice, ResyncMFADevice: the user, the device, and two consecutive codes it showed."""
+
+    user_name: str
+    serial_number: str
+    code1: str
+    code2: str
+
+
+def _check_pair(box: SecretBox, device: models.MfaDevice, pair: CodePair, now: dt.datetime, window: int) -> int:
     """The step of the second of two consecutive codes, or an InvalidAuthenticationCode refusal."""
     if _locked(device, now):
         raise AwsError("InvalidAuthenticationCode", f"{INVALID_CODE} ({_LOCKED})")
-    step = totp.matching_pair(_seed(box, device), first, second, _step(now))
+    step = totp.matching_pair(_seed(box, device), pair.code1, pair.code2, _step(now), window=window)
     if step is None or step <= device.last_used_step:
-        raise MfaRefused("InvalidAuthenticationCode", INVALID_CODE, device.serial_number, now)
+        raise MfaRefused(device.serial_number, now)
     return step
 
 
-def _accept(session: Session, device: models.MfaDevice, step: int) -> None:
-    if not repo.use_mfa_step(session, device.serial_number, step):
-        raise AwsError("InvalidAuthenticationCode", INVALID_CODE)
-    session.expire(device, ["last_used_step"])
+def _accept(tx: Tx, device: models.MfaDevice, step: int) -> bool:
+    """Accept a code of ``step`` once; False if it (or a later one) was accepted before."""
+    if not credentials.accept_mfa_step(tx, device, step):
+        return False
     device.failed_attempts = 0
     device.failures_since = None
+    return True
 
 
-def enable_mfa_device(
-    session: Session,
-    box: SecretBox,
-    user: models.User,
-    serial_number: str,
-    code1: str,
-    code2: str,
-    now: dt.datetime,
-) -> models.MfaDevice:
-    device = repo.mfa_device(session, serial_number)
-    if device is None or device.account_id != user.account_id:
-        raise AwsError("NoSuchEntity", f"VirtualMFADevice with serial number {serial_number} doesn't exist.")
+def enable_mfa_device(tx: Tx, box: SecretBox, account_id: str, pair: CodePair, now: dt.datetime) -> None:
+    user = get_user(tx, account_id, pair.user_name)
+    device = device_in_account(tx, account_id, pair.serial_number)
     if device.user_pk is not None:
-        if device.user_pk == user.id:
-            raise AwsError("EntityAlreadyExists", "MFA Device is already in use.")
         raise AwsError("EntityAlreadyExists", "MFA Device is already in use.")
-    if len(repo.mfa_devices_of_user(session, user.id)) >= limits.MFA_DEVICES_PER_USER:
-        raise AwsError("LimitExceeded", f"Cannot exceed quota for MFADevicesPerUser: {limits.MFA_DEVICES_PER_USER}")
-    step = _check_pair(box, device, code1, code2, now)
-    _accept(session, device, step)
+    check_quota(len(credentials.mfa_devices_of_user(tx, user.id)), "MFADevicesPerUser", limits.MFA_DEVICES_PER_USER)
+    step = _check_pair(box, device, pair, now, _PAIR_WINDOW_STEPS)
+    if not _accept(tx, device, step):
+        raise AwsError("InvalidAuthenticationCode", INVALID_CODE)
     device.user_pk = user.id
     device.enabled_at = now
-    return device
 
 
-def user_device(session: Session, user: models.User, serial_number: str) -> models.MfaDevice:
-    device = repo.mfa_device(session, serial_number)
+def _user_device(tx: Tx, account_id: str, user_name: str, serial_number: str) -> models.MfaDevice:
+    user = get_user(tx, account_id, user_name)
+    device = credentials.mfa_device(tx, serial_number)
     if device is None or device.user_pk != user.id:
         raise AwsError("NoSuchEntity", f"MFA Device with serial number {serial_number} does not exist.")
     return device
 
 
-def resync_mfa_device(
-    session: Session,
-    box: SecretBox,
-    user: models.User,
-    serial_number: str,
-    code1: str,
-    code2: str,
-    now: dt.datetime,
-) -> None:
-    device = user_device(session, user, serial_number)
-    if _locked(device, now):
-        raise AwsError("InvalidAuthenticationCode", f"{INVALID_CODE} ({_LOCKED})")
-    # A resync accepts a pair farther from the server's clock than a sign-in would.
-    step = totp.matching_pair(_seed(box, device), code1, code2, _step(now), window=limits.MFA_RESYNC_WINDOW_STEPS)
-    if step is None or step <= device.last_used_step:
-        raise MfaRefused("InvalidAuthenticationCode", INVALID_CODE, device.serial_number, now)
-    _accept(session, device, step)
+def resync_mfa_device(tx: Tx, box: SecretBox, account_id: str, pair: CodePair, now: dt.datetime) -> None:
+    device = _user_device(tx, account_id, pair.user_name, pair.serial_number)
+    # A resync accepts a pair farther from the server's clock than enabling would.
+    step = _check_pair(box, device, pair, now, limits.MFA_RESYNC_WINDOW_STEPS)
+    if not _accept(tx, device, step):
+        raise AwsError("InvalidAuthenticationCode", INVALID_CODE)
 
 
-def deactivate_mfa_device(session: Session, user: models.User, serial_number: str) -> None:
-    device = user_device(session, user, serial_number)
+def deactivate_mfa_device(tx: Tx, account_id: str, user_name: str, serial_number: str) -> None:
+    device = _user_device(tx, account_id, user_name, serial_number)
     device.user_pk = None
     device.enabled_at = None
     device.failed_attempts = 0
@@ -255,23 +228,27 @@ def deactivate_mfa_device(session: Session, user: models.User, serial_number: st
     device.locked_until = None
 
 
-def delete_virtual_mfa_device(session: Session, account_id: str, serial_number: str) -> None:
-    device = repo.mfa_device(session, serial_number)
-    if device is None or device.account_id != account_id:
-        raise AwsError("NoSuchEntity", f"VirtualMFADevice with serial number {serial_number} doesn't exist.")
+def delete_virtual_mfa_device(tx: Tx, account_id: str, serial_number: str) -> None:
+    device = device_in_account(tx, account_id, serial_number)
     if device.user_pk is not None:
         raise AwsError("DeleteConflict", "MFA Device is still in use.")
-    session.delete(device)
+    delete_or_conflict(tx, device)
 
 
-def devices_of_user(session: Session, user: models.User) -> list[models.MfaDevice]:
-    return repo.mfa_devices_of_user(session, user.id)
+def list_mfa_devices(tx: Tx, account_id: str, user_name: str) -> list[Entry[dict[str, Any]]]:
+    """ListMFADevices: the user's enabled devices."""
+    user = get_user(tx, account_id, user_name)
+    return [
+        Entry(d.serial_number, {"UserName": user.name, "SerialNumber": d.serial_number, "EnableDate": d.enabled_at})
+        for d in credentials.mfa_devices_of_user(tx, user.id)
+    ]
 
 
 ASSIGNMENT_STATUSES = ("Assigned", "Unassigned", "Any")
 
 
-def virtual_devices(session: Session, account_id: str, status: str | None) -> list[models.MfaDevice]:
+def virtual_devices(tx: Tx, account_id: str, status: str | None) -> list[Entry[dict[str, Any]]]:
+    """ListVirtualMFADevices, by assignment status."""
     status = status or "Any"
     if status not in ASSIGNMENT_STATUSES:
         raise AwsError(
@@ -279,16 +256,16 @@ def virtual_devices(session: Session, account_id: str, status: str | None) -> li
             f"1 validation error detected: Value '{status}' at 'assignmentStatus' failed to satisfy "
             "constraint: Member must satisfy enum value set: [Unassigned, Any, Assigned]",
         )
-    devices = repo.mfa_devices_of_account(session, account_id)
-    if status == "Assigned":
-        return [d for d in devices if d.user_pk is not None]
-    if status == "Unassigned":
-        return [d for d in devices if d.user_pk is None]
-    return devices
+    wanted = {"Assigned": (True,), "Unassigned": (False,), "Any": (True, False)}[status]
+    return [
+        Entry(d.serial_number, virtual_mfa_device_view(d))
+        for d in credentials.mfa_devices_of_account(tx, account_id)
+        if (d.user_pk is not None) in wanted
+    ]
 
 
 def verify_session_code(
-    session: Session,
+    tx: Tx,
     box: SecretBox,
     user: models.User | None,
     serial_number: str,
@@ -299,18 +276,15 @@ def verify_session_code(
 
     Returns the authentication time (Unix seconds); refuses with STS's AccessDenied.
     """
-    device = repo.mfa_device(session, serial_number)
+    device = credentials.mfa_device(tx, serial_number)
     if user is None or device is None or device.user_pk != user.id:
         raise AwsError("AccessDenied", STS_NOT_ASSOCIATED)
     if _locked(device, now):
         raise AwsError("AccessDenied", f"MultiFactorAuthentication failed: {_LOCKED}.")
     step = totp.matching_step(_seed(box, device), token_code, _step(now), drift=limits.MFA_CLOCK_DRIFT_STEPS)
     if step is None:
-        raise MfaRefused("AccessDenied", STS_INVALID_CODE, device.serial_number, now)
-    if not repo.use_mfa_step(session, device.serial_number, step):
+        raise SessionMfaRefused(device.serial_number, now)
+    if not _accept(tx, device, step):
         # Already used (here or in another process): refused, but not a guess to throttle.
         raise AwsError("AccessDenied", "MultiFactorAuthentication failed: this MFA code was already used.")
-    session.expire(device, ["last_used_step"])
-    device.failed_attempts = 0
-    device.failures_since = None
     return int(now.timestamp())

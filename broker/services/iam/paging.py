@@ -11,15 +11,28 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from broker.iam.names import constraint_violation, validate_int_range, validation_error
+from broker.store import Tx
 
 T = TypeVar("T")
 
 MAX_ITEMS_DEFAULT = 100
 MAX_ITEMS_MAX = 1000
 MARKER_MAX = 320
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One item of a listing: what the result shows of it, and the unique key that orders it."""
+
+    sort_key: str
+    value: T
+
+
+# ListUsers and friends: (transaction, account, PathPrefix) -> the account's entities under it.
+PathListing = Callable[[Tx, str, str | None], Sequence[Entry[Any]]]
 
 
 @dataclass(frozen=True)

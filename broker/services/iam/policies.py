@@ -6,27 +6,25 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Literal
-
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from typing import Any, Literal
 
 from broker.iam import arn as arns
 from broker.iam import limits
 from broker.iam.errors import AwsError
-from broker.iam.ids import new_unique_id
 from broker.iam.names import (
     constraint_violation,
-    name_key,
-    validate_policy_name,
     validate_policy_path,
     validate_tags,
     validation_error,
 )
 from broker.policy import PolicyKind
-from broker.services.iam._common import flush_or_conflict, flush_or_exists, prepared_document
-from broker.store import models
-from broker.store import repositories as repo
+from broker.services.iam._common import check_quota, delete_or_conflict, prepared_document, save_or_conflict
+from broker.services.iam._kinds import POLICY
+from broker.services.iam.paging import Entry
+from broker.services.iam.views import attached_view, policy_view, version_view
+from broker.store import Tx, models
+from broker.store.iam import policies as policy_store
+from broker.store.iam import rows
 
 AWS_ACCOUNT = arns.AWS_ACCOUNT
 _VERSION_ID = re.compile(r"v[1-9][0-9]*(\.[A-Za-z0-9-]*)?")
@@ -73,30 +71,30 @@ def validate_version_id(version_id: str | None) -> str:
     return version_id
 
 
-def find_policy(session: Session, account_id: str, policy_arn: str) -> models.ManagedPolicy | None:
+def find_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy | None:
     """The policy if the account can see it: its own, or an AWS-managed one."""
     owner = arns.parse_policy_arn(validate_policy_arn(policy_arn))[0]
     if owner not in (account_id, AWS_ACCOUNT):
         return None
-    return repo.policy_by_arn(session, policy_arn)
+    return policy_store.policy_by_arn(tx, policy_arn)
 
 
-def get_policy(session: Session, account_id: str, policy_arn: str) -> models.ManagedPolicy:
-    policy = find_policy(session, account_id, policy_arn)
+def get_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy:
+    policy = find_policy(tx, account_id, policy_arn)
     if policy is None:
         raise AwsError("NoSuchEntity", f"Policy {policy_arn} was not found.")
     return policy
 
 
-def attachable_policy(session: Session, account_id: str, policy_arn: str) -> models.ManagedPolicy:
-    policy = find_policy(session, account_id, policy_arn)
+def attachable_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy:
+    policy = find_policy(tx, account_id, policy_arn)
     if policy is None:
         raise AwsError("NoSuchEntity", f"Policy {policy_arn} does not exist or is not attachable.")
     return policy
 
 
-def modifiable_policy(session: Session, account_id: str, policy_arn: str) -> models.ManagedPolicy:
-    policy = get_policy(session, account_id, policy_arn)
+def modifiable_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy:
+    policy = get_policy(tx, account_id, policy_arn)
     if policy.is_aws_managed:
         # AWS-managed policies belong to AWS, not to the account: nobody in it may change them.
         raise AwsError("AccessDenied", f"Policy {policy_arn} is an AWS managed policy and cannot be modified.")
@@ -113,7 +111,7 @@ def validate_description(description: str | None) -> str:
 
 
 def create_policy(
-    session: Session,
+    tx: Tx,
     account_id: str,
     *,
     name: str,
@@ -123,43 +121,28 @@ def create_policy(
     tags: list[tuple[str, str]] | None,
     now: dt.datetime,
 ) -> models.ManagedPolicy:
-    validate_policy_name(name)
-    path = validate_policy_path(path or "/")
+    path = POLICY.validated(name, path)
     description = validate_description(description)
     tag_map = validate_tags(tags or [])
     document = prepared_document(document, PolicyKind.MANAGED, name)
-    message = f"A policy called {name} already exists. Duplicate names are not allowed."
-    if repo.policy_by_name(session, account_id, name_key(name)) is not None:
-        raise AwsError("EntityAlreadyExists", message)
-    owned = session.scalar(select(func.count()).where(models.ManagedPolicy.account_id == account_id)) or 0
-    if owned >= limits.CUSTOMER_MANAGED_POLICIES_PER_ACCOUNT:
-        raise AwsError(
-            "LimitExceeded",
-            f"Cannot exceed quota for PoliciesPerAccount: {limits.CUSTOMER_MANAGED_POLICIES_PER_ACCOUNT}",
-        )
-    policy = models.ManagedPolicy(
-        account_id=account_id,
-        name=name,
-        name_key=name_key(name),
-        path=path,
-        policy_id=new_unique_id("ANPA"),
-        arn=arns.policy_arn(account_id, name, path),
+    return POLICY.create(
+        tx,
+        account_id,
+        name,
+        path,
         description=description,
         default_version_id="v1",
         last_version_number=1,
         created_at=now,
         updated_at=now,
         tags=tag_map,
+        versions=[models.PolicyVersion(version_id="v1", number=1, document=document, created_at=now)],
     )
-    policy.versions.append(models.PolicyVersion(version_id="v1", number=1, document=document, created_at=now))
-    session.add(policy)
-    flush_or_exists(session, message)
-    return policy
 
 
-def delete_policy(session: Session, account_id: str, policy_arn: str) -> None:
-    policy = modifiable_policy(session, account_id, policy_arn)
-    if repo.is_attached_anywhere(session, policy):
+def delete_policy(tx: Tx, account_id: str, policy_arn: str) -> None:
+    policy = modifiable_policy(tx, account_id, policy_arn)
+    if policy_store.is_attached_anywhere(tx, policy):
         raise AwsError("DeleteConflict", "Cannot delete a policy attached to entities.")
     if len(policy.versions) > 1:
         raise AwsError(
@@ -167,51 +150,50 @@ def delete_policy(session: Session, account_id: str, policy_arn: str) -> None:
             "This policy has more than one version. Before you delete a policy, you must delete the "
             "policy's versions. The default version is deleted with the policy.",
         )
-    session.delete(policy)
     # A concurrent attachment makes the database refuse (the attachment tables do not cascade).
-    flush_or_conflict(session, "DeleteConflict", "Cannot delete a policy attached to entities.")
+    delete_or_conflict(tx, policy, "DeleteConflict", "Cannot delete a policy attached to entities.")
 
 
-@dataclass(frozen=True)
-class ListedPolicy:
-    policy: models.ManagedPolicy
-    attachments: int
-    boundaries: int
-
-
-def usage_counts(session: Session, account_id: str, policy: models.ManagedPolicy) -> tuple[int, int]:
-    attachments = repo.attachment_counts(session, account_id).get(policy.id, 0)
-    boundaries = repo.boundary_counts(session, account_id).get(policy.arn, 0)
+def usage_counts(tx: Tx, account_id: str, policy: models.ManagedPolicy) -> tuple[int, int]:
+    attachments = policy_store.attachment_counts(tx, account_id).get(policy.id, 0)
+    boundaries = policy_store.boundary_counts(tx, account_id).get(policy.arn, 0)
     return attachments, boundaries
 
 
+def policy_with_usage(tx: Tx, account_id: str, policy_arn: str) -> dict[str, Any]:
+    """GetPolicy's ``Policy``: with how many entities use it."""
+    policy = get_policy(tx, account_id, policy_arn)
+    return policy_view(policy, *usage_counts(tx, account_id, policy))
+
+
 def list_policies(
-    session: Session,
+    tx: Tx,
     account_id: str,
     *,
     scope: str | None,
     only_attached: bool,
     path_prefix: str | None,
     usage_filter: str | None,
-) -> list[ListedPolicy]:
+) -> list[Entry[dict[str, Any]]]:
     scope = _enum(scope, "scope", _SCOPES) or "All"
     usage_filter = _enum(usage_filter, "policyUsageFilter", _USAGES)
     prefix = validate_policy_path(path_prefix or "/", "pathPrefix")
     owners = {"All": (account_id, AWS_ACCOUNT), "AWS": (AWS_ACCOUNT,), "Local": (account_id,)}[scope]
-    attachments = repo.attachment_counts(session, account_id)
-    boundaries = repo.boundary_counts(session, account_id)
-    listed: list[ListedPolicy] = []
-    for policy in repo.list_policies(session, owners, prefix):
-        item = ListedPolicy(policy, attachments.get(policy.id, 0), boundaries.get(policy.arn, 0))
+    attachments = policy_store.attachment_counts(tx, account_id)
+    boundaries = policy_store.boundary_counts(tx, account_id)
+    listed: list[Entry[dict[str, Any]]] = []
+    for policy in policy_store.list_policies(tx, owners, prefix):
+        attached, bounding = attachments.get(policy.id, 0), boundaries.get(policy.arn, 0)
         if only_attached:
             used = {
-                None: item.attachments + item.boundaries,
-                "PermissionsPolicy": item.attachments,
-                "PermissionsBoundary": item.boundaries,
+                None: attached + bounding,
+                "PermissionsPolicy": attached,
+                "PermissionsBoundary": bounding,
             }[usage_filter]
             if not used:
                 continue
-        listed.append(item)
+        view = policy_view(policy, attached, bounding, listing=True)
+        listed.append(Entry(f"{policy.name_key}:{policy.account_id}", view))
     return listed
 
 
@@ -219,9 +201,9 @@ def list_policies(
 
 
 def create_policy_version(
-    session: Session, account_id: str, policy_arn: str, document: str, set_as_default: bool, now: dt.datetime
+    tx: Tx, account_id: str, policy_arn: str, document: str, set_as_default: bool, now: dt.datetime
 ) -> models.PolicyVersion:
-    policy = modifiable_policy(session, account_id, policy_arn)
+    policy = modifiable_policy(tx, account_id, policy_arn)
     document = prepared_document(document, PolicyKind.MANAGED, policy.name)
     if len(policy.versions) >= limits.POLICY_VERSIONS:
         raise AwsError(
@@ -236,41 +218,42 @@ def create_policy_version(
     policy.updated_at = now
     if set_as_default:
         policy.default_version_id = version.version_id
-    flush_or_conflict(session)
+    save_or_conflict(tx)
     return version
 
 
-def get_policy_version(
-    session: Session, account_id: str, policy_arn: str, version_id: str
-) -> tuple[models.ManagedPolicy, models.PolicyVersion]:
+def get_policy_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> models.PolicyVersion:
     validate_version_id(version_id)
-    policy = get_policy(session, account_id, policy_arn)
+    policy = get_policy(tx, account_id, policy_arn)
     for version in policy.versions:
         if version.version_id == version_id:
-            return policy, version
+            return version
     raise AwsError("NoSuchEntity", f"Policy {policy_arn} version {version_id} does not exist or is not attachable.")
 
 
-def delete_policy_version(session: Session, account_id: str, policy_arn: str, version_id: str) -> None:
-    validate_version_id(version_id)
-    modifiable_policy(session, account_id, policy_arn)
-    policy, version = get_policy_version(session, account_id, policy_arn, version_id)
-    if version.version_id == policy.default_version_id:
-        raise AwsError("DeleteConflict", "Cannot delete the default version of a policy.")
-    policy.versions.remove(version)
-    session.flush()
-
-
-def set_default_policy_version(session: Session, account_id: str, policy_arn: str, version_id: str) -> None:
-    validate_version_id(version_id)
-    modifiable_policy(session, account_id, policy_arn)
-    policy, version = get_policy_version(session, account_id, policy_arn, version_id)
-    policy.default_version_id = version.version_id
-
-
-def version_sort_key(version: models.PolicyVersion) -> str:
+def list_policy_versions(tx: Tx, account_id: str, policy_arn: str) -> list[Entry[dict[str, Any]]]:
     """Newest first, as IAM lists them."""
-    return f"{10**9 - version.number:010d}"
+    versions = get_policy(tx, account_id, policy_arn).versions
+    return [Entry(f"{10**9 - v.number:010d}", version_view(v, document=False)) for v in versions]
+
+
+def delete_policy_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> None:
+    version = _changed_version(tx, account_id, policy_arn, version_id)
+    if version.version_id == version.policy.default_version_id:
+        raise AwsError("DeleteConflict", "Cannot delete the default version of a policy.")
+    version.policy.versions.remove(version)
+    rows.flush(tx)
+
+
+def set_default_policy_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> None:
+    version = _changed_version(tx, account_id, policy_arn, version_id)
+    version.policy.default_version_id = version.version_id
+
+
+def _changed_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> models.PolicyVersion:
+    validate_version_id(version_id)
+    modifiable_policy(tx, account_id, policy_arn)
+    return get_policy_version(tx, account_id, policy_arn, version_id)
 
 
 # --- attachments ------------------------------------------------------------------------------
@@ -278,33 +261,34 @@ def version_sort_key(version: models.PolicyVersion) -> str:
 _KIND_LABELS = {models.User: "User", models.Group: "Group", models.Role: "Role"}
 
 
-def attach_policy(session: Session, account_id: str, entity: Attachable, policy_arn: str) -> None:
-    policy = attachable_policy(session, account_id, policy_arn)
+def attach_policy(tx: Tx, account_id: str, entity: Attachable, policy_arn: str) -> None:
+    policy = attachable_policy(tx, account_id, policy_arn)
     attached = entity.attached_policies
     if any(p.id == policy.id for p in attached):
         return  # attaching twice changes nothing, as in AWS
-    if len(attached) >= limits.MANAGED_POLICIES_PER_ENTITY:
-        label = _KIND_LABELS[type(entity)]
-        raise AwsError(
-            "LimitExceeded", f"Cannot exceed quota for PoliciesPer{label}: {limits.MANAGED_POLICIES_PER_ENTITY}"
-        )
+    check_quota(len(attached), f"PoliciesPer{_KIND_LABELS[type(entity)]}", limits.MANAGED_POLICIES_PER_ENTITY)
     attached.append(policy)
-    flush_or_conflict(session)
+    save_or_conflict(tx)
 
 
-def detach_policy(session: Session, account_id: str, entity: Attachable, policy_arn: str) -> None:
+def detach_policy(tx: Tx, account_id: str, entity: Attachable, policy_arn: str) -> None:
     validate_policy_arn(policy_arn)
     for policy in entity.attached_policies:
         if policy.arn == policy_arn:
             entity.attached_policies.remove(policy)
-            session.flush()
+            rows.flush(tx)
             return
     raise AwsError("NoSuchEntity", f"Policy {policy_arn} was not found.")
 
 
-def attached_policies(entity: Attachable, path_prefix: str | None) -> list[models.ManagedPolicy]:
+def attached_policies(entity: Attachable, path_prefix: str | None) -> list[Entry[dict[str, str]]]:
+    """ListAttached{User,Group,Role}Policies."""
     prefix = validate_policy_path(path_prefix or "/", "pathPrefix")
-    return [p for p in entity.attached_policies if p.path.startswith(prefix)]
+    return [
+        Entry(f"{p.name_key}:{p.account_id}", attached_view(p))
+        for p in entity.attached_policies
+        if p.path.startswith(prefix)
+    ]
 
 
 EntityKind = Literal["Group", "User", "Role"]
@@ -316,55 +300,52 @@ class PolicyEntity:
     name: str
     unique_id: str
     path: str
-    name_key: str
-
-    @property
-    def sort_key(self) -> str:
-        # Groups, then users, then roles, each by name: one order across the three lists.
-        return f"{'GUR'.index(self.kind[0])}:{self.name_key}"
 
 
 def entities_for_policy(
-    session: Session,
+    tx: Tx,
     account_id: str,
     policy_arn: str,
     *,
     entity_filter: str | None,
     path_prefix: str | None,
     usage_filter: str | None,
-) -> list[PolicyEntity]:
+) -> list[Entry[PolicyEntity]]:
+    """ListEntitiesForPolicy: groups, then users, then roles, each by name (one order across the three lists)."""
     entity_filter = _enum(entity_filter, "entityFilter", _ENTITY_FILTERS)
     usage_filter = _enum(usage_filter, "policyUsageFilter", _USAGES)
     prefix = path_prefix or "/"
-    policy = get_policy(session, account_id, policy_arn)
-    found: dict[tuple[str, str], PolicyEntity] = {}
+    policy = get_policy(tx, account_id, policy_arn)
+    found: dict[str, PolicyEntity] = {}
+
+    def add(kind: EntityKind, entity: Attachable, unique_id: str) -> None:
+        found[f"{'GUR'.index(kind[0])}:{entity.name_key}"] = PolicyEntity(kind, entity.name, unique_id, entity.path)
+
     if usage_filter in (None, "PermissionsPolicy"):
-        users, groups, roles = repo.entities_attached_to(session, policy, account_id)
+        users, groups, roles = policy_store.entities_attached_to(tx, policy, account_id)
         for group in groups:
-            found[("Group", group.name_key)] = PolicyEntity(
-                "Group", group.name, group.group_id, group.path, group.name_key
-            )
+            add("Group", group, group.group_id)
         for user in users:
-            found[("User", user.name_key)] = PolicyEntity("User", user.name, user.user_id, user.path, user.name_key)
+            add("User", user, user.user_id)
         for role in roles:
-            found[("Role", role.name_key)] = PolicyEntity("Role", role.name, role.role_id, role.path, role.name_key)
+            add("Role", role, role.role_id)
     if usage_filter in (None, "PermissionsBoundary"):
-        bounded_users, bounded_roles = repo.entities_bounded_by(session, policy.arn, account_id)
+        bounded_users, bounded_roles = policy_store.entities_bounded_by(tx, policy.arn, account_id)
         for user in bounded_users:
-            found[("User", user.name_key)] = PolicyEntity("User", user.name, user.user_id, user.path, user.name_key)
+            add("User", user, user.user_id)
         for role in bounded_roles:
-            found[("Role", role.name_key)] = PolicyEntity("Role", role.name, role.role_id, role.path, role.name_key)
+            add("Role", role, role.role_id)
     wanted = (
         {"User", "Role", "Group"}
         if entity_filter in (None, "LocalManagedPolicy", "AWSManagedPolicy")
         else {entity_filter}
     )
-    return [e for e in found.values() if e.kind in wanted and e.path.startswith(prefix)]
+    return [Entry(key, e) for key, e in found.items() if e.kind in wanted and e.path.startswith(prefix)]
 
 
 # --- permissions boundaries ---------------------------------------------------------------------
 
 
-def boundary_policy(session: Session, account_id: str, policy_arn: str) -> models.ManagedPolicy:
+def boundary_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy:
     """A managed policy that can serve as a permissions boundary (it must exist)."""
-    return attachable_policy(session, account_id, validate_policy_arn(policy_arn, "permissionsBoundary"))
+    return attachable_policy(tx, account_id, validate_policy_arn(policy_arn, "permissionsBoundary"))

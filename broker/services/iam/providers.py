@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from broker.iam import arn as arns
 from broker.iam import limits
 from broker.iam.errors import AwsError
@@ -19,9 +17,10 @@ from broker.iam.names import (
 )
 from broker.saml.errors import MetadataError
 from broker.saml.metadata import parse_idp_metadata
-from broker.services.iam._common import flush_or_exists
-from broker.store import models
-from broker.store import repositories as repo
+from broker.services.iam._common import check_quota, delete_or_conflict, insert_or_exists
+from broker.store import Tx, models
+from broker.store.iam import providers as provider_store
+from broker.store.iam import rows
 
 
 def _check_metadata_length(metadata_xml: str | None) -> str:
@@ -37,7 +36,7 @@ def _check_metadata_length(metadata_xml: str | None) -> str:
 
 
 def create_saml_provider(
-    session: Session,
+    tx: Tx,
     account_id: str,
     name: str,
     metadata_xml: str,
@@ -54,12 +53,13 @@ def create_saml_provider(
         raise AwsError("InvalidInput", f"Could not parse metadata: {exc}") from None
     tag_map = validate_tags(tags or [])
     message = f"SAMLProvider {name} already exists."
-    if repo.provider_by_name(session, account_id, name_key(name)) is not None:
+    if provider_store.provider_by_name(tx, account_id, name_key(name)) is not None:
         raise AwsError("EntityAlreadyExists", message)
-    if len(repo.list_providers(session, account_id)) >= limits.SAML_PROVIDERS_PER_ACCOUNT:
-        raise AwsError(
-            "LimitExceeded", f"Cannot exceed quota for SAMLProvidersPerAccount: {limits.SAML_PROVIDERS_PER_ACCOUNT}"
-        )
+    check_quota(
+        rows.count_in_account(tx, models.SamlProvider, account_id),
+        "SAMLProvidersPerAccount",
+        limits.SAML_PROVIDERS_PER_ACCOUNT,
+    )
     provider = models.SamlProvider(
         account_id=account_id,
         name=name,
@@ -73,12 +73,11 @@ def create_saml_provider(
         options=options or {},
         source=source,
     )
-    session.add(provider)
-    flush_or_exists(session, message)
+    insert_or_exists(tx, provider, message)
     return provider
 
 
-def update_saml_provider_metadata(session: Session, provider: models.SamlProvider, metadata_xml: str) -> None:
+def update_saml_provider_metadata(tx: Tx, provider: models.SamlProvider, metadata_xml: str) -> None:
     try:
         metadata = parse_idp_metadata(metadata_xml)
     except MetadataError as exc:
@@ -88,27 +87,31 @@ def update_saml_provider_metadata(session: Session, provider: models.SamlProvide
     provider.valid_until = metadata.valid_until
 
 
-def get_saml_provider(session: Session, account_id: str, provider_arn: str) -> models.SamlProvider:
+def get_saml_provider(tx: Tx, account_id: str, provider_arn: str) -> models.SamlProvider:
     try:
         owner, _name = arns.parse_saml_provider_arn(provider_arn)
     except arns.InvalidArn as exc:
         raise AwsError("InvalidInput", f"Invalid SAML provider ARN: {exc}") from None
-    provider = repo.provider_by_arn(session, provider_arn)
+    provider = provider_store.provider_by_arn(tx, provider_arn)
     if provider is None or owner != account_id:
         raise AwsError("NoSuchEntity", f"Manifest not found for arn {provider_arn}")
     return provider
 
 
-def update_saml_provider(
-    session: Session, account_id: str, provider_arn: str, metadata_xml: str | None
-) -> models.SamlProvider:
-    provider = get_saml_provider(session, account_id, provider_arn)
+def update_saml_provider(tx: Tx, account_id: str, provider_arn: str, metadata_xml: str | None) -> models.SamlProvider:
+    provider = get_saml_provider(tx, account_id, provider_arn)
     if metadata_xml is not None:
-        update_saml_provider_metadata(session, provider, _check_metadata_length(metadata_xml))
+        update_saml_provider_metadata(tx, provider, _check_metadata_length(metadata_xml))
     return provider
 
 
-def delete_saml_provider(session: Session, account_id: str, provider_arn: str) -> None:
-    provider = get_saml_provider(session, account_id, provider_arn)
-    session.delete(provider)
-    session.flush()
+def delete_saml_provider(tx: Tx, account_id: str, provider_arn: str) -> None:
+    delete_or_conflict(tx, get_saml_provider(tx, account_id, provider_arn))
+
+
+def list_saml_providers(tx: Tx, account_id: str) -> list[dict[str, Any]]:
+    """ListSAMLProviders' ``SAMLProviderList``."""
+    return [
+        {"Arn": p.arn, "ValidUntil": p.valid_until, "CreateDate": p.created_at}
+        for p in provider_store.list_providers(tx, account_id)
+    ]

@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from broker.iam import arn as arns
 from broker.iam import limits
-from broker.iam.errors import AwsError
-from broker.iam.ids import new_unique_id
 from broker.iam.names import (
-    name_key,
     validate_max_session_duration,
-    validate_path,
     validate_role_description,
     validate_role_name,
     validate_tags,
 )
 from broker.policy import PolicyKind
-from broker.services.iam._common import flush_or_exists, prepared_document
+from broker.services.iam._common import prepared_document, validate_path_prefix
+from broker.services.iam._kinds import ROLE
+from broker.services.iam.paging import Entry
 from broker.services.iam.policies import boundary_policy
-from broker.services.iam.users import validate_path_prefix
-from broker.store import models
-from broker.store import repositories as repo
+from broker.services.iam.views import role_view
+from broker.store import Tx, models
+from broker.store.iam import principals
 
 
 def create_role(
-    session: Session,
+    tx: Tx,
     account_id: str,
     *,
     name: str,
@@ -40,8 +35,7 @@ def create_role(
     tags: list[tuple[str, str]] | None,
     now: dt.datetime,
 ) -> models.Role:
-    validate_role_name(name)
-    path = validate_path(path or "/")
+    path = ROLE.validated(name, path)
     description = validate_role_description(description or "")
     duration = validate_max_session_duration(
         max_session_duration if max_session_duration is not None else limits.MAX_SESSION_DURATION_DEFAULT
@@ -49,20 +43,12 @@ def create_role(
     trust_policy = prepared_document(trust_policy, PolicyKind.TRUST, "AssumeRolePolicyDocument")
     tag_map = validate_tags(tags or [])
     if permissions_boundary is not None:
-        permissions_boundary = boundary_policy(session, account_id, permissions_boundary).arn
-    message = f"Role with name {name} already exists."
-    if repo.role_by_name(session, account_id, name_key(name)) is not None:
-        raise AwsError("EntityAlreadyExists", message)
-    count = session.scalar(select(func.count()).where(models.Role.account_id == account_id)) or 0
-    if count >= limits.ROLES_PER_ACCOUNT:
-        raise AwsError("LimitExceeded", f"Cannot exceed quota for RolesPerAccount: {limits.ROLES_PER_ACCOUNT}")
-    role = models.Role(
-        account_id=account_id,
-        name=name,
-        name_key=name_key(name),
-        path=path,
-        role_id=new_unique_id("AROA"),
-        arn=arns.role_arn(account_id, name, path),
+        permissions_boundary = boundary_policy(tx, account_id, permissions_boundary).arn
+    return ROLE.create(
+        tx,
+        account_id,
+        name,
+        path,
         trust_policy=trust_policy,
         description=description,
         max_session_duration=duration,
@@ -70,37 +56,32 @@ def create_role(
         created_at=now,
         tags=tag_map,
     )
-    session.add(role)
-    flush_or_exists(session, message)
-    return role
 
 
-def find_role(session: Session, account_id: str, name: str) -> models.Role | None:
-    return repo.role_by_name(session, account_id, name_key(name))
+def find_role(tx: Tx, account_id: str, name: str) -> models.Role | None:
+    return ROLE.find(tx, account_id, name)
 
 
-def get_role(session: Session, account_id: str, name: str) -> models.Role:
+def get_role(tx: Tx, account_id: str, name: str) -> models.Role:
     validate_role_name(name)
-    role = find_role(session, account_id, name)
-    if role is None:
-        raise AwsError("NoSuchEntity", f"The role with name {name} cannot be found.")
-    return role
+    return ROLE.get(tx, account_id, name)
 
 
-def list_roles(session: Session, account_id: str, path_prefix: str | None) -> list[models.Role]:
-    return repo.list_roles(session, account_id, validate_path_prefix(path_prefix))
+def list_roles(tx: Tx, account_id: str, path_prefix: str | None) -> list[Entry[dict[str, Any]]]:
+    found = principals.list_roles(tx, account_id, validate_path_prefix(path_prefix))
+    return [Entry(role.name_key, role_view(role, listing=True)) for role in found]
 
 
-def update_assume_role_policy(session: Session, account_id: str, name: str, document: str) -> models.Role:
-    role = get_role(session, account_id, name)
+def update_assume_role_policy(tx: Tx, account_id: str, name: str, document: str) -> models.Role:
+    role = get_role(tx, account_id, name)
     role.trust_policy = prepared_document(document, PolicyKind.TRUST, "AssumeRolePolicyDocument")
     return role
 
 
 def update_role(
-    session: Session, account_id: str, name: str, description: str | None, max_session_duration: int | None
+    tx: Tx, account_id: str, name: str, description: str | None, max_session_duration: int | None
 ) -> models.Role:
-    role = get_role(session, account_id, name)
+    role = get_role(tx, account_id, name)
     if description is not None:
         role.description = validate_role_description(description)
     if max_session_duration is not None:
@@ -108,21 +89,10 @@ def update_role(
     return role
 
 
-def delete_role(session: Session, account_id: str, name: str) -> None:
-    role = get_role(session, account_id, name)
-    if role.inline_policies:
-        raise AwsError("DeleteConflict", "Cannot delete entity, must delete policies first.")
-    if role.attached_policies:
-        raise AwsError("DeleteConflict", "Cannot delete entity, must detach all policies first.")
-    session.delete(role)
-    session.flush()
+def delete_role(tx: Tx, account_id: str, name: str) -> None:
+    validate_role_name(name)
 
+    def subordinates(role: models.Role) -> list[tuple[object, str]]:
+        return [(role.inline_policies, "delete policies"), (role.attached_policies, "detach all policies")]
 
-def put_role_permissions_boundary(session: Session, account_id: str, name: str, policy_arn: str) -> None:
-    role = get_role(session, account_id, name)
-    role.permissions_boundary_arn = boundary_policy(session, account_id, policy_arn).arn
-
-
-def delete_role_permissions_boundary(session: Session, account_id: str, name: str) -> None:
-    role = get_role(session, account_id, name)
-    role.permissions_boundary_arn = None
+    ROLE.delete(tx, account_id, name, subordinates)

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from broker.iam import arn as arns
-from broker.iam import limits
-from broker.iam.errors import AwsError
-from broker.iam.ids import new_unique_id
-from broker.iam.names import (
-    constraint_violation,
-    name_key,
-    validate_path,
-    validate_tags,
-    validate_user_name,
-    validation_error,
-)
-from broker.services.iam._common import flush_or_exists
+from broker.iam.names import validate_tags
+from broker.services.iam._common import validate_path_prefix
+from broker.services.iam._kinds import USER
+from broker.services.iam.paging import Entry
 from broker.services.iam.policies import boundary_policy
-from broker.store import models
-from broker.store import repositories as repo
+from broker.services.iam.views import user_view
+from broker.store import Tx, models
+from broker.store.iam import credentials, principals
 
 
 def create_user(
-    session: Session,
+    tx: Tx,
     account_id: str,
     name: str,
     path: str | None,
@@ -34,102 +24,46 @@ def create_user(
     tags: list[tuple[str, str]] | None = None,
     permissions_boundary: str | None = None,
 ) -> models.User:
-    validate_user_name(name)
-    path = validate_path(path or "/")
+    path = USER.validated(name, path)
     tag_map = validate_tags(tags or [])
     if permissions_boundary is not None:
-        permissions_boundary = boundary_policy(session, account_id, permissions_boundary).arn
-    message = f"User with name {name} already exists."
-    if repo.user_by_name(session, account_id, name_key(name)) is not None:
-        raise AwsError("EntityAlreadyExists", message)
-    count = session.scalar(select(func.count()).where(models.User.account_id == account_id)) or 0
-    if count >= limits.USERS_PER_ACCOUNT:
-        raise AwsError("LimitExceeded", f"Cannot exceed quota for UsersPerAccount: {limits.USERS_PER_ACCOUNT}")
-    user = models.User(
-        account_id=account_id,
-        name=name,
-        name_key=name_key(name),
-        path=path,
-        user_id=new_unique_id("AIDA"),
-        arn=arns.user_arn(account_id, name, path),
-        created_at=now,
-        tags=tag_map,
-        permissions_boundary_arn=permissions_boundary,
+        permissions_boundary = boundary_policy(tx, account_id, permissions_boundary).arn
+    return USER.create(
+        tx, account_id, name, path, created_at=now, tags=tag_map, permissions_boundary_arn=permissions_boundary
     )
-    session.add(user)
-    flush_or_exists(session, message)
-    return user
 
 
-def find_user(session: Session, account_id: str, name: str) -> models.User | None:
-    return repo.user_by_name(session, account_id, name_key(name))
+def find_user(tx: Tx, account_id: str, name: str) -> models.User | None:
+    return USER.find(tx, account_id, name)
 
 
-def get_user(session: Session, account_id: str, name: str) -> models.User:
-    user = find_user(session, account_id, name)
-    if user is None:
-        raise AwsError("NoSuchEntity", f"The user with name {name} cannot be found.")
-    return user
+def get_user(tx: Tx, account_id: str, name: str) -> models.User:
+    return USER.get(tx, account_id, name)
 
 
-def list_users(session: Session, account_id: str, path_prefix: str | None) -> list[models.User]:
-    return repo.list_users(session, account_id, validate_path_prefix(path_prefix))
+def user_name_of(tx: Tx, account_id: str, user_id: str) -> str | None:
+    """The name of the account's user with ``user_id`` (a caller's), if it still exists."""
+    user = principals.user_by_user_id(tx, user_id)
+    return user.name if user is not None and user.account_id == account_id else None
 
 
-def validate_path_prefix(path_prefix: str | None) -> str:
-    """``pathPrefixType``: ``/`` followed by U+0021..U+007F (need not end in ``/``)."""
-    prefix = path_prefix or "/"
-    if len(prefix) > limits.PATH_MAX or not prefix.startswith("/") or any(not 0x21 <= ord(c) <= 0x7F for c in prefix):
-        raise validation_error(
-            [
-                constraint_violation(
-                    prefix, "pathPrefix", r"must satisfy regular expression pattern: \u002F[\u0021-\u007F]*"
-                )
-            ]
-        )
-    return prefix
+def list_users(tx: Tx, account_id: str, path_prefix: str | None) -> list[Entry[dict[str, Any]]]:
+    found = principals.list_users(tx, account_id, validate_path_prefix(path_prefix))
+    return [Entry(user.name_key, user_view(user, listing=True)) for user in found]
 
 
-def update_user(
-    session: Session, account_id: str, name: str, new_path: str | None, new_name: str | None
-) -> models.User:
-    user = get_user(session, account_id, name)
-    path = validate_path(new_path) if new_path is not None else user.path
-    if new_name is not None:
-        validate_user_name(new_name, "newUserName")
-        other = repo.user_by_name(session, account_id, name_key(new_name))
-        if other is not None and other.id != user.id:
-            raise AwsError("EntityAlreadyExists", f"User with name {new_name} already exists.")
-        user.name = new_name
-        user.name_key = name_key(new_name)
-    user.path = path
-    user.arn = arns.user_arn(account_id, user.name, path)
-    flush_or_exists(session, f"User with name {user.name} already exists.")
-    return user
+def delete_user(tx: Tx, account_id: str, name: str) -> None:
+    def subordinates(user: models.User) -> list[tuple[object, str]]:
+        return [
+            (user.access_keys, "delete access keys"),
+            (credentials.mfa_devices_of_user(tx, user.id), "delete MFA device"),
+            (user.inline_policies, "delete policies"),
+            (user.attached_policies, "detach all policies"),
+            (user.groups, "remove user from all groups"),
+        ]
+
+    USER.delete(tx, account_id, name, subordinates)
 
 
-def delete_user(session: Session, account_id: str, name: str) -> None:
-    user = get_user(session, account_id, name)
-    # AWS refuses to delete a user that still has subordinate entities, naming the first kind.
-    if user.access_keys:
-        raise AwsError("DeleteConflict", "Cannot delete entity, must delete access keys first.")
-    if repo.mfa_devices_of_user(session, user.id):
-        raise AwsError("DeleteConflict", "Cannot delete entity, must delete MFA device first.")
-    if user.inline_policies:
-        raise AwsError("DeleteConflict", "Cannot delete entity, must delete policies first.")
-    if user.attached_policies:
-        raise AwsError("DeleteConflict", "Cannot delete entity, must detach all policies first.")
-    if user.groups:
-        raise AwsError("DeleteConflict", "Cannot delete entity, must remove user from all groups first.")
-    session.delete(user)
-    session.flush()
-
-
-def put_user_permissions_boundary(session: Session, account_id: str, name: str, policy_arn: str) -> None:
-    user = get_user(session, account_id, name)
-    user.permissions_boundary_arn = boundary_policy(session, account_id, policy_arn).arn
-
-
-def delete_user_permissions_boundary(session: Session, account_id: str, name: str) -> None:
-    user = get_user(session, account_id, name)
-    user.permissions_boundary_arn = None
+def update_user(tx: Tx, account_id: str, name: str, new_path: str | None, new_name: str | None) -> models.User:
+    return USER.rename(tx, account_id, name, new_path, new_name)

@@ -7,11 +7,15 @@ URL-encoded, as IAM sends them (the SDKs decode them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from broker.services.iam._common import tag_list
 from broker.store import models
+
+
+def tag_list(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in (tags or {}).items()]
 
 
 def document_out(document: str) -> str:
@@ -24,14 +28,29 @@ def boundary_view(arn: str | None) -> dict[str, str] | None:
     return {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
 
 
-def user_view(user: models.User, *, listing: bool = False) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "Path": user.path,
-        "UserName": user.name,
-        "UserId": user.user_id,
-        "Arn": user.arn,
-        "CreateDate": user.created_at,
+def _identity(label: str, entity: models.User | models.Group | models.Role, unique_id: str) -> dict[str, Any]:
+    """The elements every user, group and role structure starts with."""
+    return {
+        "Path": entity.path,
+        f"{label}Name": entity.name,
+        f"{label}Id": unique_id,
+        "Arn": entity.arn,
+        "CreateDate": entity.created_at,
     }
+
+
+def _last_used(role: models.Role) -> dict[str, Any]:
+    if not role.last_used_at:
+        return {}
+    return {"LastUsedDate": role.last_used_at, "Region": role.last_used_region}
+
+
+def _inline_list(policies: list[Any]) -> list[dict[str, str]]:
+    return [{"PolicyName": p.name, "PolicyDocument": document_out(p.document)} for p in policies]
+
+
+def user_view(user: models.User, *, listing: bool = False) -> dict[str, Any]:
+    view = _identity("User", user, user.user_id)
     if not listing:
         # ListUsers leaves these out, as AWS documents.
         view["PermissionsBoundary"] = boundary_view(user.permissions_boundary_arn)
@@ -40,42 +59,25 @@ def user_view(user: models.User, *, listing: bool = False) -> dict[str, Any]:
 
 
 def group_view(group: models.Group) -> dict[str, Any]:
-    return {
-        "Path": group.path,
-        "GroupName": group.name,
-        "GroupId": group.group_id,
-        "Arn": group.arn,
-        "CreateDate": group.created_at,
-    }
+    return _identity("Group", group, group.group_id)
 
 
 def role_view(role: models.Role, *, listing: bool = False, last_used: bool = True) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "Path": role.path,
-        "RoleName": role.name,
-        "RoleId": role.role_id,
-        "Arn": role.arn,
-        "CreateDate": role.created_at,
-        "AssumeRolePolicyDocument": document_out(role.trust_policy),
-        "Description": role.description or None,
-        "MaxSessionDuration": role.max_session_duration,
-    }
+    view = _identity("Role", role, role.role_id)
+    view["AssumeRolePolicyDocument"] = document_out(role.trust_policy)
+    view["Description"] = role.description or None
+    view["MaxSessionDuration"] = role.max_session_duration
     if listing:
         return view
     view["PermissionsBoundary"] = boundary_view(role.permissions_boundary_arn)
     view["Tags"] = tag_list(role.tags) or None
     if last_used:
-        used: dict[str, Any] = {}
-        if role.last_used_at:
-            used = {"LastUsedDate": role.last_used_at, "Region": role.last_used_region}
-        view["RoleLastUsed"] = used
+        view["RoleLastUsed"] = _last_used(role)
     return view
 
 
-def policy_view(
-    policy: models.ManagedPolicy, attachments: int, boundaries: int, *, listing: bool = False
-) -> dict[str, Any]:
-    view: dict[str, Any] = {
+def _policy_identity(policy: models.ManagedPolicy, attachments: int, boundaries: int) -> dict[str, Any]:
+    return {
         "PolicyName": policy.name,
         "PolicyId": policy.policy_id,
         "Arn": policy.arn,
@@ -85,7 +87,14 @@ def policy_view(
         "PermissionsBoundaryUsageCount": boundaries,
         "IsAttachable": True,
     }
-    if not listing:
+
+
+def policy_view(
+    policy: models.ManagedPolicy, attachments: int, boundaries: int, *, listing: bool = False, description: bool = True
+) -> dict[str, Any]:
+    """``listing``: as ListPolicies shows it; ``description`` False: as CreatePolicy's result (without one)."""
+    view = _policy_identity(policy, attachments, boundaries)
+    if description and not listing:
         view["Description"] = policy.description or None
     view["CreateDate"] = policy.created_at
     view["UpdateDate"] = policy.updated_at
@@ -94,11 +103,11 @@ def policy_view(
     return view
 
 
-def version_view(version: models.PolicyVersion, default_version_id: str, *, document: bool = True) -> dict[str, Any]:
+def version_view(version: models.PolicyVersion, *, document: bool = True) -> dict[str, Any]:
     return {
         "Document": document_out(version.document) if document else None,
         "VersionId": version.version_id,
-        "IsDefaultVersion": version.version_id == default_version_id,
+        "IsDefaultVersion": version.version_id == version.policy.default_version_id,
         "CreateDate": version.created_at,
     }
 
@@ -116,5 +125,70 @@ def access_key_view(key: models.AccessKey) -> dict[str, Any]:
     }
 
 
-def inline_detail(name: str, document: str) -> dict[str, str]:
-    return {"PolicyName": name, "PolicyDocument": document_out(document)}
+def saml_provider_view(provider: models.SamlProvider) -> dict[str, Any]:
+    """GetSAMLProvider's result."""
+    return {
+        "SAMLMetadataDocument": provider.metadata_xml,
+        "CreateDate": provider.created_at,
+        "ValidUntil": provider.valid_until,
+        "Tags": tag_list(provider.tags) or None,
+    }
+
+
+def new_saml_provider_view(provider: models.SamlProvider) -> dict[str, Any]:
+    """CreateSAMLProvider's result."""
+    return {"SAMLProviderArn": provider.arn, "Tags": tag_list(provider.tags) or None}
+
+
+def virtual_mfa_device_view(device: models.MfaDevice) -> dict[str, Any]:
+    return {
+        "SerialNumber": device.serial_number,
+        "User": user_view(device.user, listing=True) if device.user is not None else None,
+        "EnableDate": device.enabled_at,
+        "Tags": tag_list(device.tags) or None,
+    }
+
+
+# --- GetAccountAuthorizationDetails -----------------------------------------------------------
+
+
+def user_detail(user: models.User) -> dict[str, Any]:
+    return {
+        **_identity("User", user, user.user_id),
+        "UserPolicyList": _inline_list(user.inline_policies),
+        "GroupList": [g.name for g in user.groups],
+        "AttachedManagedPolicies": [attached_view(p) for p in user.attached_policies],
+        "PermissionsBoundary": boundary_view(user.permissions_boundary_arn),
+        "Tags": tag_list(user.tags),
+    }
+
+
+def group_detail(group: models.Group) -> dict[str, Any]:
+    return {
+        **group_view(group),
+        "GroupPolicyList": _inline_list(group.inline_policies),
+        "AttachedManagedPolicies": [attached_view(p) for p in group.attached_policies],
+    }
+
+
+def role_detail(role: models.Role) -> dict[str, Any]:
+    return {
+        **_identity("Role", role, role.role_id),
+        "AssumeRolePolicyDocument": document_out(role.trust_policy),
+        "InstanceProfileList": [],
+        "RolePolicyList": _inline_list(role.inline_policies),
+        "AttachedManagedPolicies": [attached_view(p) for p in role.attached_policies],
+        "PermissionsBoundary": boundary_view(role.permissions_boundary_arn),
+        "Tags": tag_list(role.tags),
+        "RoleLastUsed": _last_used(role),
+    }
+
+
+def policy_detail(policy: models.ManagedPolicy, attachments: int, boundaries: int) -> dict[str, Any]:
+    return {
+        **_policy_identity(policy, attachments, boundaries),
+        "Description": policy.description or None,
+        "CreateDate": policy.created_at,
+        "UpdateDate": policy.updated_at,
+        "PolicyVersionList": [version_view(v) for v in policy.versions],
+    }

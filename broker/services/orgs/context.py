@@ -18,14 +18,13 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select
-from sqlalchemy.orm import Session, aliased
-
 from broker.iam import orgs
 from broker.iam.arn import Arn, InvalidArn
 from broker.policy import Policy, PolicyKind
+from broker.services.orgs.values import policy_arn
 from broker.services.policy_cache import compile_stored, grants_nothing
-from broker.store import models
+from broker.store import Tx, models
+from broker.store import orgs as store
 
 log = logging.getLogger("broker.orgs")
 
@@ -58,24 +57,8 @@ def scps_on(policy_types: Mapping[str, str] | None) -> bool:
     return (policy_types or {}).get(orgs.SERVICE_CONTROL_POLICY) == "ENABLED"
 
 
-def account_context(session: Session, account_id: str) -> OrgContext:
-    parent, root = aliased(models.OrganizationNode), aliased(models.OrganizationNode)
-    found = session.execute(
-        select(
-            models.OrganizationAccount.organization_id,
-            models.Organization.management_account_id,
-            parent.path,
-            root.policy_types,
-        )
-        .select_from(models.OrganizationAccount)
-        .outerjoin(models.Organization, models.Organization.id == models.OrganizationAccount.organization_id)
-        .outerjoin(parent, parent.id == models.OrganizationAccount.parent_id)
-        .outerjoin(
-            root,
-            and_(root.organization_id == models.OrganizationAccount.organization_id, root.kind == orgs.ROOT),
-        )
-        .where(models.OrganizationAccount.account_id == account_id)
-    ).first()
+def account_context(tx: Tx, account_id: str) -> OrgContext:
+    found = store.placement(tx, account_id)
     if found is None:
         return NO_ORGANIZATION
     org_id, management, parent_path, policy_types = found
@@ -88,41 +71,18 @@ def account_context(session: Session, account_id: str) -> OrgContext:
     if management == account_id or not scps_on(policy_types):
         return OrgContext(org_id, path)
     targets = [*parent_path.split("/"), account_id]
-    rows = session.execute(
-        select(
-            models.OrganizationPolicyAttachment.target_id,
-            models.OrganizationPolicy.id,
-            models.OrganizationPolicy.content,
-            models.OrganizationPolicy.aws_managed,
-        )
-        .join(models.OrganizationPolicy, models.OrganizationPolicy.id == models.OrganizationPolicyAttachment.policy_id)
-        .where(
-            models.OrganizationPolicyAttachment.organization_id == org_id,
-            models.OrganizationPolicyAttachment.target_id.in_(targets),
-            models.OrganizationPolicy.type == orgs.SERVICE_CONTROL_POLICY,
-        )
-    ).all()
     by_target: dict[str, list[Policy]] = {target: [] for target in targets}
-    for target_id, policy_id, content, aws_managed in sorted(rows, key=lambda row: (row[0], row[1])):
-        arn = _arn(management, org_id, policy_id, aws_managed)
-        by_target[target_id].append(compile_stored(content, PolicyKind.SCP, arn) or grants_nothing(arn, PolicyKind.SCP))
+    for attached in store.policies_attached_to(tx, org_id, targets, orgs.SERVICE_CONTROL_POLICY):
+        arn = policy_arn(management, org_id, attached.policy_id, attached.aws_managed)
+        compiled = compile_stored(attached.content, PolicyKind.SCP, arn)
+        by_target[attached.target_id].append(compiled or grants_nothing(arn, PolicyKind.SCP))
     # A level with nothing attached allows nothing (AWS never lets that happen through its API).
     return OrgContext(org_id, path, tuple(tuple(by_target[target]) for target in targets))
 
 
-def _arn(management: str, org_id: str, policy_id: str, aws_managed: bool) -> str:
-    if aws_managed:
-        return orgs.aws_managed_policy_arn(policy_id)
-    return orgs.policy_arn(management, org_id, policy_id)
-
-
-def policy_arn(organization: models.Organization, policy: models.OrganizationPolicy) -> str:
-    return _arn(organization.management_account_id, organization.id, policy.id, policy.aws_managed)
-
-
-def _organization_id(session: Session, account_id: str, memo: MutableMapping[str, str | None]) -> str | None:
+def _organization_id(tx: Tx, account_id: str, memo: MutableMapping[str, str | None]) -> str | None:
     if account_id not in memo:
-        membership = session.get(models.OrganizationAccount, account_id)
+        membership = store.membership(tx, account_id)
         memo[account_id] = membership.organization_id if membership is not None else None
     return memo[account_id]
 
@@ -138,15 +98,13 @@ def resource_account(resource: str) -> str | None:
     return account if orgs.ACCOUNT_ID.fullmatch(account) else None
 
 
-def resource_keys(
-    session: Session, resource: str, memo: MutableMapping[str, str | None] | None = None
-) -> Mapping[str, str]:
+def resource_keys(tx: Tx, resource: str, memo: MutableMapping[str, str | None] | None = None) -> Mapping[str, str]:
     """``aws:ResourceAccount`` and ``aws:ResourceOrgID`` of a resource ARN that names its account."""
     account = resource_account(resource)
     if account is None:
         return {}
     keys = {"aws:ResourceAccount": account}
-    org_id = _organization_id(session, account, {} if memo is None else memo)
+    org_id = _organization_id(tx, account, {} if memo is None else memo)
     if org_id is not None:
         keys["aws:ResourceOrgID"] = org_id
     return keys

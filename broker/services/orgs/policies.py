@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from collections.abc import Sequence
 
 from broker.iam import orgs
 from broker.iam.errors import AwsError
 from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
+from broker.services.orgs import lookup
 from broker.services.orgs.context import scp_enabled
-from broker.services.orgs.structure import (
-    Target,
-    accounts,
-    attach_default_scp,
-    describe_targets,
-    flush_or,
-    managed_organization,
-    root_of,
-    scps_enabled,
-    target,
-)
-from broker.store import models
+from broker.services.orgs.values import Organization, Policy, Root, Target, account_label
+from broker.store import Tx, models
+from broker.store import orgs as store
 
 
 def _immutable() -> AwsError:
@@ -30,7 +20,7 @@ def _immutable() -> AwsError:
 
 
 def _policy_type(value: object, field: str = "Type") -> str:
-    policy_type = orgs.enum(value, field, orgs.POLICY_TYPES, reason="INVALID_ENUM_POLICY_TYPE")
+    policy_type = orgs.enum(orgs.given(value, field), field, orgs.POLICY_TYPES, reason="INVALID_ENUM_POLICY_TYPE")
     if policy_type != orgs.SERVICE_CONTROL_POLICY:
         raise orgs.invalid_input(
             "INVALID_ENUM_POLICY_TYPE", f"This broker enforces SERVICE_CONTROL_POLICY only, not {policy_type}."
@@ -47,25 +37,18 @@ def _content(value: object) -> str:
     return content
 
 
-def policy(session: Session, organization: models.Organization, policy_id: object) -> models.OrganizationPolicy:
+def _policy(tx: Tx, organization: models.Organization, policy_id: object) -> models.OrganizationPolicy:
     policy_id = orgs.identifier(orgs.given(policy_id, "PolicyId"), "PolicyId", orgs.POLICY_ID)
-    found = session.get(models.OrganizationPolicy, policy_id)
+    found = store.policy(tx, policy_id)
     if found is None or (not found.aws_managed and found.organization_id != organization.id):
         raise AwsError("PolicyNotFoundException", f"We can't find a policy with the id {policy_id}.")
     return found
 
 
 def _check_unique_name(
-    session: Session, organization: models.Organization, policy_type: str, name: str, exclude: str | None = None
+    tx: Tx, organization: models.Organization, policy_type: str, name: str, exclude: str | None = None
 ) -> None:
-    clash = session.scalar(
-        select(models.OrganizationPolicy.id).where(
-            (models.OrganizationPolicy.organization_id == organization.id)
-            | (models.OrganizationPolicy.aws_managed.is_(True)),
-            models.OrganizationPolicy.type == policy_type,
-            models.OrganizationPolicy.name == name,
-        )
-    )
+    clash = store.policy_named(tx, organization.id, policy_type, name)
     if clash is not None and clash != exclude:
         raise _duplicate_policy(name)
 
@@ -74,8 +57,12 @@ def _duplicate_policy(name: str) -> AwsError:
     return AwsError("DuplicatePolicyException", f"A policy named {name} already exists.")
 
 
+def _answer(organization: models.Organization, policy: models.OrganizationPolicy) -> tuple[Organization, Policy]:
+    return Organization.of(organization), Policy.of(policy)
+
+
 def create_policy(
-    session: Session,
+    tx: Tx,
     account_id: str,
     *,
     name: object,
@@ -84,132 +71,113 @@ def create_policy(
     policy_type: object,
     tags: object,
     now: dt.datetime,
-) -> tuple[models.Organization, models.OrganizationPolicy]:
-    organization = managed_organization(session, account_id, for_update=True)
+) -> tuple[Organization, Policy]:
+    organization = lookup.managed(tx, account_id, lock=True)
     name = orgs.policy_name(orgs.given(name, "Name"))
     description = orgs.policy_description(orgs.given(description, "Description"))
-    kind = _policy_type(orgs.given(policy_type, "Type"))
+    kind = _policy_type(policy_type)
     document = _content(content)
     tag_map = orgs.tags(tags)
-    _check_unique_name(session, organization, kind, name)
-    count = session.scalar(select(func.count()).where(models.OrganizationPolicy.organization_id == organization.id))
-    if (count or 0) >= orgs.POLICIES_PER_ORGANIZATION:
+    _check_unique_name(tx, organization, kind, name)
+    if store.count_policies(tx, organization.id) >= orgs.POLICIES_PER_ORGANIZATION:
         raise AwsError(
             "ConstraintViolationException",
             f"An organization can have at most {orgs.POLICIES_PER_ORGANIZATION} policies.",
             reason="POLICY_NUMBER_LIMIT_EXCEEDED",
         )
-    created = models.OrganizationPolicy(
-        id=orgs.new_policy_id(),
-        organization_id=organization.id,
-        type=kind,
-        name=name,
-        description=description,
-        content=document,
-        aws_managed=False,
-        tags=tag_map,
-        created_at=now,
-    )
-    session.add(created)
-    flush_or(session, _duplicate_policy(name))
-    return organization, created
+    policy_id = orgs.new_policy_id()
+    created = store.add_policy(tx, policy_id, organization.id, kind, name, description, document, tag_map, now)
+    lookup.flush_or(tx, _duplicate_policy(name))
+    return _answer(organization, created)
 
 
-def describe_policy(
-    session: Session, account_id: str, policy_id: object
-) -> tuple[models.Organization, models.OrganizationPolicy]:
-    organization = managed_organization(session, account_id)
-    return organization, policy(session, organization, policy_id)
+def describe_policy(tx: Tx, account_id: str, policy_id: object) -> tuple[Organization, Policy]:
+    organization = lookup.managed(tx, account_id)
+    return _answer(organization, _policy(tx, organization, policy_id))
 
 
 def update_policy(
-    session: Session, account_id: str, policy_id: object, *, name: object, description: object, content: object
-) -> tuple[models.Organization, models.OrganizationPolicy]:
-    organization = managed_organization(session, account_id, for_update=True)
-    found = policy(session, organization, policy_id)
+    tx: Tx, account_id: str, policy_id: object, *, name: object, description: object, content: object
+) -> tuple[Organization, Policy]:
+    organization = lookup.managed(tx, account_id, lock=True)
+    found = _policy(tx, organization, policy_id)
     if found.aws_managed:
         raise _immutable()
     if name is not None:
         new_name = orgs.policy_name(name)
-        _check_unique_name(session, organization, found.type, new_name, exclude=found.id)
+        _check_unique_name(tx, organization, found.type, new_name, exclude=found.id)
         found.name = new_name
     if description is not None:
         found.description = orgs.policy_description(description)
     if content is not None:
         found.content = _content(content)
-    session.flush()
-    return organization, found
+    store.flush(tx)
+    return _answer(organization, found)
 
 
-def _attachments(
-    session: Session, organization: models.Organization, **where: str
-) -> list[models.OrganizationPolicyAttachment]:
-    query = select(models.OrganizationPolicyAttachment).where(
-        models.OrganizationPolicyAttachment.organization_id == organization.id
-    )
-    for column, value in where.items():
-        query = query.where(getattr(models.OrganizationPolicyAttachment, column) == value)
-    return list(session.scalars(query))
-
-
-def delete_policy(session: Session, account_id: str, policy_id: object) -> None:
-    organization = managed_organization(session, account_id, for_update=True)
-    found = policy(session, organization, policy_id)
+def delete_policy(tx: Tx, account_id: str, policy_id: object) -> None:
+    organization = lookup.managed(tx, account_id, lock=True)
+    found = _policy(tx, organization, policy_id)
     if found.aws_managed:
         raise _immutable()
-    if _attachments(session, organization, policy_id=found.id):
+    if store.attachments(tx, organization.id, policy_id=found.id):
         raise AwsError("PolicyInUseException")
-    session.delete(found)
-    session.flush()
+    store.remove_policy(tx, found)
 
 
-def list_policies(
-    session: Session, account_id: str, policy_filter: object
-) -> tuple[models.Organization, list[models.OrganizationPolicy]]:
-    organization = managed_organization(session, account_id)
-    kind = _policy_type(orgs.given(policy_filter, "Filter"), "Filter")
-    found = session.scalars(
-        select(models.OrganizationPolicy)
-        .where(
-            (models.OrganizationPolicy.organization_id == organization.id)
-            | (models.OrganizationPolicy.aws_managed.is_(True)),
-            models.OrganizationPolicy.type == kind,
-        )
-        .order_by(models.OrganizationPolicy.id)
-    )
-    return organization, list(found)
+def list_policies(tx: Tx, account_id: str, policy_filter: object) -> tuple[Organization, list[Policy]]:
+    organization = lookup.managed(tx, account_id)
+    kind = _policy_type(policy_filter, "Filter")
+    return Organization.of(organization), [Policy.of(found) for found in store.policies(tx, organization.id, kind)]
+
+
+# --- attachments --------------------------------------------------------------------------------
 
 
 def _target_id(value: object) -> str:
     return orgs.identifier(orgs.given(value, "TargetId"), "TargetId", orgs.TARGET_ID, "INVALID_PATTERN_TARGET_ID")
 
 
-def _existing_target(session: Session, organization: models.Organization, target_id: str) -> None:
-    if target(session, organization, target_id) is None:
+def _describe_targets(tx: Tx, organization: models.Organization, target_ids: Sequence[str]) -> list[Target]:
+    """The roots, OUs and accounts of the organization among ``target_ids`` (two reads in all)."""
+    management, org_id = organization.management_account_id, organization.id
+    account_ids = [t for t in target_ids if orgs.ACCOUNT_ID.fullmatch(t)]
+    node_ids = [t for t in target_ids if not orgs.ACCOUNT_ID.fullmatch(t)]
+    found: dict[str, Target] = {}
+    if account_ids:
+        for member in store.members_among(tx, org_id, account_ids):
+            arn = orgs.account_arn(management, org_id, member.account_id)
+            found[member.account_id] = Target(member.account_id, orgs.ACCOUNT, arn, account_label(member.account))
+    if node_ids:
+        for item in store.nodes_among(tx, org_id, node_ids):
+            if item.kind == orgs.ROOT:
+                arn = orgs.root_arn(management, org_id, item.id)
+            else:
+                arn = orgs.ou_arn(management, org_id, item.id)
+            found[item.id] = Target(item.id, item.kind, arn, item.name)
+    return [found[t] for t in target_ids if t in found]
+
+
+def _existing_target(tx: Tx, organization: models.Organization, target_id: str) -> None:
+    if not _describe_targets(tx, organization, [target_id]):
         raise AwsError("TargetNotFoundException", f"We can't find a root, OU or account with the id {target_id}.")
 
 
-def _require_enabled(session: Session, organization: models.Organization) -> None:
-    if not scps_enabled(session, organization):
-        raise AwsError("PolicyTypeNotEnabledException")
-
-
 def _attachment_call(
-    session: Session, account_id: str, policy_id: object, target_id: object
+    tx: Tx, account_id: str, policy_id: object, target_id: object
 ) -> tuple[models.Organization, models.OrganizationPolicy, str, list[models.OrganizationPolicyAttachment]]:
     """The locked organization, the policy, the target and what is attached to it now."""
-    organization = managed_organization(session, account_id, for_update=True)
-    found = policy(session, organization, policy_id)
+    organization = lookup.managed(tx, account_id, lock=True)
+    found = _policy(tx, organization, policy_id)
     checked_target = _target_id(target_id)
-    _existing_target(session, organization, checked_target)
-    return organization, found, checked_target, _attachments(session, organization, target_id=checked_target)
+    _existing_target(tx, organization, checked_target)
+    return organization, found, checked_target, store.attachments(tx, organization.id, target_id=checked_target)
 
 
-def attach_policy(
-    session: Session, account_id: str, policy_id: object, target_id: object
-) -> tuple[models.Organization, models.OrganizationPolicy, str]:
-    organization, found, target_id, attached = _attachment_call(session, account_id, policy_id, target_id)
-    _require_enabled(session, organization)
+def attach_policy(tx: Tx, account_id: str, policy_id: object, target_id: object) -> None:
+    organization, found, checked_target, attached = _attachment_call(tx, account_id, policy_id, target_id)
+    if not lookup.scps_enabled(tx, organization):
+        raise AwsError("PolicyTypeNotEnabledException")
     if any(item.policy_id == found.id for item in attached):
         raise AwsError("DuplicatePolicyAttachmentException")
     if len(attached) >= orgs.POLICIES_PER_TARGET:
@@ -218,17 +186,12 @@ def attach_policy(
             f"A root, OU or account can have at most {orgs.POLICIES_PER_TARGET} service control policies attached.",
             reason="MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
         )
-    session.add(
-        models.OrganizationPolicyAttachment(organization_id=organization.id, policy_id=found.id, target_id=target_id)
-    )
-    session.flush()
-    return organization, found, target_id
+    store.attach(tx, organization.id, found.id, checked_target)
+    store.flush(tx)
 
 
-def detach_policy(
-    session: Session, account_id: str, policy_id: object, target_id: object
-) -> tuple[models.Organization, models.OrganizationPolicy, str]:
-    organization, found, target_id, attached = _attachment_call(session, account_id, policy_id, target_id)
+def detach_policy(tx: Tx, account_id: str, policy_id: object, target_id: object) -> None:
+    _, found, _, attached = _attachment_call(tx, account_id, policy_id, target_id)
     match = next((item for item in attached if item.policy_id == found.id), None)
     if match is None:
         raise AwsError("PolicyNotAttachedException")
@@ -238,81 +201,65 @@ def detach_policy(
             "Every root, OU and account must keep at least one service control policy; attach its replacement first.",
             reason="MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
         )
-    session.delete(match)
-    session.flush()
-    return organization, found, target_id
+    store.detach(tx, match)
 
 
 def policies_for_target(
-    session: Session, account_id: str, target_id: object, policy_filter: object
-) -> tuple[models.Organization, list[models.OrganizationPolicy]]:
-    organization = managed_organization(session, account_id)
-    target_id = _target_id(target_id)
-    kind = _policy_type(orgs.given(policy_filter, "Filter"), "Filter")
-    _existing_target(session, organization, target_id)
-    attached = _attachments(session, organization, target_id=target_id)
-    found = [item.policy for item in attached if item.policy.type == kind]
-    return organization, sorted(found, key=lambda p: p.id)
+    tx: Tx, account_id: str, target_id: object, policy_filter: object
+) -> tuple[Organization, list[Policy]]:
+    organization = lookup.managed(tx, account_id)
+    checked = _target_id(target_id)
+    kind = _policy_type(policy_filter, "Filter")
+    _existing_target(tx, organization, checked)
+    found = store.attached_policies(tx, organization.id, checked, kind)
+    return Organization.of(organization), [Policy.of(policy) for policy in found]
 
 
-def targets_for_policy(session: Session, account_id: str, policy_id: object) -> list[Target]:
+def targets_for_policy(tx: Tx, account_id: str, policy_id: object) -> list[Target]:
     """Every root, OU and account the policy is attached to, in id order."""
-    organization = managed_organization(session, account_id)
-    found = policy(session, organization, policy_id)
-    target_ids = sorted(item.target_id for item in _attachments(session, organization, policy_id=found.id))
-    return describe_targets(session, organization, target_ids)
+    organization = lookup.managed(tx, account_id)
+    found = _policy(tx, organization, policy_id)
+    target_ids = sorted(item.target_id for item in store.attachments(tx, organization.id, policy_id=found.id))
+    return _describe_targets(tx, organization, target_ids)
 
 
-def _all_targets(session: Session, organization: models.Organization) -> list[str]:
-    nodes = session.scalars(
-        select(models.OrganizationNode.id).where(models.OrganizationNode.organization_id == organization.id)
-    )
-    return [*nodes, *(member.account_id for member in accounts(session, organization))]
+# --- the policy type switch ---------------------------------------------------------------------
 
 
-def enable_policy_type(
-    session: Session, account_id: str, root_id: object, policy_type: object
-) -> tuple[models.Organization, models.OrganizationNode]:
+def _root(tx: Tx, organization: models.Organization, root_id: object) -> models.OrganizationNode:
+    root_id = orgs.identifier(orgs.given(root_id, "RootId"), "RootId", orgs.ROOT_ID)
+    root = lookup.root(tx, organization.id)
+    if root.id != root_id:
+        raise AwsError("RootNotFoundException", f"We can't find a root with the id {root_id}.")
+    return root
+
+
+def enable_policy_type(tx: Tx, account_id: str, root_id: object, policy_type: object) -> tuple[Organization, Root]:
     """Turn SCPs on for the organization: FullAWSAccess is attached to the root, every OU and every
     account, so nothing changes until a narrower policy replaces it or a Deny is added."""
-    organization = managed_organization(session, account_id, for_update=True)
-    root = _root(session, organization, root_id)
-    kind = _policy_type(orgs.given(policy_type, "PolicyType"), "PolicyType")
+    organization = lookup.managed(tx, account_id, lock=True)
+    root = _root(tx, organization, root_id)
+    kind = _policy_type(policy_type, "PolicyType")
     if organization.feature_set != "ALL":
         raise AwsError("PolicyTypeNotAvailableForOrganizationException")
     if scp_enabled(root):
         raise AwsError("PolicyTypeAlreadyEnabledException")
     root.policy_types = {**(root.policy_types or {}), kind: "ENABLED"}
-    attached = {item.target_id for item in _attachments(session, organization, policy_id=orgs.FULL_AWS_ACCESS_ID)}
-    for target_id in _all_targets(session, organization):
+    attached = {item.target_id for item in store.attachments(tx, organization.id, policy_id=orgs.FULL_AWS_ACCESS_ID)}
+    for target_id in store.target_ids(tx, organization.id):
         if target_id not in attached:
-            attach_default_scp(session, organization, target_id)
-    session.flush()
-    return organization, root
+            lookup.attach_default_scp(tx, organization, target_id)
+    store.flush(tx)
+    return Organization.of(organization), Root.of(root)
 
 
-def disable_policy_type(
-    session: Session, account_id: str, root_id: object, policy_type: object
-) -> tuple[models.Organization, models.OrganizationNode]:
+def disable_policy_type(tx: Tx, account_id: str, root_id: object, policy_type: object) -> tuple[Organization, Root]:
     """Turn SCPs off: every SCP attachment in the organization is removed, as AWS does."""
-    organization = managed_organization(session, account_id, for_update=True)
-    root = _root(session, organization, root_id)
-    kind = _policy_type(orgs.given(policy_type, "PolicyType"), "PolicyType")
+    organization = lookup.managed(tx, account_id, lock=True)
+    root = _root(tx, organization, root_id)
+    kind = _policy_type(policy_type, "PolicyType")
     if not scp_enabled(root):
         raise AwsError("PolicyTypeNotEnabledException")
     root.policy_types = {key: value for key, value in (root.policy_types or {}).items() if key != kind}
-    session.execute(
-        delete(models.OrganizationPolicyAttachment).where(
-            models.OrganizationPolicyAttachment.organization_id == organization.id
-        )
-    )
-    session.flush()
-    return organization, root
-
-
-def _root(session: Session, organization: models.Organization, root_id: object) -> models.OrganizationNode:
-    root_id = orgs.identifier(orgs.given(root_id, "RootId"), "RootId", orgs.ROOT_ID)
-    root = root_of(session, organization)
-    if root.id != root_id:
-        raise AwsError("RootNotFoundException", f"We can't find a root with the id {root_id}.")
-    return root
+    store.detach_all(tx, organization.id)
+    return Organization.of(organization), Root.of(root)

@@ -10,35 +10,34 @@ from broker.services.api.registry import action
 from broker.services.iam import account
 
 
+def _alias(call: Call, action_name: str) -> str:
+    """CreateAccountAlias, DeleteAccountAlias: the alias, once the action is allowed."""
+    alias = call.params.required("AccountAlias")
+    call.authorize(action_name, "*")
+    return alias
+
+
 @action("CreateAccountAlias", "iam")
 def create_account_alias(call: Call) -> None:
-    alias = call.params.required("AccountAlias")
-    call.authorize("iam:CreateAccountAlias", "*")
-    account.create_account_alias(call.session, call.account_id, alias)
-    return None
+    account.create_account_alias(call.tx, call.account_id, _alias(call, "iam:CreateAccountAlias"))
 
 
 @action("DeleteAccountAlias", "iam")
 def delete_account_alias(call: Call) -> None:
-    alias = call.params.required("AccountAlias")
-    call.authorize("iam:DeleteAccountAlias", "*")
-    account.delete_account_alias(call.session, call.account_id, alias)
-    return None
+    account.delete_account_alias(call.tx, call.account_id, _alias(call, "iam:DeleteAccountAlias"))
 
 
 @action("ListAccountAliases", "iam", read_only=True)
 def list_account_aliases(call: Call) -> dict[str, Any]:
     call.authorize("iam:ListAccountAliases", "*")
-    aliases = account.account_aliases(call.session, call.account_id)
-    return page(call, aliases, lambda alias: alias, "AccountAliases", lambda alias: alias)
+    return page(call, account.account_aliases(call.tx, call.account_id), "AccountAliases")
 
 
 @action("GetAccountAuthorizationDetails", "iam", read_only=True)
 def get_account_authorization_details(call: Call) -> dict[str, Any]:
     filters = call.params.members("Filter")
     call.authorize("iam:GetAccountAuthorizationDetails", "*")
-    details = account.authorization_details(call.session, call.account_id, filters)
-    listed = page(call, details, lambda d: d.sort_key, "Details", lambda d: d)
+    listed = page(call, account.authorization_details(call.tx, call.account_id, filters), "Details")
     chosen: list[account.Detail] = listed.pop("Details")
     lists: dict[str, list[dict[str, Any]]] = {
         "UserDetailList": [],

@@ -7,75 +7,49 @@ from typing import Any
 from broker.iam.errors import AwsError
 from broker.iam.names import validate_user_name
 from broker.services.api.call import Call
-from broker.services.api.iam.support import authorize_on_user, page, target_user_name
+from broker.services.api.iam import shared
+from broker.services.api.iam.support import authorize_on, authorized_user, target_user_name
 from broker.services.api.registry import action
-from broker.services.iam import access_keys, users
-from broker.services.iam.views import access_key_view
-from broker.store import repositories as repo
+from broker.services.iam import access_keys
 
 
-def _user_name(call: Call) -> str:
-    return validate_user_name(target_user_name(call), "userName")
+def _key_id(call: Call) -> str:
+    return access_keys.validate_access_key_id(call.params.get("AccessKeyId"))
 
 
 @action("CreateAccessKey", "iam")
 def create_access_key(call: Call) -> dict[str, Any]:
-    name = _user_name(call)
-    authorize_on_user(call, "iam:CreateAccessKey", name)
-    user = users.get_user(call.session, call.account_id, name)
-    key, secret = access_keys.create_access_key(call.session, user, call.runtime.box, call.runtime.now())
-    return {
-        "AccessKey": {
-            "UserName": user.name,
-            "AccessKeyId": key.access_key_id,
-            "Status": key.status,
-            "SecretAccessKey": secret,
-            "CreateDate": key.created_at,
-        }
-    }
+    name = authorized_user(call, "iam:CreateAccessKey")
+    key = access_keys.new_access_key(call.tx, call.account_id, name, call.runtime.box, call.runtime.now())
+    return {"AccessKey": key}
 
 
 @action("UpdateAccessKey", "iam")
 def update_access_key(call: Call) -> None:
-    name = _user_name(call)
-    key_id = access_keys.validate_access_key_id(call.params.get("AccessKeyId"))
+    name = validate_user_name(target_user_name(call), "userName")
+    key_id = _key_id(call)
     status = call.params.get("Status")
-    authorize_on_user(call, "iam:UpdateAccessKey", name)
-    user = users.get_user(call.session, call.account_id, name)
-    access_keys.update_access_key(call.session, user, key_id, status)
-    return None
+    authorize_on(call, "User", "iam:UpdateAccessKey", name)
+    access_keys.update_access_key(call.tx, call.account_id, name, key_id, status)
 
 
 @action("DeleteAccessKey", "iam")
 def delete_access_key(call: Call) -> None:
-    name = _user_name(call)
-    key_id = access_keys.validate_access_key_id(call.params.get("AccessKeyId"))
-    authorize_on_user(call, "iam:DeleteAccessKey", name)
-    user = users.get_user(call.session, call.account_id, name)
-    access_keys.delete_access_key(call.session, user, key_id)
-    return None
-
-
-@action("ListAccessKeys", "iam", read_only=True)
-def list_access_keys(call: Call) -> dict[str, Any]:
-    name = _user_name(call)
-    authorize_on_user(call, "iam:ListAccessKeys", name)
-    user = users.get_user(call.session, call.account_id, name)
-    return page(
-        call,
-        user.access_keys,
-        lambda k: f"{k.created_at.isoformat()}:{k.access_key_id}",
-        "AccessKeyMetadata",
-        access_key_view,
-    )
+    name = validate_user_name(target_user_name(call), "userName")
+    key_id = _key_id(call)
+    authorize_on(call, "User", "iam:DeleteAccessKey", name)
+    access_keys.delete_access_key(call.tx, call.account_id, name, key_id)
 
 
 @action("GetAccessKeyLastUsed", "iam", read_only=True)
 def get_access_key_last_used(call: Call) -> dict[str, Any]:
-    key_id = access_keys.validate_access_key_id(call.params.get("AccessKeyId"))
-    key = repo.access_key(call.session, key_id)
-    if key is None or key.user.account_id != call.account_id:
+    key_id = _key_id(call)
+    found = access_keys.key_last_used(call.tx, call.account_id, key_id)
+    if found is None:
         call.authorize("iam:GetAccessKeyLastUsed", f"arn:aws:iam::{call.account_id}:user/*")
         raise AwsError("NoSuchEntity", f"The Access Key with id {key_id} cannot be found.")
-    authorize_on_user(call, "iam:GetAccessKeyLastUsed", key.user.name)
-    return {"UserName": key.user.name, "AccessKeyLastUsed": access_keys.last_used(key)}
+    authorize_on(call, "User", "iam:GetAccessKeyLastUsed", found.user_name)
+    return {"UserName": found.user_name, "AccessKeyLastUsed": found.last_used}
+
+
+shared.register_user_listing("ListAccessKeys", access_keys.list_access_keys, "AccessKeyMetadata")

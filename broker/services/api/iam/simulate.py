@@ -101,13 +101,13 @@ def simulate_custom_policy(call: Call) -> dict[str, Any]:
 def simulate_principal_policy(call: Call) -> dict[str, Any]:
     source_arn = call.params.required("PolicySourceArn")
     call.authorize("iam:SimulatePrincipalPolicy", source_arn)
-    identity, boundary, account = principal_sources(call.session, source_arn)
+    identity, boundary, account = principal_sources(call.tx, source_arn)
     if account != call.account_id:
         raise AwsError("NoSuchEntity", f"The entity {source_arn} cannot be found.")
     extra = call.params.members("PolicyInputList")
     check_sizes(extra)
     identity += parse_source_policies(extra, PolicyKind.IDENTITY, "PolicyInputList")
-    organization = account_context(call.session, account)
+    organization = account_context(call.tx, account)
     simulation = SimulationInput(
         identity=identity,
         principal_account=account,

@@ -1,41 +1,31 @@
-"""What the IAM handlers share: resource ARNs to authorize on, condition keys, paging, parameters."""
+"""What the IAM handlers share: the entities actions name and authorization on them, condition
+keys, the calling user, paging and parameters."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from broker.iam import arn as arns
 from broker.iam.errors import AwsError
-from broker.iam.names import constraint_violation, name_key, validation_error
+from broker.iam.names import (
+    constraint_violation,
+    name_key,
+    validate_group_name,
+    validate_path,
+    validate_role_name,
+    validate_serial_number,
+    validate_user_name,
+    validation_error,
+)
 from broker.services.api.call import Call
-from broker.services.auth import caller_model
-from broker.services.iam.paging import paginate
-from broker.store import models
-from broker.store import repositories as repo
+from broker.services.api.params import Params
+from broker.services.iam import users
+from broker.services.iam.paging import Entry, paginate
+from broker.services.iam.policies import validate_policy_arn
+from broker.services.iam.resources import Resource, ResourceLabel, resource, resource_arn
 
 T = TypeVar("T")
-
-_BUILDERS: dict[str, Callable[[str, str, str], str]] = {
-    "user": arns.user_arn,
-    "group": arns.group_arn,
-    "role": arns.role_arn,
-    "policy": arns.policy_arn,
-}
-
-
-def entity_arn(kind: str, account_id: str, name: str, path: str | None = "/") -> str:
-    """The ARN an action on ``kind/NAME`` is authorized on, even when the name or path is invalid."""
-    try:
-        return _BUILDERS[kind](account_id, name, path or "/")
-    except (arns.InvalidArn, AwsError):
-        return f"arn:aws:iam::{account_id}:{kind}{path or '/'}{name}"
-
-
-def list_resource(call: Call, kind: str, path_prefix: str | None) -> str:
-    """``iam:ListUsers`` and friends are authorized on ``arn:aws:iam::ACCOUNT:user/`` (+ path prefix)."""
-    prefix = (path_prefix or "/").lstrip("/")
-    return f"arn:aws:iam::{call.account_id}:{kind}/{prefix}"
 
 
 def resource_tags(tags: Mapping[str, str] | None) -> dict[str, Any]:
@@ -66,31 +56,81 @@ def boundary_context(boundary_arn: str | None) -> dict[str, Any]:
     return {"iam:PermissionsBoundary": boundary_arn} if boundary_arn else {}
 
 
-def authorize_on_user(call: Call, action: str, name: str, extra: Mapping[str, Any] | None = None) -> models.User | None:
-    """Authorize ``action`` on the user (existing or not); return it if it exists."""
-    user = repo.user_by_name(call.session, call.account_id, name_key(name))
-    context: dict[str, Any] = {}
-    if user is not None:
-        context.update(resource_tags(user.tags))
-        context.update(boundary_context(user.permissions_boundary_arn))
-    context.update(extra or {})
-    call.authorize(action, user.arn if user else entity_arn("user", call.account_id, name), context)
-    return user
+def authorize_on(
+    call: Call, label: ResourceLabel, action: str, identifier: str, extra: Mapping[str, Any] | None = None
+) -> Resource:
+    """Authorize ``action`` on the entity ``identifier`` names (existing or not), its tags and
+    permissions boundary as condition keys; return what authorization saw of it."""
+    found = resource(call.tx, label, call.account_id, identifier)
+    context = {**resource_tags(found.tags), **boundary_context(found.permissions_boundary), **(extra or {})}
+    call.authorize(action, found.arn, context)
+    return found
 
 
-def authorize_on_group(call: Call, action: str, name: str, extra: Mapping[str, Any] | None = None) -> None:
-    group = repo.group_by_name(call.session, call.account_id, name_key(name))
-    call.authorize(action, group.arn if group else entity_arn("group", call.account_id, name), dict(extra or {}))
+@dataclass(frozen=True)
+class Target:
+    """How an action names the entity it acts on: the parameter, read and validated."""
+
+    label: ResourceLabel
+    read: Callable[[Params], str]
+
+    def authorized(self, call: Call, action: str, extra: Mapping[str, Any] | None = None) -> str:
+        """The entity's identifier, once ``action`` on it is allowed."""
+        identifier = self.read(call.params)
+        authorize_on(call, self.label, action, identifier, extra)
+        return identifier
 
 
-def authorize_on_role(call: Call, action: str, name: str, extra: Mapping[str, Any] | None = None) -> None:
-    role = repo.role_by_name(call.session, call.account_id, name_key(name))
-    context: dict[str, Any] = {}
-    if role is not None:
-        context.update(resource_tags(role.tags))
-        context.update(boundary_context(role.permissions_boundary_arn))
-    context.update(extra or {})
-    call.authorize(action, role.arn if role else entity_arn("role", call.account_id, name), context)
+USER = Target("User", lambda params: validate_user_name(params.required("UserName")))
+GROUP = Target("Group", lambda params: validate_group_name(params.required("GroupName")))
+ROLE = Target("Role", lambda params: validate_role_name(params.required("RoleName")))
+POLICY = Target("Policy", lambda params: validate_policy_arn(params.required("PolicyArn")))
+SAML_PROVIDER = Target("SAMLProvider", lambda params: params.required("SAMLProviderArn"))
+MFA_DEVICE = Target("MFADevice", lambda params: validate_serial_number(params.get("SerialNumber")))
+
+
+def list_resource(call: Call, resource_type: str, path_prefix: str | None) -> str:
+    """``iam:ListUsers`` and friends are authorized on ``arn:aws:iam::ACCOUNT:user/`` (+ path prefix)."""
+    prefix = (path_prefix or "/").lstrip("/")
+    return f"arn:aws:iam::{call.account_id}:{resource_type}/{prefix}"
+
+
+@dataclass(frozen=True)
+class NewPrincipal:
+    name: str
+    path: str | None
+    permissions_boundary: str | None
+    tags: list[tuple[str, str]]
+
+
+def creation(call: Call, target: Target) -> NewPrincipal:
+    """CreateUser, CreateRole: the new principal's parameters, once creating it is allowed (its
+    tags and permissions boundary are condition keys)."""
+    name = target.read(call.params)
+    path = call.params.get("Path")
+    boundary = call.params.get("PermissionsBoundary")
+    tags = call.params.tags()
+    context = {**request_tags(tags), **boundary_context(boundary)}
+    call.authorize(
+        f"iam:Create{target.label}", resource_arn(target.label.lower(), call.account_id, name, path), context
+    )
+    return NewPrincipal(name, path, boundary, tags)
+
+
+def renaming(call: Call, target: Target) -> tuple[str, str | None, str | None]:
+    """UpdateUser, UpdateGroup: the entity's name, new path and new name, once allowed on the
+    entity as it is and (AWS asks both) as it will be."""
+    label = target.label
+    name = target.read(call.params)
+    new_name = call.params.get(f"New{label}Name")
+    new_path = call.params.get("NewPath")
+    if new_path is not None:
+        validate_path(new_path, "newPath")
+    found = authorize_on(call, label, f"iam:Update{label}", name)
+    if new_name is not None or new_path is not None:
+        renamed = resource_arn(label.lower(), call.account_id, new_name or name, new_path or found.path)
+        call.authorize(f"iam:Update{label}", renamed)
+    return name, new_path, new_name
 
 
 def target_user_name(call: Call) -> str:
@@ -100,10 +140,17 @@ def target_user_name(call: Call) -> str:
         return name
     if call.caller.is_role_session:
         raise AwsError("ValidationError", "Must specify userName when calling with non-User credentials")
-    user = caller_model(call.session, call.caller)
-    if user is None:
+    found = users.user_name_of(call.tx, call.account_id, call.caller.user_id)
+    if found is None:
         raise AwsError("NoSuchEntity", f"The user with name {call.caller.iam_user_name} cannot be found.")
-    return user.name
+    return found
+
+
+def authorized_user(call: Call, action: str) -> str:
+    """The user an access-key or MFA action names (or the caller), once ``action`` on it is allowed."""
+    name = validate_user_name(target_user_name(call), "userName")
+    authorize_on(call, "User", action, name)
+    return name
 
 
 def boolean(call: Call, name: str) -> bool:
@@ -117,24 +164,10 @@ def boolean(call: Call, name: str) -> bool:
     return lowered == "true"
 
 
-def page(
-    call: Call,
-    items: Sequence[T],
-    key: Callable[[T], str],
-    list_name: str,
-    render: Callable[[T], Any],
-) -> dict[str, Any]:
-    """One page of ``items`` as ``{list_name: [...], IsTruncated, Marker}``."""
-    result = paginate(items, key, call.params.get("Marker"), call.params.integer("MaxItems"))
-    return result.result(list_name, [render(item) for item in result.items])
-
-
-def tag_page(call: Call, tags: Mapping[str, str] | None) -> dict[str, Any]:
-    entries = list((tags or {}).items())
-    indexed = list(enumerate(entries))
-    return page(
-        call, indexed, lambda item: f"{item[0]:04d}", "Tags", lambda item: {"Key": item[1][0], "Value": item[1][1]}
-    )
+def page(call: Call, entries: Sequence[Entry[T]], list_name: str) -> dict[str, Any]:
+    """One page of ``entries`` as ``{list_name: [...], IsTruncated, Marker}``."""
+    result = paginate(entries, lambda entry: entry.sort_key, call.params.get("Marker"), call.params.integer("MaxItems"))
+    return result.result(list_name, [entry.value for entry in result.items])
 
 
 def required_tags(call: Call) -> list[tuple[str, str]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from broker.crypto.tokens import SessionClaims
-from broker.services.auth import Caller, request_context
+from broker.services.auth.caller import Caller
+from broker.services.auth.context import request_context
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 

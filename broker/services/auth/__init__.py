@@ -1,0 +1,46 @@
+"""Who is calling the AWS-compatible endpoint (SigV4), and may they do this (policy engine).
+
+- :mod:`.authentication`: a SigV4 signature or a session token -> :class:`Caller`;
+- :mod:`.policies`: the policies that apply to the caller (identity, boundary, session, SCPs);
+- :mod:`.context`: the condition keys AWS derives from the request and the principal;
+- :mod:`.authorization`: the engine's decision and AccessDenied in AWS's words, whose reason
+  :mod:`.reasons` reads from the decision's data.
+"""
+
+from broker.services.auth.authentication import (
+    HttpRequest,
+    authenticate,
+    authenticate_signed,
+    caller_for_claims,
+    session_claims,
+    sigv4_error,
+)
+from broker.services.auth.authorization import CallerDecision, access_denied, authorize, decide
+from broker.services.auth.caller import AuthorizationMessages, Caller, caller_model, principal_tags
+from broker.services.auth.context import request_context, with_resource_keys
+from broker.services.auth.policies import ApplicablePolicies, applicable_policies, organization_context
+from broker.services.auth.reasons import missing_allow, why_denied
+
+__all__ = [
+    "ApplicablePolicies",
+    "AuthorizationMessages",
+    "Caller",
+    "CallerDecision",
+    "HttpRequest",
+    "access_denied",
+    "applicable_policies",
+    "authenticate",
+    "authenticate_signed",
+    "authorize",
+    "caller_for_claims",
+    "caller_model",
+    "decide",
+    "missing_allow",
+    "organization_context",
+    "principal_tags",
+    "request_context",
+    "session_claims",
+    "sigv4_error",
+    "why_denied",
+    "with_resource_keys",
+]

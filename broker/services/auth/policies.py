@@ -1,0 +1,139 @@
+"""The policies that apply to a caller, in AWS's terms.
+
+- an IAM user (long-term key, or the session-token credentials of GetSessionToken): its inline
+  policies, the managed policies attached to it, and the inline and attached policies of each
+  of its groups; its permissions boundary if it has one;
+- a role session: the role's inline and attached policies, the role's permissions boundary,
+  and the session policies (inline ``Policy`` and ``PolicyArns``) it was issued with;
+- either: the service control policies of the organization its account is in.
+
+Documents are compiled once per distinct text (an LRU cache), so a decision costs the database
+reads of the principal's rows plus an in-memory evaluation. Everything is read once per request
+and kept on the :class:`Caller`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from broker.crypto.tokens import SessionClaims
+from broker.policy import Policy, PolicyKind, PolicySet
+from broker.services.auth.caller import Caller
+from broker.services.orgs.context import OrgContext, account_context
+from broker.services.policy_cache import compile_stored, grants_nothing
+from broker.store import Tx, models
+from broker.store.iam import policies as stored_policies
+from broker.store.iam import principals
+
+
+@dataclass(frozen=True)
+class ApplicablePolicies:
+    identity: tuple[Policy, ...] = ()
+    boundary: Policy | None = None
+    session: tuple[Policy, ...] = ()
+    # The organization's SCP levels (root first) when they bind the caller's account.
+    scps: tuple[tuple[Policy, ...], ...] | None = None
+
+    def policy_set(self, resource_account: str, resource: Sequence[Policy] = ()) -> PolicySet:
+        return PolicySet(
+            identity=self.identity,
+            resource=tuple(resource),
+            boundary=self.boundary,
+            session=self.session,
+            scps=self.scps,
+            resource_account=resource_account,
+        )
+
+
+def _managed(policy: models.ManagedPolicy, kind: PolicyKind) -> Policy:
+    try:
+        document = policy.default_version.document
+    except LookupError:
+        return grants_nothing(policy.arn)
+    return compile_stored(document, kind, policy.arn) or grants_nothing(policy.arn)
+
+
+def _attached_and_inline(
+    inline: Iterable[models.UserInlinePolicy | models.GroupInlinePolicy | models.RoleInlinePolicy],
+    kind: PolicyKind,
+    owner_arn: str,
+    attached: Iterable[models.ManagedPolicy],
+) -> list[Policy]:
+    policies = [
+        p for item in inline if (p := compile_stored(item.document, kind, f"{owner_arn}:{item.name}")) is not None
+    ]
+    policies += [_managed(policy, PolicyKind.MANAGED) for policy in attached]
+    return policies
+
+
+def _boundary(tx: Tx, boundary_arn: str | None) -> Policy | None:
+    if not boundary_arn:
+        return None
+    policy = stored_policies.policy_by_arn(tx, boundary_arn)
+    if policy is None:
+        return grants_nothing(boundary_arn)
+    return _managed(policy, PolicyKind.BOUNDARY)
+
+
+def _user_policies(tx: Tx, caller: Caller) -> ApplicablePolicies:
+    # By unique id, not ARN: a renamed user keeps its policies, a re-created one is someone else.
+    user = principals.user_with_policies(tx, caller.user_id)
+    if user is None or user.account_id != caller.account_id:
+        return ApplicablePolicies()
+    identity = _attached_and_inline(user.inline_policies, PolicyKind.INLINE_USER, user.arn, user.attached_policies)
+    for group in user.groups:
+        identity += _attached_and_inline(
+            group.inline_policies, PolicyKind.INLINE_GROUP, group.arn, group.attached_policies
+        )
+    return ApplicablePolicies(tuple(identity), _boundary(tx, user.permissions_boundary_arn))
+
+
+def _session_policies(tx: Tx, claims: SessionClaims) -> tuple[Policy, ...]:
+    policies: list[Policy] = []
+    if claims.session_policy:
+        policies.append(
+            compile_stored(claims.session_policy, PolicyKind.SESSION, "SessionPolicy") or grants_nothing("x")
+        )
+    found = {p.arn: p for p in stored_policies.policies_by_arns(tx, claims.policy_arns)}
+    for policy_arn in claims.policy_arns:
+        policy = found.get(policy_arn)
+        # A policy the session names but that is gone grants nothing; the session stays limited.
+        policies.append(_managed(policy, PolicyKind.MANAGED) if policy else grants_nothing(policy_arn))
+    return tuple(policies)
+
+
+def _role_session_policies(tx: Tx, caller: Caller, claims: SessionClaims) -> ApplicablePolicies:
+    session_policies = _session_policies(tx, claims)
+    role = caller._memo["role"] if "role" in caller._memo else principals.role_with_policies(tx, claims.role_arn)
+    if role is None or role.role_id != claims.role_id:
+        # The role was deleted (perhaps re-created under the same name): its sessions lose everything.
+        return ApplicablePolicies(session=session_policies)
+    identity = _attached_and_inline(role.inline_policies, PolicyKind.INLINE_ROLE, role.arn, role.attached_policies)
+    return ApplicablePolicies(tuple(identity), _boundary(tx, role.permissions_boundary_arn), session_policies)
+
+
+def organization_context(tx: Tx, caller: Caller) -> OrgContext:
+    """The caller's account in its organization: SCP levels and org keys (read once per call)."""
+    cached: OrgContext | None = caller._memo.get("org")
+    if cached is None:
+        cached = account_context(tx, caller.account_id)
+        caller._memo["org"] = cached
+    return cached
+
+
+def applicable_policies(tx: Tx, caller: Caller) -> ApplicablePolicies:
+    """Identity policies, permissions boundary, session policies and SCPs of the caller (read once per call)."""
+    cached: ApplicablePolicies | None = caller._memo.get("policies")
+    if cached is None:
+        if caller.is_role_session:
+            assert caller.claims is not None
+            cached = _role_session_policies(tx, caller, caller.claims)
+        else:
+            cached = _user_policies(tx, caller)
+        scps = organization_context(tx, caller).scp_levels
+        if scps is not None:
+            cached = dataclasses.replace(cached, scps=scps)
+        caller._memo["policies"] = cached
+    return cached

@@ -1,0 +1,144 @@
+"""The decision endpoint's use case: authenticate, read, decide and audit one request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from broker.policy import ContextValue, Decision, PolicySet, Request, evaluate
+from broker.services.audit import AuditScope, ClientInfo
+from broker.services.auth import Caller, HttpRequest, applicable_policies, request_context, with_resource_keys
+from broker.services.decisions.authentication import (
+    bearer_caller,
+    bearer_token,
+    check_media_type,
+    scheme_name,
+    signature_caller,
+)
+from broker.services.decisions.errors import DecisionApiError
+from broker.services.decisions.queries import DecisionQuery, read_queries
+from broker.services.orgs.context import resource_account
+from broker.services.runtime import Runtime
+from broker.store import Tx
+
+EVENT_SOURCE: Final = "decisions.broker"
+EVENT_NAME: Final = "Decide"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One query and the engine's decision on it."""
+
+    query: DecisionQuery
+    decision: Decision
+
+
+def principal_type(caller: Caller) -> str:
+    """CloudTrail's ``userIdentity.type``: GetSessionToken credentials act as the IAM user."""
+    return "AssumedRole" if caller.is_role_session else "IAMUser"
+
+
+def _merged_context(base: Mapping[str, Any], supplied: Mapping[str, ContextValue]) -> dict[str, Any]:
+    # A supplied key replaces a derived one of any spelling (keys ignore case); protected
+    # keys were refused while reading the request.
+    replaced = {key.lower() for key in supplied}
+    merged = {key: value for key, value in base.items() if key.lower() not in replaced}
+    merged.update(supplied)
+    return merged
+
+
+def decide(
+    tx: Tx,
+    caller: Caller,
+    queries: Sequence[DecisionQuery],
+    base_context: Mapping[str, Any],
+) -> tuple[Outcome, ...]:
+    """Evaluate each query for the caller, with the derived context plus the query's own keys."""
+    # The policies the broker's own authorization uses: identity (user and groups, or role),
+    # permissions boundary, session policies, SCPs.
+    policies = applicable_policies(tx, caller)
+    # One PolicySet per resource account: its per-action plans are reused across the batch.
+    policy_sets: dict[str, PolicySet] = {}
+    outcomes = []
+    for query in queries:
+        account = resource_account(query.resource) or caller.account_id
+        policy_set = policy_sets.get(account)
+        if policy_set is None:
+            policy_set = policies.policy_set(account)
+            policy_sets[account] = policy_set
+        request = Request(
+            principal=caller.principal,
+            action=query.action,
+            resource=query.resource,
+            context=_merged_context(with_resource_keys(tx, caller, query.resource, base_context), query.context),
+        )
+        outcomes.append(Outcome(query, evaluate(request, policy_set)))
+    return tuple(outcomes)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the endpoint renders: who asked, and the outcome of each query in the request's order."""
+
+    caller: Caller
+    outcomes: tuple[Outcome, ...]
+    batch: bool
+    request_id: str
+
+
+def answer(runtime: Runtime, http: HttpRequest) -> Answer:
+    """Authenticate, read, decide and audit one decision request.
+
+    Raises :class:`DecisionApiError` (already audited) when the request is refused. An answered
+    request's event commits in the transaction that read the policies (and, for access keys,
+    recorded their last use).
+    """
+    audit = _scope(runtime, http.client, scheme_name(http))
+    try:
+        check_media_type(http)
+        token = bearer_token(http)
+        with runtime.db.transaction() as tx:
+            caller = signature_caller(runtime, tx, http) if token is None else bearer_caller(runtime, tx, token)
+            audit.actor = caller.actor()
+            queries, batch = read_queries(http.body)
+            _describe(audit, queries, batch)
+            base_context = request_context(caller, http.client.source_ip, runtime.now(), http.secure, tx)
+            outcomes = decide(tx, caller, queries, base_context)
+            decisions = [outcome.decision.effect.value for outcome in outcomes]
+            response = {"decisions": decisions} if batch else {"decision": decisions[0]}
+            audit.record(tx, runtime.now(), response=response)
+            return Answer(caller, outcomes, batch, http.client.request_id)
+    except DecisionApiError as exc:
+        _record_refusal(runtime, audit, exc)
+        raise
+
+
+def record_refusal(runtime: Runtime, client: ClientInfo, error: DecisionApiError) -> None:
+    """Audit a decision request refused before it was read (too large, wrong method)."""
+    _record_refusal(runtime, _scope(runtime, client, "Unknown"), error)
+
+
+def _scope(runtime: Runtime, client: ClientInfo, method: str) -> AuditScope:
+    return AuditScope(
+        event_name=EVENT_NAME,
+        event_source=EVENT_SOURCE,
+        client=client,
+        region=runtime.settings.region,
+        read_only=True,
+        additional={"authenticationMethod": method},
+    )
+
+
+def _describe(audit: AuditScope, queries: Sequence[DecisionQuery], batch: bool) -> None:
+    # Context values may be personal data (addresses, tags): the record keeps their keys.
+    described = [{"action": q.action, "resource": q.resource, "contextKeys": sorted(q.context)} for q in queries]
+    audit.request_parameters = {"requests": described} if batch else described[0]
+    for resource in sorted({query.resource for query in queries}):
+        audit.touch(resource)
+
+
+def _record_refusal(runtime: Runtime, audit: AuditScope, error: DecisionApiError) -> None:
+    # The request's transaction rolled back: the refusal is recorded in one of its own.
+    with runtime.db.transaction() as tx:
+        audit.record(tx, runtime.now(), error=error)
