@@ -13,7 +13,7 @@ from broker.services.audit.chain import chain_hash
 from broker.services.runtime import Runtime
 from broker.store.audit.chain import GENESIS_HASH
 from broker.store.models import AuditChainHead, AuditEvent
-from tests.audit.support import verify, write_events
+from tests.services.audit.support import verify, write_events
 
 
 def _event(session: object, runtime: Runtime, **parameters: object) -> AuditEvent:

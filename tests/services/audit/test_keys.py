@@ -11,7 +11,7 @@ from broker.crypto.keys import AUDIT_SIGNING, KeyMaterialError, ensure_keys, loa
 from broker.services.audit.digests import SignedDigest
 from broker.services.audit.worker import seal
 from broker.services.runtime import Runtime
-from tests.audit.support import verify, write_events
+from tests.services.audit.support import verify, write_events
 
 
 def test_ensure_keys_creates_a_private_ed25519_key(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from broker.services.audit.worker import seal
 from broker.services.runtime import Runtime
 from broker.store.db import MIGRATIONS_DIR, Database
 from broker.store.models import AuditChainHead, AuditEvent
-from tests.audit.support import EVENTS, run_cli, tamper, verify, write_events
+from tests.services.audit.support import EVENTS, run_cli, tamper, verify, write_events
 
 
 def _gz_json(path: Path) -> object:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from broker.services.runtime import Runtime
 from broker.services.setup import AdminCredentials, bootstrap_admin
 from broker.store.models import AuditDigest, AuditEvent, User
-from tests.audit.support import cli_env, run_cli, verify
+from tests.services.audit.support import cli_env, run_cli, verify
 from tests.support.brokers import free_port
 
 FAST = botocore.config.Config(

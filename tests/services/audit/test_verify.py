@@ -11,7 +11,7 @@ from broker.services.audit.chain import chain_hash
 from broker.services.audit.worker import seal
 from broker.services.runtime import Runtime
 from broker.store.models import AuditChainHead, AuditDigest
-from tests.audit.support import (
+from tests.services.audit.support import (
     EVENTS,
     digests,
     forge,
