@@ -1,4 +1,8 @@
-"""Alembic environment: runs on the connection handed in by Database.upgrade, or on the URL."""
+"""Alembic environment: runs on the connection handed in by Database.upgrade, or on the URL.
+
+Offline (``alembic upgrade --sql``, or ``command.upgrade(..., sql=True)``) it writes the SQL the
+migrations would run, values inline, for the dialect of ``sqlalchemy.url``; no database is opened.
+"""
 
 from __future__ import annotations
 
@@ -25,4 +29,18 @@ def run() -> None:
             context.run_migrations()
 
 
-run()
+def run_offline() -> None:
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        literal_binds=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run()

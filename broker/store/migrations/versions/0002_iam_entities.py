@@ -2,10 +2,6 @@
 
 Also seeds the AWS-managed-style policies the broker ships (account "aws"): their ARNs, ids and
 documents are fixed here, so every installation has the same ones, as in AWS.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-29 09:20:52.302913
 """
 
 from __future__ import annotations
@@ -16,139 +12,84 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
+from broker.store.migrations._ddl import create, drop, inline_policies, policy_attachments, table
+
+MANAGED_POLICIES = (
+    table("managed_policies")
+    .serial("id")
+    .string("account_id", 12)
+    .string("name", 128)
+    .string("name_key", 128)
+    .string("path", 512)
+    .string("policy_id", 32)
+    .string("arn", 2048)
+    .string("description", 1000)
+    .string("default_version_id", 32)
+    .integer("last_version_number")
+    .timestamp("created_at")
+    .timestamp("updated_at")
+    .json("tags")
+    .primary_key("id")
+    .unique("account_id", "name_key")
+    .unique("arn")
+    .unique("policy_id")
+    .index("account_id")
+)
+GROUPS = (
+    table("groups")
+    .serial("id")
+    .string("account_id", 12)
+    .string("name", 128)
+    .string("name_key", 128)
+    .string("path", 512)
+    .string("group_id", 32)
+    .string("arn", 2048)
+    .timestamp("created_at")
+    .foreign_key("account_id", "accounts.id")
+    .primary_key("id")
+    .unique("account_id", "name_key")
+    .unique("arn")
+    .unique("group_id")
+    .index("account_id")
+)
+POLICY_VERSIONS = (
+    table("policy_versions")
+    .serial("id")
+    .integer("policy_pk")
+    .string("version_id", 32)
+    .integer("number")
+    .text("document")
+    .timestamp("created_at")
+    .foreign_key("policy_pk", "managed_policies.id", ondelete="CASCADE")
+    .primary_key("id")
+    .unique("policy_pk", "version_id")
+    .index("policy_pk")
+)
+GROUP_MEMBERS = (
+    table("group_members")
+    .integer("group_pk")
+    .integer("user_pk")
+    .foreign_key("group_pk", "groups.id", ondelete="CASCADE")
+    .foreign_key("user_pk", "users.id", ondelete="CASCADE")
+    .primary_key("group_pk", "user_pk")
+    .index("user_pk")
+)
+TABLES = (
+    MANAGED_POLICIES,
+    GROUPS,
+    POLICY_VERSIONS,
+    inline_policies("group", "groups"),
+    GROUP_MEMBERS,
+    policy_attachments("group", "groups"),
+    policy_attachments("role", "roles"),
+    policy_attachments("user", "users"),
+)
+
+revision, down_revision = "0002", "0001"
 
 
 def upgrade() -> None:
-    op.create_table(
-        "managed_policies",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("account_id", sa.String(length=12), nullable=False),
-        sa.Column("name", sa.String(length=128), nullable=False),
-        sa.Column("name_key", sa.String(length=128), nullable=False),
-        sa.Column("path", sa.String(length=512), nullable=False),
-        sa.Column("policy_id", sa.String(length=32), nullable=False),
-        sa.Column("arn", sa.String(length=2048), nullable=False),
-        sa.Column("description", sa.String(length=1000), nullable=False),
-        sa.Column("default_version_id", sa.String(length=32), nullable=False),
-        sa.Column("last_version_number", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("tags", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("account_id", "name_key"),
-        sa.UniqueConstraint("arn"),
-        sa.UniqueConstraint("policy_id"),
-    )
-    with op.batch_alter_table("managed_policies", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_managed_policies_account_id"), ["account_id"], unique=False)
-
-    op.create_table(
-        "groups",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("account_id", sa.String(length=12), nullable=False),
-        sa.Column("name", sa.String(length=128), nullable=False),
-        sa.Column("name_key", sa.String(length=128), nullable=False),
-        sa.Column("path", sa.String(length=512), nullable=False),
-        sa.Column("group_id", sa.String(length=32), nullable=False),
-        sa.Column("arn", sa.String(length=2048), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["accounts.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("account_id", "name_key"),
-        sa.UniqueConstraint("arn"),
-        sa.UniqueConstraint("group_id"),
-    )
-    with op.batch_alter_table("groups", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_groups_account_id"), ["account_id"], unique=False)
-
-    op.create_table(
-        "policy_versions",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("policy_pk", sa.Integer(), nullable=False),
-        sa.Column("version_id", sa.String(length=32), nullable=False),
-        sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("document", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["policy_pk"], ["managed_policies.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("policy_pk", "version_id"),
-    )
-    with op.batch_alter_table("policy_versions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_policy_versions_policy_pk"), ["policy_pk"], unique=False)
-
-    op.create_table(
-        "group_inline_policies",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("group_pk", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=128), nullable=False),
-        sa.Column("document", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["group_pk"], ["groups.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("group_pk", "name"),
-    )
-    with op.batch_alter_table("group_inline_policies", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_group_inline_policies_group_pk"), ["group_pk"], unique=False)
-
-    op.create_table(
-        "group_members",
-        sa.Column("group_pk", sa.Integer(), nullable=False),
-        sa.Column("user_pk", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["group_pk"], ["groups.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_pk"], ["users.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("group_pk", "user_pk"),
-    )
-    with op.batch_alter_table("group_members", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_group_members_user_pk"), ["user_pk"], unique=False)
-
-    op.create_table(
-        "group_policy_attachments",
-        sa.Column("group_pk", sa.Integer(), nullable=False),
-        sa.Column("policy_pk", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["group_pk"], ["groups.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(
-            ["policy_pk"],
-            ["managed_policies.id"],
-        ),
-        sa.PrimaryKeyConstraint("group_pk", "policy_pk"),
-    )
-    with op.batch_alter_table("group_policy_attachments", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_group_policy_attachments_policy_pk"), ["policy_pk"], unique=False)
-
-    op.create_table(
-        "role_policy_attachments",
-        sa.Column("role_pk", sa.Integer(), nullable=False),
-        sa.Column("policy_pk", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["policy_pk"],
-            ["managed_policies.id"],
-        ),
-        sa.ForeignKeyConstraint(["role_pk"], ["roles.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("role_pk", "policy_pk"),
-    )
-    with op.batch_alter_table("role_policy_attachments", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_role_policy_attachments_policy_pk"), ["policy_pk"], unique=False)
-
-    op.create_table(
-        "user_policy_attachments",
-        sa.Column("user_pk", sa.Integer(), nullable=False),
-        sa.Column("policy_pk", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["policy_pk"],
-            ["managed_policies.id"],
-        ),
-        sa.ForeignKeyConstraint(["user_pk"], ["users.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("user_pk", "policy_pk"),
-    )
-    with op.batch_alter_table("user_policy_attachments", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_user_policy_attachments_policy_pk"), ["policy_pk"], unique=False)
-
+    create(*TABLES)
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("permissions_boundary_arn", sa.String(length=2048), nullable=True))
 
@@ -240,30 +181,7 @@ _AWS_MANAGED = (
 
 def _seed_aws_managed_policies() -> None:
     created = dt.datetime(2015, 2, 6, 18, 39, 46, tzinfo=dt.UTC)
-    policies = sa.table(
-        "managed_policies",
-        sa.column("id", sa.Integer()),
-        sa.column("account_id", sa.String()),
-        sa.column("name", sa.String()),
-        sa.column("name_key", sa.String()),
-        sa.column("path", sa.String()),
-        sa.column("policy_id", sa.String()),
-        sa.column("arn", sa.String()),
-        sa.column("description", sa.String()),
-        sa.column("default_version_id", sa.String()),
-        sa.column("last_version_number", sa.Integer()),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-        sa.column("updated_at", sa.DateTime(timezone=True)),
-        sa.column("tags", sa.JSON()),
-    )
-    versions = sa.table(
-        "policy_versions",
-        sa.column("policy_pk", sa.Integer()),
-        sa.column("version_id", sa.String()),
-        sa.column("number", sa.Integer()),
-        sa.column("document", sa.Text()),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-    )
+    policies, versions = MANAGED_POLICIES.clause(), POLICY_VERSIONS.clause()
     bind = op.get_bind()
     for name, policy_id, description, document in _AWS_MANAGED:
         arn = f"arn:aws:iam::aws:policy/{name}"
@@ -297,35 +215,4 @@ def downgrade() -> None:
     else:
         op.drop_column("users", "permissions_boundary_arn")
 
-    with op.batch_alter_table("user_policy_attachments", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_user_policy_attachments_policy_pk"))
-
-    op.drop_table("user_policy_attachments")
-    with op.batch_alter_table("role_policy_attachments", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_role_policy_attachments_policy_pk"))
-
-    op.drop_table("role_policy_attachments")
-    with op.batch_alter_table("group_policy_attachments", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_group_policy_attachments_policy_pk"))
-
-    op.drop_table("group_policy_attachments")
-    with op.batch_alter_table("group_members", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_group_members_user_pk"))
-
-    op.drop_table("group_members")
-    with op.batch_alter_table("group_inline_policies", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_group_inline_policies_group_pk"))
-
-    op.drop_table("group_inline_policies")
-    with op.batch_alter_table("policy_versions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_policy_versions_policy_pk"))
-
-    op.drop_table("policy_versions")
-    with op.batch_alter_table("groups", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_groups_account_id"))
-
-    op.drop_table("groups")
-    with op.batch_alter_table("managed_policies", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_managed_policies_account_id"))
-
-    op.drop_table("managed_policies")
+    drop(*TABLES)

@@ -2,10 +2,6 @@
 
 Existing events are chained in their ``seq`` order. The hash function is copied here, not
 imported, so this migration keeps producing the same chain whatever the code does later.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-01 09:00:00.000000
 """
 
 from __future__ import annotations
@@ -18,23 +14,66 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
-branch_labels = None
-depends_on = None
+from broker.store.migrations._ddl import create, drop, table
 
 _GENESIS = "0" * 64
 _DOMAIN = b"broker-audit-chain-v1|"
+# The CloudTrail resource type of an ARN, by its service and resource prefix, as this revision
+# indexed them; the line "iam role Role" reads ("iam", "role") -> "AWS::IAM::Role".
 _TYPES = {
-    ("iam", "role"): "AWS::IAM::Role",
-    ("iam", "user"): "AWS::IAM::User",
-    ("iam", "group"): "AWS::IAM::Group",
-    ("iam", "policy"): "AWS::IAM::Policy",
-    ("iam", "saml-provider"): "AWS::IAM::SAMLProvider",
-    ("iam", "instance-profile"): "AWS::IAM::InstanceProfile",
-    ("sts", "assumed-role"): "AWS::STS::AssumedRole",
-    ("sts", "federated-user"): "AWS::STS::FederatedUser",
+    (service, prefix): f"AWS::{service.upper()}::{kind}"
+    for service, prefix, kind in map(
+        str.split,
+        """
+        iam role Role
+        iam user User
+        iam group Group
+        iam policy Policy
+        iam saml-provider SAMLProvider
+        iam instance-profile InstanceProfile
+        sts assumed-role AssumedRole
+        sts federated-user FederatedUser
+        """.strip().splitlines(),
+    )
 }
+
+AUDIT_RESOURCES = (
+    table("audit_resources")
+    .serial("id")
+    .integer("event_seq")
+    .nullable_string("resource_type", 64)
+    .string("resource_name", 2048)
+    .string("short_name", 512)
+    .primary_key("id")
+    .index("event_seq")
+    .index("resource_name")
+    .index("resource_type")
+    .index("short_name")
+)
+AUDIT_CHAIN_HEAD = (
+    table("audit_chain_head")
+    .integer("id")
+    .big_integer("last_index")
+    .string("last_hash", 64)
+    .nullable_timestamp("updated_at")
+    .primary_key("id")
+)
+AUDIT_DIGESTS = (
+    table("audit_digests")
+    .column("digest_index", sa.Integer(), autoincrement=False)
+    .big_integer("first_index")
+    .big_integer("last_index")
+    .timestamp("start_time")
+    .timestamp("end_time")
+    .text("document")
+    .string("signature", 128)
+    .string("key_id", 64)
+    .primary_key("digest_index")
+    .index("end_time")
+)
+TABLES = (AUDIT_RESOURCES, AUDIT_CHAIN_HEAD, AUDIT_DIGESTS)
+
+revision, down_revision = "0004", "0003"
 
 
 def _chain_hash(prev_hash: str, record: Any) -> str:
@@ -56,44 +95,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("prev_hash", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("event_hash", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("account_id", sa.String(length=12), nullable=True))
-
-    op.create_table(
-        "audit_resources",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("event_seq", sa.Integer(), nullable=False),
-        sa.Column("resource_type", sa.String(length=64), nullable=True),
-        sa.Column("resource_name", sa.String(length=2048), nullable=False),
-        sa.Column("short_name", sa.String(length=512), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("audit_resources", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_audit_resources_event_seq"), ["event_seq"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_resources_resource_name"), ["resource_name"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_resources_resource_type"), ["resource_type"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_resources_short_name"), ["short_name"], unique=False)
-
-    op.create_table(
-        "audit_chain_head",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("last_index", sa.BigInteger(), nullable=False),
-        sa.Column("last_hash", sa.String(length=64), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_table(
-        "audit_digests",
-        sa.Column("digest_index", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("first_index", sa.BigInteger(), nullable=False),
-        sa.Column("last_index", sa.BigInteger(), nullable=False),
-        sa.Column("start_time", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("end_time", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("document", sa.Text(), nullable=False),
-        sa.Column("signature", sa.String(length=128), nullable=False),
-        sa.Column("key_id", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("digest_index"),
-    )
-    with op.batch_alter_table("audit_digests", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_audit_digests_end_time"), ["end_time"], unique=False)
+    create(*TABLES)
 
     # Chain what is already there, oldest first.
     events = sa.table(
@@ -105,13 +107,7 @@ def upgrade() -> None:
         sa.column("event_hash", sa.String()),
         sa.column("account_id", sa.String()),
     )
-    resources = sa.table(
-        "audit_resources",
-        sa.column("event_seq", sa.Integer()),
-        sa.column("resource_type", sa.String()),
-        sa.column("resource_name", sa.String()),
-        sa.column("short_name", sa.String()),
-    )
+    resources = AUDIT_RESOURCES.clause()
     connection = op.get_bind()
     rows = connection.execute(sa.select(events.c.seq, events.c.record).order_by(events.c.seq)).all()
     last_hash, index = _GENESIS, 0
@@ -128,13 +124,7 @@ def upgrade() -> None:
             if isinstance(arn, str) and arn and arn != "*":
                 kind, name, short = _resource(arn)
                 indexed.append({"event_seq": seq, "resource_type": kind, "resource_name": name, "short_name": short})
-    head = sa.table(
-        "audit_chain_head",
-        sa.column("id", sa.Integer()),
-        sa.column("last_index", sa.BigInteger()),
-        sa.column("last_hash", sa.String()),
-        sa.column("updated_at", sa.DateTime(timezone=True)),
-    )
+    head = AUDIT_CHAIN_HEAD.clause()
     connection.execute(
         head.insert().values(id=1, last_index=index, last_hash=last_hash, updated_at=dt.datetime.now(dt.UTC))
     )
@@ -164,13 +154,4 @@ def downgrade() -> None:
         batch_op.drop_column("prev_hash")
         batch_op.drop_column("chain_index")
         batch_op.drop_column("account_id")
-    with op.batch_alter_table("audit_digests", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_digests_end_time"))
-    op.drop_table("audit_digests")
-    op.drop_table("audit_chain_head")
-    with op.batch_alter_table("audit_resources", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_resources_short_name"))
-        batch_op.drop_index(batch_op.f("ix_audit_resources_resource_type"))
-        batch_op.drop_index(batch_op.f("ix_audit_resources_resource_name"))
-        batch_op.drop_index(batch_op.f("ix_audit_resources_event_seq"))
-    op.drop_table("audit_resources")
+    drop(*TABLES)

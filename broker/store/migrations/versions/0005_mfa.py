@@ -1,48 +1,39 @@
-"""virtual MFA devices: sealed seeds, assignment, replay guard and failure throttling
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-02 09:00:00.000000
-"""
+"""virtual MFA devices: sealed seeds, assignment, replay guard and failure throttling"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from broker.store.migrations._ddl import create, drop, table
 
-revision = "0005"
-down_revision = "0004"
-branch_labels = None
-depends_on = None
+MFA_DEVICES = (
+    table("mfa_devices")
+    .string("serial_number", 256)
+    .string("account_id", 12)
+    .string("name", 226)
+    .string("name_key", 226)
+    .string("path", 512)
+    .text("seed_sealed")
+    .timestamp("created_at")
+    .json("tags")
+    .nullable_integer("user_pk")
+    .nullable_timestamp("enabled_at")
+    .big_integer("last_used_step")
+    .integer("failed_attempts")
+    .nullable_timestamp("failures_since")
+    .nullable_timestamp("locked_until")
+    .foreign_key("account_id", "accounts.id")
+    .foreign_key("user_pk", "users.id", ondelete="SET NULL")
+    .primary_key("serial_number")
+    .unique("account_id", "name_key")
+    .index("account_id")
+    .index("user_pk")
+)
+
+revision, down_revision = "0005", "0004"
 
 
 def upgrade() -> None:
-    op.create_table(
-        "mfa_devices",
-        sa.Column("serial_number", sa.String(length=256), nullable=False),
-        sa.Column("account_id", sa.String(length=12), nullable=False),
-        sa.Column("name", sa.String(length=226), nullable=False),
-        sa.Column("name_key", sa.String(length=226), nullable=False),
-        sa.Column("path", sa.String(length=512), nullable=False),
-        sa.Column("seed_sealed", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column("user_pk", sa.Integer(), nullable=True),
-        sa.Column("enabled_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_used_step", sa.BigInteger(), nullable=False),
-        sa.Column("failed_attempts", sa.Integer(), nullable=False),
-        sa.Column("failures_since", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"]),
-        sa.ForeignKeyConstraint(["user_pk"], ["users.id"], ondelete="SET NULL"),
-        sa.PrimaryKeyConstraint("serial_number"),
-        sa.UniqueConstraint("account_id", "name_key"),
-    )
-    op.create_index(op.f("ix_mfa_devices_account_id"), "mfa_devices", ["account_id"], unique=False)
-    op.create_index(op.f("ix_mfa_devices_user_pk"), "mfa_devices", ["user_pk"], unique=False)
+    create(MFA_DEVICES)
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_mfa_devices_user_pk"), table_name="mfa_devices")
-    op.drop_index(op.f("ix_mfa_devices_account_id"), table_name="mfa_devices")
-    op.drop_table("mfa_devices")
+    drop(MFA_DEVICES)

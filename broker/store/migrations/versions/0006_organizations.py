@@ -1,9 +1,5 @@
 """AWS Organizations: organizations, roots and OUs, memberships, create-account requests,
 policies (FullAWSAccess seeded) and their attachments
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-29 12:00:00.000000
 """
 
 from __future__ import annotations
@@ -11,13 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
-branch_labels = None
-depends_on = None
+from broker.store.migrations._ddl import create, drop, table
 
 # The AWS-managed SCP; copied here, not imported, so the migration stays what it was.
 _FULL_AWS_ACCESS = (
@@ -27,115 +19,109 @@ _FULL_AWS_ACCESS = (
     json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, indent=2),
 )
 
+ORGANIZATIONS = (
+    table("organizations")
+    .string("id", 34)
+    .string("management_account_id", 12)
+    .string("feature_set", 32)
+    .timestamp("created_at")
+    .foreign_key("management_account_id", "accounts.id")
+    .primary_key("id")
+    .unique("management_account_id")
+)
+ORGANIZATION_NODES = (
+    table("organization_nodes")
+    .string("id", 70)
+    .string("organization_id", 34)
+    .string("kind", 32)
+    .string("name", 128)
+    .nullable_string("parent_id", 70)
+    .string("path", 1024)
+    .json("policy_types")
+    .json("tags")
+    .timestamp("created_at")
+    .foreign_key("organization_id", "organizations.id")
+    .foreign_key("parent_id", "organization_nodes.id")
+    .primary_key("id")
+    .unique("parent_id", "name")
+    .index("organization_id")
+    .index("parent_id")
+)
+ORGANIZATION_ACCOUNTS = (
+    table("organization_accounts")
+    .string("account_id", 12)
+    .string("organization_id", 34)
+    .string("parent_id", 70)
+    .string("joined_method", 16)
+    .timestamp("joined_at")
+    .json("tags")
+    .foreign_key("account_id", "accounts.id")
+    .foreign_key("organization_id", "organizations.id")
+    .foreign_key("parent_id", "organization_nodes.id")
+    .primary_key("account_id")
+    .index("organization_id")
+    .index("parent_id")
+)
+ORGANIZATION_CREATE_ACCOUNT_REQUESTS = (
+    table("organization_create_account_requests")
+    .string("id", 40)
+    .string("organization_id", 34)
+    .string("account_name", 50)
+    .string("state", 16)
+    .nullable_string("failure_reason", 64)
+    .nullable_string("account_id", 12)
+    .timestamp("requested_at")
+    .nullable_timestamp("completed_at")
+    .foreign_key("organization_id", "organizations.id")
+    .primary_key("id")
+    .index("organization_id")
+)
+ORGANIZATION_POLICIES = (
+    table("organization_policies")
+    .string("id", 130)
+    .nullable_string("organization_id", 34)
+    .string("type", 64)
+    .string("name", 128)
+    .string("description", 512)
+    .text("content")
+    .boolean("aws_managed")
+    .json("tags")
+    .timestamp("created_at")
+    .foreign_key("organization_id", "organizations.id")
+    .primary_key("id")
+    .unique("organization_id", "type", "name")
+    .index("organization_id")
+)
+ORGANIZATION_POLICY_ATTACHMENTS = (
+    table("organization_policy_attachments")
+    .string("organization_id", 34)
+    .string("policy_id", 130)
+    .string("target_id", 70)
+    .foreign_key("organization_id", "organizations.id")
+    .foreign_key("policy_id", "organization_policies.id")
+    .primary_key("organization_id", "policy_id", "target_id")
+    .index("policy_id")
+    .index("organization_id", "target_id", name="ix_organization_policy_attachments_target")
+)
+TABLES = (
+    ORGANIZATIONS,
+    ORGANIZATION_NODES,
+    ORGANIZATION_ACCOUNTS,
+    ORGANIZATION_CREATE_ACCOUNT_REQUESTS,
+    ORGANIZATION_POLICIES,
+    ORGANIZATION_POLICY_ATTACHMENTS,
+)
+
+revision, down_revision = "0006", "0005"
+
 
 def upgrade() -> None:
-    op.create_table(
-        "organizations",
-        sa.Column("id", sa.String(length=34), nullable=False),
-        sa.Column("management_account_id", sa.String(length=12), nullable=False),
-        sa.Column("feature_set", sa.String(length=32), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["management_account_id"], ["accounts.id"]),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("management_account_id"),
-    )
-    op.create_table(
-        "organization_nodes",
-        sa.Column("id", sa.String(length=70), nullable=False),
-        sa.Column("organization_id", sa.String(length=34), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("name", sa.String(length=128), nullable=False),
-        sa.Column("parent_id", sa.String(length=70), nullable=True),
-        sa.Column("path", sa.String(length=1024), nullable=False),
-        sa.Column("policy_types", sa.JSON(), nullable=False),
-        sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["organization_id"], ["organizations.id"]),
-        sa.ForeignKeyConstraint(["parent_id"], ["organization_nodes.id"]),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("parent_id", "name"),
-    )
-    op.create_index(op.f("ix_organization_nodes_organization_id"), "organization_nodes", ["organization_id"])
-    op.create_index(op.f("ix_organization_nodes_parent_id"), "organization_nodes", ["parent_id"])
-    op.create_table(
-        "organization_accounts",
-        sa.Column("account_id", sa.String(length=12), nullable=False),
-        sa.Column("organization_id", sa.String(length=34), nullable=False),
-        sa.Column("parent_id", sa.String(length=70), nullable=False),
-        sa.Column("joined_method", sa.String(length=16), nullable=False),
-        sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("tags", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"]),
-        sa.ForeignKeyConstraint(["organization_id"], ["organizations.id"]),
-        sa.ForeignKeyConstraint(["parent_id"], ["organization_nodes.id"]),
-        sa.PrimaryKeyConstraint("account_id"),
-    )
-    op.create_index(op.f("ix_organization_accounts_organization_id"), "organization_accounts", ["organization_id"])
-    op.create_index(op.f("ix_organization_accounts_parent_id"), "organization_accounts", ["parent_id"])
-    op.create_table(
-        "organization_create_account_requests",
-        sa.Column("id", sa.String(length=40), nullable=False),
-        sa.Column("organization_id", sa.String(length=34), nullable=False),
-        sa.Column("account_name", sa.String(length=50), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("failure_reason", sa.String(length=64), nullable=True),
-        sa.Column("account_id", sa.String(length=12), nullable=True),
-        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["organization_id"], ["organizations.id"]),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index(
-        op.f("ix_organization_create_account_requests_organization_id"),
-        "organization_create_account_requests",
-        ["organization_id"],
-    )
-    op.create_table(
-        "organization_policies",
-        sa.Column("id", sa.String(length=130), nullable=False),
-        sa.Column("organization_id", sa.String(length=34), nullable=True),
-        sa.Column("type", sa.String(length=64), nullable=False),
-        sa.Column("name", sa.String(length=128), nullable=False),
-        sa.Column("description", sa.String(length=512), nullable=False),
-        sa.Column("content", sa.Text(), nullable=False),
-        sa.Column("aws_managed", sa.Boolean(), nullable=False),
-        sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["organization_id"], ["organizations.id"]),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("organization_id", "type", "name"),
-    )
-    op.create_index(op.f("ix_organization_policies_organization_id"), "organization_policies", ["organization_id"])
-    op.create_table(
-        "organization_policy_attachments",
-        sa.Column("organization_id", sa.String(length=34), nullable=False),
-        sa.Column("policy_id", sa.String(length=130), nullable=False),
-        sa.Column("target_id", sa.String(length=70), nullable=False),
-        sa.ForeignKeyConstraint(["organization_id"], ["organizations.id"]),
-        sa.ForeignKeyConstraint(["policy_id"], ["organization_policies.id"]),
-        sa.PrimaryKeyConstraint("organization_id", "policy_id", "target_id"),
-    )
-    op.create_index(
-        op.f("ix_organization_policy_attachments_policy_id"), "organization_policy_attachments", ["policy_id"]
-    )
-    op.create_index(
-        "ix_organization_policy_attachments_target", "organization_policy_attachments", ["organization_id", "target_id"]
-    )
-    policies = sa.table(
-        "organization_policies",
-        sa.column("id", sa.String()),
-        sa.column("organization_id", sa.String()),
-        sa.column("type", sa.String()),
-        sa.column("name", sa.String()),
-        sa.column("description", sa.String()),
-        sa.column("content", sa.Text()),
-        sa.column("aws_managed", sa.Boolean()),
-        sa.column("tags", sa.JSON()),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-    )
+    create(*TABLES)
     policy_id, name, description, content = _FULL_AWS_ACCESS
     op.get_bind().execute(
-        policies.insert().values(
+        ORGANIZATION_POLICIES.clause()
+        .insert()
+        .values(
             id=policy_id,
             organization_id=None,
             type="SERVICE_CONTROL_POLICY",
@@ -150,20 +136,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_organization_policy_attachments_target", table_name="organization_policy_attachments")
-    op.drop_index(op.f("ix_organization_policy_attachments_policy_id"), table_name="organization_policy_attachments")
-    op.drop_table("organization_policy_attachments")
-    op.drop_index(op.f("ix_organization_policies_organization_id"), table_name="organization_policies")
-    op.drop_table("organization_policies")
-    op.drop_index(
-        op.f("ix_organization_create_account_requests_organization_id"),
-        table_name="organization_create_account_requests",
-    )
-    op.drop_table("organization_create_account_requests")
-    op.drop_index(op.f("ix_organization_accounts_parent_id"), table_name="organization_accounts")
-    op.drop_index(op.f("ix_organization_accounts_organization_id"), table_name="organization_accounts")
-    op.drop_table("organization_accounts")
-    op.drop_index(op.f("ix_organization_nodes_parent_id"), table_name="organization_nodes")
-    op.drop_index(op.f("ix_organization_nodes_organization_id"), table_name="organization_nodes")
-    op.drop_table("organization_nodes")
-    op.drop_table("organizations")
+    drop(*TABLES)
