@@ -32,7 +32,7 @@ from broker.services.orgs import structure
 from broker.services.runtime import Runtime
 from broker.services.setup import initialise
 from broker.settings import Settings
-from broker.store import repositories as repo
+from broker.store.iam.accounts import ensure_account
 from broker.web.app import create_app
 
 ROLE_POLICY = {
@@ -171,7 +171,7 @@ def main() -> None:
         management = settings.default_account_id
         outside = "210987654321"
         with runtime.db.transaction() as session:
-            repo.ensure_account(session, outside, now=runtime.now())
+            ensure_account(session, outside, now=runtime.now())
         baseline_token = _session_token(runtime, outside)
         member_token = _session_token(runtime, _member_account(runtime, management))
         client = create_app(runtime=runtime).test_client()

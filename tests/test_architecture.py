@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +132,74 @@ def test_only_the_store_speaks_sqlalchemy() -> None:
         for found in ALL_IMPORTS
         if found.imported.split(".")[0] == "sqlalchemy" and not found.importer.startswith("broker.store")
     )
+    assert wrong == []
+
+
+def test_only_the_store_handles_rows() -> None:
+    """Services get values from store functions and ask store functions to write: the ORM
+    models (and so rows, relationships, lazy loads) never leave broker/store/."""
+    wrong = sorted(
+        f"{found.importer}:{found.line}"
+        for found in ALL_IMPORTS
+        if (target := _resolve(found.imported)) is not None
+        and (target == "broker.store.models" or target.startswith("broker.store.models."))
+        and not found.importer.startswith("broker.store")
+    )
+    assert wrong == []
+
+
+def _model_names() -> set[str]:
+    names = set()
+    for path in (PACKAGE / "store" / "models").glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                names.add(node.name)
+    return names
+
+
+def _model_references(tree: ast.Module, models: set[str]) -> Callable[[ast.expr], set[str]]:
+    """What in an annotation names an ORM model: ``models.User``, or ``User`` imported from the models."""
+    imported = {
+        alias.asname or alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("broker.store.models")
+        for alias in node.names
+        if alias.name in models
+    }
+
+    def references(annotation: ast.expr) -> set[str]:
+        found = set()
+        for part in ast.walk(annotation):
+            if isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name) and part.value.id == "models":
+                found.add(part.attr)
+            elif isinstance(part, ast.Name) and part.id in imported:
+                found.add(part.id)
+            elif isinstance(part, ast.Constant) and isinstance(part.value, str):
+                found |= references(ast.parse(part.value, mode="eval").body)
+        return found & models
+
+    return references
+
+
+def test_store_functions_speak_in_values() -> None:
+    """No public store function takes or returns an ORM instance: only ids and values cross."""
+    models = _model_names()
+    assert {"User", "Role", "AuditEvent"} <= models
+    wrong = []
+    for module, path in MODULES.items():
+        if not module.startswith("broker.store.") or module.startswith(("broker.store.models", "broker.store.db")):
+            continue
+        tree = ast.parse(path.read_text())
+        references = _model_references(tree, models)
+        if module.rpartition(".")[2].startswith("_"):
+            continue  # a private module of the store: its converters take rows on purpose
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+                continue
+            annotations = [node.returns] + [a.annotation for a in node.args.args + node.args.kwonlyargs]
+            named = set().union(*(references(a) for a in annotations if a is not None))
+            if named:
+                wrong.append(f"{module}.{node.name}: {sorted(named)}")
     assert wrong == []
 
 

@@ -75,16 +75,7 @@ def whoami(profile_name: str, as_json: bool) -> None:
     credentials = fresh_credentials(check_profile_name(profile_name))
     body = b"Action=GetCallerIdentity&Version=2011-06-15"
     url = credentials.url + "/"
-    headers = sign_post(
-        url,
-        body,
-        access_key_id=credentials.access_key_id,
-        secret_access_key=credentials.secret_access_key,
-        session_token=credentials.session_token,
-        region=credentials.region,
-        service="sts",
-        now=utcnow(),
-    )
+    headers = sign_post(url, body, credentials, service="sts", now=utcnow())
     identity = _caller_identity(BrokerHttp(credentials.url), body, headers)
     if as_json:
         click.echo(json.dumps(identity, indent=2))

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from urllib.parse import quote, urlsplit
 
+from broker.cli.cache import Credentials
 from broker.crypto.sigv4 import derive_signing_key
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -19,16 +20,15 @@ def _sha256(data: bytes) -> str:
 def sign_post(
     url: str,
     body: bytes,
+    credentials: Credentials,
     *,
-    access_key_id: str,
-    secret_access_key: str,
-    session_token: str | None,
-    region: str,
     service: str,
     now: dt.datetime,
     content_type: str = "application/x-www-form-urlencoded; charset=utf-8",
 ) -> dict[str, str]:
     """The headers of a signed POST of ``body`` to ``url`` (Host included: send exactly these)."""
+    access_key_id, secret_access_key = credentials.access_key_id, credentials.secret_access_key
+    session_token, region = credentials.session_token, credentials.region
     parts = urlsplit(url)
     amz_date = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     date = amz_date[:8]

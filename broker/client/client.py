@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -23,20 +22,40 @@ from broker.client.errors import (
     TransportError,
 )
 from broker.client.models import DecisionResult, MatchedStatement, Principal, VerifiedSession
-from broker.crypto.tokens import AUDIENCE, TOKEN_TYPE
+from broker.crypto.tokens import (
+    AUDIENCE,
+    TOKEN_TYPE,
+    ExpiredSessionToken,
+    InvalidSessionToken,
+    SessionClaims,
+    session_claims,
+    verification_options,
+)
 
 __all__ = ["BrokerClient", "CredentialsLike", "DecisionQuery"]
 
 JWKS_PATH = "/.well-known/jwks.json"
 DECISIONS_PATH = "/v1/decisions"
-# The broker accepts a token whose nbf is up to 5 minutes ahead of its clock (another
-# instance's clock may run ahead); the client is as tolerant.
-NOT_BEFORE_SKEW_SECONDS = 300
 MAX_TOKEN_LENGTH = 64 * 1024
 MAX_JWKS_BYTES = 256 * 1024
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-_REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "nbf", "exp", "akid", "acct", "role", "rnm", "rid", "snm"]
+# Fields a VerifiedSession takes from the token's SessionClaims as they are (same name, same type).
+_CLAIMS_KEPT = (
+    "assumed_role_arn",
+    "account_id",
+    "role_arn",
+    "role_name",
+    "role_id",
+    "session_name",
+    "access_key_id",
+    "token_id",
+    "auth_type",
+    "provider_arn",
+    "source_identity",
+    "transitive_tag_keys",
+    "mfa",
+)
 
 
 class _HasCredentials(Protocol):
@@ -129,13 +148,7 @@ class BrokerClient:
             raise InvalidTokenError("the token is signed by a key the broker does not publish")
         try:
             claims = jwt.decode(
-                token,
-                key,
-                algorithms=["ES256"],
-                audience=AUDIENCE,
-                issuer=self.issuer,
-                # Times are checked below, with this client's clock.
-                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "require": _REQUIRED_CLAIMS},
+                token, key, algorithms=["ES256"], audience=AUDIENCE, issuer=self.issuer, options=verification_options()
             )
         except jwt.InvalidSignatureError:
             raise InvalidTokenError("the token's signature does not verify") from None
@@ -145,16 +158,13 @@ class BrokerClient:
             raise InvalidTokenError("the token is not meant for the broker's STS audience") from None
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(f"the token does not verify: {exc.__class__.__name__}") from None
-        now = self._clock()
-        for name in ("iat", "nbf", "exp"):
-            value = claims[name]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise InvalidTokenError(f"the token's {name} claim is not a time")
-        if claims["nbf"] > now + NOT_BEFORE_SKEW_SECONDS:
-            raise InvalidTokenError("the token is not valid yet")
-        if claims["exp"] <= now - self.leeway:
-            raise ExpiredTokenError("the session has expired")
-        return _verified_session(claims, kid)
+        try:
+            session = session_claims(claims, self._clock(), leeway=self.leeway)
+        except ExpiredSessionToken as exc:
+            raise ExpiredTokenError(str(exc)) from None
+        except InvalidSessionToken as exc:
+            raise InvalidTokenError(str(exc)) from None
+        return _verified_session(session, kid)
 
     def _fetch_jwks(self) -> object:
         url = self.base_url + JWKS_PATH
@@ -255,40 +265,16 @@ def _credential_parts(credentials: CredentialsLike) -> tuple[str, str, str | Non
     return credentials.access_key, credentials.secret_key, credentials.token or None
 
 
-def _verified_session(claims: Mapping[str, Any], kid: str) -> VerifiedSession:
-    text = ("sub", "acct", "role", "rnm", "rid", "snm", "akid", "jti")
-    if not all(isinstance(claims[name], str) for name in text):
-        raise InvalidTokenError("the token's claims are malformed")
-    tags = claims.get("tags") or {}
-    transitive = claims.get("ttk") or []
-    federated = claims.get("fed") or {}
-    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
-        raise InvalidTokenError("the token's session tags are malformed")
-    if not isinstance(transitive, list) or not all(isinstance(k, str) for k in transitive):
-        raise InvalidTokenError("the token's transitive tag keys are malformed")
-    if not isinstance(federated, dict):
-        raise InvalidTokenError("the token's federation context is malformed")
-    mfa_time = claims.get("mfat")
+def _verified_session(session: SessionClaims, kid: str) -> VerifiedSession:
+    mfa_time = session.mfa_auth_time
     return VerifiedSession(
-        assumed_role_arn=claims["sub"],
-        account_id=claims["acct"],
-        role_arn=claims["role"],
-        role_name=claims["rnm"],
-        role_id=claims["rid"],
-        session_name=claims["snm"],
-        access_key_id=claims["akid"],
-        token_id=claims["jti"],
-        issued_at=_utc(claims["iat"]),
-        expires_at=_utc(claims["exp"]),
-        auth_type=str(claims.get("typ", "")),
+        **{name: getattr(session, name) for name in _CLAIMS_KEPT},
+        issued_at=_utc(session.issued_at),
+        expires_at=_utc(session.expires_at),
         key_id=kid,
-        provider_arn=claims.get("prv") if isinstance(claims.get("prv"), str) else None,
-        source_identity=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
-        session_tags=dict(tags),
-        transitive_tag_keys=tuple(transitive),
-        mfa=claims.get("mfa") is True,
-        mfa_authenticated_at=_utc(mfa_time) if isinstance(mfa_time, int) and not isinstance(mfa_time, bool) else None,
-        saml_context=dict(federated),
+        session_tags=dict(session.session_tags),
+        mfa_authenticated_at=None if mfa_time is None else _utc(mfa_time),
+        saml_context=dict(session.federated),
     )
 
 

@@ -11,19 +11,27 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import jwt
 
 from broker.crypto.keys import TokenKeyRing
 
+if TYPE_CHECKING:
+    # Not at run time: PyJWT before 2.10 has no jwt.types.Options.
+    from jwt.types import Options
+
 TOKEN_TYPE = "broker-session+jwt"
 AUDIENCE = "urn:broker:sts"
-_LEEWAY_SECONDS = 0
-# Another broker instance's clock may run a little ahead of this one's.
-_CLOCK_SKEW_SECONDS = 300
+# Another broker instance's clock may run a little ahead of the verifier's: its tokens are
+# accepted up to this many seconds before their nbf.
+CLOCK_SKEW_SECONDS: Final = 300
+# Claims every session token carries; a token without one of them is refused.
+REQUIRED_CLAIMS: Final = ("iss", "aud", "sub", "jti", "iat", "nbf", "exp", "akid", "acct", "role", "rnm", "rid", "snm")
+_TEXT_CLAIMS: Final = ("sub", "acct", "role", "rnm", "rid", "snm", "akid", "jti")
 # auth_type of the temporary credentials GetSessionToken gives an IAM user.
 SESSION_TOKEN = "session-token"
 
@@ -117,6 +125,12 @@ def encode_session_token(claims: SessionClaims, keys: TokenKeyRing, issuer: str)
     return jwt.encode(payload, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": TOKEN_TYPE})
 
 
+def verification_options(required: Sequence[str] = REQUIRED_CLAIMS) -> Options:
+    """PyJWT's options for a session token: the claims it must carry. Times are left to
+    :func:`session_claims`, which checks them against the verifier's clock, not PyJWT's."""
+    return {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "require": list(required)}
+
+
 def decode_session_token(token: str, keys: TokenKeyRing, issuer: str, now: float | None = None) -> SessionClaims:
     try:
         header = jwt.get_unverified_header(token)
@@ -132,43 +146,71 @@ def decode_session_token(token: str, keys: TokenKeyRing, issuer: str, now: float
             algorithms=["ES256"],
             audience=AUDIENCE,
             issuer=issuer,
-            # Times are checked below against the caller's clock, not PyJWT's.
-            options={
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "require": ["exp", "iat", "nbf", "jti", "akid"],
-            },
+            # The broker always writes how the session began; a token without it is not its own.
+            options=verification_options((*REQUIRED_CLAIMS, "typ")),
         )
     except jwt.PyJWTError:
         raise InvalidSessionToken("The security token included in the request is invalid.") from None
-    current = dt.datetime.now(dt.UTC).timestamp() if now is None else now
-    if payload["nbf"] > current + _CLOCK_SKEW_SECONDS:
-        raise InvalidSessionToken("The security token included in the request is invalid.")
-    if payload["exp"] <= current - _LEEWAY_SECONDS:
-        raise ExpiredSessionToken("The security token included in the request is expired")
-    try:
-        return SessionClaims(
-            token_id=payload["jti"],
-            access_key_id=payload["akid"],
-            account_id=payload["acct"],
-            role_arn=payload["role"],
-            role_name=payload["rnm"],
-            role_id=payload["rid"],
-            session_name=payload["snm"],
-            assumed_role_arn=payload["sub"],
-            issued_at=int(payload["iat"]),
-            expires_at=int(payload["exp"]),
-            auth_type=payload["typ"],
-            provider_arn=payload.get("prv"),
-            source_identity=payload.get("sid"),
-            session_tags=payload.get("tags") or {},
-            transitive_tag_keys=tuple(payload.get("ttk") or ()),
-            mfa=bool(payload.get("mfa")),
-            mfa_auth_time=payload.get("mfat"),
-            session_policy=payload.get("pol"),
-            policy_arns=tuple(payload.get("parns") or ()),
-            federated=payload.get("fed") or {},
-        )
-    except KeyError:
-        raise InvalidSessionToken("The security token included in the request is invalid.") from None
+    return session_claims(payload, dt.datetime.now(dt.UTC).timestamp() if now is None else now)
+
+
+def session_claims(payload: Mapping[str, Any], now: float, *, leeway: float = 0) -> SessionClaims:
+    """The session in the payload of a token whose signature, issuer and audience verified.
+
+    The broker reads its own tokens with this, and :mod:`broker.client` the tokens it verifies
+    through the JWKS, so both accept the same tokens. The times are checked against ``now``;
+    every claim must have the type the broker writes, except that an optional text or time
+    claim of another type reads as absent. Raises :class:`ExpiredSessionToken` or
+    :class:`InvalidSessionToken`, saying what is wrong (never what the token holds).
+    """
+    for name in ("iat", "nbf", "exp"):
+        value = payload.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidSessionToken(f"the token's {name} claim is not a time")
+    if payload["nbf"] > now + CLOCK_SKEW_SECONDS:
+        raise InvalidSessionToken("the token is not valid yet")
+    if payload["exp"] <= now - leeway:
+        raise ExpiredSessionToken("the session has expired")
+    if not all(isinstance(payload.get(name), str) for name in _TEXT_CLAIMS):
+        raise InvalidSessionToken("the token's claims are malformed")
+    tags = payload.get("tags") or {}
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise InvalidSessionToken("the token's session tags are malformed")
+    federated = payload.get("fed") or {}
+    if not isinstance(federated, dict):
+        raise InvalidSessionToken("the token's federation context is malformed")
+    mfa_time = payload.get("mfat")
+    return SessionClaims(
+        token_id=payload["jti"],
+        access_key_id=payload["akid"],
+        account_id=payload["acct"],
+        role_arn=payload["role"],
+        role_name=payload["rnm"],
+        role_id=payload["rid"],
+        session_name=payload["snm"],
+        assumed_role_arn=payload["sub"],
+        issued_at=int(payload["iat"]),
+        expires_at=int(payload["exp"]),
+        auth_type=str(payload.get("typ", "")),
+        provider_arn=_optional_text(payload, "prv"),
+        source_identity=_optional_text(payload, "sid"),
+        session_tags=tags,
+        transitive_tag_keys=_text_list(payload, "ttk", "transitive tag keys"),
+        mfa=payload.get("mfa") is True,
+        mfa_auth_time=mfa_time if isinstance(mfa_time, int) and not isinstance(mfa_time, bool) else None,
+        session_policy=_optional_text(payload, "pol"),
+        policy_arns=_text_list(payload, "parns", "policy ARNs"),
+        federated=federated,
+    )
+
+
+def _optional_text(payload: Mapping[str, Any], name: str) -> str | None:
+    value = payload.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _text_list(payload: Mapping[str, Any], name: str, what: str) -> tuple[str, ...]:
+    values = payload.get(name) or []
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise InvalidSessionToken(f"the token's {what} are malformed")
+    return tuple(values)

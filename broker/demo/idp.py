@@ -26,6 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from saml2.server import Server
 
+from broker.saml.sp import entity_config
 from broker.saml.xmldsig import XmlsecBindingsBackend
 
 bp = Blueprint("demo_idp", __name__, url_prefix="/demo-idp")
@@ -59,30 +60,25 @@ class DemoIdp:
 
     @cached_property
     def server(self) -> Server:
-        config = IdPConfig()
-        config.load(
-            {
-                "entityid": self.entity_id,
-                "crypto_backend": "XMLSecurity",
-                "key_file": str(self.key_file),
-                "cert_file": str(self.cert_file),
-                "metadata": {"inline": [self.sp_metadata_xml]},
-                "service": {
-                    "idp": {
-                        "name": "Broker demo IdP (demo only)",
-                        "endpoints": {
-                            "single_sign_on_service": [(f"{self.base_url}/demo-idp/sso", BINDING_HTTP_REDIRECT)]
-                        },
-                        "policy": {
-                            "default": {
-                                "lifetime": {"minutes": 5},
-                                "name_form": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
-                            }
-                        },
-                        "name_id_format": [NAMEID_FORMAT_PERSISTENT],
-                    }
-                },
-            }
+        config = entity_config(
+            IdPConfig(),
+            self.entity_id,
+            key_file=str(self.key_file),
+            cert_file=str(self.cert_file),
+            metadata={"inline": [self.sp_metadata_xml]},
+            service={
+                "idp": {
+                    "name": "Broker demo IdP (demo only)",
+                    "endpoints": {"single_sign_on_service": [(f"{self.base_url}/demo-idp/sso", BINDING_HTTP_REDIRECT)]},
+                    "policy": {
+                        "default": {
+                            "lifetime": {"minutes": 5},
+                            "name_form": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
+                        }
+                    },
+                    "name_id_format": [NAMEID_FORMAT_PERSISTENT],
+                }
+            },
         )
         server = Server(config=config)
         server.sec.crypto = XmlsecBindingsBackend()

@@ -9,18 +9,13 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
+# A unique id begins with its kind's prefix: AIDA user, AROA role, AGPA group, ANPA managed policy.
 UniqueIdPrefix = Literal["AIDA", "AROA", "AGPA", "ANPA"]
-
-USER_ID_PREFIX: Final = "AIDA"
-ROLE_ID_PREFIX: Final = "AROA"
-GROUP_ID_PREFIX: Final = "AGPA"
-MANAGED_POLICY_ID_PREFIX: Final = "ANPA"
+UNIQUE_ID_PREFIXES: Final[frozenset[str]] = frozenset(get_args(UniqueIdPrefix))
 LONG_TERM_KEY_PREFIX: Final = "AKIA"
 TEMPORARY_KEY_PREFIX: Final = "ASIA"
-
-UNIQUE_ID_PREFIXES: Final = frozenset({USER_ID_PREFIX, ROLE_ID_PREFIX, GROUP_ID_PREFIX, MANAGED_POLICY_ID_PREFIX})
 
 # AWS ids use the RFC 4648 base32 alphabet (no 0, 1, 8, 9), which keeps them unambiguous.
 _ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

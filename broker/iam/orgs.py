@@ -59,10 +59,19 @@ OU_ID: Final = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
 POLICY_ID: Final = re.compile(r"p-[0-9a-zA-Z_]{8,128}")
 CREATE_ACCOUNT_REQUEST_ID: Final = re.compile(r"car-[a-z0-9]{8,32}")
 ACCOUNT_ID: Final = re.compile(r"[0-9]{12}")
-PARENT_ID: Final = re.compile(rf"{ROOT_ID.pattern}|{OU_ID.pattern}")
-TAGGABLE_ID: Final = re.compile(rf"{ROOT_ID.pattern}|{OU_ID.pattern}|{ACCOUNT_ID.pattern}|{POLICY_ID.pattern}")
-TARGET_ID: Final = re.compile(rf"{ROOT_ID.pattern}|{OU_ID.pattern}|{ACCOUNT_ID.pattern}")
-CHILD_ID: Final = re.compile(rf"{OU_ID.pattern}|{ACCOUNT_ID.pattern}")
+
+
+def _any_of(*kinds: re.Pattern[str]) -> re.Pattern[str]:
+    """The id of any of these kinds (a parameter that names, say, a root or an OU)."""
+    return re.compile("|".join(kind.pattern for kind in kinds))
+
+
+PARENT_ID: Final = _any_of(ROOT_ID, OU_ID)
+TAGGABLE_ID: Final = _any_of(ROOT_ID, OU_ID, ACCOUNT_ID, POLICY_ID)
+TARGET_ID: Final = _any_of(ROOT_ID, OU_ID, ACCOUNT_ID)
+CHILD_ID: Final = _any_of(OU_ID, ACCOUNT_ID)
+
+# --- other input formats ------------------------------------------------------------------------
 _EMAIL: Final = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _ACCOUNT_NAME: Final = re.compile(r"[\u0020-\u007E]+")
 _ROLE_NAME: Final = re.compile(r"[\w+=,.@-]{1,64}")

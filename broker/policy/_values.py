@@ -13,12 +13,15 @@ import binascii
 import ipaddress
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TypeVar
 
 Scalar = str | bool | int | float | datetime | bytes
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_T = TypeVar("_T")
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _EPOCH = re.compile(r"[+-]?\d+(?:\.\d+)?")
@@ -98,11 +101,7 @@ def parse_bool(text: str) -> bool | None:
 
 
 def to_bool(value: Scalar) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return parse_bool(value)
-    return None
+    return _as_or_parsed(value, bool, parse_bool)
 
 
 def parse_base64(text: str) -> bytes | None:
@@ -113,10 +112,15 @@ def parse_base64(text: str) -> bytes | None:
 
 
 def to_bytes(value: Scalar) -> bytes | None:
-    if isinstance(value, bytes):
+    return _as_or_parsed(value, bytes, parse_base64)
+
+
+def _as_or_parsed(value: Scalar, kind: type[_T], parse: Callable[[str], _T | None]) -> _T | None:
+    """``value`` if it already is of the family's type, a string in the policy syntax parsed."""
+    if isinstance(value, kind):
         return value
     if isinstance(value, str):
-        return parse_base64(value)
+        return parse(value)
     return None
 
 

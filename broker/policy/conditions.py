@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -68,18 +68,19 @@ _OPERATOR_LIST = (
     Operator("StringNotEqualsIgnoreCase", Family.STRING, "eq_ci", negated=True),
     Operator("StringLike", Family.STRING, "like"),
     Operator("StringNotLike", Family.STRING, "like", negated=True),
-    Operator("NumericEquals", Family.NUMERIC, "eq"),
-    Operator("NumericNotEquals", Family.NUMERIC, "eq", negated=True),
-    Operator("NumericLessThan", Family.NUMERIC, "lt"),
-    Operator("NumericLessThanEquals", Family.NUMERIC, "le"),
-    Operator("NumericGreaterThan", Family.NUMERIC, "gt"),
-    Operator("NumericGreaterThanEquals", Family.NUMERIC, "ge"),
-    Operator("DateEquals", Family.DATE, "eq"),
-    Operator("DateNotEquals", Family.DATE, "eq", negated=True),
-    Operator("DateLessThan", Family.DATE, "lt"),
-    Operator("DateLessThanEquals", Family.DATE, "le"),
-    Operator("DateGreaterThan", Family.DATE, "gt"),
-    Operator("DateGreaterThanEquals", Family.DATE, "ge"),
+    # Numbers and dates have the same six comparisons, named after the family.
+    *(
+        Operator(f"{family.value}{comparison}", family, test, negated)
+        for family in (Family.NUMERIC, Family.DATE)
+        for comparison, test, negated in (
+            ("Equals", "eq", False),
+            ("NotEquals", "eq", True),
+            ("LessThan", "lt", False),
+            ("LessThanEquals", "le", False),
+            ("GreaterThan", "gt", False),
+            ("GreaterThanEquals", "ge", False),
+        )
+    ),
     Operator("Bool", Family.BOOL, "eq"),
     Operator("BinaryEquals", Family.BINARY, "eq"),
     Operator("IpAddress", Family.IP, "in"),
@@ -239,16 +240,21 @@ def _arn_test(values: Sequence[tuple[tuple[str, bool], ...]]) -> ValueTest:
     return test
 
 
+def _member_test(convert: Callable[[Scalar], object | None], expected: Iterable[object]) -> ValueTest:
+    """A context value matches when it converts to one of the policy's values."""
+    members = frozenset(expected)
+
+    def test(value: Scalar) -> bool:
+        converted = convert(value)
+        return converted is not None and converted in members
+
+    return test
+
+
 def _ordered_test(test: str, numbers: Sequence[float], convert: Callable[[Scalar], float | None]) -> ValueTest:
     # "x < any of the values" is "x < the largest", and so on: one comparison per context value.
     if test == "eq":
-        exact = frozenset(numbers)
-
-        def equals(value: Scalar) -> bool:
-            number = convert(value)
-            return number is not None and number in exact
-
-        return equals
+        return _member_test(convert, numbers)
     bound = max(numbers) if test in ("lt", "le") else min(numbers)
     compare: Callable[[float], bool] = {
         "lt": lambda number: number < bound,
@@ -277,21 +283,9 @@ def _static_test(operator: Operator, values: tuple[object, ...], templates: tupl
         moments = [v for v in values if isinstance(v, float)]
         return _ordered_test(operator.test, moments, _values.to_timestamp)
     if family is Family.BOOL:
-        expected_bools = frozenset(v for v in values if isinstance(v, bool))
-
-        def bool_test(value: Scalar) -> bool:
-            flag = _values.to_bool(value)
-            return flag is not None and flag in expected_bools
-
-        return bool_test
+        return _member_test(_values.to_bool, (v for v in values if isinstance(v, bool)))
     if family is Family.BINARY:
-        expected_bytes = frozenset(v for v in values if isinstance(v, bytes))
-
-        def bytes_test(value: Scalar) -> bool:
-            data = _values.to_bytes(value)
-            return data is not None and data in expected_bytes
-
-        return bytes_test
+        return _member_test(_values.to_bytes, (v for v in values if isinstance(v, bytes)))
     networks = [v for v in values if isinstance(v, _values.IpNetworkTypes)]
 
     def ip_test(value: Scalar) -> bool:
@@ -386,28 +380,21 @@ def parse_condition(
     )
 
 
+# How a policy value of each family but String and Arn is read, and how a value that does
+# not read is refused.
+_VALUE_PARSERS: Mapping[Family, tuple[Callable[[str], object | None], str]] = {
+    Family.NUMERIC: (_values.parse_number, "is not a number"),
+    Family.DATE: (_values.parse_date, "is not an ISO 8601 date or a number of epoch seconds"),
+    Family.BOOL: (_values.parse_bool, 'is neither "true" nor "false"'),
+    Family.NULL: (_values.parse_bool, 'is neither "true" nor "false"'),
+    Family.BINARY: (_values.parse_base64, "is not base64"),
+    Family.IP: (_values.parse_network, "is not an IPv4 or IPv6 address or CIDR block"),
+}
+
+
 def _parse_value(family: Family, text: str, where: str) -> object:
-    if family is Family.NUMERIC:
-        number = _values.parse_number(text)
-        if number is None:
-            raise MalformedPolicyDocument(f"{where}: {text!r} is not a number")
-        return number
-    if family is Family.DATE:
-        moment = _values.parse_date(text)
-        if moment is None:
-            raise MalformedPolicyDocument(f"{where}: {text!r} is not an ISO 8601 date or a number of epoch seconds")
-        return moment
-    if family is Family.BOOL or family is Family.NULL:
-        flag = _values.parse_bool(text)
-        if flag is None:
-            raise MalformedPolicyDocument(f'{where}: {text!r} is neither "true" nor "false"')
-        return flag
-    if family is Family.BINARY:
-        data = _values.parse_base64(text)
-        if data is None:
-            raise MalformedPolicyDocument(f"{where}: {text!r} is not base64")
-        return data
-    network = _values.parse_network(text)
-    if network is None:
-        raise MalformedPolicyDocument(f"{where}: {text!r} is not an IPv4 or IPv6 address or CIDR block")
-    return network
+    parse, not_a_value = _VALUE_PARSERS[family]
+    value = parse(text)
+    if value is None:
+        raise MalformedPolicyDocument(f"{where}: {text!r} {not_a_value}")
+    return value

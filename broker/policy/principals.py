@@ -143,10 +143,7 @@ def parse_principal(raw: object, path: str, duplicates: Mapping[int, list[str]])
         raise MalformedPolicyDocument(f"{path}: duplicate principal type {duplicated[0]!r}")
     if not raw:
         raise MalformedPolicyDocument(f"{path}: names no principal")
-    aws: tuple[str, ...] = ()
-    federated: tuple[str, ...] = ()
-    service: tuple[str, ...] = ()
-    canonical: tuple[str, ...] = ()
+    named: dict[str, tuple[str, ...]] = {}
     links: set[str] = set()
     role_links: set[str] = set()
     everyone = False
@@ -157,6 +154,7 @@ def parse_principal(raw: object, path: str, duplicates: Mapping[int, list[str]])
                 f"{where}: unknown principal type; expected one of {', '.join(PRINCIPAL_TYPES)}"
             )
         names = _string_list(values, where)
+        named[principal_type] = names
         for name in names:
             if principal_type == "AWS":
                 if name == "*":
@@ -179,20 +177,12 @@ def parse_principal(raw: object, path: str, duplicates: Mapping[int, list[str]])
                 raise MalformedPolicyDocument(f"{where}: invalid canonical user id {name!r}")
             else:
                 links.add(f"canonical:{name}")
-        if principal_type == "AWS":
-            aws = names
-        elif principal_type == "Federated":
-            federated = names
-        elif principal_type == "Service":
-            service = names
-        else:
-            canonical = names
     return PrincipalSpec(
         everyone=everyone,
-        aws=aws,
-        federated=federated,
-        service=service,
-        canonical_user=canonical,
+        aws=named.get("AWS", ()),
+        federated=named.get("Federated", ()),
+        service=named.get("Service", ()),
+        canonical_user=named.get("CanonicalUser", ()),
         links=frozenset(links),
         role_links=frozenset(role_links),
     )

@@ -12,6 +12,7 @@ import secrets
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2 import saml as saml2_saml
-from saml2.config import SPConfig
+from saml2.config import IdPConfig, SPConfig
 from saml2.metadata import create_metadata_string
 
 from broker.iam.timestamps import aws_timestamp
@@ -37,6 +38,23 @@ NAME_ID_FORMATS = (
     "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
     "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
 )
+
+
+_Config = TypeVar("_Config", SPConfig, IdPConfig)
+
+
+def entity_config(config: _Config, entity_id: str, *, key_file: str, cert_file: str, **settings: Any) -> _Config:
+    """``config`` loaded for one of the broker's SAML entities: its id, its signing key and
+    certificate files, and the ``settings`` of its role (pysaml2's configuration keys).
+
+    pysaml2 insists on naming a crypto backend; the broker never lets it secure a message:
+    XML signatures and encryption go through :mod:`broker.saml.xmldsig`.
+    """
+    config.load(
+        {"entityid": entity_id, "crypto_backend": "XMLSecurity", "key_file": key_file, "cert_file": cert_file}
+        | settings
+    )
+    return config
 
 
 @dataclass(frozen=True)
@@ -63,30 +81,25 @@ class ServiceProvider:
 
     @cached_property
     def _config(self) -> SPConfig:
-        config = SPConfig()
-        config.load(
-            {
-                "entityid": self.entity_id,
-                "crypto_backend": "XMLSecurity",  # never used for crypto: see broker.saml.xmldsig
-                "key_file": self.keys.signing_key_file,
-                "cert_file": self.keys.signing_cert_file,
-                "encryption_keypairs": [
-                    {"key_file": self.keys.encryption_key_file, "cert_file": self.keys.encryption_cert_file}
-                ],
-                "service": {
-                    "sp": {
-                        "name": self.organization,
-                        "endpoints": {"assertion_consumer_service": [(self.acs_url, BINDING_HTTP_POST)]},
-                        "authn_requests_signed": True,
-                        "want_assertions_or_response_signed": True,
-                        "want_assertions_signed": False,
-                        "want_response_signed": False,
-                        "name_id_format_allow_create": True,
-                    }
-                },
-            }
+        keys = self.keys
+        return entity_config(
+            SPConfig(),
+            self.entity_id,
+            key_file=keys.signing_key_file,
+            cert_file=keys.signing_cert_file,
+            encryption_keypairs=[{"key_file": keys.encryption_key_file, "cert_file": keys.encryption_cert_file}],
+            service={
+                "sp": {
+                    "name": self.organization,
+                    "endpoints": {"assertion_consumer_service": [(self.acs_url, BINDING_HTTP_POST)]},
+                    "authn_requests_signed": True,
+                    "want_assertions_or_response_signed": True,
+                    "want_assertions_signed": False,
+                    "want_response_signed": False,
+                    "name_id_format_allow_create": True,
+                }
+            },
         )
-        return config
 
     @cached_property
     def metadata_xml(self) -> str:

@@ -14,14 +14,13 @@ import datetime as dt
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict, Unpack
+from typing import Any, Protocol, TypedDict, Unpack
 
 from broker.crypto.tokens import SESSION_TOKEN, SessionClaims, derive_secret, encode_session_token
 from broker.iam.arn import assumed_role_arn
 from broker.iam.ids import TEMPORARY_KEY_PREFIX, is_account_id, new_access_key_id
 from broker.iam.timestamps import aws_timestamp
 from broker.services.runtime import Runtime
-from broker.store import models
 
 _ACCOUNT_CHARS = 8  # base32 of 5 bytes
 
@@ -75,6 +74,31 @@ class TemporaryCredentials:
         }
 
 
+class _Identity(Protocol):
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def arn(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+class RoleIdentity(_Identity, Protocol):
+    """Who a role session acts as (an IAM role, or a sign-in's record of one)."""
+
+    @property
+    def role_id(self) -> str: ...
+
+
+class UserIdentity(_Identity, Protocol):
+    """Who a user's session token acts as."""
+
+    @property
+    def user_id(self) -> str: ...
+
+
 class SessionOptions(TypedDict, total=False):
     """What a session may carry beyond who it acts as (see :class:`SessionClaims`)."""
 
@@ -91,7 +115,7 @@ class SessionOptions(TypedDict, total=False):
 
 def issue_role_credentials(
     runtime: Runtime,
-    role: models.Role,
+    role: RoleIdentity,
     *,
     session_name: str,
     duration_seconds: int,
@@ -105,7 +129,7 @@ def issue_role_credentials(
 
 def issue_user_session_credentials(
     runtime: Runtime,
-    user: models.User,
+    user: UserIdentity,
     *,
     duration_seconds: int,
     mfa: bool = False,

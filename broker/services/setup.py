@@ -16,8 +16,9 @@ from broker.services.iam import access_keys, inline, providers, users
 from broker.services.iam import roles as roles_
 from broker.services.runtime import Runtime
 from broker.store import Tx
-from broker.store import repositories as repo
-from broker.store.setup import first_active_key
+from broker.store.auth import first_active_key
+from broker.store.iam import accounts
+from broker.store.iam import providers as provider_store
 
 log = logging.getLogger("broker.setup")
 ADMIN_USER = "admin"
@@ -42,8 +43,8 @@ def upgrade_schema(runtime: Runtime) -> None:
 
 def _ensure_account(runtime: Runtime, tx: Tx, account_id: str) -> None:
     """The account, created (and audited) if it does not exist yet."""
-    if repo.get_account(tx, account_id) is None:
-        repo.ensure_account(tx, account_id, now=runtime.now())
+    if accounts.get_account(tx, account_id) is None:
+        accounts.ensure_account(tx, account_id, now=runtime.now())
         record_admin_change(runtime, tx, "CreateAccount", {"accountId": account_id})
 
 
@@ -83,13 +84,13 @@ def _sync_provider(
     runtime: Runtime, tx: Tx, account_id: str, name: str, metadata_xml: str, source: str, audited_source: str
 ) -> bool:
     """Register the provider, or bring its metadata up to date; True if anything changed."""
-    existing = repo.provider_by_name(tx, account_id, name_key(name))
+    existing = provider_store.saml_provider_named(tx, account_id, name_key(name))
     if existing is None:
         providers.create_saml_provider(tx, account_id, name, metadata_xml, None, runtime.now(), source=source)
         record_admin_change(runtime, tx, "CreateSAMLProvider", {"name": name, "source": audited_source})
         return True
     if existing.metadata_xml != metadata_xml:
-        providers.update_saml_provider_metadata(tx, existing, metadata_xml)
+        providers.update_saml_provider_metadata(tx, existing.arn, metadata_xml)
         record_admin_change(runtime, tx, "UpdateSAMLProvider", {"name": name, "source": audited_source})
         return True
     return False
@@ -115,12 +116,12 @@ def seed_federation(
     that exists keeps its policies, and only its trust policy is brought up to date."""
     account_id = runtime.settings.default_account_id
     with runtime.db.transaction() as tx:
-        account = repo.ensure_account(tx, account_id, now=runtime.now())
+        account = accounts.ensure_account(tx, account_id, now=runtime.now())
         if not account.alias:
-            account.alias = alias
+            accounts.set_account_alias(tx, account_id, alias)
         _sync_provider(runtime, tx, account_id, provider_name, metadata_xml, source, source)
         for seed in roles:
-            role = repo.role_by_name(tx, account_id, name_key(seed.name))
+            role = roles_.find_role(tx, account_id, seed.name)
             if role is None:
                 role = roles_.create_role(
                     tx,
@@ -145,8 +146,8 @@ def seed_federation(
 def initialise(runtime: Runtime) -> None:
     upgrade_schema(runtime)
     with runtime.db.transaction() as tx:
-        if repo.get_account(tx, runtime.settings.default_account_id) is None:
-            repo.ensure_account(
+        if accounts.get_account(tx, runtime.settings.default_account_id) is None:
+            accounts.ensure_account(
                 tx,
                 runtime.settings.default_account_id,
                 alias=runtime.settings.default_account_alias or None,
@@ -180,7 +181,7 @@ def bootstrap_admin(runtime: Runtime, user_name: str = ADMIN_USER) -> AdminCrede
     now = runtime.now()
     with runtime.db.transaction() as tx:
         _ensure_account(runtime, tx, account_id)
-        user = repo.user_by_name(tx, account_id, name_key(user_name))
+        user = users.find_user(tx, account_id, user_name)
         if user is None:
             user = users.create_user(tx, account_id, user_name, "/", now)
             inline.put_inline_policy(tx, user, "AdministratorAccess", inline.ADMINISTRATOR_ACCESS)
@@ -188,12 +189,12 @@ def bootstrap_admin(runtime: Runtime, user_name: str = ADMIN_USER) -> AdminCrede
             record_admin_change(
                 runtime, tx, "PutUserPolicy", {"userName": user_name, "policyName": "AdministratorAccess"}
             )
-        key = first_active_key(tx, user.id)
-        if key is None:
+        active = first_active_key(tx, user.user_id)
+        if active is None:
             key, secret = access_keys.create_access_key(tx, user, runtime.box, now)
-            record_admin_change(
-                runtime, tx, "CreateAccessKey", {"userName": user_name, "accessKeyId": key.access_key_id}
-            )
+            key_id = key.access_key_id
+            record_admin_change(runtime, tx, "CreateAccessKey", {"userName": user_name, "accessKeyId": key_id})
         else:
-            secret = runtime.box.open(key.secret_sealed, key.access_key_id)
-        return AdminCredentials(account_id, user.name, key.access_key_id, secret)
+            key_id = active.access_key_id
+            secret = runtime.box.open(active.secret_sealed, key_id)
+        return AdminCredentials(account_id, user.name, key_id, secret)

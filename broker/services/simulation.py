@@ -15,6 +15,7 @@ from typing import Any
 
 from broker.iam import limits
 from broker.iam.arn import Arn, InvalidArn
+from broker.iam.entities import PolicyDocument, PrincipalPolicies
 from broker.iam.errors import AwsError
 from broker.policy import (
     Decision,
@@ -30,8 +31,7 @@ from broker.policy import (
     evaluate,
     parse_policy,
 )
-from broker.store import Tx, models
-from broker.store.auth import group_by_arn
+from broker.store import Tx
 from broker.store.iam import policies as stored_policies
 from broker.store.iam import principals
 
@@ -297,29 +297,33 @@ def check_sizes(texts: Sequence[str]) -> None:
 # --- SimulatePrincipalPolicy: the policies a user, group or role has -------------------------------
 
 
-def _inline_sources(owner_type: str, owner_name: str, inline: Iterable[Any], kind: PolicyKind) -> list[SourcePolicy]:
+def _inline_sources(owner: PrincipalPolicies, kind: PolicyKind) -> list[SourcePolicy]:
     sources = []
-    for item in inline:
-        policy_id = f"{owner_type}_{owner_name}_{item.name}"
+    for item in owner.inline:
+        policy_id = f"{owner.kind}_{owner.name}_{item.name}"
         try:
             policy = parse_policy(item.document, kind, policy_id)
-            sources.append(SourcePolicy(policy_id, item.document, policy, owner_type))
+            sources.append(SourcePolicy(policy_id, item.document, policy, owner.kind))
         except MalformedPolicyDocument:
             continue  # validated on the way in; a corrupt stored document grants nothing
     return sources
 
 
-def _managed_source(policy: models.ManagedPolicy, kind: PolicyKind = PolicyKind.MANAGED) -> SourcePolicy | None:
+def _managed_source(policy: PolicyDocument, kind: PolicyKind = PolicyKind.MANAGED) -> SourcePolicy | None:
+    if policy.document is None:
+        return None
+    source_type = "aws-managed" if policy.is_aws_managed else "user-managed"
     try:
-        text = policy.default_version.document
-        source_type = "aws-managed" if policy.is_aws_managed else "user-managed"
-        return SourcePolicy(policy.arn, text, parse_policy(text, kind, policy.arn), source_type)
-    except (LookupError, MalformedPolicyDocument):
+        return SourcePolicy(policy.arn, policy.document, parse_policy(policy.document, kind, policy.arn), source_type)
+    except MalformedPolicyDocument:
         return None
 
 
-def _managed_sources(attached: Iterable[models.ManagedPolicy]) -> list[SourcePolicy]:
+def _managed_sources(attached: Iterable[PolicyDocument]) -> list[SourcePolicy]:
     return [source for policy in attached if (source := _managed_source(policy)) is not None]
+
+
+_INLINE_KINDS = {"user": PolicyKind.INLINE_USER, "group": PolicyKind.INLINE_GROUP, "role": PolicyKind.INLINE_ROLE}
 
 
 def principal_sources(tx: Tx, principal_arn: str) -> tuple[list[SourcePolicy], SourcePolicy | None, str]:
@@ -329,27 +333,18 @@ def principal_sources(tx: Tx, principal_arn: str) -> tuple[list[SourcePolicy], S
     except InvalidArn as exc:
         raise AwsError("InvalidInput", f"PolicySourceArn is not a valid ARN: {exc}") from None
     kind = parsed.resource.split("/", 1)[0]
-    owner: models.User | models.Group | models.Role | None
-    if parsed.service == "iam" and kind == "user":
-        owner = principals.user_by_arn(tx, principal_arn)
-    elif parsed.service == "iam" and kind == "group":
-        owner = group_by_arn(tx, principal_arn)
-    elif parsed.service == "iam" and kind == "role":
-        owner = principals.role_by_arn(tx, principal_arn)
-    else:
+    if parsed.service != "iam" or kind not in ("user", "group", "role"):
         raise AwsError("InvalidInput", "PolicySourceArn must name an IAM user, group or role.")
+    owner = principals.principal_policies_by_arn(tx, kind, principal_arn)
     if owner is None:
         raise AwsError("NoSuchEntity", f"The {kind} {principal_arn} cannot be found.")
-    inline_kind = {"user": PolicyKind.INLINE_USER, "group": PolicyKind.INLINE_GROUP, "role": PolicyKind.INLINE_ROLE}
-    identity = _inline_sources(kind, owner.name, owner.inline_policies, inline_kind[kind])
-    identity += _managed_sources(owner.attached_policies)
-    if isinstance(owner, models.User):
-        for group in owner.groups:
-            identity += _inline_sources("group", group.name, group.inline_policies, PolicyKind.INLINE_GROUP)
-            identity += _managed_sources(group.attached_policies)
+    identity = _inline_sources(owner, _INLINE_KINDS[kind])
+    identity += _managed_sources(owner.attached)
+    for group in owner.groups:
+        identity += _inline_sources(group, PolicyKind.INLINE_GROUP)
+        identity += _managed_sources(group.attached)
     boundary = None
-    boundary_arn = getattr(owner, "permissions_boundary_arn", None)
-    if boundary_arn:
-        boundary_policy = stored_policies.policy_by_arn(tx, boundary_arn)
-        boundary = _managed_source(boundary_policy, PolicyKind.BOUNDARY) if boundary_policy else None
+    if owner.permissions_boundary_arn:
+        found = stored_policies.policy_documents(tx, [owner.permissions_boundary_arn])
+        boundary = _managed_source(found[0], PolicyKind.BOUNDARY) if found else None
     return identity, boundary, owner.account_id

@@ -17,7 +17,7 @@ from broker.policy import (
     evaluate,
     parse_policy,
 )
-from broker.store import models
+from broker.store.federation import TrustingRole
 
 ASSUME_ROLE_WITH_SAML = "sts:AssumeRoleWithSAML"
 TAG_SESSION = "sts:TagSession"
@@ -36,13 +36,13 @@ class TrustDecision:
     reason: str
 
 
-def _allows(policy: Policy, principal: Principal, action: str, role: models.Role, context: Mapping[str, Any]) -> bool:
+def _allows(policy: Policy, principal: Principal, action: str, role: TrustingRole, context: Mapping[str, Any]) -> bool:
     request = Request(principal=principal, action=action, resource=role.arn, context=context)
     return evaluate(request, PolicySet(resource=(policy,), resource_account=role.account_id)).allowed
 
 
 def saml_trust_decision(
-    role: models.Role,
+    role: TrustingRole,
     provider_arn: str,
     context: Mapping[str, Any],
     session_tags: Mapping[str, str],

@@ -1,25 +1,61 @@
-"""Records authentication and authorization need that the repositories do not cover.
+"""What authentication reads and writes: the long-term key that signed a request, and its last use.
 
-An access key's last use (IAM's ``AccessKeyLastUsed``) and a group found by ARN (the policy
-source of ``SimulatePrincipalPolicy``). Other lookups are in :mod:`broker.store.repositories`.
+IAM's ``AccessKeyLastUsed`` records when, for which service and in which region a key signed.
+Other lookups are in :mod:`broker.store.iam`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select, update
 
+from broker.iam import entities
+from broker.iam.entities import AccessKeyStatus
 from broker.store import models
 from broker.store.db import Tx
+from broker.store.iam import _values as values
 
 
-def record_key_use(key: models.AccessKey, now: dt.datetime, service: str, region: str) -> None:
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A long-term access key as SigV4 verification needs it: its sealed secret and its user."""
+
+    access_key_id: str
+    status: AccessKeyStatus
+    secret_sealed: str
+    user: entities.User
+
+
+def _keys_with_users() -> Select[models.AccessKey, models.User]:
+    return select(models.AccessKey, models.User).join(models.User, models.User.id == models.AccessKey.user_pk)
+
+
+def signing_key(tx: Tx, access_key_id: str) -> SigningKey | None:
+    row = tx.execute(_keys_with_users().where(models.AccessKey.access_key_id == access_key_id)).first()
+    return _signing_key(*row) if row is not None else None
+
+
+def first_active_key(tx: Tx, user_id: str) -> SigningKey | None:
+    """The oldest active access key of the user with unique id ``user_id``, if any (bootstrap-admin)."""
+    found = tx.execute(
+        _keys_with_users()
+        .where(models.User.user_id == user_id, models.AccessKey.status == "Active")
+        .order_by(models.AccessKey.created_at)
+    ).first()
+    return _signing_key(*found) if found is not None else None
+
+
+def _signing_key(key: models.AccessKey, user: models.User) -> SigningKey:
+    status: AccessKeyStatus = "Active" if key.status == "Active" else "Inactive"
+    return SigningKey(key.access_key_id, status, key.secret_sealed, values.user(user))
+
+
+def record_key_use(tx: Tx, access_key_id: str, now: dt.datetime, service: str, region: str) -> None:
     """IAM's ``AccessKeyLastUsed``: when, for which service and in which region the key signed."""
-    key.last_used_at = now
-    key.last_used_service = service
-    key.last_used_region = region
-
-
-def group_by_arn(tx: Tx, arn: str) -> models.Group | None:
-    return tx.scalar(select(models.Group).where(models.Group.arn == arn))
+    tx.execute(
+        update(models.AccessKey)
+        .where(models.AccessKey.access_key_id == access_key_id)
+        .values(last_used_at=now, last_used_service=service, last_used_region=region)
+    )

@@ -1,7 +1,8 @@
 """What AWS Organizations keeps: organizations, their roots and OUs, memberships, policies,
 policy attachments and CreateAccount's status records.
 
-The services pass their transaction in; what AWS allows or refuses is decided there, not here.
+The services pass their transaction in and get plain values back (:mod:`broker.iam.org_entities`);
+every write is a function here. What AWS allows or refuses is decided in the services, not here.
 A root is the one node of an organization without a parent; a node's ``path`` lists the ids from
 the root down to it (see :class:`broker.store.models.OrganizationNode`).
 """
@@ -9,12 +10,14 @@ the root down to it (see :class:`broker.store.models.OrganizationNode`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import aliased, joinedload
 
+from broker.iam import org_entities as entities
+from broker.iam import orgs
 from broker.store import models
 from broker.store.db import Tx
 from broker.store.iam import rows
@@ -23,6 +26,7 @@ Node = models.OrganizationNode
 Member = models.OrganizationAccount
 Policy = models.OrganizationPolicy
 Attachment = models.OrganizationPolicyAttachment
+Request = models.CreateAccountRequest
 
 
 def flush(tx: Tx) -> None:
@@ -39,29 +43,67 @@ def _count(tx: Tx, *where: ColumnElement[bool]) -> int:
     return tx.scalar(select(func.count()).where(*where)) or 0
 
 
+# Rows become values here and nowhere else. ``tx.get`` of a row read earlier in the transaction
+# answers from the session without a statement, so the writes below reread their row for free.
+
+
+def _organization(row: models.Organization) -> entities.Organization:
+    return entities.Organization(row.id, row.feature_set, row.management_account_id)
+
+
+def _node(row: Node) -> entities.Node:
+    policy_types = dict(row.policy_types or {})
+    return entities.Node(row.id, row.organization_id, row.kind, row.name, row.parent_id, row.path, policy_types)
+
+
+def _membership(row: Member) -> entities.Membership:
+    return entities.Membership(row.account_id, row.organization_id, row.parent_id)
+
+
+def _account(row: Member) -> entities.Account:
+    account = row.account
+    label = entities.account_label(account.name, account.alias, account.id)
+    return entities.Account(row.account_id, label, account.email or None, row.joined_method, row.joined_at)
+
+
+def _status(row: Request) -> entities.CreateAccountStatus:
+    outcome = (row.completed_at, row.account_id or None, row.failure_reason or None)
+    return entities.CreateAccountStatus(row.id, row.account_name, row.state, row.requested_at, *outcome)
+
+
+def _policy(row: Policy) -> entities.Policy:
+    texts = (row.name, row.description, row.content)
+    return entities.Policy(row.id, row.type, *texts, row.aws_managed, row.organization_id)
+
+
 # --- organizations and memberships --------------------------------------------------------------
 
 
-def membership(tx: Tx, account_id: str) -> Member | None:
-    return tx.get(Member, account_id)
+def membership(tx: Tx, account_id: str) -> entities.Membership | None:
+    row = tx.get(Member, account_id)
+    return _membership(row) if row is not None else None
 
 
-def organization(tx: Tx, org_id: str, *, lock: bool = False) -> models.Organization | None:
-    """``lock`` rereads the row and holds it until the transaction ends, so the changes to one
-    organization run one at a time (SQLite's writers are serialized already)."""
-    if lock:
-        return tx.get(models.Organization, org_id, with_for_update=True, populate_existing=True)
-    return tx.get(models.Organization, org_id)
+def organization(tx: Tx, org_id: str) -> entities.Organization | None:
+    row = tx.get(models.Organization, org_id)
+    return _organization(row) if row is not None else None
+
+
+def lock_organization(tx: Tx, org_id: str) -> entities.Organization | None:
+    """Reread the organization and hold its row until the transaction ends, so the changes to
+    one organization run one at a time (SQLite's writers are serialized already)."""
+    row = tx.get(models.Organization, org_id, with_for_update=True, populate_existing=True)
+    return _organization(row) if row is not None else None
 
 
 def add_organization(
     tx: Tx, org_id: str, management_account_id: str, feature_set: str, now: dt.datetime
-) -> models.Organization:
+) -> entities.Organization:
     row = models.Organization(
         id=org_id, management_account_id=management_account_id, feature_set=feature_set, created_at=now
     )
     tx.add(row)
-    return row
+    return _organization(row)
 
 
 def add_member(
@@ -79,6 +121,13 @@ def add_member(
     )
 
 
+def move_member(tx: Tx, account_id: str, parent_id: str) -> None:
+    row = tx.get(Member, account_id)
+    assert row is not None, "the caller found the membership"
+    row.parent_id = parent_id
+    tx.flush()
+
+
 def count_members(tx: Tx, org_id: str, *, besides: str | None = None) -> int:
     where = [Member.organization_id == org_id]
     if besides is not None:
@@ -86,32 +135,33 @@ def count_members(tx: Tx, org_id: str, *, besides: str | None = None) -> int:
     return _count(tx, *where)
 
 
-def members(tx: Tx, org_id: str) -> list[Member]:
-    """The organization's accounts in id order, each with its account record."""
+def members(tx: Tx, org_id: str) -> list[entities.Account]:
+    """The organization's accounts in id order."""
     return _members(tx, Member.organization_id == org_id)
 
 
-def child_members(tx: Tx, parent_id: str) -> list[Member]:
+def child_members(tx: Tx, parent_id: str) -> list[entities.Account]:
     """The accounts directly in a root or OU, in id order."""
     return _members(tx, Member.parent_id == parent_id)
 
 
-def members_among(tx: Tx, org_id: str, account_ids: Sequence[str]) -> list[Member]:
+def members_among(tx: Tx, org_id: str, account_ids: Sequence[str]) -> list[entities.Account]:
     return _members(tx, Member.organization_id == org_id, Member.account_id.in_(account_ids))
 
 
-def _members(tx: Tx, *where: ColumnElement[bool]) -> list[Member]:
+def _members(tx: Tx, *where: ColumnElement[bool]) -> list[entities.Account]:
     query = select(Member).options(joinedload(Member.account)).where(*where).order_by(Member.account_id)
-    return list(tx.scalars(query))
+    return [_account(row) for row in tx.scalars(query)]
 
 
-def remove_organization(tx: Tx, row: models.Organization) -> None:
+def remove_organization(tx: Tx, org_id: str) -> None:
     """Delete the organization with its policies, attachments, status records, memberships and nodes."""
-    org_id = row.id
-    for model in (Attachment, Policy, models.CreateAccountRequest, Member):
+    row = tx.get(models.Organization, org_id)
+    assert row is not None, "the caller found the organization"
+    for model in (Attachment, Policy, Request, Member):
         tx.execute(delete(model).where(model.organization_id == org_id))
     nodes = tx.scalars(select(Node).where(Node.organization_id == org_id)).all()
-    for item in sorted(nodes, key=depth, reverse=True):  # children before their parents
+    for item in sorted(nodes, key=lambda node: node.path.count("/"), reverse=True):  # children before parents
         tx.delete(item)
         tx.flush()
     tx.delete(row)
@@ -121,17 +171,14 @@ def remove_organization(tx: Tx, row: models.Organization) -> None:
 # --- roots and OUs ------------------------------------------------------------------------------
 
 
-def depth(node: Node) -> int:
-    """0 for the root, 1 for an OU directly under it..."""
-    return node.path.count("/")
+def node(tx: Tx, node_id: str) -> entities.Node | None:
+    row = tx.get(Node, node_id)
+    return _node(row) if row is not None else None
 
 
-def node(tx: Tx, node_id: str) -> Node | None:
-    return tx.get(Node, node_id)
-
-
-def root(tx: Tx, org_id: str) -> Node | None:
-    return tx.scalar(select(Node).where(Node.organization_id == org_id, Node.parent_id.is_(None)))
+def root(tx: Tx, org_id: str) -> entities.Node | None:
+    row = tx.scalar(select(Node).where(Node.organization_id == org_id, Node.parent_id.is_(None)))
+    return _node(row) if row is not None else None
 
 
 def add_node(
@@ -140,16 +187,31 @@ def add_node(
     org_id: str,
     kind: str,
     name: str,
-    parent: Node | None,
+    parent: entities.Node | None,
     tags: dict[str, str],
     now: dt.datetime,
-) -> Node:
+) -> entities.Node:
     row = Node(id=node_id, organization_id=org_id, kind=kind, name=name, tags=tags, created_at=now)
     # The root has no parent; an OU's path extends its parent's (OUs never move).
     row.parent_id, row.path = (None, node_id) if parent is None else (parent.id, f"{parent.path}/{node_id}")
     row.policy_types = {}
     tx.add(row)
-    return row
+    return _node(row)
+
+
+def rename_node(tx: Tx, node_id: str, name: str) -> None:
+    """Rename an OU; the caller flushes (a concurrent rename to the same name fails there)."""
+    row = tx.get(Node, node_id)
+    assert row is not None, "the caller found the OU"
+    row.name = name
+
+
+def set_policy_types(tx: Tx, root_id: str, policy_types: Mapping[str, str]) -> entities.Node:
+    """Replace a root's policy types (type -> status)."""
+    row = tx.get(Node, root_id)
+    assert row is not None, "the caller found the root"
+    row.policy_types = dict(policy_types)
+    return _node(row)
 
 
 def count_organizational_units(tx: Tx, org_id: str) -> int:
@@ -161,8 +223,8 @@ def child_named(tx: Tx, parent_id: str, name: str) -> str | None:
     return tx.scalar(select(Node.id).where(Node.parent_id == parent_id, Node.name == name))
 
 
-def child_nodes(tx: Tx, parent_id: str) -> list[Node]:
-    return list(tx.scalars(select(Node).where(Node.parent_id == parent_id).order_by(Node.id)))
+def child_nodes(tx: Tx, parent_id: str) -> list[entities.Node]:
+    return [_node(row) for row in tx.scalars(select(Node).where(Node.parent_id == parent_id).order_by(Node.id))]
 
 
 def has_children(tx: Tx, node_id: str) -> bool:
@@ -170,8 +232,10 @@ def has_children(tx: Tx, node_id: str) -> bool:
     return bool(child or tx.scalar(select(Member.account_id).where(Member.parent_id == node_id).limit(1)))
 
 
-def remove_node(tx: Tx, row: Node) -> None:
+def remove_node(tx: Tx, node_id: str) -> None:
     """Delete an OU and the policy attachments that name it."""
+    row = tx.get(Node, node_id)
+    assert row is not None, "the caller found the OU"
     tx.execute(
         delete(Attachment).where(Attachment.organization_id == row.organization_id, Attachment.target_id == row.id)
     )
@@ -179,8 +243,9 @@ def remove_node(tx: Tx, row: Node) -> None:
     tx.flush()
 
 
-def nodes_among(tx: Tx, org_id: str, node_ids: Sequence[str]) -> list[Node]:
-    return list(tx.scalars(select(Node).where(Node.id.in_(node_ids), Node.organization_id == org_id)))
+def nodes_among(tx: Tx, org_id: str, node_ids: Sequence[str]) -> list[entities.Node]:
+    query = select(Node).where(Node.id.in_(node_ids), Node.organization_id == org_id)
+    return [_node(row) for row in tx.scalars(query)]
 
 
 def target_ids(tx: Tx, org_id: str) -> list[str]:
@@ -188,6 +253,42 @@ def target_ids(tx: Tx, org_id: str) -> list[str]:
     nodes = tx.scalars(select(Node.id).where(Node.organization_id == org_id))
     accounts = tx.scalars(select(Member.account_id).where(Member.organization_id == org_id))
     return [*nodes, *accounts]
+
+
+# --- tags ---------------------------------------------------------------------------------------
+
+
+def _taggable_row(tx: Tx, resource_id: str) -> Member | Policy | Node | None:
+    """The membership, policy or node an id names, told apart by the id's form."""
+    if orgs.ACCOUNT_ID.fullmatch(resource_id):
+        return tx.get(Member, resource_id)
+    if resource_id.startswith("p-"):
+        return tx.get(Policy, resource_id)
+    return tx.get(Node, resource_id)
+
+
+class Tagged(NamedTuple):
+    """A root, OU, account or policy a tag call names: its organization (None for an AWS managed
+    policy) and its tags."""
+
+    id: str
+    organization_id: str | None
+    tags: dict[str, str]
+
+
+def tagged(tx: Tx, resource_id: str) -> Tagged | None:
+    """The root, OU, member account or policy with this id, and its tags."""
+    row = _taggable_row(tx, resource_id)
+    if row is None:
+        return None
+    return Tagged(resource_id, row.organization_id, dict(row.tags or {}))
+
+
+def set_tags(tx: Tx, resource_id: str, tags: Mapping[str, str]) -> None:
+    row = _taggable_row(tx, resource_id)
+    assert row is not None, "the caller found the resource"
+    row.tags = dict(tags)
+    tx.flush()
 
 
 # --- accounts CreateAccount makes ---------------------------------------------------------------
@@ -204,25 +305,39 @@ def add_account(tx: Tx, account_id: str, name: str, email: str, now: dt.datetime
     tx.flush()
 
 
-def add_create_account_request(
-    tx: Tx, request_id: str, org_id: str, account_name: str, now: dt.datetime
-) -> models.CreateAccountRequest:
-    row = models.CreateAccountRequest(
-        id=request_id, organization_id=org_id, account_name=account_name, state="IN_PROGRESS", requested_at=now
+def add_create_account_request(tx: Tx, request_id: str, org_id: str, account_name: str, now: dt.datetime) -> None:
+    tx.add(
+        Request(id=request_id, organization_id=org_id, account_name=account_name, state="IN_PROGRESS", requested_at=now)
     )
-    tx.add(row)
-    return row
 
 
-def create_account_request(tx: Tx, request_id: str) -> models.CreateAccountRequest | None:
-    return tx.get(models.CreateAccountRequest, request_id)
+def finish_create_account_request(
+    tx: Tx,
+    request_id: str,
+    *,
+    completed_at: dt.datetime,
+    account_id: str | None = None,
+    failure_reason: str | None = None,
+) -> entities.CreateAccountStatus:
+    """Record how CreateAccount ended: SUCCEEDED with the new account, or FAILED with AWS's reason."""
+    row = tx.get(Request, request_id)
+    assert row is not None, "the caller added the request"
+    row.state = "FAILED" if failure_reason is not None else "SUCCEEDED"
+    row.account_id, row.failure_reason, row.completed_at = account_id, failure_reason, completed_at
+    tx.flush()
+    return _status(row)
 
 
-def create_account_requests(tx: Tx, org_id: str) -> list[models.CreateAccountRequest]:
+def create_account_request(tx: Tx, org_id: str, request_id: str) -> entities.CreateAccountStatus | None:
+    """The organization's CreateAccount record with this id (another organization's is not found)."""
+    row = tx.get(Request, request_id)
+    return _status(row) if row is not None and row.organization_id == org_id else None
+
+
+def create_account_requests(tx: Tx, org_id: str) -> list[entities.CreateAccountStatus]:
     """The organization's CreateAccount records, oldest first."""
-    request = models.CreateAccountRequest
-    query = select(request).where(request.organization_id == org_id).order_by(request.requested_at, request.id)
-    return list(tx.scalars(query))
+    query = select(Request).where(Request.organization_id == org_id).order_by(Request.requested_at, Request.id)
+    return [_status(row) for row in tx.scalars(query)]
 
 
 # --- policies and attachments -------------------------------------------------------------------
@@ -233,8 +348,9 @@ def _visible_to(org_id: str) -> ColumnElement[bool]:
     return (Policy.organization_id == org_id) | (Policy.aws_managed.is_(True))
 
 
-def policy(tx: Tx, policy_id: str) -> Policy | None:
-    return tx.get(Policy, policy_id)
+def policy(tx: Tx, policy_id: str) -> entities.Policy | None:
+    row = tx.get(Policy, policy_id)
+    return _policy(row) if row is not None else None
 
 
 def policy_named(tx: Tx, org_id: str, policy_type: str, name: str) -> str | None:
@@ -247,10 +363,10 @@ def count_policies(tx: Tx, org_id: str) -> int:
     return _count(tx, Policy.organization_id == org_id)
 
 
-def policies(tx: Tx, org_id: str, policy_type: str) -> list[Policy]:
+def policies(tx: Tx, org_id: str, policy_type: str) -> list[entities.Policy]:
     """The policies of this type the organization sees, in id order."""
     query = select(Policy).where(_visible_to(org_id), Policy.type == policy_type).order_by(Policy.id)
-    return list(tx.scalars(query))
+    return [_policy(row) for row in tx.scalars(query)]
 
 
 def add_policy(
@@ -263,7 +379,7 @@ def add_policy(
     content: str,
     tags: dict[str, str],
     now: dt.datetime,
-) -> Policy:
+) -> entities.Policy:
     row = Policy(
         id=policy_id,
         organization_id=org_id,
@@ -276,38 +392,60 @@ def add_policy(
         created_at=now,
     )
     tx.add(row)
-    return row
+    return _policy(row)
 
 
-def remove_policy(tx: Tx, row: Policy) -> None:
+def update_policy(
+    tx: Tx, policy_id: str, *, name: str | None, description: str | None, content: str | None
+) -> entities.Policy:
+    """Change what is given (None keeps the field) and write it now."""
+    row = tx.get(Policy, policy_id)
+    assert row is not None, "the caller found the policy"
+    if name is not None:
+        row.name = name
+    if description is not None:
+        row.description = description
+    if content is not None:
+        row.content = content
+    tx.flush()
+    return _policy(row)
+
+
+def remove_policy(tx: Tx, policy_id: str) -> None:
+    row = tx.get(Policy, policy_id)
+    assert row is not None, "the caller found the policy"
     tx.delete(row)
     tx.flush()
 
 
-def attachments(tx: Tx, org_id: str, *, policy_id: str | None = None, target_id: str | None = None) -> list[Attachment]:
+def attachments(
+    tx: Tx, org_id: str, *, policy_id: str | None = None, target_id: str | None = None
+) -> list[entities.PolicyAttachment]:
     query = select(Attachment).where(Attachment.organization_id == org_id)
     if policy_id is not None:
         query = query.where(Attachment.policy_id == policy_id)
     if target_id is not None:
         query = query.where(Attachment.target_id == target_id)
-    return list(tx.scalars(query))
+    return [entities.PolicyAttachment(row.policy_id, row.target_id) for row in tx.scalars(query)]
 
 
-def attached_policies(tx: Tx, org_id: str, target_id: str, policy_type: str) -> list[Policy]:
+def attached_policies(tx: Tx, org_id: str, target_id: str, policy_type: str) -> list[entities.Policy]:
     """The policies of this type attached to a root, OU or account, in id order."""
     query = (
         select(Policy)
         .join(Attachment, Attachment.policy_id == Policy.id)
         .where(Attachment.organization_id == org_id, Attachment.target_id == target_id, Policy.type == policy_type)
     )
-    return sorted(tx.scalars(query), key=lambda row: row.id)
+    return [_policy(row) for row in sorted(tx.scalars(query), key=lambda row: row.id)]
 
 
 def attach(tx: Tx, org_id: str, policy_id: str, target_id: str) -> None:
     tx.add(Attachment(organization_id=org_id, policy_id=policy_id, target_id=target_id))
 
 
-def detach(tx: Tx, row: Attachment) -> None:
+def detach(tx: Tx, org_id: str, policy_id: str, target_id: str) -> None:
+    row = tx.get(Attachment, (org_id, policy_id, target_id))
+    assert row is not None, "the caller found the attachment"
     tx.delete(row)
     tx.flush()
 

@@ -46,13 +46,15 @@ def test_init_registers_providers_from_the_metadata_dir(tmp_path: Path) -> None:
     (tmp_path / "metadata" / "okta.xml").write_text(idp_metadata_xml("https://okta.example/app"))
     result = CliRunner().invoke(cli, ["init"], env=env_for(tmp_path))
     assert result.exit_code == 0, result.output
+    from sqlalchemy import select
+
     from broker.services.runtime import Runtime
     from broker.settings import load_settings
-    from broker.store import repositories as repo
+    from broker.store import models
 
     runtime = Runtime.from_settings(load_settings(environ=env_for(tmp_path)))
     with runtime.db.transaction() as session:
-        provider = repo.provider_by_name(session, "123456789012", "okta")
+        provider = session.scalar(select(models.SamlProvider).where(models.SamlProvider.name_key == "okta"))
         assert provider is not None and provider.entity_id == "https://okta.example/app"
         assert provider.source == "file:okta.xml"
     runtime.db.dispose()

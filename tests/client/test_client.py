@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,8 +28,9 @@ from broker.client import (
     TransportError,
     VerifiedSession,
 )
+from broker.client.client import _CLAIMS_KEPT
 from broker.crypto.keys import load_keys, rotate_token_keys
-from broker.crypto.tokens import AUDIENCE, TOKEN_TYPE
+from broker.crypto.tokens import AUDIENCE, TOKEN_TYPE, SessionClaims
 from broker.services.credentials import TemporaryCredentials, issue_role_credentials
 from broker.services.iam import principals, roles
 from broker.services.runtime import Runtime
@@ -175,6 +176,13 @@ def test_verify_returns_the_session(served: Served, credentials: TemporaryCreden
     assert session.mfa_authenticated_at is not None
     assert session.mfa_authenticated_at.timestamp() == claims.mfa_auth_time
     assert session.user_id == f"{claims.role_id}:alice"
+
+
+def test_the_session_keeps_the_claims_it_shares_with_the_broker_as_they_are() -> None:
+    # VerifiedSession copies these SessionClaims fields by name: they must keep one type.
+    verified = {f.name: f.type for f in fields(VerifiedSession)}
+    claims = {f.name: f.type for f in fields(SessionClaims)}
+    assert {name: verified[name] for name in _CLAIMS_KEPT} == {name: claims[name] for name in _CLAIMS_KEPT}
 
 
 def test_jwks_is_fetched_once_and_cached(served: Served, credentials: TemporaryCredentials) -> None:

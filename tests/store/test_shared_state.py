@@ -13,8 +13,8 @@ from flask import Flask
 from broker.demo.idp import DemoIdp
 from broker.demo.setup import demo_idp, prepare_demo, seed_demo
 from broker.services.runtime import Runtime
-from broker.store import models
-from broker.store import repositories as repo
+from broker.store import federation as store
+from broker.store.federation import SamlRequestRecord
 from broker.web.app import create_app
 from tests.support.brokers import make_runtime, make_settings
 from tests.support.demo_flow import element_text
@@ -73,9 +73,9 @@ def test_outstanding_request_is_consumed_once(two_instances: tuple[Flask, Flask,
     runtime_b: Runtime = app_b.extensions["broker.runtime"]
     now = runtime_a.now()
     with runtime_a.db.transaction() as session:
-        repo.add_saml_request(
+        store.add_saml_request(
             session,
-            models.SamlRequest(
+            SamlRequestRecord(
                 request_id="id-shared",
                 provider_arn="arn:aws:iam::123456789012:saml-provider/demo",
                 browser_binding="0" * 64,
@@ -85,11 +85,11 @@ def test_outstanding_request_is_consumed_once(two_instances: tuple[Flask, Flask,
             ),
         )
     with runtime_b.db.transaction() as session:
-        assert repo.consume_saml_request(session, "id-shared", now) is not None
+        assert store.consume_saml_request(session, "id-shared", now) is not None
     with runtime_a.db.transaction() as session:
-        assert repo.consume_saml_request(session, "id-shared", now) is None
+        assert store.consume_saml_request(session, "id-shared", now) is None
     with runtime_a.db.transaction() as session:
-        request = repo.saml_request(session, "id-shared")
+        request = store.saml_request(session, "id-shared")
         assert request is not None and request.consumed_at is not None
 
 
@@ -97,9 +97,9 @@ def test_expired_requests_cannot_be_consumed_and_are_purged(two_instances: tuple
     runtime: Runtime = two_instances[0].extensions["broker.runtime"]
     now = runtime.now()
     with runtime.db.transaction() as session:
-        repo.add_saml_request(
+        store.add_saml_request(
             session,
-            models.SamlRequest(
+            SamlRequestRecord(
                 request_id="id-old",
                 provider_arn="p",
                 browser_binding="0" * 64,
@@ -108,10 +108,10 @@ def test_expired_requests_cannot_be_consumed_and_are_purged(two_instances: tuple
                 expires_at=now - dt.timedelta(days=2),
             ),
         )
-        repo.remember_assertion(session, "issuer", "a-old", now - dt.timedelta(seconds=1))
+        store.remember_assertion(session, "issuer", "a-old", now - dt.timedelta(seconds=1))
     with runtime.db.transaction() as session:
-        assert repo.consume_saml_request(session, "id-old", now) is None
-        repo.purge_expired(session, now)
+        assert store.consume_saml_request(session, "id-old", now) is None
+        store.purge_expired(session, now)
     with runtime.db.transaction() as session:
-        assert repo.saml_request(session, "id-old") is None
-        assert repo.remember_assertion(session, "issuer", "a-old", now + dt.timedelta(minutes=5))
+        assert store.saml_request(session, "id-old") is None
+        assert store.remember_assertion(session, "issuer", "a-old", now + dt.timedelta(minutes=5))

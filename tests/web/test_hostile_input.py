@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from broker.demo.setup import demo_idp, prepare_demo, seed_demo
 from broker.saml.acs import AcsPolicy, validate_response
 from broker.saml.errors import SamlError
+from broker.services.iam import roles
 from broker.services.runtime import Runtime
-from broker.store import repositories as repo
 from broker.web.app import create_app
 from tests.support.brokers import make_runtime, make_settings
 from tests.support.demo_flow import element_text
@@ -141,8 +141,11 @@ def test_single_role_auto_selection_can_be_turned_off(
     runtime = make_runtime(settings)
     seed_demo(runtime)
     with runtime.db.transaction() as session:  # leave bob one role
-        repo.role_by_name(session, "123456789012", "demoreadonly").trust_policy = (  # type: ignore[union-attr]
-            '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*"}]}'
+        roles.update_assume_role_policy(
+            session,
+            "123456789012",
+            "DemoReadOnly",
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*"}]}',
         )
     response = demo_idp(runtime).response_for("bob", None, settings.acs_url, settings.sp_entity_id)
     page = create_app(runtime=runtime).test_client().post("/saml/acs", data={"SAMLResponse": response})

@@ -21,6 +21,15 @@ def _credentials(credentials: TemporaryCredentials) -> dict[str, Any]:
     }
 
 
+def _assumed_role(credentials: TemporaryCredentials, packed_policy_size: int | None) -> dict[str, Any]:
+    """What every AssumeRole* result starts with."""
+    return {
+        "Credentials": _credentials(credentials),
+        "AssumedRoleUser": {"AssumedRoleId": credentials.assumed_role_id, "Arn": credentials.assumed_role_arn},
+        "PackedPolicySize": packed_policy_size,
+    }
+
+
 @unsigned_action("AssumeRoleWithSAML", "sts")
 def assume_role_with_saml(call: UnsignedCall) -> dict[str, Any]:
     params = call.params
@@ -34,11 +43,8 @@ def assume_role_with_saml(call: UnsignedCall) -> dict[str, Any]:
         policy_arns=_policy_arns(params),
         client=call.client,
     )
-    credentials = result.credentials
     return {
-        "Credentials": _credentials(credentials),
-        "AssumedRoleUser": {"AssumedRoleId": credentials.assumed_role_id, "Arn": credentials.assumed_role_arn},
-        "PackedPolicySize": result.packed_policy_size,
+        **_assumed_role(result.credentials, result.packed_policy_size),
         "Subject": result.subject,
         "SubjectType": result.subject_type,
         "Issuer": result.issuer,
@@ -86,13 +92,7 @@ def assume_role(call: Call) -> dict[str, Any]:
         policy_arns=_policy_arns(call.params),
         context=context,
     )
-    credentials = result.credentials
-    return {
-        "Credentials": _credentials(credentials),
-        "AssumedRoleUser": {"AssumedRoleId": credentials.assumed_role_id, "Arn": credentials.assumed_role_arn},
-        "PackedPolicySize": result.packed_policy_size,
-        "SourceIdentity": result.source_identity,
-    }
+    return {**_assumed_role(result.credentials, result.packed_policy_size), "SourceIdentity": result.source_identity}
 
 
 @action("GetSessionToken", "sts")
@@ -108,17 +108,21 @@ def get_session_token(call: Call) -> dict[str, Any]:
     return {"Credentials": _credentials(credentials)}
 
 
+def _authorize(call: Call, action_name: str) -> None:
+    """An STS action on no resource: never with GetSessionToken credentials, and as the policy engine decides."""
+    sts.restrict_session_token_calls(call.caller, action_name)
+    call.authorize(f"sts:{action_name}", "*")
+
+
 @action("GetAccessKeyInfo", "sts", read_only=True)
 def get_access_key_info(call: Call) -> dict[str, Any]:
     key_id = call.params.get("AccessKeyId")
-    sts.restrict_session_token_calls(call.caller, "GetAccessKeyInfo")
-    call.authorize("sts:GetAccessKeyInfo", "*")
+    _authorize(call, "GetAccessKeyInfo")
     return {"Account": sts.access_key_account(call.tx, key_id)}
 
 
 @action("DecodeAuthorizationMessage", "sts", read_only=True)
 def decode_authorization_message(call: Call) -> dict[str, Any]:
     message = call.params.get("EncodedMessage")
-    sts.restrict_session_token_calls(call.caller, "DecodeAuthorizationMessage")
-    call.authorize("sts:DecodeAuthorizationMessage", "*")
+    _authorize(call, "DecodeAuthorizationMessage")
     return {"DecodedMessage": sts.decode_authorization_message(call.caller, message)}

@@ -19,7 +19,6 @@ from broker.iam.timestamps import aws_timestamp
 from broker.services.audit.chain import indexed_columns, resource_rows
 from broker.store import Tx
 from broker.store.audit.chain import hold_event
-from broker.store.models import AuditEvent
 
 EVENT_VERSION = "1.08"
 _SECRET_KEYS = {
@@ -117,7 +116,8 @@ def record_event(
     recipient_account_id: str | None = None,
     resources: list[dict[str, str]] | None = None,
     additional: Mapping[str, Any] | None = None,
-) -> AuditEvent:
+) -> str:
+    """Hold a CloudTrail-shaped event in ``tx``, written and chained as ``tx`` commits; its id."""
     event_id = str(uuid.uuid4())
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,

@@ -20,8 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from broker.iam.timestamps import aws_timestamp
-from broker.store.audit.chain import ChainHead, link_at_commit
-from broker.store.models import AuditEvent
+from broker.store.audit.chain import ChainHead, ChainLink, link_at_commit
 
 _DOMAIN = b"broker-audit-chain-v1|"
 _RESOURCE_TYPES = {
@@ -87,16 +86,16 @@ def resource_rows(record: Mapping[str, Any]) -> list[tuple[str | None, str, str]
     return rows
 
 
-def link_events(head: ChainHead, events: Sequence[AuditEvent]) -> ChainHead:
-    """Give ``events`` the positions after ``head``, in order, each linked to the one before."""
+def link_events(head: ChainHead, records: Sequence[Mapping[str, Any]]) -> list[ChainLink]:
+    """The positions after ``head`` for ``records``, in order, each linked to the one before."""
+    links: list[ChainLink] = []
     index, last_hash = head.last_index, head.last_hash
-    for audit_event in events:
+    for record in records:
         index += 1
-        audit_event.chain_index = index
-        audit_event.prev_hash = last_hash
-        audit_event.event_hash = chain_hash(last_hash, audit_event.record)
-        last_hash = audit_event.event_hash
-    return ChainHead(index, last_hash)
+        event_hash = chain_hash(last_hash, record)
+        links.append(ChainLink(index, last_hash, event_hash))
+        last_hash = event_hash
+    return links
 
 
 link_at_commit(link_events)

@@ -26,7 +26,6 @@ from broker.store import Tx
 from broker.store.audit import digests as stored
 from broker.store.audit.chain import GENESIS_HASH, lock_head
 from broker.store.audit.digests import DigestRecord
-from broker.store.models import AuditDigest
 
 DIGEST_VERSION = "1.0"
 SIGNATURE_ALGORITHM = "Ed25519"
@@ -55,7 +54,7 @@ class SignedDigest:
     key_id: str
 
     @classmethod
-    def from_row(cls, row: AuditDigest | DigestRecord) -> SignedDigest:
+    def from_row(cls, row: DigestRecord) -> SignedDigest:
         try:
             fields = json.loads(row.document)
         except json.JSONDecodeError:

@@ -19,8 +19,7 @@ from typing import Any
 from broker.iam.errors import AwsError
 from broker.services.audit.chain import canonical_json
 from broker.store import Tx
-from broker.store.audit.events import LookupField, lookup_page
-from broker.store.models import AuditEvent
+from broker.store.audit.events import LookedUpEvent, LookupField, lookup_page
 
 # CloudTrail's lookup attributes, and the column each filters on.
 _ATTRIBUTE_FIELDS: dict[str, LookupField] = {
@@ -179,7 +178,7 @@ def lookup_events(tx: Tx, query: LookupQuery, account_id: str, *, management: bo
     return response
 
 
-def _event(event: AuditEvent) -> dict[str, Any]:
+def _event(event: LookedUpEvent) -> dict[str, Any]:
     item: dict[str, Any] = {
         "EventId": event.event_id,
         "EventName": event.event_name,
@@ -192,8 +191,7 @@ def _event(event: AuditEvent) -> dict[str, Any]:
     if event.username:
         item["Username"] = event.username
     item["Resources"] = [
-        {k: v for k, v in (("ResourceType", r.resource_type), ("ResourceName", r.resource_name)) if v}
-        for r in event.resources
+        {k: v for k, v in (("ResourceType", kind), ("ResourceName", name)) if v} for kind, name in event.resources
     ]
     item["CloudTrailEvent"] = json.dumps(event.record, separators=(",", ":"))
     return item

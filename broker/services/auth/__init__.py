@@ -16,7 +16,7 @@ from broker.services.auth.authentication import (
     sigv4_error,
 )
 from broker.services.auth.authorization import CallerDecision, access_denied, authorize, decide
-from broker.services.auth.caller import AuthorizationMessages, Caller, caller_model, principal_tags
+from broker.services.auth.caller import AuthorizationMessages, Caller, caller_user, principal_tags
 from broker.services.auth.context import request_context, with_resource_keys
 from broker.services.auth.policies import ApplicablePolicies, applicable_policies, organization_context
 from broker.services.auth.reasons import missing_allow, why_denied
@@ -33,7 +33,7 @@ __all__ = [
     "authenticate_signed",
     "authorize",
     "caller_for_claims",
-    "caller_model",
+    "caller_user",
     "decide",
     "missing_allow",
     "organization_context",

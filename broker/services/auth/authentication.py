@@ -27,8 +27,8 @@ from broker.services.audit import ClientInfo
 from broker.services.auth.caller import AuthorizationMessages, Caller, principal_tags
 from broker.services.runtime import Runtime
 from broker.store import Tx
-from broker.store.auth import record_key_use
-from broker.store.iam import credentials, principals
+from broker.store.auth import record_key_use, signing_key
+from broker.store.iam import principals
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def authenticate_signed(runtime: Runtime, tx: Tx, signed: SignedRequest) -> Call
         secret = derive_secret(runtime.keys.secret_derivation_key, claims.token_id)
         caller = caller_for_claims(tx, claims, messages)
     else:
-        key = credentials.access_key(tx, signed.access_key_id)
+        key = signing_key(tx, signed.access_key_id)
         if key is None or key.status != "Active" or signed.security_token:
             raise _invalid_token()
         try:
@@ -109,7 +109,7 @@ def authenticate_signed(runtime: Runtime, tx: Tx, signed: SignedRequest) -> Call
     except SigV4Error as exc:
         raise sigv4_error(exc) from None
     if key is not None:
-        record_key_use(key, now, signed.service, signed.region)
+        record_key_use(tx, key.access_key_id, now, signed.service, signed.region)
     return caller
 
 
@@ -120,14 +120,14 @@ def caller_for_claims(tx: Tx, claims: SessionClaims, messages: AuthorizationMess
     if claims.auth_type == SESSION_TOKEN:
         kind: Literal["user", "session"] = "user"
         user_name = claims.role_name
-        user = principals.user_by_user_id(tx, claims.role_id)
-        tags = dict(user.tags or {}) if user is not None else {}
+        user = principals.user_with_id(tx, claims.role_id)
+        tags = dict(user.tags) if user is not None else {}
     else:
         kind = "session"
         # Read once with its policies: the tags are needed now, the policies by the authorization
-        # that almost always follows (applicable_policies takes the row from the memo).
-        role = memo["role"] = principals.role_with_policies(tx, claims.role_arn)
-        role_tags = role.tags if role is not None and role.role_id == claims.role_id else None
+        # that almost always follows (applicable_policies takes it from the memo).
+        role = memo["role"] = principals.role_policies(tx, claims.role_arn)
+        role_tags = role.tags if role is not None and role.unique_id == claims.role_id else None
         tags = principal_tags(role_tags, claims.session_tags)
     return Caller(
         kind=kind,

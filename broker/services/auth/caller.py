@@ -10,12 +10,14 @@ from typing import Any, Literal
 
 from broker.crypto.box import DecryptionError, SecretBox
 from broker.crypto.tokens import SESSION_TOKEN, SessionClaims
+from broker.iam import entities
 from broker.iam.errors import AwsError
 from broker.iam.names import name_key
 from broker.iam.timestamps import aws_timestamp
 from broker.policy import Principal
 from broker.services.audit import Actor
-from broker.store import Tx, models
+from broker.store import Tx
+from broker.store.auth import SigningKey
 from broker.store.iam import principals
 
 _MESSAGE_CONTEXT = "broker-authorization-message"
@@ -60,10 +62,10 @@ class Caller:
     _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def signing_with(cls, key: models.AccessKey, messages: AuthorizationMessages | None) -> Caller:
+    def signing_with(cls, key: SigningKey, messages: AuthorizationMessages | None) -> Caller:
         """The IAM user whose long-term access key signed the request."""
         user = key.user
-        tags = dict(user.tags or {})
+        tags = dict(user.tags)
         return cls("user", user.arn, user.account_id, user.user_id, key.access_key_id, user.name, None, tags, messages)
 
     @property
@@ -133,11 +135,11 @@ def principal_tags(role_tags: Mapping[str, str] | None, session_tags: Mapping[st
     return merged
 
 
-def caller_model(tx: Tx, caller: Caller) -> models.User | None:
+def caller_user(tx: Tx, caller: Caller) -> entities.User | None:
     """The IAM user behind the caller (long-term key or session token), if it still exists."""
     if caller.is_role_session:
         return None
-    user = principals.user_by_user_id(tx, caller.user_id)
+    user = principals.user_with_id(tx, caller.user_id)
     if user is None or user.account_id != caller.account_id:
         return None
     return user

@@ -15,15 +15,16 @@ and kept on the :class:`Caller`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from broker.crypto.tokens import SessionClaims
+from broker.iam.entities import PolicyDocument, PrincipalPolicies
 from broker.policy import Policy, PolicyKind, PolicySet
 from broker.services.auth.caller import Caller
 from broker.services.orgs.context import OrgContext, account_context
 from broker.services.policy_cache import compile_stored, grants_nothing
-from broker.store import Tx, models
+from broker.store import Tx
 from broker.store.iam import policies as stored_policies
 from broker.store.iam import principals
 
@@ -47,46 +48,38 @@ class ApplicablePolicies:
         )
 
 
-def _managed(policy: models.ManagedPolicy, kind: PolicyKind) -> Policy:
-    try:
-        document = policy.default_version.document
-    except LookupError:
+def _managed(policy: PolicyDocument, kind: PolicyKind) -> Policy:
+    if policy.document is None:
         return grants_nothing(policy.arn)
-    return compile_stored(document, kind, policy.arn) or grants_nothing(policy.arn)
+    return compile_stored(policy.document, kind, policy.arn) or grants_nothing(policy.arn)
 
 
-def _attached_and_inline(
-    inline: Iterable[models.UserInlinePolicy | models.GroupInlinePolicy | models.RoleInlinePolicy],
-    kind: PolicyKind,
-    owner_arn: str,
-    attached: Iterable[models.ManagedPolicy],
-) -> list[Policy]:
+def _identity(principal: PrincipalPolicies, kind: PolicyKind) -> list[Policy]:
+    """The principal's inline policies (compiled as ``kind``) and the managed policies attached to it."""
     policies = [
-        p for item in inline if (p := compile_stored(item.document, kind, f"{owner_arn}:{item.name}")) is not None
+        p
+        for item in principal.inline
+        if (p := compile_stored(item.document, kind, f"{principal.arn}:{item.name}")) is not None
     ]
-    policies += [_managed(policy, PolicyKind.MANAGED) for policy in attached]
+    policies += [_managed(policy, PolicyKind.MANAGED) for policy in principal.attached]
     return policies
 
 
 def _boundary(tx: Tx, boundary_arn: str | None) -> Policy | None:
     if not boundary_arn:
         return None
-    policy = stored_policies.policy_by_arn(tx, boundary_arn)
-    if policy is None:
-        return grants_nothing(boundary_arn)
-    return _managed(policy, PolicyKind.BOUNDARY)
+    found = stored_policies.policy_documents(tx, [boundary_arn])
+    return _managed(found[0], PolicyKind.BOUNDARY) if found else grants_nothing(boundary_arn)
 
 
 def _user_policies(tx: Tx, caller: Caller) -> ApplicablePolicies:
     # By unique id, not ARN: a renamed user keeps its policies, a re-created one is someone else.
-    user = principals.user_with_policies(tx, caller.user_id)
+    user = principals.user_policies(tx, caller.user_id)
     if user is None or user.account_id != caller.account_id:
         return ApplicablePolicies()
-    identity = _attached_and_inline(user.inline_policies, PolicyKind.INLINE_USER, user.arn, user.attached_policies)
+    identity = _identity(user, PolicyKind.INLINE_USER)
     for group in user.groups:
-        identity += _attached_and_inline(
-            group.inline_policies, PolicyKind.INLINE_GROUP, group.arn, group.attached_policies
-        )
+        identity += _identity(group, PolicyKind.INLINE_GROUP)
     return ApplicablePolicies(tuple(identity), _boundary(tx, user.permissions_boundary_arn))
 
 
@@ -96,7 +89,7 @@ def _session_policies(tx: Tx, claims: SessionClaims) -> tuple[Policy, ...]:
         policies.append(
             compile_stored(claims.session_policy, PolicyKind.SESSION, "SessionPolicy") or grants_nothing("x")
         )
-    found = {p.arn: p for p in stored_policies.policies_by_arns(tx, claims.policy_arns)}
+    found = {p.arn: p for p in stored_policies.policy_documents(tx, claims.policy_arns)}
     for policy_arn in claims.policy_arns:
         policy = found.get(policy_arn)
         # A policy the session names but that is gone grants nothing; the session stays limited.
@@ -106,11 +99,11 @@ def _session_policies(tx: Tx, claims: SessionClaims) -> tuple[Policy, ...]:
 
 def _role_session_policies(tx: Tx, caller: Caller, claims: SessionClaims) -> ApplicablePolicies:
     session_policies = _session_policies(tx, claims)
-    role = caller._memo["role"] if "role" in caller._memo else principals.role_with_policies(tx, claims.role_arn)
-    if role is None or role.role_id != claims.role_id:
+    role = caller._memo["role"] if "role" in caller._memo else principals.role_policies(tx, claims.role_arn)
+    if role is None or role.unique_id != claims.role_id:
         # The role was deleted (perhaps re-created under the same name): its sessions lose everything.
         return ApplicablePolicies(session=session_policies)
-    identity = _attached_and_inline(role.inline_policies, PolicyKind.INLINE_ROLE, role.arn, role.attached_policies)
+    identity = _identity(role, PolicyKind.INLINE_ROLE)
     return ApplicablePolicies(tuple(identity), _boundary(tx, role.permissions_boundary_arn), session_policies)
 
 

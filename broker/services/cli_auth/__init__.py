@@ -16,7 +16,7 @@ in the transaction that changes the state.
 """
 
 from broker.services.cli_auth._base import TokenGrant
-from broker.services.cli_auth.authorize_request import AuthorizeRequest, parse_authorize_request, parse_duration
+from broker.services.cli_auth.authorize_request import parse_authorize_request, parse_duration
 from broker.services.cli_auth.clients import (
     CLIENT_ID,
     GRANT_AUTHORIZATION_CODE,
@@ -37,7 +37,6 @@ __all__ = [
     "AuthorizationCodeGrant",
     "AuthorizeRedirect",
     "AuthorizeRefused",
-    "AuthorizeRequest",
     "DeviceAuthorizationGrant",
     "DeviceStart",
     "DeviceView",

@@ -16,7 +16,7 @@ from broker.services.federation import BrowserSession, FederationError, Federati
 from broker.services.federation.audit import sign_in_scope
 from broker.services.runtime import Runtime
 from broker.store import Tx
-from broker.store import repositories as repo
+from broker.store import cli_auth as store
 
 EVENT_SOURCE = "sso-oauth.amazonaws.com"
 
@@ -75,7 +75,7 @@ class CliAuthBase:
 
     def _purge_now_and_then(self, tx: Tx, now: dt.datetime) -> None:
         if self.runtime.housekeeping.due(PURGE_CHORE, now, PURGE_INTERVAL):
-            repo.purge_cli_expired(tx, now)
+            store.purge_cli_expired(tx, now)
 
     def _scope(
         self,

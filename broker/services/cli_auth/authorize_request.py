@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from broker.iam import limits
 from broker.iam.arn import InvalidArn, parse_role_arn
@@ -11,21 +10,9 @@ from broker.services.cli_auth.clients import CLIENT_ID
 from broker.services.cli_auth.errors import AuthorizeRedirect, AuthorizeRefused, OAuthCode, OAuthError
 from broker.services.cli_auth.loopback import is_loopback_redirect_uri
 from broker.services.cli_auth.pkce import is_code_challenge
+from broker.store.cli_auth import AuthorizeRequest
 
 MAX_STATE = 512
-
-
-@dataclass(frozen=True)
-class AuthorizeRequest:
-    """A checked /cli/authorize query, named as the pending authorization records it."""
-
-    client_id: str
-    redirect_uri: str
-    code_challenge: str
-    state: str
-    requested_role_arn: str | None
-    requested_duration: int | None
-    provider: str | None
 
 
 def _single(args: Mapping[str, list[str]], name: str) -> str | None:
@@ -89,7 +76,15 @@ def parse_authorize_request(args: Mapping[str, list[str]]) -> AuthorizeRequest:
     provider = values["provider"] or None
     if provider is not None and len(provider) > 256:
         raise refuse("invalid_request", "provider is too long")
-    return AuthorizeRequest(client_id, redirect_uri, challenge, state, role, duration, provider)
+    return AuthorizeRequest(
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        code_challenge=challenge,
+        state=state,
+        requested_role_arn=role,
+        requested_duration=duration,
+        provider=provider,
+    )
 
 
 def is_role_arn(text: str) -> bool:

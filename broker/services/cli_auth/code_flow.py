@@ -15,16 +15,15 @@ from dataclasses import asdict, dataclass
 
 from broker.services.audit import Actor, ClientInfo
 from broker.services.cli_auth._base import CliAuthBase, TokenGrant
-from broker.services.cli_auth.authorize_request import AuthorizeRequest
 from broker.services.cli_auth.clients import GRANT_AUTHORIZATION_CODE, check_client
 from broker.services.cli_auth.errors import AuthorizeRedirect, AuthorizeRefused, OAuthCode, OAuthError
 from broker.services.cli_auth.loopback import with_query
 from broker.services.cli_auth.pkce import is_code_verifier, pkce_matches
 from broker.services.cli_auth.sessions import browser_sign_in, stored_sign_in
 from broker.services.federation import sign_in_actor, token_hash
-from broker.store import Tx, models
+from broker.store import Tx
 from broker.store import cli_auth as store
-from broker.store import repositories as repo
+from broker.store.cli_auth import AuthorizeRequest, CliAuthorizationRecord
 
 # A pending /cli/authorize survives the IdP round trip (MFA included) for this long...
 AUTHORIZATION_LIFETIME = dt.timedelta(minutes=10)
@@ -53,7 +52,7 @@ class AuthorizationCodeGrant(CliAuthBase):
             self._purge_now_and_then(tx, now)
             store.add_cli_authorization(
                 tx,
-                models.CliAuthorization(
+                CliAuthorizationRecord(
                     request_hash=token_hash(handle),
                     created_at=now,
                     expires_at=now + AUTHORIZATION_LIFETIME,
@@ -69,8 +68,8 @@ class AuthorizationCodeGrant(CliAuthBase):
                 row.redirect_uri, row.state, row.requested_role_arn, row.requested_duration, row.provider
             )
 
-    def _pending_row(self, tx: Tx, handle: str | None) -> models.CliAuthorization:
-        row = repo.cli_authorization(tx, token_hash(handle)) if handle and len(handle) <= 128 else None
+    def _pending_row(self, tx: Tx, handle: str | None) -> CliAuthorizationRecord:
+        row = store.cli_authorization(tx, token_hash(handle)) if handle and len(handle) <= 128 else None
         if row is None or row.code_hash is not None or row.consumed_at is not None:
             raise AuthorizeRefused(
                 "UnknownAuthorization",
@@ -121,11 +120,15 @@ class AuthorizationCodeGrant(CliAuthBase):
                 )
             scope = self._scope("CreateAuthorizationCode", sign_in_actor(sign_in), client)
             if refusal is None:
-                row.code_hash = token_hash(code)
-                row.code_expires_at = now + CODE_LIFETIME
-                row.web_session_hash = web.id_hash
-                row.role_arn = role_arn
-                row.duration_seconds = duration
+                store.grant_cli_code(
+                    tx,
+                    row.request_hash,
+                    code_hash=token_hash(code),
+                    code_expires_at=now + CODE_LIFETIME,
+                    web_session_hash=web.id_hash,
+                    role_arn=role_arn,
+                    duration_seconds=duration,
+                )
                 scope.request_parameters = {
                     "clientId": row.client_id,
                     "redirectUri": row.redirect_uri,
@@ -135,7 +138,7 @@ class AuthorizationCodeGrant(CliAuthBase):
                 scope.additional = {"authorizationId": row.request_hash[:16]}
                 scope.record(tx, now)
                 return with_query(row.redirect_uri, {"code": code, "state": row.state})
-            row.consumed_at = now
+            store.close_cli_authorization(tx, row.request_hash, now)
             scope.request_parameters = {"roleArn": role_arn[:2048], "durationSeconds": duration}
             scope.record(tx, now, error=OAuthError(*refusal))
         # Raised once the refusal and its audit record are committed.
@@ -147,7 +150,7 @@ class AuthorizationCodeGrant(CliAuthBase):
         with self.runtime.db.transaction() as tx:
             row = self._pending_row(tx, handle)
             _web, sign_in = browser_sign_in(tx, web_token, csrf_token, now, expired_form=_EXPIRED_FORM)
-            row.consumed_at = now
+            store.close_cli_authorization(tx, row.request_hash, now)
             scope = self._scope(
                 "CreateAuthorizationCode",
                 sign_in_actor(sign_in),
@@ -174,16 +177,16 @@ class AuthorizationCodeGrant(CliAuthBase):
         audited: OAuthError | None = None
         with self.runtime.db.transaction() as tx:
             code_hash = token_hash(code[:256])
-            row = repo.cli_authorization_by_code(tx, code_hash)
+            row = store.cli_authorization_by_code(tx, code_hash)
             if row is None:
                 raise OAuthError("invalid_grant", "the code is not known here")
             loaded = stored_sign_in(tx, row.web_session_hash, now)
             actor = sign_in_actor(loaded[1]) if loaded else Actor(type="SAMLUser")
             parameters = {"grantType": GRANT_AUTHORIZATION_CODE, "clientId": client_id, "roleArn": row.role_arn}
             scope = self._scope("CreateToken", actor, client, request_parameters=parameters)
-            if not repo.consume_cli_code(tx, code_hash, now):
+            if not store.consume_cli_code(tx, code_hash, now):
                 # RFC 6749 4.1.2: a second use revokes what the first one obtained.
-                revoked = repo.revoke_cli_sessions_from(tx, row.request_hash, now)
+                revoked = store.revoke_cli_sessions_from(tx, row.request_hash, now)
                 failure = OAuthError("invalid_grant", "the code was already used; the session it opened is revoked")
                 audited = OAuthError("invalid_grant", f"code reused; {revoked} session(s) revoked")
             elif row.code_expires_at is None or row.code_expires_at <= now:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from broker.services.audit import Actor, ClientInfo
@@ -20,8 +20,9 @@ from broker.services.cli_auth.errors import AuthorizeRefused, OAuthError
 from broker.services.cli_auth.sessions import browser_sign_in, stored_sign_in
 from broker.services.cli_auth.user_codes import display_user_code, new_user_code, normalise_user_code
 from broker.services.federation import sign_in_actor, token_hash
-from broker.store import models
-from broker.store import repositories as repo
+from broker.store import Tx
+from broker.store import cli_auth as store
+from broker.store.cli_auth import DeviceAuthorizationRecord
 
 DEVICE_LIFETIME = dt.timedelta(minutes=10)
 # Module attributes, read at call time, so a test broker can poll faster.
@@ -52,7 +53,7 @@ class DeviceView:
     status: str
 
     @classmethod
-    def of(cls, row: models.DeviceAuthorization) -> DeviceView:
+    def of(cls, row: DeviceAuthorizationRecord) -> DeviceView:
         return cls(
             display_user_code(row.user_code),
             row.requested_role_arn,
@@ -78,7 +79,7 @@ class DeviceAuthorizationGrant(CliAuthBase):
             self._purge_now_and_then(tx, now)
             for _ in range(8):
                 user_code = new_user_code()
-                row = models.DeviceAuthorization(
+                row = DeviceAuthorizationRecord(
                     device_code_hash=token_hash(device_code),
                     user_code=user_code,
                     client_id=client_id,
@@ -90,7 +91,7 @@ class DeviceAuthorizationGrant(CliAuthBase):
                     created_at=now,
                     expires_at=now + DEVICE_LIFETIME,
                 )
-                if repo.add_device_authorization(tx, row):
+                if store.add_device_authorization(tx, row):
                     break
             else:  # pragma: no cover - 8 collisions in a space of 2.5e10
                 raise OAuthError("temporarily_unavailable", "could not draw a free user code; try again", 503)
@@ -102,7 +103,7 @@ class DeviceAuthorizationGrant(CliAuthBase):
         if code is None:
             return None
         with self.runtime.db.transaction() as tx:
-            row = repo.device_authorization_by_user_code(tx, code)
+            row = store.device_authorization_by_user_code(tx, code)
             if row is None or row.status != "pending" or row.expires_at <= self.runtime.now():
                 return None
             return DeviceView.of(row)
@@ -124,7 +125,7 @@ class DeviceAuthorizationGrant(CliAuthBase):
             web, sign_in = browser_sign_in(
                 tx, web_token, csrf_token, now, expired_form="The form has expired. Enter the code again."
             )
-            row = repo.device_authorization_by_user_code(tx, code) if code else None
+            row = store.device_authorization_by_user_code(tx, code) if code else None
             if row is None or row.status != "pending" or row.expires_at <= now:
                 raise AuthorizeRefused(
                     "UnknownUserCode", "That code is not valid or has expired. Check your terminal for the code.", 404
@@ -136,14 +137,17 @@ class DeviceAuthorizationGrant(CliAuthBase):
                     raise AuthorizeRefused("RoleNotPermitted", "That role is not one you may assume.", 403)
                 if duration is not None:
                     duration = min(duration, offer.max_session_duration)
-                row.status = "approved"
-                row.role_arn = offer.role_arn
-                row.duration_seconds = duration
-                row.web_session_hash = web.id_hash
+                store.approve_device_authorization(
+                    tx,
+                    row.device_code_hash,
+                    role_arn=offer.role_arn,
+                    duration_seconds=duration,
+                    web_session_hash=web.id_hash,
+                    now=now,
+                )
                 parameters.update(roleArn=offer.role_arn, durationSeconds=duration)
             else:
-                row.status = "denied"
-            row.decided_at = now
+                store.deny_device_authorization(tx, row.device_code_hash, now)
             scope = self._scope(
                 "ApproveDeviceAuthorization" if approve else "DenyDeviceAuthorization",
                 sign_in_actor(sign_in),
@@ -152,7 +156,7 @@ class DeviceAuthorizationGrant(CliAuthBase):
                 additional={"deviceSourceIp": row.source_ip, "deviceAuthorizationId": row.device_code_hash[:16]},
             )
             scope.record(tx, now)
-            return DeviceView.of(row)
+            return replace(DeviceView.of(row), status="approved" if approve else "denied")
 
     def poll_device(self, device_code: str, client_id: str, client: ClientInfo) -> TokenGrant:
         check_client(client_id)
@@ -163,7 +167,7 @@ class DeviceAuthorizationGrant(CliAuthBase):
         failure: OAuthError | None = None
         with self.runtime.db.transaction() as tx:
             device_hash = token_hash(device_code[:256])
-            row = repo.device_authorization(tx, device_hash)
+            row = store.device_authorization(tx, device_hash)
             if row is None or row.client_id != client_id:
                 raise OAuthError("invalid_grant", "the device code is not known here")
             if row.status == "consumed":
@@ -174,10 +178,10 @@ class DeviceAuthorizationGrant(CliAuthBase):
                 raise OAuthError("access_denied", "the request was denied in the browser")
             if row.status == "pending":
                 # Committed with the poll's time, so the next poll is measured from this one.
-                failure = _not_yet(row, now)
+                failure = _not_yet(tx, row, now)
             else:
                 loaded = stored_sign_in(tx, row.web_session_hash, now)
-                if not repo.consume_device_authorization(tx, device_hash, now):
+                if not store.consume_device_authorization(tx, device_hash, now):
                     raise OAuthError("invalid_grant", "the device code was already used")
                 actor = sign_in_actor(loaded[1]) if loaded else Actor(type="SAMLUser")
                 parameters = {"grantType": GRANT_DEVICE_CODE, "clientId": client_id, "roleArn": row.role_arn}
@@ -195,14 +199,14 @@ class DeviceAuthorizationGrant(CliAuthBase):
         return self._issue(issuance, client, opened_handle=handle)
 
 
-def _not_yet(row: models.DeviceAuthorization, now: dt.datetime) -> OAuthError:
+def _not_yet(tx: Tx, row: DeviceAuthorizationRecord, now: dt.datetime) -> OAuthError:
     """A poll of a pending request: wait (RFC 8628 3.5), or slow down when it came too soon."""
     early = (
         row.last_polled_at is not None
         and now - row.last_polled_at < dt.timedelta(seconds=row.interval_seconds) - POLL_TOLERANCE
     )
-    row.last_polled_at = now
+    interval = row.interval_seconds + int(SLOW_DOWN_STEP) if early else row.interval_seconds
+    store.record_device_poll(tx, row.device_code_hash, now, interval)
     if early:
-        row.interval_seconds += int(SLOW_DOWN_STEP)
-        return OAuthError("slow_down", f"poll at most every {row.interval_seconds} seconds")
+        return OAuthError("slow_down", f"poll at most every {interval} seconds")
     return OAuthError("authorization_pending", "waiting for the person to approve in a browser")

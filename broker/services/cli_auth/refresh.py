@@ -15,7 +15,7 @@ from broker.services.cli_auth.clients import GRANT_REFRESH_TOKEN, check_client
 from broker.services.cli_auth.errors import OAuthError
 from broker.services.cli_auth.sessions import live_cli_session, stored_sign_in
 from broker.services.federation import RoleOffer, sign_in_actor, token_hash
-from broker.store import repositories as repo
+from broker.store import cli_auth as store
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class RefreshTokenGrant(CliAuthBase):
             if all(o.role_arn != chosen for o in sign_in.offers()):
                 failure = OAuthError("invalid_scope", f"role {chosen} is not one this sign-in may assume")
             else:
-                cli.last_used_at = now
+                store.touch_cli_session(tx, cli.handle_hash, now)
                 parameters["durationSeconds"] = duration
             scope = self._scope("CreateToken", sign_in_actor(sign_in), client, request_parameters=parameters)
             scope.record(tx, now, error=failure)
@@ -89,10 +89,10 @@ class RefreshTokenGrant(CliAuthBase):
         check_client(client_id)
         now = self.runtime.now()
         with self.runtime.db.transaction() as tx:
-            cli = repo.cli_session(tx, token_hash(refresh_token[:256])) if refresh_token else None
+            cli = store.cli_session(tx, token_hash(refresh_token[:256])) if refresh_token else None
             if cli is None or cli.revoked_at is not None:
                 return
-            cli.revoked_at = now
+            store.revoke_cli_session(tx, cli.handle_hash, now)
             loaded = stored_sign_in(tx, cli.web_session_hash, now)
             actor = (
                 sign_in_actor(loaded[1])

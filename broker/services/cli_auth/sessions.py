@@ -11,16 +11,17 @@ import datetime as dt
 from broker.services.cli_auth.clients import CLIENT_ID
 from broker.services.cli_auth.errors import AuthorizeRefused, OAuthError
 from broker.services.federation import BrowserSession, SignIn, signed_in, token_hash
-from broker.store import Tx, models
+from broker.store import Tx
 from broker.store import cli_auth as store
-from broker.store import repositories as repo
+from broker.store import federation as federation_store
+from broker.store.cli_auth import CliSessionRecord
 
 
 def stored_sign_in(tx: Tx, web_session_hash: str | None, now: dt.datetime) -> tuple[BrowserSession, SignIn] | None:
     """The live web session a grant recorded (by its hash), and what its sign-in established."""
     if web_session_hash is None:
         return None
-    web = repo.web_session(tx, web_session_hash, now)
+    web = federation_store.web_session(tx, web_session_hash, now)
     if web is None:
         return None
     return BrowserSession.of(web), SignIn(**web.assertion)
@@ -51,7 +52,7 @@ def open_cli_session(
     """``grant_ref`` names the code or device code it came from, so a replayed code revokes it."""
     store.add_cli_session(
         tx,
-        models.CliSession(
+        CliSessionRecord(
             handle_hash=token_hash(handle),
             web_session_hash=web.id_hash,
             client_id=CLIENT_ID,
@@ -66,9 +67,9 @@ def open_cli_session(
     )
 
 
-def live_cli_session(tx: Tx, refresh_token: str, now: dt.datetime) -> tuple[models.CliSession, SignIn]:
+def live_cli_session(tx: Tx, refresh_token: str, now: dt.datetime) -> tuple[CliSessionRecord, SignIn]:
     """The CLI session behind a refresh handle and the sign-in it carries, while both last."""
-    cli = repo.cli_session(tx, token_hash(refresh_token[:256]))
+    cli = store.cli_session(tx, token_hash(refresh_token[:256]))
     if cli is None or cli.revoked_at is not None:
         raise OAuthError("invalid_grant", "the broker session is not known or was signed out")
     if cli.expires_at <= now:
@@ -80,6 +81,4 @@ def live_cli_session(tx: Tx, refresh_token: str, now: dt.datetime) -> tuple[mode
 
 
 def revoke_cli_session(tx: Tx, handle: str, now: dt.datetime) -> None:
-    found = repo.cli_session(tx, token_hash(handle))
-    if found is not None:
-        found.revoked_at = now
+    store.revoke_cli_session(tx, token_hash(handle), now)

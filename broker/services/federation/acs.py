@@ -15,7 +15,7 @@ from broker.services.federation.providers import replay_window_end, validate
 from broker.services.federation.sessions import open_web_session
 from broker.services.federation.sign_in import SignIn, read_sign_in, sign_in_actor
 from broker.services.runtime import Runtime
-from broker.store import repositories as repo
+from broker.store import federation as store
 
 log = logging.getLogger("broker.federation")
 
@@ -32,11 +32,11 @@ def consume(
     try:
         with runtime.db.transaction() as tx:
             assertion, trust = validate(runtime, tx, saml_response, now)
-            provider = repo.provider_by_arn(tx, trust.arn)
+            provider = store.provider_by_arn(tx, trust.arn)
             assert provider is not None
             check_request(tx, settings, assertion, provider, relay_state, browser_binding, now)
             check_relay_state(settings, relay_state)
-            if not repo.remember_assertion(
+            if not store.remember_assertion(
                 tx, assertion.issuer, assertion.assertion_id, replay_window_end(runtime, assertion)
             ):
                 raise SamlError("Replay", f"assertion {assertion.assertion_id} was already used")
@@ -44,7 +44,7 @@ def consume(
             token = open_web_session(runtime, tx, sign_in, now)
             # Expired replay records, requests and web sessions go now and then, not on every sign-in.
             if runtime.housekeeping.due(PURGE_CHORE, now, PURGE_INTERVAL):
-                repo.purge_expired(tx, now)
+                store.purge_expired(tx, now)
             scope = sign_in_scope(
                 settings,
                 "ConsoleLogin",

@@ -15,7 +15,6 @@ from broker.services.runtime import Runtime
 from broker.services.saml_session import session_duration
 from broker.services.trust import saml_trust_decision
 from broker.store import federation as store
-from broker.store import repositories as repo
 
 EVENT_NAME = "AssumeRoleWithSAML"
 
@@ -66,7 +65,7 @@ def _issue(
     settings = runtime.settings
     now = runtime.now()
     with runtime.db.transaction() as tx:
-        role = repo.role_by_arn(tx, role_arn)
+        role = store.trusting_role(tx, role_arn)
         if role is None:
             raise RoleNotPermitted("That role no longer exists.")
         # The trust policy may have changed since sign-in: decide again at issuance.
@@ -95,7 +94,7 @@ def _issue(
             mfa=sign_in.mfa,
             federated=token_context(sign_in.context),
         )
-        store.record_role_use(role, now, settings.region)
+        store.mark_role_used(tx, role.role_id, now, settings.region)
         scope = sign_in_scope(
             settings,
             EVENT_NAME,

@@ -13,8 +13,9 @@ from broker.services.federation.providers import find_provider_by_reference
 from broker.services.federation.sessions import token_hash
 from broker.services.runtime import Runtime
 from broker.settings import Settings
-from broker.store import Tx, models
-from broker.store import repositories as repo
+from broker.store import Tx
+from broker.store import federation as store
+from broker.store.federation import ProviderRecord, SamlRequestRecord
 
 
 def start_login(runtime: Runtime, provider_reference: str, browser_binding: str, relay_state: str | None) -> str:
@@ -35,9 +36,9 @@ def start_login(runtime: Runtime, provider_reference: str, browser_binding: str,
                 "The provider's metadata has no HTTP-Redirect SingleSignOnService; start sign-in at the IdP."
             )
         redirect = runtime.sp.authn_request(destination, relay_state=relay_state, now=now)
-        repo.add_saml_request(
+        store.add_saml_request(
             tx,
-            models.SamlRequest(
+            SamlRequestRecord(
                 request_id=redirect.request_id,
                 provider_arn=provider.arn,
                 browser_binding=token_hash(browser_binding),
@@ -53,7 +54,7 @@ def check_request(
     tx: Tx,
     settings: Settings,
     assertion: Assertion,
-    provider: models.SamlProvider,
+    provider: ProviderRecord,
     relay_state: str | None,
     browser_binding: str | None,
     now: dt.datetime,
@@ -61,11 +62,11 @@ def check_request(
     """A response answers an AuthnRequest this broker sent to that provider from this browser, once;
     an unsolicited one only where the provider and the settings allow IdP-initiated sign-in."""
     if assertion.in_response_to is None:
-        refuse = (provider.options or {}).get("refuse_unsolicited")
+        refuse = provider.options.get("refuse_unsolicited")
         if refuse or not settings.saml_allow_unsolicited or provider.name in settings.saml_refuse_unsolicited_providers:
             raise SamlError("UnsolicitedRefused", f"provider {provider.name} refuses IdP-initiated sign-in")
         return
-    request = repo.saml_request(tx, assertion.in_response_to)
+    request = store.saml_request(tx, assertion.in_response_to)
     if request is None:
         raise SamlError("UnknownRequest", f"InResponseTo {assertion.in_response_to!r} was not issued here")
     if request.provider_arn != provider.arn:
@@ -74,7 +75,7 @@ def check_request(
         raise SamlError("UnknownRequest", "the request was already answered or has expired")
     if browser_binding is None or not hmac.compare_digest(request.browser_binding, token_hash(browser_binding)):
         raise SamlError("BrowserMismatch", "the response came back in a different browser than the request left")
-    if repo.consume_saml_request(tx, request.request_id, now) is None:
+    if store.consume_saml_request(tx, request.request_id, now) is None:
         raise SamlError("UnknownRequest", "the request was already answered or has expired")
     if request.relay_state is not None and relay_state != request.relay_state:
         raise SamlError("BadRelayState", "RelayState differs from the one the request carried")

@@ -17,8 +17,9 @@ from broker.saml.errors import MetadataError, SamlError
 from broker.saml.metadata import parse_idp_metadata
 from broker.services.runtime import Runtime
 from broker.settings import Settings
-from broker.store import Tx, models
-from broker.store import repositories as repo
+from broker.store import Tx
+from broker.store import federation as store
+from broker.store.federation import ProviderRecord
 
 log = logging.getLogger("broker.federation")
 
@@ -36,28 +37,28 @@ def sign_in_choices(runtime: Runtime) -> list[ProviderChoice]:
     with runtime.db.transaction() as tx:
         return [
             ProviderChoice(name=p.name, account_id=p.account_id, reference=f"{p.account_id}/{p.name}")
-            for p in repo.list_providers(tx)
+            for p in store.list_providers(tx)
         ]
 
 
-def find_provider_by_reference(tx: Tx, settings: Settings, reference: str) -> models.SamlProvider | None:
+def find_provider_by_reference(tx: Tx, settings: Settings, reference: str) -> ProviderRecord | None:
     """``NAME``, ``ACCOUNT/NAME`` or a provider ARN; a bare name several accounts use means the default account's."""
     if reference.startswith("arn:"):
-        return repo.provider_by_arn(tx, reference)
+        return store.provider_by_arn(tx, reference)
     if "/" in reference:
         account, _, name = reference.partition("/")
-        return repo.provider_by_name(tx, account, name.lower())
-    matches = [p for p in repo.list_providers(tx) if p.name_key == reference.lower()]
+        return store.provider_by_name(tx, account, name.lower())
+    matches = [p for p in store.list_providers(tx) if p.name_key == reference.lower()]
     if len(matches) > 1:
         default = [p for p in matches if p.account_id == settings.default_account_id]
         return default[0] if default else None
     return matches[0] if matches else None
 
 
-def trust_from(provider: models.SamlProvider, settings: Settings) -> ProviderTrust:
+def trust_from(provider: ProviderRecord, settings: Settings) -> ProviderTrust:
     """What the ACS needs of a registration; raises :class:`MetadataError` if its metadata is unusable."""
     metadata = parse_idp_metadata(provider.metadata_xml)
-    options = provider.options or {}
+    options = provider.options
     return ProviderTrust(
         arn=provider.arn,
         name=provider.name,
@@ -90,8 +91,8 @@ def provider_finder(tx: Tx, settings: Settings, pinned_arn: str | None = None) -
     """
 
     def find(issuer: str, in_response_to: str | None) -> ProviderTrust | None:
-        candidates = repo.providers_by_entity_id(tx, issuer)
-        request = repo.saml_request(tx, in_response_to[:128]) if in_response_to and not pinned_arn else None
+        candidates = store.providers_by_entity_id(tx, issuer)
+        request = store.saml_request(tx, in_response_to[:128]) if in_response_to and not pinned_arn else None
         pinned = pinned_arn or (request.provider_arn if request is not None else None)
         if pinned is not None:
             candidates = [p for p in candidates if p.arn == pinned]

@@ -16,9 +16,10 @@ from broker.services.federation.audit import sign_in_scope
 from broker.services.federation.errors import BadCsrf
 from broker.services.federation.sign_in import SignIn, sign_in_actor
 from broker.services.runtime import Runtime
-from broker.store import Tx, models
+from broker.store import Tx
+from broker.store import cli_auth as cli_store
 from broker.store import federation as store
-from broker.store import repositories as repo
+from broker.store.federation import WebSessionRecord
 
 
 def token_hash(token: str) -> str:
@@ -34,7 +35,7 @@ class BrowserSession:
     expires_at: dt.datetime
 
     @classmethod
-    def of(cls, web: models.WebSession) -> BrowserSession:
+    def of(cls, web: WebSessionRecord) -> BrowserSession:
         return cls(id_hash=web.id_hash, csrf_token=web.csrf_token, expires_at=web.expires_at)
 
     def csrf_matches(self, csrf_token: str | None) -> bool:
@@ -44,7 +45,7 @@ class BrowserSession:
 def open_web_session(runtime: Runtime, tx: Tx, sign_in: SignIn, now: dt.datetime) -> str:
     """Keep a sign-in server-side; the returned token is the browser's cookie."""
     token = secrets.token_urlsafe(32)
-    web = models.WebSession(
+    web = WebSessionRecord(
         id_hash=token_hash(token),
         provider_arn=sign_in.provider_arn,
         subject=sign_in.subject[:1024],
@@ -59,7 +60,7 @@ def open_web_session(runtime: Runtime, tx: Tx, sign_in: SignIn, now: dt.datetime
 
 def signed_in(tx: Tx, token: str | None, now: dt.datetime) -> tuple[BrowserSession, SignIn] | None:
     """The live web session a browser token names, in the caller's transaction."""
-    web = repo.web_session(tx, token_hash(token), now) if token else None
+    web = store.web_session(tx, token_hash(token), now) if token else None
     if web is None:
         return None
     return BrowserSession.of(web), SignIn(**web.assertion)
@@ -82,14 +83,14 @@ def sign_out(runtime: Runtime, token: str | None, csrf_token: str | None, client
     """
     now = runtime.now()
     with runtime.db.transaction() as tx:
-        web = repo.web_session(tx, token_hash(token), now) if token else None
+        web = store.web_session(tx, token_hash(token), now) if token else None
         if web is None:
             return False
         if not BrowserSession.of(web).csrf_matches(csrf_token):
             raise BadCsrf("The sign-out form has expired. Reload the page and try again.")
         sign_in = SignIn(**web.assertion)
-        cli_sessions = repo.count_cli_sessions(tx, web.id_hash, now)
-        store.delete_web_session(tx, web)
+        cli_sessions = cli_store.count_cli_sessions(tx, web.id_hash, now)
+        store.delete_web_session(tx, web.id_hash)
         scope = sign_in_scope(
             runtime.settings,
             "ConsoleLogout",

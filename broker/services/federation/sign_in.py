@@ -11,8 +11,9 @@ from broker.services.audit import Actor
 from broker.services.saml_session import SessionAttributes, role_pairs, saml_context, session_attributes
 from broker.services.trust import saml_trust_decision
 from broker.settings import Settings, mfa_authn_contexts
-from broker.store import Tx, models
-from broker.store import repositories as repo
+from broker.store import Tx
+from broker.store import federation as store
+from broker.store.federation import ProviderRecord, TrustingRole
 
 # saml: keys carried into the session token for policy variables such as ${saml:sub}.
 TOKEN_CONTEXT_KEYS = ("saml:aud", "saml:iss", "saml:sub", "saml:sub_type", "saml:namequalifier", "saml:doc")
@@ -26,6 +27,12 @@ class RoleOffer:
     account_alias: str | None
     description: str
     max_session_duration: int
+
+    @classmethod
+    def of(cls, role: TrustingRole) -> RoleOffer:
+        return cls(
+            role.arn, role.name, role.account_id, role.account_alias, role.description, role.max_session_duration
+        )
 
 
 @dataclass(frozen=True)
@@ -70,14 +77,14 @@ def read_sign_in(
     tx: Tx,
     settings: Settings,
     assertion: Assertion,
-    provider: models.SamlProvider,
+    provider: ProviderRecord,
     relay_state: str | None,
 ) -> SignIn:
     attributes = session_attributes(assertion)
     context = saml_context(assertion, provider.account_id, provider.name)
     offers, refused = offered_roles(tx, assertion, provider, attributes, context)
     # MFA classes: the provider's own option, merged with the saml_mfa_authn_contexts setting.
-    mfa_contexts = set((provider.options or {}).get("mfa_authn_contexts") or ())
+    mfa_contexts = set(provider.options.get("mfa_authn_contexts") or ())
     mfa_contexts |= mfa_authn_contexts(settings, provider.name)
     return SignIn(
         provider_arn=provider.arn,
@@ -113,7 +120,7 @@ def read_sign_in(
 def offered_roles(
     tx: Tx,
     assertion: Assertion,
-    provider: models.SamlProvider,
+    provider: ProviderRecord,
     attributes: SessionAttributes,
     context: dict[str, Any],
 ) -> tuple[list[RoleOffer], list[dict[str, str]]]:
@@ -122,27 +129,14 @@ def offered_roles(
     listed = None if pairs is None else {p.role_arn for p in pairs if p.provider_arn == provider.arn}
     offers: list[RoleOffer] = []
     refused: list[dict[str, str]] = []
-    aliases: dict[str, str | None] = {}
-    for role in repo.roles_trusting(tx, provider.arn):
+    for role in store.roles_trusting(tx, provider.arn):
         if listed is not None and role.arn not in listed:
             continue
         decision = saml_trust_decision(role, provider.arn, context, attributes.tags, attributes.source_identity)
         if not decision.allowed:
             refused.append({"role_arn": role.arn, "reason": decision.reason})
             continue
-        if role.account_id not in aliases:
-            account = repo.get_account(tx, role.account_id)
-            aliases[role.account_id] = account.alias if account else None
-        offers.append(
-            RoleOffer(
-                role_arn=role.arn,
-                role_name=role.name,
-                account_id=role.account_id,
-                account_alias=aliases[role.account_id],
-                description=role.description,
-                max_session_duration=role.max_session_duration,
-            )
-        )
+        offers.append(RoleOffer.of(role))
     return offers, refused
 
 

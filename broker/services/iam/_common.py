@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 from urllib.parse import unquote
 
 from broker.iam import limits
 from broker.iam.errors import AwsError
 from broker.iam.names import constraint_violation, name_key, validate_tag_key, validate_tags, validation_error
 from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
-from broker.store import Tx
-from broker.store.iam import rows
+from broker.store.iam.named import Dependents
 
+T = TypeVar("T")
 _DOCUMENT_TEXT = re.compile(r"[\t\n\r\x20-\xff]+")
-_CONCURRENT = (
+CONCURRENT = (
     "The request was rejected because multiple requests to change this object were submitted "
     "simultaneously. Wait a few minutes and submit your request again."
 )
@@ -93,35 +94,34 @@ def check_quota(count: int, quota: str, limit: int) -> None:
         raise AwsError("LimitExceeded", f"Cannot exceed quota for {quota}: {limit}")
 
 
-def insert_or_exists(tx: Tx, row: object, message: str) -> None:
-    """Add a new entity; a unique-constraint race with another request ends as AWS's EntityAlreadyExists."""
-    if not rows.insert(tx, row):
-        raise AwsError("EntityAlreadyExists", message)
-
-
-def save_or_exists(tx: Tx, message: str) -> None:
-    """Write a rename now; a unique-constraint race ends as AWS's EntityAlreadyExists."""
-    if not rows.save(tx):
-        raise AwsError("EntityAlreadyExists", message)
-
-
-def save_or_conflict(tx: Tx, code: str = "ConcurrentModification", message: str = _CONCURRENT) -> None:
-    """Write a change now; a constraint another request just tripped ends as an AWS error, not a 500."""
-    if not rows.save(tx):
+def written_or_conflict(done: bool, code: str = "ConcurrentModification", message: str = CONCURRENT) -> None:
+    """A store write another request's change just refused (it returned False) ends as an AWS error, not a 500."""
+    if not done:
         raise AwsError(code, message)
 
 
-def delete_or_conflict(tx: Tx, row: object, code: str = "ConcurrentModification", message: str = _CONCURRENT) -> None:
-    """Delete an entity now; one a concurrent request just made use of ends as an AWS error, not a 500."""
-    if not rows.delete(tx, row):
-        raise AwsError(code, message)
+def created_or_exists(created: T | None, message: str) -> T:
+    """A new entity; None from the store (a concurrent request took its name) is AWS's EntityAlreadyExists."""
+    if created is None:
+        raise AwsError("EntityAlreadyExists", message)
+    return created
 
 
-def check_deletable(blockers: Sequence[tuple[object, str]]) -> None:
-    """AWS refuses to delete an entity that still has subordinate entities, naming the first kind:
-    each blocker is (what the entity still has, what the caller must do first)."""
-    for present, step in blockers:
-        if present:
+# What AWS asks to be done first, in the order it checks: a user's keys before its groups...
+_DELETE_FIRST = (
+    ("access_keys", "delete access keys"),
+    ("mfa_devices", "delete MFA device"),
+    ("members", "remove users from group"),
+    ("inline_policies", "delete policies"),
+    ("attached_policies", "detach all policies"),
+    ("groups", "remove user from all groups"),
+)
+
+
+def check_deletable(dependents: Dependents) -> None:
+    """AWS refuses to delete an entity that still has subordinate entities, naming the first kind."""
+    for kind, step in _DELETE_FIRST:
+        if getattr(dependents, kind):
             raise AwsError("DeleteConflict", f"Cannot delete entity, must {step} first.")
 
 

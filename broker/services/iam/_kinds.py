@@ -3,12 +3,13 @@ case), a path, an ARN built from both, a unique id, and a quota per account."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from broker.iam import arn as arns
-from broker.iam import limits
+from broker.iam import entities, limits
 from broker.iam.errors import AwsError
 from broker.iam.ids import UniqueIdPrefix, new_unique_id
 from broker.iam.names import (
@@ -20,23 +21,28 @@ from broker.iam.names import (
     validate_role_name,
     validate_user_name,
 )
-from broker.services.iam._common import (
-    check_deletable,
-    check_quota,
-    delete_or_conflict,
-    insert_or_exists,
-    save_or_exists,
-)
-from broker.store import Tx, models
-from broker.store.iam import rows
+from broker.services.iam._common import check_deletable, check_quota, created_or_exists, written_or_conflict
+from broker.store import Tx
+from broker.store.iam.named import GROUPS, POLICIES, ROLES, USERS, Dependents, NamedTable
 
-Entity = TypeVar("Entity", models.User, models.Group, models.Role, models.ManagedPolicy)
+Entity = TypeVar("Entity", entities.User, entities.Group, entities.Role, entities.ManagedPolicy)
+
+
+def unique_id(entity: entities.User | entities.Group | entities.Role | entities.ManagedPolicy) -> str:
+    """The id AWS gives the entity (``AIDA...``, ``AGPA...``, ``AROA...``, ``ANPA...``): the store's handle."""
+    if isinstance(entity, entities.User):
+        return entity.user_id
+    if isinstance(entity, entities.Group):
+        return entity.group_id
+    if isinstance(entity, entities.Role):
+        return entity.role_id
+    return entity.policy_id
 
 
 @dataclass(frozen=True)
 class EntityKind(Generic[Entity]):
     label: str  # as AWS's messages and quotas name the kind: "User"
-    model: type[Entity]
+    table: NamedTable[Any, Entity]
     id_column: str
     id_prefix: UniqueIdPrefix
     build_arn: Callable[[str, str, str], str]
@@ -55,7 +61,7 @@ class EntityKind(Generic[Entity]):
         return self.exists.format(label=self.label, name=name)
 
     def find(self, tx: Tx, account_id: str, name: str) -> Entity | None:
-        return rows.named(tx, self.model, account_id, name_key(name))
+        return self.table.find(tx, account_id, name_key(name))
 
     def get(self, tx: Tx, account_id: str, name: str) -> Entity:
         found = self.find(tx, account_id, name)
@@ -63,52 +69,57 @@ class EntityKind(Generic[Entity]):
             raise AwsError("NoSuchEntity", f"The {self.label.lower()} with name {name} cannot be found.")
         return found
 
-    def create(self, tx: Tx, account_id: str, name: str, path: str, **columns: Any) -> Entity:
-        """A new entity (its name and path validated), unless the name is taken or the account is at its quota."""
+    def create(
+        self,
+        tx: Tx,
+        account_id: str,
+        name: str,
+        path: str,
+        add: Callable[[Tx, Mapping[str, Any]], Entity | None] | None = None,
+        **fields: Any,
+    ) -> Entity:
+        """A new entity (its name and path validated), unless the name is taken or the account is at its quota.
+
+        ``fields`` are the entity's other fields; ``add`` writes it (the kind's table by default)."""
         message = self.exists_message(name)
         if self.find(tx, account_id, name) is not None:
             raise AwsError("EntityAlreadyExists", message)
-        check_quota(rows.count_in_account(tx, self.model, account_id), self.quota, self.limit)
-        entity = self.model(
-            account_id=account_id,
-            name=name,
-            name_key=name_key(name),
-            path=path,
-            arn=self.build_arn(account_id, name, path),
-            **{self.id_column: new_unique_id(self.id_prefix)},
-            **columns,
-        )
-        insert_or_exists(tx, entity, message)
-        return entity
+        check_quota(self.table.count(tx, account_id), self.quota, self.limit)
+        identity = {
+            "account_id": account_id,
+            "name": name,
+            "path": path,
+            "arn": self.build_arn(account_id, name, path),
+            self.id_column: new_unique_id(self.id_prefix),
+        }
+        return created_or_exists((add or self.table.add)(tx, {**identity, **fields}), message)
 
     def rename(self, tx: Tx, account_id: str, name: str, new_path: str | None, new_name: str | None) -> Entity:
         """UpdateUser, UpdateGroup: a new name, a new path, or both; the ARN follows."""
         entity = self.get(tx, account_id, name)
+        handle = unique_id(entity)
         path = self.validate_path(new_path) if new_path is not None else entity.path
         if new_name is not None:
             self.validate_name(new_name, f"new{self.label}Name")
             other = self.find(tx, account_id, new_name)
-            if other is not None and other.id != entity.id:
+            if other is not None and unique_id(other) != handle:
                 raise AwsError("EntityAlreadyExists", self.exists_message(new_name))
-            entity.name = new_name
-            entity.name_key = name_key(new_name)
-        entity.path = path
-        entity.arn = self.build_arn(account_id, entity.name, path)
-        save_or_exists(tx, self.exists_message(entity.name))
-        return entity
+        final_name = new_name if new_name is not None else entity.name
+        arn = self.build_arn(account_id, final_name, path)
+        renamed = self.table.rename(tx, handle, name=final_name, name_key=name_key(final_name), path=path, arn=arn)
+        written_or_conflict(renamed, "EntityAlreadyExists", self.exists_message(final_name))
+        return dataclasses.replace(entity, name=final_name, path=path, arn=arn)
 
-    def delete(
-        self, tx: Tx, account_id: str, name: str, subordinates: Callable[[Entity], Sequence[tuple[object, str]]]
-    ) -> None:
-        """Delete the entity, unless it still has ``subordinates`` (see :func:`check_deletable`)."""
+    def delete(self, tx: Tx, account_id: str, name: str, dependents: Callable[[Tx, str], Dependents]) -> None:
+        """Delete the entity, unless it still has subordinate entities (``dependents`` by its unique id)."""
         entity = self.get(tx, account_id, name)
-        check_deletable(subordinates(entity))
-        delete_or_conflict(tx, entity)
+        check_deletable(dependents(tx, unique_id(entity)))
+        written_or_conflict(self.table.delete(tx, unique_id(entity)))
 
 
 USER = EntityKind(
     "User",
-    models.User,
+    USERS,
     "user_id",
     "AIDA",
     arns.user_arn,
@@ -119,7 +130,7 @@ USER = EntityKind(
 )
 GROUP = EntityKind(
     "Group",
-    models.Group,
+    GROUPS,
     "group_id",
     "AGPA",
     arns.group_arn,
@@ -130,7 +141,7 @@ GROUP = EntityKind(
 )
 ROLE = EntityKind(
     "Role",
-    models.Role,
+    ROLES,
     "role_id",
     "AROA",
     arns.role_arn,
@@ -141,7 +152,7 @@ ROLE = EntityKind(
 )
 POLICY = EntityKind(
     "Policy",
-    models.ManagedPolicy,
+    POLICIES,
     "policy_id",
     "ANPA",
     arns.policy_arn,

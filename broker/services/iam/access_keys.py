@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from broker.iam import limits
+from broker.iam.entities import AccessKey
 from broker.iam.errors import AwsError
 from broker.iam.ids import new_access_key_id, new_secret_access_key
 from broker.iam.names import constraint_violation, validation_error
-from broker.services.iam._common import check_quota, save_or_conflict
+from broker.services.iam._common import check_quota, written_or_conflict
 from broker.services.iam.paging import Entry
 from broker.services.iam.users import get_user
 from broker.services.iam.views import access_key_view
-from broker.store import Tx, models
-from broker.store.iam import credentials, rows
+from broker.store import Tx
+from broker.store.iam import credentials
 
 _KEY_ID = re.compile(r"\w+", re.ASCII)
 _STATUSES = ("Active", "Inactive", "Expired")
@@ -38,17 +39,21 @@ def validate_access_key_id(key_id: str | None) -> str:
     return key_id
 
 
-def create_access_key(tx: Tx, user: models.User, box: Sealer, now: dt.datetime) -> tuple[models.AccessKey, str]:
+class KeyOwner(Protocol):
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+def create_access_key(tx: Tx, user: KeyOwner, box: Sealer, now: dt.datetime) -> tuple[AccessKey, str]:
     """A new Active key; the secret is returned here and never again."""
-    check_quota(len(user.access_keys), "AccessKeysPerUser", limits.ACCESS_KEYS_PER_USER)
+    check_quota(credentials.count_access_keys(tx, user.user_id), "AccessKeysPerUser", limits.ACCESS_KEYS_PER_USER)
     key_id = new_access_key_id(temporary=False)
     secret = new_secret_access_key()
-    key = models.AccessKey(
-        access_key_id=key_id, secret_sealed=box.seal(secret, key_id), status="Active", created_at=now
-    )
-    user.access_keys.append(key)
-    save_or_conflict(tx)
-    return key, secret
+    written_or_conflict(credentials.add_access_key(tx, user.user_id, key_id, box.seal(secret, key_id), now))
+    return AccessKey(access_key_id=key_id, user_name=user.name, status="Active", create_date=now), secret
 
 
 def new_access_key(tx: Tx, account_id: str, user_name: str, box: Sealer, now: dt.datetime) -> dict[str, Any]:
@@ -59,11 +64,11 @@ def new_access_key(tx: Tx, account_id: str, user_name: str, box: Sealer, now: dt
     return {**view, "SecretAccessKey": secret, "CreateDate": created}
 
 
-def _key_of_user(tx: Tx, account_id: str, user_name: str, key_id: str) -> models.AccessKey:
+def _key_of_user(tx: Tx, account_id: str, user_name: str, key_id: str) -> AccessKey:
     user = get_user(tx, account_id, user_name)
     validate_access_key_id(key_id)
-    key = credentials.access_key(tx, key_id)
-    if key is None or key.user_pk != user.id:
+    key = credentials.access_key_of(tx, key_id, user_id=user.user_id)
+    if key is None:
         raise AwsError("NoSuchEntity", f"The Access Key with id {key_id} cannot be found.")
     return key
 
@@ -77,18 +82,17 @@ def update_access_key(tx: Tx, account_id: str, user_name: str, key_id: str, stat
         )
     if status == "Expired":
         raise AwsError("InvalidInput", "An access key can be set Active or Inactive, not Expired.")
-    _key_of_user(tx, account_id, user_name, key_id).status = status
+    key = _key_of_user(tx, account_id, user_name, key_id)
+    credentials.set_access_key_status(tx, key.access_key_id, "Active" if status == "Active" else "Inactive")
 
 
 def delete_access_key(tx: Tx, account_id: str, user_name: str, key_id: str) -> None:
-    key = _key_of_user(tx, account_id, user_name, key_id)
-    key.user.access_keys.remove(key)
-    rows.flush(tx)
+    credentials.delete_access_key(tx, _key_of_user(tx, account_id, user_name, key_id).access_key_id)
 
 
 def list_access_keys(tx: Tx, account_id: str, user_name: str) -> list[Entry[dict[str, Any]]]:
-    keys = get_user(tx, account_id, user_name).access_keys
-    return [Entry(f"{k.created_at.isoformat()}:{k.access_key_id}", access_key_view(k)) for k in keys]
+    keys = credentials.user_access_keys(tx, get_user(tx, account_id, user_name).user_id)
+    return [Entry(f"{k.create_date.isoformat()}:{k.access_key_id}", access_key_view(k)) for k in keys]
 
 
 @dataclass(frozen=True)
@@ -99,15 +103,15 @@ class KeyLastUsed:
 
 def key_last_used(tx: Tx, account_id: str, key_id: str) -> KeyLastUsed | None:
     """GetAccessKeyLastUsed: the key's user and ``AccessKeyLastUsed``, if the key is the account's."""
-    key = credentials.access_key(tx, key_id)
-    if key is None or key.user.account_id != account_id:
+    key = credentials.access_key_of(tx, key_id, account_id=account_id)
+    if key is None:
         return None
-    if key.last_used_at is None:
+    if key.last_used_date is None:
         # AWS answers N/A for a key never used.
-        return KeyLastUsed(key.user.name, {"ServiceName": "N/A", "Region": "N/A"})
+        return KeyLastUsed(key.user_name, {"ServiceName": "N/A", "Region": "N/A"})
     last_used = {
-        "LastUsedDate": key.last_used_at,
+        "LastUsedDate": key.last_used_date,
         "ServiceName": key.last_used_service or "N/A",
         "Region": key.last_used_region or "N/A",
     }
-    return KeyLastUsed(key.user.name, last_used)
+    return KeyLastUsed(key.user_name, last_used)

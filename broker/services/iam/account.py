@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.iam.errors import AwsError
-from broker.iam.names import constraint_violation, validate_account_alias, validation_error
+from broker.iam.names import constraint_violation, name_key, validate_account_alias, validation_error
 from broker.services.iam import views
-from broker.services.iam._common import save_or_exists
+from broker.services.iam._common import written_or_conflict
 from broker.services.iam.paging import Entry
 from broker.services.iam.policies import AWS_ACCOUNT
 from broker.store import Tx
-from broker.store.iam import accounts, principals
+from broker.store.iam import accounts
+from broker.store.iam import details as details_store
 from broker.store.iam import policies as policy_store
 
 DETAIL_FILTERS = ("User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy")
@@ -22,10 +23,11 @@ def create_account_alias(tx: Tx, account_id: str, alias: str) -> None:
     """An account has at most one alias; creating another replaces it (as the console's "Edit")."""
     validate_account_alias(alias)
     owner = accounts.account_by_alias(tx, alias)
+    exists = f"The account alias {alias} already exists."
     if owner is not None and owner.id != account_id:
-        raise AwsError("EntityAlreadyExists", f"The account alias {alias} already exists.")
-    accounts.ensure_account(tx, account_id).alias = alias
-    save_or_exists(tx, f"The account alias {alias} already exists.")
+        raise AwsError("EntityAlreadyExists", exists)
+    accounts.ensure_account(tx, account_id)
+    written_or_conflict(accounts.set_account_alias(tx, account_id, alias), "EntityAlreadyExists", exists)
 
 
 def delete_account_alias(tx: Tx, account_id: str, alias: str) -> None:
@@ -33,7 +35,7 @@ def delete_account_alias(tx: Tx, account_id: str, alias: str) -> None:
     account = accounts.ensure_account(tx, account_id)
     if account.alias != alias:
         raise AwsError("NoSuchEntity", f"The account alias {alias} cannot be found.")
-    account.alias = None
+    accounts.set_account_alias(tx, account_id, None)
 
 
 def account_aliases(tx: Tx, account_id: str) -> list[Entry[str]]:
@@ -71,18 +73,18 @@ def authorization_details(tx: Tx, account_id: str, filters: list[str]) -> list[E
     details: list[Entry[Detail]] = []
     if "User" in wanted:
         details += [
-            Entry(f"1:{u.name_key}", Detail("UserDetailList", views.user_detail(u)))
-            for u in principals.list_users(tx, account_id)
+            Entry(f"1:{name_key(u.name)}", Detail("UserDetailList", views.user_detail(u, owned)))
+            for u, owned in details_store.users_in(tx, account_id)
         ]
     if "Group" in wanted:
         details += [
-            Entry(f"2:{g.name_key}", Detail("GroupDetailList", views.group_detail(g)))
-            for g in principals.list_groups(tx, account_id)
+            Entry(f"2:{name_key(g.name)}", Detail("GroupDetailList", views.group_detail(g, owned)))
+            for g, owned in details_store.groups_in(tx, account_id)
         ]
     if "Role" in wanted:
         details += [
-            Entry(f"3:{r.name_key}", Detail("RoleDetailList", views.role_detail(r)))
-            for r in principals.list_roles(tx, account_id)
+            Entry(f"3:{name_key(r.name)}", Detail("RoleDetailList", views.role_detail(r, owned)))
+            for r, owned in details_store.roles_in(tx, account_id)
         ]
     owners = tuple(
         owner
@@ -92,10 +94,10 @@ def authorization_details(tx: Tx, account_id: str, filters: list[str]) -> list[E
     if owners:
         attachments = policy_store.attachment_counts(tx, account_id)
         boundaries = policy_store.boundary_counts(tx, account_id)
-        for policy in policy_store.list_policies(tx, owners):
-            used = (attachments.get(policy.id, 0), boundaries.get(policy.arn, 0))
+        for policy, versions in details_store.policies_of(tx, owners):
+            used = (attachments.get(policy.arn, 0), boundaries.get(policy.arn, 0))
             if policy.is_aws_managed and not any(used):
                 continue
-            detail = Detail("Policies", views.policy_detail(policy, *used))
-            details.append(Entry(f"4:{policy.name_key}:{policy.account_id}", detail))
+            detail = Detail("Policies", views.policy_detail(policy, versions, *used))
+            details.append(Entry(f"4:{name_key(policy.name)}:{policy.account_id}", detail))
     return details

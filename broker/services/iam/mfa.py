@@ -19,15 +19,17 @@ import segno
 
 from broker.crypto.box import SecretBox
 from broker.iam import arn as arns
-from broker.iam import limits, totp
+from broker.iam import entities, limits, totp
+from broker.iam.entities import MfaDevice
 from broker.iam.errors import AccessDenied, AwsError, InvalidAuthenticationCode
 from broker.iam.names import name_key, validate_mfa_device_name, validate_path, validate_tags
-from broker.services.iam._common import check_quota, delete_or_conflict, insert_or_exists
+from broker.services.iam._common import check_quota, written_or_conflict
 from broker.services.iam.paging import Entry
 from broker.services.iam.users import get_user
 from broker.services.iam.views import virtual_mfa_device_view
-from broker.store import Tx, models
-from broker.store.iam import credentials, rows
+from broker.store import Tx
+from broker.store.iam import credentials
+from broker.store.iam.credentials import MfaDeviceState
 
 ISSUER = "Broker"
 INVALID_CODE = "Authentication code for device is not valid."
@@ -36,6 +38,7 @@ STS_NOT_ASSOCIATED = (
     "Please verify your MFA serial number is valid and associated with this user."
 )
 STS_INVALID_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code. "
+_NO_SUCH_DEVICE = "VirtualMFADevice with serial number {} doesn't exist."
 _LOCKED = "too many failed MFA attempts for this device; try again later"
 # How far from the server's clock a pair of codes typed to enable a device may lie, in time steps.
 _PAIR_WINDOW_STEPS = 2
@@ -48,9 +51,9 @@ class _CountedRefusal:
     now: dt.datetime
 
     def persist_after_rollback(self, tx: Tx) -> None:
-        device = credentials.mfa_device(tx, self.serial_number)
+        device = credentials.mfa_device_state(tx, self.serial_number)
         if device is not None:
-            record_failure(device, self.now)
+            record_failure(tx, device, self.now)
 
 
 class MfaRefused(_CountedRefusal, InvalidAuthenticationCode):
@@ -71,23 +74,25 @@ class SessionMfaRefused(_CountedRefusal, AccessDenied):
         self.now = now
 
 
-def record_failure(device: models.MfaDevice, now: dt.datetime) -> None:
+def record_failure(tx: Tx, device: MfaDeviceState, now: dt.datetime) -> None:
     window = dt.timedelta(seconds=limits.MFA_FAILURE_WINDOW_SECONDS)
-    if device.failures_since is None or now - device.failures_since > window:
-        device.failures_since = now
-        device.failed_attempts = 0
-    device.failed_attempts += 1
-    if device.failed_attempts >= limits.MFA_MAX_FAILURES:
-        device.locked_until = now + dt.timedelta(seconds=limits.MFA_LOCKOUT_SECONDS)
-        device.failed_attempts = 0
-        device.failures_since = None
+    failures_since, failed_attempts, locked_until = device.failures_since, device.failed_attempts, device.locked_until
+    if failures_since is None or now - failures_since > window:
+        failures_since = now
+        failed_attempts = 0
+    failed_attempts += 1
+    if failed_attempts >= limits.MFA_MAX_FAILURES:
+        locked_until = now + dt.timedelta(seconds=limits.MFA_LOCKOUT_SECONDS)
+        failed_attempts = 0
+        failures_since = None
+    credentials.set_mfa_failures(tx, device.serial_number, failed_attempts, failures_since, locked_until)
 
 
-def _locked(device: models.MfaDevice, now: dt.datetime) -> bool:
+def _locked(device: MfaDeviceState, now: dt.datetime) -> bool:
     return device.locked_until is not None and device.locked_until > now
 
 
-def _seed(box: SecretBox, device: models.MfaDevice) -> bytes:
+def _seed(box: SecretBox, device: MfaDeviceState) -> bytes:
     return totp.seed_from_base32(box.open(device.seed_sealed, device.serial_number))
 
 
@@ -126,38 +131,33 @@ def create_virtual_mfa_device(
     tag_map = validate_tags(list(tags))
     serial = arns.mfa_arn(account_id, name, path)
     exists = "MFADevice entity at the same path and name already exists."
-    if credentials.mfa_device_by_name(tx, account_id, name_key(name)) is not None or credentials.mfa_device(tx, serial):
+    if credentials.mfa_device_named(tx, account_id, name_key(name)) or credentials.mfa_device_state(tx, serial):
         raise AwsError("EntityAlreadyExists", exists)
     check_quota(
-        rows.count_in_account(tx, models.MfaDevice, account_id),
+        credentials.count_mfa_devices(tx, account_id),
         "VirtualMFADevicesPerAccount",
         limits.VIRTUAL_MFA_DEVICES_PER_ACCOUNT,
     )
     seed = totp.new_seed()
     seed_text = totp.base32_seed(seed)
-    device = models.MfaDevice(
-        serial_number=serial,
-        account_id=account_id,
-        name=name,
-        name_key=name_key(name),
-        path=path,
-        seed_sealed=box.seal(seed_text, serial),
-        created_at=now,
-        tags=tag_map,
-        user_pk=None,
-        enabled_at=None,
-        last_used_step=0,
-        failed_attempts=0,
-    )
-    insert_or_exists(tx, device, exists)
+    device = MfaDevice(serial_number=serial, account_id=account_id, name=name, path=path, create_date=now, tags=tag_map)
+    if not credentials.add_mfa_device(tx, device, box.seal(seed_text, serial)):
+        raise AwsError("EntityAlreadyExists", exists)
     uri = totp.otpauth_uri(seed, f"{name}@{account_id}", ISSUER)
     return NewDevice(serial, tag_map, seed_text, qr_code_png(uri))
 
 
-def device_in_account(tx: Tx, account_id: str, serial_number: str) -> models.MfaDevice:
-    device = credentials.mfa_device(tx, serial_number)
+def device_in_account(tx: Tx, account_id: str, serial_number: str) -> MfaDevice:
+    device = credentials.mfa_device_value(tx, serial_number)
     if device is None or device.account_id != account_id:
-        raise AwsError("NoSuchEntity", f"VirtualMFADevice with serial number {serial_number} doesn't exist.")
+        raise AwsError("NoSuchEntity", _NO_SUCH_DEVICE.format(serial_number))
+    return device
+
+
+def _device_state_in_account(tx: Tx, account_id: str, serial_number: str) -> MfaDeviceState:
+    device = credentials.mfa_device_state(tx, serial_number)
+    if device is None or device.account_id != account_id:
+        raise AwsError("NoSuchEntity", _NO_SUCH_DEVICE.format(serial_number))
     return device
 
 
@@ -171,7 +171,7 @@ class CodePair:
     code2: str
 
 
-def _check_pair(box: SecretBox, device: models.MfaDevice, pair: CodePair, now: dt.datetime, window: int) -> int:
+def _check_pair(box: SecretBox, device: MfaDeviceState, pair: CodePair, now: dt.datetime, window: int) -> int:
     """The step of the second of two consecutive codes, or an InvalidAuthenticationCode refusal."""
     if _locked(device, now):
         raise AwsError("InvalidAuthenticationCode", f"{INVALID_CODE} ({_LOCKED})")
@@ -181,32 +181,32 @@ def _check_pair(box: SecretBox, device: models.MfaDevice, pair: CodePair, now: d
     return step
 
 
-def _accept(tx: Tx, device: models.MfaDevice, step: int) -> bool:
-    """Accept a code of ``step`` once; False if it (or a later one) was accepted before."""
-    if not credentials.accept_mfa_step(tx, device, step):
+def _accept(tx: Tx, device: MfaDeviceState, step: int) -> bool:
+    """Accept a code of ``step`` once, forgetting earlier failures; False if it (or a later one) was accepted before."""
+    if not credentials.use_mfa_step(tx, device.serial_number, step):
         return False
-    device.failed_attempts = 0
-    device.failures_since = None
+    if device.failed_attempts or device.failures_since is not None:
+        credentials.set_mfa_failures(tx, device.serial_number, 0, None, device.locked_until)
     return True
 
 
 def enable_mfa_device(tx: Tx, box: SecretBox, account_id: str, pair: CodePair, now: dt.datetime) -> None:
     user = get_user(tx, account_id, pair.user_name)
-    device = device_in_account(tx, account_id, pair.serial_number)
-    if device.user_pk is not None:
+    device = _device_state_in_account(tx, account_id, pair.serial_number)
+    if device.user_id is not None:
         raise AwsError("EntityAlreadyExists", "MFA Device is already in use.")
-    check_quota(len(credentials.mfa_devices_of_user(tx, user.id)), "MFADevicesPerUser", limits.MFA_DEVICES_PER_USER)
+    in_use = len(credentials.user_mfa_devices(tx, user.user_id))
+    check_quota(in_use, "MFADevicesPerUser", limits.MFA_DEVICES_PER_USER)
     step = _check_pair(box, device, pair, now, _PAIR_WINDOW_STEPS)
     if not _accept(tx, device, step):
         raise AwsError("InvalidAuthenticationCode", INVALID_CODE)
-    device.user_pk = user.id
-    device.enabled_at = now
+    credentials.enable_mfa_device(tx, device.serial_number, user.user_id, now)
 
 
-def _user_device(tx: Tx, account_id: str, user_name: str, serial_number: str) -> models.MfaDevice:
+def _user_device(tx: Tx, account_id: str, user_name: str, serial_number: str) -> MfaDeviceState:
     user = get_user(tx, account_id, user_name)
-    device = credentials.mfa_device(tx, serial_number)
-    if device is None or device.user_pk != user.id:
+    device = credentials.user_mfa_device(tx, serial_number, user.user_id)
+    if device is None:
         raise AwsError("NoSuchEntity", f"MFA Device with serial number {serial_number} does not exist.")
     return device
 
@@ -221,26 +221,22 @@ def resync_mfa_device(tx: Tx, box: SecretBox, account_id: str, pair: CodePair, n
 
 def deactivate_mfa_device(tx: Tx, account_id: str, user_name: str, serial_number: str) -> None:
     device = _user_device(tx, account_id, user_name, serial_number)
-    device.user_pk = None
-    device.enabled_at = None
-    device.failed_attempts = 0
-    device.failures_since = None
-    device.locked_until = None
+    credentials.deactivate_mfa_device(tx, device.serial_number)
 
 
 def delete_virtual_mfa_device(tx: Tx, account_id: str, serial_number: str) -> None:
-    device = device_in_account(tx, account_id, serial_number)
-    if device.user_pk is not None:
+    device = _device_state_in_account(tx, account_id, serial_number)
+    if device.user_id is not None:
         raise AwsError("DeleteConflict", "MFA Device is still in use.")
-    delete_or_conflict(tx, device)
+    written_or_conflict(credentials.delete_mfa_device(tx, device.serial_number))
 
 
 def list_mfa_devices(tx: Tx, account_id: str, user_name: str) -> list[Entry[dict[str, Any]]]:
     """ListMFADevices: the user's enabled devices."""
     user = get_user(tx, account_id, user_name)
     return [
-        Entry(d.serial_number, {"UserName": user.name, "SerialNumber": d.serial_number, "EnableDate": d.enabled_at})
-        for d in credentials.mfa_devices_of_user(tx, user.id)
+        Entry(d.serial_number, {"UserName": user.name, "SerialNumber": d.serial_number, "EnableDate": d.enable_date})
+        for d in credentials.user_mfa_devices(tx, user.user_id)
     ]
 
 
@@ -259,15 +255,15 @@ def virtual_devices(tx: Tx, account_id: str, status: str | None) -> list[Entry[d
     wanted = {"Assigned": (True,), "Unassigned": (False,), "Any": (True, False)}[status]
     return [
         Entry(d.serial_number, virtual_mfa_device_view(d))
-        for d in credentials.mfa_devices_of_account(tx, account_id)
-        if (d.user_pk is not None) in wanted
+        for d in credentials.account_mfa_devices(tx, account_id)
+        if (d.user is not None) in wanted
     ]
 
 
 def verify_session_code(
     tx: Tx,
     box: SecretBox,
-    user: models.User | None,
+    user: entities.User | None,
     serial_number: str,
     token_code: str,
     now: dt.datetime,
@@ -276,8 +272,8 @@ def verify_session_code(
 
     Returns the authentication time (Unix seconds); refuses with STS's AccessDenied.
     """
-    device = credentials.mfa_device(tx, serial_number)
-    if user is None or device is None or device.user_pk != user.id:
+    device = credentials.user_mfa_device(tx, serial_number, user.user_id) if user is not None else None
+    if device is None:
         raise AwsError("AccessDenied", STS_NOT_ASSOCIATED)
     if _locked(device, now):
         raise AwsError("AccessDenied", f"MultiFactorAuthentication failed: {_LOCKED}.")

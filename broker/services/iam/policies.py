@@ -10,21 +10,23 @@ from typing import Any, Literal
 
 from broker.iam import arn as arns
 from broker.iam import limits
+from broker.iam.entities import Group, ManagedPolicy, PolicyVersion, Role, User
 from broker.iam.errors import AwsError
 from broker.iam.names import (
     constraint_violation,
+    name_key,
     validate_policy_path,
     validate_tags,
     validation_error,
 )
 from broker.policy import PolicyKind
-from broker.services.iam._common import check_quota, delete_or_conflict, prepared_document, save_or_conflict
-from broker.services.iam._kinds import POLICY
+from broker.services.iam._common import CONCURRENT, check_quota, prepared_document, written_or_conflict
+from broker.services.iam._kinds import POLICY, unique_id
 from broker.services.iam.paging import Entry
 from broker.services.iam.views import attached_view, policy_view, version_view
-from broker.store import Tx, models
+from broker.store import Tx
+from broker.store.iam import named, owned
 from broker.store.iam import policies as policy_store
-from broker.store.iam import rows
 
 AWS_ACCOUNT = arns.AWS_ACCOUNT
 _VERSION_ID = re.compile(r"v[1-9][0-9]*(\.[A-Za-z0-9-]*)?")
@@ -32,7 +34,7 @@ _SCOPES = ("All", "AWS", "Local")
 _USAGES = ("PermissionsPolicy", "PermissionsBoundary")
 _ENTITY_FILTERS = ("User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy")
 
-Attachable = models.User | models.Group | models.Role
+Attachable = User | Group | Role
 
 
 def _enum(value: str | None, field: str, allowed: tuple[str, ...]) -> str | None:
@@ -71,29 +73,29 @@ def validate_version_id(version_id: str | None) -> str:
     return version_id
 
 
-def find_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy | None:
+def find_policy(tx: Tx, account_id: str, policy_arn: str) -> ManagedPolicy | None:
     """The policy if the account can see it: its own, or an AWS-managed one."""
     owner = arns.parse_policy_arn(validate_policy_arn(policy_arn))[0]
     if owner not in (account_id, AWS_ACCOUNT):
         return None
-    return policy_store.policy_by_arn(tx, policy_arn)
+    return named.POLICIES.by_arn(tx, policy_arn)
 
 
-def get_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy:
+def get_policy(tx: Tx, account_id: str, policy_arn: str) -> ManagedPolicy:
     policy = find_policy(tx, account_id, policy_arn)
     if policy is None:
         raise AwsError("NoSuchEntity", f"Policy {policy_arn} was not found.")
     return policy
 
 
-def attachable_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy:
+def attachable_policy(tx: Tx, account_id: str, policy_arn: str) -> ManagedPolicy:
     policy = find_policy(tx, account_id, policy_arn)
     if policy is None:
         raise AwsError("NoSuchEntity", f"Policy {policy_arn} does not exist or is not attachable.")
     return policy
 
 
-def modifiable_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy:
+def modifiable_policy(tx: Tx, account_id: str, policy_arn: str) -> ManagedPolicy:
     policy = get_policy(tx, account_id, policy_arn)
     if policy.is_aws_managed:
         # AWS-managed policies belong to AWS, not to the account: nobody in it may change them.
@@ -120,7 +122,7 @@ def create_policy(
     description: str | None,
     tags: list[tuple[str, str]] | None,
     now: dt.datetime,
-) -> models.ManagedPolicy:
+) -> ManagedPolicy:
     path = POLICY.validated(name, path)
     description = validate_description(description)
     tag_map = validate_tags(tags or [])
@@ -130,32 +132,29 @@ def create_policy(
         account_id,
         name,
         path,
+        lambda tx, fields: named.add_policy(tx, fields, document, now),
         description=description,
-        default_version_id="v1",
-        last_version_number=1,
-        created_at=now,
-        updated_at=now,
         tags=tag_map,
-        versions=[models.PolicyVersion(version_id="v1", number=1, document=document, created_at=now)],
     )
 
 
 def delete_policy(tx: Tx, account_id: str, policy_arn: str) -> None:
     policy = modifiable_policy(tx, account_id, policy_arn)
-    if policy_store.is_attached_anywhere(tx, policy):
+    if policy_store.is_attached_anywhere(tx, policy.policy_id, policy.arn):
         raise AwsError("DeleteConflict", "Cannot delete a policy attached to entities.")
-    if len(policy.versions) > 1:
+    if len(policy_store.policy_versions(tx, policy.policy_id)) > 1:
         raise AwsError(
             "DeleteConflict",
             "This policy has more than one version. Before you delete a policy, you must delete the "
             "policy's versions. The default version is deleted with the policy.",
         )
     # A concurrent attachment makes the database refuse (the attachment tables do not cascade).
-    delete_or_conflict(tx, policy, "DeleteConflict", "Cannot delete a policy attached to entities.")
+    deleted = named.POLICIES.delete(tx, policy.policy_id)
+    written_or_conflict(deleted, "DeleteConflict", "Cannot delete a policy attached to entities.")
 
 
-def usage_counts(tx: Tx, account_id: str, policy: models.ManagedPolicy) -> tuple[int, int]:
-    attachments = policy_store.attachment_counts(tx, account_id).get(policy.id, 0)
+def usage_counts(tx: Tx, account_id: str, policy: ManagedPolicy) -> tuple[int, int]:
+    attachments = policy_store.attachment_counts(tx, account_id).get(policy.arn, 0)
     boundaries = policy_store.boundary_counts(tx, account_id).get(policy.arn, 0)
     return attachments, boundaries
 
@@ -182,8 +181,8 @@ def list_policies(
     attachments = policy_store.attachment_counts(tx, account_id)
     boundaries = policy_store.boundary_counts(tx, account_id)
     listed: list[Entry[dict[str, Any]]] = []
-    for policy in policy_store.list_policies(tx, owners, prefix):
-        attached, bounding = attachments.get(policy.id, 0), boundaries.get(policy.arn, 0)
+    for policy in named.POLICIES.listing(tx, owners, prefix):
+        attached, bounding = attachments.get(policy.arn, 0), boundaries.get(policy.arn, 0)
         if only_attached:
             used = {
                 None: attached + bounding,
@@ -193,7 +192,7 @@ def list_policies(
             if not used:
                 continue
         view = policy_view(policy, attached, bounding, listing=True)
-        listed.append(Entry(f"{policy.name_key}:{policy.account_id}", view))
+        listed.append(Entry(f"{name_key(policy.name)}:{policy.account_id}", view))
     return listed
 
 
@@ -202,30 +201,28 @@ def list_policies(
 
 def create_policy_version(
     tx: Tx, account_id: str, policy_arn: str, document: str, set_as_default: bool, now: dt.datetime
-) -> models.PolicyVersion:
+) -> PolicyVersion:
     policy = modifiable_policy(tx, account_id, policy_arn)
     document = prepared_document(document, PolicyKind.MANAGED, policy.name)
-    if len(policy.versions) >= limits.POLICY_VERSIONS:
+    if len(policy_store.policy_versions(tx, policy.policy_id)) >= limits.POLICY_VERSIONS:
         raise AwsError(
             "LimitExceeded",
             f"A managed policy can have up to {limits.POLICY_VERSIONS} versions. Before you create a new "
             "version, you must delete an existing version.",
         )
-    number = policy.last_version_number + 1
-    version = models.PolicyVersion(version_id=f"v{number}", number=number, document=document, created_at=now)
-    policy.versions.insert(0, version)
-    policy.last_version_number = number
-    policy.updated_at = now
-    if set_as_default:
-        policy.default_version_id = version.version_id
-    save_or_conflict(tx)
+    version = policy_store.add_policy_version(tx, policy.policy_id, document, set_as_default, now)
+    if version is None:
+        raise AwsError("ConcurrentModification", CONCURRENT)
     return version
 
 
-def get_policy_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> models.PolicyVersion:
+def _versions(tx: Tx, account_id: str, policy_arn: str) -> list[PolicyVersion]:
+    return policy_store.policy_versions(tx, get_policy(tx, account_id, policy_arn).policy_id)
+
+
+def get_policy_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> PolicyVersion:
     validate_version_id(version_id)
-    policy = get_policy(tx, account_id, policy_arn)
-    for version in policy.versions:
+    for version in _versions(tx, account_id, policy_arn):
         if version.version_id == version_id:
             return version
     raise AwsError("NoSuchEntity", f"Policy {policy_arn} version {version_id} does not exist or is not attachable.")
@@ -233,60 +230,61 @@ def get_policy_version(tx: Tx, account_id: str, policy_arn: str, version_id: str
 
 def list_policy_versions(tx: Tx, account_id: str, policy_arn: str) -> list[Entry[dict[str, Any]]]:
     """Newest first, as IAM lists them."""
-    versions = get_policy(tx, account_id, policy_arn).versions
+    versions = _versions(tx, account_id, policy_arn)
     return [Entry(f"{10**9 - v.number:010d}", version_view(v, document=False)) for v in versions]
 
 
 def delete_policy_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> None:
-    version = _changed_version(tx, account_id, policy_arn, version_id)
-    if version.version_id == version.policy.default_version_id:
+    policy, version = _changed_version(tx, account_id, policy_arn, version_id)
+    if version.is_default:
         raise AwsError("DeleteConflict", "Cannot delete the default version of a policy.")
-    version.policy.versions.remove(version)
-    rows.flush(tx)
+    policy_store.delete_policy_version(tx, policy.policy_id, version.version_id)
 
 
 def set_default_policy_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> None:
-    version = _changed_version(tx, account_id, policy_arn, version_id)
-    version.policy.default_version_id = version.version_id
+    policy, version = _changed_version(tx, account_id, policy_arn, version_id)
+    policy_store.set_default_version(tx, policy.policy_id, version.version_id)
 
 
-def _changed_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> models.PolicyVersion:
+def _changed_version(tx: Tx, account_id: str, policy_arn: str, version_id: str) -> tuple[ManagedPolicy, PolicyVersion]:
     validate_version_id(version_id)
-    modifiable_policy(tx, account_id, policy_arn)
-    return get_policy_version(tx, account_id, policy_arn, version_id)
+    policy = modifiable_policy(tx, account_id, policy_arn)
+    return policy, get_policy_version(tx, account_id, policy_arn, version_id)
 
 
 # --- attachments ------------------------------------------------------------------------------
 
-_KIND_LABELS = {models.User: "User", models.Group: "Group", models.Role: "Role"}
+
+def _owner_kind(entity: Attachable) -> owned.OwnerKind:
+    return "User" if isinstance(entity, User) else "Group" if isinstance(entity, Group) else "Role"
 
 
 def attach_policy(tx: Tx, account_id: str, entity: Attachable, policy_arn: str) -> None:
     policy = attachable_policy(tx, account_id, policy_arn)
-    attached = entity.attached_policies
-    if any(p.id == policy.id for p in attached):
+    kind = _owner_kind(entity)
+    attached = owned.attached_policies(tx, kind, unique_id(entity))
+    if any(p.policy_id == policy.policy_id for p in attached):
         return  # attaching twice changes nothing, as in AWS
-    check_quota(len(attached), f"PoliciesPer{_KIND_LABELS[type(entity)]}", limits.MANAGED_POLICIES_PER_ENTITY)
-    attached.append(policy)
-    save_or_conflict(tx)
+    check_quota(len(attached), f"PoliciesPer{kind}", limits.MANAGED_POLICIES_PER_ENTITY)
+    written_or_conflict(owned.attach_policy(tx, kind, unique_id(entity), policy.policy_id))
 
 
 def detach_policy(tx: Tx, account_id: str, entity: Attachable, policy_arn: str) -> None:
     validate_policy_arn(policy_arn)
-    for policy in entity.attached_policies:
+    kind = _owner_kind(entity)
+    for policy in owned.attached_policies(tx, kind, unique_id(entity)):
         if policy.arn == policy_arn:
-            entity.attached_policies.remove(policy)
-            rows.flush(tx)
+            owned.detach_policy(tx, kind, unique_id(entity), policy.policy_id)
             return
     raise AwsError("NoSuchEntity", f"Policy {policy_arn} was not found.")
 
 
-def attached_policies(entity: Attachable, path_prefix: str | None) -> list[Entry[dict[str, str]]]:
+def attached_policies(tx: Tx, entity: Attachable, path_prefix: str | None) -> list[Entry[dict[str, str]]]:
     """ListAttached{User,Group,Role}Policies."""
     prefix = validate_policy_path(path_prefix or "/", "pathPrefix")
     return [
-        Entry(f"{p.name_key}:{p.account_id}", attached_view(p))
-        for p in entity.attached_policies
+        Entry(f"{name_key(p.name)}:{p.account_id}", attached_view(p))
+        for p in owned.attached_policies(tx, _owner_kind(entity), unique_id(entity))
         if p.path.startswith(prefix)
     ]
 
@@ -318,23 +316,24 @@ def entities_for_policy(
     policy = get_policy(tx, account_id, policy_arn)
     found: dict[str, PolicyEntity] = {}
 
-    def add(kind: EntityKind, entity: Attachable, unique_id: str) -> None:
-        found[f"{'GUR'.index(kind[0])}:{entity.name_key}"] = PolicyEntity(kind, entity.name, unique_id, entity.path)
+    def add(kind: EntityKind, entity: Attachable) -> None:
+        key = f"{'GUR'.index(kind[0])}:{name_key(entity.name)}"
+        found[key] = PolicyEntity(kind, entity.name, unique_id(entity), entity.path)
 
     if usage_filter in (None, "PermissionsPolicy"):
-        users, groups, roles = policy_store.entities_attached_to(tx, policy, account_id)
+        users, groups, roles = policy_store.entities_attached_to(tx, policy.policy_id, account_id)
         for group in groups:
-            add("Group", group, group.group_id)
+            add("Group", group)
         for user in users:
-            add("User", user, user.user_id)
+            add("User", user)
         for role in roles:
-            add("Role", role, role.role_id)
+            add("Role", role)
     if usage_filter in (None, "PermissionsBoundary"):
         bounded_users, bounded_roles = policy_store.entities_bounded_by(tx, policy.arn, account_id)
         for user in bounded_users:
-            add("User", user, user.user_id)
+            add("User", user)
         for role in bounded_roles:
-            add("Role", role, role.role_id)
+            add("Role", role)
     wanted = (
         {"User", "Role", "Group"}
         if entity_filter in (None, "LocalManagedPolicy", "AWSManagedPolicy")
@@ -346,6 +345,6 @@ def entities_for_policy(
 # --- permissions boundaries ---------------------------------------------------------------------
 
 
-def boundary_policy(tx: Tx, account_id: str, policy_arn: str) -> models.ManagedPolicy:
+def boundary_policy(tx: Tx, account_id: str, policy_arn: str) -> ManagedPolicy:
     """A managed policy that can serve as a permissions boundary (it must exist)."""
     return attachable_policy(tx, account_id, validate_policy_arn(policy_arn, "permissionsBoundary"))

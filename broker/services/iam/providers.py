@@ -7,6 +7,7 @@ from typing import Any
 
 from broker.iam import arn as arns
 from broker.iam import limits
+from broker.iam.entities import SamlProvider
 from broker.iam.errors import AwsError
 from broker.iam.names import (
     constraint_violation,
@@ -17,10 +18,9 @@ from broker.iam.names import (
 )
 from broker.saml.errors import MetadataError
 from broker.saml.metadata import parse_idp_metadata
-from broker.services.iam._common import check_quota, delete_or_conflict, insert_or_exists
-from broker.store import Tx, models
+from broker.services.iam._common import check_quota, written_or_conflict
+from broker.store import Tx
 from broker.store.iam import providers as provider_store
-from broker.store.iam import rows
 
 
 def _check_metadata_length(metadata_xml: str | None) -> str:
@@ -44,7 +44,7 @@ def create_saml_provider(
     now: dt.datetime,
     source: str = "api",
     options: dict[str, Any] | None = None,
-) -> models.SamlProvider:
+) -> SamlProvider:
     validate_saml_provider_name(name)
     _check_metadata_length(metadata_xml)
     try:
@@ -53,65 +53,64 @@ def create_saml_provider(
         raise AwsError("InvalidInput", f"Could not parse metadata: {exc}") from None
     tag_map = validate_tags(tags or [])
     message = f"SAMLProvider {name} already exists."
-    if provider_store.provider_by_name(tx, account_id, name_key(name)) is not None:
+    if provider_store.saml_provider_named(tx, account_id, name_key(name)) is not None:
         raise AwsError("EntityAlreadyExists", message)
     check_quota(
-        rows.count_in_account(tx, models.SamlProvider, account_id),
+        provider_store.count_saml_providers(tx, account_id),
         "SAMLProvidersPerAccount",
         limits.SAML_PROVIDERS_PER_ACCOUNT,
     )
-    provider = models.SamlProvider(
+    provider = SamlProvider(
         account_id=account_id,
         name=name,
-        name_key=name_key(name),
         arn=arns.saml_provider_arn(account_id, name),
-        entity_id=metadata.entity_id,
         metadata_xml=metadata_xml,
         valid_until=metadata.valid_until,
-        created_at=now,
+        create_date=now,
         tags=tag_map,
-        options=options or {},
-        source=source,
     )
-    insert_or_exists(tx, provider, message)
+    added = provider_store.add_saml_provider(
+        tx, provider, entity_id=metadata.entity_id, options=options or {}, source=source
+    )
+    written_or_conflict(added, "EntityAlreadyExists", message)
     return provider
 
 
-def update_saml_provider_metadata(tx: Tx, provider: models.SamlProvider, metadata_xml: str) -> None:
+def update_saml_provider_metadata(tx: Tx, provider_arn: str, metadata_xml: str) -> None:
     try:
         metadata = parse_idp_metadata(metadata_xml)
     except MetadataError as exc:
         raise AwsError("InvalidInput", f"Could not parse metadata: {exc}") from None
-    provider.metadata_xml = metadata_xml
-    provider.entity_id = metadata.entity_id
-    provider.valid_until = metadata.valid_until
+    provider_store.set_saml_metadata(
+        tx, provider_arn, metadata_xml=metadata_xml, entity_id=metadata.entity_id, valid_until=metadata.valid_until
+    )
 
 
-def get_saml_provider(tx: Tx, account_id: str, provider_arn: str) -> models.SamlProvider:
+def get_saml_provider(tx: Tx, account_id: str, provider_arn: str) -> SamlProvider:
     try:
         owner, _name = arns.parse_saml_provider_arn(provider_arn)
     except arns.InvalidArn as exc:
         raise AwsError("InvalidInput", f"Invalid SAML provider ARN: {exc}") from None
-    provider = provider_store.provider_by_arn(tx, provider_arn)
+    provider = provider_store.saml_provider(tx, provider_arn)
     if provider is None or owner != account_id:
         raise AwsError("NoSuchEntity", f"Manifest not found for arn {provider_arn}")
     return provider
 
 
-def update_saml_provider(tx: Tx, account_id: str, provider_arn: str, metadata_xml: str | None) -> models.SamlProvider:
-    provider = get_saml_provider(tx, account_id, provider_arn)
+def update_saml_provider(tx: Tx, account_id: str, provider_arn: str, metadata_xml: str | None) -> None:
+    get_saml_provider(tx, account_id, provider_arn)
     if metadata_xml is not None:
-        update_saml_provider_metadata(tx, provider, _check_metadata_length(metadata_xml))
-    return provider
+        update_saml_provider_metadata(tx, provider_arn, _check_metadata_length(metadata_xml))
 
 
 def delete_saml_provider(tx: Tx, account_id: str, provider_arn: str) -> None:
-    delete_or_conflict(tx, get_saml_provider(tx, account_id, provider_arn))
+    get_saml_provider(tx, account_id, provider_arn)
+    written_or_conflict(provider_store.delete_saml_provider(tx, provider_arn))
 
 
 def list_saml_providers(tx: Tx, account_id: str) -> list[dict[str, Any]]:
     """ListSAMLProviders' ``SAMLProviderList``."""
     return [
-        {"Arn": p.arn, "ValidUntil": p.valid_until, "CreateDate": p.created_at}
-        for p in provider_store.list_providers(tx, account_id)
+        {"Arn": p.arn, "ValidUntil": p.valid_until, "CreateDate": p.create_date}
+        for p in provider_store.saml_providers(tx, account_id)
     ]

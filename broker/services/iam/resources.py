@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from broker.iam import arn as arns
+from broker.iam.entities import Group, MfaDevice, Role, SamlProvider, User
 from broker.iam.errors import AwsError
 from broker.services.iam._kinds import GROUP, ROLE, USER, EntityKind
 from broker.services.iam.policies import find_policy
-from broker.store import Tx, models
+from broker.store import Tx
 from broker.store.iam import credentials
 from broker.store.iam import providers as provider_store
 
@@ -51,7 +52,7 @@ def resource_arn(resource_type: str, account_id: str, name: str, path: str | Non
 
 
 def _principal(
-    kind: EntityKind[models.User] | EntityKind[models.Group] | EntityKind[models.Role],
+    kind: EntityKind[User] | EntityKind[Group] | EntityKind[Role],
     tx: Tx,
     account_id: str,
     name: str,
@@ -59,9 +60,9 @@ def _principal(
     entity = kind.find(tx, account_id, name)
     if entity is None:
         return Resource(resource_arn(kind.label.lower(), account_id, name))
-    if isinstance(entity, models.Group):
+    if isinstance(entity, Group):
         return Resource(entity.arn, path=entity.path)  # groups have neither tags nor a boundary
-    return Resource(entity.arn, dict(entity.tags or {}), entity.permissions_boundary_arn, entity.path)
+    return Resource(entity.arn, dict(entity.tags), entity.permissions_boundary_arn, entity.path)
 
 
 def _policy(tx: Tx, account_id: str, policy_arn: str) -> Resource:
@@ -69,7 +70,7 @@ def _policy(tx: Tx, account_id: str, policy_arn: str) -> Resource:
     return Resource(policy_arn, dict(policy.tags or {}) if policy is not None else {})
 
 
-def _in_account(arn: str, entity: models.SamlProvider | models.MfaDevice | None, account_id: str) -> Resource:
+def _in_account(arn: str, entity: SamlProvider | MfaDevice | None, account_id: str) -> Resource:
     if entity is None or entity.account_id != account_id:
         return Resource(arn)  # another account's entity is not the caller's to see: no condition keys from it
     return Resource(arn, dict(entity.tags or {}))
@@ -80,8 +81,10 @@ _FINDERS: dict[str, Callable[[Tx, str, str], Resource]] = {
     "Group": lambda tx, account_id, name: _principal(GROUP, tx, account_id, name),
     "Role": lambda tx, account_id, name: _principal(ROLE, tx, account_id, name),
     "Policy": _policy,
-    "SAMLProvider": lambda tx, account_id, arn: _in_account(arn, provider_store.provider_by_arn(tx, arn), account_id),
-    "MFADevice": lambda tx, account_id, serial: _in_account(serial, credentials.mfa_device(tx, serial), account_id),
+    "SAMLProvider": lambda tx, account_id, arn: _in_account(arn, provider_store.saml_provider(tx, arn), account_id),
+    "MFADevice": lambda tx, account_id, serial: _in_account(
+        serial, credentials.mfa_device_value(tx, serial), account_id
+    ),
 }
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
 from broker.iam import limits
+from broker.iam.entities import Role
 from broker.iam.names import (
+    name_key,
     validate_max_session_duration,
     validate_role_description,
     validate_role_name,
@@ -18,8 +21,8 @@ from broker.services.iam._kinds import ROLE
 from broker.services.iam.paging import Entry
 from broker.services.iam.policies import boundary_policy
 from broker.services.iam.views import role_view
-from broker.store import Tx, models
-from broker.store.iam import principals
+from broker.store import Tx
+from broker.store.iam import named
 
 
 def create_role(
@@ -34,7 +37,7 @@ def create_role(
     permissions_boundary: str | None,
     tags: list[tuple[str, str]] | None,
     now: dt.datetime,
-) -> models.Role:
+) -> Role:
     path = ROLE.validated(name, path)
     description = validate_role_description(description or "")
     duration = validate_max_session_duration(
@@ -53,46 +56,47 @@ def create_role(
         description=description,
         max_session_duration=duration,
         permissions_boundary_arn=permissions_boundary,
-        created_at=now,
+        create_date=now,
         tags=tag_map,
     )
 
 
-def find_role(tx: Tx, account_id: str, name: str) -> models.Role | None:
+def find_role(tx: Tx, account_id: str, name: str) -> Role | None:
     return ROLE.find(tx, account_id, name)
 
 
-def get_role(tx: Tx, account_id: str, name: str) -> models.Role:
+def get_role(tx: Tx, account_id: str, name: str) -> Role:
     validate_role_name(name)
     return ROLE.get(tx, account_id, name)
 
 
 def list_roles(tx: Tx, account_id: str, path_prefix: str | None) -> list[Entry[dict[str, Any]]]:
-    found = principals.list_roles(tx, account_id, validate_path_prefix(path_prefix))
-    return [Entry(role.name_key, role_view(role, listing=True)) for role in found]
+    found = named.ROLES.listing(tx, (account_id,), validate_path_prefix(path_prefix))
+    return [Entry(name_key(role.name), role_view(role, listing=True)) for role in found]
 
 
-def update_assume_role_policy(tx: Tx, account_id: str, name: str, document: str) -> models.Role:
+def update_assume_role_policy(tx: Tx, account_id: str, name: str, document: str) -> Role:
     role = get_role(tx, account_id, name)
-    role.trust_policy = prepared_document(document, PolicyKind.TRUST, "AssumeRolePolicyDocument")
-    return role
+    trust_policy = prepared_document(document, PolicyKind.TRUST, "AssumeRolePolicyDocument")
+    named.update_role(tx, role.role_id, trust_policy=trust_policy)
+    return dataclasses.replace(role, trust_policy=trust_policy)
 
 
-def update_role(
-    tx: Tx, account_id: str, name: str, description: str | None, max_session_duration: int | None
-) -> models.Role:
+def update_role(tx: Tx, account_id: str, name: str, description: str | None, max_session_duration: int | None) -> Role:
     role = get_role(tx, account_id, name)
     if description is not None:
-        role.description = validate_role_description(description)
+        role = dataclasses.replace(role, description=validate_role_description(description))
     if max_session_duration is not None:
-        role.max_session_duration = validate_max_session_duration(max_session_duration)
+        role = dataclasses.replace(role, max_session_duration=validate_max_session_duration(max_session_duration))
+    named.update_role(
+        tx,
+        role.role_id,
+        description=role.description if description is not None else None,
+        max_session_duration=role.max_session_duration if max_session_duration is not None else None,
+    )
     return role
 
 
 def delete_role(tx: Tx, account_id: str, name: str) -> None:
     validate_role_name(name)
-
-    def subordinates(role: models.Role) -> list[tuple[object, str]]:
-        return [(role.inline_policies, "delete policies"), (role.attached_policies, "detach all policies")]
-
-    ROLE.delete(tx, account_id, name, subordinates)
+    ROLE.delete(tx, account_id, name, named.role_dependents)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from broker.iam.names import validate_tags
+from broker.iam.entities import User
+from broker.iam.names import name_key, validate_tags
 from broker.services.iam._common import validate_path_prefix
 from broker.services.iam._kinds import USER
 from broker.services.iam.paging import Entry
 from broker.services.iam.policies import boundary_policy
 from broker.services.iam.views import user_view
-from broker.store import Tx, models
-from broker.store.iam import credentials, principals
+from broker.store import Tx
+from broker.store.iam import named
 
 
 def create_user(
@@ -23,47 +24,38 @@ def create_user(
     now: dt.datetime,
     tags: list[tuple[str, str]] | None = None,
     permissions_boundary: str | None = None,
-) -> models.User:
+) -> User:
     path = USER.validated(name, path)
     tag_map = validate_tags(tags or [])
     if permissions_boundary is not None:
         permissions_boundary = boundary_policy(tx, account_id, permissions_boundary).arn
     return USER.create(
-        tx, account_id, name, path, created_at=now, tags=tag_map, permissions_boundary_arn=permissions_boundary
+        tx, account_id, name, path, create_date=now, tags=tag_map, permissions_boundary_arn=permissions_boundary
     )
 
 
-def find_user(tx: Tx, account_id: str, name: str) -> models.User | None:
+def find_user(tx: Tx, account_id: str, name: str) -> User | None:
     return USER.find(tx, account_id, name)
 
 
-def get_user(tx: Tx, account_id: str, name: str) -> models.User:
+def get_user(tx: Tx, account_id: str, name: str) -> User:
     return USER.get(tx, account_id, name)
 
 
 def user_name_of(tx: Tx, account_id: str, user_id: str) -> str | None:
     """The name of the account's user with ``user_id`` (a caller's), if it still exists."""
-    user = principals.user_by_user_id(tx, user_id)
-    return user.name if user is not None and user.account_id == account_id else None
+    user = named.user_with_id_in(tx, account_id, user_id)
+    return user.name if user is not None else None
 
 
 def list_users(tx: Tx, account_id: str, path_prefix: str | None) -> list[Entry[dict[str, Any]]]:
-    found = principals.list_users(tx, account_id, validate_path_prefix(path_prefix))
-    return [Entry(user.name_key, user_view(user, listing=True)) for user in found]
+    found = named.USERS.listing(tx, (account_id,), validate_path_prefix(path_prefix))
+    return [Entry(name_key(user.name), user_view(user, listing=True)) for user in found]
 
 
 def delete_user(tx: Tx, account_id: str, name: str) -> None:
-    def subordinates(user: models.User) -> list[tuple[object, str]]:
-        return [
-            (user.access_keys, "delete access keys"),
-            (credentials.mfa_devices_of_user(tx, user.id), "delete MFA device"),
-            (user.inline_policies, "delete policies"),
-            (user.attached_policies, "detach all policies"),
-            (user.groups, "remove user from all groups"),
-        ]
-
-    USER.delete(tx, account_id, name, subordinates)
+    USER.delete(tx, account_id, name, named.user_dependents)
 
 
-def update_user(tx: Tx, account_id: str, name: str, new_path: str | None, new_name: str | None) -> models.User:
+def update_user(tx: Tx, account_id: str, name: str, new_path: str | None, new_name: str | None) -> User:
     return USER.rename(tx, account_id, name, new_path, new_name)

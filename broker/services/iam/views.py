@@ -7,11 +7,12 @@ URL-encoded, as IAM sends them (the SDKs decode them).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from broker.store import models
+from broker.iam import entities
+from broker.store.iam.details import Owned
 
 
 def tag_list(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
@@ -28,28 +29,28 @@ def boundary_view(arn: str | None) -> dict[str, str] | None:
     return {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
 
 
-def _identity(label: str, entity: models.User | models.Group | models.Role, unique_id: str) -> dict[str, Any]:
+def _identity(label: str, entity: entities.User | entities.Group | entities.Role, unique_id: str) -> dict[str, Any]:
     """The elements every user, group and role structure starts with."""
     return {
         "Path": entity.path,
         f"{label}Name": entity.name,
         f"{label}Id": unique_id,
         "Arn": entity.arn,
-        "CreateDate": entity.created_at,
+        "CreateDate": entity.create_date,
     }
 
 
-def _last_used(role: models.Role) -> dict[str, Any]:
-    if not role.last_used_at:
+def _last_used(role: entities.Role) -> dict[str, Any]:
+    if not role.last_used_date:
         return {}
-    return {"LastUsedDate": role.last_used_at, "Region": role.last_used_region}
+    return {"LastUsedDate": role.last_used_date, "Region": role.last_used_region}
 
 
-def _inline_list(policies: list[Any]) -> list[dict[str, str]]:
+def _inline_list(policies: Iterable[entities.InlinePolicy]) -> list[dict[str, str]]:
     return [{"PolicyName": p.name, "PolicyDocument": document_out(p.document)} for p in policies]
 
 
-def user_view(user: models.User, *, listing: bool = False) -> dict[str, Any]:
+def user_view(user: entities.User, *, listing: bool = False) -> dict[str, Any]:
     view = _identity("User", user, user.user_id)
     if not listing:
         # ListUsers leaves these out, as AWS documents.
@@ -58,11 +59,11 @@ def user_view(user: models.User, *, listing: bool = False) -> dict[str, Any]:
     return view
 
 
-def group_view(group: models.Group) -> dict[str, Any]:
+def group_view(group: entities.Group) -> dict[str, Any]:
     return _identity("Group", group, group.group_id)
 
 
-def role_view(role: models.Role, *, listing: bool = False, last_used: bool = True) -> dict[str, Any]:
+def role_view(role: entities.Role, *, listing: bool = False, last_used: bool = True) -> dict[str, Any]:
     view = _identity("Role", role, role.role_id)
     view["AssumeRolePolicyDocument"] = document_out(role.trust_policy)
     view["Description"] = role.description or None
@@ -76,7 +77,7 @@ def role_view(role: models.Role, *, listing: bool = False, last_used: bool = Tru
     return view
 
 
-def _policy_identity(policy: models.ManagedPolicy, attachments: int, boundaries: int) -> dict[str, Any]:
+def _policy_identity(policy: entities.ManagedPolicy, attachments: int, boundaries: int) -> dict[str, Any]:
     return {
         "PolicyName": policy.name,
         "PolicyId": policy.policy_id,
@@ -90,61 +91,66 @@ def _policy_identity(policy: models.ManagedPolicy, attachments: int, boundaries:
 
 
 def policy_view(
-    policy: models.ManagedPolicy, attachments: int, boundaries: int, *, listing: bool = False, description: bool = True
+    policy: entities.ManagedPolicy,
+    attachments: int,
+    boundaries: int,
+    *,
+    listing: bool = False,
+    description: bool = True,
 ) -> dict[str, Any]:
     """``listing``: as ListPolicies shows it; ``description`` False: as CreatePolicy's result (without one)."""
     view = _policy_identity(policy, attachments, boundaries)
     if description and not listing:
         view["Description"] = policy.description or None
-    view["CreateDate"] = policy.created_at
-    view["UpdateDate"] = policy.updated_at
+    view["CreateDate"] = policy.create_date
+    view["UpdateDate"] = policy.update_date
     if not listing:
         view["Tags"] = tag_list(policy.tags) or None
     return view
 
 
-def version_view(version: models.PolicyVersion, *, document: bool = True) -> dict[str, Any]:
+def version_view(version: entities.PolicyVersion, *, document: bool = True) -> dict[str, Any]:
     return {
         "Document": document_out(version.document) if document else None,
         "VersionId": version.version_id,
-        "IsDefaultVersion": version.version_id == version.policy.default_version_id,
-        "CreateDate": version.created_at,
+        "IsDefaultVersion": version.is_default,
+        "CreateDate": version.create_date,
     }
 
 
-def attached_view(policy: models.ManagedPolicy) -> dict[str, str]:
+def attached_view(policy: entities.ManagedPolicy) -> dict[str, str]:
     return {"PolicyName": policy.name, "PolicyArn": policy.arn}
 
 
-def access_key_view(key: models.AccessKey) -> dict[str, Any]:
+def access_key_view(key: entities.AccessKey) -> dict[str, Any]:
     return {
-        "UserName": key.user.name,
+        "UserName": key.user_name,
         "AccessKeyId": key.access_key_id,
         "Status": key.status,
-        "CreateDate": key.created_at,
+        "CreateDate": key.create_date,
     }
 
 
-def saml_provider_view(provider: models.SamlProvider) -> dict[str, Any]:
+def saml_provider_view(provider: entities.SamlProvider) -> dict[str, Any]:
     """GetSAMLProvider's result."""
     return {
         "SAMLMetadataDocument": provider.metadata_xml,
-        "CreateDate": provider.created_at,
+        "CreateDate": provider.create_date,
         "ValidUntil": provider.valid_until,
         "Tags": tag_list(provider.tags) or None,
     }
 
 
-def new_saml_provider_view(provider: models.SamlProvider) -> dict[str, Any]:
+def new_saml_provider_view(provider: entities.SamlProvider) -> dict[str, Any]:
     """CreateSAMLProvider's result."""
     return {"SAMLProviderArn": provider.arn, "Tags": tag_list(provider.tags) or None}
 
 
-def virtual_mfa_device_view(device: models.MfaDevice) -> dict[str, Any]:
+def virtual_mfa_device_view(device: entities.MfaDevice) -> dict[str, Any]:
     return {
         "SerialNumber": device.serial_number,
         "User": user_view(device.user, listing=True) if device.user is not None else None,
-        "EnableDate": device.enabled_at,
+        "EnableDate": device.enable_date,
         "Tags": tag_list(device.tags) or None,
     }
 
@@ -152,43 +158,45 @@ def virtual_mfa_device_view(device: models.MfaDevice) -> dict[str, Any]:
 # --- GetAccountAuthorizationDetails -----------------------------------------------------------
 
 
-def user_detail(user: models.User) -> dict[str, Any]:
+def user_detail(user: entities.User, owned: Owned) -> dict[str, Any]:
     return {
         **_identity("User", user, user.user_id),
-        "UserPolicyList": _inline_list(user.inline_policies),
-        "GroupList": [g.name for g in user.groups],
-        "AttachedManagedPolicies": [attached_view(p) for p in user.attached_policies],
+        "UserPolicyList": _inline_list(owned.inline),
+        "GroupList": [g.name for g in owned.groups],
+        "AttachedManagedPolicies": [attached_view(p) for p in owned.attached],
         "PermissionsBoundary": boundary_view(user.permissions_boundary_arn),
         "Tags": tag_list(user.tags),
     }
 
 
-def group_detail(group: models.Group) -> dict[str, Any]:
+def group_detail(group: entities.Group, owned: Owned) -> dict[str, Any]:
     return {
         **group_view(group),
-        "GroupPolicyList": _inline_list(group.inline_policies),
-        "AttachedManagedPolicies": [attached_view(p) for p in group.attached_policies],
+        "GroupPolicyList": _inline_list(owned.inline),
+        "AttachedManagedPolicies": [attached_view(p) for p in owned.attached],
     }
 
 
-def role_detail(role: models.Role) -> dict[str, Any]:
+def role_detail(role: entities.Role, owned: Owned) -> dict[str, Any]:
     return {
         **_identity("Role", role, role.role_id),
         "AssumeRolePolicyDocument": document_out(role.trust_policy),
         "InstanceProfileList": [],
-        "RolePolicyList": _inline_list(role.inline_policies),
-        "AttachedManagedPolicies": [attached_view(p) for p in role.attached_policies],
+        "RolePolicyList": _inline_list(owned.inline),
+        "AttachedManagedPolicies": [attached_view(p) for p in owned.attached],
         "PermissionsBoundary": boundary_view(role.permissions_boundary_arn),
         "Tags": tag_list(role.tags),
         "RoleLastUsed": _last_used(role),
     }
 
 
-def policy_detail(policy: models.ManagedPolicy, attachments: int, boundaries: int) -> dict[str, Any]:
+def policy_detail(
+    policy: entities.ManagedPolicy, versions: Iterable[entities.PolicyVersion], attachments: int, boundaries: int
+) -> dict[str, Any]:
     return {
         **_policy_identity(policy, attachments, boundaries),
         "Description": policy.description or None,
-        "CreateDate": policy.created_at,
-        "UpdateDate": policy.updated_at,
-        "PolicyVersionList": [version_view(v) for v in policy.versions],
+        "CreateDate": policy.create_date,
+        "UpdateDate": policy.update_date,
+        "PolicyVersionList": [version_view(v) for v in versions],
     }

@@ -20,10 +20,10 @@ from typing import Any
 
 from broker.iam import orgs
 from broker.iam.arn import Arn, InvalidArn
+from broker.iam.org_entities import Node, policy_arn
 from broker.policy import Policy, PolicyKind
-from broker.services.orgs.values import policy_arn
 from broker.services.policy_cache import compile_stored, grants_nothing
-from broker.store import Tx, models
+from broker.store import Tx
 from broker.store import orgs as store
 
 log = logging.getLogger("broker.orgs")
@@ -48,7 +48,7 @@ class OrgContext:
 NO_ORGANIZATION = OrgContext()
 
 
-def scp_enabled(root: models.OrganizationNode) -> bool:
+def scp_enabled(root: Node) -> bool:
     return scps_on(root.policy_types)
 
 

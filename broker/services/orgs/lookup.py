@@ -8,23 +8,25 @@ another organization is not found, exactly like an id that does not exist.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol, TypeVar
 
 from broker.iam import orgs
 from broker.iam.errors import AwsError
+from broker.iam.org_entities import Membership, Node, Organization
 from broker.services.orgs.context import scp_enabled
-from broker.store import Tx, models
+from broker.store import Tx
 from broker.store import orgs as store
 
 _NOT_MANAGEMENT = "You don't have permissions to access this resource. Only the organization's management account can."
 
 
-def joined(tx: Tx, account_id: str) -> models.Organization | None:
+def joined(tx: Tx, account_id: str) -> Organization | None:
     """The organization the account belongs to, if any."""
     member = store.membership(tx, account_id)
     return store.organization(tx, member.organization_id) if member is not None else None
 
 
-def organization(tx: Tx, account_id: str) -> models.Organization:
+def organization(tx: Tx, account_id: str) -> Organization:
     """The organization the account belongs to, or AWS's "not in use" error."""
     found = joined(tx, account_id)
     if found is None:
@@ -32,7 +34,7 @@ def organization(tx: Tx, account_id: str) -> models.Organization:
     return found
 
 
-def managed(tx: Tx, account_id: str, *, lock: bool = False) -> models.Organization:
+def managed(tx: Tx, account_id: str, *, lock: bool = False) -> Organization:
     """The organization the account manages; member accounts are refused.
 
     ``lock`` holds the organization until the transaction ends, so the changes to one organization
@@ -43,7 +45,7 @@ def managed(tx: Tx, account_id: str, *, lock: bool = False) -> models.Organizati
     if found.management_account_id != account_id:
         raise AwsError("AccessDeniedException", _NOT_MANAGEMENT)
     if lock:
-        locked = store.organization(tx, found.id, lock=True)
+        locked = store.lock_organization(tx, found.id)
         assert locked is not None
         return locked
     return found
@@ -55,34 +57,46 @@ def flush_or(tx: Tx, error: AwsError) -> None:
         raise error
 
 
-def root(tx: Tx, org_id: str) -> models.OrganizationNode:
+def root(tx: Tx, org_id: str) -> Node:
     found = store.root(tx, org_id)
     assert found is not None, "an organization always has its root"
     return found
 
 
-def scps_enabled(tx: Tx, organization: models.Organization) -> bool:
+def scps_enabled(tx: Tx, organization: Organization) -> bool:
     return scp_enabled(root(tx, organization.id))
 
 
-def attach_default_scp(tx: Tx, organization: models.Organization, target_id: str) -> None:
+def attach_default_scp(tx: Tx, organization: Organization, target_id: str) -> None:
     """New roots, OUs and accounts get FullAWSAccess while SCPs are enabled, as in AWS."""
     store.attach(tx, organization.id, orgs.FULL_AWS_ACCESS_ID, target_id)
 
 
 def join(
-    tx: Tx, organization: models.Organization, account_id: str, parent_id: str, tags: dict[str, str], now: dt.datetime
+    tx: Tx, organization: Organization, account_id: str, parent_id: str, tags: dict[str, str], now: dt.datetime
 ) -> None:
     """Make the account a member (the management account when it creates the organization)."""
     store.add_member(tx, organization.id, account_id, parent_id, "CREATED", tags, now)
 
 
-def node(tx: Tx, organization: models.Organization, node_id: str) -> models.OrganizationNode | None:
-    found = store.node(tx, node_id)
+class _Owned(Protocol):
+    @property
+    def organization_id(self) -> str | None: ...
+
+
+Owned = TypeVar("Owned", bound=_Owned)
+
+
+def within(organization: Organization, found: Owned | None) -> Owned | None:
+    """``found`` if it belongs to ``organization``: another organization's id is not found."""
     return found if found is not None and found.organization_id == organization.id else None
 
 
-def parent(tx: Tx, organization: models.Organization, parent_id: object) -> models.OrganizationNode:
+def node(tx: Tx, organization: Organization, node_id: str) -> Node | None:
+    return within(organization, store.node(tx, node_id))
+
+
+def parent(tx: Tx, organization: Organization, parent_id: object) -> Node:
     parent_id = orgs.identifier(orgs.given(parent_id, "ParentId"), "ParentId", orgs.PARENT_ID)
     found = node(tx, organization, parent_id)
     if found is None:
@@ -90,7 +104,7 @@ def parent(tx: Tx, organization: models.Organization, parent_id: object) -> mode
     return found
 
 
-def organizational_unit(tx: Tx, organization: models.Organization, ou_id: object) -> models.OrganizationNode:
+def organizational_unit(tx: Tx, organization: Organization, ou_id: object) -> Node:
     ou_id = orgs.identifier(orgs.given(ou_id, "OrganizationalUnitId"), "OrganizationalUnitId", orgs.OU_ID)
     found = node(tx, organization, ou_id)
     if found is None or found.kind != orgs.ORGANIZATIONAL_UNIT:
@@ -98,10 +112,10 @@ def organizational_unit(tx: Tx, organization: models.Organization, ou_id: object
     return found
 
 
-def member(tx: Tx, organization: models.Organization, account_id: object) -> models.OrganizationAccount:
+def member(tx: Tx, organization: Organization, account_id: object) -> Membership:
     account_id = orgs.identifier(orgs.given(account_id, "AccountId"), "AccountId", orgs.ACCOUNT_ID)
-    found = store.membership(tx, account_id)
-    if found is None or found.organization_id != organization.id:
+    found = within(organization, store.membership(tx, account_id))
+    if found is None:
         raise AwsError(
             "AccountNotFoundException", f"We can't find an account with the id {account_id} in this organization."
         )

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from broker.iam import orgs
 from broker.iam.errors import AwsError
+from broker.iam.org_entities import Node, Organization, Policy, PolicyAttachment, Root, Target
 from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
 from broker.services.orgs import lookup
 from broker.services.orgs.context import scp_enabled
-from broker.services.orgs.values import Organization, Policy, Root, Target, account_label
-from broker.store import Tx, models
+from broker.store import Tx
 from broker.store import orgs as store
 
 
@@ -37,7 +37,7 @@ def _content(value: object) -> str:
     return content
 
 
-def _policy(tx: Tx, organization: models.Organization, policy_id: object) -> models.OrganizationPolicy:
+def _policy(tx: Tx, organization: Organization, policy_id: object) -> Policy:
     policy_id = orgs.identifier(orgs.given(policy_id, "PolicyId"), "PolicyId", orgs.POLICY_ID)
     found = store.policy(tx, policy_id)
     if found is None or (not found.aws_managed and found.organization_id != organization.id):
@@ -46,7 +46,7 @@ def _policy(tx: Tx, organization: models.Organization, policy_id: object) -> mod
 
 
 def _check_unique_name(
-    tx: Tx, organization: models.Organization, policy_type: str, name: str, exclude: str | None = None
+    tx: Tx, organization: Organization, policy_type: str, name: str, exclude: str | None = None
 ) -> None:
     clash = store.policy_named(tx, organization.id, policy_type, name)
     if clash is not None and clash != exclude:
@@ -55,10 +55,6 @@ def _check_unique_name(
 
 def _duplicate_policy(name: str) -> AwsError:
     return AwsError("DuplicatePolicyException", f"A policy named {name} already exists.")
-
-
-def _answer(organization: models.Organization, policy: models.OrganizationPolicy) -> tuple[Organization, Policy]:
-    return Organization.of(organization), Policy.of(policy)
 
 
 def create_policy(
@@ -88,12 +84,12 @@ def create_policy(
     policy_id = orgs.new_policy_id()
     created = store.add_policy(tx, policy_id, organization.id, kind, name, description, document, tag_map, now)
     lookup.flush_or(tx, _duplicate_policy(name))
-    return _answer(organization, created)
+    return organization, created
 
 
 def describe_policy(tx: Tx, account_id: str, policy_id: object) -> tuple[Organization, Policy]:
     organization = lookup.managed(tx, account_id)
-    return _answer(organization, _policy(tx, organization, policy_id))
+    return organization, _policy(tx, organization, policy_id)
 
 
 def update_policy(
@@ -103,16 +99,13 @@ def update_policy(
     found = _policy(tx, organization, policy_id)
     if found.aws_managed:
         raise _immutable()
-    if name is not None:
-        new_name = orgs.policy_name(name)
+    new_name = orgs.policy_name(name) if name is not None else None
+    if new_name is not None:
         _check_unique_name(tx, organization, found.type, new_name, exclude=found.id)
-        found.name = new_name
-    if description is not None:
-        found.description = orgs.policy_description(description)
-    if content is not None:
-        found.content = _content(content)
-    store.flush(tx)
-    return _answer(organization, found)
+    new_description = orgs.policy_description(description) if description is not None else None
+    new_content = _content(content) if content is not None else None
+    updated = store.update_policy(tx, found.id, name=new_name, description=new_description, content=new_content)
+    return organization, updated
 
 
 def delete_policy(tx: Tx, account_id: str, policy_id: object) -> None:
@@ -122,13 +115,13 @@ def delete_policy(tx: Tx, account_id: str, policy_id: object) -> None:
         raise _immutable()
     if store.attachments(tx, organization.id, policy_id=found.id):
         raise AwsError("PolicyInUseException")
-    store.remove_policy(tx, found)
+    store.remove_policy(tx, found.id)
 
 
 def list_policies(tx: Tx, account_id: str, policy_filter: object) -> tuple[Organization, list[Policy]]:
     organization = lookup.managed(tx, account_id)
     kind = _policy_type(policy_filter, "Filter")
-    return Organization.of(organization), [Policy.of(found) for found in store.policies(tx, organization.id, kind)]
+    return organization, store.policies(tx, organization.id, kind)
 
 
 # --- attachments --------------------------------------------------------------------------------
@@ -138,7 +131,7 @@ def _target_id(value: object) -> str:
     return orgs.identifier(orgs.given(value, "TargetId"), "TargetId", orgs.TARGET_ID, "INVALID_PATTERN_TARGET_ID")
 
 
-def _describe_targets(tx: Tx, organization: models.Organization, target_ids: Sequence[str]) -> list[Target]:
+def _describe_targets(tx: Tx, organization: Organization, target_ids: Sequence[str]) -> list[Target]:
     """The roots, OUs and accounts of the organization among ``target_ids`` (two reads in all)."""
     management, org_id = organization.management_account_id, organization.id
     account_ids = [t for t in target_ids if orgs.ACCOUNT_ID.fullmatch(t)]
@@ -146,8 +139,8 @@ def _describe_targets(tx: Tx, organization: models.Organization, target_ids: Seq
     found: dict[str, Target] = {}
     if account_ids:
         for member in store.members_among(tx, org_id, account_ids):
-            arn = orgs.account_arn(management, org_id, member.account_id)
-            found[member.account_id] = Target(member.account_id, orgs.ACCOUNT, arn, account_label(member.account))
+            arn = orgs.account_arn(management, org_id, member.id)
+            found[member.id] = Target(member.id, orgs.ACCOUNT, arn, member.name)
     if node_ids:
         for item in store.nodes_among(tx, org_id, node_ids):
             if item.kind == orgs.ROOT:
@@ -158,14 +151,14 @@ def _describe_targets(tx: Tx, organization: models.Organization, target_ids: Seq
     return [found[t] for t in target_ids if t in found]
 
 
-def _existing_target(tx: Tx, organization: models.Organization, target_id: str) -> None:
+def _existing_target(tx: Tx, organization: Organization, target_id: str) -> None:
     if not _describe_targets(tx, organization, [target_id]):
         raise AwsError("TargetNotFoundException", f"We can't find a root, OU or account with the id {target_id}.")
 
 
 def _attachment_call(
     tx: Tx, account_id: str, policy_id: object, target_id: object
-) -> tuple[models.Organization, models.OrganizationPolicy, str, list[models.OrganizationPolicyAttachment]]:
+) -> tuple[Organization, Policy, str, list[PolicyAttachment]]:
     """The locked organization, the policy, the target and what is attached to it now."""
     organization = lookup.managed(tx, account_id, lock=True)
     found = _policy(tx, organization, policy_id)
@@ -191,7 +184,7 @@ def attach_policy(tx: Tx, account_id: str, policy_id: object, target_id: object)
 
 
 def detach_policy(tx: Tx, account_id: str, policy_id: object, target_id: object) -> None:
-    _, found, _, attached = _attachment_call(tx, account_id, policy_id, target_id)
+    organization, found, checked_target, attached = _attachment_call(tx, account_id, policy_id, target_id)
     match = next((item for item in attached if item.policy_id == found.id), None)
     if match is None:
         raise AwsError("PolicyNotAttachedException")
@@ -201,7 +194,7 @@ def detach_policy(tx: Tx, account_id: str, policy_id: object, target_id: object)
             "Every root, OU and account must keep at least one service control policy; attach its replacement first.",
             reason="MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
         )
-    store.detach(tx, match)
+    store.detach(tx, organization.id, match.policy_id, checked_target)
 
 
 def policies_for_target(
@@ -211,8 +204,7 @@ def policies_for_target(
     checked = _target_id(target_id)
     kind = _policy_type(policy_filter, "Filter")
     _existing_target(tx, organization, checked)
-    found = store.attached_policies(tx, organization.id, checked, kind)
-    return Organization.of(organization), [Policy.of(policy) for policy in found]
+    return organization, store.attached_policies(tx, organization.id, checked, kind)
 
 
 def targets_for_policy(tx: Tx, account_id: str, policy_id: object) -> list[Target]:
@@ -226,7 +218,7 @@ def targets_for_policy(tx: Tx, account_id: str, policy_id: object) -> list[Targe
 # --- the policy type switch ---------------------------------------------------------------------
 
 
-def _root(tx: Tx, organization: models.Organization, root_id: object) -> models.OrganizationNode:
+def _root(tx: Tx, organization: Organization, root_id: object) -> Node:
     root_id = orgs.identifier(orgs.given(root_id, "RootId"), "RootId", orgs.ROOT_ID)
     root = lookup.root(tx, organization.id)
     if root.id != root_id:
@@ -244,13 +236,13 @@ def enable_policy_type(tx: Tx, account_id: str, root_id: object, policy_type: ob
         raise AwsError("PolicyTypeNotAvailableForOrganizationException")
     if scp_enabled(root):
         raise AwsError("PolicyTypeAlreadyEnabledException")
-    root.policy_types = {**(root.policy_types or {}), kind: "ENABLED"}
+    root = store.set_policy_types(tx, root.id, {**root.policy_types, kind: "ENABLED"})
     attached = {item.target_id for item in store.attachments(tx, organization.id, policy_id=orgs.FULL_AWS_ACCESS_ID)}
     for target_id in store.target_ids(tx, organization.id):
         if target_id not in attached:
             lookup.attach_default_scp(tx, organization, target_id)
     store.flush(tx)
-    return Organization.of(organization), Root.of(root)
+    return organization, root.as_root()
 
 
 def disable_policy_type(tx: Tx, account_id: str, root_id: object, policy_type: object) -> tuple[Organization, Root]:
@@ -260,6 +252,6 @@ def disable_policy_type(tx: Tx, account_id: str, root_id: object, policy_type: o
     kind = _policy_type(policy_type, "PolicyType")
     if not scp_enabled(root):
         raise AwsError("PolicyTypeNotEnabledException")
-    root.policy_types = {key: value for key, value in (root.policy_types or {}).items() if key != kind}
+    root = store.set_policy_types(tx, root.id, {key: value for key, value in root.policy_types.items() if key != kind})
     store.detach_all(tx, organization.id)
-    return Organization.of(organization), Root.of(root)
+    return organization, root.as_root()

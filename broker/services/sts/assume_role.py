@@ -34,7 +34,7 @@ from broker.services.sts.mfa import verify_mfa
 from broker.services.trust import SET_SOURCE_IDENTITY, TAG_SESSION, compiled_trust_policy
 from broker.store import Tx
 from broker.store import federation as store
-from broker.store import repositories as repo
+from broker.store.iam import named
 
 ASSUME_ROLE = "sts:AssumeRole"
 # AWS's pattern, spelled as its messages show it.
@@ -201,7 +201,7 @@ def assume_role(
     if transitive_tag_keys:
         full_context["sts:TransitiveTagKeys"] = list(transitive_tag_keys)
 
-    role = repo.role_by_arn(tx, role_arn)
+    role = named.role_with_arn(tx, role_arn)
     trust = None
     if role is not None:
         try:
@@ -252,5 +252,5 @@ def assume_role(
         mfa=mfa_time is not None,
         mfa_auth_time=mfa_time,
     )
-    store.record_role_use(role, runtime.now(), runtime.settings.region)
+    store.mark_role_used(tx, role.role_id, runtime.now(), runtime.settings.region)
     return AssumeRoleResult(credentials, packed, effective_source)

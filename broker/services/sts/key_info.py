@@ -8,14 +8,14 @@ from broker.services.credentials import account_of_temporary_key
 from broker.services.iam.access_keys import validate_access_key_id
 from broker.services.sts._params import required_length
 from broker.store import Tx
-from broker.store import repositories as repo
+from broker.store.auth import signing_key
 
 
 def access_key_account(tx: Tx, access_key_id: str | None) -> str:
     """GetAccessKeyInfo: the account of any key the broker issued."""
     key_id = validate_access_key_id(access_key_id)
     if key_id.startswith("AKIA"):
-        key = repo.access_key(tx, key_id)
+        key = signing_key(tx, key_id)
         if key is not None:
             return key.user.account_id
     else:

@@ -6,7 +6,7 @@ import re
 
 from broker.iam import limits
 from broker.iam.errors import AwsError
-from broker.services.auth import Caller, caller_model
+from broker.services.auth import Caller, caller_user
 from broker.services.iam import mfa as iam_mfa
 from broker.services.runtime import Runtime
 from broker.services.sts._params import matching, required_length
@@ -40,5 +40,5 @@ def verify_mfa(
     if serial_number is None or token_code is None:
         raise AwsError("AccessDenied", _MFA_FAILED)
     return iam_mfa.verify_session_code(
-        tx, runtime.box, caller_model(tx, caller), serial_number, token_code, runtime.now()
+        tx, runtime.box, caller_user(tx, caller), serial_number, token_code, runtime.now()
     )

@@ -25,7 +25,6 @@ from broker.services.sts._params import (
 )
 from broker.services.trust import saml_trust_decision
 from broker.store import federation as store
-from broker.store import repositories as repo
 
 log = logging.getLogger("broker.sts")
 
@@ -98,7 +97,7 @@ def assume_role_with_saml(
             role_arn, principal_arn, saml_assertion, policy, policy_arns
         )
         with runtime.db.transaction() as tx:
-            provider = repo.provider_by_arn(tx, principal_arn)
+            provider = store.provider_by_arn(tx, principal_arn)
             if provider is None:
                 raise AwsError("InvalidIdentityToken", f"SAML provider {principal_arn} does not exist.")
             try:
@@ -119,7 +118,7 @@ def assume_role_with_saml(
                     "Not authorized to perform sts:AssumeRoleWithSAML: the assertion's "
                     "Role attribute does not list this role and provider",
                 )
-            role = repo.role_by_arn(tx, role_arn)
+            role = store.trusting_role(tx, role_arn)
             if role is None:
                 raise AwsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithSAML")
             attributes = session_attributes(assertion)
@@ -136,7 +135,7 @@ def assume_role_with_saml(
                 now,
             )
             packed = packed_policy_size(policy, attributes.tags, policy_arns)
-            if not repo.remember_assertion(
+            if not store.remember_assertion(
                 tx, assertion.issuer, assertion.assertion_id, replay_window_end(runtime, assertion)
             ):
                 raise AwsError("InvalidIdentityToken", "The SAML assertion was already used (replay).")
@@ -154,7 +153,7 @@ def assume_role_with_saml(
                 policy_arns=tuple(policy_arns),
                 federated=token_context(context),
             )
-            store.record_role_use(role, now, runtime.settings.region)
+            store.mark_role_used(tx, role.role_id, now, runtime.settings.region)
             result = SamlAssumeResult(
                 credentials=credentials,
                 audience=assertion.recipient,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from broker.iam.errors import AwsError
 from broker.iam.names import validate_int_range
-from broker.services.auth import Caller, caller_model
+from broker.services.auth import Caller, caller_user
 from broker.services.credentials import TemporaryCredentials, issue_user_session_credentials
 from broker.services.runtime import Runtime
 from broker.services.sts.mfa import verify_mfa
@@ -29,7 +29,7 @@ def get_session_token(
         validate_int_range(duration_seconds, "durationSeconds", SESSION_TOKEN_DURATION_MIN, SESSION_TOKEN_DURATION_MAX)
     if caller.claims is not None:
         raise AwsError("AccessDenied", "Cannot call GetSessionToken with session credentials")
-    user = caller_model(tx, caller)
+    user = caller_user(tx, caller)
     if user is None:
         raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.")
     mfa_time = verify_mfa(runtime, tx, caller, serial_number, token_code)

@@ -38,8 +38,17 @@ class ChainHead:
     last_hash: str
 
 
-# Gives ``events`` the positions after ``head``, in order, and returns the new head.
-Link = Callable[[ChainHead, Sequence[AuditEvent]], ChainHead]
+@dataclass(frozen=True)
+class ChainLink:
+    """An event's place in the chain: its position, the hash it links to, and its own hash."""
+
+    chain_index: int
+    prev_hash: str
+    event_hash: str
+
+
+# Gives records the positions after the head, in order, each linked to the one before.
+Link = Callable[[ChainHead, Sequence[Mapping[str, Any]]], list[ChainLink]]
 
 
 def _lock_head(connection: Connection) -> ChainHead:
@@ -84,8 +93,8 @@ def hold_event(
     record: dict[str, Any],
     columns: Mapping[str, Any],
     resources: Iterable[tuple[str | None, str, str]],
-) -> AuditEvent:
-    """An event for ``tx``, written (and linked into the chain) as ``tx`` commits.
+) -> str:
+    """An event for ``tx``, written (and linked into the chain) as ``tx`` commits; its event id.
 
     ``columns`` are the indexed columns derived from ``record``; ``resources`` its (type, name,
     short name) resource index. An event held in a transaction or SAVEPOINT that rolls back is
@@ -97,13 +106,18 @@ def hold_event(
     ]
     transaction = tx.get_nested_transaction() or tx.get_transaction()
     tx.info.setdefault(_PENDING, []).append((transaction, audit_event))
-    return audit_event
+    return audit_event.event_id
 
 
 def _append(tx: Tx, events: Sequence[AuditEvent], link: Link) -> None:
     """Give ``events`` the next positions, in order, and move the head: under the head lock."""
     connection = tx.connection()
-    head = link(_lock_head(connection), events)
+    head = _lock_head(connection)
+    for audit_event, place in zip(events, link(head, [e.record for e in events]), strict=True):
+        audit_event.chain_index = place.chain_index
+        audit_event.prev_hash = place.prev_hash
+        audit_event.event_hash = place.event_hash
+        head = ChainHead(place.chain_index, place.event_hash)
     connection.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == HEAD_ID)

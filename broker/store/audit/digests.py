@@ -26,8 +26,22 @@ class DigestRecord:
     key_id: str
 
 
-def latest_digest(tx: Tx) -> AuditDigest | None:
-    return tx.scalars(select(AuditDigest).order_by(AuditDigest.digest_index.desc()).limit(1)).first()
+def _record(row: AuditDigest) -> DigestRecord:
+    return DigestRecord(
+        digest_index=row.digest_index,
+        first_index=row.first_index,
+        last_index=row.last_index,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        document=row.document,
+        signature=row.signature,
+        key_id=row.key_id,
+    )
+
+
+def latest_digest(tx: Tx) -> DigestRecord | None:
+    row = tx.scalars(select(AuditDigest).order_by(AuditDigest.digest_index.desc()).limit(1)).first()
+    return _record(row) if row is not None else None
 
 
 def last_digest_end(tx: Tx) -> dt.datetime | None:
@@ -35,18 +49,20 @@ def last_digest_end(tx: Tx) -> dt.datetime | None:
     return tx.scalar(select(func.max(AuditDigest.end_time)))
 
 
-def digests(tx: Tx, *, ending_since: dt.datetime | None = None) -> Iterator[AuditDigest]:
+def digests(tx: Tx, *, ending_since: dt.datetime | None = None) -> Iterator[DigestRecord]:
     """Every digest in order, or those that end at or after ``ending_since``."""
     statement = select(AuditDigest).order_by(AuditDigest.digest_index)
     if ending_since is not None:
         statement = statement.where(AuditDigest.end_time >= ending_since)
-    yield from tx.scalars(statement)
+    for row in tx.scalars(statement):
+        yield _record(row)
 
 
-def last_digest_ended_before(tx: Tx, cutoff: dt.datetime) -> AuditDigest | None:
-    return tx.scalars(
+def last_digest_ended_before(tx: Tx, cutoff: dt.datetime) -> DigestRecord | None:
+    row = tx.scalars(
         select(AuditDigest).where(AuditDigest.end_time < cutoff).order_by(AuditDigest.digest_index.desc()).limit(1)
     ).first()
+    return _record(row) if row is not None else None
 
 
 def add_digest(tx: Tx, digest: DigestRecord) -> None:

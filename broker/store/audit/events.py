@@ -91,6 +91,22 @@ def _condition(field: LookupField, value: str | bool) -> ColumnElement[bool]:
     return column == value
 
 
+@dataclass(frozen=True, slots=True)
+class LookedUpEvent:
+    """An event as LookupEvents lists it."""
+
+    chain_index: int
+    event_id: str
+    event_name: str
+    event_source: str
+    event_time: dt.datetime
+    read_only: bool
+    access_key_id: str | None
+    username: str | None
+    resources: tuple[tuple[str | None, str], ...]  # (type, name)
+    record: dict[str, Any]
+
+
 def lookup_page(
     tx: Tx,
     *,
@@ -101,7 +117,7 @@ def lookup_page(
     end: dt.datetime | None,
     before_index: int | None,
     limit: int,
-) -> list[AuditEvent]:
+) -> list[LookedUpEvent]:
     """Up to ``limit`` events of ``account_id`` (and, if ``include_unowned``, of no account), newest
     first, with their resources: matching ``attribute``, in ``start..end``, before ``before_index``."""
     own = AuditEvent.account_id == account_id
@@ -118,7 +134,22 @@ def lookup_page(
         statement = statement.where(AuditEvent.event_time <= end)
     if before_index is not None:
         statement = statement.where(AuditEvent.chain_index < before_index)
-    return list(tx.scalars(statement.order_by(AuditEvent.chain_index.desc()).limit(limit)))
+    rows = tx.scalars(statement.order_by(AuditEvent.chain_index.desc()).limit(limit))
+    return [
+        LookedUpEvent(
+            chain_index=row.chain_index,
+            event_id=row.event_id,
+            event_name=row.event_name,
+            event_source=row.event_source,
+            event_time=row.event_time,
+            read_only=row.read_only,
+            access_key_id=row.access_key_id,
+            username=row.username,
+            resources=tuple((r.resource_type, r.resource_name) for r in row.resources),
+            record=row.record,
+        )
+        for row in rows
+    ]
 
 
 # --- verification --------------------------------------------------------------------------------

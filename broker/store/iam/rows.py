@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Executable, func, select
 from sqlalchemy.exc import IntegrityError
 
 from broker.store import models
@@ -42,15 +42,14 @@ def insert(tx: Tx, row: object) -> bool:
     return save(tx)
 
 
-def delete(tx: Tx, row: object) -> bool:
-    """Delete a row; False if the database refuses (a row a concurrent request added still refers to it)."""
-    tx.delete(row)
-    return save(tx)
-
-
-def flush(tx: Tx) -> None:
-    """Write pending changes now (a removal from a collection), so later queries in the call see them."""
-    tx.flush()
+def execute(tx: Tx, statement: Executable) -> bool:
+    """Run an UPDATE or DELETE now, in a savepoint; False if a constraint refuses it."""
+    try:
+        with tx.begin_nested():
+            tx.execute(statement)
+    except IntegrityError:
+        return False
+    return True
 
 
 def named(tx: Tx, model: type[Named], account_id: str, name_key: str) -> Named | None:

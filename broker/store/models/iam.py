@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Relationship, declared_attr, mapped_column, relationship
 
 from broker.store.models._base import Base
 
@@ -35,17 +35,37 @@ role_policy_attachments = _policy_attachments("role_policy_attachments", "role_p
 
 
 class _NamedInAccount:
-    """A user, group, role or SAML provider: its name is unique in its account, ignoring case.
+    """A user, group, role or SAML provider: its name is unique in its account, ignoring case
+    (``name_key`` is the name folded for that comparison), and at most ``name_length`` long.
 
-    ``sort_order`` keeps these two columns first, as the migrations created them.
+    ``sort_order`` keeps these four columns first, as the migrations created them.
     """
 
+    name_length: ClassVar[int]
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, sort_order=-1)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True, sort_order=-1)
+
+    @declared_attr
+    def name(cls) -> Mapped[str]:
+        return mapped_column(String(cls.name_length), sort_order=-1)
+
+    @declared_attr
+    def name_key(cls) -> Mapped[str]:
+        return mapped_column(String(cls.name_length), sort_order=-1)
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[UniqueConstraint]:
         return (UniqueConstraint("account_id", "name_key"),)
+
+
+def _inline_policies(owner: str, policy_class: str) -> Relationship[Any]:
+    """A user's, group's or role's inline policies, in name order; they go when it goes."""
+    return relationship(back_populates=owner, cascade="all, delete-orphan", order_by=f"{policy_class}.name")
+
+
+def _attached_policies(attachments: Table) -> Relationship[Any]:
+    """The managed policies attached to a user, group or role, in name order."""
+    return relationship(secondary=attachments, order_by=lambda: ManagedPolicy.name_key)
 
 
 class _InlinePolicy:
@@ -70,8 +90,7 @@ class Account(Base):
 
 class SamlProvider(_NamedInAccount, Base):
     __tablename__ = "saml_providers"
-    name: Mapped[str] = mapped_column(String(128))
-    name_key: Mapped[str] = mapped_column(String(128))
+    name_length = 128
     arn: Mapped[str] = mapped_column(String(2048), unique=True)
     entity_id: Mapped[str] = mapped_column(String(1024), index=True)
     metadata_xml: Mapped[str] = mapped_column(Text)
@@ -86,8 +105,7 @@ class SamlProvider(_NamedInAccount, Base):
 
 class Role(_NamedInAccount, Base):
     __tablename__ = "roles"
-    name: Mapped[str] = mapped_column(String(64))
-    name_key: Mapped[str] = mapped_column(String(64))
+    name_length = 64
     path: Mapped[str] = mapped_column(String(512), default="/")
     role_id: Mapped[str] = mapped_column(String(32), unique=True)
     arn: Mapped[str] = mapped_column(String(2048), unique=True)
@@ -99,12 +117,8 @@ class Role(_NamedInAccount, Base):
     tags: Mapped[dict[str, str]] = mapped_column(default=dict)
     last_used_at: Mapped[dt.datetime | None]
     last_used_region: Mapped[str | None] = mapped_column(String(32))
-    inline_policies: Mapped[list[RoleInlinePolicy]] = relationship(
-        back_populates="role", cascade="all, delete-orphan", order_by="RoleInlinePolicy.name"
-    )
-    attached_policies: Mapped[list[ManagedPolicy]] = relationship(
-        secondary=role_policy_attachments, order_by=lambda: ManagedPolicy.name_key
-    )
+    inline_policies: Mapped[list[RoleInlinePolicy]] = _inline_policies("role", "RoleInlinePolicy")
+    attached_policies: Mapped[list[ManagedPolicy]] = _attached_policies(role_policy_attachments)
 
 
 class RoleInlinePolicy(_InlinePolicy, Base):
@@ -116,20 +130,15 @@ class RoleInlinePolicy(_InlinePolicy, Base):
 
 class User(_NamedInAccount, Base):
     __tablename__ = "users"
-    name: Mapped[str] = mapped_column(String(64))
-    name_key: Mapped[str] = mapped_column(String(64))
+    name_length = 64
     path: Mapped[str] = mapped_column(String(512), default="/")
     user_id: Mapped[str] = mapped_column(String(32), unique=True)
     arn: Mapped[str] = mapped_column(String(2048), unique=True)
     created_at: Mapped[dt.datetime]
     tags: Mapped[dict[str, str]] = mapped_column(default=dict)
     permissions_boundary_arn: Mapped[str | None] = mapped_column(String(2048))
-    inline_policies: Mapped[list[UserInlinePolicy]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", order_by="UserInlinePolicy.name"
-    )
-    attached_policies: Mapped[list[ManagedPolicy]] = relationship(
-        secondary=user_policy_attachments, order_by=lambda: ManagedPolicy.name_key
-    )
+    inline_policies: Mapped[list[UserInlinePolicy]] = _inline_policies("user", "UserInlinePolicy")
+    attached_policies: Mapped[list[ManagedPolicy]] = _attached_policies(user_policy_attachments)
     groups: Mapped[list[Group]] = relationship(
         secondary=group_members, back_populates="members", order_by=lambda: Group.name_key
     )
@@ -160,18 +169,13 @@ class AccessKey(Base):
 
 class Group(_NamedInAccount, Base):
     __tablename__ = "groups"
-    name: Mapped[str] = mapped_column(String(128))
-    name_key: Mapped[str] = mapped_column(String(128))
+    name_length = 128
     path: Mapped[str] = mapped_column(String(512), default="/")
     group_id: Mapped[str] = mapped_column(String(32), unique=True)
     arn: Mapped[str] = mapped_column(String(2048), unique=True)
     created_at: Mapped[dt.datetime]
-    inline_policies: Mapped[list[GroupInlinePolicy]] = relationship(
-        back_populates="group", cascade="all, delete-orphan", order_by="GroupInlinePolicy.name"
-    )
-    attached_policies: Mapped[list[ManagedPolicy]] = relationship(
-        secondary=group_policy_attachments, order_by=lambda: ManagedPolicy.name_key
-    )
+    inline_policies: Mapped[list[GroupInlinePolicy]] = _inline_policies("group", "GroupInlinePolicy")
+    attached_policies: Mapped[list[ManagedPolicy]] = _attached_policies(group_policy_attachments)
     members: Mapped[list[User]] = relationship(
         secondary=group_members, back_populates="groups", order_by=lambda: User.name_key
     )

@@ -48,7 +48,22 @@ class WebSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
-class CliAuthorization(Base):
+class _CliGrant:
+    """What the browser granted a CLI sign-in (through which web session, which role, how long),
+    and how long the sign-in may wait for it: shared by the code flow and the device flow.
+
+    These columns come after each kind's own request columns; ``sort_order=1`` keeps each kind's
+    trailing columns after them, as the migrations created them.
+    """
+
+    web_session_hash: Mapped[str | None] = mapped_column(String(64))
+    role_arn: Mapped[str | None] = mapped_column(String(2048))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class CliAuthorization(_CliGrant, Base):
     """A ``/cli/authorize`` request, from the browser's first visit to its code's single use."""
 
     __tablename__ = "cli_authorizations"
@@ -64,16 +79,11 @@ class CliAuthorization(Base):
     requested_role_arn: Mapped[str | None] = mapped_column(String(2048))
     requested_duration: Mapped[int | None] = mapped_column(Integer)
     provider: Mapped[str | None] = mapped_column(String(256))
-    web_session_hash: Mapped[str | None] = mapped_column(String(64))
-    role_arn: Mapped[str | None] = mapped_column(String(2048))
-    duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime]
-    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
-    code_expires_at: Mapped[dt.datetime | None]
-    consumed_at: Mapped[dt.datetime | None]
+    code_expires_at: Mapped[dt.datetime | None] = mapped_column(sort_order=1)
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(sort_order=1)
 
 
-class DeviceAuthorization(Base):
+class DeviceAuthorization(_CliGrant, Base):
     """An RFC 8628 device authorization: pending, then approved or denied in a browser, then used once."""
 
     __tablename__ = "device_authorizations"
@@ -87,14 +97,9 @@ class DeviceAuthorization(Base):
     source_ip: Mapped[str | None] = mapped_column(String(64))
     interval_seconds: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))  # pending | approved | denied | consumed
-    web_session_hash: Mapped[str | None] = mapped_column(String(64))
-    role_arn: Mapped[str | None] = mapped_column(String(2048))
-    duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime]
-    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
-    last_polled_at: Mapped[dt.datetime | None]
-    decided_at: Mapped[dt.datetime | None]
-    consumed_at: Mapped[dt.datetime | None]
+    last_polled_at: Mapped[dt.datetime | None] = mapped_column(sort_order=1)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(sort_order=1)
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(sort_order=1)
 
 
 class CliSession(Base):

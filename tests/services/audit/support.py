@@ -36,7 +36,7 @@ def write_events(runtime: Runtime, count: int, name: str = "CreateUser") -> list
     ids = []
     for number in range(count):
         with runtime.db.transaction() as session:
-            event = record_event(
+            event_id = record_event(
                 session,
                 event_name=name,
                 event_source="iam.amazonaws.com",
@@ -49,7 +49,7 @@ def write_events(runtime: Runtime, count: int, name: str = "CreateUser") -> list
                 request_parameters={"userName": f"user-{number}-{uuid.uuid4().hex[:6]}"},
                 resources=[{"ARN": f"arn:aws:iam::123456789012:user/user-{number}"}],
             )
-            ids.append(event.event_id)
+            ids.append(event_id)
     return ids
 
 

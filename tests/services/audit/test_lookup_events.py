@@ -231,12 +231,12 @@ def test_digest_keys_are_published_and_verify_the_digests(broker: LiveBroker) ->
 
 def test_an_account_sees_its_own_events_only(broker: LiveBroker) -> None:
     from broker.services.iam import access_keys, inline, users
-    from broker.store import repositories as repo
+    from broker.store.iam.accounts import ensure_account
 
     other = "210987654321"
     runtime = broker.runtime
     with runtime.db.transaction() as session:
-        repo.ensure_account(session, other, now=runtime.now())
+        ensure_account(session, other, now=runtime.now())
         user = users.create_user(session, other, "other-admin", "/", runtime.now())
         inline.put_inline_policy(session, user, "trail", document(allow(["cloudtrail:LookupEvents", "iam:ListUsers"])))
         key, secret = access_keys.create_access_key(session, user, runtime.box, runtime.now())

@@ -16,7 +16,7 @@ from broker.store.models import AuditChainHead, AuditEvent
 from tests.services.audit.support import verify, write_events
 
 
-def _event(session: object, runtime: Runtime, **parameters: object) -> AuditEvent:
+def _event(session: object, runtime: Runtime, **parameters: object) -> str:
     return record_event(
         session,  # type: ignore[arg-type]
         event_name="Probe",
@@ -39,7 +39,7 @@ def test_events_chain_in_order_within_and_across_transactions(audit_runtime: Run
         head = session.get(AuditChainHead, 1)
     assert [r.chain_index for r in rows] == [1, 2, 3]  # CreateAccount at init, then these two
     assert rows[0].prev_hash == GENESIS_HASH
-    assert [r.event_id for r in rows[1:]] == [first.event_id, second.event_id]
+    assert [r.event_id for r in rows[1:]] == [first, second]
     for previous, current in itertools.pairwise(rows):
         assert current.prev_hash == previous.event_hash
         assert current.event_hash == chain_hash(previous.event_hash, current.record)
@@ -76,7 +76,7 @@ def test_events_recorded_in_a_savepoint_that_rolls_back_are_not_written(audit_ru
             released = _event(session, audit_runtime, where="released")
     with audit_runtime.db.transaction() as session:
         probes = list(session.scalars(select(AuditEvent).where(AuditEvent.event_name == "Probe")))
-    assert [p.event_id for p in sorted(probes, key=lambda p: p.chain_index)] == [kept.event_id, released.event_id]
+    assert [p.event_id for p in sorted(probes, key=lambda p: p.chain_index)] == [kept, released]
     assert verify(audit_runtime).ok
 
 

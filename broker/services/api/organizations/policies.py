@@ -7,11 +7,11 @@ from functools import partial
 from typing import Any
 
 from broker.iam import orgs
+from broker.iam.org_entities import Organization, Root
 from broker.services.api.organizations import views
 from broker.services.api.organizations.paging import by_id
 from broker.services.api.organizations.request import SCP_CONTEXT, Request, action
 from broker.services.orgs import policies as scps
-from broker.services.orgs.values import Organization, Root
 from broker.store import Tx
 
 PolicyTypeSwitch = Callable[[Tx, str, object, object], tuple[Organization, Root]]

@@ -15,11 +15,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from broker.iam import orgs
 from broker.iam.errors import AwsError
+from broker.iam.org_entities import Organization
 from broker.services.api.call import Call
 from broker.services.api.organizations import paging
 from broker.services.api.registry import action as register_action
 from broker.services.orgs import structure
-from broker.services.orgs.values import Organization
 from broker.store import Tx
 
 T = TypeVar("T")

@@ -7,11 +7,11 @@ from functools import partial
 from typing import Any, TypeVar
 
 from broker.iam import orgs
+from broker.iam.org_entities import Organization
 from broker.services.api.organizations import views
 from broker.services.api.organizations.paging import Identified, by_id
 from broker.services.api.organizations.request import Request, action
 from broker.services.orgs import structure
-from broker.services.orgs.values import Organization
 from broker.store import Tx
 
 Item = TypeVar("Item", bound=Identified)

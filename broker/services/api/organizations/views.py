@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from broker.iam import orgs
-from broker.services.orgs.values import (
+from broker.iam.org_entities import (
     Account,
     CreateAccountStatus,
     Link,

@@ -1,7 +1,7 @@
 """Organizations' structure: the organization, its root and OUs, its accounts, and their tags.
 
 Every use case takes the calling account and answers as AWS does (see
-:mod:`broker.services.orgs.lookup`), and returns plain values (:mod:`broker.services.orgs.values`).
+:mod:`broker.services.orgs.lookup`), and returns plain values (:mod:`broker.iam.org_entities`).
 """
 
 from broker.services.orgs.structure.accounts import (

@@ -9,12 +9,12 @@ from broker.iam import arn as iam_arns
 from broker.iam import orgs
 from broker.iam.errors import AwsError
 from broker.iam.ids import new_account_id
+from broker.iam.org_entities import Account, CreateAccountStatus, Organization
 from broker.services.iam import policies as iam_policies
 from broker.services.iam import roles as iam_roles
 from broker.services.orgs import lookup
 from broker.services.orgs.context import scp_enabled
-from broker.services.orgs.values import Account, CreateAccountStatus, Organization
-from broker.store import Tx, models
+from broker.store import Tx
 from broker.store import orgs as store
 from broker.store.iam import accounts as iam_accounts
 
@@ -63,16 +63,15 @@ def create_account(
     name = orgs.account_name(orgs.given(account_name, "AccountName"))
     role = orgs.role_name(role_name) if role_name is not None else orgs.DEFAULT_ACCESS_ROLE
     tag_map = orgs.tags(tags)
-    request = store.add_create_account_request(tx, orgs.new_create_account_request_id(), organization.id, name, now)
+    request_id = orgs.new_create_account_request_id()
+    store.add_create_account_request(tx, request_id, organization.id, name, now)
     failure = None
     if store.email_in_use(tx, email):
         failure = "EMAIL_ALREADY_EXISTS"
     elif store.count_members(tx, organization.id) >= orgs.ACCOUNTS_PER_ORGANIZATION:
         failure = "ACCOUNT_LIMIT_EXCEEDED"
     if failure is not None:
-        request.state, request.failure_reason, request.completed_at = "FAILED", failure, now
-        store.flush(tx)
-        return CreateAccountStatus.of(request)
+        return store.finish_create_account_request(tx, request_id, failure_reason=failure, completed_at=now)
     new_id = _new_account_id(tx)
     store.add_account(tx, new_id, name, email, now)
     root = lookup.root(tx, organization.id)
@@ -80,12 +79,10 @@ def create_account(
     if scp_enabled(root):
         lookup.attach_default_scp(tx, organization, new_id)
     _add_access_role(tx, organization, new_id, role, now)
-    request.state, request.account_id, request.completed_at = "SUCCEEDED", new_id, now
-    store.flush(tx)
-    return CreateAccountStatus.of(request)
+    return store.finish_create_account_request(tx, request_id, account_id=new_id, completed_at=now)
 
 
-def _add_access_role(tx: Tx, organization: models.Organization, account_id: str, role: str, now: dt.datetime) -> None:
+def _add_access_role(tx: Tx, organization: Organization, account_id: str, role: str, now: dt.datetime) -> None:
     """The role the management account assumes to administer the new account, as in AWS."""
     access_role = iam_roles.create_role(
         tx,
@@ -99,7 +96,12 @@ def _add_access_role(tx: Tx, organization: models.Organization, account_id: str,
         tags=None,
         now=now,
     )
-    iam_policies.attach_policy(tx, account_id, access_role, iam_arns.aws_managed_policy_arn("AdministratorAccess"))
+    iam_policies.attach_policy(
+        tx,
+        account_id=account_id,
+        entity=access_role,
+        policy_arn=iam_arns.aws_managed_policy_arn("AdministratorAccess"),
+    )
 
 
 def create_account_status(tx: Tx, account_id: str, request_id: object) -> CreateAccountStatus:
@@ -109,10 +111,10 @@ def create_account_status(tx: Tx, account_id: str, request_id: object) -> Create
         "CreateAccountRequestId",
         orgs.CREATE_ACCOUNT_REQUEST_ID,
     )
-    request = store.create_account_request(tx, request_id)
-    if request is None or request.organization_id != organization.id:
+    request = store.create_account_request(tx, organization.id, request_id)
+    if request is None:
         raise AwsError("CreateAccountStatusNotFoundException")
-    return CreateAccountStatus.of(request)
+    return request
 
 
 def create_account_statuses(tx: Tx, account_id: str, states: object) -> list[CreateAccountStatus]:
@@ -123,23 +125,24 @@ def create_account_statuses(tx: Tx, account_id: str, states: object) -> list[Cre
             raise orgs.invalid_input("INVALID_SYNTAX", "States must be a list.")
         wanted = {orgs.enum(state, "States", _CREATE_ACCOUNT_STATES) for state in states}
     requests = store.create_account_requests(tx, organization.id)
-    return [CreateAccountStatus.of(r) for r in requests if wanted is None or r.state in wanted]
+    return [r for r in requests if wanted is None or r.state in wanted]
 
 
 def list_accounts(tx: Tx, account_id: str) -> tuple[Organization, list[Account]]:
     organization = lookup.managed(tx, account_id)
-    return Organization.of(organization), [Account.of(member) for member in store.members(tx, organization.id)]
+    return organization, store.members(tx, organization.id)
 
 
 def accounts_for_parent(tx: Tx, account_id: str, parent_id: object) -> tuple[Organization, list[Account]]:
     organization = lookup.managed(tx, account_id)
     parent = lookup.parent(tx, organization, parent_id)
-    return Organization.of(organization), [Account.of(member) for member in store.child_members(tx, parent.id)]
+    return organization, store.child_members(tx, parent.id)
 
 
 def describe_account(tx: Tx, account_id: str, member_id: object) -> tuple[Organization, Account]:
     organization = lookup.managed(tx, account_id)
-    return Organization.of(organization), Account.of(lookup.member(tx, organization, member_id))
+    member = lookup.member(tx, organization, member_id)
+    return organization, store.members_among(tx, organization.id, [member.account_id])[0]
 
 
 def move_account(
@@ -166,5 +169,4 @@ def move_account(
         )
     if destination_id == source_id:
         raise AwsError("DuplicateAccountException", f"Account {member.account_id} is already in {destination_id}.")
-    member.parent_id = destination.id
-    store.flush(tx)
+    store.move_member(tx, member.account_id, destination.id)

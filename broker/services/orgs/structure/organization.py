@@ -6,8 +6,8 @@ import datetime as dt
 
 from broker.iam import orgs
 from broker.iam.errors import AwsError
+from broker.iam.org_entities import Organization, OrganizationDescription, Root
 from broker.services.orgs import lookup
-from broker.services.orgs.values import Organization, OrganizationDescription, Root
 from broker.store import Tx
 from broker.store import orgs as store
 from broker.store.iam import accounts as iam_accounts
@@ -15,17 +15,16 @@ from broker.store.iam import accounts as iam_accounts
 
 def caller_organization(tx: Tx, account_id: str) -> Organization | None:
     """The organization the account belongs to, if any (authorization names its resources' ARNs)."""
-    found = lookup.joined(tx, account_id)
-    return Organization.of(found) if found is not None else None
+    return lookup.joined(tx, account_id)
 
 
 def organization_of(tx: Tx, account_id: str) -> Organization:
     """The organization the account belongs to, or AWS's "not in use" error."""
-    return Organization.of(lookup.organization(tx, account_id))
+    return lookup.organization(tx, account_id)
 
 
 def root_of(tx: Tx, organization: Organization) -> Root:
-    return Root.of(lookup.root(tx, organization.id))
+    return lookup.root(tx, organization.id).as_root()
 
 
 def create_organization(tx: Tx, account_id: str, feature_set: object, now: dt.datetime) -> Organization:
@@ -38,7 +37,7 @@ def create_organization(tx: Tx, account_id: str, feature_set: object, now: dt.da
     lookup.flush_or(tx, AwsError("AlreadyInOrganizationException"))
     lookup.join(tx, organization, account_id, root.id, {}, now)
     lookup.flush_or(tx, AwsError("AlreadyInOrganizationException"))
-    return Organization.of(organization)
+    return organization
 
 
 def describe_organization(tx: Tx, account_id: str) -> OrganizationDescription:
@@ -53,9 +52,9 @@ def delete_organization(tx: Tx, account_id: str) -> None:
     organization = lookup.managed(tx, account_id, lock=True)
     if store.count_members(tx, organization.id, besides=account_id):
         raise AwsError("OrganizationNotEmptyException")
-    store.remove_organization(tx, organization)
+    store.remove_organization(tx, organization.id)
 
 
 def list_roots(tx: Tx, account_id: str) -> tuple[Organization, list[Root]]:
     organization = lookup.managed(tx, account_id)
-    return Organization.of(organization), [Root.of(lookup.root(tx, organization.id))]
+    return organization, [lookup.root(tx, organization.id).as_root()]

@@ -5,24 +5,17 @@ from __future__ import annotations
 from broker.iam import orgs
 from broker.iam.errors import AwsError
 from broker.services.orgs import lookup
-from broker.store import Tx, models
+from broker.store import Tx
 from broker.store import orgs as store
+from broker.store.orgs import Tagged
 
-Taggable = models.OrganizationNode | models.OrganizationAccount | models.OrganizationPolicy
 
-
-def _taggable(tx: Tx, account_id: str, resource_id: object, *, lock: bool = False) -> Taggable:
+def _taggable(tx: Tx, account_id: str, resource_id: object, *, lock: bool = False) -> Tagged:
     """The root, OU, account or (customer managed) policy a tag call names."""
     organization = lookup.managed(tx, account_id, lock=lock)
     resource_id = orgs.identifier(orgs.given(resource_id, "ResourceId"), "ResourceId", orgs.TAGGABLE_ID)
-    found: Taggable | None
-    if orgs.ACCOUNT_ID.fullmatch(resource_id):
-        found = store.membership(tx, resource_id)
-    elif resource_id.startswith("p-"):
-        found = store.policy(tx, resource_id)
-    else:
-        found = store.node(tx, resource_id)
-    if found is None or found.organization_id != organization.id:
+    found = lookup.within(organization, store.tagged(tx, resource_id))
+    if found is None:
         raise AwsError(
             "TargetNotFoundException", f"We can't find a root, OU, account or policy with the id {resource_id}."
         )
@@ -32,15 +25,14 @@ def _taggable(tx: Tx, account_id: str, resource_id: object, *, lock: bool = Fals
 def tag_resource(tx: Tx, account_id: str, resource_id: object, tags: object) -> None:
     resource = _taggable(tx, account_id, resource_id, lock=True)
     new = orgs.tags(orgs.given(tags, "Tags"))
-    merged = {**(resource.tags or {}), **new}
+    merged = {**resource.tags, **new}
     if len(merged) > orgs.TAGS_MAX:
         raise AwsError(
             "ConstraintViolationException",
             f"A resource can have at most {orgs.TAGS_MAX} tags.",
             reason="MAX_TAG_LIMIT_EXCEEDED",
         )
-    resource.tags = merged
-    store.flush(tx)
+    store.set_tags(tx, resource.id, merged)
 
 
 def untag_resource(tx: Tx, account_id: str, resource_id: object, keys: object) -> None:
@@ -48,9 +40,8 @@ def untag_resource(tx: Tx, account_id: str, resource_id: object, keys: object) -
     keys = orgs.given(keys, "TagKeys")
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
         raise orgs.invalid_input("INVALID_SYNTAX", "TagKeys must be a list of strings.")
-    resource.tags = {key: value for key, value in (resource.tags or {}).items() if key not in set(keys)}
-    store.flush(tx)
+    store.set_tags(tx, resource.id, {key: value for key, value in resource.tags.items() if key not in set(keys)})
 
 
 def resource_tags(tx: Tx, account_id: str, resource_id: object) -> list[tuple[str, str]]:
-    return sorted((_taggable(tx, account_id, resource_id).tags or {}).items())
+    return sorted(_taggable(tx, account_id, resource_id).tags.items())

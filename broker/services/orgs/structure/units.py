@@ -6,8 +6,8 @@ import datetime as dt
 
 from broker.iam import orgs
 from broker.iam.errors import AwsError
+from broker.iam.org_entities import Link, Organization, OrganizationalUnit
 from broker.services.orgs import lookup
-from broker.services.orgs.values import Link, Organization, OrganizationalUnit
 from broker.store import Tx
 from broker.store import orgs as store
 
@@ -19,7 +19,7 @@ def create_organizational_unit(
     name = orgs.ou_name(orgs.given(name, "Name"))
     tag_map = orgs.tags(tags)
     parent = lookup.parent(tx, organization, parent_id)
-    if store.depth(parent) + 1 > orgs.OU_MAX_DEPTH:
+    if parent.depth + 1 > orgs.OU_MAX_DEPTH:
         raise AwsError(
             "ConstraintViolationException",
             f"OUs can be nested at most {orgs.OU_MAX_DEPTH} levels below the root.",
@@ -38,7 +38,7 @@ def create_organizational_unit(
     if lookup.scps_enabled(tx, organization):
         lookup.attach_default_scp(tx, organization, ou_id)
     lookup.flush_or(tx, _duplicate(name))
-    return Organization.of(organization), OrganizationalUnit.of(ou)
+    return organization, ou.as_unit()
 
 
 def _check_unique_name(tx: Tx, parent_id: str, name: str) -> None:
@@ -52,8 +52,7 @@ def _duplicate(name: str) -> AwsError:
 
 def describe_organizational_unit(tx: Tx, account_id: str, ou_id: object) -> tuple[Organization, OrganizationalUnit]:
     organization = lookup.managed(tx, account_id)
-    ou = lookup.organizational_unit(tx, organization, ou_id)
-    return Organization.of(organization), OrganizationalUnit.of(ou)
+    return organization, lookup.organizational_unit(tx, organization, ou_id).as_unit()
 
 
 def update_organizational_unit(
@@ -66,9 +65,10 @@ def update_organizational_unit(
         if name != ou.name:
             assert ou.parent_id is not None
             _check_unique_name(tx, ou.parent_id, name)
-            ou.name = name
+            store.rename_node(tx, ou.id, name)
             lookup.flush_or(tx, _duplicate(name))
-    return Organization.of(organization), OrganizationalUnit.of(ou)
+            return organization, OrganizationalUnit(ou.id, name)
+    return organization, ou.as_unit()
 
 
 def delete_organizational_unit(tx: Tx, account_id: str, ou_id: object) -> None:
@@ -76,7 +76,7 @@ def delete_organizational_unit(tx: Tx, account_id: str, ou_id: object) -> None:
     ou = lookup.organizational_unit(tx, organization, ou_id)
     if store.has_children(tx, ou.id):
         raise AwsError("OrganizationalUnitNotEmptyException")
-    store.remove_node(tx, ou)
+    store.remove_node(tx, ou.id)
 
 
 def organizational_units_for_parent(
@@ -84,7 +84,7 @@ def organizational_units_for_parent(
 ) -> tuple[Organization, list[OrganizationalUnit]]:
     organization = lookup.managed(tx, account_id)
     parent = lookup.parent(tx, organization, parent_id)
-    return Organization.of(organization), [OrganizationalUnit.of(ou) for ou in store.child_nodes(tx, parent.id)]
+    return organization, [ou.as_unit() for ou in store.child_nodes(tx, parent.id)]
 
 
 def list_children(tx: Tx, account_id: str, parent_id: object, child_type: object) -> list[Link]:
@@ -92,7 +92,7 @@ def list_children(tx: Tx, account_id: str, parent_id: object, child_type: object
     kind = orgs.enum(orgs.given(child_type, "ChildType"), "ChildType", (orgs.ACCOUNT, orgs.ORGANIZATIONAL_UNIT))
     parent = lookup.parent(tx, organization, parent_id)
     if kind == orgs.ACCOUNT:
-        return [Link(member.account_id, orgs.ACCOUNT) for member in store.child_members(tx, parent.id)]
+        return [Link(member.id, orgs.ACCOUNT) for member in store.child_members(tx, parent.id)]
     return [Link(child.id, orgs.ORGANIZATIONAL_UNIT) for child in store.child_nodes(tx, parent.id)]
 
 

@@ -1,19 +1,17 @@
-"""What the Organizations use cases hand back: plain values, never ORM rows.
+"""The AWS Organizations domain values: plain frozen dataclasses, never ORM rows.
 
-The ARN of a root, OU, account or policy names its organization's management account and id,
-so each value that has one computes it from the :class:`Organization` it belongs to.
+The store builds them from its rows; the use cases and the wire read them. The ARN of a root,
+OU, account or policy names its organization's management account and id, so each value that
+has one computes it from the :class:`Organization` it belongs to.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from broker.iam import orgs
-
-if TYPE_CHECKING:
-    from broker.store import models
 
 
 @dataclass(frozen=True)
@@ -21,10 +19,6 @@ class Organization:
     id: str
     feature_set: str
     management_account_id: str
-
-    @classmethod
-    def of(cls, row: models.Organization) -> Organization:
-        return cls(row.id, row.feature_set, row.management_account_id)
 
     @property
     def arn(self) -> str:
@@ -48,10 +42,6 @@ class Root:
     name: str
     policy_types: tuple[tuple[str, str], ...]  # (type, status), by type
 
-    @classmethod
-    def of(cls, row: models.OrganizationNode) -> Root:
-        return cls(row.id, row.name, tuple(sorted((row.policy_types or {}).items())))
-
     def arn(self, organization: Organization) -> str:
         return orgs.root_arn(organization.management_account_id, organization.id, self.id)
 
@@ -61,17 +51,47 @@ class OrganizationalUnit:
     id: str
     name: str
 
-    @classmethod
-    def of(cls, row: models.OrganizationNode) -> OrganizationalUnit:
-        return cls(row.id, row.name)
-
     def arn(self, organization: Organization) -> str:
         return orgs.ou_arn(organization.management_account_id, organization.id, self.id)
 
 
-def account_label(account: models.Account) -> str:
+@dataclass(frozen=True)
+class Node:
+    """A root or OU as the organization keeps it: the root is the one node without a parent, and
+    ``path`` lists the ids from the root down to the node ("r-…/ou-…")."""
+
+    id: str
+    organization_id: str
+    kind: str  # ROOT | ORGANIZATIONAL_UNIT
+    name: str
+    parent_id: str | None
+    path: str
+    policy_types: Mapping[str, str] = field(default_factory=dict)  # type -> status
+
+    @property
+    def depth(self) -> int:
+        """0 for the root, 1 for an OU directly under it..."""
+        return self.path.count("/")
+
+    def as_root(self) -> Root:
+        return Root(self.id, self.name, tuple(sorted(self.policy_types.items())))
+
+    def as_unit(self) -> OrganizationalUnit:
+        return OrganizationalUnit(self.id, self.name)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Where an account sits in its organization."""
+
+    account_id: str
+    organization_id: str
+    parent_id: str
+
+
+def account_label(name: str | None, alias: str | None, account_id: str) -> str:
     """The name an account goes by in the organization."""
-    return account.name or account.alias or account.id
+    return name or alias or account_id
 
 
 @dataclass(frozen=True)
@@ -84,11 +104,6 @@ class Account:
     joined_method: str
     joined_at: dt.datetime
 
-    @classmethod
-    def of(cls, row: models.OrganizationAccount) -> Account:
-        account = row.account
-        return cls(row.account_id, account_label(account), account.email or None, row.joined_method, row.joined_at)
-
 
 @dataclass(frozen=True)
 class CreateAccountStatus:
@@ -99,18 +114,6 @@ class CreateAccountStatus:
     completed_at: dt.datetime | None
     account_id: str | None
     failure_reason: str | None
-
-    @classmethod
-    def of(cls, row: models.CreateAccountRequest) -> CreateAccountStatus:
-        return cls(
-            row.id,
-            row.account_name,
-            row.state,
-            row.requested_at,
-            row.completed_at,
-            row.account_id or None,
-            row.failure_reason or None,
-        )
 
 
 def policy_arn(management_account: str, org_id: str, policy_id: str, aws_managed: bool) -> str:
@@ -127,13 +130,16 @@ class Policy:
     description: str
     content: str
     aws_managed: bool
-
-    @classmethod
-    def of(cls, row: models.OrganizationPolicy) -> Policy:
-        return cls(row.id, row.type, row.name, row.description, row.content, row.aws_managed)
+    organization_id: str | None = field(default=None, compare=False)  # None for AWS managed policies
 
     def arn(self, organization: Organization) -> str:
         return policy_arn(organization.management_account_id, organization.id, self.id, self.aws_managed)
+
+
+@dataclass(frozen=True)
+class PolicyAttachment:
+    policy_id: str
+    target_id: str
 
 
 @dataclass(frozen=True)
