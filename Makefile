@@ -48,6 +48,7 @@ demo: venv
 bench: venv
 	$(PY) benchmarks/policy_eval.py
 	$(PY) benchmarks/decision_api.py
+	$(PY) benchmarks/token_verify.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

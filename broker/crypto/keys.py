@@ -19,8 +19,11 @@ import hashlib
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -97,10 +100,11 @@ def _b64(data: bytes) -> str:
 class TokenKey:
     kid: str
     private_key: ec.EllipticCurvePrivateKey
+    # Derived once: every session token a request carries is verified with it.
+    public_key: ec.EllipticCurvePublicKey = field(init=False, repr=False, compare=False)
 
-    @property
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        return self.private_key.public_key()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_key", self.private_key.public_key())
 
     def public_jwk(self) -> dict[str, str]:
         numbers = self.public_key.public_numbers()
@@ -123,9 +127,13 @@ class TokenKeyRing:
     next: TokenKey | None
     previous: TokenKey | None
 
-    def verification_keys(self) -> dict[str, TokenKey]:
+    def verification_keys(self) -> Mapping[str, TokenKey]:
+        return self._by_kid
+
+    @cached_property
+    def _by_kid(self) -> Mapping[str, TokenKey]:
         keys = [self.current, self.next, self.previous]
-        return {k.kid: k for k in keys if k is not None}
+        return MappingProxyType({k.kid: k for k in keys if k is not None})
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [k.public_jwk() for k in self.verification_keys().values()]}

@@ -11,9 +11,11 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 import jwt
@@ -131,27 +133,49 @@ def verification_options(required: Sequence[str] = REQUIRED_CLAIMS) -> Options:
     return {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "require": list(required)}
 
 
-def decode_session_token(token: str, keys: TokenKeyRing, issuer: str, now: float | None = None) -> SessionClaims:
+def _unverified_kid(token: str) -> str | None:
+    """The ``kid`` of the token's header, read without verifying anything, to choose the key.
+
+    Only the short header segment is decoded here (and remembered: every token one key signs
+    has the same header); PyJWT then parses the whole token once, and the header it reads
+    strictly must name the same key (see :func:`decode_session_token`).
+    """
+    return _kid_of_header(token.partition(".")[0])
+
+
+@lru_cache(maxsize=16)
+def _kid_of_header(segment: str) -> str | None:
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise InvalidSessionToken("The security token included in the request is invalid.") from None
-    key = keys.verification_keys().get(str(header.get("kid")))
-    if key is None or header.get("alg") != "ES256" or header.get("typ") != TOKEN_TYPE:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+_DECODE_OPTIONS: Final = verification_options((*REQUIRED_CLAIMS, "typ"))
+
+
+def decode_session_token(token: str, keys: TokenKeyRing, issuer: str, now: float | None = None) -> SessionClaims:
+    key = keys.verification_keys().get(_unverified_kid(token) or "")
+    if key is None:
         raise InvalidSessionToken("The security token included in the request is invalid.")
     try:
-        payload = jwt.decode(
+        verified = jwt.decode_complete(
             token,
             key.public_key,
             algorithms=["ES256"],
             audience=AUDIENCE,
             issuer=issuer,
-            # The broker always writes how the session began; a token without it is not its own.
-            options=verification_options((*REQUIRED_CLAIMS, "typ")),
+            # The broker always writes how the session began (typ); a token without it is not its own.
+            options=_DECODE_OPTIONS,
         )
     except jwt.PyJWTError:
         raise InvalidSessionToken("The security token included in the request is invalid.") from None
-    return session_claims(payload, dt.datetime.now(dt.UTC).timestamp() if now is None else now)
+    header = verified["header"]
+    if header.get("kid") != key.kid or header.get("alg") != "ES256" or header.get("typ") != TOKEN_TYPE:
+        raise InvalidSessionToken("The security token included in the request is invalid.")
+    return session_claims(verified["payload"], dt.datetime.now(dt.UTC).timestamp() if now is None else now)
 
 
 def session_claims(payload: Mapping[str, Any], now: float, *, leeway: float = 0) -> SessionClaims:
@@ -171,8 +195,9 @@ def session_claims(payload: Mapping[str, Any], now: float, *, leeway: float = 0)
         raise InvalidSessionToken("the token is not valid yet")
     if payload["exp"] <= now - leeway:
         raise ExpiredSessionToken("the session has expired")
-    if not all(isinstance(payload.get(name), str) for name in _TEXT_CLAIMS):
-        raise InvalidSessionToken("the token's claims are malformed")
+    for name in _TEXT_CLAIMS:
+        if type(payload.get(name)) is not str:  # JSON gives exactly str; no subclass can arrive
+            raise InvalidSessionToken("the token's claims are malformed")
     tags = payload.get("tags") or {}
     if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
         raise InvalidSessionToken("the token's session tags are malformed")

@@ -13,6 +13,7 @@ import pytest
 from broker.crypto.box import DecryptionError, SecretBox
 from broker.crypto.keys import KeyMaterialError, ensure_keys, load_keys, rotate_token_keys
 from broker.crypto.tokens import (
+    TOKEN_TYPE,
     ExpiredSessionToken,
     InvalidSessionToken,
     SessionClaims,
@@ -85,6 +86,27 @@ def test_expired_forged_and_foreign_tokens(certs: Path, tmp_path: Path) -> None:
         decode_session_token(unsigned, keys, ISSUER, now=1_800_000_100)
     with pytest.raises(InvalidSessionToken):
         decode_session_token("not-a-jwt", keys, ISSUER)
+
+
+def test_the_key_is_chosen_from_the_header_but_the_strict_parse_decides(certs: Path) -> None:
+    """The kid is read from the header segment alone to pick the key; PyJWT's strict parse of the
+    whole token must then agree, so a header only a lenient decoder reads is refused."""
+    keys = load_keys(certs).token_keys
+    token = encode_session_token(claims(), keys, ISSUER)
+    header, payload, signature = token.split(".")
+    for bad_header in (header + "!!", "!" + header, header[:-1]):
+        with pytest.raises(InvalidSessionToken):
+            decode_session_token(".".join((bad_header, payload, signature)), keys, ISSUER, now=1_800_000_100)
+    for fields in ({"alg": "ES256", "typ": TOKEN_TYPE}, {"alg": "ES256", "typ": TOKEN_TYPE, "kid": 7}, ["kid"]):
+        odd = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+        with pytest.raises(InvalidSessionToken):
+            decode_session_token(".".join((odd, payload, signature)), keys, ISSUER, now=1_800_000_100)
+    # Signed by the broker's own key but not as a session token: the verified header decides.
+    body = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    other_type = jwt.encode(body, keys.current.private_key, algorithm="ES256", headers={"kid": keys.current.kid})
+    assert jwt.get_unverified_header(other_type)["typ"] == "JWT"
+    with pytest.raises(InvalidSessionToken):
+        decode_session_token(other_type, keys, ISSUER, now=1_800_000_100)
 
 
 def test_rotation_keeps_old_tokens_valid_and_publishes_next(tmp_path: Path) -> None:
