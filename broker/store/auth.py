@@ -26,6 +26,8 @@ class SigningKey:
     status: AccessKeyStatus
     secret_sealed: str
     user: entities.User
+    # AccessKeyLastUsed as recorded: when, for which service, in which region.
+    last_used: tuple[dt.datetime | None, str | None, str | None] = (None, None, None)
 
 
 def _keys_with_users() -> Select[models.AccessKey, models.User]:
@@ -49,7 +51,8 @@ def first_active_key(tx: Tx, user_id: str) -> SigningKey | None:
 
 def _signing_key(key: models.AccessKey, user: models.User) -> SigningKey:
     status: AccessKeyStatus = "Active" if key.status == "Active" else "Inactive"
-    return SigningKey(key.access_key_id, status, key.secret_sealed, values.user(user))
+    last_used = (key.last_used_at, key.last_used_service, key.last_used_region)
+    return SigningKey(key.access_key_id, status, key.secret_sealed, values.user(user), last_used)
 
 
 def record_key_use(tx: Tx, access_key_id: str, now: dt.datetime, service: str, region: str) -> None:

@@ -27,8 +27,11 @@ from broker.services.audit import ClientInfo
 from broker.services.auth.caller import AuthorizationMessages, Caller, principal_tags
 from broker.services.runtime import Runtime
 from broker.store import Tx
-from broker.store.auth import record_key_use, signing_key
+from broker.store.auth import SigningKey, record_key_use, signing_key
 from broker.store.iam import principals
+
+# How stale a recorded key use may get before a request rewrites it (AWS: hours).
+KEY_USE_GRANULARITY = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,17 @@ def authenticate_signed(runtime: Runtime, tx: Tx, signed: SignedRequest) -> Call
         verify_signature(signed, secret, now, max_skew=dt.timedelta(seconds=runtime.settings.sigv4_max_skew_seconds))
     except SigV4Error as exc:
         raise sigv4_error(exc) from None
-    if key is not None:
+    if key is not None and _last_use_is_news(key, now, signed.service, signed.region):
         record_key_use(tx, key.access_key_id, now, signed.service, signed.region)
     return caller
+
+
+def _last_use_is_news(key: SigningKey, now: dt.datetime, service: str, region: str) -> bool:
+    """Whether this use changes what GetAccessKeyLastUsed should say. AWS reports a key's last use
+    with hours of delay; the broker writes it when the service or region changes, or when the
+    recorded time is older than KEY_USE_GRANULARITY, so a busy key costs no write per request."""
+    when, last_service, last_region = key.last_used
+    return when is None or (last_service, last_region) != (service, region) or now - when >= KEY_USE_GRANULARITY
 
 
 def caller_for_claims(tx: Tx, claims: SessionClaims, messages: AuthorizationMessages | None = None) -> Caller:
