@@ -8,6 +8,8 @@ needs to tell refusals apart tests their class, never their message.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BrokerError(Exception):
     """A refusal with a code, an HTTP status and a message for the caller."""
@@ -20,6 +22,11 @@ class BrokerError(Exception):
         if message is not None:
             self.message = message
         super().__init__(self.message)
+
+    def after_rollback(self, tx: Any) -> None:
+        """What the refusal leaves behind once its request rolled back, written in the transaction
+        that audits it (a wrong MFA code counts toward throttling); nothing by default. ``tx`` is
+        the store's transaction handle, which this bottom module does not name."""
 
     @property
     def audit_message(self) -> str:

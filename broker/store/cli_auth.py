@@ -14,8 +14,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from broker.store import models
+from broker.store._snapshot import snapshot
 from broker.store.db import Tx
-from broker.store.federation import Expiring, changed_one, snapshot
+from broker.store.federation import Expiring, changed_one
 
 R = TypeVar("R")
 

@@ -8,28 +8,17 @@ here, so the services never hold a row.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar, cast, overload
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, Update, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from broker.store import models
+from broker.store._snapshot import snapshot
 from broker.store.db import Tx
 
 R = TypeVar("R")
-
-
-@overload
-def snapshot(record_type: type[R], row: None, **given: Any) -> None: ...
-@overload
-def snapshot(record_type: type[R], row: object, **given: Any) -> R: ...
-def snapshot(record_type: type[R], row: object | None, **given: Any) -> R | None:
-    """A frozen record of ``row`` (None for no row): the fields not ``given`` are its columns of the same names."""
-    if row is None:
-        return None
-    names = [f.name for f in fields(cast(Any, record_type)) if f.name not in given]
-    return record_type(**{name: getattr(row, name) for name in names}, **given)
 
 
 @dataclass(frozen=True, kw_only=True)

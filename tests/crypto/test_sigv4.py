@@ -22,6 +22,7 @@ from broker.crypto.sigv4 import (
     MAX_PRESIGNED_EXPIRES,
     SignedRequest,
     SigV4Error,
+    authorization_header,
     derive_signing_key,
     parse_signed_request,
     verify_signature,
@@ -952,3 +953,36 @@ def test_hostile_input_only_raises_sigv4_errors(query: str, authorization: str |
         signed = parse_signed_request("POST", path, query, headers, b"")
         verify_signature(signed, SECRET, signed.amz_date)
     assert info.value.code in codes
+
+
+def test_the_broker_signs_what_botocore_signs_and_the_verifier_accepts() -> None:
+    """The signer for the broker's own clients builds the same signature as botocore."""
+    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "Host": "broker.test:8443",
+        "X-Amz-Date": SIGNED_AT.strftime("%Y%m%dT%H%M%SZ"),
+        "X-Amz-Security-Token": SESSION_TOKEN,
+    }
+    ours = authorization_header(
+        "POST",
+        "/",
+        headers,
+        body,
+        access_key_id=TEMP_ACCESS_KEY_ID,
+        secret_access_key=SECRET,
+        region="us-east-1",
+        service="sts",
+    )
+    request = AWSRequest(method="POST", url=f"{ENDPOINT}/", data=body, headers=dict(headers))
+    request.context["timestamp"] = headers["X-Amz-Date"]
+    botocore_auth = SigV4Auth(Credentials(TEMP_ACCESS_KEY_ID, SECRET, SESSION_TOKEN), "sts", "us-east-1")
+    canonical = botocore_auth.canonical_request(request)
+    expected = botocore_auth.signature(botocore_auth.string_to_sign(request, canonical), request)
+    assert ours.endswith(f"Signature={expected}")
+    signed = parse_signed_request("POST", "/", "", {**headers, "Authorization": ours}, body)
+    verify_signature(signed, SECRET, SIGNED_AT)
+    with pytest.raises(SigV4Error):
+        verify_signature(
+            parse_signed_request("POST", "/", "", {**headers, "Authorization": ours}, b"x"), SECRET, SIGNED_AT
+        )

@@ -12,7 +12,7 @@ render. No secret (secret key, session token) is put in any message.
 
 Inside: ``_model`` (the parsed request and its error), ``_parse`` (the Authorization header
 or presigned query), ``_canonical`` (canonical request and string-to-sign), ``_verify``
-(time window, signing key, HMAC).
+(time window, signing key, HMAC), ``_sign`` (the same steps for the broker's own clients).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from broker.crypto.sigv4._model import (
     SigV4Error,
 )
 from broker.crypto.sigv4._parse import parse_signed_request
+from broker.crypto.sigv4._sign import authorization_header
 from broker.crypto.sigv4._verify import derive_signing_key, verify_signature
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "SUPPORTED_SERVICES",
     "SigV4Error",
     "SignedRequest",
+    "authorization_header",
     "derive_signing_key",
     "parse_signed_request",
     "verify_signature",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from broker.services.api.params import Params
@@ -30,7 +31,12 @@ class Call:
         return self.caller.account_id
 
     def context(self) -> dict[str, Any]:
-        """The request's global condition keys (``aws:SourceIp``, ``aws:PrincipalOrgID``...)."""
+        """The request's global condition keys (``aws:SourceIp``, ``aws:PrincipalOrgID``...): a
+        fresh copy of what is derived once per request, however often the handler authorizes."""
+        return dict(self._request_context)
+
+    @cached_property
+    def _request_context(self) -> dict[str, Any]:
         return request_context(self.caller, self.client.source_ip, self.runtime.now(), self.secure, self.tx)
 
     def authorize(self, action: str, resource: str, extra_context: Mapping[str, Any] | None = None) -> None:

@@ -101,9 +101,7 @@ def _signed(
         if isinstance(error, AccessDenied | AccessDeniedException):
             log.info("denied %s for %s: %s", operation.name, audit.actor.arn, error.message)
         with runtime.db.transaction() as tx:
-            persist = getattr(exc, "persist_after_rollback", None)
-            if persist is not None:
-                persist(tx)
+            exc.after_rollback(tx)
             audit.record(tx, runtime.now(), error=error)
         return Outcome(protocol, operation, error=error)
 

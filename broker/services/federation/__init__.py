@@ -9,7 +9,6 @@
 - :mod:`.errors`: the refusals a person can act on, each a class with its HTTP status.
 """
 
-from broker.services.audit import ClientInfo
 from broker.services.federation.errors import (
     BadCsrf,
     BadDuration,
@@ -37,7 +36,6 @@ __all__ = [
     "BadCsrf",
     "BadDuration",
     "BrowserSession",
-    "ClientInfo",
     "FederationError",
     "FederationService",
     "NoSession",

@@ -2,7 +2,7 @@
 code checks STS and IAM share (one step of drift, each code accepted once, failures throttled).
 
 A wrong code's failure count must outlive the refused call's rollback: the refusal
-(:class:`MfaRefused`, or :class:`SessionMfaRefused` for STS) has a ``persist_after_rollback`` the
+(:class:`MfaRefused`, or :class:`SessionMfaRefused` for STS) has an ``after_rollback`` the
 AWS endpoint runs in the transaction that audits the refusal, so counting and auditing commit together.
 """
 
@@ -50,7 +50,7 @@ class _CountedRefusal:
     serial_number: str
     now: dt.datetime
 
-    def persist_after_rollback(self, tx: Tx) -> None:
+    def after_rollback(self, tx: Tx) -> None:
         device = credentials.mfa_device_state(tx, self.serial_number)
         if device is not None:
             record_failure(tx, device, self.now)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select
 
+from broker.store._snapshot import snapshot
 from broker.store.db import Tx
 from broker.store.models import AuditDigest, AuditEvent
 
@@ -26,22 +27,9 @@ class DigestRecord:
     key_id: str
 
 
-def _record(row: AuditDigest) -> DigestRecord:
-    return DigestRecord(
-        digest_index=row.digest_index,
-        first_index=row.first_index,
-        last_index=row.last_index,
-        start_time=row.start_time,
-        end_time=row.end_time,
-        document=row.document,
-        signature=row.signature,
-        key_id=row.key_id,
-    )
-
-
 def latest_digest(tx: Tx) -> DigestRecord | None:
     row = tx.scalars(select(AuditDigest).order_by(AuditDigest.digest_index.desc()).limit(1)).first()
-    return _record(row) if row is not None else None
+    return snapshot(DigestRecord, row)
 
 
 def last_digest_end(tx: Tx) -> dt.datetime | None:
@@ -55,14 +43,14 @@ def digests(tx: Tx, *, ending_since: dt.datetime | None = None) -> Iterator[Dige
     if ending_since is not None:
         statement = statement.where(AuditDigest.end_time >= ending_since)
     for row in tx.scalars(statement):
-        yield _record(row)
+        yield snapshot(DigestRecord, row)
 
 
 def last_digest_ended_before(tx: Tx, cutoff: dt.datetime) -> DigestRecord | None:
     row = tx.scalars(
         select(AuditDigest).where(AuditDigest.end_time < cutoff).order_by(AuditDigest.digest_index.desc()).limit(1)
     ).first()
-    return _record(row) if row is not None else None
+    return snapshot(DigestRecord, row)
 
 
 def add_digest(tx: Tx, digest: DigestRecord) -> None:

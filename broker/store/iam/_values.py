@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeVar
 from broker.iam import entities
 from broker.iam.names import name_key
 from broker.store import models
+from broker.store._snapshot import field_columns, snapshot
 
 E = TypeVar("E")
 
@@ -22,24 +23,14 @@ _RENAMED = {
 }
 
 
-_COLUMNS: dict[type, tuple[tuple[str, str], ...]] = {}
-
-
-def _columns(kind: type) -> tuple[tuple[str, str], ...]:
-    """(entity field, column) of each field of the entity ``kind``."""
-    if kind not in _COLUMNS:
-        _COLUMNS[kind] = tuple((f.name, _RENAMED.get(f.name, f.name)) for f in dataclasses.fields(kind))
-    return _COLUMNS[kind]
-
-
 def _entity(kind: type[E], row: object, **given: Any) -> E:
     """The ``kind`` entity of ``row``: each field from its column, but those ``given``."""
-    fields = {name: getattr(row, column) for name, column in _columns(kind) if name not in given}
-    if "tags" in fields:
-        fields["tags"] = dict(fields["tags"] or {})
-    if "description" in fields:
-        fields["description"] = fields["description"] or None  # stored as "" when absent
-    return kind(**fields, **given)
+    names = {name for name, _column in field_columns(kind, _RENAMED)}
+    if "tags" in names and "tags" not in given:
+        given["tags"] = dict(getattr(row, "tags") or {})  # noqa: B009  (not every row has tags)
+    if "description" in names and "description" not in given:
+        given["description"] = getattr(row, "description") or None  # noqa: B009  (stored as "" when absent)
+    return snapshot(kind, row, renamed=_RENAMED, **given)
 
 
 def row_columns(fields: Mapping[str, Any]) -> dict[str, Any]:
