@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from broker.store.models._base import Base
@@ -30,6 +30,8 @@ class AuditEvent(Base):
     access_key_id: Mapped[str | None] = mapped_column(String(20), index=True)
     error_code: Mapped[str | None] = mapped_column(String(64))
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False for data events (CloudTrail's eventCategory Data), which LookupEvents does not list.
+    management_event: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     record: Mapped[dict[str, Any]]
     # recipientAccountId: LookupEvents shows an account its own events only.
     account_id: Mapped[str | None] = mapped_column(String(12), index=True)

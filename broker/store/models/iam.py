@@ -128,6 +128,24 @@ class RoleInlinePolicy(_InlinePolicy, Base):
     role: Mapped[Role] = relationship(back_populates="inline_policies")
 
 
+class RoleTrustedPrincipal(Base):
+    """A principal a role's trust policy names (``*`` for anyone, or for a policy that cannot be
+    indexed): sign-in reads the roles that trust a provider here instead of every role."""
+
+    __tablename__ = "role_trusted_principals"
+    role_pk: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(2048), primary_key=True, index=True)
+
+
+class Generation(Base):
+    """A counter per scope (an account id, or ``*``), bumped in the transaction of any change to
+    what that scope's caches hold, so every process sees a change at its next request."""
+
+    __tablename__ = "generations"
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class User(_NamedInAccount, Base):
     __tablename__ = "users"
     name_length = 64
