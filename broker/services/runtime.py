@@ -11,6 +11,7 @@ from functools import cached_property
 from broker.crypto.box import SecretBox
 from broker.crypto.keys import KeyMaterial, load_keys
 from broker.saml.sp import ServiceProvider, SpKeys
+from broker.services.cache import VersionedCache
 from broker.settings import Settings
 from broker.store.db import Database
 
@@ -56,6 +57,11 @@ class Runtime:
 
     def now(self) -> dt.datetime:
         return self.clock()
+
+    @cached_property
+    def cache(self) -> VersionedCache:
+        """Values requests read again and again, valid while their generation stamp holds."""
+        return VersionedCache()
 
     @cached_property
     def box(self) -> SecretBox:

@@ -16,6 +16,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # One unit of work, as services hold it: they pass it to store functions and never call it.
 Tx = Session
+_READ_ONLY = "broker_read_only"
 
 
 def make_engine(url: str) -> Engine:
@@ -39,9 +40,13 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            # BEGIN IMMEDIATE takes the write lock up front, so two processes never deadlock
-            # on a read-then-write upgrade; readers are not blocked under WAL.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A unit of work takes the write lock up front (BEGIN IMMEDIATE), so two processes
+            # never deadlock on a read-then-write upgrade. A read (Database.read) begins deferred:
+            # under WAL it reads a snapshot and never waits for, or blocks, a writer.
+            if conn.get_execution_options().get(_READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -52,11 +57,24 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self.engine.dialect.name == "postgresql":
+            reader = self.engine.execution_options(isolation_level="READ COMMITTED", postgresql_readonly=True)
+        else:
+            reader = self.engine.execution_options(**{_READ_ONLY: True})
+        self._reads = sessionmaker(reader, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """One unit of work: commit on success, roll back on any exception."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A transaction that only reads: it takes no write lock (SQLite: deferred BEGIN on a WAL
+        snapshot; PostgreSQL: READ COMMITTED, READ ONLY, so a write in it is refused outright).
+        Authentication, decisions, lookups and page views read this way, side by side."""
+        with self._reads() as session, session.begin():
             yield session
 
     def upgrade(self) -> None:

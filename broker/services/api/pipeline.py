@@ -23,8 +23,9 @@ from broker.services.api.params import Params
 from broker.services.api.registry import JSON_ACTIONS, QUERY_ACTIONS, Operation, WireProtocol
 from broker.services.api.shapes import json_safe
 from broker.services.audit import AuditScope
-from broker.services.auth import HttpRequest, authenticate
+from broker.services.auth import Bookkeeping, HttpRequest, authenticate
 from broker.services.runtime import Runtime
+from broker.store import Tx
 
 log = logging.getLogger("broker.aws")
 
@@ -80,21 +81,17 @@ def _signed(
         read_only=operation.read_only,
         request_parameters=audited,
     )
+    bookkeeping: list[Bookkeeping] = []
     try:
+        if operation.read_only:
+            # A read takes no write lock; its event and any bookkeeping are written after it.
+            with runtime.db.read() as tx:
+                result = _run(runtime, tx, operation, request, params, json_body, audit, bookkeeping)
+            _record_apart(runtime, audit, bookkeeping)
+            return Outcome(protocol, operation, result=result)
         with runtime.db.transaction() as tx:
-            caller, _signed_request = authenticate(
-                runtime, tx, request.method, request.path, request.query_string, request.headers, request.body
-            )
-            audit.actor = caller.actor()
-            body: Mapping[str, Any] = {}
-            if json_body is not None:
-                body = _json_body(json_body)
-                audit.request_parameters = body
-            call = Call(runtime, tx, caller, params, body, request.client, request.secure, audit)
-            assert operation.handler is not None
-            result = operation.handler(call)
-            # CloudTrail records no response for a read.
-            audit.record(tx, runtime.now(), response=None if operation.read_only else json_safe(result))
+            result = _run(runtime, tx, operation, request, params, json_body, audit, None)
+            audit.record(tx, runtime.now(), response=json_safe(result))
             return Outcome(protocol, operation, result=result)
     except AwsError as exc:
         error = exc.for_json_protocol() if protocol == "json" else exc
@@ -102,8 +99,43 @@ def _signed(
             log.info("denied %s for %s: %s", operation.name, audit.actor.arn, error.message)
         with runtime.db.transaction() as tx:
             exc.after_rollback(tx)
+            for write in bookkeeping:
+                write(tx)
             audit.record(tx, runtime.now(), error=error)
         return Outcome(protocol, operation, error=error)
+
+
+def _run(
+    runtime: Runtime,
+    tx: Tx,
+    operation: Operation,
+    request: HttpRequest,
+    params: Params,
+    json_body: bytes | None,
+    audit: AuditScope,
+    bookkeeping: list[Bookkeeping] | None,
+) -> Mapping[str, Any] | None:
+    """Authenticate, then run the action's handler (which authorizes) in ``tx``."""
+    caller, _signed_request = authenticate(
+        runtime, tx, request.method, request.path, request.query_string, request.headers, request.body, bookkeeping
+    )
+    audit.actor = caller.actor()
+    body: Mapping[str, Any] = {}
+    if json_body is not None:
+        body = _json_body(json_body)
+        audit.request_parameters = body
+    call = Call(runtime, tx, caller, params, body, request.client, request.secure, audit)
+    assert operation.handler is not None
+    return operation.handler(call)
+
+
+def _record_apart(runtime: Runtime, audit: AuditScope, bookkeeping: list[Bookkeeping]) -> None:
+    """The event of an answered read (CloudTrail records no response for a read), and the
+    bookkeeping it left, each written once the read's transaction is over."""
+    with runtime.db.transaction() as tx:
+        for write in bookkeeping:
+            write(tx)
+        audit.record(tx, runtime.now())
 
 
 def _unsigned(runtime: Runtime, operation: Operation, params: Params, request: HttpRequest) -> Outcome:

@@ -8,6 +8,7 @@
 """
 
 from broker.services.auth.authentication import (
+    Bookkeeping,
     HttpRequest,
     authenticate,
     authenticate_signed,
@@ -24,6 +25,7 @@ from broker.services.auth.reasons import missing_allow, why_denied
 __all__ = [
     "ApplicablePolicies",
     "AuthorizationMessages",
+    "Bookkeeping",
     "Caller",
     "CallerDecision",
     "HttpRequest",

@@ -8,9 +8,9 @@ the token id). Failures are :class:`~broker.iam.errors.AwsError` with AWS's code
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from broker.crypto.box import DecryptionError
 from broker.crypto.sigv4 import SignedRequest, SigV4Error, parse_signed_request, verify_signature
@@ -25,6 +25,7 @@ from broker.crypto.tokens import (
 from broker.iam.errors import AwsError
 from broker.services.audit import ClientInfo
 from broker.services.auth.caller import AuthorizationMessages, Caller, principal_tags
+from broker.services.cache import VersionedCache
 from broker.services.runtime import Runtime
 from broker.store import Tx
 from broker.store.auth import SigningKey, record_key_use, signing_key
@@ -32,6 +33,11 @@ from broker.store.iam import principals
 
 # How stale a recorded key use may get before a request rewrites it (AWS: hours).
 KEY_USE_GRANULARITY = dt.timedelta(hours=1)
+KEY_USE_CHANGE_GRANULARITY = dt.timedelta(minutes=5)
+T = TypeVar("T")
+# A write a read-only request leaves for after its answer (a key's last use).
+Bookkeeping = Callable[[Tx], None]
+KeyUse = tuple[dt.datetime | None, str | None, str | None]  # when, service, region
 
 
 @dataclass(frozen=True)
@@ -76,17 +82,25 @@ def authenticate(
     query_string: str,
     headers: Mapping[str, str],
     body: bytes,
+    bookkeeping: list[Bookkeeping] | None = None,
 ) -> tuple[Caller, SignedRequest]:
     """The caller whose SigV4 signature the request carries, and what it signed."""
     try:
         signed = parse_signed_request(method, path, query_string, headers, body)
     except SigV4Error as exc:
         raise sigv4_error(exc) from None
-    return authenticate_signed(runtime, tx, signed), signed
+    return authenticate_signed(runtime, tx, signed, bookkeeping), signed
 
 
-def authenticate_signed(runtime: Runtime, tx: Tx, signed: SignedRequest) -> Caller:
-    """The caller whose key (long-term, or temporary with its session token) made ``signed``."""
+def authenticate_signed(
+    runtime: Runtime, tx: Tx, signed: SignedRequest, bookkeeping: list[Bookkeeping] | None = None
+) -> Caller:
+    """The caller whose key (long-term, or temporary with its session token) made ``signed``.
+
+    A long-term key's last use is written in ``tx`` when it is news; with ``bookkeeping`` given
+    (``tx`` only reads), the write is appended there for the caller to run in a transaction of
+    its own once the request is answered.
+    """
     now = runtime.now()
     messages = AuthorizationMessages(runtime.box)
     key = None
@@ -97,47 +111,80 @@ def authenticate_signed(runtime: Runtime, tx: Tx, signed: SignedRequest) -> Call
         if claims.access_key_id != signed.access_key_id:
             raise _invalid_token()
         secret = derive_secret(runtime.keys.secret_derivation_key, claims.token_id)
-        caller = caller_for_claims(tx, claims, messages)
+        caller = caller_for_claims(tx, claims, messages, runtime.cache)
     else:
-        key = signing_key(tx, signed.access_key_id)
+        key = _signing_key(runtime, tx, signed.access_key_id)
         if key is None or key.status != "Active" or signed.security_token:
             raise _invalid_token()
         try:
             secret = runtime.box.open(key.secret_sealed, associated_data=key.access_key_id)
         except DecryptionError:
             raise _invalid_token() from None
-        caller = Caller.signing_with(key, messages)
+        caller = Caller.signing_with(key, messages, runtime.cache)
     try:
         verify_signature(signed, secret, now, max_skew=dt.timedelta(seconds=runtime.settings.sigv4_max_skew_seconds))
     except SigV4Error as exc:
         raise sigv4_error(exc) from None
-    if key is not None and _last_use_is_news(key, now, signed.service, signed.region):
-        record_key_use(tx, key.access_key_id, now, signed.service, signed.region)
+    if key is not None:
+        use = (now, signed.service, signed.region)
+        remembered = runtime.cache.fact(("key-use", key.access_key_id))
+        recorded = cast(KeyUse, remembered) if remembered is not None else key.last_used
+        if _last_use_is_news(recorded, *use):
+            runtime.cache.remember(("key-use", key.access_key_id), use)
+            if bookkeeping is None:
+                record_key_use(tx, key.access_key_id, *use)
+            else:
+                bookkeeping.append(lambda write_tx: record_key_use(write_tx, key.access_key_id, *use))
     return caller
 
 
-def _last_use_is_news(key: SigningKey, now: dt.datetime, service: str, region: str) -> bool:
+def _signing_key(runtime: Runtime, tx: Tx, access_key_id: str) -> SigningKey | None:
+    """The key, from the versioned cache once its account is known (one statement: the stamp).
+    A key id's account never changes, so it is remembered without a stamp."""
+    account = runtime.cache.fact(("key-account", access_key_id))
+    if not isinstance(account, str):
+        key = signing_key(tx, access_key_id)
+        if key is not None:
+            runtime.cache.remember(("key-account", access_key_id), key.user.account_id)
+        return key
+    return runtime.cache.get(tx, account, ("signing-key", access_key_id), lambda: signing_key(tx, access_key_id))
+
+
+def _last_use_is_news(recorded: KeyUse, now: dt.datetime, service: str, region: str) -> bool:
     """Whether this use changes what GetAccessKeyLastUsed should say. AWS reports a key's last use
-    with hours of delay; the broker writes it when the service or region changes, or when the
-    recorded time is older than KEY_USE_GRANULARITY, so a busy key costs no write per request."""
-    when, last_service, last_region = key.last_used
-    return when is None or (last_service, last_region) != (service, region) or now - when >= KEY_USE_GRANULARITY
+    with hours of delay; the broker writes it on first use, when the recorded time is older than
+    KEY_USE_GRANULARITY, or when the service or region changed and the record is older than
+    KEY_USE_CHANGE_GRANULARITY, so a busy key costs no write per request, even one that
+    alternates between services."""
+    when, last_service, last_region = recorded
+    if when is None:
+        return True
+    age = now - when
+    changed = (last_service, last_region) != (service, region)
+    return age >= KEY_USE_GRANULARITY or (changed and age >= KEY_USE_CHANGE_GRANULARITY)
 
 
-def caller_for_claims(tx: Tx, claims: SessionClaims, messages: AuthorizationMessages | None = None) -> Caller:
+def caller_for_claims(
+    tx: Tx,
+    claims: SessionClaims,
+    messages: AuthorizationMessages | None = None,
+    cache: VersionedCache | None = None,
+) -> Caller:
     """The caller a verified session token stands for, with its principal tags."""
     memo: dict[str, Any] = {}
     user_name = None
     if claims.auth_type == SESSION_TOKEN:
         kind: Literal["user", "session"] = "user"
         user_name = claims.role_name
-        user = principals.user_with_id(tx, claims.role_id)
+        user = _cached(cache, tx, claims.account_id, ("user", claims.role_id), principals.user_with_id, claims.role_id)
         tags = dict(user.tags) if user is not None else {}
     else:
         kind = "session"
         # Read once with its policies: the tags are needed now, the policies by the authorization
         # that almost always follows (applicable_policies takes it from the memo).
-        role = memo["role"] = principals.role_policies(tx, claims.role_arn)
+        role = memo["role"] = _cached(
+            cache, tx, claims.account_id, ("role", claims.role_arn), principals.role_policies, claims.role_arn
+        )
         role_tags = role.tags if role is not None and role.unique_id == claims.role_id else None
         tags = principal_tags(role_tags, claims.session_tags)
     return Caller(
@@ -151,4 +198,13 @@ def caller_for_claims(tx: Tx, claims: SessionClaims, messages: AuthorizationMess
         tags=tags,
         messages=messages,
         _memo=memo,
+        cache=cache,
     )
+
+
+def _cached(
+    cache: VersionedCache | None, tx: Tx, account_id: str, key: Hashable, load: Callable[[Tx, str], T], arg: str
+) -> T:
+    if cache is None:
+        return load(tx, arg)
+    return cache.get(tx, account_id, key, lambda: load(tx, arg))

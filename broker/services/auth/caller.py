@@ -16,6 +16,7 @@ from broker.iam.names import name_key
 from broker.iam.timestamps import aws_timestamp
 from broker.policy import Principal
 from broker.services.audit import Actor
+from broker.services.cache import VersionedCache
 from broker.store import Tx
 from broker.store.auth import SigningKey
 from broker.store.iam import principals
@@ -60,13 +61,20 @@ class Caller:
     messages: AuthorizationMessages | None = field(default=None, compare=False, repr=False)
     # What applies to this caller, read once per request (see applicable_policies).
     _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The process's versioned cache, when the caller was authenticated by a running broker:
+    # what applies to the caller is then read from it while its generation stamp holds.
+    cache: VersionedCache | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def signing_with(cls, key: SigningKey, messages: AuthorizationMessages | None) -> Caller:
+    def signing_with(
+        cls, key: SigningKey, messages: AuthorizationMessages | None, cache: VersionedCache | None = None
+    ) -> Caller:
         """The IAM user whose long-term access key signed the request."""
         user = key.user
         tags = dict(user.tags)
-        return cls("user", user.arn, user.account_id, user.user_id, key.access_key_id, user.name, None, tags, messages)
+        return cls(
+            "user", user.arn, user.account_id, user.user_id, key.access_key_id, user.name, None, tags, messages, {}, cache
+        )
 
     @property
     def is_session_token(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from broker.iam.timestamps import aws_timestamp
 from broker.services.auth.caller import Caller
 from broker.services.auth.policies import organization_context
-from broker.services.orgs.context import resource_keys
+from broker.services.orgs.context import organization_of, resource_account, resource_keys
 from broker.store import Tx
 
 
@@ -55,4 +55,9 @@ def request_context(
 def with_resource_keys(tx: Tx, caller: Caller, resource: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """The context plus ``aws:ResourceAccount``/``aws:ResourceOrgID`` of the resource's account."""
     memo = caller._memo.setdefault("resource_orgs", {})
+    account = resource_account(resource)
+    cache = caller.cache
+    if cache is not None and account is not None and account not in memo:
+        # Organization changes bump the "*" generation, which every stamp includes.
+        memo[account] = cache.get(tx, caller.account_id, ("org-of", account), lambda: organization_of(tx, account))
     return {**context, **resource_keys(tx, resource, memo)}

@@ -108,25 +108,47 @@ def _role_session_policies(tx: Tx, caller: Caller, claims: SessionClaims) -> App
 
 
 def organization_context(tx: Tx, caller: Caller) -> OrgContext:
-    """The caller's account in its organization: SCP levels and org keys (read once per call)."""
+    """The caller's account in its organization: SCP levels and org keys (read once per call,
+    and kept in the process's versioned cache while nothing changes)."""
     cached: OrgContext | None = caller._memo.get("org")
     if cached is None:
-        cached = account_context(tx, caller.account_id)
+        account = caller.account_id
+        if caller.cache is None:
+            cached = account_context(tx, account)
+        else:
+            cached = caller.cache.get(tx, account, ("org-context", account), lambda: account_context(tx, account))
         caller._memo["org"] = cached
     return cached
 
 
 def applicable_policies(tx: Tx, caller: Caller) -> ApplicablePolicies:
-    """Identity policies, permissions boundary, session policies and SCPs of the caller (read once per call)."""
+    """Identity policies, permissions boundary, session policies and SCPs of the caller (read once
+    per call, and kept in the process's versioned cache while nothing changes)."""
     cached: ApplicablePolicies | None = caller._memo.get("policies")
     if cached is None:
-        if caller.is_role_session:
-            assert caller.claims is not None
-            cached = _role_session_policies(tx, caller, caller.claims)
+        if caller.cache is None:
+            cached = _load_applicable(tx, caller)
         else:
-            cached = _user_policies(tx, caller)
-        scps = organization_context(tx, caller).scp_levels
-        if scps is not None:
-            cached = dataclasses.replace(cached, scps=scps)
+            cached = caller.cache.get(tx, caller.account_id, _policies_key(caller), lambda: _load_applicable(tx, caller))
         caller._memo["policies"] = cached
     return cached
+
+
+def _policies_key(caller: Caller) -> tuple[object, ...]:
+    """Everything the applicable policies depend on besides stored data (which the stamp covers)."""
+    claims = caller.claims
+    if caller.is_role_session and claims is not None:
+        return ("policies", "session", claims.role_arn, claims.role_id, claims.session_policy, tuple(claims.policy_arns))
+    return ("policies", "user", caller.account_id, caller.user_id)
+
+
+def _load_applicable(tx: Tx, caller: Caller) -> ApplicablePolicies:
+    if caller.is_role_session:
+        assert caller.claims is not None
+        loaded = _role_session_policies(tx, caller, caller.claims)
+    else:
+        loaded = _user_policies(tx, caller)
+    scps = organization_context(tx, caller).scp_levels
+    if scps is not None:
+        loaded = dataclasses.replace(loaded, scps=scps)
+    return loaded

@@ -8,7 +8,14 @@ from typing import Any, Final
 
 from broker.policy import ContextValue, Decision, PolicySet, Request, evaluate
 from broker.services.audit import AuditScope, ClientInfo
-from broker.services.auth import Caller, HttpRequest, applicable_policies, request_context, with_resource_keys
+from broker.services.auth import (
+    Bookkeeping,
+    Caller,
+    HttpRequest,
+    applicable_policies,
+    request_context,
+    with_resource_keys,
+)
 from broker.services.decisions.authentication import (
     bearer_caller,
     bearer_token,
@@ -95,23 +102,30 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
     recorded their last use).
     """
     audit = _scope(runtime, http.client, scheme_name(http))
+    bookkeeping: list[Bookkeeping] = []
     try:
         check_media_type(http)
         token = bearer_token(http)
-        with runtime.db.transaction() as tx:
-            caller = signature_caller(runtime, tx, http) if token is None else bearer_caller(runtime, tx, token)
+        # A decision only reads: no write lock, and from the versioned cache when warm.
+        with runtime.db.read() as tx:
+            caller = (
+                signature_caller(runtime, tx, http, bookkeeping) if token is None else bearer_caller(runtime, tx, token)
+            )
             audit.actor = caller.actor()
             queries, batch = read_queries(http.body)
             _describe(audit, queries, batch)
             base_context = request_context(caller, http.client.source_ip, runtime.now(), http.secure, tx)
             outcomes = decide(tx, caller, queries, base_context)
-            decisions = [outcome.decision.effect.value for outcome in outcomes]
-            response = {"decisions": decisions} if batch else {"decision": decisions[0]}
-            audit.record(tx, runtime.now(), response=response)
-            return Answer(caller, outcomes, batch, http.client.request_id)
     except DecisionApiError as exc:
-        _record_refusal(runtime, audit, exc)
+        _record_refusal(runtime, audit, exc, bookkeeping)
         raise
+    decisions = [outcome.decision.effect.value for outcome in outcomes]
+    response = {"decisions": decisions} if batch else {"decision": decisions[0]}
+    with runtime.db.transaction() as tx:
+        for write in bookkeeping:
+            write(tx)
+        audit.record(tx, runtime.now(), response=response)
+    return Answer(caller, outcomes, batch, http.client.request_id)
 
 
 def record_refusal(runtime: Runtime, client: ClientInfo, error: DecisionApiError) -> None:
@@ -138,7 +152,11 @@ def _describe(audit: AuditScope, queries: Sequence[DecisionQuery], batch: bool) 
         audit.touch(resource)
 
 
-def _record_refusal(runtime: Runtime, audit: AuditScope, error: DecisionApiError) -> None:
+def _record_refusal(
+    runtime: Runtime, audit: AuditScope, error: DecisionApiError, bookkeeping: Sequence[Bookkeeping] = ()
+) -> None:
     # The request's transaction rolled back: the refusal is recorded in one of its own.
     with runtime.db.transaction() as tx:
+        for write in bookkeeping:
+            write(tx)
         audit.record(tx, runtime.now(), error=error)

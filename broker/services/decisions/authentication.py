@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from broker.crypto.sigv4 import SigV4Error, parse_signed_request
 from broker.iam.errors import AwsError, error_class
 from broker.services.auth import (
+    Bookkeeping,
     Caller,
     HttpRequest,
     authenticate_signed,
@@ -106,11 +107,14 @@ def bearer_caller(runtime: Runtime, tx: Tx, token: str) -> Caller:
         claims = session_claims(runtime, token)
     except AwsError as exc:
         raise _bearer_refusal(exc) from None
-    return caller_for_claims(tx, claims)
+    return caller_for_claims(tx, claims, cache=runtime.cache)
 
 
-def signature_caller(runtime: Runtime, tx: Tx, http: HttpRequest) -> Caller:
-    """The caller whose SigV4 signature, scoped to the decision API, the request carries."""
+def signature_caller(
+    runtime: Runtime, tx: Tx, http: HttpRequest, bookkeeping: list[Bookkeeping] | None = None
+) -> Caller:
+    """The caller whose SigV4 signature, scoped to the decision API, the request carries (with
+    ``bookkeeping``, a key's last use is left there to be written after the read)."""
     # The scope is read before any key lookup: a signature for another service (iam, sts) is
     # not a decision request, whoever made it.
     try:
@@ -120,6 +124,6 @@ def signature_caller(runtime: Runtime, tx: Tx, http: HttpRequest) -> Caller:
     except SigV4Error as exc:
         raise _signature_refusal(sigv4_error(exc)) from None
     try:
-        return authenticate_signed(runtime, tx, signed)
+        return authenticate_signed(runtime, tx, signed, bookkeeping)
     except AwsError as exc:
         raise _signature_refusal(exc) from None

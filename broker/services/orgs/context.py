@@ -80,10 +80,15 @@ def account_context(tx: Tx, account_id: str) -> OrgContext:
     return OrgContext(org_id, path, tuple(tuple(by_target[target]) for target in targets))
 
 
+def organization_of(tx: Tx, account_id: str) -> str | None:
+    """The id of the organization ``account_id`` is a member of, if any."""
+    membership = store.membership(tx, account_id)
+    return membership.organization_id if membership is not None else None
+
+
 def _organization_id(tx: Tx, account_id: str, memo: MutableMapping[str, str | None]) -> str | None:
     if account_id not in memo:
-        membership = store.membership(tx, account_id)
-        memo[account_id] = membership.organization_id if membership is not None else None
+        memo[account_id] = organization_of(tx, account_id)
     return memo[account_id]
 
 
