@@ -90,7 +90,9 @@ def _signed(
             _record_apart(runtime, audit, bookkeeping)
             return Outcome(protocol, operation, result=result)
         with runtime.db.transaction() as tx:
-            result = _run(runtime, tx, operation, request, params, json_body, audit, None)
+            result = _run(runtime, tx, operation, request, params, json_body, audit, bookkeeping)
+            for write in bookkeeping:
+                write(tx)
             audit.record(tx, runtime.now(), response=json_safe(result))
             return Outcome(protocol, operation, result=result)
     except AwsError as exc:
@@ -113,7 +115,7 @@ def _run(
     params: Params,
     json_body: bytes | None,
     audit: AuditScope,
-    bookkeeping: list[Bookkeeping] | None,
+    bookkeeping: list[Bookkeeping],
 ) -> Mapping[str, Any] | None:
     """Authenticate, then run the action's handler (which authorizes) in ``tx``."""
     caller, _signed_request = authenticate(
