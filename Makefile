@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := simplesamlphp php-cli php-xml php-mbstring chromium
+APT_PACKAGES := simplesamlphp php-cli php-xml php-mbstring chromium xmlsec1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: demo test lint typecheck unit venv system-deps postgres bench clean
@@ -45,10 +45,14 @@ demo: venv
 	$(VENV)/bin/broker --config docker/demo.toml init
 	$(VENV)/bin/broker --config docker/demo.toml serve
 
-bench: venv
+bench: venv system-deps postgres
 	$(PY) benchmarks/policy_eval.py
 	$(PY) benchmarks/decision_api.py
 	$(PY) benchmarks/token_verify.py
+	$(PY) benchmarks/acs.py
+	$(PY) benchmarks/http_paths.py
+	$(PY) benchmarks/http_paths.py --postgres
+	$(PY) benchmarks/http_paths.py --workers 1,2
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

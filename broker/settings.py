@@ -43,6 +43,9 @@ class Settings:
     # Host and port for `broker serve`.
     host: str = "127.0.0.1"
     port: int = 8000
+    # Worker processes of `broker serve` (each builds its own runtime) and threads per worker.
+    workers: int = 1
+    threads: int = 8
     # AWS region reported in responses and audit events (SigV4 scopes may name any region).
     region: str = "us-east-1"
     # Allowed clock skew, seconds, for SAML NotBefore/NotOnOrAfter and IssueInstant.
@@ -86,6 +89,9 @@ class Settings:
     audit_digest_interval_seconds: int = 300
     # Days audit events are kept before `broker serve` or `broker audit purge` deletes them (0: forever).
     audit_retention_days: int = 0
+    # Which answered decision API calls the audit trail records, as data events: "none",
+    # "denies" (those with any query not allowed) or "all".
+    audit_decision_events: str = "denies"
 
     @property
     def sp_entity_id(self) -> str:
@@ -241,6 +247,10 @@ def validate(settings: Settings) -> list[str]:
         problems.append("default_account_id: must be 12 digits")
     if not 1 <= settings.port <= 65535:
         problems.append(f"port: must be 1..65535, got {settings.port}")
+    if not 1 <= settings.workers <= 64:
+        problems.append(f"workers: must be 1..64, got {settings.workers}")
+    if not 1 <= settings.threads <= 256:
+        problems.append(f"threads: must be 1..256, got {settings.threads}")
     problems.extend(_mfa_context_problems(settings.saml_mfa_authn_contexts))
     if not 0 <= settings.saml_clock_skew_seconds <= 600:
         problems.append("saml_clock_skew_seconds: must be 0..600")
@@ -258,6 +268,8 @@ def validate(settings: Settings) -> list[str]:
         problems.append("audit_digest_interval_seconds: must be 1..86400")
     if not 0 <= settings.audit_retention_days <= 36500:
         problems.append("audit_retention_days: must be 0..36500 (0 keeps events forever)")
+    if settings.audit_decision_events not in ("none", "denies", "all"):
+        problems.append(f"audit_decision_events: must be none, denies or all, got {settings.audit_decision_events!r}")
     if settings.demo and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         problems.append("demo: demo mode (with its demo IdP) only runs on a loopback base_url")
     return problems

@@ -12,6 +12,7 @@ from broker.cli.audit import audit
 from broker.cli.credential_commands import credential_process, env_command, exec_command, whoami
 from broker.cli.errors import BrokerError
 from broker.cli.login import login, logout, roles
+from broker.cli.serve import serve
 from broker.crypto.keys import ensure_keys
 
 __all__ = ["BrokerError", "cli", "main"]
@@ -44,6 +45,7 @@ def init(ctx: click.Context) -> None:
     settings = _runtime.settings(ctx)
     created = ensure_keys(settings.certs_dir, common_name=settings.sp_entity_id)
     runtime = _runtime.runtime(ctx)
+    ctx.call_on_close(runtime.db.dispose)
     if settings.demo:
         from broker.demo.setup import prepare_demo
 
@@ -61,47 +63,6 @@ def init(ctx: click.Context) -> None:
     click.echo(f"database: {settings.database_url} at the newest schema")
 
 
-@cli.command()
-@click.option("--host", default=None, help="Interface to listen on (default from settings).")
-@click.option("--port", default=None, type=int, help="Port to listen on (default from settings).")
-@click.option("--threads", default=8, show_default=True, type=int)
-@click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) -> None:
-    """Run the broker (WSGI server: waitress)."""
-    import waitress
-
-    from broker.services.audit.worker import start_audit_worker
-    from broker.services.setup import SetupError, sync_metadata_dir
-    from broker.web.app import create_app
-
-    settings = _runtime.settings(ctx)
-    runtime = _runtime.runtime(ctx)
-    try:
-        sync_metadata_dir(runtime)
-    except SetupError as exc:
-        raise BrokerError(str(exc)) from None
-    app = create_app(runtime=runtime)
-    host = host or settings.host
-    port = port or settings.port
-    click.echo(f"broker listening on http://{host}:{port} (public URL {settings.base_url})", err=True)
-    if settings.demo:
-        click.echo(
-            f"DEMO MODE: open {settings.base_url}/ and sign in through 'demo' as alice / alice-demo "
-            "(bob / bob-demo, carol / carol-demo). Never expose demo mode.",
-            err=True,
-        )
-    start_audit_worker(runtime)  # signed digests every interval, retention purge; seals the rest at exit
-    # Behind trusted proxies the app's ProxyFix reads X-Forwarded-*; otherwise waitress drops them.
-    waitress.serve(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="broker",
-        clear_untrusted_proxy_headers=settings.trusted_proxy_hops == 0,
-    )
-
-
 @cli.command("bootstrap-admin")
 @click.option("--user-name", default="admin", show_default=True)
 @click.pass_context
@@ -112,6 +73,7 @@ def bootstrap_admin(ctx: click.Context, user_name: str) -> None:
     from broker.services.setup import upgrade_schema
 
     runtime = _runtime.runtime(ctx)
+    ctx.call_on_close(runtime.db.dispose)
     upgrade_schema(runtime)
     try:
         credentials = make_admin(runtime, user_name)
@@ -123,6 +85,7 @@ def bootstrap_admin(ctx: click.Context, user_name: str) -> None:
 # The person's side: sign in through the browser, then use the credentials.
 for _command in (login, logout, roles, credential_process, exec_command, env_command, whoami):
     cli.add_command(_command)
+cli.add_command(serve)
 cli.add_command(audit)
 
 

@@ -62,7 +62,7 @@ def make_runtime(settings: Settings) -> Runtime:
 class LiveBroker:
     """The broker app on a threaded WSGI server on 127.0.0.1, in a background thread.
 
-    werkzeug's server rather than waitress: it shuts down at once, so a test does not wait.
+    werkzeug's server rather than gunicorn: it shuts down at once, so a test does not wait.
     """
 
     def __init__(self, runtime: Runtime, port: int) -> None:
