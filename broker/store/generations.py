@@ -21,11 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, event, inspect, select, text
+from sqlalchemy import Table, event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from broker.store.db import Tx
-from broker.store.models import Generation
 from broker.store.models import iam as iam_models
 from broker.store.models import organizations as org_models
 
@@ -58,6 +57,7 @@ _ORGANIZATION_TABLES = frozenset(
 )
 # A child row without an account of its own belongs to its parent's account, if the parent is loaded.
 _PARENTS = ("user", "role", "group", "policy")
+_READ = text("SELECT scope, value FROM generations WHERE scope = :account OR scope = '*'")
 # Upsert-and-increment, spelled the same on SQLite (3.24+) and PostgreSQL.
 _BUMP = text(
     "INSERT INTO generations (scope, value) VALUES (:scope, 1) "
@@ -82,9 +82,8 @@ def stamp(tx: Tx, account_id: str) -> Stamp | None:
     memo: dict[str, Stamp] = tx.info.setdefault(_STAMPS, {})
     found = memo.get(account_id)
     if found is None:
-        rows = tx.execute(
-            select(Generation.scope, Generation.value).where(Generation.scope.in_((account_id, EVERYWHERE)))
-        )
+        # Core, on the transaction's connection: this runs on every request, the ORM adds nothing.
+        rows = tx.connection().execute(_READ, {"account": account_id})
         values = {scope: int(value) for scope, value in rows}
         found = memo[account_id] = Stamp(values.get(account_id, 0), values.get(EVERYWHERE, 0))
     return found

@@ -29,4 +29,9 @@ def raw_path() -> str:
 
 def signed_headers() -> dict[str, str]:
     """The headers as SigV4 signs them: one sent more than once is its values joined by commas."""
-    return {name: ",".join(request.headers.getlist(name)) for name in request.headers.keys()}  # noqa: SIM118
+    values: dict[str, list[str]] = {}
+    names: list[str] = []
+    for name, value in request.headers.items():  # one pass: getlist per name rescans them all
+        values.setdefault(name.lower(), []).append(value)
+        names.append(name)
+    return {name: ",".join(values[name.lower()]) for name in names}

@@ -27,6 +27,8 @@ def echo(value: str, limit: int = 256) -> str:
     # Echoed request parts are attacker-chosen and end up in logs: shorten them and escape
     # control characters so they can't forge log lines.
     shown = value if len(value) <= limit else value[:limit] + "..."
+    if shown.isprintable():
+        return shown
     return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown)
 
 
