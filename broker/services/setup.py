@@ -15,7 +15,7 @@ from broker.services.audit.operator import record_operator_event
 from broker.services.iam import access_keys, inline, providers, users
 from broker.services.iam import roles as roles_
 from broker.services.runtime import Runtime
-from broker.store import Tx
+from broker.store import Tx, trust_index
 from broker.store.auth import first_active_key
 from broker.store.iam import accounts
 from broker.store.iam import providers as provider_store
@@ -37,8 +37,13 @@ def record_admin_change(runtime: Runtime, tx: Tx, name: str, parameters: dict[st
 
 
 def upgrade_schema(runtime: Runtime) -> None:
-    """Bring the database to the newest schema (idempotent)."""
+    """Bring the database to the newest schema, and index the trust policies of roles written
+    before the trusted-principal index existed (both idempotent)."""
     runtime.db.upgrade()
+    with runtime.db.transaction() as tx:
+        indexed = trust_index.index_unindexed_roles(tx)
+    if indexed:
+        log.info("indexed the trust policies of %d role(s) written before the index", indexed)
 
 
 def _ensure_account(runtime: Runtime, tx: Tx, account_id: str) -> None:

@@ -24,7 +24,13 @@ TAG_SESSION = "sts:TagSession"
 SET_SOURCE_IDENTITY = "sts:SetSourceIdentity"
 
 
-@lru_cache(maxsize=4096)
+# Distinct trust policies kept compiled per process (about 4 KB each). A sign-in evaluates only
+# the roles that trust its provider (the trusted-principal index), so they all fit and a steady
+# sign-in parses nothing; keyed by the text, an entry can never be stale.
+TRUST_CACHE_SIZE = 8192
+
+
+@lru_cache(maxsize=TRUST_CACHE_SIZE)
 def compiled_trust_policy(document: str) -> Policy:
     """Trust policies are parsed once per distinct text; the cache key is the text itself."""
     return parse_policy(document, PolicyKind.TRUST, policy_id="TrustPolicy")

@@ -8,13 +8,14 @@ here, so the services never hold a row.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, Update, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from broker.store import models
+from broker.store import models, trust_index
 from broker.store._snapshot import snapshot
 from broker.store.db import Tx
 
@@ -90,38 +91,63 @@ def providers_by_entity_id(tx: Tx, entity_id: str) -> list[ProviderRecord]:
     return _providers(tx, select(models.SamlProvider).where(models.SamlProvider.entity_id == entity_id))
 
 
-def _trusting_roles() -> Select[models.Role, str | None]:
-    # The alias comes with the role (outer join): one statement for every role offered.
-    return select(models.Role, models.Account.alias).outerjoin(
-        models.Account, models.Account.id == models.Role.account_id
+# What a sign-in reads of a role: the columns of TrustingRole, and the account's alias (outer join).
+_TRUSTING_COLUMNS = (
+    models.Role.account_id,
+    models.Account.alias,
+    models.Role.role_id,
+    models.Role.name,
+    models.Role.arn,
+    models.Role.description,
+    models.Role.trust_policy,
+    models.Role.max_session_duration,
+    models.Role.name_key,
+)
+_TRUSTING_ROLES = select(*_TRUSTING_COLUMNS).outerjoin(models.Account, models.Account.id == models.Role.account_id)
+# SQLite allows 32766 bound parameters a statement (999 before 3.32); PostgreSQL 65535.
+_ARNS_PER_STATEMENT = 500
+
+
+def _trusting_role(row: Any) -> TrustingRole:
+    return TrustingRole(
+        account_id=row.account_id,
+        account_alias=row.alias,
+        role_id=row.role_id,
+        name=row.name,
+        arn=row.arn,
+        description=row.description,
+        trust_policy=row.trust_policy,
+        max_session_duration=row.max_session_duration,
     )
 
 
-def roles_trusting(tx: Tx, provider_arn: str) -> list[TrustingRole]:
-    """Candidate roles for a federated sign-in: those whose trust policy names the provider.
+def roles_trusting(tx: Tx, provider_arn: str, role_arns: Collection[str] | None = None) -> list[TrustingRole]:
+    """Candidate roles for a federated sign-in through ``provider_arn``, by account and name.
 
-    A cheap pre-filter on the document text; the policy engine decides. Candidates name the
-    provider, name any federated principal, or use a wildcard (``"Principal": "*"``,
-    ``NotPrincipal``), which is where a federated sign-in could also be admitted.
+    The roles the trusted-principal index (:mod:`broker.store.trust_index`) lists under the
+    provider or under ``*``: a superset of those whose trust policy admits the sign-in, and the
+    policy engine decides. ``role_arns`` (the roles the IdP's Role attribute lists for this
+    provider) narrows them further; the statements read no other role, however many exist.
     """
-    document = models.Role.trust_policy
-    query = (
-        _trusting_roles()
-        .where(
-            document.contains(provider_arn, autoescape=True)
-            | document.contains("Federated", autoescape=True)
-            | document.contains("*", autoescape=True)
-            | document.contains("NotPrincipal", autoescape=True)
-        )
-        .order_by(models.Role.account_id, models.Role.name_key)
-    )
-    return [snapshot(TrustingRole, role, account_alias=alias) for role, alias in tx.execute(query)]
+    index = models.RoleTrustedPrincipal
+    trusting = select(index.role_pk).where(index.principal.in_((provider_arn, trust_index.ANYONE)))
+    query = _TRUSTING_ROLES.where(models.Role.id.in_(trusting))
+    if role_arns is None:
+        found = tx.execute(query).all()
+    else:
+        listed = sorted(set(role_arns))
+        found = [
+            row
+            for start in range(0, len(listed), _ARNS_PER_STATEMENT)
+            for row in tx.execute(query.where(models.Role.arn.in_(listed[start : start + _ARNS_PER_STATEMENT])))
+        ]
+    return [_trusting_role(row) for row in sorted(found, key=lambda row: (row.account_id, row.name_key))]
 
 
 def trusting_role(tx: Tx, arn: str) -> TrustingRole | None:
     """The role a sign-in asks for by ARN, to decide its trust policy again."""
-    found = tx.execute(_trusting_roles().where(models.Role.arn == arn)).first()
-    return snapshot(TrustingRole, found[0], account_alias=found[1]) if found is not None else None
+    found = tx.execute(_TRUSTING_ROLES.where(models.Role.arn == arn)).first()
+    return _trusting_role(found) if found is not None else None
 
 
 def mark_role_used(tx: Tx, role_id: str, now: dt.datetime, region: str) -> None:

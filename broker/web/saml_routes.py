@@ -122,7 +122,7 @@ def _no_roles(sign_in: SignIn, csrf_token: str) -> Response:
         "no_roles.html",
         sign_in=sign_in,
         csrf_token=csrf_token,
-        refused_count=len(sign_in.refused),
+        refused_count=sign_in.refused_count,
         attributes=sorted(sign_in.attributes.items()),
         now=aws_timestamp(dt.datetime.now(dt.UTC)),
     )
@@ -179,6 +179,17 @@ def roles_again() -> Response:
     if not sign_in.offers():
         return _no_roles(sign_in, web.csrf_token)
     return roles_page(sign_in, web.csrf_token)
+
+
+@bp.get("/roles/why")
+def explain_roles() -> Response:
+    """Why the roles that trust the sign-in's provider are not offered, decided again now."""
+    explained = federation().explain_refusals(request.cookies.get(SESSION_COOKIE))
+    if explained is None:
+        return redirect("/", code=303)  # type: ignore[return-value]
+    web, sign_in, report = explained
+    body = render_template("role_refusals.html", sign_in=sign_in, report=report, csrf_token=web.csrf_token)
+    return _no_store(make_response(body))
 
 
 def credentials_page(credentials: TemporaryCredentials, csrf_token: str | None = None) -> Response:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from broker.store import cli_auth, federation, models
+from broker.store import cli_auth, federation, models, trust_index
 from broker.store.db import Database
 from broker.store.iam.accounts import ensure_account
 
@@ -45,6 +45,9 @@ def db(database_url: str) -> Iterator[Database]:
                 created_at=NOW,
             )
         )
+        tx.flush()
+        # Written straight to the table, as before the trusted-principal index: the backfill indexes it.
+        assert trust_index.index_unindexed_roles(tx) == 1
     yield database
     database.dispose()
 

@@ -4,6 +4,7 @@
 - :mod:`.login`: the SP-initiated AuthnRequest, and pairing its answer with it.
 - :mod:`.acs`: a POSTed response becomes a signed-in browser (``ConsoleLogin``), or a refusal.
 - :mod:`.sign_in`: what a validated assertion establishes and the roles it is offered.
+- :mod:`.explain`: why the roles that trust the provider refused the sign-in, worked out when asked.
 - :mod:`.sessions`: browser sessions, read by the role page and the CLI flows; sign-out.
 - :mod:`.issuance`: credentials for the role the browser chose (``AssumeRoleWithSAML``).
 - :mod:`.errors`: the refusals a person can act on, each a class with its HTTP status.
@@ -18,6 +19,7 @@ from broker.services.federation.errors import (
     RoleNotPermitted,
     UnknownProvider,
 )
+from broker.services.federation.explain import RefusalReport, RoleRefusal
 from broker.services.federation.login import is_local_path
 from broker.services.federation.providers import ProviderChoice, sign_in_choices
 from broker.services.federation.service import FederationService
@@ -41,8 +43,10 @@ __all__ = [
     "NoSession",
     "ProviderChoice",
     "ProviderMisconfigured",
+    "RefusalReport",
     "RoleNotPermitted",
     "RoleOffer",
+    "RoleRefusal",
     "SignIn",
     "UnknownProvider",
     "is_local_path",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from broker.services.audit import ClientInfo
 from broker.services.credentials import TemporaryCredentials
 from broker.services.federation.acs import consume
+from broker.services.federation.explain import RefusalReport, explain
 from broker.services.federation.issuance import assume_from_web_session, issue
 from broker.services.federation.login import start_login
 from broker.services.federation.sessions import BrowserSession, load_web_session, sign_out
@@ -36,6 +37,10 @@ class FederationService:
 
     def issue(self, sign_in: SignIn, role_arn: str, duration: int | None, client: ClientInfo) -> TemporaryCredentials:
         return issue(self.runtime, sign_in, role_arn, duration, client)
+
+    def explain_refusals(self, token: str | None) -> tuple[BrowserSession, SignIn, RefusalReport] | None:
+        """Why the browser's sign-in is not offered the other roles that trust its provider, decided now."""
+        return explain(self.runtime, token)
 
     def sign_out(self, token: str | None, csrf_token: str | None, client: ClientInfo) -> bool:
         return sign_out(self.runtime, token, csrf_token, client)

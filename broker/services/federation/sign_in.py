@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import InitVar, asdict, dataclass, field
 from typing import Any
 
 from broker.saml.assertion import Assertion
@@ -59,10 +59,20 @@ class SignIn:
     attribute_names: list[str]
     context: dict[str, Any]
     roles: list[dict[str, Any]] = field(default_factory=list)
-    refused: list[dict[str, str]] = field(default_factory=list)
+    # How many candidate roles refused the sign-in; the reasons are worked out again when asked
+    # (:mod:`.explain`), so a session stays small however many roles trust the provider.
+    refused_count: int = 0
     relay_state: str | None = None
     # What the IdP sent, trimmed, to show a person who gets no role (never used for decisions).
     attributes: dict[str, list[str]] = field(default_factory=dict)
+    # The roles the IdP's Role attribute lists for this provider; None when it sent no such attribute.
+    listed_role_arns: list[str] | None = None
+    # Sessions stored before refused_count kept every refused role and its reason: read as a count.
+    refused: InitVar[list[dict[str, str]] | None] = None
+
+    def __post_init__(self, refused: list[dict[str, str]] | None) -> None:
+        if refused and not self.refused_count:
+            object.__setattr__(self, "refused_count", len(refused))
 
     def offers(self) -> list[RoleOffer]:
         return [RoleOffer(**r) for r in self.roles]
@@ -82,7 +92,8 @@ def read_sign_in(
 ) -> SignIn:
     attributes = session_attributes(assertion)
     context = saml_context(assertion, provider.account_id, provider.name)
-    offers, refused = offered_roles(tx, assertion, provider, attributes, context)
+    listed = listed_role_arns(assertion, provider.arn)
+    offers, refused_count = offered_roles(tx, provider.arn, listed, attributes, context)
     # MFA classes: the provider's own option, merged with the saml_mfa_authn_contexts setting.
     mfa_contexts = set(provider.options.get("mfa_authn_contexts") or ())
     mfa_contexts |= mfa_authn_contexts(settings, provider.name)
@@ -112,31 +123,44 @@ def read_sign_in(
         if assertion.session_not_on_or_after
         else None,
         roles=[asdict(o) for o in offers],
-        refused=refused,
+        refused_count=refused_count,
         relay_state=relay_state or None,
+        listed_role_arns=listed,
     )
+
+
+def listed_role_arns(assertion: Assertion, provider_arn: str) -> list[str] | None:
+    """The roles the AWS Role attribute pairs with this provider (sorted, once each); None without the attribute."""
+    pairs = role_pairs(assertion)
+    if pairs is None:
+        return None
+    return sorted({p.role_arn for p in pairs if p.provider_arn == provider_arn})
 
 
 def offered_roles(
     tx: Tx,
-    assertion: Assertion,
-    provider: ProviderRecord,
+    provider_arn: str,
+    listed: list[str] | None,
     attributes: SessionAttributes,
     context: dict[str, Any],
-) -> tuple[list[RoleOffer], list[dict[str, str]]]:
-    """The roles whose trust policies allow this sign-in, and why each other trusting role refused it."""
-    pairs = role_pairs(assertion)
-    listed = None if pairs is None else {p.role_arn for p in pairs if p.provider_arn == provider.arn}
+) -> tuple[list[RoleOffer], int]:
+    """The roles whose trust policies allow this sign-in, and how many other candidates refused it.
+
+    Candidates are the roles that the trusted-principal index lists under the provider (or
+    ``*``), narrowed to ``listed`` when the IdP sent a Role attribute; the policy engine decides
+    each. Nothing here reads, or grows with, the roles whose trust policy names neither the
+    provider nor everyone.
+    """
+    if listed is not None and not listed:
+        return [], 0
     offers: list[RoleOffer] = []
-    refused: list[dict[str, str]] = []
-    for role in store.roles_trusting(tx, provider.arn):
-        if listed is not None and role.arn not in listed:
-            continue
-        decision = saml_trust_decision(role, provider.arn, context, attributes.tags, attributes.source_identity)
-        if not decision.allowed:
-            refused.append({"role_arn": role.arn, "reason": decision.reason})
-            continue
-        offers.append(RoleOffer.of(role))
+    refused = 0
+    for role in store.roles_trusting(tx, provider_arn, listed):
+        decision = saml_trust_decision(role, provider_arn, context, attributes.tags, attributes.source_identity)
+        if decision.allowed:
+            offers.append(RoleOffer.of(role))
+        else:
+            refused += 1
     return offers, refused
 
 

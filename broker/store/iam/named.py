@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, delete, func, select, update
 
 from broker.iam import entities
-from broker.store import models
+from broker.store import models, trust_index
 from broker.store.db import Tx
 from broker.store.iam import _values as values
 from broker.store.iam import rows
@@ -71,9 +71,21 @@ class NamedTable(Generic[Row, Entity]):
         return rows.execute(tx, delete(self.model).where(self._by_handle(handle)))
 
 
+class RoleTable(NamedTable[models.Role, entities.Role]):
+    """Roles also index who their trust policy trusts (:mod:`broker.store.trust_index`), in the
+    transaction that writes the role; the entries go with the role (ON DELETE CASCADE)."""
+
+    def add(self, tx: Tx, fields: Mapping[str, Any]) -> entities.Role | None:
+        row = models.Role(**values.row_columns(fields))
+        if not rows.insert(tx, row):
+            return None
+        trust_index.index_new_role(tx, row.id, row.trust_policy)
+        return values.role(row)
+
+
 USERS = NamedTable(models.User, "user_id", values.user)
 GROUPS = NamedTable(models.Group, "group_id", values.group)
-ROLES = NamedTable(models.Role, "role_id", values.role)
+ROLES = RoleTable(models.Role, "role_id", values.role)
 POLICIES = NamedTable(models.ManagedPolicy, "policy_id", values.managed_policy)
 
 
@@ -197,6 +209,8 @@ def update_role(
     }
     if changes:
         tx.execute(update(models.Role).where(models.Role.role_id == role_id).values(changes))
+    if trust_policy is not None:
+        trust_index.reindex_role(tx, role_id, trust_policy)
 
 
 def role_with_arn(tx: Tx, arn: str) -> entities.Role | None:
