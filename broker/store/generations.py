@@ -52,9 +52,9 @@ _TRACKED_TABLES = frozenset(
     for table in (getattr(value, "__table__", value) for value in vars(module).values())
     if isinstance(table, Table)
 ) - _UNTRACKED_TABLES
-_ORGANIZATION_TABLES = frozenset(
+_CROSS_ACCOUNT_TABLES = frozenset(
     table.name for value in vars(org_models).values() if isinstance(table := getattr(value, "__table__", value), Table)
-)
+) | {"saml_providers"}
 # A child row without an account of its own belongs to its parent's account, if the parent is loaded.
 _PARENTS = ("user", "role", "group", "policy")
 _READ = text("SELECT scope, value FROM generations WHERE scope = :account OR scope = '*'")
@@ -108,8 +108,10 @@ def _scope_of(obj: Any, deleted: bool = False) -> str | None:
         changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
         if not changed or changed <= _BOOKKEEPING:
             return None
-    if table.name in _ORGANIZATION_TABLES:
-        return EVERYWHERE  # an organization binds, and describes, accounts other than the row's
+    if table.name in _CROSS_ACCOUNT_TABLES:
+        # An organization binds, and describes, accounts other than the row's; a SAML provider
+        # is looked up by its issuer before any account is known.
+        return EVERYWHERE
     return _account_of(obj, state.dict)
 
 
