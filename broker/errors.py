@@ -17,6 +17,8 @@ class BrokerError(Exception):
     code: str = "BrokerError"
     status: int = 400
     message: str = ""
+    # Whether after_rollback writes anything (then the refusal's event commits with it).
+    leaves_state: bool = False
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:

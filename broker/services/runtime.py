@@ -11,6 +11,7 @@ from functools import cached_property
 from broker.crypto.box import SecretBox
 from broker.crypto.keys import KeyMaterial, load_keys
 from broker.saml.sp import ServiceProvider, SpKeys
+from broker.services.audit.writer import AuditWriter
 from broker.services.cache import VersionedCache
 from broker.settings import Settings
 from broker.store.db import Database
@@ -66,6 +67,11 @@ class Runtime:
     @cached_property
     def box(self) -> SecretBox:
         return SecretBox(self.keys.data_encryption_keys)
+
+    @cached_property
+    def audit_writer(self) -> AuditWriter:
+        """The process's group-commit writer for audit events that change nothing else."""
+        return AuditWriter(self.db)
 
     @cached_property
     def sp(self) -> ServiceProvider:

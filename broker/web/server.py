@@ -211,6 +211,8 @@ class BrokerServer(BaseApplication):  # type: ignore[misc]
         (over a second of CPU per worker for this application).
         """
         try:
+            if self._runtime is not None and "audit_writer" in self._runtime.__dict__:
+                self._runtime.audit_writer.close()  # the last batch first, so the digest covers it
             if self._audit is not None:
                 self._audit.stop(final_digest=True)
             if self._runtime is not None:

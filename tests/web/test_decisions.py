@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -621,16 +622,13 @@ def test_every_call_is_audited_without_secrets(broker: LiveBroker, admin: AdminC
     protected = {"action": "s3:GetObject", "resource": "*", "context": {"aws:PrincipalArn": "x"}}
     assert bearer(broker, protected, credentials.session_token).status_code == 400
 
+    # audit_decision_events = "denies" (the default): the administrator's Allow is not recorded.
     records = decision_events(broker.runtime)
-    assert len(records) == 4
-    by_user, by_session, unauthenticated, invalid = records
-    assert by_user["userIdentity"]["type"] == "IAMUser"
-    assert by_user["userIdentity"]["accessKeyId"] == admin.access_key_id
-    assert by_user["requestParameters"] == {"action": "s3:GetObject", "resource": "arn:aws:s3:::a/b", "contextKeys": []}
-    assert by_user["responseElements"] == {"decision": "Allow"}
-    assert by_user["resources"] == [{"ARN": "arn:aws:s3:::a/b"}]
-    assert by_user["additionalEventData"] == {"authenticationMethod": "SigV4"}
-    assert by_user["readOnly"] is True and by_user["eventSource"] == "decisions.broker"
+    assert len(records) == 3
+    by_session, unauthenticated, invalid = records
+    for record in records:  # CloudTrail data events, which LookupEvents does not list
+        assert record["managementEvent"] is False and record["eventCategory"] == "Data"
+        assert record["readOnly"] is True and record["eventSource"] == "decisions.broker"
 
     assert by_session["userIdentity"]["type"] == "AssumedRole"
     assert by_session["userIdentity"]["arn"] == "arn:aws:sts::123456789012:assumed-role/Analysts/alice"
@@ -646,6 +644,31 @@ def test_every_call_is_audited_without_secrets(broker: LiveBroker, admin: AdminC
     text = json.dumps(records)
     for secret in (credentials.session_token, credentials.secret_access_key, admin.secret_access_key, "10.9.8.7"):
         assert secret not in text
+
+
+@pytest.mark.parametrize("setting", ["all", "none"])
+def test_the_setting_chooses_which_decisions_are_recorded(
+    broker: LiveBroker, admin: AdminCredentials, setting: str
+) -> None:
+    broker.runtime.settings = dataclasses.replace(broker.runtime.settings, audit_decision_events=setting)
+    assert as_admin(broker, admin, {"action": "s3:GetObject", "resource": "arn:aws:s3:::a/b"}).status_code == 200
+    denied = {"action": "broker:Nothing", "resource": "arn:aws:s3:::a/b"}
+    credentials = role_session(broker.runtime)
+    assert bearer(broker, denied, credentials.session_token).json()["decision"] == "ImplicitDeny"
+    assert bearer(broker, denied, "garbage").status_code == 401  # refusals: recorded under any setting
+    records = decision_events(broker.runtime)
+    if setting == "none":
+        assert [record.get("errorCode") for record in records] == ["InvalidClientTokenId"]
+        return
+    by_user, by_session, refused = records
+    assert by_user["userIdentity"]["type"] == "IAMUser"
+    assert by_user["userIdentity"]["accessKeyId"] == admin.access_key_id
+    assert by_user["requestParameters"] == {"action": "s3:GetObject", "resource": "arn:aws:s3:::a/b", "contextKeys": []}
+    assert by_user["responseElements"] == {"decision": "Allow"}
+    assert by_user["resources"] == [{"ARN": "arn:aws:s3:::a/b"}]
+    assert by_user["additionalEventData"] == {"authenticationMethod": "SigV4"}
+    assert by_session["responseElements"] == {"decision": "ImplicitDeny"}
+    assert refused["errorCode"] == "InvalidClientTokenId"
 
 
 # --- The OpenAPI description --------------------------------------------------------------------

@@ -22,7 +22,7 @@ from broker.services.api.call import Call, UnsignedCall
 from broker.services.api.params import Params
 from broker.services.api.registry import JSON_ACTIONS, QUERY_ACTIONS, Operation, WireProtocol
 from broker.services.api.shapes import json_safe
-from broker.services.audit import AuditScope
+from broker.services.audit import AuditScope, AuditWriteFailed
 from broker.services.auth import Bookkeeping, HttpRequest, authenticate
 from broker.services.runtime import Runtime
 from broker.store import Tx
@@ -95,15 +95,15 @@ def _signed(
                 write(tx)
             audit.record(tx, runtime.now(), response=json_safe(result))
             return Outcome(protocol, operation, result=result)
+    except AuditWriteFailed as exc:
+        # Answered only once recorded: the trail could not take the event, so the call fails.
+        log.error("audit write failed for %s: %s", operation.name, exc.__cause__ or exc)
+        return Outcome(protocol, operation, error=AwsError("ServiceUnavailable", exc.message))
     except AwsError as exc:
         error = exc.for_json_protocol() if protocol == "json" else exc
         if isinstance(error, AccessDenied | AccessDeniedException):
             log.info("denied %s for %s: %s", operation.name, audit.actor.arn, error.message)
-        with runtime.db.transaction() as tx:
-            exc.after_rollback(tx)
-            for write in bookkeeping:
-                write(tx)
-            audit.record(tx, runtime.now(), error=error)
+        _record_refusal(runtime, audit, error, exc, bookkeeping)
         return Outcome(protocol, operation, error=error)
 
 
@@ -132,12 +132,29 @@ def _run(
 
 
 def _record_apart(runtime: Runtime, audit: AuditScope, bookkeeping: list[Bookkeeping]) -> None:
-    """The event of an answered read (CloudTrail records no response for a read), and the
-    bookkeeping it left, each written once the read's transaction is over."""
-    with runtime.db.transaction() as tx:
-        for write in bookkeeping:
-            write(tx)
-        audit.record(tx, runtime.now())
+    """The event of an answered read (CloudTrail records no response for a read) goes to the
+    group-commit writer; bookkeeping the read left (a key's last use, hourly) gets a transaction."""
+    if bookkeeping:
+        with runtime.db.transaction() as tx:
+            for write in bookkeeping:
+                write(tx)
+    audit.submit(runtime.audit_writer, runtime.now())
+
+
+def _record_refusal(
+    runtime: Runtime, audit: AuditScope, error: AwsError, raised: AwsError, bookkeeping: list[Bookkeeping]
+) -> None:
+    """A refused call rolled back: what the refusal must leave behind (a failed MFA attempt, a
+    key's last use) commits with its event in a transaction of its own; a plain refusal's event
+    goes to the group-commit writer."""
+    if raised.leaves_state or bookkeeping:
+        with runtime.db.transaction() as tx:
+            raised.after_rollback(tx)
+            for write in bookkeeping:
+                write(tx)
+            audit.record(tx, runtime.now(), error=error)
+    else:
+        audit.submit(runtime.audit_writer, runtime.now(), error=error)
 
 
 def _unsigned(runtime: Runtime, operation: Operation, params: Params, request: HttpRequest) -> Outcome:

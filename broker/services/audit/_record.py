@@ -1,9 +1,12 @@
-"""Audit events in CloudTrail's record shape, written in the caller's transaction.
+"""Audit events in CloudTrail's record shape: built once, then held in a transaction or submitted.
 
-A state change and its event commit together or not at all. Secrets never enter a record:
-callers pass parameters through :func:`redact` and SAML assertions as (ID, issuer, digest).
-The event is written, and given its place in the hash chain, as the caller's transaction
-commits (:mod:`broker.services.audit.chain`), so chain order is commit order.
+:func:`build_event` makes the record; it is then written one of two ways. :func:`record_event`
+holds it in the caller's transaction, so a state change and its event commit together or not at
+all. An event without a state change (a read, a decision, a refusal) goes to the group-commit
+writer instead (:mod:`broker.services.audit.writer`), which writes many in one transaction.
+Either way the event gets its place in the hash chain as its transaction commits
+(:mod:`broker.services.audit.chain`), so chain order is commit order. Secrets never enter a
+record: callers pass parameters through :func:`redact` and SAML assertions as (ID, issuer, digest).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from broker.iam.timestamps import aws_timestamp
 from broker.services.audit.chain import indexed_columns, resource_rows
 from broker.store import Tx
-from broker.store.audit.chain import hold_event
+from broker.store.audit.chain import NewEvent, hold_event
 
 EVENT_VERSION = "1.08"
 _SECRET_KEYS = {
@@ -96,6 +99,92 @@ def _derived_resources(request_parameters: Mapping[str, Any] | None) -> list[dic
     return found
 
 
+@dataclass(frozen=True)
+class PreparedEvent:
+    """A finished record, ready to be held in a transaction or submitted to the writer."""
+
+    event_id: str
+    event_time: dt.datetime
+    record: dict[str, Any]
+
+
+def build_event(
+    *,
+    event_name: str,
+    event_source: str,
+    actor: Actor,
+    now: dt.datetime,
+    region: str,
+    source_ip: str | None,
+    user_agent: str | None,
+    request_id: str,
+    request_parameters: Mapping[str, Any] | None = None,
+    response_elements: Mapping[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    read_only: bool = False,
+    event_type: str = "AwsApiCall",
+    recipient_account_id: str | None = None,
+    resources: list[dict[str, str]] | None = None,
+    additional: Mapping[str, Any] | None = None,
+    data_event: bool = False,
+) -> PreparedEvent:
+    """A CloudTrail-shaped record, redacted and reduced to plain JSON values.
+
+    ``data_event`` marks one of CloudTrail's data events (``eventCategory`` ``Data``, such as a
+    decision), which LookupEvents does not list; every other event is a management event.
+    """
+    event_id = str(uuid.uuid4())
+    record: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": actor.to_record(),
+        "eventTime": aws_timestamp(now),
+        "eventSource": event_source,
+        "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": source_ip,
+        "userAgent": (user_agent or "")[:1024],
+        "requestParameters": redact(request_parameters) if request_parameters is not None else None,
+        "responseElements": redact(response_elements) if response_elements is not None else None,
+        "requestID": request_id,
+        "eventID": event_id,
+        "readOnly": read_only,
+        "eventType": event_type,
+        "managementEvent": not data_event,
+        "eventCategory": "Data" if data_event else "Management",
+        "recipientAccountId": recipient_account_id or actor.account_id,
+    }
+    if error_code:
+        record["errorCode"] = error_code
+        record["errorMessage"] = (error_message or "")[:1024]
+    resources = resources or _derived_resources(request_parameters)
+    if resources:
+        record["resources"] = resources
+    if additional:
+        record["additionalEventData"] = dict(additional)
+    # What is hashed is what the database gives back: plain JSON values only (NaN and the
+    # infinities, which JSON cannot carry, become strings).
+    record = json.loads(json.dumps(record, default=str), parse_constant=str)
+    return PreparedEvent(event_id, now, record)
+
+
+def to_append(event: PreparedEvent) -> NewEvent:
+    """``event`` as the store appends it: the record with its indexed columns and resources."""
+    return NewEvent(event.event_time, event.record, indexed_columns(event.record), resource_rows(event.record))
+
+
+def hold_prepared(tx: Tx, event: PreparedEvent) -> str:
+    """Hold ``event`` in ``tx``, written and chained as ``tx`` commits; its id."""
+    # Written at commit, after the transaction's other changes: see broker.store.audit.chain.
+    return hold_event(
+        tx,
+        event_time=event.event_time,
+        record=event.record,
+        columns=indexed_columns(event.record),
+        resources=resource_rows(event.record),
+    )
+
+
 def record_event(
     tx: Tx,
     *,
@@ -116,39 +205,29 @@ def record_event(
     recipient_account_id: str | None = None,
     resources: list[dict[str, str]] | None = None,
     additional: Mapping[str, Any] | None = None,
+    data_event: bool = False,
 ) -> str:
     """Hold a CloudTrail-shaped event in ``tx``, written and chained as ``tx`` commits; its id."""
-    event_id = str(uuid.uuid4())
-    record: dict[str, Any] = {
-        "eventVersion": EVENT_VERSION,
-        "userIdentity": actor.to_record(),
-        "eventTime": aws_timestamp(now),
-        "eventSource": event_source,
-        "eventName": event_name,
-        "awsRegion": region,
-        "sourceIPAddress": source_ip,
-        "userAgent": (user_agent or "")[:1024],
-        "requestParameters": redact(request_parameters) if request_parameters is not None else None,
-        "responseElements": redact(response_elements) if response_elements is not None else None,
-        "requestID": request_id,
-        "eventID": event_id,
-        "readOnly": read_only,
-        "eventType": event_type,
-        "managementEvent": True,
-        "recipientAccountId": recipient_account_id or actor.account_id,
-    }
-    if error_code:
-        record["errorCode"] = error_code
-        record["errorMessage"] = (error_message or "")[:1024]
-    resources = resources or _derived_resources(request_parameters)
-    if resources:
-        record["resources"] = resources
-    if additional:
-        record["additionalEventData"] = dict(additional)
-    # What is hashed is what the database gives back: plain JSON values only (NaN and the
-    # infinities, which JSON cannot carry, become strings).
-    record = json.loads(json.dumps(record, default=str), parse_constant=str)
-    # Written at commit, after the transaction's other changes: see broker.store.audit.chain.
-    return hold_event(
-        tx, event_time=now, record=record, columns=indexed_columns(record), resources=resource_rows(record)
+    return hold_prepared(
+        tx,
+        build_event(
+            event_name=event_name,
+            event_source=event_source,
+            actor=actor,
+            now=now,
+            region=region,
+            source_ip=source_ip,
+            user_agent=user_agent,
+            request_id=request_id,
+            request_parameters=request_parameters,
+            response_elements=response_elements,
+            error_code=error_code,
+            error_message=error_message,
+            read_only=read_only,
+            event_type=event_type,
+            recipient_account_id=recipient_account_id,
+            resources=resources,
+            additional=additional,
+            data_event=data_event,
+        ),
     )

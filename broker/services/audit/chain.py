@@ -8,7 +8,8 @@ exported record can recompute its hash.
 
 :func:`record_event` holds an event until its transaction commits; then the store locks the
 chain head and :func:`link_events` gives the transaction's events the next positions, in order
-(:mod:`broker.store.audit.chain`), so positions follow commit order.
+(:mod:`broker.store.audit.chain`), so positions follow commit order. The group-commit writer's
+batches are linked by the same rule under the same lock, at the end of their own transaction.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def indexed_columns(record: Mapping[str, Any]) -> dict[str, Any]:
         "error_code": str(error_code)[:64] if error_code else None,
         "read_only": bool(record.get("readOnly")),
         "account_id": str(account_id)[:12] if account_id else None,
+        # Records before data events existed all say true; one that says false is hidden from
+        # LookupEvents, so verification checks the column against the record like the others.
+        "management_event": record.get("managementEvent") is not False,
     }
 
 

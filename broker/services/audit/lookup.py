@@ -1,8 +1,9 @@
 """CloudTrail ``LookupEvents`` over the audit trail: request validation, query, response shape.
 
-As in CloudTrail: at most one lookup attribute, newest events first, ``MaxResults`` 1..50
-(default 50), ``NextToken`` valid only for the same attribute and time range, and each event
-with ``CloudTrailEvent`` holding its full record as a JSON string.
+As in CloudTrail: management events only (data events, such as decisions, are in the trail and
+its exports but not listed), at most one lookup attribute, newest events first, ``MaxResults``
+1..50 (default 50), ``NextToken`` valid only for the same attribute and time range, and each
+event with ``CloudTrailEvent`` holding its full record as a JSON string.
 """
 
 from __future__ import annotations
@@ -156,8 +157,9 @@ def _filter(attribute: tuple[str, str]) -> tuple[LookupField, str | bool]:
 def lookup_events(tx: Tx, query: LookupQuery, account_id: str, *, management: bool) -> dict[str, Any]:
     """The LookupEvents response: ``Events`` newest first, and ``NextToken`` when more remain.
 
-    An account sees the events recorded for it; the management (default) account also sees
-    those recorded for no account (anonymous refusals, broker-wide changes).
+    An account sees the management events recorded for it; the management (default) account
+    (``management``) also sees those recorded for no account (anonymous refusals, broker-wide
+    changes). Data events are never listed.
     """
     if query.insights:
         return {"Events": []}  # the broker records no Insights events

@@ -1,8 +1,11 @@
 """One audit scope per request: who called, from where, what they asked, what it touched.
 
 A request fills its scope in as it goes (the actor once authenticated, the resources as they
-are authorized) and records it once, with the outcome: in the request's own transaction when it
-changed state, or in a transaction of its own after a refusal rolled the request back.
+are authorized) and records it once, with the outcome. A request that changed state records it
+in its own transaction (:meth:`AuditScope.record`), so the change and its event commit together.
+A request that changed nothing (a read, a decision, a refusal after its transaction rolled back)
+submits it to the group-commit writer (:meth:`AuditScope.submit`), which returns once the event
+is durable, without a write transaction of the request's own.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker.errors import BrokerError
-from broker.services.audit._record import ANONYMOUS, Actor, record_event
+from broker.services.audit._record import ANONYMOUS, Actor, PreparedEvent, build_event, hold_prepared
+from broker.services.audit.writer import AuditWriter
 from broker.store import Tx
 
 
@@ -39,6 +43,8 @@ class AuditScope:
     recipient_account_id: str | None = None
     resources: list[dict[str, str]] = field(default_factory=list)
     additional: Mapping[str, Any] | None = None
+    # A CloudTrail data event (a decision): in the trail and its exports, not in LookupEvents.
+    data_event: bool = False
 
     def touch(self, arn: str) -> None:
         """Name a resource the request acts on (CloudTrail's ``resources``); ``*`` names none."""
@@ -53,9 +59,34 @@ class AuditScope:
         *,
         response: Mapping[str, Any] | None = None,
         error: BrokerError | None = None,
-    ) -> None:
-        record_event(
-            session,
+    ) -> str:
+        """Hold the event in ``session``, written as it commits (with the request's changes); its id."""
+        return hold_prepared(session, self.event(now, response=response, error=error))
+
+    def submit(
+        self,
+        writer: AuditWriter,
+        now: dt.datetime,
+        *,
+        response: Mapping[str, Any] | None = None,
+        error: BrokerError | None = None,
+    ) -> str:
+        """Write the event with the writer's next batch; its id once durable.
+
+        Raises :class:`broker.services.audit.writer.AuditWriteFailed` if it could not be written.
+        Call it after the request's transaction has ended (see :meth:`AuditWriter.submit`).
+        """
+        return writer.submit(self.event(now, response=response, error=error))
+
+    def event(
+        self,
+        now: dt.datetime,
+        *,
+        response: Mapping[str, Any] | None = None,
+        error: BrokerError | None = None,
+    ) -> PreparedEvent:
+        """The finished record, as of ``now``, with the outcome: a response or an error."""
+        return build_event(
             event_name=self.event_name,
             event_source=self.event_source,
             actor=self.actor,
@@ -73,4 +104,5 @@ class AuditScope:
             recipient_account_id=self.recipient_account_id,
             resources=self.resources or None,
             additional=self.additional,
+            data_event=self.data_event,
         )

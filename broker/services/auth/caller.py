@@ -73,7 +73,17 @@ class Caller:
         user = key.user
         tags = dict(user.tags)
         return cls(
-            "user", user.arn, user.account_id, user.user_id, key.access_key_id, user.name, None, tags, messages, {}, cache
+            "user",
+            user.arn,
+            user.account_id,
+            user.user_id,
+            key.access_key_id,
+            user.name,
+            None,
+            tags,
+            messages,
+            {},
+            cache,
         )
 
     @property

@@ -129,7 +129,9 @@ def applicable_policies(tx: Tx, caller: Caller) -> ApplicablePolicies:
         if caller.cache is None:
             cached = _load_applicable(tx, caller)
         else:
-            cached = caller.cache.get(tx, caller.account_id, _policies_key(caller), lambda: _load_applicable(tx, caller))
+            cached = caller.cache.get(
+                tx, caller.account_id, _policies_key(caller), lambda: _load_applicable(tx, caller)
+            )
         caller._memo["policies"] = cached
     return cached
 
@@ -138,7 +140,14 @@ def _policies_key(caller: Caller) -> tuple[object, ...]:
     """Everything the applicable policies depend on besides stored data (which the stamp covers)."""
     claims = caller.claims
     if caller.is_role_session and claims is not None:
-        return ("policies", "session", claims.role_arn, claims.role_id, claims.session_policy, tuple(claims.policy_arns))
+        return (
+            "policies",
+            "session",
+            claims.role_arn,
+            claims.role_id,
+            claims.session_policy,
+            tuple(claims.policy_arns),
+        )
     return ("policies", "user", caller.account_id, caller.user_id)
 
 

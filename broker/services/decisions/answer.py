@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from broker.policy import ContextValue, Decision, PolicySet, Request, evaluate
-from broker.services.audit import AuditScope, ClientInfo
+from broker.services.audit import AuditScope, AuditWriteFailed, ClientInfo, decision_event_wanted
 from broker.services.auth import (
     Bookkeeping,
     Caller,
@@ -119,12 +119,18 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
     except DecisionApiError as exc:
         _record_refusal(runtime, audit, exc, bookkeeping)
         raise
-    decisions = [outcome.decision.effect.value for outcome in outcomes]
-    response = {"decisions": decisions} if batch else {"decision": decisions[0]}
-    with runtime.db.transaction() as tx:
-        for write in bookkeeping:
-            write(tx)
-        audit.record(tx, runtime.now(), response=response)
+    if bookkeeping:
+        with runtime.db.transaction() as tx:
+            for write in bookkeeping:
+                write(tx)
+    # A data event, written by the group-commit writer when the setting asks for it.
+    if decision_event_wanted(runtime.settings.audit_decision_events, (o.decision.effect for o in outcomes)):
+        decisions = [outcome.decision.effect.value for outcome in outcomes]
+        response = {"decisions": decisions} if batch else {"decision": decisions[0]}
+        try:
+            audit.submit(runtime.audit_writer, runtime.now(), response=response)
+        except AuditWriteFailed as exc:  # not answered unrecorded
+            raise DecisionApiError(exc.code, exc.message, exc.status) from exc
     return Answer(caller, outcomes, batch, http.client.request_id)
 
 
@@ -140,6 +146,7 @@ def _scope(runtime: Runtime, client: ClientInfo, method: str) -> AuditScope:
         client=client,
         region=runtime.settings.region,
         read_only=True,
+        data_event=True,
         additional={"authenticationMethod": method},
     )
 
@@ -155,8 +162,10 @@ def _describe(audit: AuditScope, queries: Sequence[DecisionQuery], batch: bool) 
 def _record_refusal(
     runtime: Runtime, audit: AuditScope, error: DecisionApiError, bookkeeping: Sequence[Bookkeeping] = ()
 ) -> None:
-    # The request's transaction rolled back: the refusal is recorded in one of its own.
-    with runtime.db.transaction() as tx:
-        for write in bookkeeping:
-            write(tx)
-        audit.record(tx, runtime.now(), error=error)
+    # A refused request is a management-plane fact (who failed to authenticate, or sent what),
+    # recorded whatever the data-event setting says.
+    if bookkeeping:
+        with runtime.db.transaction() as tx:
+            for write in bookkeeping:
+                write(tx)
+    audit.submit(runtime.audit_writer, runtime.now(), error=error)

@@ -49,6 +49,7 @@ class _CountedRefusal:
 
     serial_number: str
     now: dt.datetime
+    leaves_state = True
 
     def after_rollback(self, tx: Tx) -> None:
         device = credentials.mfa_device_state(tx, self.serial_number)

@@ -118,12 +118,14 @@ def lookup_page(
     before_index: int | None,
     limit: int,
 ) -> list[LookedUpEvent]:
-    """Up to ``limit`` events of ``account_id`` (and, if ``include_unowned``, of no account), newest
-    first, with their resources: matching ``attribute``, in ``start..end``, before ``before_index``."""
+    """Up to ``limit`` management events of ``account_id`` (and, if ``include_unowned``, of no
+    account), newest first, with their resources: matching ``attribute``, in ``start..end``, before
+    ``before_index``. Data events are left out, as CloudTrail's LookupEvents leaves them out."""
     own = AuditEvent.account_id == account_id
     statement = (
         select(AuditEvent)
         .options(selectinload(AuditEvent.resources))
+        .where(AuditEvent.management_event.is_(True))
         .where(or_(own, AuditEvent.account_id.is_(None)) if include_unowned else own)
     )
     if attribute is not None:
@@ -169,6 +171,7 @@ class StoredEvent:
     access_key_id: str | None
     error_code: str | None
     read_only: bool
+    management_event: bool
     account_id: str | None
     record: Any
     prev_hash: str
@@ -196,6 +199,7 @@ def stored_events(tx: Tx, lo: int, hi: int | None) -> Iterator[StoredEvent]:
             AuditEvent.access_key_id,
             AuditEvent.error_code,
             AuditEvent.read_only,
+            AuditEvent.management_event,
             AuditEvent.account_id,
             AuditEvent.record,
             AuditEvent.prev_hash,

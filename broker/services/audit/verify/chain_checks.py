@@ -48,6 +48,7 @@ def load_rows(tx: Tx, lo: int, hi: int | None) -> list[EventRow]:
                 "error_code": row.error_code,
                 "read_only": bool(row.read_only),
                 "account_id": row.account_id,
+                "management_event": bool(row.management_event),
             }
             differing = [name for name, value in columns.items() if stored[name] != value]
             if record_time(row.event_time) != record.get("eventTime"):

@@ -1,0 +1,325 @@
+"""The group-commit writer: many threads and two writers on one chain, failures, a dead thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select
+
+from broker.services.audit import ANONYMOUS, AuditScope, AuditWriteFailed, AuditWriter, ClientInfo, build_event
+from broker.services.audit import writer as writer_module
+from broker.services.audit.writer import MAX_BATCH
+from broker.services.runtime import Runtime
+from broker.store import Database
+from broker.store.models import AuditEvent
+from tests.services.audit.support import verify, write_events
+
+
+def probe(runtime: Runtime, number: int = 0) -> Any:
+    return build_event(
+        event_name="GetUser",
+        event_source="iam.amazonaws.com",
+        actor=ANONYMOUS,
+        now=runtime.now(),
+        region="us-east-1",
+        source_ip="192.0.2.1",
+        user_agent="tests",
+        request_id=str(uuid.uuid4()),
+        request_parameters={"userName": f"user-{number}"},
+        read_only=True,
+        resources=[{"ARN": f"arn:aws:iam::123456789012:user/user-{number}"}],
+    )
+
+
+@contextmanager
+def counting(engine: Engine, prefix: str) -> Iterator[list[str]]:
+    """Every statement ``engine`` runs that starts with ``prefix``, as it runs."""
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(prefix):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def stored_ids(runtime: Runtime) -> Counter[str]:
+    with runtime.db.transaction() as session:
+        return Counter(session.scalars(select(AuditEvent.event_id)))
+
+
+def chain_indexes(runtime: Runtime) -> list[int]:
+    with runtime.db.transaction() as session:
+        return list(session.scalars(select(AuditEvent.chain_index).order_by(AuditEvent.chain_index)))
+
+
+def wait_until(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def run_threads(count: int, work: Any) -> None:
+    threads = [threading.Thread(target=work, args=(number,)) for number in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def test_threads_and_a_second_writer_and_changes_share_one_gapless_chain(audit_runtime: Runtime) -> None:
+    before = stored_ids(audit_runtime)
+    # A second writer on its own engine and pool: another broker process on the same database.
+    other_db = Database(audit_runtime.settings.database_url)
+    first, second = AuditWriter(audit_runtime.db), AuditWriter(other_db)
+    returned: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def submitter(writer: AuditWriter, count: int) -> Any:
+        def work(number: int) -> None:
+            try:
+                ids = [writer.submit(probe(audit_runtime, number * 1000 + n)) for n in range(count)]
+            except BaseException as exc:  # reported below, with the thread's failure
+                errors.append(exc)
+                raise
+            with lock:
+                returned.extend(ids)
+
+        return work
+
+    def changes(number: int) -> None:
+        # State-changing transactions: each holds its event and chains it as it commits.
+        ids = write_events(audit_runtime, 25, name=f"CreateUser{number}")
+        with lock:
+            returned.extend(ids)
+
+    workers = [
+        threading.Thread(target=run_threads, args=(8, submitter(first, 200))),
+        threading.Thread(target=run_threads, args=(4, submitter(second, 100))),
+        threading.Thread(target=run_threads, args=(2, changes)),
+    ]
+    with (
+        counting(audit_runtime.db.engine, "UPDATE AUDIT_CHAIN_HEAD") as ours,
+        counting(other_db.engine, "UPDATE AUDIT_CHAIN_HEAD") as theirs,
+    ):
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join(timeout=600)
+    first.close()
+    second.close()
+    other_db.dispose()
+    assert errors == []
+
+    submitted = 8 * 200 + 4 * 100
+    assert len(returned) == submitted + 2 * 25
+    stored = stored_ids(audit_runtime) - before
+    assert set(stored) == set(returned)
+    assert all(count == 1 for count in stored.values())
+    indexes = chain_indexes(audit_runtime)
+    assert indexes == list(range(1, len(indexes) + 1))  # one total order, no gap, no fork
+    report = verify(audit_runtime)
+    assert report.ok, [f.line() for f in report.findings]
+
+    # One head update per batch (and per state-changing transaction), not per event.
+    one, two = first.stats(), second.stats()
+    assert (one.events, two.events, one.direct, two.direct) == (8 * 200, 4 * 100, 0, 0)
+    assert len(ours) == one.batches + 2 * 25
+    assert len(theirs) == two.batches
+    assert one.batches + two.batches <= submitted / 2, (one, two)
+
+
+def test_a_failed_batch_raises_in_every_submitter_and_the_writer_goes_on(audit_runtime: Runtime) -> None:
+    writer = AuditWriter(audit_runtime.db)
+    before = stored_ids(audit_runtime)
+    failing = threading.Event()
+    failing.set()
+
+    def refuse(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if failing.is_set() and statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
+            raise RuntimeError("the disk is full")
+
+    outcomes: list[BaseException | str] = []
+    lock = threading.Lock()
+    event.listen(audit_runtime.db.engine, "before_cursor_execute", refuse)
+    try:
+
+        def work(number: int) -> None:
+            try:
+                outcome: BaseException | str = writer.submit(probe(audit_runtime, number))
+            except AuditWriteFailed as exc:
+                outcome = exc
+            with lock:
+                outcomes.append(outcome)
+
+        run_threads(6, work)
+    finally:
+        event.remove(audit_runtime.db.engine, "before_cursor_execute", refuse)
+    assert len(outcomes) == 6
+    assert all(isinstance(o, AuditWriteFailed) for o in outcomes), outcomes
+    failure = outcomes[0]
+    assert isinstance(failure, AuditWriteFailed) and failure.status == 503
+    assert "the disk is full" in str(failure.__cause__)
+    assert stored_ids(audit_runtime) == before  # nothing of the failed batches was written
+
+    failing.clear()
+    event_id = writer.submit(probe(audit_runtime))
+    writer.close()
+    assert stored_ids(audit_runtime) - before == Counter({event_id: 1})
+    assert verify(audit_runtime).ok
+
+
+def test_an_event_that_cannot_be_stored_fails_its_batch(audit_runtime: Runtime) -> None:
+    writer = AuditWriter(audit_runtime.db)
+    kept = probe(audit_runtime)
+    writer.submit(kept)
+    with pytest.raises(AuditWriteFailed):
+        writer.submit(kept)  # the same event id twice: the unique index refuses the batch
+    writer.close()
+    assert stored_ids(audit_runtime)[kept.event_id] == 1
+    assert verify(audit_runtime).ok
+
+
+class _Crash(BaseException):
+    """What kills the writer's thread in these tests (no ``except Exception`` catches it)."""
+
+
+def test_when_the_thread_dies_queued_events_are_written_by_their_submitters(
+    audit_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = AuditWriter(audit_runtime.db)
+    in_commit, release = threading.Event(), threading.Event()
+    commit = writer._commit
+
+    def crash_once(batch: list[Any]) -> None:
+        in_commit.set()
+        release.wait(30)
+        monkeypatch.setattr(writer, "_commit", commit)
+        raise _Crash
+
+    monkeypatch.setattr(writer, "_commit", crash_once)
+    monkeypatch.setattr(threading, "excepthook", lambda _args: None)  # the crash is the point
+    outcomes: dict[int, BaseException | str] = {}
+
+    def work(number: int) -> None:
+        try:
+            outcomes[number] = writer.submit(probe(audit_runtime, number))
+        except AuditWriteFailed as exc:
+            outcomes[number] = exc
+
+    first = threading.Thread(target=work, args=(0,))
+    first.start()
+    assert in_commit.wait(30)  # the thread holds the first event
+    queued = [threading.Thread(target=work, args=(n,)) for n in (1, 2, 3)]
+    for thread in queued:
+        thread.start()
+    wait_until(lambda: len(writer._queue) == 3)
+    release.set()
+    for thread in [first, *queued]:
+        thread.join(timeout=30)
+
+    # The event in hand when the thread died may or may not have committed: its request fails.
+    assert isinstance(outcomes[0], AuditWriteFailed)
+    written = [outcomes[n] for n in (1, 2, 3)]
+    assert all(isinstance(o, str) for o in written), written
+    assert writer.stats().direct == 3
+    assert set(written) <= set(stored_ids(audit_runtime))
+    later = writer.submit(probe(audit_runtime, 4))  # the next submit starts a new thread
+    assert writer.stats().batches == 1
+    writer.close()
+    assert later in stored_ids(audit_runtime)
+    assert verify(audit_runtime).ok
+
+
+def test_without_a_thread_events_are_written_directly(audit_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = AuditWriter(audit_runtime.db)
+
+    def no_thread(_thread: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    event_id = writer.submit(probe(audit_runtime))
+    monkeypatch.undo()
+    assert writer.stats().direct == 1 and writer.stats().batches == 0
+    assert stored_ids(audit_runtime)[event_id] == 1
+    assert verify(audit_runtime).ok
+
+
+def test_close_drains_and_stops_the_thread_and_a_later_submit_starts_it_again(audit_runtime: Runtime) -> None:
+    writer = AuditWriter(audit_runtime.db)
+    first = writer.submit(probe(audit_runtime))
+    thread = writer._thread
+    assert thread is not None and thread.is_alive()
+    writer.close()
+    assert not thread.is_alive() and writer._thread is None
+    second = writer.submit(probe(audit_runtime))
+    writer.close()
+    assert {first, second} <= set(stored_ids(audit_runtime))
+    assert writer.stats().batches == 2
+
+
+def test_a_batch_takes_at_most_max_batch_events(audit_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = AuditWriter(audit_runtime.db, max_batch=3)
+    sizes: list[int] = []
+    commit = writer._commit
+    gate = threading.Event()
+
+    def recorded(batch: list[Any]) -> None:
+        sizes.append(len(batch))
+        gate.wait(30)  # let the queue fill up behind the first batch
+        commit(batch)
+
+    monkeypatch.setattr(writer, "_commit", recorded)
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda n=n: results.append(writer.submit(probe(audit_runtime, n)))) for n in range(10)
+    ]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: sum(sizes) + len(writer._queue) == 10)
+    gate.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    writer.close()
+    assert len(results) == 10 and max(sizes) == 3 and sum(sizes) == 10
+    assert MAX_BATCH >= 256
+
+
+def test_a_scope_submits_through_the_runtime_writer(audit_runtime: Runtime) -> None:
+    scope = AuditScope(
+        event_name="ListUsers",
+        event_source="iam.amazonaws.com",
+        client=ClientInfo(source_ip="192.0.2.7", user_agent="tests", request_id="req-1"),
+        region="us-east-1",
+        read_only=True,
+    )
+    event_id = scope.submit(audit_runtime.audit_writer, audit_runtime.now())
+    audit_runtime.audit_writer.close()
+    with audit_runtime.db.transaction() as session:
+        record = session.scalars(select(AuditEvent.record).where(AuditEvent.event_id == event_id)).one()
+    assert record["eventName"] == "ListUsers" and record["requestID"] == "req-1"
+    assert record["managementEvent"] is True and record["eventCategory"] == "Management"
+    assert "responseElements" in record and record["responseElements"] is None
+    assert verify(audit_runtime).ok
+
+
+def test_the_exit_handler_closes_every_writer(audit_runtime: Runtime) -> None:
+    writer = AuditWriter(audit_runtime.db)
+    writer.submit(probe(audit_runtime))
+    thread = writer._thread
+    writer_module._close_all()
+    assert thread is not None and not thread.is_alive()

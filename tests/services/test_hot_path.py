@@ -1,0 +1,163 @@
+"""The steady-state request path costs one SQL statement, and a change is seen at once anyway.
+
+Counted, not timed: the statements a warm GetCallerIdentity and a warm decision send from the
+request's own thread (the audit event is written by the process's audit writer, on its thread),
+with an IAM user's long-term key, with temporary credentials, and with a bearer session token.
+Then a change made through a second runtime on the same database (another broker process)
+applies at the very next request of the first one: the cache has no time-to-live to wait out.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from broker.services.iam import access_keys, inline, users
+from broker.services.runtime import Runtime
+from broker.services.setup import initialise
+from broker.web.app import create_app
+from tests.support.brokers import make_runtime, make_settings
+
+BASE_URL = "http://broker.test"
+STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
+S3_READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+DENY_S3 = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}
+QUERY = {"action": "s3:GetObject", "resource": "arn:aws:s3:::reports/q3.pdf"}
+
+
+@contextmanager
+def request_statements(runtime: Runtime) -> Iterator[list[str]]:
+    """The statements sent from this thread (transaction control aside) while the block runs."""
+    seen: list[str] = []
+    me = threading.get_ident()
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if threading.get_ident() != me:
+            return
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET")):
+            seen.append(" ".join(statement.split()))
+
+    event.listen(runtime.db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", record)
+
+
+def sign(path: str, body: str, content_type: str, service: str, creds: Credentials) -> dict[str, str]:
+    request = AWSRequest(method="POST", url=f"{BASE_URL}{path}", data=body, headers={"Content-Type": content_type})
+    SigV4Auth(creds, service, "us-east-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+def caller_identity(client: FlaskClient, creds: Credentials) -> Any:
+    content_type = "application/x-www-form-urlencoded; charset=utf-8"
+    response = client.post(
+        "/", data=STS_BODY, headers=sign("/", STS_BODY, content_type, "sts", creds), base_url=BASE_URL
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_data(as_text=True)
+
+
+def decision(client: FlaskClient, creds: Credentials | None = None, token: str | None = None) -> str:
+    body = json.dumps(QUERY)
+    if token is not None:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    else:
+        assert creds is not None
+        headers = sign("/v1/decisions", body, "application/json", "execute-api", creds)
+    response = client.post("/v1/decisions", data=body, headers=headers, base_url=BASE_URL)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return str(response.get_json()["decision"])
+
+
+@pytest.fixture
+def runtimes(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[tuple[Runtime, Runtime]]:
+    """Two runtimes on one database: two broker processes, as far as caches are concerned."""
+    settings = make_settings(tmp_path, keys_dir, database_url, BASE_URL)
+    first, second = make_runtime(settings), make_runtime(settings)
+    initialise(first)
+    try:
+        yield first, second
+    finally:
+        for runtime in (first, second):
+            writer = runtime.__dict__.get("audit_writer")
+            if writer is not None:
+                writer.close()
+            runtime.db.dispose()
+
+
+def make_user(runtime: Runtime) -> Credentials:
+    account = runtime.settings.default_account_id
+    with runtime.db.transaction() as tx:
+        user = users.create_user(tx, account, "reader", "/", runtime.now())
+        inline.put_inline_policy(tx, user, "read", json.dumps(S3_READ))
+        key, secret = access_keys.create_access_key(tx, user, runtime.box, runtime.now())
+    return Credentials(key.access_key_id, secret)
+
+
+def session_credentials(client: FlaskClient, creds: Credentials) -> Credentials:
+    body = "Action=GetSessionToken&Version=2011-06-15"
+    content_type = "application/x-www-form-urlencoded; charset=utf-8"
+    response = client.post("/", data=body, headers=sign("/", body, content_type, "sts", creds), base_url=BASE_URL)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+
+    def field(name: str) -> str:
+        return text.split(f"<{name}>", 1)[1].split(f"</{name}>", 1)[0]
+
+    return Credentials(field("AccessKeyId"), field("SecretAccessKey"), field("SessionToken"))
+
+
+def test_warm_requests_run_one_statement(runtimes: tuple[Runtime, Runtime]) -> None:
+    runtime, _ = runtimes
+    client = create_app(runtime=runtime).test_client()
+    long_term = make_user(runtime)
+    temporary = session_credentials(client, long_term)
+    for creds in (long_term, temporary):
+        for _ in range(2):  # warm up: the key's account, then the cache entries
+            caller_identity(client, creds)
+            assert decision(client, creds) == "Allow"
+        with request_statements(runtime) as seen:
+            caller_identity(client, creds)
+        assert len(seen) <= 1, seen
+        with request_statements(runtime) as seen:
+            assert decision(client, creds) == "Allow"
+        assert len(seen) <= 1, seen
+    decision(client, token=temporary.token)
+    with request_statements(runtime) as seen:
+        assert decision(client, token=temporary.token) == "Allow"
+    assert len(seen) <= 1, seen
+    assert all("generations" in statement for statement in seen), seen
+
+
+def test_a_change_through_another_process_applies_at_the_next_request(runtimes: tuple[Runtime, Runtime]) -> None:
+    first, second = runtimes
+    client = create_app(runtime=first).test_client()
+    creds = make_user(first)
+    temporary = session_credentials(client, creds)
+    for _ in range(3):
+        assert decision(client, creds) == "Allow"
+        assert decision(client, token=temporary.token) == "Allow"
+    account = first.settings.default_account_id
+    with second.db.transaction() as tx:  # the other instance adds a Deny
+        user = users.get_user(tx, account, "reader")
+        inline.put_inline_policy(tx, user, "deny", json.dumps(DENY_S3))
+    assert decision(client, creds) == "ExplicitDeny"
+    assert decision(client, token=temporary.token) == "ExplicitDeny"
+    with second.db.transaction() as tx:  # ...and deactivates the key
+        access_keys.update_access_key(tx, account, "reader", creds.access_key, "Inactive")
+    body = json.dumps(QUERY)
+    headers = sign("/v1/decisions", body, "application/json", "execute-api", creds)
+    assert client.post("/v1/decisions", data=body, headers=headers, base_url=BASE_URL).status_code == 401
