@@ -20,9 +20,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, event, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from broker.store.db import Tx
@@ -55,12 +55,21 @@ class ChainLink:
 Link = Callable[[ChainHead, Sequence[Mapping[str, Any]]], list[ChainLink]]
 
 
+# Built once: these run for every batch, and building a statement costs more than running it.
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditChainHead.__table__)
+_LOCK_HEAD = select(_HEAD.c.last_index, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(last_index=bindparam("index"), last_hash=bindparam("hash"), updated_at=bindparam("at"))
+)
+_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.seq, sort_by_parameter_order=True)
+_INSERT_RESOURCES = insert(cast(Table, AuditResource.__table__))
+
+
 def _lock_head(connection: Connection) -> ChainHead:
-    row = connection.execute(
-        select(AuditChainHead.last_index, AuditChainHead.last_hash)
-        .where(AuditChainHead.id == HEAD_ID)
-        .with_for_update()
-    ).first()
+    row = connection.execute(_LOCK_HEAD).first()
     if row is not None:
         return ChainHead(int(row.last_index), str(row.last_hash))
     # Only a damaged database lacks the row (the migration creates it): continue from the last
@@ -146,19 +155,16 @@ def append_events(tx: Tx, events: Sequence[NewEvent], link: Link) -> None:
         }
         for e, place in zip(events, links, strict=True)
     ]
-    seqs = connection.execute(insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows)
+    seqs = connection.execute(_INSERT_EVENTS, rows)
     resources = [
         {"event_seq": seq, "resource_type": kind, "resource_name": name, "short_name": short}
         for seq, e in zip(seqs.scalars(), events, strict=True)
         for kind, name, short in e.resources
     ]
     if resources:
-        connection.execute(insert(AuditResource), resources)
-    connection.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == HEAD_ID)
-        .values(last_index=links[-1].chain_index, last_hash=links[-1].event_hash, updated_at=dt.datetime.now(dt.UTC))
-    )
+        connection.execute(_INSERT_RESOURCES, resources)
+    last = links[-1]
+    connection.execute(_MOVE_HEAD, {"index": last.chain_index, "hash": last.event_hash, "at": dt.datetime.now(dt.UTC)})
 
 
 def _append(tx: Tx, events: Sequence[AuditEvent], link: Link) -> None:
