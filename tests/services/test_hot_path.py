@@ -9,6 +9,7 @@ applies at the very next request of the first one: the cache has no time-to-live
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
@@ -161,3 +162,29 @@ def test_a_change_through_another_process_applies_at_the_next_request(runtimes: 
     body = json.dumps(QUERY)
     headers = sign("/v1/decisions", body, "application/json", "execute-api", creds)
     assert client.post("/v1/decisions", data=body, headers=headers, base_url=BASE_URL).status_code == 401
+
+
+def test_a_remembered_token_still_expires_and_a_changed_one_is_verified_afresh(
+    runtimes: tuple[Runtime, Runtime],
+) -> None:
+    runtime, _ = runtimes
+    start = runtime.now()
+    runtime.clock = lambda: start
+    client = create_app(runtime=runtime).test_client()
+    temporary = session_credentials(client, make_user(runtime))
+    assert temporary.token is not None
+    for _ in range(2):  # verified once, then remembered
+        assert decision(client, token=temporary.token) == "Allow"
+    body = json.dumps(QUERY)
+
+    def bearer(token: str) -> tuple[int, str]:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        response = client.post("/v1/decisions", data=body, headers=headers, base_url=BASE_URL)
+        return response.status_code, str(response.get_json()["error"]["code"])
+
+    # One character of the signature changed: another text, verified in full, refused.
+    last = temporary.token[-2]
+    tampered = temporary.token[:-2] + ("A" if last != "A" else "B") + temporary.token[-1]
+    assert bearer(tampered) == (401, "InvalidClientTokenId")
+    runtime.clock = lambda: start + dt.timedelta(days=2)  # GetSessionToken lasts 12 hours
+    assert bearer(temporary.token) == (401, "ExpiredToken")

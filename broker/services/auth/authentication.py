@@ -8,6 +8,7 @@ the token id). Failures are :class:`~broker.iam.errors.AwsError` with AWS's code
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
@@ -63,15 +64,28 @@ def sigv4_error(exc: SigV4Error) -> AwsError:
 
 
 def session_claims(runtime: Runtime, token: str) -> SessionClaims:
-    """The claims of a session token the broker issued and that has not expired."""
+    """The claims of a session token the broker issued and that has not expired.
+
+    A token's signature is verified once per process: the claims are remembered under the
+    SHA-256 of the exact token text (the same bytes verify the same way every time), and each
+    later use only checks that the session has not expired. A busy session costs no ECDSA
+    verification per request.
+    """
+    now = runtime.now().timestamp()
+    digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    remembered = runtime.cache.fact(("verified-token", digest))
+    if isinstance(remembered, SessionClaims):
+        if remembered.expires_at <= now:
+            raise AwsError("ExpiredToken")
+        return remembered
     try:
-        return decode_session_token(
-            token, runtime.keys.token_keys, runtime.settings.base_url, now=runtime.now().timestamp()
-        )
+        claims = decode_session_token(token, runtime.keys.token_keys, runtime.settings.base_url, now=now)
     except ExpiredSessionToken:
         raise AwsError("ExpiredToken") from None
     except InvalidSessionToken:
         raise _invalid_token() from None
+    runtime.cache.remember(("verified-token", digest), claims)
+    return claims
 
 
 def authenticate(
