@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Update, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Select, Table, Update, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from broker.store import models, trust_index
-from broker.store._snapshot import snapshot
 from broker.store.db import Tx
 
 R = TypeVar("R")
@@ -33,6 +32,14 @@ class Expiring:
 def changed_one(tx: Tx, statement: Update) -> bool:
     """Run a guarded UPDATE; True if it changed exactly one row (of racing callers, the winner)."""
     return tx.execute(statement).rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+def _core(tx: Tx) -> Connection:
+    """The transaction's connection, for the statements of a sign-in's request path: Core statements
+    built once skip the ORM's per-statement work (building and keying the statement, the identity
+    map, the unit of work). Pending ORM changes are flushed first, as autoflush would, so a read sees them."""
+    tx.flush()
+    return tx.connection()
 
 
 # --- what the sign-in reads of IAM ------------------------------------------------------------
@@ -65,30 +72,54 @@ class TrustingRole:
     max_session_duration: int
 
 
-def _providers(tx: Tx, query: Select[models.SamlProvider]) -> list[ProviderRecord]:
-    ordered = query.order_by(models.SamlProvider.account_id, models.SamlProvider.name_key)
-    return [snapshot(ProviderRecord, row) for row in tx.scalars(ordered)]
+# The columns of ProviderRecord: a sign-in reads values, so no ORM instance is built for it.
+_PROVIDER = models.SamlProvider
+_PROVIDERS = select(
+    _PROVIDER.account_id,
+    _PROVIDER.name,
+    _PROVIDER.name_key,
+    _PROVIDER.arn,
+    _PROVIDER.metadata_xml,
+    _PROVIDER.valid_until,
+    _PROVIDER.options,
+)
+
+
+def _provider(row: Any) -> ProviderRecord:
+    return ProviderRecord(**row._mapping)
+
+
+def _providers(tx: Tx, query: Select[Any]) -> list[ProviderRecord]:
+    ordered = query.order_by(_PROVIDER.account_id, _PROVIDER.name_key)
+    return [_provider(row) for row in tx.execute(ordered)]
+
+
+def _one_provider(tx: Tx, query: Select[Any]) -> ProviderRecord | None:
+    row = tx.execute(query).first()
+    return _provider(row) if row is not None else None
 
 
 def provider_by_arn(tx: Tx, arn: str) -> ProviderRecord | None:
-    return snapshot(ProviderRecord, tx.scalar(select(models.SamlProvider).where(models.SamlProvider.arn == arn)))
+    return _one_provider(tx, _PROVIDERS.where(_PROVIDER.arn == arn))
 
 
 def provider_by_name(tx: Tx, account_id: str, name_key: str) -> ProviderRecord | None:
-    found = select(models.SamlProvider).where(
-        models.SamlProvider.account_id == account_id, models.SamlProvider.name_key == name_key
-    )
-    return snapshot(ProviderRecord, tx.scalar(found))
+    return _one_provider(tx, _PROVIDERS.where(_PROVIDER.account_id == account_id, _PROVIDER.name_key == name_key))
 
 
 def list_providers(tx: Tx) -> list[ProviderRecord]:
     """Every account's registrations, by account and name."""
-    return _providers(tx, select(models.SamlProvider))
+    return _providers(tx, _PROVIDERS)
 
 
 def providers_by_entity_id(tx: Tx, entity_id: str) -> list[ProviderRecord]:
     """Every account's registration of one IdP."""
-    return _providers(tx, select(models.SamlProvider).where(models.SamlProvider.entity_id == entity_id))
+    return _providers(tx, _PROVIDERS.where(_PROVIDER.entity_id == entity_id))
+
+
+def provider_entity_ids(tx: Tx) -> set[str]:
+    """The IdPs some account registers, by entity ID (what a response's issuer is checked against first)."""
+    return set(tx.scalars(select(_PROVIDER.entity_id).distinct()))
 
 
 # What a sign-in reads of a role: the columns of TrustingRole, and the account's alias (outer join).
@@ -104,6 +135,15 @@ _TRUSTING_COLUMNS = (
     models.Role.name_key,
 )
 _TRUSTING_ROLES = select(*_TRUSTING_COLUMNS).outerjoin(models.Account, models.Account.id == models.Role.account_id)
+# Built once, values bound per call: building a statement (and its cache key) cost more than running it.
+_INDEXED = models.RoleTrustedPrincipal
+_TRUSTING_PROVIDER = _TRUSTING_ROLES.where(
+    models.Role.id.in_(
+        select(_INDEXED.role_pk).where(_INDEXED.principal.in_((bindparam("provider"), trust_index.ANYONE)))
+    )
+)
+_TRUSTING_LISTED = _TRUSTING_PROVIDER.where(models.Role.arn.in_(bindparam("arns", expanding=True)))
+_TRUSTING_ARN = _TRUSTING_ROLES.where(models.Role.arn == bindparam("arn"))
 # SQLite allows 32766 bound parameters a statement (999 before 3.32); PostgreSQL 65535.
 _ARNS_PER_STATEMENT = 500
 
@@ -129,24 +169,24 @@ def roles_trusting(tx: Tx, provider_arn: str, role_arns: Collection[str] | None 
     policy engine decides. ``role_arns`` (the roles the IdP's Role attribute lists for this
     provider) narrows them further; the statements read no other role, however many exist.
     """
-    index = models.RoleTrustedPrincipal
-    trusting = select(index.role_pk).where(index.principal.in_((provider_arn, trust_index.ANYONE)))
-    query = _TRUSTING_ROLES.where(models.Role.id.in_(trusting))
+    connection = _core(tx)
     if role_arns is None:
-        found = tx.execute(query).all()
+        found = connection.execute(_TRUSTING_PROVIDER, {"provider": provider_arn}).all()
     else:
         listed = sorted(set(role_arns))
         found = [
             row
             for start in range(0, len(listed), _ARNS_PER_STATEMENT)
-            for row in tx.execute(query.where(models.Role.arn.in_(listed[start : start + _ARNS_PER_STATEMENT])))
+            for row in connection.execute(
+                _TRUSTING_LISTED, {"provider": provider_arn, "arns": listed[start : start + _ARNS_PER_STATEMENT]}
+            )
         ]
     return [_trusting_role(row) for row in sorted(found, key=lambda row: (row.account_id, row.name_key))]
 
 
 def trusting_role(tx: Tx, arn: str) -> TrustingRole | None:
     """The role a sign-in asks for by ARN, to decide its trust policy again."""
-    found = tx.execute(_TRUSTING_ROLES.where(models.Role.arn == arn)).first()
+    found = _core(tx).execute(_TRUSTING_ARN, {"arn": arn}).first()
     return _trusting_role(found) if found is not None else None
 
 
@@ -171,33 +211,55 @@ class SamlRequestRecord(Expiring):
     consumed_at: dt.datetime | None = None
 
 
+_REQUESTS = cast(Table, models.SamlRequest.__table__)
+_ADD_REQUEST = insert(_REQUESTS)
+_REQUEST = select(_REQUESTS).where(_REQUESTS.c.request_id == bindparam("request_id"))
+_ANSWER_REQUEST = (
+    update(_REQUESTS)
+    .where(
+        _REQUESTS.c.request_id == bindparam("answered_id"),
+        _REQUESTS.c.consumed_at.is_(None),
+        _REQUESTS.c.expires_at > bindparam("now"),
+    )
+    .values(consumed_at=bindparam("answered_at"))
+)
+_SEEN = cast(Table, models.SeenAssertion.__table__)
+# The replay guard's insert, per dialect; both spell ON CONFLICT DO NOTHING alike.
+_REMEMBER = {
+    dialect.__name__.rpartition(".")[2]: dialect.insert(_SEEN).on_conflict_do_nothing().returning(_SEEN.c.assertion_id)
+    for dialect in (postgresql, sqlite)
+}
+
+
 def add_saml_request(tx: Tx, request: SamlRequestRecord) -> None:
-    tx.add(models.SamlRequest(**asdict(request)))
-    tx.flush()
+    _core(tx).execute(_ADD_REQUEST, asdict(request))
 
 
 def saml_request(tx: Tx, request_id: str) -> SamlRequestRecord | None:
-    return snapshot(SamlRequestRecord, tx.get(models.SamlRequest, request_id))
+    row = _core(tx).execute(_REQUEST, {"request_id": request_id}).first()
+    return SamlRequestRecord(**row._mapping) if row is not None else None
+
+
+def answer_saml_request(tx: Tx, request_id: str, now: dt.datetime) -> bool:
+    """Mark an outstanding request answered, atomically: of two racing consumers one wins (True)."""
+    changed = _core(tx).execute(_ANSWER_REQUEST, {"answered_id": request_id, "now": now, "answered_at": now})
+    return changed.rowcount == 1
 
 
 def consume_saml_request(tx: Tx, request_id: str, now: dt.datetime) -> SamlRequestRecord | None:
-    """Mark an outstanding request answered, atomically: of two racing consumers one wins."""
-    request = models.SamlRequest
-    unanswered = (request.request_id == request_id, request.consumed_at.is_(None), request.expires_at > now)
-    if not changed_one(tx, update(request).where(*unanswered).values(consumed_at=now)):
-        return None
-    return saml_request(tx, request_id)
+    """:func:`answer_saml_request`, and the request as answered (None if this caller did not win)."""
+    return saml_request(tx, request_id) if answer_saml_request(tx, request_id, now) else None
 
 
 def remember_assertion(tx: Tx, issuer: str, assertion_id: str, expires_at: dt.datetime) -> bool:
-    """Record an assertion ID; False if any process recorded it before (a replay)."""
-    try:
-        with tx.begin_nested():
-            tx.add(models.SeenAssertion(issuer=issuer, assertion_id=assertion_id, expires_at=expires_at))
-            tx.flush()
-    except IntegrityError:
-        return False
-    return True
+    """Record an assertion ID; False if any process recorded it before (a replay).
+
+    One ``INSERT ... ON CONFLICT DO NOTHING``: a racing insert of the same ID waits for the
+    other to commit, then inserts nothing (and returns no row).
+    """
+    connection = _core(tx)
+    values = {"issuer": issuer, "assertion_id": assertion_id, "expires_at": expires_at}
+    return connection.execute(_REMEMBER[connection.dialect.name], values).first() is not None
 
 
 def purge_expired(tx: Tx, now: dt.datetime) -> None:
@@ -222,17 +284,24 @@ class WebSessionRecord(Expiring):
     expires_at: dt.datetime
 
 
+_WEB_SESSION_FIELDS = tuple(f.name for f in fields(WebSessionRecord))
+_WEB_SESSIONS = cast(Table, models.WebSession.__table__)
+_ADD_WEB_SESSION = insert(_WEB_SESSIONS)
+_WEB_SESSION = select(_WEB_SESSIONS).where(_WEB_SESSIONS.c.id_hash == bindparam("id_hash"))
+
+
 def add_web_session(tx: Tx, web: WebSessionRecord) -> None:
     """Keep a browser's sign-in server-side (new web sessions have a random id: no conflict to handle)."""
-    tx.add(models.WebSession(**asdict(web)))
+    # Field by field: asdict() would deep-copy the sign-in, which is only serialized here.
+    _core(tx).execute(_ADD_WEB_SESSION, {name: getattr(web, name) for name in _WEB_SESSION_FIELDS})
 
 
 def web_session(tx: Tx, id_hash: str, now: dt.datetime) -> WebSessionRecord | None:
     """The web session, while it lasts."""
-    row = tx.get(models.WebSession, id_hash)
+    row = _core(tx).execute(_WEB_SESSION, {"id_hash": id_hash}).first()
     if row is None or row.expires_at <= now:
         return None
-    return snapshot(WebSessionRecord, row)
+    return WebSessionRecord(**row._mapping)
 
 
 def delete_web_session(tx: Tx, id_hash: str) -> None:

@@ -46,12 +46,15 @@ _BOOKKEEPING = frozenset(
 )
 _UNTRACKED_TABLES = frozenset({"generations", "role_trusted_principals"})
 # Tables whose rows feed cached values: IAM and organizations.
-_TRACKED_TABLES = frozenset(
-    table.name
-    for module in (iam_models, org_models)
-    for table in (getattr(value, "__table__", value) for value in vars(module).values())
-    if isinstance(table, Table)
-) - _UNTRACKED_TABLES
+_TRACKED_TABLES = (
+    frozenset(
+        table.name
+        for module in (iam_models, org_models)
+        for table in (getattr(value, "__table__", value) for value in vars(module).values())
+        if isinstance(table, Table)
+    )
+    - _UNTRACKED_TABLES
+)
 _CROSS_ACCOUNT_TABLES = frozenset(
     table.name for value in vars(org_models).values() if isinstance(table := getattr(value, "__table__", value), Table)
 ) | {"saml_providers"}

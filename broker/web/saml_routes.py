@@ -15,7 +15,14 @@ from broker.iam.timestamps import aws_timestamp
 from broker.saml.errors import SamlError
 from broker.services.audit import ClientInfo
 from broker.services.credentials import TemporaryCredentials
-from broker.services.federation import FederationError, FederationService, SignIn, is_local_path
+from broker.services.federation import (
+    FederationError,
+    FederationService,
+    RoleOffer,
+    SignedInBrowser,
+    SignIn,
+    is_local_path,
+)
 from broker.web.pages import error_page, refusal_page, role_form
 from broker.web.protocol import client_info, runtime
 
@@ -85,27 +92,31 @@ def acs() -> Response:
     if not saml_response:
         return error_page("Sign-in failed", "The identity provider sent no SAMLResponse.", 400, code="MissingResponse")
     try:
-        token, sign_in = federation().consume(saml_response, relay_state, request.cookies.get(BINDING_COOKIE), client)
+        signed_in = federation().sign_in_browser(
+            saml_response, relay_state, request.cookies.get(BINDING_COOKIE), client
+        )
     except SamlError as exc:
         return refusal_page("Sign-in refused", exc, client.request_id)
     except AwsError as exc:
         return refusal_page("Sign-in failed", exc, client.request_id)
-    response = _after_sign_in(sign_in, token, client)
-    response.set_cookie(SESSION_COOKIE, token, max_age=settings.web_session_lifetime_seconds, **_cookie_args())
+    response = _after_sign_in(signed_in, client)
+    response.set_cookie(
+        SESSION_COOKIE, signed_in.token, max_age=settings.web_session_lifetime_seconds, **_cookie_args()
+    )
     response.delete_cookie(BINDING_COOKIE, path="/")
     return response
 
 
-def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
-    offers = sign_in.offers()
+def _after_sign_in(signed_in: SignedInBrowser, client: ClientInfo) -> Response:
+    sign_in = signed_in.sign_in
     if sign_in.relay_state and not sign_in.relay_state.startswith("/saml/"):
         # A flow (such as the CLI's) that sent the person here picks up from the relay path.
         target = sign_in.relay_state
         base = runtime().settings.base_url
         return redirect(target[len(base) :] if target.startswith(base) else target, code=303)  # type: ignore[return-value]
-    loaded = federation().load_web_session(token)
-    assert loaded is not None
-    csrf_token = loaded[0].csrf_token
+    # The session was opened in the sign-in's own transaction: its CSRF token is at hand.
+    csrf_token = signed_in.session.csrf_token
+    offers = sign_in.offers()
     if not offers:
         return _no_roles(sign_in, csrf_token)
     if len(offers) == 1 and runtime().settings.auto_select_single_role:
@@ -114,7 +125,7 @@ def _after_sign_in(sign_in: SignIn, token: str, client: ClientInfo) -> Response:
         except FederationError as exc:
             return refusal_page("Cannot issue credentials", exc)
         return credentials_page(credentials, csrf_token)
-    return roles_page(sign_in, csrf_token)
+    return roles_page(sign_in, csrf_token, offers)
 
 
 def _no_roles(sign_in: SignIn, csrf_token: str) -> Response:
@@ -129,13 +140,13 @@ def _no_roles(sign_in: SignIn, csrf_token: str) -> Response:
     return _no_store(make_response(body, 403))
 
 
-def roles_page(sign_in: SignIn, csrf_token: str) -> Response:
+def roles_page(sign_in: SignIn, csrf_token: str, offers: list[RoleOffer] | None = None) -> Response:
     body = render_template(
         "roles.html",
         sign_in=sign_in,
         csrf_token=csrf_token,
         csp_nonce=request.environ.get("broker.csp_nonce", ""),
-        **role_form(sign_in.offers(), sign_in.requested_duration),
+        **role_form(sign_in.offers() if offers is None else offers, sign_in.requested_duration),
     )
     return _no_store(make_response(body))
 
@@ -176,9 +187,10 @@ def roles_again() -> Response:
     if loaded is None:
         return redirect("/", code=303)  # type: ignore[return-value]
     web, sign_in = loaded
-    if not sign_in.offers():
+    offers = sign_in.offers()
+    if not offers:
         return _no_roles(sign_in, web.csrf_token)
-    return roles_page(sign_in, web.csrf_token)
+    return roles_page(sign_in, web.csrf_token, offers)
 
 
 @bp.get("/roles/why")

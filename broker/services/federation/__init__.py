@@ -10,6 +10,7 @@
 - :mod:`.errors`: the refusals a person can act on, each a class with its HTTP status.
 """
 
+from broker.services.federation.acs import SignedInBrowser
 from broker.services.federation.errors import (
     BadCsrf,
     BadDuration,
@@ -48,6 +49,7 @@ __all__ = [
     "RoleOffer",
     "RoleRefusal",
     "SignIn",
+    "SignedInBrowser",
     "UnknownProvider",
     "is_local_path",
     "saml_session_context",

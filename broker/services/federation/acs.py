@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from broker.errors import BrokerError
 from broker.iam.errors import AwsError
@@ -11,8 +12,8 @@ from broker.saml.errors import SamlError
 from broker.services.audit import Actor, ClientInfo
 from broker.services.federation.audit import sign_in_scope
 from broker.services.federation.login import check_relay_state, check_request
-from broker.services.federation.providers import replay_window_end, validate
-from broker.services.federation.sessions import open_web_session
+from broker.services.federation.providers import ProviderLookup, replay_window_end
+from broker.services.federation.sessions import BrowserSession, open_browser_session
 from broker.services.federation.sign_in import SignIn, read_sign_in, sign_in_actor
 from broker.services.runtime import Runtime
 from broker.store import federation as store
@@ -23,25 +24,39 @@ PURGE_CHORE = "federation.purge-expired"
 PURGE_INTERVAL = dt.timedelta(minutes=10)
 
 
+@dataclass(frozen=True)
+class SignedInBrowser:
+    """A consumed response: the browser's new session token, the session as pages see it, the sign-in."""
+
+    token: str
+    session: BrowserSession
+    sign_in: SignIn
+
+
 def consume(
     runtime: Runtime, saml_response: str, relay_state: str | None, browser_binding: str | None, client: ClientInfo
-) -> tuple[str, SignIn]:
-    """Validate a POSTed response and open a web session; the token is the browser's. Every outcome is audited."""
+) -> SignedInBrowser:
+    """Validate a POSTed response and open a web session; the token is the browser's. Every outcome is audited.
+
+    One write transaction: the provider comes from the process's cache (one statement reads the
+    stamp it is valid under), the outstanding request is read once and answered by a guarded
+    UPDATE, the replay guard is one INSERT that a second use of the assertion cannot repeat.
+    """
     settings = runtime.settings
     now = runtime.now()
     try:
         with runtime.db.transaction() as tx:
-            assertion, trust = validate(runtime, tx, saml_response, now)
-            provider = store.provider_by_arn(tx, trust.arn)
-            assert provider is not None
-            check_request(tx, settings, assertion, provider, relay_state, browser_binding, now)
+            lookup = ProviderLookup(runtime, tx)
+            assertion, trust = lookup.validate(saml_response, now)
+            provider = lookup.record(trust)
+            check_request(lookup, settings, assertion, provider, relay_state, browser_binding, now)
             check_relay_state(settings, relay_state)
             if not store.remember_assertion(
                 tx, assertion.issuer, assertion.assertion_id, replay_window_end(runtime, assertion)
             ):
                 raise SamlError("Replay", f"assertion {assertion.assertion_id} was already used")
             sign_in = read_sign_in(tx, settings, assertion, provider, relay_state)
-            token = open_web_session(runtime, tx, sign_in, now)
+            token, session = open_browser_session(runtime, tx, sign_in, now)
             # Expired replay records, requests and web sessions go now and then, not on every sign-in.
             if runtime.housekeeping.due(PURGE_CHORE, now, PURGE_INTERVAL):
                 store.purge_expired(tx, now)
@@ -58,7 +73,7 @@ def consume(
                 },
             )
             scope.record(tx, now)
-            return token, sign_in
+            return SignedInBrowser(token, session, sign_in)
     except SamlError as exc:
         log.log(exc.log_level, "sign-in refused: %s: %s", exc.code, exc.audit_detail)
         _audit_refusal(runtime, client, now, exc)

@@ -45,7 +45,7 @@ def explain(runtime: Runtime, token: str | None) -> tuple[BrowserSession, SignIn
     """The refusals of the browser's sign-in, decided now; None without a live web session."""
     if not token:
         return None
-    with runtime.db.transaction() as tx:
+    with runtime.db.read() as tx:
         loaded = signed_in(tx, token, runtime.now())
         if loaded is None:
             return None

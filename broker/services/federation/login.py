@@ -9,11 +9,10 @@ from broker.saml.assertion import Assertion
 from broker.saml.errors import MetadataError, SamlError
 from broker.saml.metadata import parse_idp_metadata
 from broker.services.federation.errors import ProviderMisconfigured, UnknownProvider
-from broker.services.federation.providers import find_provider_by_reference
+from broker.services.federation.providers import ProviderLookup, find_provider_by_reference
 from broker.services.federation.sessions import token_hash
 from broker.services.runtime import Runtime
 from broker.settings import Settings
-from broker.store import Tx
 from broker.store import federation as store
 from broker.store.federation import ProviderRecord, SamlRequestRecord
 
@@ -51,7 +50,7 @@ def start_login(runtime: Runtime, provider_reference: str, browser_binding: str,
 
 
 def check_request(
-    tx: Tx,
+    lookup: ProviderLookup,
     settings: Settings,
     assertion: Assertion,
     provider: ProviderRecord,
@@ -60,13 +59,17 @@ def check_request(
     now: dt.datetime,
 ) -> None:
     """A response answers an AuthnRequest this broker sent to that provider from this browser, once;
-    an unsolicited one only where the provider and the settings allow IdP-initiated sign-in."""
+    an unsolicited one only where the provider and the settings allow IdP-initiated sign-in.
+
+    The request is the one ``lookup`` read to pin the provider (read once); answering it is one
+    guarded UPDATE, so of two racing responses to one request only one gets through.
+    """
     if assertion.in_response_to is None:
         refuse = provider.options.get("refuse_unsolicited")
         if refuse or not settings.saml_allow_unsolicited or provider.name in settings.saml_refuse_unsolicited_providers:
             raise SamlError("UnsolicitedRefused", f"provider {provider.name} refuses IdP-initiated sign-in")
         return
-    request = store.saml_request(tx, assertion.in_response_to)
+    request = lookup.saml_request(assertion.in_response_to)
     if request is None:
         raise SamlError("UnknownRequest", f"InResponseTo {assertion.in_response_to!r} was not issued here")
     if request.provider_arn != provider.arn:
@@ -75,7 +78,7 @@ def check_request(
         raise SamlError("UnknownRequest", "the request was already answered or has expired")
     if browser_binding is None or not hmac.compare_digest(request.browser_binding, token_hash(browser_binding)):
         raise SamlError("BrowserMismatch", "the response came back in a different browser than the request left")
-    if store.consume_saml_request(tx, request.request_id, now) is None:
+    if not store.answer_saml_request(lookup.tx, request.request_id, now):
         raise SamlError("UnknownRequest", "the request was already answered or has expired")
     if request.relay_state is not None and relay_state != request.relay_state:
         raise SamlError("BadRelayState", "RelayState differs from the one the request carried")

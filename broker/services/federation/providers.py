@@ -3,6 +3,10 @@
 Several accounts may register the same IdP (any account's administrators can register any IdP's
 public metadata), so which registration validates a response is decided here, never by the
 response alone.
+
+What a response is checked against (each registration's parsed metadata and options) comes from
+the process's versioned cache: SAML provider changes bump the ``*`` generation, so a registration,
+an update or a deletion is seen by every process at its next request.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from broker.saml.acs import AcsPolicy, ProviderFinder, ProviderTrust, validate_response
+from broker.saml.acs import AcsPolicy, ProviderTrust, validate_response
 from broker.saml.assertion import Assertion
 from broker.saml.errors import MetadataError, SamlError
 from broker.saml.metadata import parse_idp_metadata
@@ -19,9 +23,13 @@ from broker.services.runtime import Runtime
 from broker.settings import Settings
 from broker.store import Tx
 from broker.store import federation as store
-from broker.store.federation import ProviderRecord
+from broker.store.federation import ProviderRecord, SamlRequestRecord
+from broker.store.generations import EVERYWHERE
 
 log = logging.getLogger("broker.federation")
+
+# Longer request ids were never issued here (the column holds 128 characters).
+_REQUEST_ID_MAX = 128
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class ProviderChoice:
 
 
 def sign_in_choices(runtime: Runtime) -> list[ProviderChoice]:
-    with runtime.db.transaction() as tx:
+    with runtime.db.read() as tx:
         return [
             ProviderChoice(name=p.name, account_id=p.account_id, reference=f"{p.account_id}/{p.name}")
             for p in store.list_providers(tx)
@@ -70,6 +78,43 @@ def trust_from(provider: ProviderRecord, settings: Settings) -> ProviderTrust:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One account's registration of an IdP as the ACS uses it: the record, and what a response is
+    checked against (``None`` when its metadata is unusable)."""
+
+    record: ProviderRecord
+    trust: ProviderTrust | None
+
+
+def _registrations(tx: Tx, settings: Settings, issuer: str) -> tuple[Registration, ...]:
+    found = []
+    for provider in store.providers_by_entity_id(tx, issuer):
+        try:
+            trust: ProviderTrust | None = trust_from(provider, settings)
+        except MetadataError:
+            trust = None
+        found.append(Registration(provider, trust))
+    return tuple(found)
+
+
+def registrations(runtime: Runtime, tx: Tx, issuer: str) -> tuple[Registration, ...]:
+    """Every account's registration of the IdP ``issuer`` names, by account and name.
+
+    From the process's cache while no SAML provider changed (read under the stamp of ``tx``). The
+    issuer is unauthenticated at this point: one that no account registers is answered from the
+    cached set of registered entity IDs, so made-up issuers neither reach the database nor fill
+    the cache.
+    """
+    cache = runtime.cache
+    registered = cache.get(tx, EVERYWHERE, ("saml-entity-ids",), lambda: frozenset(store.provider_entity_ids(tx)))
+    if issuer not in registered:
+        return ()
+    return cache.get(
+        tx, EVERYWHERE, ("saml-registrations", issuer), lambda: _registrations(tx, runtime.settings, issuer)
+    )
+
+
 def acs_policy(runtime: Runtime) -> AcsPolicy:
     settings = runtime.settings
     return AcsPolicy(
@@ -81,46 +126,70 @@ def acs_policy(runtime: Runtime) -> AcsPolicy:
     )
 
 
-def provider_finder(tx: Tx, settings: Settings, pinned_arn: str | None = None) -> ProviderFinder:
-    """Look a provider up by issuer for the ACS; ``pinned_arn`` limits it to that one (STS).
+class ProviderLookup:
+    """The ACS's provider finder for one transaction; ``pinned_arn`` limits it to that one (STS).
 
     A sign-in started at the broker is pinned to the registration its AuthnRequest went through
     (found by the Response's InResponseTo). An IdP-initiated one uses the only registration, or
     else the default account's; with several and none there it is refused (``AmbiguousIssuer``)
     rather than handed to whichever account's registration sorts first.
+
+    The outstanding request read to pin the registration is kept, so checking it afterwards
+    (:func:`broker.services.federation.login.check_request`) does not read it again.
     """
 
-    def find(issuer: str, in_response_to: str | None) -> ProviderTrust | None:
-        candidates = store.providers_by_entity_id(tx, issuer)
-        request = store.saml_request(tx, in_response_to[:128]) if in_response_to and not pinned_arn else None
-        pinned = pinned_arn or (request.provider_arn if request is not None else None)
+    def __init__(self, runtime: Runtime, tx: Tx, pinned_arn: str | None = None) -> None:
+        self.runtime = runtime
+        self.tx = tx
+        self.pinned_arn = pinned_arn
+        self._requests: dict[str, SamlRequestRecord | None] = {}
+        self._chosen: dict[str, ProviderRecord] = {}
+
+    def __call__(self, issuer: str, in_response_to: str | None) -> ProviderTrust | None:
+        candidates = registrations(self.runtime, self.tx, issuer)
+        if not candidates:
+            return None
+        request = self.saml_request(in_response_to) if in_response_to and not self.pinned_arn else None
+        pinned = self.pinned_arn or (request.provider_arn if request is not None else None)
         if pinned is not None:
-            candidates = [p for p in candidates if p.arn == pinned]
+            candidates = tuple(c for c in candidates if c.record.arn == pinned)
         elif len(candidates) > 1:
-            candidates = [p for p in candidates if p.account_id == settings.default_account_id]
+            candidates = tuple(c for c in candidates if c.record.account_id == self.runtime.settings.default_account_id)
             if len(candidates) != 1:
                 raise SamlError(
                     "AmbiguousIssuer",
                     f"{issuer!r} is registered by several accounts and none is the default account's "
                     "(or it has several); IdP-initiated sign-in cannot choose",
                 )
-        for provider in candidates:
-            try:
-                return trust_from(provider, settings)
-            except MetadataError:
-                log.error("provider %s has unusable metadata", provider.arn)
+        for candidate in candidates:
+            if candidate.trust is None:
+                log.error("provider %s has unusable metadata", candidate.record.arn)
+                continue
+            self._chosen[candidate.trust.arn] = candidate.record
+            return candidate.trust
         return None
 
-    return find
+    def saml_request(self, request_id: str) -> SamlRequestRecord | None:
+        """The outstanding request ``request_id`` names, read once per lookup."""
+        if request_id not in self._requests:
+            known = len(request_id) <= _REQUEST_ID_MAX
+            self._requests[request_id] = store.saml_request(self.tx, request_id) if known else None
+        return self._requests[request_id]
+
+    def record(self, trust: ProviderTrust) -> ProviderRecord:
+        """The registration behind a trust this lookup returned."""
+        return self._chosen[trust.arn]
+
+    def validate(self, saml_response: str, now: dt.datetime) -> tuple[Assertion, ProviderTrust]:
+        """The one validation of a response, against the registration this lookup picks."""
+        return validate_response(saml_response, acs_policy(self.runtime), self, now=now)
 
 
 def validate(
     runtime: Runtime, tx: Tx, saml_response: str, now: dt.datetime, pinned_arn: str | None = None
 ) -> tuple[Assertion, ProviderTrust]:
-    """The one validation of a response, against the registration :func:`provider_finder` picks."""
-    return validate_response(
-        saml_response, acs_policy(runtime), provider_finder(tx, runtime.settings, pinned_arn), now=now
-    )
+    """The one validation of a response, against the registration :class:`ProviderLookup` picks."""
+    return ProviderLookup(runtime, tx, pinned_arn).validate(saml_response, now)
 
 
 def replay_window_end(runtime: Runtime, assertion: Assertion) -> dt.datetime:

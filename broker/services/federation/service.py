@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from broker.services.audit import ClientInfo
 from broker.services.credentials import TemporaryCredentials
-from broker.services.federation.acs import consume
+from broker.services.federation.acs import SignedInBrowser, consume
 from broker.services.federation.explain import RefusalReport, explain
 from broker.services.federation.issuance import assume_from_web_session, issue
 from broker.services.federation.login import start_login
@@ -25,6 +25,14 @@ class FederationService:
     def consume(
         self, saml_response: str, relay_state: str | None, browser_binding: str | None, client: ClientInfo
     ) -> tuple[str, SignIn]:
+        """The browser's session token and the sign-in (:meth:`sign_in_browser` also gives the session)."""
+        signed_in = self.sign_in_browser(saml_response, relay_state, browser_binding, client)
+        return signed_in.token, signed_in.sign_in
+
+    def sign_in_browser(
+        self, saml_response: str, relay_state: str | None, browser_binding: str | None, client: ClientInfo
+    ) -> SignedInBrowser:
+        """A POSTed response consumed: the new web session (its token and CSRF token) and the sign-in."""
         return consume(self.runtime, saml_response, relay_state, browser_binding, client)
 
     def load_web_session(self, token: str | None) -> tuple[BrowserSession, SignIn] | None:

@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from broker.services.audit import ClientInfo
 from broker.services.federation.audit import sign_in_scope
@@ -44,18 +44,23 @@ class BrowserSession:
 
 def open_web_session(runtime: Runtime, tx: Tx, sign_in: SignIn, now: dt.datetime) -> str:
     """Keep a sign-in server-side; the returned token is the browser's cookie."""
+    return open_browser_session(runtime, tx, sign_in, now)[0]
+
+
+def open_browser_session(runtime: Runtime, tx: Tx, sign_in: SignIn, now: dt.datetime) -> tuple[str, BrowserSession]:
+    """:func:`open_web_session`, and the session as its pages see it (so they need not read it back)."""
     token = secrets.token_urlsafe(32)
     web = WebSessionRecord(
         id_hash=token_hash(token),
         provider_arn=sign_in.provider_arn,
         subject=sign_in.subject[:1024],
-        assertion=asdict(sign_in),
+        assertion=sign_in.stored(),
         csrf_token=secrets.token_urlsafe(24),
         created_at=now,
         expires_at=now + dt.timedelta(seconds=runtime.settings.web_session_lifetime_seconds),
     )
     store.add_web_session(tx, web)
-    return token
+    return token, BrowserSession.of(web)
 
 
 def signed_in(tx: Tx, token: str | None, now: dt.datetime) -> tuple[BrowserSession, SignIn] | None:
@@ -67,9 +72,10 @@ def signed_in(tx: Tx, token: str | None, now: dt.datetime) -> tuple[BrowserSessi
 
 
 def load_web_session(runtime: Runtime, token: str | None) -> tuple[BrowserSession, SignIn] | None:
+    """The browser's live web session, read in a read-only transaction (page views write nothing)."""
     if not token:
         return None
-    with runtime.db.transaction() as tx:
+    with runtime.db.read() as tx:
         return signed_in(tx, token, runtime.now())
 
 

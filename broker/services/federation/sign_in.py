@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import InitVar, asdict, dataclass, field
+from dataclasses import InitVar, dataclass, field, fields
 from typing import Any
 
 from broker.saml.assertion import Assertion
@@ -33,6 +33,17 @@ class RoleOffer:
         return cls(
             role.arn, role.name, role.account_id, role.account_alias, role.description, role.max_session_duration
         )
+
+    def stored(self) -> dict[str, Any]:
+        """The offer as a web session keeps it (what :meth:`SignIn.offers` reads back)."""
+        return {
+            "role_arn": self.role_arn,
+            "role_name": self.role_name,
+            "account_id": self.account_id,
+            "account_alias": self.account_alias,
+            "description": self.description,
+            "max_session_duration": self.max_session_duration,
+        }
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,14 @@ class SignIn:
 
     def offers(self) -> list[RoleOffer]:
         return [RoleOffer(**r) for r in self.roles]
+
+    def stored(self) -> dict[str, Any]:
+        """The sign-in as a web session keeps it (``SignIn(**stored)`` reads it back). Field by
+        field: ``asdict`` would deep-copy every value, and the values are only serialized."""
+        return {name: getattr(self, name) for name in _SIGN_IN_FIELDS}
+
+
+_SIGN_IN_FIELDS = tuple(f.name for f in fields(SignIn))
 
 
 def token_context(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,7 +141,7 @@ def read_sign_in(
         session_not_on_or_after=assertion.session_not_on_or_after.isoformat()
         if assertion.session_not_on_or_after
         else None,
-        roles=[asdict(o) for o in offers],
+        roles=[o.stored() for o in offers],
         refused_count=refused_count,
         relay_state=relay_state or None,
         listed_role_arns=listed,

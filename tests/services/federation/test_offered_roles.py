@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session
 
 from broker.saml.assertion import ROLE_ATTRIBUTE, Assertion
 from broker.services.federation import SignIn
@@ -121,30 +120,39 @@ def test_a_session_stored_with_every_refused_role_still_loads(runtime: Runtime, 
     assert SignIn(**stored).refused_count == 3
 
 
+class Reads:
+    """The SELECTs a runtime's engine runs; each counted by the rows it returns (run again, with the
+    same parameters, on a connection of its own: the sign-in reads through Core, not the ORM)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.seen: list[tuple[str, Any]] = []
+
+    def record(self, _conn: object, _cursor: object, statement: str, parameters: Any, *_rest: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            self.seen.append((statement, parameters))
+
+    def counted(self) -> list[tuple[str, int]]:
+        statements = list(self.seen)  # counting runs them again, and they are recorded again
+        with self.runtime.db.engine.connect() as connection:
+            return [(sql, len(connection.exec_driver_sql(sql, params).all())) for sql, params in statements]
+
+
 @pytest.fixture
-def reads(runtime: Runtime) -> Iterator[list[tuple[str, int]]]:
-    """Every SELECT run through a session, with the number of rows it returned."""
-    seen: list[tuple[str, int]] = []
-
-    def counted(state: ORMExecuteState) -> Any:
-        if not state.is_select:
-            return None
-        frozen = state.invoke_statement().freeze()
-        seen.append((str(state.statement), len(frozen().all())))
-        return frozen()
-
-    event.listen(Session, "do_orm_execute", counted)
-    yield seen
-    event.remove(Session, "do_orm_execute", counted)
+def reads(runtime: Runtime) -> Iterator[Reads]:
+    found = Reads(runtime)
+    event.listen(runtime.db.engine, "before_cursor_execute", found.record)
+    yield found
+    event.remove(runtime.db.engine, "before_cursor_execute", found.record)
 
 
 def test_a_sign_in_reads_no_role_that_does_not_trust_its_provider(
-    runtime: Runtime, provider: ProviderRecord, reads: list[tuple[str, int]]
+    runtime: Runtime, provider: ProviderRecord, reads: Reads
 ) -> None:
     def role_reads() -> list[tuple[str, int]]:
-        reads.clear()
+        reads.seen.clear()
         _sign_in(runtime, provider)
-        return [(sql, rows) for sql, rows in reads if "FROM roles" in sql]
+        return [(sql, rows) for sql, rows in reads.counted() if "FROM roles" in sql]
 
     few = role_reads()
     for n in range(150):
