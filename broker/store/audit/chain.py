@@ -113,13 +113,10 @@ def hold_event(
     short name) resource index. An event held in a transaction or SAVEPOINT that rolls back is
     never written.
     """
-    audit_event = AuditEvent(event_time=event_time, record=record, **columns)
-    audit_event.resources = [
-        AuditResource(resource_type=kind, resource_name=name, short_name=short) for kind, name, short in resources
-    ]
+    held = NewEvent(event_time, record, dict(columns), tuple(resources))
     transaction = tx.get_nested_transaction() or tx.get_transaction()
-    tx.info.setdefault(_PENDING, []).append((transaction, audit_event))
-    return audit_event.event_id
+    tx.info.setdefault(_PENDING, []).append((transaction, held))
+    return str(columns["event_id"])
 
 
 @dataclass(frozen=True)
@@ -203,13 +200,12 @@ def link_at_commit(link: Link) -> None:
         # the chain-head lock is held only while they are inserted and the transaction commits.
         if session.in_nested_transaction():
             return  # a SAVEPOINT being released; its events wait for the outer commit
-        pending: list[tuple[SessionTransaction | None, AuditEvent]] = session.info.pop(_PENDING, [])
+        pending: list[tuple[SessionTransaction | None, NewEvent]] = session.info.pop(_PENDING, [])
         if not pending:
             return
         session.flush()
-        events = [audit_event for _transaction, audit_event in pending]
-        _append(session, events, link)
-        session.add_all(events)
+        # Plain INSERTs, as the group-commit writer's batches: no ORM objects to flush.
+        append_events(session, [held for _transaction, held in pending], link)
 
     @event.listens_for(Session, "after_soft_rollback")
     def _forget_rolled_back(session: Session, previous: SessionTransaction) -> None:
