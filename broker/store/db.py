@@ -48,8 +48,28 @@ def make_engine(url: str) -> Engine:
             else:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    _refuse_writes_in_reads(engine)
+    return engine
+
+
+_READS = ("SELECT", "WITH", "SHOW", "VALUES", "BEGIN")
+
+
+def _refuse_writes_in_reads(engine: Engine) -> None:
+    """Refuse any statement but a query on a read's connection, before it is sent: a read runs in
+    autocommit on PostgreSQL, where the server would take a write, and a write in SQLite's
+    deferred transaction would take the write lock a read must never hold."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _only_queries(conn: Connection, _cursor: object, statement: str, *_rest: object) -> None:
+        if conn.get_execution_options().get(_READ_ONLY) and not statement.lstrip()[:6].upper().startswith(_READS):
+            raise ReadOnlyViolation(f"a read-only transaction tried to write: {statement[:80]}")
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A write attempted inside :meth:`Database.read` (a bug, never a caller's doing)."""
 
 
 class Database:
@@ -58,7 +78,10 @@ class Database:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if self.engine.dialect.name == "postgresql":
-            reader = self.engine.execution_options(isolation_level="READ COMMITTED", postgresql_readonly=True)
+            # Each statement of a READ COMMITTED transaction reads its own snapshot anyway, so
+            # a read runs them in autocommit: the same answers without a BEGIN and a COMMIT
+            # round trip per request. The guard below keeps it read-only.
+            reader = self.engine.execution_options(isolation_level="AUTOCOMMIT", **{_READ_ONLY: True})
         else:
             reader = self.engine.execution_options(**{_READ_ONLY: True})
         self._reads = sessionmaker(reader, expire_on_commit=False)
@@ -72,7 +95,8 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A transaction that only reads: it takes no write lock (SQLite: deferred BEGIN on a WAL
-        snapshot; PostgreSQL: READ COMMITTED, READ ONLY, so a write in it is refused outright).
+        snapshot; PostgreSQL: autocommit statements, each READ COMMITTED; a write is refused before
+        it is sent).
         Authentication, decisions, lookups and page views read this way, side by side."""
         with self._reads() as session, session.begin():
             yield session

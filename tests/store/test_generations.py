@@ -16,7 +16,7 @@ from sqlalchemy import delete, update
 
 from broker.store import models
 from broker.store.auth import record_key_use
-from broker.store.db import Database
+from broker.store.db import Database, ReadOnlyViolation
 from broker.store.federation import mark_role_used
 from broker.store.generations import EVERYWHERE, Stamp, stamp, unchanged
 from broker.store.iam.accounts import ensure_account
@@ -151,3 +151,10 @@ def test_organization_changes_bump_everywhere(db: Database) -> None:
     assert current(db, OTHER).everywhere == after.everywhere  # every account sees it
     with db.read() as tx:
         assert stamp(tx, EVERYWHERE) is not None
+
+
+def test_a_read_refuses_to_write(db: Database) -> None:
+    with pytest.raises(ReadOnlyViolation), db.read() as tx:
+        tx.execute(update(models.Account).values(alias="changed"))
+    with db.read() as tx:  # and reads as usual
+        assert stamp(tx, ACCOUNT) is not None
