@@ -284,7 +284,7 @@ def encrypt_assertion(assertion: etree._Element, recipient_cert_pem: bytes) -> e
     """Replace ``assertion`` (in its tree) by a saml:EncryptedAssertion: AES-256-GCM + RSA-OAEP.
 
     The plaintext is the assertion serialized on its own, declaring every namespace it uses, so
-    an SP that parses it outside the Response (pysaml2 with xmlsec1, for one) reads it too.
+    an SP that parses it outside the Response (pysaml2 with its command-line backend, for one) reads it too.
     """
     plaintext = etree.tostring(assertion, encoding="UTF-8", xml_declaration=False, with_tail=False)
     parent = assertion.getparent()
