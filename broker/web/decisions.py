@@ -31,8 +31,7 @@ def decide() -> Response:
         body = request.get_data(cache=True)
     except RequestEntityTooLarge:
         error = DecisionApiError("RequestTooLarge", "The request body is larger than this broker accepts.", 413)
-        decisions.record_refusal(rt, client, error)
-        return _error(error, client.request_id)
+        return _error(decisions.record_refusal(rt, client, error), client.request_id)
     http = HttpRequest(
         method=request.method,
         path=raw_path(),

@@ -24,6 +24,7 @@ from botocore.credentials import Credentials
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
+from broker.services.audit import AuditWriteFailed
 from broker.services.iam import access_keys, inline, users
 from broker.services.runtime import Runtime
 from broker.services.setup import initialise
@@ -188,3 +189,28 @@ def test_a_remembered_token_still_expires_and_a_changed_one_is_verified_afresh(
     assert bearer(tampered) == (401, "InvalidClientTokenId")
     runtime.clock = lambda: start + dt.timedelta(days=2)  # GetSessionToken lasts 12 hours
     assert bearer(temporary.token) == (401, "ExpiredToken")
+
+
+def test_a_request_whose_event_cannot_be_recorded_is_not_answered_as_if_it_were(
+    runtimes: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, _ = runtimes
+    client = create_app(runtime=runtime).test_client()
+    creds = make_user(runtime)
+
+    def unavailable(_event: object) -> str:
+        raise AuditWriteFailed()
+
+    monkeypatch.setattr(runtime.audit_writer, "submit", unavailable)
+    content_type = "application/x-www-form-urlencoded; charset=utf-8"
+    headers = sign("/", STS_BODY, content_type, "sts", creds)
+    response = client.post("/", data=STS_BODY, headers=headers, base_url=BASE_URL)
+    assert response.status_code == 503 and "<Code>ServiceUnavailable</Code>" in response.get_data(as_text=True)
+    denied = json.dumps({"action": "iam:DeleteUser", "resource": "*"})  # recorded: a denial
+    headers = sign("/v1/decisions", denied, "application/json", "execute-api", creds)
+    response = client.post("/v1/decisions", data=denied, headers=headers, base_url=BASE_URL)
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "ServiceUnavailable"
+    garbage = {"Content-Type": "application/json", "Authorization": "Bearer garbage"}
+    response = client.post("/v1/decisions", data=denied, headers=garbage, base_url=BASE_URL)
+    assert response.status_code == 503  # a refusal is recorded too, or not answered
+    assert decision(client, creds) == "Allow"  # an Allow is not recorded by default: answered

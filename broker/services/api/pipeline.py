@@ -3,9 +3,11 @@
 parse -> authenticate (SigV4 or session token) -> authorize (the handler asks the policy engine)
 -> run the action -> audit -> an :class:`Outcome` the web layer renders in the request's protocol.
 
-A call and its audit event commit in one transaction. A refused call rolls back; its refusal is
-then audited in a transaction of its own (with whatever the refusal must leave behind, such as a
-failed MFA attempt that counts toward throttling).
+A call that changes state commits with its audit event in one transaction. A read-only call runs
+in a read transaction (no write lock) and hands its event to the process's group-commit writer,
+as a refused call does once it rolled back, unless the refusal must leave something behind (a
+failed MFA attempt that counts toward throttling): that commits with its event. A call whose event
+cannot be recorded is answered ServiceUnavailable, never as if it had been.
 """
 
 from __future__ import annotations
@@ -96,15 +98,22 @@ def _signed(
             audit.record(tx, runtime.now(), response=json_safe(result))
             return Outcome(protocol, operation, result=result)
     except AuditWriteFailed as exc:
-        # Answered only once recorded: the trail could not take the event, so the call fails.
-        log.error("audit write failed for %s: %s", operation.name, exc.__cause__ or exc)
-        return Outcome(protocol, operation, error=AwsError("ServiceUnavailable", exc.message))
+        return _unrecorded(protocol, operation, exc)
     except AwsError as exc:
         error = exc.for_json_protocol() if protocol == "json" else exc
         if isinstance(error, AccessDenied | AccessDeniedException):
             log.info("denied %s for %s: %s", operation.name, audit.actor.arn, error.message)
-        _record_refusal(runtime, audit, error, exc, bookkeeping)
+        try:
+            _record_refusal(runtime, audit, error, exc, bookkeeping)
+        except AuditWriteFailed as failed:
+            return _unrecorded(protocol, operation, failed)
         return Outcome(protocol, operation, error=error)
+
+
+def _unrecorded(protocol: WireProtocol, operation: Operation, failed: AuditWriteFailed) -> Outcome:
+    """Answered only once recorded: the trail could not take the event, so the call fails (503)."""
+    log.error("audit write failed for %s: %s", operation.name, failed.__cause__ or failed)
+    return Outcome(protocol, operation, error=AwsError("ServiceUnavailable", failed.message))
 
 
 def _run(

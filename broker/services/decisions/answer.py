@@ -117,7 +117,10 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
             base_context = request_context(caller, http.client.source_ip, runtime.now(), http.secure, tx)
             outcomes = decide(tx, caller, queries, base_context)
     except DecisionApiError as exc:
-        _record_refusal(runtime, audit, exc, bookkeeping)
+        try:
+            _record_refusal(runtime, audit, exc, bookkeeping)
+        except AuditWriteFailed as failed:  # not answered unrecorded
+            raise DecisionApiError(failed.code, failed.message, failed.status) from failed
         raise
     if bookkeeping:
         with runtime.db.transaction() as tx:
@@ -134,9 +137,14 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
     return Answer(caller, outcomes, batch, http.client.request_id)
 
 
-def record_refusal(runtime: Runtime, client: ClientInfo, error: DecisionApiError) -> None:
-    """Audit a decision request refused before it was read (too large, wrong method)."""
-    _record_refusal(runtime, _scope(runtime, client, "Unknown"), error)
+def record_refusal(runtime: Runtime, client: ClientInfo, error: DecisionApiError) -> DecisionApiError:
+    """Audit a decision request refused before it was read (too large); the refusal to answer
+    with: ``error``, or ServiceUnavailable if the trail could not record it."""
+    try:
+        _record_refusal(runtime, _scope(runtime, client, "Unknown"), error)
+    except AuditWriteFailed as failed:
+        return DecisionApiError(failed.code, failed.message, failed.status)
+    return error
 
 
 def _scope(runtime: Runtime, client: ClientInfo, method: str) -> AuditScope:
