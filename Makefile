@@ -51,6 +51,7 @@ bench: venv system-deps postgres
 	$(PY) benchmarks/token_verify.py
 	$(PY) benchmarks/acs.py
 	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/audit_append.py
 	$(PY) benchmarks/http_paths.py
 	$(PY) benchmarks/http_paths.py --postgres
 	$(PY) benchmarks/http_paths.py --workers 1,2
