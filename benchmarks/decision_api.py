@@ -125,6 +125,7 @@ def _decide(client: Any, token: str, body: bytes) -> None:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     response = client.post("/v1/decisions", data=body, headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["decision"] == "Allow", response.get_json()
 
 
 def _rate(client: Any, token: str, body: bytes, seconds: float) -> float:
@@ -175,7 +176,9 @@ def main() -> None:
         baseline_token = _session_token(runtime, outside)
         member_token = _session_token(runtime, _member_account(runtime, management))
         client = create_app(runtime=runtime).test_client()
-        body = json.dumps({"action": "s3:GetObject", "resource": "arn:aws:s3:::reports/q3.pdf"}).encode()
+        # The region the SCPs allow: both decisions are Allows (an answered Deny is also an audit write).
+        query = {"action": "s3:GetObject", "resource": "arn:aws:s3:::reports/q3.pdf"}
+        body = json.dumps({**query, "context": {"aws:RequestedRegion": "us-east-1"}}).encode()
         # Warm up both, then alternate so drift hits both alike.
         _rate(client, baseline_token, body, 0.3)
         _rate(client, member_token, body, 0.3)
