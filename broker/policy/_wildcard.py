@@ -3,7 +3,8 @@
 IAM patterns only know two wildcards: ``*`` (any run of characters, including
 ``/`` and ``:``) and ``?`` (exactly one character). Everything else is literal,
 so a pattern compiles to the cheapest test that decides it: equality, a prefix
-or suffix check, or an anchored regular expression.
+or suffix check, or a linear segment matcher (never a backtracking regular
+expression: patterns and values both come from callers).
 """
 
 from __future__ import annotations
@@ -29,27 +30,6 @@ def _never(_value: str) -> bool:
     return False
 
 
-def glob_to_regex(pieces: Iterable[tuple[str, bool]]) -> str:
-    """Translate (text, wildcards_active) pieces into a regex body.
-
-    Pieces whose flag is False are taken literally, which is how substituted
-    policy variables and the ``${*}`` escapes stay inert.
-    """
-    out: list[str] = []
-    for text, active in pieces:
-        if not active:
-            out.append(re.escape(text))
-            continue
-        for char in text:
-            if char == "*":
-                out.append(".*")
-            elif char == "?":
-                out.append(".")
-            else:
-                out.append(re.escape(char))
-    return "".join(out)
-
-
 @lru_cache(maxsize=8192)
 def compile_glob(pattern: str) -> Matcher:
     """Return a case-sensitive full-string matcher for one wildcard pattern."""
@@ -63,7 +43,7 @@ def compile_glob(pattern: str) -> Matcher:
     tail = pattern[1:]
     if pattern.startswith("*") and not has_wildcard(tail):
         return lambda value: value.endswith(tail)
-    return _regex_matcher(glob_to_regex([(pattern, True)]))
+    return _GlobMatcher([(pattern, True)])
 
 
 @lru_cache(maxsize=8192)
@@ -73,21 +53,95 @@ def compile_pieces(pieces: tuple[tuple[str, bool], ...]) -> Matcher:
         return compile_glob("".join(text for text, _ in pieces))
     if not any(active and has_wildcard(text) for text, active in pieces):
         return "".join(text for text, _ in pieces).__eq__
-    return _regex_matcher(glob_to_regex(pieces))
+    return _GlobMatcher(pieces)
 
 
-def _regex_matcher(body: str) -> Matcher:
-    # DOTALL: a ``*`` must also swallow newlines an attacker may put in a value.
-    fullmatch = re.compile(body, re.DOTALL).fullmatch
-    return lambda value: fullmatch(value) is not None
+class _Segment:
+    """A run of the pattern between two ``*``: literal characters and ``?`` (any one character).
+
+    Finding it costs at most its length per position of the value: a literal run is
+    ``str.find``; a run with ``?`` is a regular expression of literals and ``.`` only, which has
+    no quantifier and so nothing to backtrack into.
+    """
+
+    __slots__ = ("_search", "length", "literal")
+
+    def __init__(self, chars: list[str | None]) -> None:
+        self.length = len(chars)
+        if all(char is not None for char in chars):
+            self.literal: str | None = "".join(char for char in chars if char is not None)
+            self._search = None
+        else:
+            self.literal = None
+            body = "".join("." if char is None else re.escape(char) for char in chars)
+            self._search = re.compile(body, re.DOTALL).search
+
+    def at(self, value: str, position: int) -> bool:
+        """Whether the segment matches ``value`` exactly at ``position``."""
+        if self.literal is not None:
+            return value.startswith(self.literal, position)
+        assert self._search is not None
+        found = self._search(value, position, position + self.length)
+        return found is not None and found.start() == position
+
+    def find(self, value: str, start: int, end: int) -> int:
+        """The leftmost position >= ``start`` where the segment matches, ending by ``end``; -1 if none."""
+        if self.literal is not None:
+            return value.find(self.literal, start, end)
+        assert self._search is not None
+        found = self._search(value, start, end)
+        return found.start() if found is not None else -1
+
+
+class _GlobMatcher:
+    """A full-string match of ``*`` and ``?`` in time linear in pattern x value, never worse.
+
+    The pattern splits at ``*`` into segments. The first must match at the start and the last at
+    the end; each one between is taken at its leftmost place after the one before, which is
+    always right, because the ``*`` on either side absorbs whatever lies between. No regular
+    expression with a quantifier runs on a caller's value, so no value can make it backtrack
+    (``*a*a*a*a*b`` against a long run of ``a`` used to take time exponential in the stars).
+    """
+
+    __slots__ = ("_minimum", "_segments")
+
+    def __init__(self, pieces: Iterable[tuple[str, bool]]) -> None:
+        segments: list[list[str | None]] = [[]]
+        for text, active in pieces:
+            for char in text:
+                if active and char == "*":
+                    segments.append([])
+                elif active and char == "?":
+                    segments[-1].append(None)
+                else:
+                    segments[-1].append(char)
+        self._segments = [_Segment(chars) for chars in segments]
+        self._minimum = sum(segment.length for segment in self._segments)
+
+    def __call__(self, value: str) -> bool:
+        segments = self._segments
+        if len(value) < self._minimum:
+            return False
+        first, last = segments[0], segments[-1]
+        if len(segments) == 1:
+            return len(value) == first.length and first.at(value, 0)
+        end = len(value) - last.length
+        if not first.at(value, 0) or not last.at(value, end):
+            return False
+        position = first.length
+        for segment in segments[1:-1]:
+            found = segment.find(value, position, end)
+            if found < 0:
+                return False
+            position = found + segment.length
+        return True
 
 
 def compile_any(patterns: Iterable[str]) -> Matcher:
     """One matcher that is true when any of the patterns matches.
 
-    Literal patterns go into a set and the wildcard ones into a single
-    alternation, so a statement listing many actions or resources costs one
-    set lookup plus at most one regex call.
+    Literal patterns go into a set, so a statement listing many actions or resources costs one
+    set lookup plus one linear match per wildcard pattern.
     """
     exact: set[str] = set()
     globs: list[str] = []
@@ -104,11 +158,12 @@ def compile_any(patterns: Iterable[str]) -> Matcher:
         if len(exact) == 1:
             return next(iter(exact)).__eq__
         return frozenset(exact).__contains__
+    wild: Matcher
     if len(globs) == 1:
         wild = compile_glob(globs[0])
     else:
-        alternation = "|".join(f"(?:{glob_to_regex([(glob, True)])})" for glob in globs)
-        wild = _regex_matcher(alternation)
+        matchers = tuple(compile_glob(glob) for glob in globs)
+        wild = lambda value: any(match(value) for match in matchers)  # noqa: E731
     if not exact:
         return wild
     literal = frozenset(exact)
