@@ -30,14 +30,12 @@ import datetime as dt
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -45,11 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from sqlalchemy import create_engine, text
 
 from broker.crypto.sigv4 import authorization_header
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.brokers import free_port, postgres_schema
+
 REGION = "us-east-1"
 CALLER_IDENTITY = b"Action=GetCallerIdentity&Version=2011-06-15"
 DECISION = json.dumps({"action": "s3:GetObject", "resource": "arn:aws:s3:::reports/q3.pdf"}).encode()
@@ -106,26 +105,6 @@ def paths(host: str, admin: Credentials, session: Credentials) -> dict[str, Call
 
 
 # --- the servers ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def postgres_schema() -> Iterator[str]:
-    schema = "bench_" + uuid.uuid4().hex[:12]
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def broker_command(*args: str) -> list[str]:

@@ -26,22 +26,23 @@ import datetime as dt
 import json
 import pstats
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy import event, insert, text
 
 from broker.crypto.keys import ensure_keys
 from broker.saml.assertion import ROLE_ATTRIBUTE, ROLE_SESSION_NAME_ATTRIBUTE, Assertion
 from broker.services.audit import ClientInfo
-from broker.services.federation.sessions import open_web_session
+from broker.services.federation.acs import SignedInBrowser
+from broker.services.federation.sessions import open_browser_session
 from broker.services.federation.sign_in import read_sign_in
 from broker.services.runtime import Runtime
 from broker.services.setup import initialise
@@ -52,7 +53,9 @@ from broker.store.federation import ProviderRecord
 from broker.web import saml_routes
 from broker.web.app import create_app
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.brokers import POSTGRES_URL, postgres_schema
+
 SIGNING_IN_ACCOUNT = "123456789012"
 PROVIDER_NAME = "corp"
 PROVIDER_ARN = f"arn:aws:iam::{SIGNING_IN_ACCOUNT}:saml-provider/{PROVIDER_NAME}"
@@ -194,13 +197,13 @@ class Size:
         runtime = self.runtime
         with runtime.db.transaction() as tx:
             sign_in = read_sign_in(tx, runtime.settings, self.assertion, self.provider, None)
-            token = open_web_session(runtime, tx, sign_in, runtime.now())
+            token, session = open_browser_session(runtime, tx, sign_in, runtime.now())
         with self.app.test_request_context("/saml/acs", method="POST"):
-            page = saml_routes._after_sign_in(sign_in, token, self.client)
+            page = saml_routes._after_sign_in(SignedInBrowser(token, session, sign_in), self.client)
         body = page.get_data(as_text=True)
         if page.status_code != 200 or body.count('name="role_arn"') != 2:
             raise RuntimeError(f"the role page is not the one expected (HTTP {page.status_code})")
-        self.session_bytes = len(json.dumps(asdict(sign_in), default=str))
+        self.session_bytes = len(json.dumps(sign_in.stored(), default=str))
 
     def statements(self) -> int:
         """SQL statements of one sign-in: deterministic, unlike its time."""
@@ -222,16 +225,8 @@ def database(workdir: Path, size: int, postgres: str | None) -> Iterator[str]:
     if postgres is None:
         yield f"sqlite:///{workdir / f'scale-{size}.db'}"
         return
-    schema = f"scale_{size}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{postgres}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(postgres) as url:
+        yield url
 
 
 def timed(step: Callable[[], None]) -> float:

@@ -29,14 +29,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A fresh schema on the local PostgreSQL; the URL pins it through search_path."""
+def postgres_schema(server: str = POSTGRES_URL) -> Iterator[str]:
+    """A fresh schema on ``server`` (the local PostgreSQL by default), dropped afterwards; the
+    URL pins it through search_path. Tests and the benchmarks use it."""
     schema = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        yield f"{server}?options=-csearch_path%3D{schema}"
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -25,7 +25,7 @@ from broker.services.api.params import Params
 from broker.services.api.registry import JSON_ACTIONS, QUERY_ACTIONS, Operation, WireProtocol
 from broker.services.api.shapes import json_safe
 from broker.services.audit import AuditScope, AuditWriteFailed
-from broker.services.auth import Bookkeeping, HttpRequest, authenticate
+from broker.services.auth import Bookkeeping, HttpRequest, authenticate, write_bookkeeping
 from broker.services.runtime import Runtime
 from broker.store import Tx
 
@@ -143,10 +143,7 @@ def _run(
 def _record_apart(runtime: Runtime, audit: AuditScope, bookkeeping: list[Bookkeeping]) -> None:
     """The event of an answered read (CloudTrail records no response for a read) goes to the
     group-commit writer; bookkeeping the read left (a key's last use, hourly) gets a transaction."""
-    if bookkeeping:
-        with runtime.db.transaction() as tx:
-            for write in bookkeeping:
-                write(tx)
+    write_bookkeeping(runtime, bookkeeping)
     audit.submit(runtime.audit_writer, runtime.now())
 
 

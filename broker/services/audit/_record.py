@@ -176,13 +176,7 @@ def to_append(event: PreparedEvent) -> NewEvent:
 def hold_prepared(tx: Tx, event: PreparedEvent) -> str:
     """Hold ``event`` in ``tx``, written and chained as ``tx`` commits; its id."""
     # Written at commit, after the transaction's other changes: see broker.store.audit.chain.
-    return hold_event(
-        tx,
-        event_time=event.event_time,
-        record=event.record,
-        columns=indexed_columns(event.record),
-        resources=resource_rows(event.record),
-    )
+    return hold_event(tx, to_append(event))
 
 
 def record_event(

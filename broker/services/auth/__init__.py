@@ -15,6 +15,7 @@ from broker.services.auth.authentication import (
     caller_for_claims,
     session_claims,
     sigv4_error,
+    write_bookkeeping,
 )
 from broker.services.auth.authorization import CallerDecision, access_denied, authorize, decide
 from broker.services.auth.caller import AuthorizationMessages, Caller, caller_user, principal_tags
@@ -45,4 +46,5 @@ __all__ = [
     "sigv4_error",
     "why_denied",
     "with_resource_keys",
+    "write_bookkeeping",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
@@ -150,6 +150,14 @@ def authenticate_signed(
             else:
                 bookkeeping.append(lambda write_tx: record_key_use(write_tx, key.access_key_id, *use))
     return caller
+
+
+def write_bookkeeping(runtime: Runtime, bookkeeping: Sequence[Bookkeeping]) -> None:
+    """Run what a read left for after its answer, in one write transaction; nothing if empty."""
+    if bookkeeping:
+        with runtime.db.transaction() as tx:
+            for write in bookkeeping:
+                write(tx)
 
 
 def _signing_key(runtime: Runtime, tx: Tx, access_key_id: str) -> SigningKey | None:

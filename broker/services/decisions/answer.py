@@ -15,6 +15,7 @@ from broker.services.auth import (
     applicable_policies,
     request_context,
     with_resource_keys,
+    write_bookkeeping,
 )
 from broker.services.decisions.authentication import (
     bearer_caller,
@@ -122,10 +123,7 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
         except AuditWriteFailed as failed:  # not answered unrecorded
             raise DecisionApiError(failed.code, failed.message, failed.status) from failed
         raise
-    if bookkeeping:
-        with runtime.db.transaction() as tx:
-            for write in bookkeeping:
-                write(tx)
+    write_bookkeeping(runtime, bookkeeping)
     # A data event, written by the group-commit writer when the setting asks for it.
     if decision_event_wanted(runtime.settings.audit_decision_events, (o.decision.effect for o in outcomes)):
         decisions = [outcome.decision.effect.value for outcome in outcomes]
@@ -172,8 +170,5 @@ def _record_refusal(
 ) -> None:
     # A refused request is a management-plane fact (who failed to authenticate, or sent what),
     # recorded whatever the data-event setting says.
-    if bookkeeping:
-        with runtime.db.transaction() as tx:
-            for write in bookkeeping:
-                write(tx)
+    write_bookkeeping(runtime, bookkeeping)
     audit.submit(runtime.audit_writer, runtime.now(), error=error)

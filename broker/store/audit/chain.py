@@ -18,7 +18,7 @@ one head update for the batch, under the same rule and the same lock as every ot
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -99,24 +99,14 @@ def read_head(tx: Tx) -> ChainHead | None:
     return ChainHead(int(row.last_index), str(row.last_hash)) if row is not None else None
 
 
-def hold_event(
-    tx: Tx,
-    *,
-    event_time: dt.datetime,
-    record: dict[str, Any],
-    columns: Mapping[str, Any],
-    resources: Iterable[tuple[str | None, str, str]],
-) -> str:
-    """An event for ``tx``, written (and linked into the chain) as ``tx`` commits; its event id.
+def hold_event(tx: Tx, event: NewEvent) -> str:
+    """``event``, written (and linked into the chain) as ``tx`` commits; its event id.
 
-    ``columns`` are the indexed columns derived from ``record``; ``resources`` its (type, name,
-    short name) resource index. An event held in a transaction or SAVEPOINT that rolls back is
-    never written.
+    An event held in a transaction or SAVEPOINT that rolls back is never written.
     """
-    held = NewEvent(event_time, record, dict(columns), tuple(resources))
     transaction = tx.get_nested_transaction() or tx.get_transaction()
-    tx.info.setdefault(_PENDING, []).append((transaction, held))
-    return str(columns["event_id"])
+    tx.info.setdefault(_PENDING, []).append((transaction, event))
+    return str(event.columns["event_id"])
 
 
 @dataclass(frozen=True)
