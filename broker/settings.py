@@ -46,6 +46,14 @@ class Settings:
     # Worker processes of `broker serve` (each builds its own runtime) and threads per worker.
     workers: int = 1
     threads: int = 8
+    # `broker serve` gathers each request whole before a thread sees it: a client must send the
+    # request's head within this many seconds of connecting (or of its previous response)...
+    client_header_timeout_seconds: int = 10
+    # ...and its body within this many more; past either, a 408 and the connection closes.
+    client_body_timeout_seconds: int = 30
+    # Open connections one client address may hold per worker (0: no limit). Only applies when
+    # clients connect directly (trusted_proxy_hops = 0): behind a proxy every peer is the proxy.
+    max_connections_per_client: int = 128
     # AWS region reported in responses and audit events (SigV4 scopes may name any region).
     region: str = "us-east-1"
     # Allowed clock skew, seconds, for SAML NotBefore/NotOnOrAfter and IssueInstant.
@@ -282,3 +290,10 @@ def describe() -> list[tuple[str, str, str]]:
         default = f.default if f.default is not dataclasses.MISSING else ""
         rows.append((name, repr(default), f"{ENV_PREFIX}{name.upper()}"))
     return rows
+    for name in ("client_header_timeout_seconds", "client_body_timeout_seconds"):
+        if not 1 <= getattr(settings, name) <= 3600:
+            problems.append(f"{name}: must be 1..3600 seconds, got {getattr(settings, name)}")
+    if settings.max_connections_per_client < 0:
+        problems.append(
+            f"max_connections_per_client: must be 0 (no limit) or more, got {settings.max_connections_per_client}"
+        )

@@ -11,27 +11,34 @@ the key files again); SIGTTIN/SIGTTOU add or remove one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import resource
+import selectors
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.http import wsgi as gunicorn_wsgi
 from gunicorn.sock import TCP6Socket, TCPSocket
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from broker.services.audit.worker import AuditWorker
 from broker.services.runtime import Runtime
 from broker.settings import Settings
 from broker.web.app import create_app
+from broker.web.request_reader import ReaderLimits, Refused, RequestReader
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -49,9 +56,12 @@ LIMITS: dict[str, int] = {
     "timeout": 30,
     # On SIGTERM, how long requests in flight may take before workers are killed.
     "graceful_timeout": 30,
-    # Idle keep-alive connections close after this (and silent new ones, after 5 s more).
+    # Idle keep-alive connections close after this.
     "keepalive": 5,
     "backlog": 2048,
+    # Open connections per worker, gathering or served (capped below the open-files limit). A
+    # connection still sending its request costs a socket and its bytes, not a thread.
+    "worker_connections": 4096,
 }
 # gunicorn makes its heartbeat files there with mkstemp and unlinks them at once.
 SHARED_MEMORY = "/dev/shm"  # noqa: S108
@@ -113,13 +123,226 @@ def without_forwarding_headers(app: WSGIApplication) -> WSGIApplication:
     return serve
 
 
-class GracefulThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no type information
-    """gunicorn's threaded worker; SIGINT (Ctrl-C reaches every process of the group) is graceful."""
+class _Conn(TConn):  # type: ignore[misc]  # gunicorn ships no type information
+    """A client connection: the request being gathered, and its client address's count."""
+
+    def __init__(self, cfg: Any, sock: socket.socket, client: Any, server: Any, release: Callable[[], None]) -> None:
+        super().__init__(cfg, sock, client, server)
+        self._release: Callable[[], None] | None = release
+        self.reader: RequestReader | None = None
+        self.deadline = 0.0
+        self.ready = False  # gathered whole: the next enqueue hands it to a thread
+        self.sent_continue = False  # "100 Continue" already went out for the request being gathered
+
+    def close(self, graceful: bool = False) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+        super().close(graceful)
+
+
+class BrokerWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's threaded worker, gathering each request whole before a thread sees it.
+
+    gunicorn's own worker hands a new connection to a thread at once, and a thread then reads
+    the request as slowly as the client sends it: a few dozen slow clients hold every thread.
+    Here the event loop reads each request, head and body, without blocking (see
+    :mod:`broker.web.request_reader`), within ``client_header_timeout_seconds`` for the head and
+    ``client_body_timeout_seconds`` more for the body; only a complete request reaches a thread.
+    A slow or silent client costs a socket and its bytes, and is closed at its deadline (408 when
+    it had sent something). Kept-alive connections gather their next request the same way. One
+    client address may hold at most ``max_connections_per_client`` connections per worker when
+    the broker faces clients directly (no trusted proxy): past that, a 429 and a close.
+
+    SIGINT (Ctrl-C reaches every process of the group) stops gracefully, like SIGTERM.
+    """
 
     def init_signals(self) -> None:
         super().init_signals()
         signal.signal(signal.SIGINT, self.handle_exit)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, Arbiter.SIGNALS)  # held since the fork: see _Arbiter
+
+    def init_process(self) -> None:
+        settings: Settings = self.app.settings
+        self.header_timeout = float(settings.client_header_timeout_seconds)
+        self.body_timeout = float(settings.client_body_timeout_seconds)
+        self.per_client = settings.max_connections_per_client if settings.trusted_proxy_hops == 0 else 0
+        self.reader_limits = ReaderLimits(
+            max_request_line=LIMITS["limit_request_line"],
+            max_head=MAX_REQUEST_HEAD,
+            max_body=max(settings.max_request_bytes, settings.saml_max_response_bytes + 8192),
+        )
+        self.gathering: set[_Conn] = set()
+        self.open_by_client: Counter[str] = Counter()
+        self.next_sweep = 0.0
+        self.worker_connections: int = min(int(self.cfg.worker_connections), _raise_open_files_limit() - RESERVED_FILES)
+        super().init_process()  # runs the worker's loop until it stops
+
+    def accept(self, listener: Any) -> None:
+        try:
+            sock, client = listener.accept()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                self.log.warning("cannot accept a connection: %s", exc.strerror)
+                return
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        address = client[0] if isinstance(client, tuple) else str(client)
+        if self.per_client and self.open_by_client[address] >= self.per_client:
+            sock.setblocking(False)
+            _answer(sock, 429, "Too Many Requests", "too many connections from your address", retry_after=1)
+            _close_quietly(sock)
+            return
+        self.nr_conns += 1
+        self.open_by_client[address] += 1
+        self.enqueue_req(_Conn(self.cfg, sock, client, listener.getsockname(), partial(self._release, address)))
+
+    def _release(self, address: str) -> None:
+        self.open_by_client[address] -= 1
+        if self.open_by_client[address] <= 0:
+            del self.open_by_client[address]
+
+    def enqueue_req(self, conn: _Conn) -> None:
+        """Hand a gathered request to a thread; gather any other first (every path comes here)."""
+        if conn.ready:
+            conn.ready = False
+            super().enqueue_req(conn)
+            return
+        conn.reader = RequestReader(self.reader_limits)
+        conn.deadline = time.monotonic() + self.header_timeout
+        conn.sock.setblocking(False)
+        # A kept-alive connection's parser may hold bytes of this request already (read ahead).
+        held = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        if held and self._take(conn, held):
+            return
+        self.gathering.add(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+
+    def _on_readable(self, conn: _Conn, sock: socket.socket) -> None:
+        try:
+            data = sock.recv(GATHER_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away before its request was whole
+            self._drop(conn)
+            return
+        self._take(conn, data)
+
+    def _take(self, conn: _Conn, data: bytes) -> bool:
+        """Feed bytes to the connection's request; True once it left the gathering stage."""
+        reader = conn.reader
+        assert reader is not None
+        had_head = reader.head_complete
+        try:
+            reader.feed(data)
+        except Refused as refusal:
+            self._refuse(conn, refusal.status, refusal.reason)
+            return True
+        if reader.complete:
+            self._dispatch(conn)
+            return True
+        if reader.head_complete and not had_head:
+            conn.deadline = time.monotonic() + self.body_timeout
+        if reader.wants_continue and not conn.sent_continue:
+            conn.sent_continue = True  # the client waits for it before it sends the body
+            _send_quietly(conn.sock, b"HTTP/1.1 100 Continue\r\n\r\n")
+        return False
+
+    def _dispatch(self, conn: _Conn) -> None:
+        self._stop_gathering(conn)
+        assert conn.reader is not None
+        data, conn.reader = conn.reader.data, None
+        conn.sock.setblocking(True)
+        conn.init()  # the HTTP/1 parser, for a new connection (TLS ends at the proxy)
+        conn.parser.unreader.unread(data)
+        conn.data_ready = conn.ready = True
+        self.enqueue_req(conn)
+
+    def handle_request(self, req: Any, conn: _Conn) -> Any:
+        if conn.sent_continue:  # sent while gathering: gunicorn must not send a second one
+            req._expected_100_continue = False
+            conn.sent_continue = False
+        return super().handle_request(req, conn)
+
+    def _refuse(self, conn: _Conn, status: int, reason: str) -> None:
+        self._stop_gathering(conn)
+        self.log.info("refused a request from %s: %s %s", _address(conn.client), status, reason)
+        _answer(conn.sock, status, reason, reason.lower())
+        self.nr_conns -= 1
+        conn.close()
+
+    def _drop(self, conn: _Conn) -> None:
+        self._stop_gathering(conn)
+        self.nr_conns -= 1
+        conn.close()
+
+    def _stop_gathering(self, conn: _Conn) -> None:
+        if conn in self.gathering:
+            self.gathering.discard(conn)
+            self.poller.unregister(conn.sock)
+
+    def murder_pending(self) -> None:
+        """Gunicorn's sweep of idle connections, and of requests past their deadline."""
+        super().murder_pending()
+        now = time.monotonic()
+        if now < self.next_sweep and self.alive:
+            return
+        self.next_sweep = now + SWEEP_INTERVAL
+        for conn in [conn for conn in self.gathering if conn.deadline <= now or not self.alive]:
+            assert conn.reader is not None
+            if conn.reader.data:
+                if conn.deadline <= now:
+                    self._refuse(conn, 408, "Request Timeout")
+            else:  # nothing sent yet (or, stopping, nothing begun): close without a word
+                self._drop(conn)
+
+
+# Largest request head gathered: one header field at its limit, and room for the others.
+MAX_REQUEST_HEAD = LIMITS["limit_request_field_size"] + 32 * 1024
+GATHER_CHUNK = 64 * 1024
+SWEEP_INTERVAL = 0.25
+# Descriptors a worker keeps for itself (database pool, logs, key files, pipes) besides connections.
+RESERVED_FILES = 128
+
+
+def _raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return int(soft)
+
+
+def _address(client: Any) -> str:
+    return str(client[0]) if isinstance(client, tuple) else str(client)
+
+
+def _answer(sock: socket.socket, status: int, reason: str, text: str, retry_after: int | None = None) -> None:
+    """A short plain-text answer on a non-blocking socket, best effort, before closing it."""
+    body = f"{text}\n".encode("ascii")
+    head = [f"HTTP/1.1 {status} {reason}", "Server: broker", "Content-Type: text/plain; charset=utf-8"]
+    if retry_after is not None:
+        head.append(f"Retry-After: {retry_after}")
+    head += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+    _send_quietly(sock, "\r\n".join(head).encode("ascii") + body)
+
+
+def _send_quietly(sock: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):  # the client is gone or not reading: nothing more is owed
+        sock.send(data)
+
+
+def _close_quietly(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()
 
 
 class _Arbiter(Arbiter):  # type: ignore[misc]
@@ -166,7 +389,7 @@ class BrokerServer(BaseApplication):  # type: ignore[misc]
             "bind": [bind],
             "workers": self.options.workers,
             "threads": self.options.threads,
-            "worker_class": GracefulThreadWorker,
+            "worker_class": BrokerWorker,
             "preload_app": False,  # load() runs in each worker, after the fork
             "proc_name": "broker",
             "loglevel": self.settings.log_level.lower(),
