@@ -37,3 +37,10 @@ class BrokerError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"
+
+
+class DatabaseUnavailable(BrokerError):
+    """The database cannot be connected to (down, unreachable, or refusing the credentials)."""
+
+    code = "ServiceUnavailable"
+    status = 503

@@ -13,7 +13,8 @@ from broker.cli.credential_commands import credential_process, env_command, exec
 from broker.cli.errors import BrokerError
 from broker.cli.login import login, logout, roles
 from broker.cli.serve import serve
-from broker.crypto.keys import ensure_keys
+from broker.crypto.keys import ensure_keys, missing_key_files
+from broker.errors import DatabaseUnavailable
 
 __all__ = ["BrokerError", "cli", "main"]
 
@@ -37,28 +38,39 @@ def cli(ctx: click.Context, config: str | None) -> None:
 
 
 @cli.command()
+@click.option(
+    "--require-keys",
+    is_flag=True,
+    help="Refuse to generate missing keys (instances that share keys mount them; see docs/deployment.md).",
+)
 @click.pass_context
-def init(ctx: click.Context) -> None:
+def init(ctx: click.Context, require_keys: bool) -> None:
     """Create keys, database schema and default account; keep whatever exists."""
-    from broker.services.setup import SetupError, initialise, record_keys_created
+    from broker.services.setup import SetupError, initialise, record_keys_created, setting_up
 
     settings = _runtime.settings(ctx)
+    if require_keys and (missing := missing_key_files(settings.certs_dir)):
+        raise BrokerError(
+            f"missing key files in {settings.certs_dir}/: {', '.join(missing)} "
+            "(mount the keys every instance shares, or run `broker init` once without --require-keys to create them)"
+        )
     created = ensure_keys(settings.certs_dir, common_name=settings.sp_entity_id)
     runtime = _runtime.runtime(ctx)
     ctx.call_on_close(runtime.db.dispose)
-    if settings.demo:
-        from broker.demo.setup import prepare_demo
+    with setting_up(runtime):
+        if settings.demo:
+            from broker.demo.setup import prepare_demo
 
-        prepare_demo(runtime)
-    try:
-        initialise(runtime)
-    except SetupError as exc:
-        raise BrokerError(str(exc)) from None
-    record_keys_created(runtime, created)
-    if settings.demo:
-        from broker.demo.setup import seed_demo
+            prepare_demo(runtime)
+        try:
+            initialise(runtime)
+        except SetupError as exc:
+            raise BrokerError(str(exc)) from None
+        record_keys_created(runtime, created)
+        if settings.demo:
+            from broker.demo.setup import seed_demo
 
-        seed_demo(runtime)
+            seed_demo(runtime)
     click.echo(f"keys: {', '.join(created) if created else 'all present'} in {settings.certs_dir}/")
     click.echo(f"database: {settings.database_url} at the newest schema")
 
@@ -100,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except DatabaseUnavailable as exc:  # any command that opens the database
+        click.echo(
+            f"broker: {exc.message} (is the database running, and are the host, port, user and password "
+            "in database_url right?)",
+            err=True,
+        )
+        return 1
     return 0
 
 

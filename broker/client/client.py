@@ -22,6 +22,7 @@ from broker.client.errors import (
     TransportError,
 )
 from broker.client.models import DecisionResult, MatchedStatement, Principal, VerifiedSession
+from broker.crypto.es256 import has_canonical_signature
 from broker.crypto.tokens import (
     AUDIENCE,
     TOKEN_TYPE,
@@ -146,6 +147,8 @@ class BrokerClient:
         key = self._jwks.key(kid)
         if key is None:
             raise InvalidTokenError("the token is signed by a key the broker does not publish")
+        if not has_canonical_signature(token):  # a high-S twin of a valid signature verifies too
+            raise InvalidTokenError("the token's signature does not verify")
         try:
             claims = jwt.decode(
                 token, key, algorithms=["ES256"], audience=AUDIENCE, issuer=self.issuer, options=verification_options()

@@ -48,7 +48,17 @@ class KeyMaterialError(Exception):
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)  # O_CREAT's mode applies only to a file it creates
         fh.write(data)
+
+
+def _private_directory(directory: Path) -> None:
+    """Create the key directory 0700 when it is missing. One that exists is left as it is: it may
+    be a mounted secret, or a directory the operator chose (its key files are 0600 anyway)."""
+    if directory.is_dir():
+        return
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)  # mkdir's mode is masked by the umask
 
 
 def generate_rsa_pair(common_name: str, key_size: int = 3072, days: int = 3650) -> tuple[bytes, bytes]:
@@ -227,10 +237,18 @@ def _new_token_key_file(directory: Path) -> str:
     return kid
 
 
+def missing_key_files(certs_dir: str | os.PathLike[str]) -> list[str]:
+    """The key files :func:`ensure_keys` would create in ``certs_dir`` (none when all are there)."""
+    directory = Path(certs_dir)
+    names = [f"{stem}.{kind}" for stem in (SP_SIGNING, SP_ENCRYPTION) for kind in ("key", "crt")]
+    names += [TOKEN_KEYS_INDEX, SECRET_DERIVATION, DATA_ENCRYPTION, AUDIT_SIGNING]
+    return [name for name in names if not (directory / name).exists()]
+
+
 def ensure_keys(certs_dir: str | os.PathLike[str], common_name: str) -> list[str]:
     """Create whatever key material is missing; keep what exists. Returns the files created."""
     directory = Path(certs_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    _private_directory(directory)
     created: list[str] = []
     for stem in (SP_SIGNING, SP_ENCRYPTION):
         key_path, cert_path = directory / f"{stem}.key", directory / f"{stem}.crt"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import jwt
 
+from broker.crypto.es256 import canonical_token, has_canonical_signature
 from broker.crypto.keys import TokenKeyRing
 
 if TYPE_CHECKING:
@@ -124,7 +125,8 @@ def encode_session_token(claims: SessionClaims, keys: TokenKeyRing, issuer: str)
     }
     payload.update({k: v for k, v in optional.items() if v is not None})
     key = keys.current
-    return jwt.encode(payload, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": TOKEN_TYPE})
+    token = jwt.encode(payload, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": TOKEN_TYPE})
+    return canonical_token(token)  # low-S: the only form a verifier accepts
 
 
 def verification_options(required: Sequence[str] = REQUIRED_CLAIMS) -> Options:
@@ -158,7 +160,8 @@ _DECODE_OPTIONS: Final = verification_options((*REQUIRED_CLAIMS, "typ"))
 
 def decode_session_token(token: str, keys: TokenKeyRing, issuer: str, now: float | None = None) -> SessionClaims:
     key = keys.verification_keys().get(_unverified_kid(token) or "")
-    if key is None:
+    # A high-S twin of a valid signature verifies too; it is refused as any bad signature is.
+    if key is None or not has_canonical_signature(token):
         raise InvalidSessionToken("The security token included in the request is invalid.")
     try:
         verified = jwt.decode_complete(

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from broker.iam.ids import is_unique_id
 from broker.policy.errors import MalformedPolicyDocument
 
 _ACCOUNT_ID = re.compile(r"\d{12}")
@@ -191,6 +192,10 @@ def parse_principal(raw: object, path: str, duplicates: Mapping[int, list[str]])
 def _aws_link(name: str, where: str) -> tuple[str, bool]:
     if _ACCOUNT_ID.fullmatch(name):
         return f"account:{name}", False
+    if is_unique_id(name, "AIDA") or is_unique_id(name, "AROA"):
+        # A deleted user or role, shown by its unique id as AWS shows it: no caller's chain
+        # holds a unique id, so it names no one (a new entity of the same name included).
+        return f"deleted:{name}", False
     match = _AWS_PRINCIPAL_ARN.fullmatch(name)
     if match is None or "*" in name or "?" in name:
         raise MalformedPolicyDocument(

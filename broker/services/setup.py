@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from broker.errors import BrokerError
 from broker.iam.errors import AwsError
 from broker.iam.names import name_key
 from broker.services.audit.operator import record_operator_event
+from broker.services.audit.worker import begin_trail
 from broker.services.iam import access_keys, inline, providers, users
 from broker.services.iam import roles as roles_
 from broker.services.runtime import Runtime
@@ -40,6 +42,7 @@ def upgrade_schema(runtime: Runtime) -> None:
     """Bring the database to the newest schema, and index the trust policies of roles written
     before the trusted-principal index existed (both idempotent)."""
     runtime.db.upgrade()
+    begin_trail(runtime)  # the audit trail's signed genesis digest, once per database, before any event
     with runtime.db.transaction() as tx:
         indexed = trust_index.index_unindexed_roles(tx)
     if indexed:
@@ -146,6 +149,25 @@ def seed_federation(
             elif role.trust_policy != seed.trust_policy:
                 roles_.update_assume_role_policy(tx, account_id, seed.name, seed.trust_policy)
                 record_admin_change(runtime, tx, "UpdateAssumeRolePolicy", {"roleName": seed.name})
+
+
+def check_schema(runtime: Runtime) -> None:
+    """Refuse to serve a database `broker init` has not brought to this code's schema."""
+    current, head = runtime.db.schema_revisions()
+    if current == head:
+        return
+    if current is None:
+        raise SetupError("the database has no broker schema yet: run `broker init` first")
+    if current > head:  # revisions are numbered in order
+        raise SetupError(f"the database schema ({current}) is newer than this broker's ({head}): upgrade the broker")
+    raise SetupError(f"the database schema ({current}) is older than this broker's ({head}): run `broker init`")
+
+
+@contextmanager
+def setting_up(runtime: Runtime) -> Iterator[None]:
+    """Set-up steps inside take turns with other instances starting at the same time."""
+    with runtime.db.setup_lock():
+        yield
 
 
 def initialise(runtime: Runtime) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from broker.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -23,8 +27,8 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_database_file(Path(database))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -51,7 +55,40 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     _refuse_writes_in_reads(engine)
+    _unreachable_is_one_line(engine)
     return engine
+
+
+def _private_database_file(database: Path) -> None:
+    """Create the SQLite file (and the directory it is in, when missing) readable by its owner only.
+
+    The database holds sealed secrets, session records and the audit trail. SQLite creates the
+    ``-wal`` and ``-shm`` files later, whenever a first connection needs them, with the mode of the
+    database file itself (its Unix VFS reads that mode and gives it to the files it creates), so a
+    database file made 0600 here, before any connection, keeps them 0600 too; no process-wide
+    umask is touched (that would race with other threads). A database, ``-wal`` or ``-shm`` file
+    that already exists and belongs to this user is narrowed to 0600 (an install from before this
+    rule); a directory that exists is left alone (it may be shared, such as ``/tmp``).
+    """
+    directory = database.parent
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=0o700, exist_ok=True)
+        _narrow(directory, 0o700)
+    # An existing file is narrowed below; one that cannot be made is SQLite's to report when it opens it.
+    with contextlib.suppress(OSError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        _narrow(path, 0o600)
+
+
+def _narrow(path: Path, mode: int) -> None:
+    """chmod ``path`` to ``mode`` if it is ours and grants more; quietly not otherwise."""
+    try:
+        status = path.stat()
+        if status.st_uid == os.geteuid() and status.st_mode & 0o777 & ~mode:
+            path.chmod(mode)
+    except OSError:
+        pass  # absent, or on a file system that refuses: SQLite reports what matters when it opens
 
 
 _READS = ("SELECT", "WITH", "SHOW", "VALUES", "BEGIN")
@@ -66,6 +103,36 @@ def _refuse_writes_in_reads(engine: Engine) -> None:
     def _only_queries(conn: Connection, _cursor: object, statement: str, *_rest: object) -> None:
         if conn.get_execution_options().get(_READ_ONLY) and not statement.lstrip()[:6].upper().startswith(_READS):
             raise ReadOnlyViolation(f"a read-only transaction tried to write: {statement[:80]}")
+
+
+# pg_advisory_lock key of `broker init` (any fixed 64-bit number; this one spells "broker").
+SETUP_LOCK_KEY = 0x62726F6B6572
+
+
+def _unreachable_is_one_line(engine: Engine) -> None:
+    """A database that cannot be connected to becomes :class:`DatabaseUnavailable`: one line
+    naming the database (without its password) and the driver's reason, answered 503 by the web
+    layer and printed as such by the command line. Errors on a working connection (a busy SQLite
+    file, a constraint) pass through unchanged."""
+
+    @event.listens_for(engine, "handle_error")
+    def _connect_failed(context: ExceptionContext) -> None:
+        if context.connection is not None and not context.is_disconnect:
+            return
+        if not isinstance(context.original_exception, (sqlite3.OperationalError, *_driver_errors())):
+            return
+        reason = str(context.original_exception).strip().splitlines()
+        detail = reason[0] if reason else type(context.original_exception).__name__
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnavailable(f"cannot connect to the database {where}: {detail}") from context.original_exception
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return ()
+    return (psycopg.OperationalError,)
 
 
 class ReadOnlyViolation(RuntimeError):
@@ -112,6 +179,31 @@ class Database:
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def schema_revisions(self) -> tuple[str | None, str]:
+        """The database's migration revision (None: no broker schema) and the newest this code has."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        return current, str(head)
+
+    @contextmanager
+    def setup_lock(self) -> Iterator[None]:
+        """Held while `broker init` sets the database up, so instances started together take
+        turns instead of racing to create the same tables and rows (PostgreSQL: a session-level
+        advisory lock; SQLite: one file on one host, whose writers already take turns)."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({SETUP_LOCK_KEY})")
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({SETUP_LOCK_KEY})")
 
     def dispose(self) -> None:
         self.engine.dispose()

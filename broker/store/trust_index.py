@@ -1,4 +1,5 @@
-"""The trusted-principal index: which roles' trust policies could admit a federated principal.
+"""The trusted-principal index: which roles' trust policies could admit a federated principal,
+and which name an IAM user or role.
 
 A sign-in reads the roles indexed under its provider's ARN or under ``*``, never every role.
 Each role has a row per federated principal (a SAML or OIDC provider ARN, or a provider name
@@ -6,6 +7,10 @@ such as ``cognito-identity.amazonaws.com``) that an ``Allow`` statement of its t
 names, and a ``*`` row when an ``Allow`` statement admits any principal (``"Principal": "*"``,
 ``{"AWS": "*"}``, ``NotPrincipal``) or when the document cannot be read precisely. The index
 is a superset: the policy engine still decides each role it yields.
+
+Each role also has a row per IAM user or role ARN that any statement names as an ``AWS``
+principal (``Principal`` or ``NotPrincipal``, Allow or Deny): deleting or renaming that user
+or role finds the trust policies to rewrite here (:func:`roles_naming`), as AWS rewrites them.
 
 The rows are written in the transaction that writes the trust policy (:mod:`broker.store.iam.named`)
 and go with the role (ON DELETE CASCADE). Roles written before the index existed are indexed by
@@ -15,6 +20,7 @@ and go with the role (ON DELETE CASCADE). Roles written before the index existed
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,11 +34,14 @@ ANYONE = "*"
 # The column's width; a longer name (no valid principal is) is indexed as "anyone".
 _MAX_PRINCIPAL = 2048
 _BACKFILL_BATCH = 1000
+# The ARN of an IAM user or role: what AWS binds to the entity's unique id in a trust policy.
+_ENTITY_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::\d{12}:(?:user|role)/\S+")
 
 
 def trusted_principals(trust_policy: str) -> frozenset[str]:
     """The index entries of a trust policy: the federated principals its ``Allow`` statements
-    name, plus ``*`` if one admits any principal or the document is not what a valid one is."""
+    name, plus ``*`` if one admits any principal or the document is not what a valid one is,
+    plus the IAM user and role ARNs any statement names."""
     try:
         document = json.loads(trust_policy)
     except ValueError:
@@ -42,6 +51,30 @@ def trusted_principals(trust_policy: str) -> frozenset[str]:
         statements = [statements]
     if not isinstance(statements, list):
         return frozenset({ANYONE})
+    return _federated_principals(statements) | _named_entities(statements)
+
+
+def _named_entities(statements: list[Any]) -> frozenset[str]:
+    """The IAM user and role ARNs the statements name as ``AWS`` principals, in any statement."""
+    found: set[str] = set()
+    for statement in statements:
+        if not isinstance(statement, dict):
+            continue
+        for element in ("Principal", "NotPrincipal"):
+            principal = statement.get(element)
+            names = principal.get("AWS") if isinstance(principal, dict) else None
+            if isinstance(names, str):
+                names = [names]
+            if isinstance(names, list):
+                found.update(name for name in names if isinstance(name, str) and _names_entity(name))
+    return frozenset(found)
+
+
+def _names_entity(name: str) -> bool:
+    return len(name) <= _MAX_PRINCIPAL and _ENTITY_ARN.fullmatch(name) is not None
+
+
+def _federated_principals(statements: list[Any]) -> frozenset[str]:
     found: set[str] = set()
     for statement in statements:
         if not isinstance(statement, dict):
@@ -101,11 +134,13 @@ def _unindexed_roles() -> Select[int, str]:
 
     A document that names no federated principal and admits no one in particular has no entry
     (it is read again by the next backfill). Only a document that contains ``Federated``, ``*``,
-    ``NotPrincipal`` or a JSON escape (``\\u0046ederated``) can: the others are skipped in SQL.
+    ``NotPrincipal``, ``:user/``, ``:role/`` or a JSON escape (``\\u0046ederated``) can: the others
+    are skipped in SQL.
     """
     document = models.Role.trust_policy
     indexed = exists().where(models.RoleTrustedPrincipal.role_pk == models.Role.id)
-    could_name = or_(*(document.contains(text, autoescape=True) for text in ("Federated", "*", "NotPrincipal", "\\")))
+    texts = ("Federated", "*", "NotPrincipal", ":user/", ":role/", "\\")
+    could_name = or_(*(document.contains(text, autoescape=True) for text in texts))
     return select(models.Role.id, document).where(~indexed, could_name).order_by(models.Role.id)
 
 
@@ -125,6 +160,20 @@ def index_unindexed_roles(tx: Tx) -> int:
         _insert(tx, entries)
         indexed += len({role_pk for role_pk, _ in entries})
         after = batch[-1][0]
+
+
+def roles_naming(tx: Tx, entity_arn: str) -> list[tuple[str, str]]:
+    """(unique id, trust policy) of every role, in any account, whose trust policy names the IAM
+    user or role ``entity_arn``; the roles are locked for update (PostgreSQL) until the
+    transaction ends, so a concurrent change of one of them is not lost."""
+    query = (
+        select(models.Role.role_id, models.Role.trust_policy)
+        .join(models.RoleTrustedPrincipal, models.RoleTrustedPrincipal.role_pk == models.Role.id)
+        .where(models.RoleTrustedPrincipal.principal == entity_arn)
+        .order_by(models.Role.id)
+        .with_for_update(of=models.Role)
+    )
+    return [(role_id, document) for role_id, document in tx.execute(query)]
 
 
 def principals_of(tx: Tx, role_id: str) -> set[str]:

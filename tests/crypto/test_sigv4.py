@@ -659,7 +659,7 @@ def _with_credential(wire: Wire, credential: str) -> Wire:
         ),
         (
             f"{TEMP_ACCESS_KEY_ID}/20260314/us-east-1/s3/aws4_request",
-            "IncompleteSignature",
+            "SignatureDoesNotMatch",
             "correct service",
         ),
         (
@@ -692,7 +692,7 @@ def test_credential_scope_is_checked(signed_post: Wire, credential: str, code: s
 
 def test_service_can_be_narrowed_by_the_caller(signed_post: Wire) -> None:
     assert signed_post.parse(services={"iam"}).service == "iam"
-    expect("IncompleteSignature", lambda: signed_post.parse(services={"sts"}), "correct service: 'sts'.")
+    expect("SignatureDoesNotMatch", lambda: signed_post.parse(services={"sts"}), "correct service: 'sts'.")
 
 
 def test_any_region_is_accepted(frozen_clock: datetime) -> None:

@@ -340,7 +340,7 @@ def test_signature_refusals(broker: LiveBroker, admin: AdminCredentials) -> None
     assert (unknown_key.status_code, error_code(unknown_key)) == (401, "InvalidClientTokenId")
     # A signature scoped to another service is not a decision request.
     other_service = as_admin(broker, admin, body, service="iam")
-    assert (other_service.status_code, error_code(other_service)) == (400, "IncompleteSignature")
+    assert (other_service.status_code, error_code(other_service)) == (401, "SignatureDoesNotMatch")
     assert "execute-api" in other_service.json()["error"]["message"]
     missing = requests.post(url(broker), json=body, timeout=10)
     assert (missing.status_code, error_code(missing)) == (401, "MissingAuthenticationToken")

@@ -290,8 +290,10 @@ def _read_credential(credential: str, amz_date_text: str, services: Collection[s
     if len(region) > 64 or _REGION.fullmatch(region) is None:
         raise SigV4Error("IncompleteSignature", f"Credential should be scoped to a valid region, not '{echo(region)}'.")
     if service not in services:
+        # AWS's code and words, trailing space included: a signature made for one service (sts)
+        # must not authenticate a call to another (iam). The HMAC is never computed.
         expected = ", ".join(f"'{name}'" for name in sorted(services))
-        raise SigV4Error("IncompleteSignature", f"Credential should be scoped to correct service: {expected}.")
+        raise SigV4Error("SignatureDoesNotMatch", f"Credential should be scoped to correct service: {expected}. ")
     if terminator != TERMINATOR:
         raise SigV4Error(
             "IncompleteSignature",

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
 from broker.crypto.box import DecryptionError
-from broker.crypto.sigv4 import SignedRequest, SigV4Error, parse_signed_request, verify_signature
+from broker.crypto.sigv4 import (
+    SUPPORTED_SERVICES,
+    SignedRequest,
+    SigV4Error,
+    parse_signed_request,
+    verify_signature,
+)
 from broker.crypto.tokens import (
     SESSION_TOKEN,
     ExpiredSessionToken,
@@ -97,10 +103,17 @@ def authenticate(
     headers: Mapping[str, str],
     body: bytes,
     bookkeeping: list[Bookkeeping] | None = None,
+    *,
+    service: str | None = None,
 ) -> tuple[Caller, SignedRequest]:
-    """The caller whose SigV4 signature the request carries, and what it signed."""
+    """The caller whose SigV4 signature the request carries, and what it signed.
+
+    ``service`` is the signing name of the service called (``iam``, ``sts``...): a credential
+    scope naming another is refused, before any key is looked up, as AWS refuses it."""
     try:
-        signed = parse_signed_request(method, path, query_string, headers, body)
+        signed = parse_signed_request(
+            method, path, query_string, headers, body, services=SUPPORTED_SERVICES if service is None else {service}
+        )
     except SigV4Error as exc:
         raise sigv4_error(exc) from None
     return authenticate_signed(runtime, tx, signed, bookkeeping), signed

@@ -21,6 +21,7 @@ from broker.services.iam._kinds import ROLE
 from broker.services.iam.paging import Entry
 from broker.services.iam.policies import boundary_policy
 from broker.services.iam.views import role_view
+from broker.services.trust import rebind_principal, refuse_deleted_principals
 from broker.store import Tx
 from broker.store.iam import named
 
@@ -44,6 +45,7 @@ def create_role(
         max_session_duration if max_session_duration is not None else limits.MAX_SESSION_DURATION_DEFAULT
     )
     trust_policy = prepared_document(trust_policy, PolicyKind.TRUST, "AssumeRolePolicyDocument")
+    refuse_deleted_principals(trust_policy)
     tag_map = validate_tags(tags or [])
     if permissions_boundary is not None:
         permissions_boundary = boundary_policy(tx, account_id, permissions_boundary).arn
@@ -78,6 +80,7 @@ def list_roles(tx: Tx, account_id: str, path_prefix: str | None) -> list[Entry[d
 def update_assume_role_policy(tx: Tx, account_id: str, name: str, document: str) -> Role:
     role = get_role(tx, account_id, name)
     trust_policy = prepared_document(document, PolicyKind.TRUST, "AssumeRolePolicyDocument")
+    refuse_deleted_principals(trust_policy)
     named.update_role(tx, role.role_id, trust_policy=trust_policy)
     return dataclasses.replace(role, trust_policy=trust_policy)
 
@@ -98,5 +101,8 @@ def update_role(tx: Tx, account_id: str, name: str, description: str | None, max
 
 
 def delete_role(tx: Tx, account_id: str, name: str) -> None:
-    validate_role_name(name)
+    """Delete the role; other roles' trust policies naming its ARN then name its unique id, which a
+    new role of the same name does not have (AWS does the same)."""
+    role = get_role(tx, account_id, name)
     ROLE.delete(tx, account_id, name, named.role_dependents)
+    rebind_principal(tx, role.arn, role.role_id)

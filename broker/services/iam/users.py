@@ -12,6 +12,7 @@ from broker.services.iam._kinds import USER
 from broker.services.iam.paging import Entry
 from broker.services.iam.policies import boundary_policy
 from broker.services.iam.views import user_view
+from broker.services.trust import rebind_principal
 from broker.store import Tx
 from broker.store.iam import named
 
@@ -54,8 +55,18 @@ def list_users(tx: Tx, account_id: str, path_prefix: str | None) -> list[Entry[d
 
 
 def delete_user(tx: Tx, account_id: str, name: str) -> None:
+    """Delete the user; trust policies naming its ARN then name its unique id, which a new user
+    of the same name does not have (AWS does the same)."""
+    user = USER.get(tx, account_id, name)
     USER.delete(tx, account_id, name, named.user_dependents)
+    rebind_principal(tx, user.arn, user.user_id)
 
 
 def update_user(tx: Tx, account_id: str, name: str, new_path: str | None, new_name: str | None) -> User:
-    return USER.rename(tx, account_id, name, new_path, new_name)
+    """Rename or move the user; trust policies that named it by its old ARN follow it to the new one
+    (so a new user taking the old name is not trusted in its place)."""
+    user = USER.get(tx, account_id, name)
+    renamed = USER.rename(tx, account_id, name, new_path, new_name)
+    if renamed.arn != user.arn:
+        rebind_principal(tx, user.arn, renamed.arn)
+    return renamed
