@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := simplesamlphp php-cli php-xml php-mbstring chromium xmlsec1
+APT_PACKAGES := simplesamlphp php-cli php-xml php-mbstring chromium xmlsec1 nginx gettext-base openssl
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: demo test lint typecheck unit venv system-deps postgres bench clean
@@ -28,11 +28,26 @@ system-deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-# PostgreSQL is part of the test matrix; start the local cluster if it is installed and down.
+# PostgreSQL is part of the test matrix: install it when missing, start the local cluster when
+# down, and give the tests what they expect (user postgres over TCP on 127.0.0.1 without a
+# password, a database named test). Changes to a cluster's access rules are made only when the
+# tests could not connect, and are printed.
+PG_TEST := psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAq -c
 postgres:
-	@if command -v pg_ctlcluster >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then \
-		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | tail -n 1) main start; \
-	fi
+	@command -v pg_ctlcluster >/dev/null || { echo "installing PostgreSQL"; apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+	@version=$$(ls /etc/postgresql | sort -V | tail -n 1); \
+	if ! pg_isready -h 127.0.0.1 -p 5432 -q; then \
+		pg_ctlcluster --skip-systemctl-redirect $$version main start; \
+		for i in $$(seq 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done; \
+	fi; \
+	if ! $(PG_TEST) 'select 1' >/dev/null 2>&1; then \
+		hba=/etc/postgresql/$$version/main/pg_hba.conf; \
+		echo "allowing user postgres from 127.0.0.1 without a password for the tests ($$hba)"; \
+		sed -i '1i host all postgres 127.0.0.1/32 trust' $$hba; \
+		pg_ctlcluster --skip-systemctl-redirect $$version main reload; sleep 1; \
+	fi; \
+	$(PG_TEST) "select 1 from pg_database where datname = 'test'" | grep -q 1 || $(PG_TEST) 'create database test'
 
 lint: venv
 	$(VENV)/bin/ruff check broker tests benchmarks
