@@ -80,6 +80,8 @@ def verify(ctx: click.Context, start: str | None, end: str | None, as_json: bool
     else:
         span = f" (#{report.first_index}..#{report.last_index})" if report.first_index is not None else ""
         click.echo(f"checked {report.events_checked} events{span} and {report.digests_checked} digests")
+        if report.origin:
+            click.echo(report.origin)
         for finding in report.findings:
             click.echo(finding.line())
         for warning in report.warnings:
@@ -108,12 +110,16 @@ def verify(ctx: click.Context, start: str | None, end: str | None, as_json: bool
 def export(ctx: click.Context, since: str | None, output_dir: str, export_format: ExportFormat, seal: bool) -> None:
     """Write CloudTrail-style gzip log files and signed digest files to a directory."""
     from broker.services.audit import trail
+    from broker.services.audit.digests import AuditTrailNotBegun
     from broker.services.audit.worker import seal as write_digest
 
     runtime = _runtime_with_trail(ctx)
     since_time = parse_time("--since", since, runtime.now())
     if seal:
-        write_digest(runtime, only_if_pending=True)
+        try:
+            write_digest(runtime, only_if_pending=True)
+        except AuditTrailNotBegun as exc:
+            raise _fail(exc.message) from None
     directory = Path(output_dir)
     try:
         result = trail.export(runtime, directory, since=since_time, export_format=export_format)
@@ -188,9 +194,13 @@ def tail(
 @click.pass_context
 def digest(ctx: click.Context) -> None:
     """Write a signed digest over the events since the last one, now."""
+    from broker.services.audit.digests import AuditTrailNotBegun
     from broker.services.audit.worker import seal
 
-    written = seal(_runtime_with_trail(ctx))
+    try:
+        written = seal(_runtime_with_trail(ctx))
+    except AuditTrailNotBegun as exc:
+        raise _fail(exc.message) from None
     assert written is not None
     click.echo(
         f"digest #{written.digest_index}: events #{written.first_index}..#{written.last_index} "

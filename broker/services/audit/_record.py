@@ -30,6 +30,8 @@ _SECRET_KEYS = {
     "samlassertion",
     "samlresponse",
     "password",
+    "oldpassword",
+    "newpassword",
     "base32stringseed",
     "qrcodepng",
     "authenticationcode1",
@@ -44,16 +46,33 @@ _SECRET_KEYS = {
 _RESOURCE_PARAMETERS = ("roleArn", "principalArn")
 
 
+# Deeper than this, a value is not recorded (request bodies are depth-limited well before it).
+_MAX_REDACT_DEPTH = 64
+TOO_DEEP = "(nested too deep to record)"
+
+
+def _secret_name(key: object) -> bool:
+    """A secret-bearing field: by name, or a Query-protocol member (``Tags.member.1.Password``)
+    any of whose named parts is one."""
+    if not isinstance(key, str):
+        return False
+    return any(part in _SECRET_KEYS for part in key.lower().split("."))
+
+
+def _redacted(value: Any, depth: int) -> Any:
+    if depth > _MAX_REDACT_DEPTH:
+        return TOO_DEEP
+    if isinstance(value, Mapping):
+        return {key: _redacted(item, depth + 1) for key, item in value.items() if not _secret_name(key)}
+    if isinstance(value, list | tuple):
+        return [_redacted(item, depth + 1) for item in value]
+    return value
+
+
 def redact(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop secret-bearing fields (recursively) from request or response elements."""
-    result: dict[str, Any] = {}
-    for key, value in parameters.items():
-        if key.lower() in _SECRET_KEYS:
-            continue
-        if isinstance(value, Mapping):
-            result[key] = redact(value)
-        else:
-            result[key] = value
+    """Drop secret-bearing fields from request or response elements, at any depth: in nested
+    objects, in lists of them and lists of lists, and Query members named like ``X.member.1.Y``."""
+    result: dict[str, Any] = _redacted(parameters, 0)
     return result
 
 

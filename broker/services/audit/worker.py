@@ -13,7 +13,7 @@ import logging
 import threading
 import uuid
 
-from broker.services.audit.digests import is_due, write_digest
+from broker.services.audit.digests import AuditTrailNotBegun, Trigger, is_due, write_digest, write_genesis
 from broker.services.audit.operator import CLI_ACTOR
 from broker.services.audit.retention import PurgeResult, purge_expired
 from broker.services.runtime import Runtime
@@ -23,9 +23,25 @@ log = logging.getLogger("broker.audit")
 PURGE_EVERY = dt.timedelta(hours=1)
 
 
-def seal(runtime: Runtime, *, force: bool = True, only_if_pending: bool = False) -> DigestRecord | None:
+def begin_trail(runtime: Runtime) -> DigestRecord | None:
+    """Write the trail's genesis digest if it has not begun (`broker init`, after the schema)."""
+    settings = runtime.settings
+    with runtime.db.transaction() as tx:
+        return write_genesis(
+            tx,
+            runtime.keys.audit_keys,
+            account_id=settings.default_account_id,
+            region=settings.region,
+            now=runtime.now(),
+        )
+
+
+def seal(
+    runtime: Runtime, *, force: bool = True, only_if_pending: bool = False, trigger: Trigger = "command"
+) -> DigestRecord | None:
     """Write a digest now (``force``) or only if the interval has passed; ``only_if_pending``
-    skips it when no event came since the last one."""
+    skips it when no event came since the last one. Raises AuditTrailNotBegun on a trail that
+    has no digest at all (wiped)."""
     settings = runtime.settings
     now = runtime.now()
     with runtime.db.transaction() as tx:
@@ -39,6 +55,7 @@ def seal(runtime: Runtime, *, force: bool = True, only_if_pending: bool = False)
             now=now,
             interval_seconds=None if force else settings.audit_digest_interval_seconds,
             only_if_pending=only_if_pending,
+            trigger=trigger,
         )
 
 
@@ -74,14 +91,17 @@ class AuditWorker:
         return self
 
     def stop(self, final_digest: bool = True) -> None:
-        """Stop the thread; on a clean shutdown, seal the events written since the last digest."""
+        """Stop the thread; on a clean shutdown, write a final digest (even over no new event), so
+        verification can tell the time until the next digest from a crash's."""
         if self._stop.is_set():
             return
         self._stop.set()
         self._thread.join(timeout=10)
         if final_digest:
             try:
-                seal(self.runtime, only_if_pending=True)
+                seal(self.runtime, trigger="shutdown")
+            except AuditTrailNotBegun as exc:
+                log.error("no final audit digest: %s", exc.message)
             except Exception:  # shutting down; the next instance seals them
                 log.exception("could not write the final audit digest")
 
@@ -91,11 +111,13 @@ class AuditWorker:
 
     def run_once(self) -> None:
         try:
-            digest = seal(self.runtime, force=False)
+            digest = seal(self.runtime, force=False, trigger="interval")
             if digest is not None:
                 log.debug(
                     "audit digest #%s over events #%s..#%s", digest.digest_index, digest.first_index, digest.last_index
                 )
+        except AuditTrailNotBegun as exc:
+            log.error("no audit digest: %s", exc.message)
         except Exception:  # retried next tick; the server must keep serving
             log.exception("could not write the audit digest")
         now = self.runtime.now()

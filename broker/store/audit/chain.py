@@ -32,6 +32,7 @@ from broker.store.models import AuditChainHead, AuditEvent, AuditResource
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 _PENDING = "broker.audit.pending"
+_ON_COMMIT = "broker.audit.on_commit"
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,28 @@ def read_head(tx: Tx) -> ChainHead | None:
         select(AuditChainHead.last_index, AuditChainHead.last_hash).where(AuditChainHead.id == HEAD_ID)
     ).first()
     return ChainHead(int(row.last_index), str(row.last_hash)) if row is not None else None
+
+
+def trail_key(tx: Tx) -> str:
+    """Which database ``tx`` works on (its URL, password hidden): what a process remembers per trail."""
+    return tx.get_bind().engine.url.render_as_string(hide_password=True)
+
+
+def after_commit(tx: Tx, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once ``tx`` has committed; never if it rolls back."""
+    tx.info.setdefault(_ON_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_ON_COMMIT, []):
+        callback()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_commit(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:
+        session.info.pop(_ON_COMMIT, None)
 
 
 def hold_event(tx: Tx, event: NewEvent) -> str:

@@ -32,6 +32,15 @@ def latest_digest(tx: Tx) -> DigestRecord | None:
     return snapshot(DigestRecord, row)
 
 
+def digest_signature(tx: Tx, digest_index: int) -> str | None:
+    """The signature of digest ``digest_index``; None if there is no such digest."""
+    return tx.scalar(select(AuditDigest.signature).where(AuditDigest.digest_index == digest_index))
+
+
+def first_digest_index(tx: Tx) -> int | None:
+    return tx.scalar(select(func.min(AuditDigest.digest_index)))
+
+
 def last_digest_end(tx: Tx) -> dt.datetime | None:
     """When the newest digest's range ends; None before the first digest."""
     return tx.scalar(select(func.max(AuditDigest.end_time)))

@@ -88,3 +88,17 @@ class AuditDigest(Base):
     document: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(String(128))
     key_id: Mapped[str] = mapped_column(String(64))
+
+
+class AuditTrailOrigin(Base):
+    """Whether the trail has begun: its one row says which digest is the genesis and when it was written.
+
+    Migration 0008 creates the row with both columns empty; ``broker init`` writes the genesis
+    digest while they are empty and fills them in the same transaction, so a later ``broker init``
+    on a trail that was wiped does not begin a new one that would look provably new.
+    """
+
+    __tablename__ = "audit_trail_origin"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    genesis_digest_index: Mapped[int | None] = mapped_column(Integer)
+    began_at: Mapped[dt.datetime | None]

@@ -60,7 +60,21 @@ def trail(runtime: Runtime, sealed: int = 8, unsealed: int = 3) -> None:
     write_events(runtime, unsealed)
 
 
+class Clock:
+    """A runtime's clock that a test sets: the trail is written at the times the test chooses."""
+
+    def __init__(self, moment: dt.datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> dt.datetime:
+        return self.moment
+
+
 def verify(runtime: Runtime, **kwargs: Any) -> Report:
+    """The service-level verification, as `broker audit verify` runs it: at the runtime's time,
+    with its digest interval (a keyword overrides either)."""
+    kwargs.setdefault("now", runtime.now())
+    kwargs.setdefault("interval_seconds", runtime.settings.audit_digest_interval_seconds)
     with Reader(runtime.db) as reader, reader.snapshot() as session:
         return verify_trail(session, runtime.keys.audit_keys, **kwargs)
 

@@ -17,7 +17,7 @@ from broker.services.audit.worker import seal
 from broker.services.runtime import Runtime
 from broker.store.db import MIGRATIONS_DIR, Database
 from broker.store.models import AuditChainHead, AuditEvent
-from tests.services.audit.support import EVENTS, run_cli, tamper, verify, write_events
+from tests.services.audit.support import EVENTS, Clock, run_cli, tamper, verify, write_events
 
 
 def _gz_json(path: Path) -> object:
@@ -35,19 +35,21 @@ def test_export_writes_cloudtrail_files_that_verify_with_the_public_keys(
     assert result.exit_code == 0, result.output
     logs = sorted(out.glob("AWSLogs/123456789012/CloudTrail/us-east-1/*/*/*/*.json.gz"))
     digest_files = sorted(out.glob("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/*/*/*/*.json.gz"))
-    assert len(logs) == 2 and len(digest_files) == 2
+    # The genesis digest `broker init` wrote covers no event: a digest file without a log file.
+    assert len(logs) == 2 and len(digest_files) == 3
     records = [r for path in logs for r in _gz_json(path)["Records"]]  # type: ignore[index]
     assert len(records) == 9  # CreateAccount at init, then 5 + 3
     assert {r["eventName"] for r in records} == {"CreateAccount", "CreateUser"}
-    assert "exported 9 events in 2 log files and 2 digest files" in result.output
-    first_digest = _gz_json(digest_files[0])
+    assert "exported 9 events in 2 log files and 3 digest files" in result.output
+    assert _gz_json(digest_files[0])["logFiles"] == []
+    first_digest = _gz_json(digest_files[1])
     assert first_digest["logFiles"][0]["object"].endswith(logs[0].name)  # type: ignore[index]
 
     keys = tmp_path / "audit-keys.json"
     keys.write_text(json.dumps(audit_runtime.keys.audit_keys.jwks()))
     checked = run_cli(audit_runtime, "audit", "verify-export", str(out), "--keys", str(keys))
     assert checked.exit_code == 0, checked.output
-    assert "checked 2 digest files and 9 events" in checked.output
+    assert "checked 3 digest files and 9 events" in checked.output
 
     # Someone edits a record in the shipped copy and re-gzips it.
     content = _gz_json(logs[0])
@@ -110,49 +112,49 @@ def test_tail_prints_recent_events_then_follows_new_ones(audit_runtime: Runtime)
 def test_digest_command_and_one_digest_per_interval(audit_runtime: Runtime) -> None:
     write_events(audit_runtime, 2)
     result = run_cli(audit_runtime, "audit", "digest")
-    assert result.exit_code == 0 and result.stdout.startswith("digest #1: events #1..#3 (3 events)")
+    # Digest #1 is the genesis `broker init` wrote, before its CreateAccount event.
+    assert result.exit_code == 0 and result.stdout.startswith("digest #2: events #1..#3 (3 events)")
     assert seal(audit_runtime, force=False) is None  # the interval (300 s) has not passed
     again = run_cli(audit_runtime, "audit", "digest")
-    assert again.stdout.startswith("digest #2: events #4..#3 (0 events)")  # a heartbeat: nothing since
+    assert again.stdout.startswith("digest #3: events #4..#3 (0 events)")  # a heartbeat: nothing since
     assert verify(audit_runtime).ok
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.moment = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.moment
-
-
-def test_purge_keeps_the_trail_verifiable_from_the_first_remaining_digest(audit_runtime: Runtime) -> None:
-    clock = _Clock()
-    audit_runtime.clock = clock
-    now = clock.moment
+def test_purge_keeps_the_trail_verifiable_from_the_first_remaining_digest(
+    clocked_runtime: Runtime, clock: Clock
+) -> None:
+    # The trail began 30 days ago (the genesis digest #1, then CreateAccount).
+    now = dt.datetime.now(dt.UTC)
     for days_ago in (20, 10, 5):
         clock.moment = now - dt.timedelta(days=days_ago)
-        write_events(audit_runtime, 3)
-        seal(audit_runtime)
+        write_events(clocked_runtime, 3)
+        seal(clocked_runtime)
     clock.moment = now
-    write_events(audit_runtime, 2)
-    assert run_cli(audit_runtime, "audit", "purge").exit_code == 1  # retention 0: keep forever
-    dry = run_cli(audit_runtime, "audit", "purge", "--retention-days", "7", "--dry-run")
-    assert "would delete 7 events and 1 digests" in dry.stdout, dry.output
-    done = run_cli(audit_runtime, "audit", "purge", "--retention-days", "7")
+    write_events(clocked_runtime, 2)
+    seal(clocked_runtime)  # as a running broker does every interval
+    assert run_cli(clocked_runtime, "audit", "purge").exit_code == 1  # retention 0: keep forever
+    dry = run_cli(clocked_runtime, "audit", "purge", "--retention-days", "7", "--dry-run")
+    assert "would delete 7 events and 2 digests" in dry.stdout, dry.output
+    done = run_cli(clocked_runtime, "audit", "purge", "--retention-days", "7")
     assert done.exit_code == 0, done.output
-    assert "digest #2 stays as the trail's anchor" in done.stdout
-    report = verify(audit_runtime)
+    assert "digest #3 stays as the trail's anchor" in done.stdout
+    report = verify(clocked_runtime)
     assert report.ok, report.findings
-    assert report.first_index == 8  # the events of digest #3 on, then the purge's own event
-    with audit_runtime.db.transaction() as session:
+    assert report.first_index == 8  # the events of digest #4 on, then the purge's own event
+    assert report.origin is not None and "after digest #3" in report.origin
+    # The genesis digest went with the purge; the trail still verifies, as `broker audit verify` says.
+    verified = run_cli(clocked_runtime, "audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "the trail starts after digest #3" in verified.stdout
+    with clocked_runtime.db.transaction() as session:
         purge = session.scalars(select(AuditEvent).where(AuditEvent.event_name == "PurgeAuditEvents")).one()
-        assert purge.record["requestParameters"]["anchorDigestIndex"] == 2
-        assert purge.record["responseElements"] == {"eventsDeleted": 7, "digestsDeleted": 1}
+        assert purge.record["requestParameters"]["anchorDigestIndex"] == 3
+        assert purge.record["responseElements"] == {"eventsDeleted": 7, "digestsDeleted": 2}
 
     # Deleting the oldest remaining events is not a purge.
-    with tamper(audit_runtime) as db:
+    with tamper(clocked_runtime) as db:
         db.execute(delete(EVENTS).where(EVENTS.c.chain_index <= 9))
-    findings = verify(audit_runtime).findings
+    findings = verify(clocked_runtime).findings
     assert [(f.kind, f.message) for f in findings] == [("deleted", "events #8..#9 were deleted")]
 
 

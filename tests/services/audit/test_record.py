@@ -87,3 +87,71 @@ def test_values_json_cannot_carry_are_stored_as_text(audit_runtime: Runtime) -> 
         record = session.scalars(select(AuditEvent.record).where(AuditEvent.event_name == "Probe")).one()
     assert record["requestParameters"] == {"StartTime": "NaN", "Huge": "Infinity", "When": "2026-01-01 00:00:00"}
     assert verify(audit_runtime).ok
+
+
+def test_secrets_inside_lists_and_numbered_query_members_are_not_recorded(audit_runtime: Runtime) -> None:
+    # A JSON-protocol body (Organizations-style) with a list of objects, one carrying a secret
+    # field, a list of lists, and Query parameters flattened with numbered members.
+    json_body = {
+        "Accounts": [
+            {"AccountName": "dev", "Password": "hunter2-in-a-list"},
+            {"AccountName": "ops", "Tags": [{"Key": "team", "Value": "ops"}]},
+        ],
+        "Batches": [[{"SessionToken": "token-in-a-list-of-lists", "Id": "b1"}], ["plain"]],
+        "Nested": {"Credentials": [{"AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "secret-deep"}]},
+    }
+    query = {
+        "UserName": "alice",
+        "Tags.member.1.Key": "team",
+        "Tags.member.1.Value": "blue",
+        "Credentials.member.1.SecretAccessKey": "secret-in-a-query-member",
+        "Credentials.member.2.SessionToken": "token-in-a-query-member",
+        "NewPassword": "new-secret",
+        "OldPassword": "old-secret",
+        "PolicyArns.member.1.arn": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+    }
+    with audit_runtime.db.transaction() as session:
+        _event(session, audit_runtime, body=json_body, query=query)
+    with audit_runtime.db.transaction() as session:
+        record = session.scalars(select(AuditEvent.record).where(AuditEvent.event_name == "Probe")).one()
+    stored = record["requestParameters"]
+    text = str(stored)
+    for secret in (
+        "hunter2-in-a-list",
+        "token-in-a-list-of-lists",
+        "secret-deep",
+        "secret-in-a-query-member",
+        "token-in-a-query-member",
+        "new-secret",
+        "old-secret",
+    ):
+        assert secret not in text
+    # Everything else is kept, in its place.
+    assert stored["body"]["Accounts"] == [
+        {"AccountName": "dev"},
+        {"AccountName": "ops", "Tags": [{"Key": "team", "Value": "ops"}]},
+    ]
+    assert stored["body"]["Batches"] == [[{"Id": "b1"}], ["plain"]]
+    assert stored["body"]["Nested"] == {"Credentials": [{"AccessKeyId": "ASIAEXAMPLE"}]}
+    assert stored["query"] == {
+        "UserName": "alice",
+        "Tags.member.1.Key": "team",
+        "Tags.member.1.Value": "blue",
+        "PolicyArns.member.1.arn": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+    }
+    assert verify(audit_runtime).ok
+
+
+def test_redaction_of_a_deeply_nested_value_stops_at_a_marker() -> None:
+    from broker.services.audit._record import TOO_DEEP, redact
+
+    deep: object = {"Password": "x"}
+    for _ in range(200):
+        deep = [deep]
+    redacted = redact({"Deep": deep, "Kept": 1})
+    assert redacted["Kept"] == 1
+    level = redacted["Deep"]
+    depth = 0
+    while isinstance(level, list):
+        level, depth = level[0], depth + 1
+    assert level == TOO_DEEP and depth < 200

@@ -15,11 +15,15 @@ Checks, in the order a report lists them:
 - **rewritten**: a signed digest records another hash for an event than the trail holds: the
   events it covers were altered and their hashes recomputed.
 - **purge**: the trail starts later than the first event or digest with no purge recorded.
+- **wiped**: no signed digest at all, not even the genesis digest `broker init` writes.
+- **truncated**: the newest digest is older than the interval allows, or a digest records that
+  the trail had been cut back before it was written (:mod:`.origin_checks`).
 
 Events after the newest digest are protected by the chain alone; the report says how many.
 
 Modules: :mod:`.report` (findings), :mod:`.digest_checks` (the digests' own chain),
-:mod:`.chain_checks` (the events against their links and the digests), :mod:`.check` (the whole check).
+:mod:`.chain_checks` (the events against their links and the digests), :mod:`.origin_checks`
+(where the trail begins and ends), :mod:`.check` (the whole check).
 """
 
 from broker.services.audit.verify.check import verify_trail

@@ -9,6 +9,13 @@ from broker.services.audit.digests import parse_digest_time
 from broker.services.audit.retention import PURGE_EVENT
 from broker.services.audit.verify.chain_checks import check_digest_coverage, check_events, load_rows
 from broker.services.audit.verify.digest_checks import CheckedDigest, check_digests
+from broker.services.audit.verify.origin_checks import (
+    check_cut_back,
+    check_gaps,
+    check_origin,
+    check_tail,
+    describe_origin,
+)
 from broker.services.audit.verify.report import Finding, Report, span
 from broker.store import Tx
 from broker.store.audit.chain import GENESIS_HASH, read_head
@@ -24,7 +31,11 @@ def verify_trail(
     now: dt.datetime | None = None,
     interval_seconds: int | None = None,
 ) -> Report:
-    """Verify the events (between the digests around ``start`` and ``end``, if given) and all digests."""
+    """Verify the events (between the digests around ``start`` and ``end``, if given) and all digests.
+
+    With ``now`` and ``interval_seconds``, also whether the trail still ends where it should: its
+    newest digest younger than the interval allows (unless ``end`` is given), and gaps between digests.
+    """
     report = Report()
     digests = check_digests(tx, keys, report)
     head = read_head(tx)
@@ -86,11 +97,16 @@ def verify_trail(
     kept = check_events(rows, lo, anchor, head, full, [d for d in digests if d.trusted], report)
     check_digest_coverage(digests, kept, lo, report)
 
+    check_origin(digests, len(rows), report)
+    check_cut_back(digests, report)
+    report.origin = describe_origin(digests, purge_anchor_digest)
+    if interval_seconds is not None:
+        check_gaps(digests, interval_seconds, report)
+        if now is not None and end is None:
+            check_tail(digests, now, interval_seconds, report)
+
     trusted = [d for d in digests if d.trusted]
-    if not trusted:
-        if rows:
-            report.warnings.append("no signed digest yet: only the hash chain protects the trail")
-    else:
+    if trusted:
         newest = trusted[-1]
         covered = int(newest.field("lastEventIndex"))
         tail = [r for r in rows if r.index > covered]
@@ -99,10 +115,4 @@ def verify_trail(
                 f"{len(tail)} event(s) ({span(tail[0].index, tail[-1].index)}) are newer than the newest digest "
                 f"(#{newest.index}, {newest.field('digestEndTime')}): only the hash chain protects them until the next"
             )
-        if now is not None and interval_seconds is not None:
-            age = (now - parse_digest_time(str(newest.field("digestEndTime")))).total_seconds()
-            if age > 2 * interval_seconds + 60:
-                report.warnings.append(
-                    f"the newest digest is {int(age)} s old (interval {interval_seconds} s): is `broker serve` running?"
-                )
     return report

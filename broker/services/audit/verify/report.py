@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # digest | modified | inserted | reordered | deleted | rewritten | head | purge
+    kind: str  # digest | modified | inserted | reordered | deleted | rewritten | head | purge | wiped | truncated
     message: str
     chain_index: int | None = None
     event_id: str | None = None
@@ -28,6 +28,7 @@ class Report:
     digests_checked: int = 0
     first_index: int | None = None
     last_index: int | None = None
+    origin: str | None = None  # where the trail begins, in words
 
     @property
     def ok(self) -> bool:
@@ -43,6 +44,7 @@ class Report:
             "digestsChecked": self.digests_checked,
             "firstEventIndex": self.first_index,
             "lastEventIndex": self.last_index,
+            "origin": self.origin,
             "findings": [f.as_dict() for f in self.findings],
             "warnings": self.warnings,
         }
