@@ -100,6 +100,15 @@ class Settings:
     # Which answered decision API calls the audit trail records, as data events: "none",
     # "denies" (those with any query not allowed) or "all".
     audit_decision_events: str = "denies"
+    # Rate limits: token buckets per client address, principal and MFA device, shared by every
+    # instance through the database. Each refusal answers 429 (AWS: Throttling) with
+    # Retry-After; see docs/configuration.md for the buckets and their defaults.
+    rate_limit_enabled: bool = True
+    # Budgets replacing the defaults of some buckets: "BUCKET=RATE/UNIT:BURST", e.g. "saml=20/s:200"
+    # (a sustained 20 a second, bursts of 200) or "mfa=30/h:30"; UNIT is s, m or h.
+    rate_limits: tuple[str, ...] = ()
+    # A refused key gets at most one audit event per this many seconds; it counts the refusals since.
+    rate_limit_audit_interval_seconds: int = 60
 
     @property
     def sp_entity_id(self) -> str:
@@ -240,6 +249,54 @@ def _mfa_context_problems(entries: tuple[str, ...]) -> list[str]:
     return problems
 
 
+# Rate-limit buckets: (sustained requests per second, burst) unless ``rate_limits`` says otherwise.
+# Generous: they stop floods and guessing, not people (a whole office behind one address signing
+# in at nine, a service asking for thousands of decisions a second).
+RATE_LIMIT_DEFAULTS: Mapping[str, tuple[float, int]] = types.MappingProxyType(
+    {
+        # Per client address.
+        "saml": (20.0, 200),  # /saml/login, /saml/acs, the role pages
+        "cli": (20.0, 200),  # /cli/authorize, /cli/token, /cli/device*, /cli/session, /cli/revoke
+        "aws": (200.0, 2000),  # POST / (STS, IAM, Organizations, CloudTrail)
+        "decisions": (1000.0, 5000),  # POST /v1/decisions
+        # Per authenticated principal.
+        "aws-principal": (100.0, 1000),
+        "decisions-principal": (500.0, 2500),
+        # Per MFA device: every code checked (wrong codes also lock the device, see iam/limits.py).
+        "mfa": (1 / 6, 20),
+    }
+)
+_RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_RATE_LIMIT = re.compile(r"\s*([a-z-]+)\s*=\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*([smh])\s*:\s*([0-9]+)\s*", re.ASCII)
+
+
+def rate_limit_budgets(settings: Settings) -> dict[str, tuple[float, int]]:
+    """Every bucket's (requests per second, burst): the defaults, with ``rate_limits`` applied."""
+    budgets = dict(RATE_LIMIT_DEFAULTS)
+    for entry in settings.rate_limits:
+        matched = _RATE_LIMIT.fullmatch(entry)
+        if matched is not None and matched.group(1) in budgets:
+            name, rate, unit, burst = matched.groups()
+            budgets[name] = (float(rate) / _RATE_UNITS[unit], int(burst))
+    return budgets
+
+
+def _rate_limit_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    for entry in settings.rate_limits:
+        matched = _RATE_LIMIT.fullmatch(entry)
+        if matched is None:
+            problems.append(f"rate_limits: {entry!r} must be BUCKET=RATE/UNIT:BURST, e.g. 'saml=20/s:200'")
+        elif matched.group(1) not in RATE_LIMIT_DEFAULTS:
+            known = ", ".join(RATE_LIMIT_DEFAULTS)
+            problems.append(f"rate_limits: unknown bucket {matched.group(1)!r} (buckets: {known})")
+        elif float(matched.group(2)) <= 0 or not 1 <= int(matched.group(4)) <= 1_000_000:
+            problems.append(f"rate_limits: {entry!r} needs a rate above 0 and a burst of 1..1000000")
+    if not 1 <= settings.rate_limit_audit_interval_seconds <= 86400:
+        problems.append("rate_limit_audit_interval_seconds: must be 1..86400")
+    return problems
+
+
 def validate(settings: Settings) -> list[str]:
     problems: list[str] = []
     parts = urlsplit(settings.base_url)
@@ -259,6 +316,13 @@ def validate(settings: Settings) -> list[str]:
         problems.append(f"workers: must be 1..64, got {settings.workers}")
     if not 1 <= settings.threads <= 256:
         problems.append(f"threads: must be 1..256, got {settings.threads}")
+    for name in ("client_header_timeout_seconds", "client_body_timeout_seconds"):
+        if not 1 <= getattr(settings, name) <= 3600:
+            problems.append(f"{name}: must be 1..3600 seconds, got {getattr(settings, name)}")
+    if settings.max_connections_per_client < 0:
+        problems.append(
+            f"max_connections_per_client: must be 0 (no limit) or more, got {settings.max_connections_per_client}"
+        )
     problems.extend(_mfa_context_problems(settings.saml_mfa_authn_contexts))
     if not 0 <= settings.saml_clock_skew_seconds <= 600:
         problems.append("saml_clock_skew_seconds: must be 0..600")
@@ -278,6 +342,7 @@ def validate(settings: Settings) -> list[str]:
         problems.append("audit_retention_days: must be 0..36500 (0 keeps events forever)")
     if settings.audit_decision_events not in ("none", "denies", "all"):
         problems.append(f"audit_decision_events: must be none, denies or all, got {settings.audit_decision_events!r}")
+    problems.extend(_rate_limit_problems(settings))
     if settings.demo and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         problems.append("demo: demo mode (with its demo IdP) only runs on a loopback base_url")
     return problems
@@ -290,10 +355,3 @@ def describe() -> list[tuple[str, str, str]]:
         default = f.default if f.default is not dataclasses.MISSING else ""
         rows.append((name, repr(default), f"{ENV_PREFIX}{name.upper()}"))
     return rows
-    for name in ("client_header_timeout_seconds", "client_body_timeout_seconds"):
-        if not 1 <= getattr(settings, name) <= 3600:
-            problems.append(f"{name}: must be 1..3600 seconds, got {getattr(settings, name)}")
-    if settings.max_connections_per_client < 0:
-        problems.append(
-            f"max_connections_per_client: must be 0 (no limit) or more, got {settings.max_connections_per_client}"
-        )

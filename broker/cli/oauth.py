@@ -318,6 +318,11 @@ def browser_login(
         else:
             say("Open this URL in a browser on this computer to sign in:")
         say(f"  {url}")
+        listener = urlsplit(server.redirect_uri)
+        say(
+            f"Then press Allow on the broker's page if it names {listener.hostname}:{listener.port}, "
+            "where this command waits."
+        )
         say(f"Waiting up to {int(timeout)} s for the browser...")
         if not server.finished.wait(timeout):
             raise BrokerError(

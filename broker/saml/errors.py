@@ -63,6 +63,11 @@ KINDS: dict[str, _Kind] = {
         logging.WARNING, "The SAML response answers a sign-in this broker did not start, or one already finished."
     ),
     "BrowserMismatch": _Kind(logging.WARNING, "The SAML response answers a sign-in started in another browser."),
+    "UntrustedOrigin": _Kind(
+        logging.WARNING,
+        "The sign-in was sent from a page that is not your identity provider's. If you did not just sign in, "
+        "close this page.",
+    ),
     "UnsolicitedRefused": _Kind(
         logging.WARNING, "This identity provider must be used through the broker's sign-in page."
     ),

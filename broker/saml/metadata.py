@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from broker.saml.errors import MetadataError, SamlError
 from broker.saml.xmldsig import pem_from_base64_der
@@ -29,6 +30,30 @@ class IdpMetadata:
     sso_post_url: str | None
     valid_until: dt.datetime | None
     digest: str
+    # The web origins (scheme://host[:port]) of its SingleSignOnService and SingleLogoutService
+    # endpoints: the pages that post a response to the ACS are served from these.
+    endpoint_origins: frozenset[str] = frozenset()
+
+
+def web_origin(url: str) -> str | None:
+    """The origin a browser names in its ``Origin`` header for a page at ``url``: lower-case
+    scheme and host, the port only when it is not the scheme's default; None if not http(s)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in ("http", "https") or not host:
+        return None
+    try:
+        host = host.encode("idna").decode("ascii")  # browsers send an IDN host as punycode
+    except UnicodeError:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" if port in (None, default_port) else f"{scheme}://{host}:{port}"
 
 
 def _parse_datetime(text: str) -> dt.datetime:
@@ -80,6 +105,9 @@ def parse_idp_metadata(xml: str) -> IdpMetadata:
             if not location.startswith(("https://", "http://")):
                 raise MetadataError(f"SingleSignOnService Location {location!r} is not an http(s) URL")
             sso[binding] = location
+    endpoints = [*sso.values()]
+    endpoints += [s.get("Location") or "" for s in idp.findall(q("md", "SingleLogoutService"))]
+    origins = frozenset(origin for origin in map(web_origin, endpoints) if origin is not None)
     valid_until = None
     for stamp in (outer_valid_until, root.get("validUntil"), idp.get("validUntil")):
         if stamp:
@@ -95,6 +123,7 @@ def parse_idp_metadata(xml: str) -> IdpMetadata:
         sso_post_url=sso.get(BINDING_POST),
         valid_until=valid_until,
         digest=hashlib.sha256(data).hexdigest(),
+        endpoint_origins=origins,
     )
 
 

@@ -13,6 +13,7 @@ from broker.crypto.keys import KeyMaterial, load_keys
 from broker.saml.sp import ServiceProvider, SpKeys
 from broker.services.audit.writer import AuditWriter
 from broker.services.cache import VersionedCache
+from broker.services.ratelimit.limiter import RateLimiter
 from broker.settings import Settings
 from broker.store.db import Database
 
@@ -67,6 +68,11 @@ class Runtime:
     @cached_property
     def box(self) -> SecretBox:
         return SecretBox(self.keys.data_encryption_keys)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Request budgets per client address, principal and MFA device, shared by every instance."""
+        return RateLimiter(self.settings, self.db, utcnow)  # the wall clock, as every instance reads it
 
     @cached_property
     def audit_writer(self) -> AuditWriter:

@@ -16,6 +16,7 @@ from typing import Any
 from broker.iam import limits
 from broker.iam.arn import InvalidArn, parse_role_arn, parse_saml_provider_arn
 from broker.iam.errors import AwsError
+from broker.iam.numbers import parse_ascii_int_in_range
 from broker.saml.assertion import (
     OID_KEYS,
     PRINCIPAL_TAG_PREFIX,
@@ -155,16 +156,16 @@ def session_attributes(assertion: Assertion) -> SessionAttributes:
     duration_text = _single(assertion, SESSION_DURATION_ATTRIBUTE)
     duration = None
     if duration_text is not None:
-        if (
-            not duration_text.isdigit()
-            or not limits.DURATION_SECONDS_MIN <= int(duration_text) <= limits.DURATION_SECONDS_MAX
-        ):
+        # ASCII digits only: str.isdigit() takes '²', which int() then refuses.
+        duration = parse_ascii_int_in_range(
+            duration_text, low=limits.DURATION_SECONDS_MIN, high=limits.DURATION_SECONDS_MAX
+        )
+        if duration is None:
             raise AwsError(
                 "InvalidIdentityToken",
                 f"SessionDuration must be an integer from {limits.DURATION_SECONDS_MIN} "
                 f"to {limits.DURATION_SECONDS_MAX}",
             )
-        duration = int(duration_text)
     tags: dict[str, str] = {}
     for attribute, values in assertion.attributes.items():
         if not attribute.startswith(PRINCIPAL_TAG_PREFIX):

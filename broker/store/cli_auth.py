@@ -10,13 +10,14 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from broker.store import models
 from broker.store._snapshot import snapshot
 from broker.store.db import Tx
 from broker.store.federation import Expiring, changed_one
+from broker.store.models.sign_in import UserCodeAttempts
 
 R = TypeVar("R")
 
@@ -178,9 +179,10 @@ def approve_device_authorization(
     duration_seconds: int | None,
     web_session_hash: str,
     now: dt.datetime,
-) -> None:
-    """The person approved the request in a browser, for this role, from this web session."""
-    _change_device(
+) -> bool:
+    """The person approved the pending request in a browser, for this role, from this web session;
+    False if it was no longer pending (decided or locked meanwhile)."""
+    return _decide_device(
         tx,
         device_code_hash,
         status="approved",
@@ -191,8 +193,14 @@ def approve_device_authorization(
     )
 
 
-def deny_device_authorization(tx: Tx, device_code_hash: str, now: dt.datetime) -> None:
-    _change_device(tx, device_code_hash, status="denied", decided_at=now)
+def deny_device_authorization(tx: Tx, device_code_hash: str, now: dt.datetime) -> bool:
+    return _decide_device(tx, device_code_hash, status="denied", decided_at=now)
+
+
+def _decide_device(tx: Tx, device_code_hash: str, **values: object) -> bool:
+    device = models.DeviceAuthorization
+    pending = (device.device_code_hash == device_code_hash, device.status == "pending")
+    return changed_one(tx, update(device).where(*pending).values(**values))
 
 
 def record_device_poll(tx: Tx, device_code_hash: str, now: dt.datetime, interval_seconds: int) -> None:
@@ -208,11 +216,92 @@ def _change_device(tx: Tx, device_code_hash: str, **values: object) -> None:
     )
 
 
+def lock_device_authorization(tx: Tx, device_code_hash: str, now: dt.datetime) -> bool:
+    """Pending -> locked (too many failed attempts on it): it can no longer be approved. False if
+    it was not pending any more."""
+    device = models.DeviceAuthorization
+    pending = (device.device_code_hash == device_code_hash, device.status == "pending")
+    return changed_one(tx, update(device).where(*pending).values(status="locked", decided_at=now))
+
+
 def consume_device_authorization(tx: Tx, device_code_hash: str, now: dt.datetime) -> bool:
     """Approved -> consumed, atomically: of two racing polls exactly one gets True."""
     device = models.DeviceAuthorization
     approved = (device.device_code_hash == device_code_hash, device.status == "approved")
     return changed_one(tx, update(device).where(*approved).values(status="consumed", consumed_at=now))
+
+
+# --- wrong user codes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserCodeAttemptsRecord:
+    """Wrong user codes counted against one key (a guesser or a device authorization)."""
+
+    key_hash: str
+    kind: str
+    failures: int
+    window_started_at: dt.datetime
+    locked_until: dt.datetime | None
+    expires_at: dt.datetime
+
+
+def user_code_locks(tx: Tx, key_hashes: list[str], now: dt.datetime) -> list[UserCodeAttemptsRecord]:
+    """The keys among ``key_hashes`` that are locked at ``now``."""
+    attempts = UserCodeAttempts
+    rows = tx.scalars(
+        select(attempts).where(attempts.key_hash.in_(key_hashes), attempts.locked_until > now).order_by(attempts.kind)
+    )
+    return [snapshot(UserCodeAttemptsRecord, row) for row in rows]
+
+
+def count_user_code_failure(
+    tx: Tx,
+    key_hash: str,
+    kind: str,
+    now: dt.datetime,
+    *,
+    window: dt.timedelta,
+    max_failures: int,
+    lockout: dt.timedelta,
+) -> UserCodeAttemptsRecord:
+    """One more wrong code against ``key_hash``; the count restarts once ``window`` has passed since
+    the first one, and reaching ``max_failures`` within it locks the key for ``lockout``.
+
+    The increment is one conditional UPDATE, so concurrent failures on any instance all count."""
+    attempts = UserCodeAttempts
+    stale = attempts.window_started_at <= now - window
+    bump = (
+        update(attempts)
+        .where(attempts.key_hash == key_hash)
+        .values(
+            failures=case((stale, 1), else_=attempts.failures + 1),
+            window_started_at=case((stale, now), else_=attempts.window_started_at),
+        )
+    )
+    if not changed_one(tx, bump):
+        try:
+            with tx.begin_nested():
+                tx.add(
+                    attempts(
+                        key_hash=key_hash,
+                        kind=kind,
+                        failures=1,
+                        window_started_at=now,
+                        locked_until=None,
+                        expires_at=now + window,
+                    )
+                )
+                tx.flush()
+        except IntegrityError:  # another request counted the first failure at the same moment
+            tx.execute(bump)
+    row = tx.get(attempts, key_hash, populate_existing=True)
+    assert row is not None
+    if row.failures >= max_failures and (row.locked_until is None or row.locked_until <= now):
+        row.locked_until = now + lockout
+    row.expires_at = max(row.window_started_at + window, row.locked_until or now)
+    tx.flush()
+    return snapshot(UserCodeAttemptsRecord, row)
 
 
 # --- CLI sessions -------------------------------------------------------------------------------
@@ -265,3 +354,4 @@ def purge_cli_expired(tx: Tx, now: dt.datetime) -> None:
     tx.execute(delete(models.CliAuthorization).where(models.CliAuthorization.expires_at < grace))
     tx.execute(delete(models.DeviceAuthorization).where(models.DeviceAuthorization.expires_at < grace))
     tx.execute(delete(models.CliSession).where(models.CliSession.expires_at < now))
+    tx.execute(delete(UserCodeAttempts).where(UserCodeAttempts.expires_at < now))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import uuid
@@ -11,9 +12,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from broker.iam.errors import AwsError
+from broker.services.ratelimit import Throttled
+from broker.services.ratelimit.refusals import admit_client
 from broker.services.runtime import Runtime
 from broker.settings import Settings, load_settings
 from broker.web import aws, cli_routes, decisions, pages, saml_routes
+from broker.web.protocol import client_info
 
 log = logging.getLogger("broker.web")
 
@@ -22,6 +26,46 @@ def _aws_error(error: AwsError, request_id: str, status: int) -> Response:
     """An AWS error raised outside the pipeline, in the protocol the request spoke."""
     response = aws.render_error(aws.request_protocol(), error, request_id)
     response.status_code = status
+    return response
+
+
+def _address_bucket() -> str | None:
+    """The per-address bucket of the request being answered, by the route it reached."""
+    blueprint, endpoint = request.blueprint, request.endpoint
+    if endpoint == "aws.endpoint" or (endpoint == "pages.index" and "Action" in request.args):
+        return "aws"
+    if blueprint == "saml" and endpoint != "saml.metadata":
+        return "saml"
+    if blueprint in ("cli", "decisions"):
+        return blueprint
+    return None
+
+
+# The CLI's machine endpoints answer OAuth JSON; its other routes are pages in a browser.
+_OAUTH_ENDPOINTS = frozenset({"cli.token", "cli.device_authorization", "cli.session", "cli.revoke"})
+
+
+def _throttled(bucket: str, refusal: Throttled, request_id: str) -> Response:
+    """A refused request, in the shape its route answers in, with ``Retry-After``."""
+    wait = refusal.retry_after_seconds
+    if bucket == "aws":
+        response = _aws_error(refusal, request_id, refusal.status)
+    elif bucket == "decisions":
+        response = decisions.throttled(refusal, request_id)
+    elif request.endpoint in _OAUTH_ENDPOINTS:
+        # RFC 8628's slow_down, which the device flow's poller already obeys.
+        body = {"error": "slow_down", "error_description": f"Too many requests; retry in {wait} s."}
+        response = Response(json.dumps(body), status=429, content_type="application/json")
+        response.headers["Cache-Control"] = "no-store"
+    else:
+        response = pages.error_page(
+            "Too many requests",
+            f"Too many requests came from your network address. Wait {wait} seconds and try again.",
+            429,
+            code=refusal.code,
+            request_id=request_id,
+        )
+    response.headers["Retry-After"] = str(wait)
     return response
 
 
@@ -59,6 +103,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.before_request
     def _nonce() -> None:
         request.environ["broker.csp_nonce"] = secrets.token_urlsafe(16)
+
+    @app.before_request
+    def _rate_limit() -> Response | None:
+        # The per-address budgets, in one place for every route; the per-principal and MFA
+        # budgets are charged after authentication, in the services.
+        if not runtime.rate_limiter.enabled:
+            return None
+        bucket = _address_bucket()
+        if bucket is None:
+            return None
+        client = client_info()
+        refusal = admit_client(runtime, bucket, client, request.method, request.path)
+        return None if refusal is None else _throttled(bucket, refusal, client.request_id)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -45,7 +45,10 @@ def endpoint() -> Response:
 
 def render(outcome: Outcome, request_id: str) -> Response:
     if outcome.error is not None:
-        return render_error(outcome.protocol, outcome.error, request_id, outcome.operation)
+        refused = render_error(outcome.protocol, outcome.error, request_id, outcome.operation)
+        if outcome.retry_after is not None:  # a throttled caller
+            refused.headers["Retry-After"] = str(outcome.retry_after)
+        return refused
     if outcome.protocol == "json":
         response = Response(json_success(outcome.result), content_type=JSON_CONTENT_TYPE)
         response.headers["x-amzn-RequestId"] = request_id

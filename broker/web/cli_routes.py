@@ -1,8 +1,9 @@
 """CLI sign-in routes: browser redirect with PKCE, device authorization, token, session, revoke.
 
 Browser pages (``/cli/authorize``, ``/cli/device/verify``) sign the person in through the normal
-SAML flow, with a local RelayState that brings them back here; machine endpoints answer JSON
-with RFC 6749 errors.
+SAML flow, with a local RelayState that brings them back here, and then ask: a code or a device
+approval only ever comes from the POST of a page that names who is signed in, the client and the
+role. Machine endpoints answer JSON with RFC 6749 errors.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
 
+from broker.services.audit import ClientInfo
 from broker.services.cli_auth import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_DEVICE_CODE,
@@ -19,6 +21,7 @@ from broker.services.cli_auth import (
     AuthorizationCodeGrant,
     AuthorizeRedirect,
     AuthorizeRefused,
+    Consent,
     DeviceAuthorizationGrant,
     OAuthError,
     RefreshTokenGrant,
@@ -26,7 +29,8 @@ from broker.services.cli_auth import (
     parse_authorize_request,
     parse_duration,
 )
-from broker.services.federation import RoleOffer, SignIn, sign_in_choices
+from broker.services.cli_auth.user_codes import MAX_TYPED_LENGTH
+from broker.services.federation import RoleOffer, SignIn, sign_in_actor, sign_in_choices
 from broker.web.pages import error_page, refusal_page, role_form
 from broker.web.protocol import client_info, runtime
 from broker.web.saml_routes import SESSION_COOKIE
@@ -130,13 +134,16 @@ def _cookies_lost() -> Response:
 
 @bp.get("/authorize")
 def authorize() -> Response:
+    cli = code_grant()
     try:
         authorize_request = parse_authorize_request(request.args.to_dict(flat=False))
     except AuthorizeRefused as exc:
+        cli.audit_refusal("CreateAuthorizationCode", client_info(), exc)
         return _refused_page(exc)
     except AuthorizeRedirect as exc:
+        cli.audit_refusal("CreateAuthorizationCode", client_info(), exc)
         return _see_other(exc.location())
-    return _continue(code_grant().begin(authorize_request), after_sign_in=False)
+    return _continue(cli.begin(authorize_request), after_sign_in=False)
 
 
 @bp.get("/authorize/resume")
@@ -145,6 +152,7 @@ def resume() -> Response:
 
 
 def _continue(handle: str | None, after_sign_in: bool) -> Response:
+    """Signed in through the right provider: the consent page. A GET never issues a code."""
     cli = code_grant()
     try:
         pending = cli.pending(handle)
@@ -163,33 +171,26 @@ def _continue(handle: str | None, after_sign_in: bool) -> Response:
         if after_sign_in:
             return _cookies_lost()
         return _sign_in(pending.provider, url_for("cli.resume", request=handle, after=AFTER_SIGN_IN))
-    web, sign_in = loaded
-    offers = sign_in.offers()
-    chosen = pending.requested_role_arn
-    if chosen is None and not offers:
-        refusal = AuthorizeRedirect(
-            pending.redirect_uri, pending.state, "access_denied", "no role is available to this sign-in"
-        )
-        return _see_other(refusal.location())
-    if chosen is None and len(offers) == 1 and runtime().settings.auto_select_single_role:
-        chosen = offers[0].role_arn
-    if chosen is not None:
-        try:
-            location = cli.grant_code(
-                handle, token, chosen, pending.requested_duration, client_info(), check_csrf=False
-            )
-        except AuthorizeRedirect as exc:
-            location = exc.location()
-        except AuthorizeRefused as exc:
-            return _refused_page(exc)
-        return _see_other(location)
-    return _page(
-        "cli_authorize.html",
-        sign_in=sign_in,
-        handle=handle,
-        csrf_token=web.csrf_token,
-        **_role_choice(offers, None, pending.requested_duration or sign_in.requested_duration),
-    )
+    try:
+        consent = cli.consent(handle, token, client_info())
+    except AuthorizeRedirect as exc:
+        return _see_other(exc.location())
+    except AuthorizeRefused as exc:
+        return _refused_page(exc)
+    return _page("cli_authorize.html", consent=consent, **_consent_choices(consent))
+
+
+def _consent_choices(consent: Consent) -> dict[str, Any]:
+    """The role radios (or the one role the CLI named) and the durations the page offers."""
+    sign_in = consent.sign_in
+    fixed = consent.requested_role
+    offers = [fixed] if fixed is not None else consent.offers
+    # One role is preselected (the CLI's, or the only one); the person still has to click.
+    preselected = fixed.role_arn if fixed is not None else None
+    choices = _role_choice(offers, preselected, consent.requested_duration or sign_in.requested_duration)
+    choices["sign_in"] = sign_in
+    choices["csrf_token"] = consent.csrf_token  # the sign-out form's
+    return choices
 
 
 @bp.post("/authorize/resume")
@@ -200,16 +201,15 @@ def choose() -> Response:
     client = client_info()
     try:
         if form.get("action") == "deny":
-            location = cli.deny(form.get("request"), token, form.get("csrf_token"), client)
+            location = cli.deny(form.get("request"), token, form.get("consent_token"), client)
         else:
             location = cli.grant_code(
                 form.get("request"),
                 token,
-                form.get("role_arn", ""),
-                _form_duration(),
+                form.get("consent_token"),
+                form.get("role_arn", "")[:2048],
+                _form_duration(cli, "CreateAuthorizationCode", client),
                 client,
-                csrf_token=form.get("csrf_token"),
-                cap_duration=True,
             )
     except AuthorizeRedirect as exc:
         location = exc.location()
@@ -218,17 +218,23 @@ def choose() -> Response:
     return _see_other(location)
 
 
-def _form_duration() -> int | None:
-    try:
-        return parse_duration(request.form.get("duration"))
-    except OAuthError:
-        return None
-
-
 def _role_choice(offers: list[RoleOffer], preselected: str | None, requested_duration: int | None) -> dict[str, Any]:
     if preselected is None and len(offers) == 1:
         preselected = offers[0].role_arn
     return {**role_form(offers, requested_duration), "preselected": preselected}
+
+
+def _form_duration(
+    cli: AuthorizationCodeGrant | DeviceAuthorizationGrant, event_name: str, client: ClientInfo
+) -> int | None:
+    """The duration a browser form chose; absent is None, anything but ASCII seconds in range is
+    refused (a page's select never sends it) and audited."""
+    try:
+        return parse_duration(request.form.get("duration"))
+    except OAuthError:
+        refused = AuthorizeRefused("InvalidRequest", "The session duration on the form is not valid.")
+        cli.audit_refusal(event_name, client, refused)
+        raise refused from None
 
 
 # --- token endpoint --------------------------------------------------------------------------------
@@ -251,7 +257,7 @@ def token() -> Response:
             grant = refresh_grant().refresh(
                 form.get("refresh_token", ""),
                 form.get("role") or None,
-                parse_duration(form.get("duration")),
+                _duration_parameter("CreateToken", client),
                 client_id,
                 client,
             )
@@ -265,6 +271,15 @@ def token() -> Response:
         return _oauth_error(exc)
     settings = runtime().settings
     return _json(grant.to_json(settings.region, settings.base_url))
+
+
+def _duration_parameter(event_name: str, client: ClientInfo) -> int | None:
+    """The optional ``duration`` form parameter; a malformed one is an audited ``invalid_request``."""
+    try:
+        return parse_duration(request.form.get("duration"))
+    except OAuthError as exc:
+        refresh_grant().audit_refusal(event_name, client, exc, request_parameters={"duration": "(malformed)"})
+        raise
 
 
 @bp.get("/session")
@@ -298,8 +313,12 @@ def device_authorization() -> Response:
     if any(len(values) > 1 for values in form.listvalues()):
         return _oauth_error(OAuthError("invalid_request", "a parameter is given more than once"))
     try:
+        client = client_info()
         start = device_grant().start_device(
-            form.get("client_id", ""), form.get("role") or None, parse_duration(form.get("duration")), client_info()
+            form.get("client_id", ""),
+            form.get("role") or None,
+            _duration_parameter("StartDeviceAuthorization", client),
+            client,
         )
     except OAuthError as exc:
         return _oauth_error(exc)
@@ -317,9 +336,13 @@ def device_authorization() -> Response:
     )
 
 
+# One character over what may be typed, so that a longer entry is refused rather than cut to a code.
+_TYPED_MAX = MAX_TYPED_LENGTH + 1
+
+
 @bp.get("/device/verify")
 def device_verify() -> Response:
-    user_code = request.args.get("user_code", "")[:32]
+    user_code = request.args.get("user_code", "")[:_TYPED_MAX]
     loaded = device_grant().web_sign_in(request.cookies.get(SESSION_COOKIE))
     if loaded is None:
         if request.args.get("after") == AFTER_SIGN_IN:
@@ -332,15 +355,16 @@ def device_verify() -> Response:
         return _sign_in(None, next_path)
     web, sign_in = loaded
     if not user_code:
-        return _page("cli_device_code.html", sign_in=sign_in, csrf_token=web.csrf_token, user_code="", problem=None)
+        return _code_form(sign_in, web.csrf_token)
     return _device_confirm(user_code, web.csrf_token, sign_in)
 
 
 @bp.post("/device/verify")
 def device_decide() -> Response:
     form = request.form
-    user_code = form.get("user_code", "")[:32]
-    loaded = device_grant().web_sign_in(request.cookies.get(SESSION_COOKIE))
+    user_code = form.get("user_code", "")[:_TYPED_MAX]
+    cli = device_grant()
+    loaded = cli.web_sign_in(request.cookies.get(SESSION_COOKIE))
     if loaded is None:
         return error_page(
             "Sign-in expired",
@@ -350,36 +374,64 @@ def device_decide() -> Response:
         )
     web, sign_in = loaded
     action = form.get("action", "")
+    client = client_info()
     if action in ("approve", "deny"):
         try:
-            view = device_grant().decide_device(
+            view = cli.decide_device(
                 user_code,
                 request.cookies.get(SESSION_COOKIE),
                 form.get("csrf_token"),
                 action == "approve",
                 form.get("role_arn") or None,
-                _form_duration(),
-                client_info(),
+                _form_duration(cli, "ApproveDeviceAuthorization", client) if action == "approve" else None,
+                client,
             )
         except AuthorizeRefused as exc:
+            if exc.code in _CODE_REFUSALS:
+                return _code_form(sign_in, web.csrf_token, user_code, exc)
             return refusal_page("Cannot complete the request", exc)
         return _page("cli_device_done.html", view=view, approved=action == "approve")
     if not web.csrf_matches(form.get("csrf_token")):
-        return error_page("Form expired", "The form has expired. Enter the code again.", 403, code="BadCsrf")
+        refused = AuthorizeRefused("BadCsrf", "The form has expired. Enter the code again.", 403)
+        cli.audit_refusal("VerifyUserCode", client, refused, actor=sign_in_actor(sign_in))
+        return refusal_page("Form expired", refused)
     return _device_confirm(user_code, web.csrf_token, sign_in)
 
 
+# Refusals of the code itself: the code form is shown again, with the reason and the status.
+_CODE_REFUSALS = frozenset(
+    {
+        "UnknownUserCode",
+        "MalformedUserCode",
+        "ExpiredUserCode",
+        "UsedUserCode",
+        "LockedUserCode",
+        "TooManyUserCodeAttempts",
+    }
+)
+
+
+def _code_form(
+    sign_in: SignIn, csrf_token: str, user_code: str = "", problem: AuthorizeRefused | None = None
+) -> Response:
+    return _page(
+        "cli_device_code.html",
+        problem.status if problem else 200,
+        sign_in=sign_in,
+        csrf_token=csrf_token,
+        user_code=user_code,
+        problem=problem.message if problem else None,
+        problem_code=problem.code if problem else None,
+    )
+
+
 def _device_confirm(user_code: str, csrf_token: str, sign_in: SignIn) -> Response:
-    view = device_grant().device_for_user_code(user_code)
-    if view is None:
-        return _page(
-            "cli_device_code.html",
-            404,
-            sign_in=sign_in,
-            csrf_token=csrf_token,
-            user_code=user_code,
-            problem="That code is not valid or has expired. Check the code your terminal shows.",
-        )
+    try:
+        view = device_grant().device_for_user_code(user_code, request.cookies.get(SESSION_COOKIE), client_info())
+    except AuthorizeRefused as exc:
+        if exc.code in _CODE_REFUSALS:
+            return _code_form(sign_in, csrf_token, user_code, exc)
+        return refusal_page("Cannot complete the request", exc)
     offers = sign_in.offers()
     requested = view.requested_role_arn if any(o.role_arn == view.requested_role_arn for o in offers) else None
     return _page(

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from broker.services import decisions
 from broker.services.decisions import Answer, DecisionApiError, HttpRequest, Outcome
+from broker.services.ratelimit import Throttled
 from broker.web.protocol import client_info, raw_path, runtime, signed_headers
 
 log = logging.getLogger("broker.decisions")
@@ -113,6 +114,11 @@ def _result(outcome: Outcome, principal: dict[str, str] | None = None) -> dict[s
     return result
 
 
+def throttled(refusal: Throttled, request_id: str) -> Response:
+    """A request over its address's rate limit (the app refuses it before this blueprint runs)."""
+    return _error(decisions.throttled(refusal), request_id)
+
+
 def _json(document: dict[str, Any], status: int, request_id: str) -> Response:
     response = Response(json.dumps(document), status=status, content_type="application/json")
     # A decision holds for this request only; no cache may answer the next one with it.
@@ -126,4 +132,6 @@ def _error(error: DecisionApiError, request_id: str) -> Response:
     response = _json(document, error.status, request_id)
     for challenge in error.challenges:
         response.headers.add("WWW-Authenticate", challenge)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response

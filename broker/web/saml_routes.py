@@ -18,6 +18,7 @@ from broker.services.credentials import TemporaryCredentials
 from broker.services.federation import (
     FederationError,
     FederationService,
+    PostOrigin,
     RoleOffer,
     SignedInBrowser,
     SignIn,
@@ -53,12 +54,25 @@ def metadata() -> Response:
 
 @bp.get("/login")
 def login() -> Response:
-    provider = request.args.get("provider", "").strip()
+    """A sign-in link: to the IdP at once for the installation's own providers, else via the question page."""
+    return _start_login(request.args.get("provider", ""), request.args.get("next"), None)
+
+
+@bp.post("/login")
+def confirm_login() -> Response:
+    """The question page's continue button: its token proves the page was shown in this browser."""
+    return _start_login(
+        request.form.get("provider", ""), request.form.get("next"), request.form.get("confirmation", "")
+    )
+
+
+def _start_login(provider: str, next_path: str | None, confirmation: str | None) -> Response:
+    provider = provider.strip()
     if not provider:
         return error_page(
             "Choose an identity provider", "The sign-in link names no identity provider.", 400, code="MissingProvider"
         )
-    relay_state = request.args.get("next") or None
+    relay_state = next_path or None
     if relay_state is not None and (
         len(relay_state) > 512 or not is_local_path(relay_state, runtime().settings.base_url)
     ):
@@ -68,16 +82,24 @@ def login() -> Response:
     binding = request.cookies.get(BINDING_COOKIE)
     if not binding or len(binding) > 128:
         binding = secrets.token_urlsafe(32)
+    client = client_info()
     try:
-        url = federation().start_login(provider, binding, relay_state)
+        start = federation().begin_login(provider, binding, relay_state, confirmation, client)
     except FederationError as exc:
-        return refusal_page("Cannot start sign-in", exc)
-    response = redirect(url, code=302)
+        return refusal_page("Cannot start sign-in", exc, client.request_id)
+    if start.url is None:
+        body = render_template(
+            "saml_continue.html", target=start.target, next_path=relay_state, confirmation=start.confirmation
+        )
+        response = _no_store(make_response(body))
+    else:
+        # 303 after the continue form's POST, so the browser GETs the IdP.
+        response = redirect(start.url, code=302 if confirmation is None else 303)  # type: ignore[assignment]
     response.set_cookie(
         BINDING_COOKIE, binding, max_age=runtime().settings.saml_request_lifetime_seconds, **_cookie_args()
     )
     response.headers["Cache-Control"] = "no-store"
-    return response  # type: ignore[return-value]
+    return response
 
 
 @bp.post("/acs")
@@ -93,7 +115,7 @@ def acs() -> Response:
         return error_page("Sign-in failed", "The identity provider sent no SAMLResponse.", 400, code="MissingResponse")
     try:
         signed_in = federation().sign_in_browser(
-            saml_response, relay_state, request.cookies.get(BINDING_COOKIE), client
+            saml_response, relay_state, request.cookies.get(BINDING_COOKIE), client, _post_origin()
         )
     except SamlError as exc:
         return refusal_page("Sign-in refused", exc, client.request_id)
@@ -105,6 +127,11 @@ def acs() -> Response:
     )
     response.delete_cookie(BINDING_COOKIE, path="/")
     return response
+
+
+def _post_origin() -> PostOrigin:
+    """What the browser says about the page that posted: set by the browser, never by the page."""
+    return PostOrigin(request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"))
 
 
 def _after_sign_in(signed_in: SignedInBrowser, client: ClientInfo) -> Response:
@@ -155,11 +182,13 @@ def roles_page(sign_in: SignIn, csrf_token: str, offers: list[RoleOffer] | None 
 def choose_role() -> Response:
     client = client_info()
     role_arn = request.form.get("role_arn", "")
-    duration_text = request.form.get("duration")
-    duration = int(duration_text) if duration_text and duration_text.isdigit() else None
     try:
         credentials = federation().assume_from_web_session(
-            request.cookies.get(SESSION_COOKIE), role_arn, duration, request.form.get("csrf_token"), client
+            request.cookies.get(SESSION_COOKIE),
+            role_arn,
+            request.form.get("duration"),
+            request.form.get("csrf_token"),
+            client,
         )
     except FederationError as exc:
         return refusal_page("Cannot issue credentials", exc, client.request_id)

@@ -15,7 +15,7 @@ from html import unescape
 from urllib.parse import urlencode, urljoin
 
 _INPUT = re.compile(r"<input\b[^>]*>", re.IGNORECASE)
-_ATTR = re.compile(r"""(\w+)=(?:"([^"]*)"|'([^']*)')""")
+_ATTR = re.compile(r"""(\w+)(?:=(?:"([^"]*)"|'([^']*)'))?""")
 
 
 def inputs(html: str) -> list[dict[str, str]]:
@@ -23,8 +23,8 @@ def inputs(html: str) -> list[dict[str, str]]:
     for tag in _INPUT.findall(html):
         found.append(
             {
-                m.group(1).lower(): unescape(m.group(2) if m.group(2) is not None else m.group(3))
-                for m in _ATTR.finditer(tag)
+                m.group(1).lower(): unescape(m.group(2) if m.group(2) is not None else (m.group(3) or ""))
+                for m in _ATTR.finditer(tag[len("<input") :])
             }
         )
     return found
@@ -32,6 +32,21 @@ def inputs(html: str) -> list[dict[str, str]]:
 
 def hidden_fields(html: str) -> dict[str, str]:
     return {i["name"]: i.get("value", "") for i in inputs(html) if i.get("type") == "hidden" and "name" in i}
+
+
+def checked_role(html: str) -> str | None:
+    """The role radio the page has checked, as a browser would submit it."""
+    for radio in inputs(html):
+        if radio.get("type") == "radio" and radio.get("name") == "role_arn" and "checked" in radio:
+            return radio.get("value")
+    return None
+
+
+def consent_form(html: str) -> str:
+    """The consent form alone (the page also has a sign-out form, with fields of its own)."""
+    start = html.find('<form id="consent-form"')
+    assert start >= 0, html[:500]
+    return html[start : html.index("</form>", start)]
 
 
 def selected_duration(html: str) -> str:
@@ -78,12 +93,15 @@ class DemoBrowser:
         return self.open(unescape(action.group(1)), hidden_fields(posted.body))
 
     def authorize(self, url: str, role_arn: str | None = None, action: str = "approve") -> Visit:
-        """Open a /cli/authorize URL, sign in, and choose ``role_arn`` if the role page shows."""
+        """Open a /cli/authorize URL, sign in, and on the consent page choose ``role_arn`` (or keep
+        the role the page has checked) and press ``action`` (approve or deny)."""
         page = self.sign_in_if_asked(self.open(url))
-        if 'id="role-form"' in page.body and "/cli/authorize/resume" in page.body:
-            fields = {**hidden_fields(page.body), "action": action, "duration": selected_duration(page.body)}
-            if role_arn:
-                fields["role_arn"] = role_arn
+        if 'id="consent-form"' in page.body:
+            form = consent_form(page.body)
+            fields = {**hidden_fields(form), "action": action, "duration": selected_duration(form)}
+            chosen = role_arn or fields.get("role_arn") or checked_role(form)
+            if chosen:
+                fields["role_arn"] = chosen
             page = self.open(urljoin(page.url, "/cli/authorize/resume"), fields)
         return page
 

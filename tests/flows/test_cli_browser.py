@@ -134,9 +134,12 @@ def test_browser_sign_in_then_credential_process_feeds_boto3(
     with chromium_page() as page:
         page.goto(url)
         login(page, "dave", "davepw")
-        page.wait_for_selector("#role-form")
+        # The consent page: who is signed in, through which IdP, where the code goes; nothing sent yet.
+        page.wait_for_selector("#consent-form")
+        assert page.inner_text("#subject") == "dave"
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", page.inner_text("#redirect-address"))
         page.get_by_label("Engineer", exact=False).first.check()
-        page.click("#get-credentials")
+        page.get_by_role("button", name="Allow and send credentials").click()
         page.wait_for_selector("#result")
         assert page.inner_text("#result") == "Signed in"
         assert "close this tab" in page.inner_text("#message")
@@ -185,7 +188,12 @@ def test_the_aws_cli_runs_credential_process_from_a_generated_config(
     url = cli.wait_for(r"(http://\S+/cli/authorize\?\S+)").group(1)
     with chromium_page() as page:
         page.goto(url)
-        login(page, "alice", "alicepw")  # the role is given and permitted: no role page
+        login(page, "alice", "alicepw")
+        # The role is given and permitted: the page shows it, and still waits for the click.
+        page.wait_for_selector("#consent-form")
+        assert page.inner_text("#role-name") == "Admin"
+        assert cli.process.poll() is None
+        page.click("#approve")
         page.wait_for_selector("#result")
     status, _ = cli.finish()
     assert status == 0, "".join(cli.seen)

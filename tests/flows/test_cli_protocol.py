@@ -2,14 +2,17 @@
 
 Sign-in is real (the bundled demo IdP, SAML through /saml/acs); the CLI is played by hand so that
 every refusal can be provoked: non-loopback redirect URIs, wrong PKCE verifiers, reused and
-expired codes, too-fast device polling, missing CSRF tokens.
+expired codes, too-fast device polling, missing CSRF tokens. A code only ever comes from the POST
+of the consent page (tests/web/test_cli_consent.py attacks that page).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -95,8 +98,33 @@ def redirected_params(response: Any, to: str = LOOPBACK) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
+def form_fields(html: str, form_id: str = "consent-form") -> dict[str, str]:
+    """The hidden fields and checked radios of one form, as a browser would submit them."""
+    start = html.rindex("<form", 0, html.index(f'id="{form_id}"'))
+    form = html[start : html.index("</form>", start)]
+    fields = {}
+    for tag in re.findall(r"<input\b[^>]*>", form):
+        name = re.search(r'name="([^"]*)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name and value and ('type="hidden"' in tag or " checked" in tag):
+            fields[unescape(name.group(1))] = unescape(value.group(1))
+    return fields
+
+
+def consent_page(client: FlaskClient, **overrides: str | None) -> Any:
+    page = authorize(client, **overrides)
+    assert page.status_code == 200 and 'id="consent-form"' in page.text, page.text[:500]
+    return page
+
+
+def consent(client: FlaskClient, page: Any, **fields: str) -> Any:
+    """Press a button of the consent page (approve unless ``action`` says otherwise)."""
+    return client.post("/cli/authorize/resume", data={**form_fields(page.text), "action": "approve", **fields})
+
+
 def new_code(client: FlaskClient, role: str = DEVELOPER, redirect_uri: str = LOOPBACK) -> str:
-    params = redirected_params(authorize(client, role=role, redirect_uri=redirect_uri), redirect_uri)
+    page = consent_page(client, role=role, redirect_uri=redirect_uri)
+    params = redirected_params(consent(client, page), redirect_uri)
     assert params["state"] == "state-1"
     return params["code"]
 
@@ -161,8 +189,15 @@ def test_a_redirect_uri_off_the_loopback_is_refused_on_a_page(client: FlaskClien
 
 def test_loopback_redirect_uris_on_any_port_are_accepted(client: FlaskClient) -> None:
     signed_in(client)
-    for uri in ("http://127.0.0.1:1/cb", "http://[::1]:65535/x/y", "http://localhost:8400/", "http://127.0.0.1/cb"):
-        params = redirected_params(authorize(client, redirect_uri=uri), uri)
+    for uri, shown in (
+        ("http://127.0.0.1:1/cb", "127.0.0.1:1"),
+        ("http://[::1]:65535/x/y", "::1:65535"),
+        ("http://localhost:8400/", "localhost:8400"),
+        ("http://127.0.0.1/cb", "127.0.0.1:80"),
+    ):
+        page = consent_page(client, redirect_uri=uri)
+        assert f'<code id="redirect-address">{shown}</code>' in page.text
+        params = redirected_params(consent(client, page), uri)
         assert params["code"]
 
 
@@ -194,26 +229,17 @@ def test_without_a_session_authorize_goes_through_saml_sign_in_and_comes_back(cl
     assert login.path == "/saml/login"
     next_path = parse_qs(login.query)["next"][0]
     assert next_path.startswith("/cli/authorize/resume?request=")
-    # Signed in (any way), the resume link shows the CLI role page for bob's two roles.
+    # Signed in (any way), the resume link shows the consent page with bob's two roles to pick from.
     signed_in(client)
     page = client.get(next_path)
-    assert page.status_code == 200 and 'id="role-form"' in page.text
+    assert page.status_code == 200 and 'id="consent-form"' in page.text
     assert DEVELOPER in page.text and READ_ONLY in page.text
     handle = parse_qs(urlsplit(next_path).query)["request"][0]
     missing_csrf = client.post(
         "/cli/authorize/resume", data={"request": handle, "role_arn": READ_ONLY, "action": "approve"}
     )
     assert missing_csrf.status_code == 403 and "BadCsrf" in missing_csrf.text
-    chosen = client.post(
-        "/cli/authorize/resume",
-        data={
-            "request": handle,
-            "role_arn": READ_ONLY,
-            "duration": "43200",
-            "csrf_token": csrf_token(page.text),
-            "action": "approve",
-        },
-    )
+    chosen = consent(client, page, role_arn=READ_ONLY, duration="43200")
     params = redirected_params(chosen)
     assert set(params) == {"code", "state"}
     granted = exchange(client, params["code"])
@@ -253,15 +279,16 @@ def test_a_code_is_exchanged_once_with_the_right_verifier(client: FlaskClient, r
     assert all(e["eventSource"] == "sso-oauth.amazonaws.com" for e in events)
     assert all(VERIFIER not in str(e) and code not in str(e) for e in events)
     assert [e.get("errorCode") for e in audit(runtime, "CreateAuthorizationCode")] == [None, None]
+    assert events[2]["additionalEventData"]["authorizationId"]
 
 
 def test_expired_codes_and_other_redirect_uris_are_refused(client: FlaskClient, clock: Clock) -> None:
     signed_in(client)
     code = new_code(client)
+    # The clock only moves forward here: the rate limiter's buckets do not expect time to run back.
     clock.offset = dt.timedelta(seconds=61)
     expired = exchange(client, code)
     assert expired.json["error"] == "invalid_grant" and "expired" in expired.json["error_description"]
-    clock.offset = dt.timedelta(0)
     other = exchange(client, new_code(client), redirect_uri="http://127.0.0.1:1/other")
     assert other.json["error"] == "invalid_grant" and "redirect_uri" in other.json["error_description"]
     assert exchange(client, "no-such-code").json["error"] == "invalid_grant"
@@ -388,7 +415,12 @@ def test_device_authorization_pending_slow_down_approve_once(
     assert granted.status_code == 200 and granted.json["RoleArn"] == READ_ONLY and granted.json["refresh_token"]
     assert poll(client, start["device_code"]).json["error"] == "invalid_grant"
     approvals = audit(runtime, "ApproveDeviceAuthorization")
-    assert len(approvals) == 1 and approvals[0]["requestParameters"]["roleArn"] == READ_ONLY
+    assert [e.get("errorCode") for e in approvals] == ["BadCsrf", "RoleNotPermitted", None]
+    assert approvals[-1]["requestParameters"]["roleArn"] == READ_ONLY
+    # The wrong code typed above is audited with its precise reason; the code itself is not recorded.
+    forged_lookup, guess = audit(runtime, "VerifyUserCode")
+    assert forged_lookup["errorCode"] == "BadCsrf"
+    assert guess["errorCode"] == "UnknownUserCode" and "BCDF-GHJK" not in json.dumps(guess)
     assert [e.get("errorCode") for e in audit(runtime, "CreateToken")] == [None]
 
 
@@ -418,12 +450,34 @@ def test_device_authorization_denied_and_expired(client: FlaskClient, clock: Clo
 def test_several_providers_get_a_chooser_and_a_named_one_goes_straight_there(
     client: FlaskClient, runtime: Runtime
 ) -> None:
-    from broker.services.iam import providers
+    from broker.services.iam import providers, roles
     from tests.support.metadata import idp_metadata_xml
 
     with runtime.db.transaction() as session:
         providers.create_saml_provider(
             session, ACCOUNT, "okta", idp_metadata_xml("https://okta.example/app"), None, runtime.now()
+        )
+        # A provider is offered only if some role trusts it.
+        trust = {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:saml-provider/okta"},
+                    "Action": "sts:AssumeRoleWithSAML",
+                }
+            ]
+        }
+        roles.create_role(
+            session,
+            ACCOUNT,
+            name="OktaUsers",
+            trust_policy=json.dumps({"Version": "2012-10-17", **trust}),
+            path=None,
+            description=None,
+            max_session_duration=None,
+            permissions_boundary=None,
+            tags=None,
+            now=runtime.now(),
         )
     chooser = authorize(client, role=None)
     assert chooser.status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
@@ -16,8 +17,12 @@ from broker.demo.setup import prepare_demo, seed_demo
 from broker.services.runtime import Runtime
 from broker.store import models
 from broker.web.app import create_app
-from tests.support.brokers import make_runtime, make_settings
+from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
+from tests.support.browser import chromium_page
 from tests.support.demo_flow import csrf_token, demo_saml_response, demo_sign_in, element_text
+
+if TYPE_CHECKING:  # Playwright is imported by tests.support.browser, after its environment is set
+    from playwright.sync_api import Request
 
 
 @pytest.fixture
@@ -256,3 +261,35 @@ def test_the_credentials_and_no_role_pages_offer_sign_out(client: FlaskClient) -
     assert no_roles.status_code == 403
     assert 'id="sign-out-form"' in no_roles.text
     assert _sign_out(client, csrf_token(no_roles.text)).status_code == 200
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("start", ["/demo-idp/initiate", "/saml/login?provider=demo"])
+def test_the_demo_idp_signs_in_through_chromium_posting_from_the_brokers_own_page(
+    tmp_path: Path, keys_dir: Path, start: str
+) -> None:
+    """The demo IdP's post page is the broker's own, served with ``Referrer-Policy: no-referrer``:
+    Chromium posts with ``Origin: null`` and ``Sec-Fetch-Site: same-origin``, which the ACS takes
+    as the broker's own origin (the demo IdP's), IdP-initiated included."""
+    port = free_port()
+    settings = make_settings(
+        tmp_path, keys_dir, f"sqlite:///{tmp_path / 'demo.db'}", f"http://127.0.0.1:{port}", demo=True
+    )
+    prepare_demo(Runtime.from_settings(settings))
+    runtime = make_runtime(settings)
+    seed_demo(runtime)
+    with LiveBroker(runtime, port) as live, chromium_page() as page:
+        posted: list[tuple[str | None, str | None]] = []
+
+        def note(request: Request) -> None:
+            if request.method == "POST" and request.url == f"{live.url}/saml/acs":
+                headers = request.all_headers()
+                posted.append((headers.get("origin"), headers.get("sec-fetch-site")))
+
+        page.on("request", note)
+        page.goto(live.url + start)
+        page.fill("#username", "alice")
+        page.fill("#password", "alice-demo")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#role-form")
+    assert posted == [("null", "same-origin")]

@@ -1,7 +1,9 @@
 """One pipeline for every AWS-protocol request, Query and JSON alike.
 
-parse -> authenticate (SigV4 or session token) -> authorize (the handler asks the policy engine)
--> run the action -> audit -> an :class:`Outcome` the web layer renders in the request's protocol.
+parse -> authenticate (SigV4 or session token) -> throttle (the caller's rate limit) -> authorize
+(the handler asks the policy engine) -> run the action -> audit -> an :class:`Outcome` the web
+layer renders in the request's protocol. A throttled call is audited once per caller and interval
+(the event counts the refusals since), the others only counted.
 
 A call that changes state commits with its audit event in one transaction. A read-only call runs
 in a read transaction (no write lock) and hands its event to the process's group-commit writer,
@@ -12,7 +14,6 @@ cannot be recorded is answered ServiceUnavailable, never as if it had been.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +22,12 @@ from typing import Any
 from broker.iam.errors import AccessDenied, AccessDeniedException, AwsError
 from broker.services.api import actions as _actions  # noqa: F401  (registers every action)
 from broker.services.api.call import Call, UnsignedCall
-from broker.services.api.params import Params
-from broker.services.api.registry import JSON_ACTIONS, QUERY_ACTIONS, Operation, WireProtocol
+from broker.services.api.params import Params, read_json_body
+from broker.services.api.registry import Operation, Unrouted, WireProtocol, json_operation, query_operation
 from broker.services.api.shapes import json_safe
 from broker.services.audit import AuditScope, AuditWriteFailed
-from broker.services.auth import Bookkeeping, HttpRequest, authenticate, write_bookkeeping
+from broker.services.auth import Bookkeeping, Caller, HttpRequest, authenticate, write_bookkeeping
+from broker.services.ratelimit import Throttled
 from broker.services.runtime import Runtime
 from broker.store import Tx
 
@@ -40,30 +42,50 @@ class Outcome:
     operation: Operation | None
     result: Mapping[str, Any] | None = None
     error: AwsError | None = None
+    # Seconds a throttled caller should wait (``Retry-After``).
+    retry_after: int | None = None
 
 
 def handle_query(runtime: Runtime, params: Params, request: HttpRequest) -> Outcome:
     """A Query-protocol call: ``Action`` names the operation."""
-    name = params.get("Action")
-    if not name:
-        return Outcome("query", None, error=AwsError("MissingAction", "Missing Action"))
-    operation = QUERY_ACTIONS.get(name)
-    if operation is None:
-        message = f"Could not find operation {name} for version {params.get('Version')}"
-        return Outcome("query", None, error=AwsError("InvalidAction", message))
+    audited = {k: v for k, v in params.as_dict().items() if k not in ("Action", "Version")}
+    operation = query_operation(params)
+    if isinstance(operation, Unrouted):
+        return _unrouted(runtime, "query", operation, request, audited)
     if operation.unsigned is not None:
         return _unsigned(runtime, operation, params, request)
-    audited = {k: v for k, v in params.as_dict().items() if k not in ("Action", "Version")}
     return _signed(runtime, operation, request, params, None, audited)
 
 
 def handle_json(runtime: Runtime, target: str, request: HttpRequest) -> Outcome:
     """A JSON-protocol call: ``X-Amz-Target`` names the operation."""
-    operation = JSON_ACTIONS.get(target)
-    if operation is None:
-        error = AwsError("UnknownOperationException", f"Operation {target[:200]} is not served by this endpoint.")
-        return Outcome("json", None, error=error)
+    operation = json_operation(target)
+    if isinstance(operation, Unrouted):
+        return _unrouted(runtime, "json", operation, request, None)
     return _signed(runtime, operation, request, Params(), request.body, {})
+
+
+def _unrouted(
+    runtime: Runtime,
+    protocol: WireProtocol,
+    unrouted: Unrouted,
+    request: HttpRequest,
+    audited: Mapping[str, Any] | None,
+) -> Outcome:
+    """A request that reaches no operation is refused before authentication, and recorded so."""
+    audit = AuditScope(
+        event_name=unrouted.event_name,
+        event_source=unrouted.service.event_source,
+        client=request.client,
+        region=runtime.settings.region,
+        request_parameters=audited,
+    )
+    try:
+        audit.submit(runtime.audit_writer, runtime.now(), error=unrouted.error)
+    except AuditWriteFailed as failed:
+        log.error("audit write failed for a refused request: %s", failed.__cause__ or failed)
+        return Outcome(protocol, None, error=AwsError("ServiceUnavailable", failed.message))
+    return Outcome(protocol, None, error=unrouted.error)
 
 
 def _signed(
@@ -88,11 +110,19 @@ def _signed(
         if operation.read_only:
             # A read takes no write lock; its event and any bookkeeping are written after it.
             with runtime.db.read() as tx:
-                result = _run(runtime, tx, operation, request, params, json_body, audit, bookkeeping)
+                caller = _authenticated(runtime, tx, operation, request, audit, bookkeeping)
+                _admit(runtime, caller)
+                result = _act(runtime, tx, caller, operation, request, params, json_body, audit)
             _record_apart(runtime, audit, bookkeeping)
             return Outcome(protocol, operation, result=result)
+        # A write authenticates and is charged to its caller's budget before its transaction:
+        # the charge commits on its own connection, which on SQLite must not wait for the write
+        # lock the transaction holds (held the shorter for it).
+        with runtime.db.read() as tx:
+            caller = _authenticated(runtime, tx, operation, request, audit, bookkeeping)
+        _admit(runtime, caller)
         with runtime.db.transaction() as tx:
-            result = _run(runtime, tx, operation, request, params, json_body, audit, bookkeeping)
+            result = _act(runtime, tx, caller, operation, request, params, json_body, audit)
             for write in bookkeeping:
                 write(tx)
             audit.record(tx, runtime.now(), response=json_safe(result))
@@ -100,6 +130,13 @@ def _signed(
     except AuditWriteFailed as exc:
         return _unrecorded(protocol, operation, exc)
     except AwsError as exc:
+        retry_after = None
+        if isinstance(exc, Throttled):  # the caller's budget, or an MFA device's
+            retry_after = exc.retry_after_seconds
+            if not exc.audited:  # counted in its bucket; the key's first refusal of the interval was audited
+                write_bookkeeping(runtime, bookkeeping)
+                return Outcome(protocol, operation, error=exc, retry_after=retry_after)
+            audit.additional = {**(audit.additional or {}), **exc.audit_details}
         error = exc.for_json_protocol() if protocol == "json" else exc
         if isinstance(error, AccessDenied | AccessDeniedException):
             log.info("denied %s for %s: %s", operation.name, audit.actor.arn, error.message)
@@ -107,7 +144,7 @@ def _signed(
             _record_refusal(runtime, audit, error, exc, bookkeeping)
         except AuditWriteFailed as failed:
             return _unrecorded(protocol, operation, failed)
-        return Outcome(protocol, operation, error=error)
+        return Outcome(protocol, operation, error=error, retry_after=retry_after)
 
 
 def _unrecorded(protocol: WireProtocol, operation: Operation, failed: AuditWriteFailed) -> Outcome:
@@ -116,24 +153,51 @@ def _unrecorded(protocol: WireProtocol, operation: Operation, failed: AuditWrite
     return Outcome(protocol, operation, error=AwsError("ServiceUnavailable", failed.message))
 
 
-def _run(
+def _authenticated(
     runtime: Runtime,
     tx: Tx,
+    operation: Operation,
+    request: HttpRequest,
+    audit: AuditScope,
+    bookkeeping: list[Bookkeeping],
+) -> Caller:
+    """The caller whose signature the request carries, named in the audit scope."""
+    # The credential scope must name the service called; its signing name is its event source's
+    # first label (iam.amazonaws.com: iam).
+    caller, _signed_request = authenticate(
+        runtime,
+        tx,
+        request.method,
+        request.path,
+        request.query_string,
+        request.headers,
+        request.body,
+        bookkeeping,
+        service=operation.service.event_source.partition(".")[0],
+    )
+    audit.actor = caller.actor()
+    return caller
+
+
+def _admit(runtime: Runtime, caller: Caller) -> None:
+    """Charge the call to its caller's budget (its address's was charged on arrival)."""
+    runtime.rate_limiter.enforce("aws-principal", caller.arn)
+
+
+def _act(
+    runtime: Runtime,
+    tx: Tx,
+    caller: Caller,
     operation: Operation,
     request: HttpRequest,
     params: Params,
     json_body: bytes | None,
     audit: AuditScope,
-    bookkeeping: list[Bookkeeping],
 ) -> Mapping[str, Any] | None:
-    """Authenticate, then run the action's handler (which authorizes) in ``tx``."""
-    caller, _signed_request = authenticate(
-        runtime, tx, request.method, request.path, request.query_string, request.headers, request.body, bookkeeping
-    )
-    audit.actor = caller.actor()
+    """Run the action's handler (which authorizes) in ``tx``."""
     body: Mapping[str, Any] = {}
     if json_body is not None:
-        body = _json_body(json_body)
+        body = read_json_body(json_body)
         audit.request_parameters = body
     call = Call(runtime, tx, caller, params, body, request.client, request.secure, audit)
     assert operation.handler is not None
@@ -170,15 +234,3 @@ def _unsigned(runtime: Runtime, operation: Operation, params: Params, request: H
     except AwsError as exc:
         return Outcome("query", operation, error=exc)
     return Outcome("query", operation, result=result)
-
-
-def _json_body(raw: bytes) -> Mapping[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise AwsError("SerializationException", "The request body is not valid JSON.") from None
-    if not isinstance(parsed, dict):
-        raise AwsError("SerializationException", "The request body must be a JSON object.")
-    return parsed

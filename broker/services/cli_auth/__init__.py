@@ -7,10 +7,11 @@ a password or an assertion. Codes, device codes, request handles and refresh han
 as SHA-256 hashes only. Every code exchange, refresh, device decision and revocation is audited
 in the transaction that changes the state.
 
-- :mod:`.code_flow`: ``/cli/authorize`` and the code exchange (:class:`AuthorizationCodeGrant`).
+- :mod:`.code_flow`: ``/cli/authorize``, its consent page and the code exchange (:class:`AuthorizationCodeGrant`).
 - :mod:`.device`: device authorization and its approval page (:class:`DeviceAuthorizationGrant`).
 - :mod:`.refresh`: the refresh grant, session introspection, revocation (:class:`RefreshTokenGrant`).
 - :mod:`.sessions`: the web session a grant hangs on and the CLI sessions opened from it.
+- :mod:`.user_code_guard`: typed user codes checked, wrong ones counted, locked out and audited.
 - :mod:`.authorize_request`, :mod:`.clients`, :mod:`.pkce`, :mod:`.loopback`, :mod:`.user_codes`:
   the pure protocol checks; :mod:`.errors`: the refusals, by where they are answered.
 """
@@ -23,7 +24,7 @@ from broker.services.cli_auth.clients import (
     GRANT_DEVICE_CODE,
     GRANT_REFRESH_TOKEN,
 )
-from broker.services.cli_auth.code_flow import AuthorizationCodeGrant, PendingAuthorization
+from broker.services.cli_auth.code_flow import AuthorizationCodeGrant, Consent, PendingAuthorization
 from broker.services.cli_auth.device import DeviceAuthorizationGrant, DeviceStart, DeviceView
 from broker.services.cli_auth.errors import AuthorizeRedirect, AuthorizeRefused, OAuthError
 from broker.services.cli_auth.refresh import RefreshTokenGrant, SessionView
@@ -37,6 +38,7 @@ __all__ = [
     "AuthorizationCodeGrant",
     "AuthorizeRedirect",
     "AuthorizeRefused",
+    "Consent",
     "DeviceAuthorizationGrant",
     "DeviceStart",
     "DeviceView",

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from broker.errors import BrokerError
 from broker.iam.timestamps import aws_timestamp
-from broker.services.audit import Actor, AuditScope, ClientInfo
+from broker.services.audit import ANONYMOUS, Actor, AuditScope, ClientInfo
 from broker.services.cli_auth.errors import OAuthCode, OAuthError
 from broker.services.cli_auth.sessions import open_cli_session, revoke_cli_session
 from broker.services.credentials import TemporaryCredentials
@@ -97,6 +98,20 @@ class CliAuthBase:
             recipient=actor.account_id,
             additional=additional,
         )
+
+    def audit_refusal(
+        self,
+        event_name: str,
+        client: ClientInfo,
+        error: BrokerError,
+        *,
+        actor: Actor = ANONYMOUS,
+        request_parameters: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a refusal that changed nothing (a malformed request) through the group-commit
+        writer; returns once the event is durable, so the answer never leaves unaudited."""
+        scope = self._scope(event_name, actor, client, request_parameters=request_parameters)
+        scope.submit(self.runtime.audit_writer, self.runtime.now(), error=error)
 
     def _open_cli_session(
         self,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from broker.iam import limits
 from broker.iam.arn import InvalidArn, parse_role_arn
+from broker.iam.numbers import is_absent, parse_ascii_int_in_range
 from broker.services.cli_auth.clients import CLIENT_ID
 from broker.services.cli_auth.errors import AuthorizeRedirect, AuthorizeRefused, OAuthCode, OAuthError
 from broker.services.cli_auth.loopback import is_loopback_redirect_uri
@@ -96,15 +97,13 @@ def is_role_arn(text: str) -> bool:
 
 
 def _duration(text: str | None) -> int | None:
-    if text is None or not text.isdigit() or len(text) > 6:
-        return None
-    value = int(text)
-    return value if limits.DURATION_SECONDS_MIN <= value <= limits.DURATION_SECONDS_MAX else None
+    # ASCII digits only: str.isdigit() also passes '²' (which int() refuses) and '٣' (which it reads).
+    return parse_ascii_int_in_range(text, low=limits.DURATION_SECONDS_MIN, high=limits.DURATION_SECONDS_MAX)
 
 
 def parse_duration(text: str | None) -> int | None:
     """An optional duration parameter: None when absent, OAuthError when not valid."""
-    if text is None or text == "":
+    if is_absent(text):
         return None
     value = _duration(text)
     if value is None:

@@ -2,14 +2,23 @@
 (RFC 6749 section 4.1, RFC 7636, RFC 8252).
 
 ``/cli/authorize`` is recorded as a pending authorization (:meth:`AuthorizationCodeGrant.begin`)
-that survives the IdP round trip; once the person has chosen a role, the browser is sent back to
-the CLI's loopback listener with a one-time code, which the CLI exchanges with its PKCE verifier
-for credentials and the refresh handle of a new CLI session.
+that survives the IdP round trip. Signed in, the person always sees a consent page
+(:meth:`AuthorizationCodeGrant.consent`): who is signed in and through which IdP, the client and
+the loopback address the code would go to, the role and the duration. Only the POST of that page,
+carrying a token bound to the browser session and to this request, mints a one-time code
+(:meth:`AuthorizationCodeGrant.grant_code`); the browser is then sent back to the CLI's loopback
+listener with it, and the CLI exchanges it with its PKCE verifier for credentials and the refresh
+handle of a new CLI session. A GET never issues a code: another local user listening on a
+loopback port, or an attacker who signed the browser in as themselves (login CSRF), gets nothing
+without the person's click on a page that names them.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 from dataclasses import asdict, dataclass
 
@@ -17,10 +26,10 @@ from broker.services.audit import Actor, ClientInfo
 from broker.services.cli_auth._base import CliAuthBase, TokenGrant
 from broker.services.cli_auth.clients import GRANT_AUTHORIZATION_CODE, check_client
 from broker.services.cli_auth.errors import AuthorizeRedirect, AuthorizeRefused, OAuthCode, OAuthError
-from broker.services.cli_auth.loopback import with_query
+from broker.services.cli_auth.loopback import loopback_host_port, with_query
 from broker.services.cli_auth.pkce import is_code_verifier, pkce_matches
 from broker.services.cli_auth.sessions import browser_sign_in, stored_sign_in
-from broker.services.federation import sign_in_actor, token_hash
+from broker.services.federation import BrowserSession, RoleOffer, SignIn, sign_in_actor, token_hash
 from broker.store import Tx
 from broker.store import cli_auth as store
 from broker.store.cli_auth import AuthorizeRequest, CliAuthorizationRecord
@@ -30,6 +39,42 @@ AUTHORIZATION_LIFETIME = dt.timedelta(minutes=10)
 # ...and the code it ends with is good for one exchange within a minute.
 CODE_LIFETIME = dt.timedelta(seconds=60)
 _EXPIRED_FORM = "The form has expired. Run `broker login` again."
+
+
+def consent_token(web: BrowserSession, request_hash: str) -> str:
+    """The consent form's token: an HMAC of the pending request under the browser session's CSRF
+    secret, so it is good for that browser and that request only."""
+    message = f"cli-consent:{request_hash}".encode()
+    mac = hmac.new(web.csrf_token.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def consent_matches(web: BrowserSession, request_hash: str, given: str | None) -> bool:
+    return given is not None and len(given) <= 64 and hmac.compare_digest(consent_token(web, request_hash), given)
+
+
+def _too_long(duration: int | None, offer: RoleOffer) -> str:
+    return f"duration {duration} s exceeds the MaxSessionDuration of {offer.role_name} ({offer.max_session_duration} s)"
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What the consent page shows before any code exists: who is signed in (and through which
+    IdP), which client asks and where the code would go, and the role and duration it would get."""
+
+    handle: str
+    consent_token: str
+    # The browser session's own token, for the page's sign-out form.
+    csrf_token: str
+    client_id: str
+    redirect_host: str
+    redirect_port: int
+    sign_in: SignIn
+    offers: list[RoleOffer]
+    # The role the CLI asked for (--role), fixed on the page; None: the person picks one of ``offers``.
+    requested_role: RoleOffer | None
+    requested_duration: int | None
+    expires_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -82,43 +127,110 @@ class AuthorizationCodeGrant(CliAuthBase):
             )
         return row
 
+    def consent(self, handle: str | None, web_token: str | None, client: ClientInfo) -> Consent:
+        """What the consent page shows for a pending request and the signed-in browser.
+
+        Nothing is issued here: a code is only minted by the page's POST (:meth:`grant_code`). What
+        can be refused before the person is asked (a role the CLI named that the sign-in may not
+        assume, a duration over that role's maximum, no role at all) is refused now, audited, and
+        sent back to the CLI as an OAuth error."""
+        now = self.runtime.now()
+        with self.runtime.db.transaction() as tx:
+            row = self._pending_row(tx, handle)
+            web, sign_in = browser_sign_in(tx, web_token, None, now, expired_form=None)
+            offers = sign_in.offers()
+            requested = next((o for o in offers if o.role_arn == row.requested_role_arn), None)
+            refusal: tuple[OAuthCode, str] | None = None
+            if row.requested_role_arn is not None and requested is None:
+                refusal = ("access_denied", f"role {row.requested_role_arn} is not one this sign-in may assume")
+            elif requested is not None and (row.requested_duration or 0) > requested.max_session_duration:
+                refusal = ("invalid_request", _too_long(row.requested_duration, requested))
+            elif not offers:
+                refusal = ("access_denied", "no role is available to this sign-in")
+            if refusal is None:
+                assert handle is not None
+                host, port = loopback_host_port(row.redirect_uri)
+                return Consent(
+                    handle=handle,
+                    consent_token=consent_token(web, row.request_hash),
+                    csrf_token=web.csrf_token,
+                    client_id=row.client_id,
+                    redirect_host=host,
+                    redirect_port=port,
+                    sign_in=sign_in,
+                    offers=offers,
+                    requested_role=requested,
+                    requested_duration=row.requested_duration,
+                    expires_at=row.expires_at,
+                )
+            store.close_cli_authorization(tx, row.request_hash, now)
+            scope = self._scope("CreateAuthorizationCode", sign_in_actor(sign_in), client)
+            scope.request_parameters = {
+                "clientId": row.client_id,
+                "roleArn": row.requested_role_arn,
+                "durationSeconds": row.requested_duration,
+            }
+            scope.additional = {"authorizationId": row.request_hash[:16]}
+            scope.record(tx, now, error=OAuthError(*refusal))
+        raise AuthorizeRedirect(row.redirect_uri, row.state, *refusal)
+
     def grant_code(
         self,
         handle: str | None,
         web_token: str | None,
+        consent: str | None,
         role_arn: str,
         duration: int | None,
         client: ClientInfo,
-        *,
-        csrf_token: str | None = None,
-        check_csrf: bool = True,
-        cap_duration: bool = False,
     ) -> str:
-        """The person chose a role (or the CLI's --role was permitted): the loopback URL with a code.
+        """The person approved on the consent page: the loopback URL with a one-time code.
 
-        ``cap_duration``: the page offers durations up to the longest role's maximum, so a choice
-        there is capped to the role's; a duration the CLI asked for is refused instead.
-        """
+        ``consent`` is the page's token, bound to this browser session and this request: a forged
+        POST, a replayed one (the request has its code already) or one naming another request is
+        refused and audited. The role and duration the CLI asked for are the ones granted; when it
+        asked for none, the page's choice is used, its duration capped to the role's maximum."""
+        try:
+            return self._grant_code(handle, web_token, consent, role_arn, duration, client)
+        except AuthorizeRefused as exc:
+            self._audit_page_refusal(web_token, client, exc)
+            raise
+
+    def _audit_page_refusal(self, web_token: str | None, client: ClientInfo, error: AuthorizeRefused) -> None:
+        loaded = self.web_sign_in(web_token)
+        actor = sign_in_actor(loaded[1]) if loaded else Actor(type="SAMLUser")
+        self.audit_refusal("CreateAuthorizationCode", client, error, actor=actor)
+
+    def _grant_code(
+        self,
+        handle: str | None,
+        web_token: str | None,
+        consent: str | None,
+        role_arn: str,
+        duration: int | None,
+        client: ClientInfo,
+    ) -> str:
         now = self.runtime.now()
         code = secrets.token_urlsafe(32)
         with self.runtime.db.transaction() as tx:
             row = self._pending_row(tx, handle)
-            web, sign_in = browser_sign_in(
-                tx, web_token, csrf_token, now, expired_form=_EXPIRED_FORM if check_csrf else None
-            )
+            web, sign_in = self._approved_by(tx, row, web_token, consent, now)
+            if row.requested_role_arn is not None and role_arn != row.requested_role_arn:
+                raise AuthorizeRefused(
+                    "InvalidRequest",
+                    "The form names another role than the command asked for. Run `broker login` again.",
+                )
             offer = next((o for o in sign_in.offers() if o.role_arn == role_arn), None)
-            if offer is not None and cap_duration and duration is not None:
+            if row.requested_duration is not None:
+                duration = row.requested_duration
+            elif offer is not None and duration is not None:
                 duration = min(duration, offer.max_session_duration)
             refusal: tuple[OAuthCode, str] | None = None
             if offer is None:
                 refusal = ("access_denied", f"role {role_arn[:2048]} is not one this sign-in may assume")
             elif duration is not None and duration > offer.max_session_duration:
-                refusal = (
-                    "invalid_request",
-                    f"duration {duration} s exceeds the MaxSessionDuration of {offer.role_name} "
-                    f"({offer.max_session_duration} s)",
-                )
+                refusal = ("invalid_request", _too_long(duration, offer))
             scope = self._scope("CreateAuthorizationCode", sign_in_actor(sign_in), client)
+            scope.additional = {"authorizationId": row.request_hash[:16]}
             if refusal is None:
                 store.grant_cli_code(
                     tx,
@@ -135,7 +247,6 @@ class AuthorizationCodeGrant(CliAuthBase):
                     "roleArn": role_arn,
                     "durationSeconds": duration,
                 }
-                scope.additional = {"authorizationId": row.request_hash[:16]}
                 scope.record(tx, now)
                 return with_query(row.redirect_uri, {"code": code, "state": row.state})
             store.close_cli_authorization(tx, row.request_hash, now)
@@ -144,12 +255,28 @@ class AuthorizationCodeGrant(CliAuthBase):
         # Raised once the refusal and its audit record are committed.
         raise AuthorizeRedirect(row.redirect_uri, row.state, *refusal)
 
-    def deny(self, handle: str | None, web_token: str | None, csrf_token: str | None, client: ClientInfo) -> str:
+    def _approved_by(
+        self, tx: Tx, row: CliAuthorizationRecord, web_token: str | None, consent: str | None, now: dt.datetime
+    ) -> tuple[BrowserSession, SignIn]:
+        """The signed-in browser whose consent page, for this very request, was submitted."""
+        web, sign_in = browser_sign_in(tx, web_token, None, now, expired_form=None)
+        if not consent_matches(web, row.request_hash, consent):
+            raise AuthorizeRefused("BadCsrf", _EXPIRED_FORM, 403)
+        return web, sign_in
+
+    def deny(self, handle: str | None, web_token: str | None, consent: str | None, client: ClientInfo) -> str:
         """The person cancelled in the browser: the loopback URL with error=access_denied."""
+        try:
+            return self._deny(handle, web_token, consent, client)
+        except AuthorizeRefused as exc:
+            self._audit_page_refusal(web_token, client, exc)
+            raise
+
+    def _deny(self, handle: str | None, web_token: str | None, consent: str | None, client: ClientInfo) -> str:
         now = self.runtime.now()
         with self.runtime.db.transaction() as tx:
             row = self._pending_row(tx, handle)
-            _web, sign_in = browser_sign_in(tx, web_token, csrf_token, now, expired_form=_EXPIRED_FORM)
+            _web, sign_in = self._approved_by(tx, row, web_token, consent, now)
             store.close_cli_authorization(tx, row.request_hash, now)
             scope = self._scope(
                 "CreateAuthorizationCode",

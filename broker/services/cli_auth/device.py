@@ -18,8 +18,11 @@ from broker.services.cli_auth.authorize_request import is_role_arn
 from broker.services.cli_auth.clients import GRANT_DEVICE_CODE, check_client
 from broker.services.cli_auth.errors import AuthorizeRefused, OAuthError
 from broker.services.cli_auth.sessions import browser_sign_in, stored_sign_in
+from broker.services.cli_auth.user_code_guard import EVENT as USER_CODE_EVENT
+from broker.services.cli_auth.user_code_guard import NOT_VALID as _NOT_VALID
+from broker.services.cli_auth.user_code_guard import CodeCheck, check_user_code, strike_device
 from broker.services.cli_auth.user_codes import display_user_code, new_user_code, normalise_user_code
-from broker.services.federation import sign_in_actor, token_hash
+from broker.services.federation import SignIn, sign_in_actor, token_hash
 from broker.store import Tx
 from broker.store import cli_auth as store
 from broker.store.cli_auth import DeviceAuthorizationRecord
@@ -97,16 +100,26 @@ class DeviceAuthorizationGrant(CliAuthBase):
                 raise OAuthError("temporarily_unavailable", "could not draw a free user code; try again", 503)
         return DeviceStart(device_code, user_code, int(DEVICE_LIFETIME.total_seconds()), interval)
 
-    def device_for_user_code(self, user_code: str) -> DeviceView | None:
-        """A pending, unexpired device request by what the person typed; None otherwise."""
-        code = normalise_user_code(user_code)
-        if code is None:
-            return None
+    def device_for_user_code(self, user_code: str, web_token: str | None, client: ClientInfo) -> DeviceView:
+        """The pending, unexpired device request that what the person typed names.
+
+        Raises :class:`AuthorizeRefused` (audited, the wrong guess counted; see :mod:`.user_code_guard`)
+        for anything else, and ``NoSession`` without a signed-in browser."""
+        now = self.runtime.now()
         with self.runtime.db.transaction() as tx:
-            row = store.device_authorization_by_user_code(tx, code)
-            if row is None or row.status != "pending" or row.expires_at <= self.runtime.now():
-                return None
-            return DeviceView.of(row)
+            web, sign_in = browser_sign_in(tx, web_token, None, now, expired_form=None)
+            check = check_user_code(tx, user_code, web, client.source_ip, now)
+            if check.row is not None:
+                return DeviceView.of(check.row)
+            self._audit_code_refusal(tx, sign_in, client, check, now)
+        assert check.refusal is not None
+        raise check.refusal
+
+    def _audit_code_refusal(
+        self, tx: Tx, sign_in: SignIn, client: ClientInfo, check: CodeCheck, now: dt.datetime
+    ) -> None:
+        scope = self._scope(USER_CODE_EVENT, sign_in_actor(sign_in), client, additional=check.audit)
+        scope.record(tx, now, error=check.refusal)
 
     def decide_device(
         self,
@@ -118,45 +131,71 @@ class DeviceAuthorizationGrant(CliAuthBase):
         duration: int | None,
         client: ClientInfo,
     ) -> DeviceView:
-        """Approve (with a role the sign-in offers) or deny a pending device request, audited."""
+        """Approve (with a role the sign-in offers) or deny a pending device request, audited.
+
+        A forged form (no CSRF match) or a role the sign-in may not assume is refused, audited, and
+        counts as a strike against the device authorization it names."""
         now = self.runtime.now()
-        code = normalise_user_code(user_code)
+        event = "ApproveDeviceAuthorization" if approve else "DenyDeviceAuthorization"
         with self.runtime.db.transaction() as tx:
-            web, sign_in = browser_sign_in(
-                tx, web_token, csrf_token, now, expired_form="The form has expired. Enter the code again."
-            )
-            row = store.device_authorization_by_user_code(tx, code) if code else None
-            if row is None or row.status != "pending" or row.expires_at <= now:
-                raise AuthorizeRefused(
-                    "UnknownUserCode", "That code is not valid or has expired. Check your terminal for the code.", 404
-                )
-            parameters: dict[str, Any] = {"clientId": row.client_id}
-            if approve:
-                offer = next((o for o in sign_in.offers() if o.role_arn == role_arn), None)
-                if offer is None:
-                    raise AuthorizeRefused("RoleNotPermitted", "That role is not one you may assume.", 403)
-                if duration is not None:
-                    duration = min(duration, offer.max_session_duration)
-                store.approve_device_authorization(
-                    tx,
-                    row.device_code_hash,
-                    role_arn=offer.role_arn,
-                    duration_seconds=duration,
-                    web_session_hash=web.id_hash,
-                    now=now,
-                )
-                parameters.update(roleArn=offer.role_arn, durationSeconds=duration)
+            web, sign_in = browser_sign_in(tx, web_token, None, now, expired_form=None)
+            refusal: AuthorizeRefused | None = None
+            if not web.csrf_matches(csrf_token):
+                # Not counted against the guesser: a cross-site form must not lock the person out.
+                refusal = AuthorizeRefused("BadCsrf", "The form has expired. Enter the code again.", 403)
+                code = normalise_user_code(user_code)
+                row = store.device_authorization_by_user_code(tx, code) if code else None
             else:
-                store.deny_device_authorization(tx, row.device_code_hash, now)
-            scope = self._scope(
-                "ApproveDeviceAuthorization" if approve else "DenyDeviceAuthorization",
-                sign_in_actor(sign_in),
-                client,
-                request_parameters=parameters,
-                additional={"deviceSourceIp": row.source_ip, "deviceAuthorizationId": row.device_code_hash[:16]},
-            )
-            scope.record(tx, now)
-            return replace(DeviceView.of(row), status="approved" if approve else "denied")
+                check = check_user_code(tx, user_code, web, client.source_ip, now)
+                if check.row is None:
+                    self._audit_code_refusal(tx, sign_in, client, check, now)
+                    refusal = check.refusal
+                row = check.row
+            offer = next((o for o in sign_in.offers() if o.role_arn == role_arn), None) if approve else None
+            if refusal is None and approve and offer is None:
+                refusal = AuthorizeRefused("RoleNotPermitted", "That role is not one you may assume.", 403)
+            parameters: dict[str, Any] = {"clientId": row.client_id} if row else {}
+            additional: dict[str, Any] = {}
+            if row is not None:
+                additional = {"deviceSourceIp": row.source_ip, "deviceAuthorizationId": row.device_code_hash[:16]}
+            if refusal is not None and refusal.code in ("BadCsrf", "RoleNotPermitted"):
+                if row is not None and row.status == "pending" and row.expires_at > now:
+                    additional["deviceLocked"] = strike_device(tx, row, now)
+                if role_arn is not None:
+                    parameters["roleArn"] = role_arn[:2048]
+                scope = self._scope(event, sign_in_actor(sign_in), client, request_parameters=parameters)
+                scope.additional = additional
+                scope.record(tx, now, error=refusal)
+            if refusal is None:
+                assert row is not None
+                if offer is not None:
+                    if duration is not None:
+                        duration = min(duration, offer.max_session_duration)
+                    decided = store.approve_device_authorization(
+                        tx,
+                        row.device_code_hash,
+                        role_arn=offer.role_arn,
+                        duration_seconds=duration,
+                        web_session_hash=web.id_hash,
+                        now=now,
+                    )
+                    parameters.update(roleArn=offer.role_arn, durationSeconds=duration)
+                else:
+                    decided = store.deny_device_authorization(tx, row.device_code_hash, now)
+                if decided:
+                    scope = self._scope(
+                        event, sign_in_actor(sign_in), client, request_parameters=parameters, additional=additional
+                    )
+                    scope.record(tx, now)
+                    return replace(DeviceView.of(row), status="approved" if approve else "denied")
+                # Decided or locked by another request since it was read: this one changes nothing.
+                refusal = AuthorizeRefused(
+                    "UsedUserCode", _NOT_VALID, 409, audit_detail="decided or locked by another request meanwhile"
+                )
+        if refusal.code == "UsedUserCode" and refusal.status == 409:
+            self.audit_refusal(event, client, refusal, actor=sign_in_actor(sign_in))
+        # Raised once the refusal, its audit record and its counts are committed.
+        raise refusal
 
     def poll_device(self, device_code: str, client_id: str, client: ClientInfo) -> TokenGrant:
         check_client(client_id)
@@ -176,6 +215,8 @@ class DeviceAuthorizationGrant(CliAuthBase):
                 raise OAuthError("expired_token", "the device code expired before it was approved")
             if row.status == "denied":
                 raise OAuthError("access_denied", "the request was denied in the browser")
+            if row.status == "locked":
+                raise OAuthError("access_denied", "the request was locked after repeated failed attempts on its code")
             if row.status == "pending":
                 # Committed with the poll's time, so the next poll is measured from this one.
                 failure = _not_yet(tx, row, now)

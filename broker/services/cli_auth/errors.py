@@ -41,6 +41,11 @@ RefusalCode = Literal[
     "NoSession",
     "BadCsrf",
     "UnknownUserCode",
+    "MalformedUserCode",
+    "ExpiredUserCode",
+    "UsedUserCode",
+    "LockedUserCode",
+    "TooManyUserCodeAttempts",
     "RoleNotPermitted",
 ]
 
@@ -58,12 +63,20 @@ class OAuthError(BrokerError):
 
 
 class AuthorizeRefused(BrokerError):
-    """A /cli/authorize or device-approval problem shown in the browser: no redirect_uri to trust (yet)."""
+    """A /cli/authorize or device-approval problem shown in the browser: no redirect_uri to trust (yet).
 
-    def __init__(self, code: RefusalCode, message: str, status: int = 400) -> None:
+    ``audit_detail`` is what the trail records besides the message (the person sees only the message:
+    a wrong user code is told apart from an expired one in the trail, never on the page)."""
+
+    def __init__(self, code: RefusalCode, message: str, status: int = 400, *, audit_detail: str | None = None) -> None:
         self.code = code
         self.status = status
+        self.audit_detail = audit_detail
         super().__init__(message)
+
+    @property
+    def audit_message(self) -> str:
+        return f"{self.message} ({self.audit_detail})" if self.audit_detail else self.message
 
 
 class AuthorizeRedirect(BrokerError):

@@ -26,3 +26,9 @@ def is_loopback_redirect_uri(uri: str) -> bool:
 
 def with_query(uri: str, params: Mapping[str, str]) -> str:
     return uri + ("&" if "?" in uri else "?") + urlencode(params)
+
+
+def loopback_host_port(uri: str) -> tuple[str, int]:
+    """Where a checked loopback redirect URI sends the code: its host and port (80 when unnamed)."""
+    parts = urlsplit(uri)
+    return parts.hostname or "", parts.port or 80

@@ -20,7 +20,7 @@ from broker.services.decisions.answer import (
     record_refusal,
 )
 from broker.services.decisions.authentication import SIGV4_SERVICE
-from broker.services.decisions.errors import DecisionApiError
+from broker.services.decisions.errors import DecisionApiError, throttled
 from broker.services.decisions.queries import MAX_BATCH, PROTECTED_CONTEXT_KEYS, DecisionQuery, read_queries
 
 __all__ = [
@@ -39,4 +39,5 @@ __all__ = [
     "principal_type",
     "read_queries",
     "record_refusal",
+    "throttled",
 ]

@@ -24,9 +24,10 @@ from broker.services.decisions.authentication import (
     scheme_name,
     signature_caller,
 )
-from broker.services.decisions.errors import DecisionApiError
+from broker.services.decisions.errors import DecisionApiError, throttled
 from broker.services.decisions.queries import DecisionQuery, read_queries
 from broker.services.orgs.context import resource_account
+from broker.services.ratelimit import Throttled
 from broker.services.runtime import Runtime
 from broker.store import Tx
 
@@ -113,11 +114,15 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
                 signature_caller(runtime, tx, http, bookkeeping) if token is None else bearer_caller(runtime, tx, token)
             )
             audit.actor = caller.actor()
+            _admit(runtime, caller, audit)
             queries, batch = read_queries(http.body)
             _describe(audit, queries, batch)
             base_context = request_context(caller, http.client.source_ip, runtime.now(), http.secure, tx)
             outcomes = decide(tx, caller, queries, base_context)
     except DecisionApiError as exc:
+        if not exc.audited:  # a throttled request, counted in its bucket
+            write_bookkeeping(runtime, bookkeeping)
+            raise
         try:
             _record_refusal(runtime, audit, exc, bookkeeping)
         except AuditWriteFailed as failed:  # not answered unrecorded
@@ -133,6 +138,15 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
         except AuditWriteFailed as exc:  # not answered unrecorded
             raise DecisionApiError(exc.code, exc.message, exc.status) from exc
     return Answer(caller, outcomes, batch, http.client.request_id)
+
+
+def _admit(runtime: Runtime, caller: Caller, audit: AuditScope) -> None:
+    """Charge the request to the caller's own budget (its address's was charged on arrival)."""
+    try:
+        runtime.rate_limiter.enforce("decisions-principal", caller.arn)
+    except Throttled as exc:
+        audit.additional = {**(audit.additional or {}), **exc.audit_details}
+        raise throttled(exc) from None
 
 
 def record_refusal(runtime: Runtime, client: ClientInfo, error: DecisionApiError) -> DecisionApiError:

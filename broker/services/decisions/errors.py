@@ -6,10 +6,16 @@ import json
 from typing import NoReturn
 
 from broker.errors import BrokerError
+from broker.services.ratelimit import Throttled
 
 
 class DecisionApiError(BrokerError):
     """A refused decision request; ``challenges`` are the ``WWW-Authenticate`` values of a 401."""
+
+    # Seconds the caller should wait (``Retry-After``), for a refusal over a rate limit.
+    retry_after: int | None = None
+    # Whether the refusal gets an audit event of its own (a throttled request may only be counted).
+    audited: bool = True
 
     def __init__(self, code: str, message: str, status: int, challenges: tuple[str, ...] = ()) -> None:
         super().__init__(message)
@@ -35,3 +41,11 @@ def shown(value: str, limit: int = 128) -> str:
     """A caller-supplied string as messages quote it: shortened, control characters escaped."""
     text = value if len(value) <= limit else value[:limit] + "..."
     return json.dumps(text)
+
+
+def throttled(refusal: Throttled) -> DecisionApiError:
+    """A caller over its rate limit: 429 with ``Retry-After``, in the API's shape."""
+    error = DecisionApiError(refusal.code, refusal.message, 429)
+    error.retry_after = refusal.retry_after_seconds
+    error.audited = refusal.audited
+    return error

@@ -17,6 +17,7 @@ from typing import Any, Final, NoReturn
 from broker.iam import limits
 from broker.iam.arn import Arn, InvalidArn
 from broker.policy import ContextScalar, ContextValue
+from broker.policy._json import MAX_JSON_DEPTH, nested_too_deeply
 from broker.services.decisions.errors import DecisionApiError, invalid, malformed, shown
 from broker.services.orgs.context import resource_account
 
@@ -90,6 +91,8 @@ def _load_body(body: bytes) -> dict[str, Any]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise malformed("The request body is not UTF-8.") from None
+    if nested_too_deeply(text):  # refused before json.loads recurses once per level
+        raise malformed(f"The request body is not valid JSON: it nests more than {MAX_JSON_DEPTH} levels deep.")
     try:
         document = json.loads(text, object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant)
     except _DuplicateKey as exc:

@@ -1,7 +1,8 @@
 """The browser sign-in: AuthnRequest out, SAMLResponse in, roles offered, credentials issued.
 
 - :mod:`.providers`: which registration of an IdP validates a response; the ACS's policy.
-- :mod:`.login`: the SP-initiated AuthnRequest, and pairing its answer with it.
+- :mod:`.login`: the SP-initiated AuthnRequest (only to providers a role trusts), and pairing its answer with it.
+- :mod:`.origins`: which pages may post to the ACS (login CSRF).
 - :mod:`.acs`: a POSTed response becomes a signed-in browser (``ConsoleLogin``), or a refusal.
 - :mod:`.sign_in`: what a validated assertion establishes and the roles it is offered.
 - :mod:`.explain`: why the roles that trust the provider refused the sign-in, worked out when asked.
@@ -17,11 +18,13 @@ from broker.services.federation.errors import (
     FederationError,
     NoSession,
     ProviderMisconfigured,
+    ProviderNotEligible,
     RoleNotPermitted,
     UnknownProvider,
 )
 from broker.services.federation.explain import RefusalReport, RoleRefusal
-from broker.services.federation.login import is_local_path
+from broker.services.federation.login import LoginStart, LoginTarget, is_local_path
+from broker.services.federation.origins import PostOrigin
 from broker.services.federation.providers import ProviderChoice, sign_in_choices
 from broker.services.federation.service import FederationService
 from broker.services.federation.sessions import BrowserSession, signed_in, token_hash
@@ -41,9 +44,13 @@ __all__ = [
     "BrowserSession",
     "FederationError",
     "FederationService",
+    "LoginStart",
+    "LoginTarget",
     "NoSession",
+    "PostOrigin",
     "ProviderChoice",
     "ProviderMisconfigured",
+    "ProviderNotEligible",
     "RefusalReport",
     "RoleNotPermitted",
     "RoleOffer",

@@ -12,6 +12,7 @@ from broker.saml.errors import SamlError
 from broker.services.audit import Actor, ClientInfo
 from broker.services.federation.audit import sign_in_scope
 from broker.services.federation.login import check_relay_state, check_request
+from broker.services.federation.origins import NO_ORIGIN, PostOrigin, check_issuer_origin, check_sender
 from broker.services.federation.providers import ProviderLookup, replay_window_end
 from broker.services.federation.sessions import BrowserSession, open_browser_session
 from broker.services.federation.sign_in import SignIn, read_sign_in, sign_in_actor
@@ -34,9 +35,18 @@ class SignedInBrowser:
 
 
 def consume(
-    runtime: Runtime, saml_response: str, relay_state: str | None, browser_binding: str | None, client: ClientInfo
+    runtime: Runtime,
+    saml_response: str,
+    relay_state: str | None,
+    browser_binding: str | None,
+    client: ClientInfo,
+    origin: PostOrigin = NO_ORIGIN,
 ) -> SignedInBrowser:
     """Validate a POSTed response and open a web session; the token is the browser's. Every outcome is audited.
+
+    ``origin`` is what the browser said about the page that posted (:mod:`.origins`): a post from
+    another site is refused before the response is read, an IdP-initiated one from a page that
+    is not its provider's once it is.
 
     One write transaction: the provider comes from the process's cache (one statement reads the
     stamp it is valid under), the outstanding request is read once and answered by a guarded
@@ -46,10 +56,13 @@ def consume(
     now = runtime.now()
     try:
         with runtime.db.transaction() as tx:
+            check_sender(runtime, tx, origin)
             lookup = ProviderLookup(runtime, tx)
             assertion, trust = lookup.validate(saml_response, now)
             provider = lookup.record(trust)
             check_request(lookup, settings, assertion, provider, relay_state, browser_binding, now)
+            solicited = assertion.in_response_to is not None  # and answered from this browser
+            check_issuer_origin(runtime, origin, provider.arn, lookup.origins(trust), solicited)
             check_relay_state(settings, relay_state)
             if not store.remember_assertion(
                 tx, assertion.issuer, assertion.assertion_id, replay_window_end(runtime, assertion)

@@ -30,6 +30,10 @@ class ProviderMisconfigured(FederationError, status=500):
     an administrator has to fix it."""
 
 
+class ProviderNotEligible(FederationError, status=403):
+    """The sign-in link names a provider that no role trusts: the broker does not send people to its IdP."""
+
+
 class NoSession(FederationError, status=401):
     """The browser's sign-in has expired or was ended."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from broker.iam.errors import AwsError
+from broker.iam.numbers import is_absent, parse_ascii_int
 from broker.services.audit import Actor, ClientInfo
 from broker.services.credentials import TemporaryCredentials, issue_role_credentials
 from broker.services.federation.audit import STS_SOURCE, sign_in_scope
@@ -17,30 +18,49 @@ from broker.services.trust import saml_trust_decision
 from broker.store import federation as store
 
 EVENT_NAME = "AssumeRoleWithSAML"
+# More digits than any duration has (43200): a longer number is refused as malformed, not parsed.
+_DURATION_DIGITS = 6
+
+
+def read_duration(text: str | None) -> int | None:
+    """The role form's session duration: None when not given, else whole seconds in ASCII digits.
+
+    The range (and the role's maximum) is checked where the session is made; text that is not a
+    number at all, such as ``'²'`` (a digit to ``str.isdigit``, not to ``int``), is refused here.
+    """
+    if is_absent(text):
+        return None
+    seconds = parse_ascii_int(text, max_digits=_DURATION_DIGITS)
+    if seconds is None:
+        raise BadDuration("The session duration must be a whole number of seconds, such as 3600.")
+    return seconds
 
 
 def assume_from_web_session(
     runtime: Runtime,
     token: str | None,
     role_arn: str,
-    duration: int | None,
+    duration_text: str | None,
     csrf_token: str | None,
     client: ClientInfo,
 ) -> TemporaryCredentials:
-    """The role page's form: a role the sign-in was offered, for a duration up to that role's maximum."""
+    """The role page's form: a role the sign-in was offered, for a duration up to that role's maximum.
+    ``duration_text`` is the form's field as sent (absent or empty for the default)."""
     loaded = load_web_session(runtime, token)
     sign_in = loaded[1] if loaded else None
+    shown: int | str | None = duration_text[:16] if duration_text else None  # what a refusal records
     try:
         if loaded is None:
             raise NoSession("Your sign-in has expired. Please sign in again.")
         web, sign_in = loaded
         if not web.csrf_matches(csrf_token):
             raise BadCsrf("The form has expired. Please choose the role again.")
+        duration = shown = read_duration(duration_text)
         offer = next((o for o in sign_in.offers() if o.role_arn == role_arn), None)
         if offer is None:
             raise RoleNotPermitted("That role is not one you may assume.")
     except FederationError as exc:
-        _audit_refusal(runtime, sign_in, role_arn, duration, client, exc)
+        _audit_refusal(runtime, sign_in, role_arn, shown, client, exc)
         raise
     # The page offers durations up to the longest role's maximum; cap to this role's.
     if duration is not None:
@@ -112,7 +132,7 @@ def _audit_refusal(
     runtime: Runtime,
     sign_in: SignIn | None,
     role_arn: str,
-    duration: int | None,
+    duration: int | str | None,
     client: ClientInfo,
     exc: FederationError,
 ) -> None:

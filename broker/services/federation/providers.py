@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from broker.saml.acs import AcsPolicy, ProviderTrust, validate_response
 from broker.saml.assertion import Assertion
 from broker.saml.errors import MetadataError, SamlError
-from broker.saml.metadata import parse_idp_metadata
+from broker.saml.metadata import parse_idp_metadata, web_origin
 from broker.services.runtime import Runtime
 from broker.settings import Settings
 from broker.store import Tx
 from broker.store import federation as store
 from broker.store.federation import ProviderRecord, SamlRequestRecord
 from broker.store.generations import EVERYWHERE
+from broker.store.iam import accounts
+from broker.store.trust_index import trusted_principals
 
 log = logging.getLogger("broker.federation")
 
@@ -34,19 +36,53 @@ _REQUEST_ID_MAX = 128
 
 @dataclass(frozen=True)
 class ProviderChoice:
-    """A provider the sign-in page offers; ``reference`` is what ``/saml/login?provider=`` takes."""
+    """A provider the sign-in page offers; ``reference`` is what ``/saml/login?provider=`` takes,
+    ``idp_host`` where it sends the person."""
 
     name: str
     account_id: str
     reference: str
+    idp_host: str = ""
+    account_alias: str | None = None
+
+
+def is_eligible(tx: Tx, provider: ProviderRecord) -> bool:
+    """Whether a person could sign in through the provider: some role's trust policy names it
+    (read through the trusted-principal index; a role that trusts ``*`` names no provider)."""
+    return any(provider.arn in trusted_principals(role.trust_policy) for role in store.roles_trusting(tx, provider.arn))
+
+
+def idp_host(sso_url: str) -> str:
+    """The host (and port, if not the default) a sign-in is sent to, in ASCII (punycode) as browsers send it."""
+    origin = web_origin(sso_url) or sso_url
+    return origin.split("://", 1)[-1]
 
 
 def sign_in_choices(runtime: Runtime) -> list[ProviderChoice]:
+    """The providers a sign-in can start at the broker with: eligible, with an HTTP-Redirect SSO endpoint."""
+    choices = []
     with runtime.db.read() as tx:
-        return [
-            ProviderChoice(name=p.name, account_id=p.account_id, reference=f"{p.account_id}/{p.name}")
-            for p in store.list_providers(tx)
-        ]
+        aliases: dict[str, str | None] = {}
+        for provider in store.list_providers(tx):
+            try:
+                sso_url = parse_idp_metadata(provider.metadata_xml).sso_redirect_url
+            except MetadataError:
+                continue
+            if sso_url is None or not is_eligible(tx, provider):
+                continue
+            if provider.account_id not in aliases:
+                account = accounts.get_account(tx, provider.account_id)
+                aliases[provider.account_id] = account.alias if account is not None else None
+            choices.append(
+                ProviderChoice(
+                    name=provider.name,
+                    account_id=provider.account_id,
+                    reference=f"{provider.account_id}/{provider.name}",
+                    idp_host=idp_host(sso_url),
+                    account_alias=aliases[provider.account_id],
+                )
+            )
+    return choices
 
 
 def find_provider_by_reference(tx: Tx, settings: Settings, reference: str) -> ProviderRecord | None:
@@ -85,6 +121,8 @@ class Registration:
 
     record: ProviderRecord
     trust: ProviderTrust | None
+    # The origins of its SSO and SLO endpoints: where its responses may be posted from.
+    origins: frozenset[str] = frozenset()
 
 
 def _registrations(tx: Tx, settings: Settings, issuer: str) -> tuple[Registration, ...]:
@@ -92,9 +130,10 @@ def _registrations(tx: Tx, settings: Settings, issuer: str) -> tuple[Registratio
     for provider in store.providers_by_entity_id(tx, issuer):
         try:
             trust: ProviderTrust | None = trust_from(provider, settings)
+            origins = parse_idp_metadata(provider.metadata_xml).endpoint_origins
         except MetadataError:
-            trust = None
-        found.append(Registration(provider, trust))
+            trust, origins = None, frozenset()
+        found.append(Registration(provider, trust, origins))
     return tuple(found)
 
 
@@ -143,7 +182,7 @@ class ProviderLookup:
         self.tx = tx
         self.pinned_arn = pinned_arn
         self._requests: dict[str, SamlRequestRecord | None] = {}
-        self._chosen: dict[str, ProviderRecord] = {}
+        self._chosen: dict[str, Registration] = {}
 
     def __call__(self, issuer: str, in_response_to: str | None) -> ProviderTrust | None:
         candidates = registrations(self.runtime, self.tx, issuer)
@@ -165,7 +204,7 @@ class ProviderLookup:
             if candidate.trust is None:
                 log.error("provider %s has unusable metadata", candidate.record.arn)
                 continue
-            self._chosen[candidate.trust.arn] = candidate.record
+            self._chosen[candidate.trust.arn] = candidate
             return candidate.trust
         return None
 
@@ -178,7 +217,11 @@ class ProviderLookup:
 
     def record(self, trust: ProviderTrust) -> ProviderRecord:
         """The registration behind a trust this lookup returned."""
-        return self._chosen[trust.arn]
+        return self._chosen[trust.arn].record
+
+    def origins(self, trust: ProviderTrust) -> frozenset[str]:
+        """The endpoint origins of the registration behind a trust this lookup returned."""
+        return self._chosen[trust.arn].origins
 
     def validate(self, saml_response: str, now: dt.datetime) -> tuple[Assertion, ProviderTrust]:
         """The one validation of a response, against the registration this lookup picks."""

@@ -27,6 +27,7 @@ from broker.services.iam._common import check_quota, written_or_conflict
 from broker.services.iam.paging import Entry
 from broker.services.iam.users import get_user
 from broker.services.iam.views import virtual_mfa_device_view
+from broker.services.ratelimit import RateLimiter
 from broker.store import Tx
 from broker.store.iam import credentials
 from broker.store.iam.credentials import MfaDeviceState
@@ -50,11 +51,15 @@ class _CountedRefusal:
     serial_number: str
     now: dt.datetime
     leaves_state = True
+    # The limiter that charged the check, if any: its charge may have rolled back with the call.
+    limiter: RateLimiter | None = None
 
     def after_rollback(self, tx: Tx) -> None:
         device = credentials.mfa_device_state(tx, self.serial_number)
         if device is not None:
             record_failure(tx, device, self.now)
+        if self.limiter is not None:
+            self.limiter.charge_again("mfa", self.serial_number, tx)
 
 
 class MfaRefused(_CountedRefusal, InvalidAuthenticationCode):
@@ -268,19 +273,27 @@ def verify_session_code(
     serial_number: str,
     token_code: str,
     now: dt.datetime,
+    limiter: RateLimiter | None = None,
 ) -> int:
     """STS: check ``token_code`` against the user's enabled device ``serial_number``.
 
-    Returns the authentication time (Unix seconds); refuses with STS's AccessDenied.
+    Returns the authentication time (Unix seconds); refuses with STS's AccessDenied, or with
+    Throttling when the device's ``mfa`` rate limit is spent (charged once the device is known
+    to be the caller's, so nobody else can spend it).
     """
     device = credentials.user_mfa_device(tx, serial_number, user.user_id) if user is not None else None
     if device is None:
         raise AwsError("AccessDenied", STS_NOT_ASSOCIATED)
+    if limiter is not None:
+        # Every throttled check is audited: they are few (one device's) and each is a guess.
+        limiter.enforce("mfa", device.serial_number, tx=tx, always_audited=True)
     if _locked(device, now):
         raise AwsError("AccessDenied", f"MultiFactorAuthentication failed: {_LOCKED}.")
     step = totp.matching_step(_seed(box, device), token_code, _step(now), drift=limits.MFA_CLOCK_DRIFT_STEPS)
     if step is None:
-        raise SessionMfaRefused(device.serial_number, now)
+        refused = SessionMfaRefused(device.serial_number, now)
+        refused.limiter = limiter
+        raise refused
     if not _accept(tx, device, step):
         # Already used (here or in another process): refused, but not a guess to throttle.
         raise AwsError("AccessDenied", "MultiFactorAuthentication failed: this MFA code was already used.")

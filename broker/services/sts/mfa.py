@@ -27,7 +27,8 @@ def verify_mfa(
     """SerialNumber + TokenCode: the MFA authentication time (Unix seconds) if given, else None.
 
     Malformed parameters get the ValidationError of their constraints; a device that is not the
-    calling user's, a wrong, replayed or throttled code get STS's AccessDenied.
+    calling user's, a wrong, replayed or locked-out code get STS's AccessDenied; a device over its
+    rate limit (every check counts) gets Throttling.
     """
     if serial_number is None and token_code is None:
         return None
@@ -40,5 +41,5 @@ def verify_mfa(
     if serial_number is None or token_code is None:
         raise AwsError("AccessDenied", _MFA_FAILED)
     return iam_mfa.verify_session_code(
-        tx, runtime.box, caller_user(tx, caller), serial_number, token_code, runtime.now()
+        tx, runtime.box, caller_user(tx, caller), serial_number, token_code, runtime.now(), runtime.rate_limiter
     )

@@ -36,6 +36,7 @@ from broker.store.models.organizations import (
     OrganizationPolicy,
     OrganizationPolicyAttachment,
 )
+from broker.store.models.ratelimit import RateLimitBucket
 from broker.store.models.sign_in import (
     CliAuthorization,
     CliSession,
@@ -68,6 +69,7 @@ __all__ = [
     "OrganizationPolicy",
     "OrganizationPolicyAttachment",
     "PolicyVersion",
+    "RateLimitBucket",
     "Role",
     "RoleInlinePolicy",
     "RoleTrustedPrincipal",

@@ -119,3 +119,17 @@ class CliSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class UserCodeAttempts(Base):
+    """Wrong device user codes counted against who typed them (a web session, a client address)
+    or the device authorization they hit; a lock once too many land within the window."""
+
+    __tablename__ = "cli_user_code_attempts"
+    # SHA-256 of "<kind>:<what is counted>": never the address or session hash itself.
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # session | address | device
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[dt.datetime]
+    locked_until: Mapped[dt.datetime | None]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)

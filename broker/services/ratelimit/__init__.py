@@ -1,0 +1,9 @@
+"""Rate limits shared by every broker instance: buckets, checks and the Throttling refusal.
+
+:mod:`.limiter` checks (``Runtime.rate_limiter``); :mod:`.refusals` applies the per-address
+buckets to a request and audits what it refuses.
+"""
+
+from broker.services.ratelimit.limiter import Budget, RateLimiter, Throttled, Verdict, stored_key
+
+__all__ = ["Budget", "RateLimiter", "Throttled", "Verdict", "stored_key"]
