@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.iam.errors import AwsError
+from broker.iam.numbers import parse_ascii_int
 from broker.policy import PolicyKind
 from broker.services.api.call import Call
 from broker.services.api.params import Params
@@ -46,9 +47,10 @@ def _page(call: Call, results: list[dict[str, Any]]) -> dict[str, Any]:
     marker = call.params.get("Marker")
     start = 0
     if marker:
-        if not marker.isdigit() or int(marker) > len(results):
+        position = parse_ascii_int(marker, max_digits=7)
+        if position is None or position > len(results):
             raise AwsError("InvalidInput", "Marker is not valid for this simulation.")
-        start = int(marker)
+        start = position
     page = results[start : start + max_items]
     for result in page:
         result["EvalDecisionDetails"] = XmlMap(result["EvalDecisionDetails"])

@@ -132,6 +132,14 @@ def test_pagination(iam: object) -> None:
     assert rest["IsTruncated"] is False and len(rest["EvaluationResults"]) == 3
 
 
+@pytest.mark.parametrize("marker", ["\u00b2", "\u0661", "-1", "99", "1" * 40, "x"])
+def test_a_marker_that_is_not_one_of_ours_is_invalid_input(iam: object, marker: str) -> None:
+    with pytest.raises(ClientError) as raised:
+        iam.simulate_custom_policy(PolicyInputList=[POLICY], ActionNames=["s3:GetObject"], Marker=marker)  # type: ignore[attr-defined]
+    assert raised.value.response["Error"]["Code"] == "InvalidInput"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
 def test_malformed_input_policy(iam: object) -> None:
     with pytest.raises(ClientError) as raised:
         iam.simulate_custom_policy(
