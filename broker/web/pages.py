@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, make_response, render_template, 
 
 from broker.errors import BrokerError
 from broker.services.federation import RoleOffer, sign_in_choices
+from broker.services.health import readiness
 from broker.web.aws import endpoint
 from broker.web.protocol import runtime
 
@@ -76,4 +77,17 @@ def jwks() -> Response:
 
 @bp.get("/healthz")
 def health() -> Response:
-    return jsonify({"status": "ok", "path": request.path})
+    """Alive: answered from memory, no I/O (a container's liveness probe)."""
+    response = jsonify({"status": "ok", "path": request.path})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/readyz")
+def ready() -> Response:
+    """Ready for requests: 200, or 503 naming what is not (a load balancer's readiness probe)."""
+    state = readiness(runtime())
+    response = jsonify({"status": "ready" if state.ready else "not ready", "checks": state.checks})
+    response.status_code = 200 if state.ready else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
