@@ -87,6 +87,11 @@ class Settings:
     demo: bool = False
     # Log level for the app's own loggers.
     log_level: str = "INFO"
+    # "text" lines, or "json": one object per line (time, level, logger, message and fields).
+    log_format: str = "text"
+    # One line per request on the logger broker.access (request id, method, path, status,
+    # latency, source address, action, principal), at INFO.
+    access_log: bool = True
     # Maximum allowed request body on the AWS endpoint, bytes.
     max_request_bytes: int = 1024 * 1024
     # Allowed SigV4 clock skew, seconds.
@@ -334,6 +339,8 @@ def validate(settings: Settings) -> list[str]:
         problems.append("web_session_lifetime_seconds: must be 60..43200")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append("log_level: must be DEBUG, INFO, WARNING or ERROR")
+    if settings.log_format not in ("text", "json"):
+        problems.append(f"log_format: must be text or json, got {settings.log_format!r}")
     if not 0 <= settings.trusted_proxy_hops <= 5:
         problems.append("trusted_proxy_hops: must be 0..5")
     if not 1 <= settings.audit_digest_interval_seconds <= 86400:

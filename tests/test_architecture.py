@@ -22,6 +22,7 @@ PACKAGE = ROOT / "broker"
 PURE = {"errors", "iam", "policy", "crypto"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "logs": set(),
     "settings": {"errors"},
     "iam": {"errors"},
     "policy": {"errors", "iam"},
@@ -33,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "demo": PURE | {"settings", "saml", "services"},
     "web": PURE | {"settings", "saml", "services", "demo"},
     # The command line: the client library, the use cases, and `broker serve` builds the web app.
-    "cli": PURE | {"settings", "client", "services", "web", "demo"},
+    "cli": PURE | {"settings", "logs", "client", "services", "web", "demo"},
 }
 # Within services/, the AWS API (handlers and pipeline) sits on top of the use cases.
 SERVICES_TOP = "broker.services.api"

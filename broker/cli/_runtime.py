@@ -13,6 +13,7 @@ import click
 
 from broker.cli.errors import BrokerError
 from broker.crypto.keys import KeyMaterialError
+from broker.logs import use_format
 from broker.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def settings(ctx: click.Context) -> Settings:
             raise BrokerError("; ".join(exc.problems)) from None
         ctx.obj["settings"] = loaded
         logging.getLogger().setLevel(loaded.log_level.upper())
+        use_format(loaded.log_format)
     return loaded
 
 

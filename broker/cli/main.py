@@ -15,6 +15,7 @@ from broker.cli.login import login, logout, roles
 from broker.cli.serve import serve
 from broker.crypto.keys import ensure_keys, missing_key_files
 from broker.errors import DatabaseUnavailable
+from broker.logs import TEXT_FORMAT
 
 __all__ = ["BrokerError", "cli", "main"]
 
@@ -32,7 +33,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
     """SAML identity federation broker with AWS IAM/STS-compatible APIs."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     for chatty in ("xmlschema", "saml2", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
 

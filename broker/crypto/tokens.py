@@ -145,11 +145,19 @@ def _unverified_kid(token: str) -> str | None:
     return _kid_of_header(token.partition(".")[0])
 
 
+# The longest header segment looked into (base64url characters).
+MAX_HEADER_SEGMENT: Final = 512
+
+
 @lru_cache(maxsize=16)
 def _kid_of_header(segment: str) -> str | None:
+    # The broker's headers are about 100 characters; nothing this long is one of its tokens, and
+    # a long run of brackets would make json.loads recurse until RecursionError.
+    if len(segment) > MAX_HEADER_SEGMENT:
+        return None
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None

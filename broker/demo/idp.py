@@ -8,7 +8,6 @@ settings refuse demo mode on anything but a loopback base URL.
 from __future__ import annotations
 
 import base64
-import hmac
 import secrets
 import warnings
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from saml2.server import Server
 
+from broker.iam.constant_time import same_secret
 from broker.saml.sp import entity_config
 from broker.saml.xmldsig import XmlsecBindingsBackend
 
@@ -186,7 +186,7 @@ def login() -> Response:
     user_name = request.form.get("username", "")
     user = DEMO_USERS.get(user_name)
     supplied = request.form.get("password", "")
-    if user is None or not hmac.compare_digest(user.password, supplied):
+    if user is None or not same_secret(user.password, supplied):
         return _login_form(
             request.form.get("request_id"), request.form.get("RelayState"), "Unknown user name or wrong password."
         )

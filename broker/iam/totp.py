@@ -12,6 +12,8 @@ import secrets
 import struct
 from urllib.parse import quote, urlencode
 
+from broker.iam.constant_time import same_secret
+
 STEP_SECONDS = 30
 DIGITS = 6
 SEED_BYTES = 40  # AWS's Base32StringSeed is 64 characters: 40 random bytes
@@ -49,7 +51,7 @@ def totp(seed: bytes, unix_time: float, digits: int = DIGITS, digest: str = "sha
 def matching_step(seed: bytes, code: str, step: int, drift: int = 1) -> int | None:
     """The time step within ``drift`` steps of ``step`` whose code is ``code`` (latest first), or None."""
     for candidate in range(step + drift, step - drift - 1, -1):
-        if hmac.compare_digest(hotp(seed, candidate), code):
+        if same_secret(hotp(seed, candidate), code):
             return candidate
     return None
 
@@ -58,7 +60,7 @@ def matching_pair(seed: bytes, first: str, second: str, step: int, window: int =
     """The step of ``second`` when ``first`` and ``second`` are consecutive codes whose steps lie
     within ``window`` steps of ``step`` (a pair just typed ends at ``step``)."""
     for candidate in range(step + window, step - window, -1):
-        if hmac.compare_digest(hotp(seed, candidate - 1), first) and hmac.compare_digest(hotp(seed, candidate), second):
+        if same_secret(hotp(seed, candidate - 1), first) and same_secret(hotp(seed, candidate), second):
             return candidate
     return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any
 
 from broker.iam.limits import policy_size
@@ -16,11 +17,34 @@ from broker.policy.kinds import MAX_RAW_LENGTH, PolicyKind
 
 _FORBIDDEN_CHARACTER = re.compile(r"[^\t\n\r\x20-\xff]")
 
-__all__ = ["Duplicates", "load_json", "policy_size"]
+__all__ = ["MAX_JSON_DEPTH", "Duplicates", "json_depth", "load_json", "nested_too_deeply", "policy_size"]
+
+# How deeply JSON from a caller may nest (policies, JSON-protocol bodies, decision requests).
+# Python's json module recurses once per level and fails near 1,000 levels with RecursionError;
+# nothing the broker reads needs more than a handful, so text nesting deeper is refused first.
+MAX_JSON_DEPTH = 64
+# A JSON string (its closing quote optional, so an unterminated one ends the text): matched
+# without backtracking, so removing them all is linear.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 # id(object) -> keys that appeared more than once in it. The loader keeps every
 # object alive (even ones a duplicate key overwrote) so that no id is reused.
 Duplicates = dict[int, list[str]]
+
+
+def json_depth(text: str) -> int:
+    """How deeply ``text`` nests arrays and objects, read as JSON (brackets inside strings do not
+    count); linear time, no recursion, whether or not ``text`` is valid JSON."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets), initial=0))
+
+
+def nested_too_deeply(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``text`` nests deeper than ``limit``: checked before ``json.loads`` sees it."""
+    # Fewer opening brackets than the limit cannot nest deeper (the common case: no scan at all).
+    return text.count("[") + text.count("{") > limit and json_depth(text) > limit
 
 
 def _reject_constant(name: str) -> Any:
@@ -52,6 +76,8 @@ def load_json(text: str, kind: PolicyKind) -> tuple[Any, Duplicates]:
             size=size,
             limit=kind.size_limit,
         )
+    if nested_too_deeply(text):
+        raise MalformedPolicyDocument(f"Policy document: nested more than {MAX_JSON_DEPTH} levels deep")
     duplicates: Duplicates = {}
     keep_alive: list[dict[str, Any]] = []
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 import uuid
+from functools import cached_property
+from urllib.parse import parse_qsl
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -17,8 +21,9 @@ from broker.services.ratelimit.refusals import admit_client
 from broker.services.runtime import Runtime
 from broker.settings import Settings, load_settings
 from broker.web import aws, cli_routes, decisions, pages, saml_routes
-from broker.web.protocol import client_info
+from broker.web.protocol import client_info, request_id
 
+access_log = logging.getLogger("broker.access")
 log = logging.getLogger("broker.web")
 
 
@@ -69,10 +74,22 @@ def _throttled(bucket: str, refusal: Throttled, request_id: str) -> Response:
     return response
 
 
+class BrokerRequest(Request):
+    """Flask's request, reading a query string that is not UTF-8 as text with U+FFFD in place of
+    the bad bytes (werkzeug decodes it strictly, and a stray byte became a 500 on every page)."""
+
+    @cached_property
+    def args(self) -> MultiDict[str, str]:
+        return self.parameter_storage_class(
+            parse_qsl(self.query_string.decode("utf-8", "replace"), keep_blank_values=True, errors="replace")
+        )
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     if runtime is None:
         runtime = Runtime.from_settings(settings or load_settings())
     app = Flask(__name__)
+    app.request_class = BrokerRequest
     app.config.update(
         MAX_CONTENT_LENGTH=max(runtime.settings.max_request_bytes, runtime.settings.saml_max_response_bytes + 8192),
         MAX_FORM_MEMORY_SIZE=max(runtime.settings.max_request_bytes, runtime.settings.saml_max_response_bytes + 8192),
@@ -102,6 +119,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.before_request
     def _nonce() -> None:
+        request.environ["broker.started"] = time.perf_counter()
         request.environ["broker.csp_nonce"] = secrets.token_urlsafe(16)
 
     @app.before_request
@@ -132,6 +150,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         if runtime.settings.secure_cookies:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        response.headers.setdefault("X-Request-Id", request_id())
+        if runtime.settings.access_log:
+            _log_request(response)
         return response
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -149,16 +170,42 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        request_id = str(uuid.uuid4())
-        log.exception("unhandled error (request %s)", request_id)
+        failed = request_id()
+        log.exception("unhandled error (request %s)", failed)
         if request.path == "/" and request.method == "POST":
-            return _aws_error(AwsError("InternalFailure"), request_id, 500)
+            return _aws_error(AwsError("InternalFailure"), failed, 500)
         return pages.error_page(
             "Something went wrong",
             "The broker could not complete this request.",
             500,
             code="InternalFailure",
-            request_id=request_id,
+            request_id=failed,
         )
 
     return app
+
+
+def _log_request(response: Response) -> None:
+    """One line per request on ``broker.access`` (its fields are the JSON log's, see broker.logs)."""
+    started = request.environ.get("broker.started")
+    latency = (time.perf_counter() - started) * 1000 if started is not None else None
+    fields = {
+        "requestId": request_id(),
+        "method": request.method,
+        "path": request.path[:256],
+        "status": response.status_code,
+        "latencyMs": round(latency, 2) if latency is not None else None,
+        "sourceIp": request.remote_addr,
+        "userAgent": (request.headers.get("User-Agent") or "")[:200] or None,
+        "action": request.environ.get("broker.action"),
+        "principal": request.environ.get("broker.principal"),
+    }
+    access_log.info(
+        "%s %s %s %s ms %s",
+        fields["method"],
+        fields["path"],
+        fields["status"],
+        fields["latencyMs"],
+        fields["requestId"],
+        extra={"fields": fields},
+    )

@@ -8,6 +8,8 @@ place where AWS errors become bytes on the wire.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from flask import Blueprint, Response, jsonify, request
 
 from broker.iam.errors import AwsError
@@ -27,7 +29,8 @@ def endpoint() -> Response:
     http = HttpRequest(
         method=request.method,
         path=raw_path(),
-        query_string=request.query_string.decode(),
+        # Clients percent-encode the query; raw bytes beyond ASCII (never signed) must not fail here.
+        query_string=request.query_string.decode("latin-1"),
         headers=signed_headers(),
         body=request.get_data(cache=True),
         secure=request.is_secure,
@@ -35,15 +38,27 @@ def endpoint() -> Response:
     )
     target = request.headers.get("X-Amz-Target")
     if target:
-        outcome = api.handle_json(rt, target, http)
-    else:
-        # Query APIs accept parameters in the form body or, for GET and presigned URLs, the query.
-        pairs = [(name, value) for name, values in request.values.lists() for value in values]
-        outcome = api.handle_query(rt, Params(pairs), http)
-    return render(outcome, http.client.request_id)
+        return render(api.handle_json(rt, target, http), http.client.request_id)
+    return render(api.handle_query(rt, Params(query_parameters()), http), http.client.request_id)
+
+
+def query_parameters() -> list[tuple[str, str]]:
+    """A Query call's parameters: the query string's (GET, presigned URLs), then the form body's.
+
+    The query string is read here rather than through ``request.args``, which fails on bytes that
+    are not UTF-8; such bytes become U+FFFD, and the signature check then refuses the request.
+    """
+    query = request.query_string.decode("utf-8", "replace")
+    pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+    if request.method == "POST":
+        pairs += [(name, value) for name, values in request.form.lists() for value in values]
+    return pairs
 
 
 def render(outcome: Outcome, request_id: str) -> Response:
+    if outcome.operation is not None:  # for the access log
+        request.environ["broker.action"] = outcome.operation.name
+    request.environ["broker.principal"] = outcome.principal
     if outcome.error is not None:
         refused = render_error(outcome.protocol, outcome.error, request_id, outcome.operation)
         if outcome.retry_after is not None:  # a throttled caller

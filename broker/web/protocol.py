@@ -15,9 +15,17 @@ def runtime() -> Runtime:
     return rt
 
 
+def request_id() -> str:
+    """This request's id: answered in ``X-Request-Id`` (and AWS's own places), logged and audited."""
+    found: str | None = request.environ.get("broker.request_id")
+    if found is None:
+        found = request.environ["broker.request_id"] = str(uuid.uuid4())
+    return found
+
+
 def client_info() -> ClientInfo:
     return ClientInfo(
-        source_ip=request.remote_addr, user_agent=request.headers.get("User-Agent"), request_id=str(uuid.uuid4())
+        source_ip=request.remote_addr, user_agent=request.headers.get("User-Agent"), request_id=request_id()
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape
@@ -12,6 +13,15 @@ from xml.sax.saxutils import escape
 from broker.iam.errors import AwsError
 from broker.iam.timestamps import aws_timestamp
 from broker.services.api import XmlMap
+
+# Characters XML 1.0 cannot carry at all (not even escaped): most C0 controls, lone surrogates,
+# U+FFFE and U+FFFF. A caller's text echoed in a message must not make the document unreadable.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text(value: str) -> str:
+    """``value`` as XML character data: escaped, characters XML cannot hold replaced by U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", value))
 
 
 def _scalar(value: Any) -> str:
@@ -45,14 +55,14 @@ def render_value(name: str, value: Any, out: list[str]) -> None:
             render_value("member", item, out)
         out.append(f"</{name}>")
     else:
-        out.append(f"<{name}>{escape(_scalar(value))}</{name}>")
+        out.append(f"<{name}>{_text(_scalar(value))}</{name}>")
 
 
 def success_xml(action: str, namespace: str, result: Mapping[str, Any] | None, request_id: str) -> str:
     out = [f'<{action}Response xmlns="{namespace}">']
     if result is not None:
         render_value(f"{action}Result", result, out)
-    out.append(f"<ResponseMetadata><RequestId>{escape(request_id)}</RequestId></ResponseMetadata>")
+    out.append(f"<ResponseMetadata><RequestId>{_text(request_id)}</RequestId></ResponseMetadata>")
     out.append(f"</{action}Response>")
     return "".join(out)
 
@@ -60,8 +70,8 @@ def success_xml(action: str, namespace: str, result: Mapping[str, Any] | None, r
 def error_xml(error: AwsError, namespace: str, request_id: str) -> str:
     return (
         f'<ErrorResponse xmlns="{namespace}"><Error><Type>{error.type}</Type>'
-        f"<Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message></Error>"
-        f"<RequestId>{escape(request_id)}</RequestId></ErrorResponse>"
+        f"<Code>{_text(error.code)}</Code><Message>{_text(error.message)}</Message></Error>"
+        f"<RequestId>{_text(request_id)}</RequestId></ErrorResponse>"
     )
 
 

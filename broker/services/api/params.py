@@ -1,24 +1,46 @@
-"""Typed access to an AWS Query request's parameters, with AWS's validation messages."""
+"""Typed access to an AWS request's parameters, with AWS's validation messages: the Query
+protocol's form parameters, and the JSON protocol's request body."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
 
 from broker.iam.errors import AwsError
+from broker.policy._json import MAX_JSON_DEPTH, nested_too_deeply
+
+# Integers and list indexes on the wire are ASCII digits: str.isdigit() also accepts "²" and
+# int() accepts "٣", " 7 " and "1_0", none of which AWS reads as a number.
+_INTEGER = re.compile(r"-?[0-9]+")
+_INDEX = re.compile(r"[0-9]+")
 
 
 class Params:
-    """The form (or query-string) parameters of one Query-protocol call; a name may repeat."""
+    """The form (or query-string) parameters of one Query-protocol call.
+
+    Every Query parameter is single-valued (lists are spelled ``Name.member.N``), so a name given
+    twice is a malformed request: :meth:`repeated` finds it before the call is routed.
+    """
 
     def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
         self._values: dict[str, list[str]] = {}
         for name, value in pairs:
             self._values.setdefault(name, []).append(value)
 
+    def repeated(self) -> str | None:
+        """The first parameter given more than once, if any. SigV4's own ``X-Amz-*`` parameters
+        are left to the signature check, which refuses a repeated one with its own error."""
+        for name, values in self._values.items():
+            if len(values) > 1 and not name.lower().startswith("x-amz-"):
+                return name
+        return None
+
     def get(self, name: str) -> str | None:
         values = self._values.get(name, [])
         if len(values) > 1:
-            raise AwsError("InvalidParameterValue", f"Parameter {name} is given more than once.")
+            raise repeated_parameter(name)
         return values[0] if values else None
 
     def required(self, name: str) -> str:
@@ -35,22 +57,25 @@ class Params:
         value = self.get(name)
         if value is None:
             return None
-        try:
-            return int(value)
-        except ValueError:
-            raise AwsError(
-                "ValidationError",
-                f"1 validation error detected: Value '{value}' at '{_camel(name)}' "
-                "failed to satisfy constraint: Member must be an integer",
-            ) from None
+        if _INTEGER.fullmatch(value):
+            try:
+                return int(value)
+            except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+                pass
+        raise AwsError(
+            "ValidationError",
+            f"1 validation error detected: Value '{_shown(value)}' at '{_camel(name)}' "
+            "failed to satisfy constraint: Member must be an integer",
+        )
 
     def members(self, prefix: str) -> list[str]:
         """``Prefix.member.1``, ``Prefix.member.2`` ... in index order."""
         items: dict[int, str] = {}
         marker = f"{prefix}.member."
         for key in self._values:
-            if key.startswith(marker) and key[len(marker) :].isdigit():
-                items[int(key[len(marker) :])] = self.get(key) or ""
+            index = key[len(marker) :]
+            if key.startswith(marker) and _INDEX.fullmatch(index):
+                items[int(index)] = self.get(key) or ""
         return [items[i] for i in sorted(items)]
 
     def tags(self, prefix: str = "Tags") -> list[tuple[str, str]]:
@@ -59,13 +84,55 @@ class Params:
         for key in self._values:
             if key.startswith(marker):
                 head = key[len(marker) :].split(".", 1)[0]
-                if head.isdigit():
+                if _INDEX.fullmatch(head):
                     indexes.add(int(head))
         return [(self.get(f"{marker}{i}.Key") or "", self.get(f"{marker}{i}.Value") or "") for i in sorted(indexes)]
 
     def as_dict(self) -> dict[str, str]:
         """Each parameter's first value (what the audit trail records)."""
         return {name: values[0] for name, values in self._values.items()}
+
+
+def repeated_parameter(name: str) -> AwsError:
+    """AWS's common error for a query string that does not follow the Query protocol."""
+    return AwsError(
+        "InvalidQueryParameter",
+        f"The parameter {_shown(name)} is given more than once; each Query parameter may appear once.",
+    )
+
+
+def read_json_body(raw: bytes) -> Mapping[str, Any]:
+    """A JSON-protocol request body: a JSON object in UTF-8 (empty means ``{}``), nested at most
+    :data:`~broker.policy._json.MAX_JSON_DEPTH` levels; ``SerializationException`` otherwise."""
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        _unreadable("The request body is not UTF-8.")
+    if nested_too_deeply(text):
+        _unreadable(f"The request body nests JSON more than {MAX_JSON_DEPTH} levels deep.")
+    try:
+        parsed = json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        _unreadable("The request body is not valid JSON.")
+    if not isinstance(parsed, dict):
+        _unreadable("The request body must be a JSON object.")
+    return parsed
+
+
+def _unreadable(message: str) -> NoReturn:
+    raise AwsError("SerializationException", message)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    # NaN and the infinities are Python's extensions to JSON; AWS's parsers refuse them.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _shown(value: str, limit: int = 128) -> str:
+    """A caller's text as a message quotes it: clipped, so an error never echoes a whole body."""
+    return value if len(value) <= limit else value[:limit] + "..."
 
 
 def _camel(name: str) -> str:

@@ -44,6 +44,8 @@ class Outcome:
     error: AwsError | None = None
     # Seconds a throttled caller should wait (``Retry-After``).
     retry_after: int | None = None
+    # The authenticated caller's ARN, for the access log (None before or without authentication).
+    principal: str | None = None
 
 
 def handle_query(runtime: Runtime, params: Params, request: HttpRequest) -> Outcome:
@@ -114,7 +116,7 @@ def _signed(
                 _admit(runtime, caller)
                 result = _act(runtime, tx, caller, operation, request, params, json_body, audit)
             _record_apart(runtime, audit, bookkeeping)
-            return Outcome(protocol, operation, result=result)
+            return Outcome(protocol, operation, principal=audit.actor.arn, result=result)
         # A write authenticates and is charged to its caller's budget before its transaction:
         # the charge commits on its own connection, which on SQLite must not wait for the write
         # lock the transaction holds (held the shorter for it).
@@ -126,7 +128,7 @@ def _signed(
             for write in bookkeeping:
                 write(tx)
             audit.record(tx, runtime.now(), response=json_safe(result))
-            return Outcome(protocol, operation, result=result)
+            return Outcome(protocol, operation, principal=audit.actor.arn, result=result)
     except AuditWriteFailed as exc:
         return _unrecorded(protocol, operation, exc)
     except AwsError as exc:
@@ -135,7 +137,7 @@ def _signed(
             retry_after = exc.retry_after_seconds
             if not exc.audited:  # counted in its bucket; the key's first refusal of the interval was audited
                 write_bookkeeping(runtime, bookkeeping)
-                return Outcome(protocol, operation, error=exc, retry_after=retry_after)
+                return Outcome(protocol, operation, principal=audit.actor.arn, error=exc, retry_after=retry_after)
             audit.additional = {**(audit.additional or {}), **exc.audit_details}
         error = exc.for_json_protocol() if protocol == "json" else exc
         if isinstance(error, AccessDenied | AccessDeniedException):
@@ -144,7 +146,7 @@ def _signed(
             _record_refusal(runtime, audit, error, exc, bookkeeping)
         except AuditWriteFailed as failed:
             return _unrecorded(protocol, operation, failed)
-        return Outcome(protocol, operation, error=error, retry_after=retry_after)
+        return Outcome(protocol, operation, principal=audit.actor.arn, error=error, retry_after=retry_after)
 
 
 def _unrecorded(protocol: WireProtocol, operation: Operation, failed: AuditWriteFailed) -> Outcome:

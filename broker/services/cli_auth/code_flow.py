@@ -22,6 +22,7 @@ import hmac
 import secrets
 from dataclasses import asdict, dataclass
 
+from broker.iam.constant_time import same_secret
 from broker.services.audit import Actor, ClientInfo
 from broker.services.cli_auth._base import CliAuthBase, TokenGrant
 from broker.services.cli_auth.clients import GRANT_AUTHORIZATION_CODE, check_client
@@ -50,7 +51,7 @@ def consent_token(web: BrowserSession, request_hash: str) -> str:
 
 
 def consent_matches(web: BrowserSession, request_hash: str, given: str | None) -> bool:
-    return given is not None and len(given) <= 64 and hmac.compare_digest(consent_token(web, request_hash), given)
+    return given is not None and len(given) <= 64 and same_secret(consent_token(web, request_hash), given)
 
 
 def _too_long(duration: int | None, offer: RoleOffer) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import re
+
+from broker.iam.constant_time import same_secret
 
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
@@ -31,4 +32,4 @@ def pkce_matches(code_verifier: str, code_challenge: str) -> bool:
     """Constant-time comparison of the verifier's S256 challenge with the stored one."""
     if not is_code_verifier(code_verifier):
         return False
-    return hmac.compare_digest(s256_challenge(code_verifier), code_challenge)
+    return same_secret(s256_challenge(code_verifier), code_challenge)

@@ -18,6 +18,7 @@ import hmac
 from dataclasses import dataclass
 
 from broker.errors import BrokerError
+from broker.iam.constant_time import same_secret
 from broker.saml.assertion import Assertion
 from broker.saml.errors import MetadataError, SamlError
 from broker.saml.metadata import parse_idp_metadata
@@ -119,7 +120,7 @@ def begin_login(
                 expected = confirmation_token(browser_binding, provider.arn)
                 if confirmation is None:
                     return LoginStart(target, confirmation=expected)
-                if not hmac.compare_digest(expected, confirmation):
+                if not same_secret(expected, confirmation):
                     raise BadCsrf("The sign-in page has expired. Start the sign-in again.")
             url = _authn_request(runtime, tx, provider, destination, browser_binding, relay_state, now)
             return LoginStart(target, url=url)
@@ -199,7 +200,7 @@ def check_request(
         raise SamlError("UnknownRequest", "the response answers a request sent to another provider")
     if request.consumed_at is not None or request.expires_at <= now:
         raise SamlError("UnknownRequest", "the request was already answered or has expired")
-    if browser_binding is None or not hmac.compare_digest(request.browser_binding, token_hash(browser_binding)):
+    if browser_binding is None or not same_secret(request.browser_binding, token_hash(browser_binding)):
         raise SamlError("BrowserMismatch", "the response came back in a different browser than the request left")
     if not store.answer_saml_request(lookup.tx, request.request_id, now):
         raise SamlError("UnknownRequest", "the request was already answered or has expired")

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 
+from broker.iam.constant_time import same_secret
 from broker.services.audit import ClientInfo
 from broker.services.federation.audit import sign_in_scope
 from broker.services.federation.errors import BadCsrf
@@ -39,7 +39,7 @@ class BrowserSession:
         return cls(id_hash=web.id_hash, csrf_token=web.csrf_token, expires_at=web.expires_at)
 
     def csrf_matches(self, csrf_token: str | None) -> bool:
-        return csrf_token is not None and hmac.compare_digest(self.csrf_token, csrf_token)
+        return csrf_token is not None and same_secret(self.csrf_token, csrf_token)
 
 
 def open_web_session(runtime: Runtime, tx: Tx, sign_in: SignIn, now: dt.datetime) -> str:
