@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := simplesamlphp php-cli php-xml php-mbstring chromium xmlsec1 nginx gettext-base openssl
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo test lint typecheck unit venv system-deps postgres bench clean
+.PHONY: demo test lint typecheck unit venv system-deps postgres bench mutation clean
 
 $(VENV)/.stamp-venv: pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
@@ -70,6 +70,16 @@ bench: venv system-deps postgres
 	$(PY) benchmarks/http_paths.py
 	$(PY) benchmarks/http_paths.py --postgres
 	$(PY) benchmarks/http_paths.py --workers 1,2
+
+# Mutation testing of the security checks (tests/mutation/run.py): not part of `make test`, it
+# runs each module's tests once per mutant (about an hour for every module on two cores).
+# MUTATION_ARGS narrows it, e.g. MUTATION_ARGS="crypto/tokens.py --jobs 2".
+$(VENV)/.stamp-mutation: $(VENV)/.stamp-venv
+	$(PY) -m pip install -q -e '.[test,mutation]'
+	touch $@
+
+mutation: $(VENV)/.stamp-mutation
+	$(PY) -m tests.mutation.run $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

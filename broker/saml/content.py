@@ -112,6 +112,9 @@ def read_assertion(
     """Check that the authenticated ``element`` is meant for this SP, now, and read it."""
     if element.get("Version") != "2.0":
         raise SamlError("MalformedMessage", "Assertion Version is not 2.0")
+    # saml-core 2.3.3: ID is required, and the replay guard keys on it (one "" would block them all).
+    if not element.get("ID"):
+        raise SamlError("MalformedMessage", "Assertion has no ID")
     assertion_issued = issue_instant(element, "Assertion", now, skew)
 
     subject = element.find(_SUBJECT)
