@@ -60,7 +60,7 @@ KINDS: dict[str, _Kind] = {
     "Expired": _Kind(logging.WARNING, "The SAML assertion has expired; please sign in again.", sts_code=EXPIRED_TOKEN),
     "SubjectConfirmation": _Kind(logging.WARNING, "The SAML assertion's subject confirmation is not acceptable."),
     "UnknownRequest": _Kind(
-        logging.WARNING, "The SAML response answers a sign-in this broker did not start, or one already finished."
+        logging.WARNING, "The SAML response answers a sign-in this broker did not start, or one that expired."
     ),
     "BrowserMismatch": _Kind(logging.WARNING, "The SAML response answers a sign-in started in another browser."),
     "UntrustedOrigin": _Kind(

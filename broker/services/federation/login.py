@@ -198,12 +198,14 @@ def check_request(
         raise SamlError("UnknownRequest", f"InResponseTo {assertion.in_response_to!r} was not issued here")
     if request.provider_arn != provider.arn:
         raise SamlError("UnknownRequest", "the response answers a request sent to another provider")
-    if request.consumed_at is not None or request.expires_at <= now:
-        raise SamlError("UnknownRequest", "the request was already answered or has expired")
+    if request.consumed_at is not None:  # a second response to one request: a replay
+        raise SamlError("Replay", f"the request {assertion.in_response_to!r} was already answered")
+    if request.expires_at <= now:
+        raise SamlError("UnknownRequest", "the request has expired")
     if browser_binding is None or not same_secret(request.browser_binding, token_hash(browser_binding)):
         raise SamlError("BrowserMismatch", "the response came back in a different browser than the request left")
-    if not store.answer_saml_request(lookup.tx, request.request_id, now):
-        raise SamlError("UnknownRequest", "the request was already answered or has expired")
+    if not store.answer_saml_request(lookup.tx, request.request_id, now):  # another instance answered it first
+        raise SamlError("Replay", f"the request {assertion.in_response_to!r} was already answered")
     if request.relay_state is not None and relay_state != request.relay_state:
         raise SamlError("BadRelayState", "RelayState differs from the one the request carried")
 
