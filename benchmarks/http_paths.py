@@ -372,6 +372,12 @@ def main() -> None:
             BROKER_CERTS_DIR=str(workdir / "certs"),
             BROKER_METADATA_DIR=str(workdir / "metadata"),
             BROKER_LOG_LEVEL="WARNING",
+            # One client sends every request: budgets far above what it can send, so the limiter
+            # is measured (leases) but never refuses. The access log stays off: one line per
+            # request to a terminal is not what is measured.
+            BROKER_RATE_LIMITS="aws=1000000/s:1000000,aws-principal=1000000/s:1000000,"
+            "decisions=1000000/s:1000000,decisions-principal=1000000/s:1000000",
+            BROKER_ACCESS_LOG="false",
         )
         subprocess.run(broker_command("init"), env=env, capture_output=True, check=True)
         servers = [stack.enter_context(serving(env, workdir, count, args.threads)) for count in args.workers]

@@ -16,9 +16,10 @@ from botocore.exceptions import ClientError
 from broker.services.setup import bootstrap_admin
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings, postgres_schema
 
-NO_RETRIES = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
+# One attempt: "total_max_attempts" (botocore's "max_attempts" 1 still retries a Throttling once).
+NO_RETRIES = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
 # No client-side parameter checks either: the broker's own validation answers bad input.
-UNCHECKED = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=False)
+UNCHECKED = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, parameter_validation=False)
 ACCOUNT = "123456789012"
 # For module-scoped brokers: one per database backend, shared by a module's tests.
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -61,7 +62,14 @@ def user_with_key(iam: Any, name: str, *, path: str = "/", policy: str | None = 
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
-def client(broker: LiveBroker, service: str, key: str, secret: str, token: str | None = None) -> Any:
+def client(
+    broker: LiveBroker,
+    service: str,
+    key: str,
+    secret: str,
+    token: str | None = None,
+    config: botocore.config.Config = UNCHECKED,
+) -> Any:
     return boto3.client(
         service,
         endpoint_url=broker.url,
@@ -69,7 +77,7 @@ def client(broker: LiveBroker, service: str, key: str, secret: str, token: str |
         aws_access_key_id=key,
         aws_secret_access_key=secret,
         aws_session_token=token,
-        config=UNCHECKED,
+        config=config,
     )
 
 

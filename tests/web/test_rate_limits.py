@@ -10,8 +10,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.config
 import pytest
 import requests
 from botocore.auth import SigV4Auth
@@ -25,11 +23,10 @@ from broker.services.runtime import Runtime
 from broker.services.setup import bootstrap_admin
 from broker.store import models
 from broker.web.app import create_app
-from tests.support.aws import allow, document, user_with_key
+from tests.support.aws import NO_RETRIES, allow, client, document, user_with_key
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings, postgres_schema
 
 # botocore retries Throttling (and in "standard" mode max_attempts=1 still allows one retry).
-NO_RETRIES = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 @contextmanager
@@ -43,15 +40,7 @@ def live(tmp_path: Path, keys_dir: Path, database_url: str, *limits: str, **over
 
 
 def aws(broker: LiveBroker, service: str, key: str, secret: str, token: str | None = None) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=broker.url,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        config=NO_RETRIES,
-    )
+    return client(broker, service, key, secret, token, config=NO_RETRIES)
 
 
 def refusal(call: Any, **kwargs: Any) -> dict[str, Any]:
