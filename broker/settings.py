@@ -74,6 +74,12 @@ class Settings:
     # "provider:AuthnContextClassRef" pairs: a sign-in through the provider whose assertion
     # carries that class counts as multi-factor (merged with the provider's own option).
     saml_mfa_authn_contexts: tuple[str, ...] = ()
+    # Longest time, seconds, between fetches of metadata from a provider's URL (metadata/NAME.url);
+    # the metadata's cacheDuration and validUntil may make it shorter.
+    saml_metadata_refresh_seconds: int = 3600
+    # After fetched metadata drops a signing certificate, responses signed with it are still
+    # accepted for this long, seconds (in flight during the IdP's key rollover).
+    saml_metadata_rollover_grace_seconds: int = 86400
     # One permitted role goes straight to the credentials page.
     auto_select_single_role: bool = True
     # Browser session lifetime after sign-in, seconds.
@@ -92,6 +98,10 @@ class Settings:
     # One line per request on the logger broker.access (request id, method, path, status,
     # latency, source address, action, principal), at INFO.
     access_log: bool = True
+    # GET /metrics (Prometheus text): answered to loopback and private addresses, and to any
+    # caller presenting metrics_token as a bearer token; 404 to everyone else.
+    metrics_enabled: bool = True
+    metrics_token: str = dataclasses.field(default="", repr=False)
     # Maximum allowed request body on the AWS endpoint, bytes.
     max_request_bytes: int = 1024 * 1024
     # Allowed SigV4 clock skew, seconds.
@@ -114,6 +124,12 @@ class Settings:
     rate_limits: tuple[str, ...] = ()
     # A refused key gets at most one audit event per this many seconds; it counts the refusals since.
     rate_limit_audit_interval_seconds: int = 60
+    # How often, at most, a running broker looks whether `broker keys rotate` changed the key
+    # files, and reloads them if so (0: only at start and on SIGHUP).
+    key_reload_interval_seconds: int = 10
+    # SP certificate rollover: seconds from `broker keys rotate --sp-certificate` (the new
+    # certificate listed in the metadata) until AuthnRequests are signed with the new key.
+    sp_key_rollover_seconds: int = 172800
 
     @property
     def sp_entity_id(self) -> str:
@@ -329,6 +345,14 @@ def validate(settings: Settings) -> list[str]:
             f"max_connections_per_client: must be 0 (no limit) or more, got {settings.max_connections_per_client}"
         )
     problems.extend(_mfa_context_problems(settings.saml_mfa_authn_contexts))
+    if not 60 <= settings.saml_metadata_refresh_seconds <= 7 * 86400:
+        problems.append("saml_metadata_refresh_seconds: must be 60..604800 (a week)")
+    if not 0 <= settings.saml_metadata_rollover_grace_seconds <= 30 * 86400:
+        problems.append("saml_metadata_rollover_grace_seconds: must be 0..2592000 (30 days)")
+    if not 0 <= settings.key_reload_interval_seconds <= 3600:
+        problems.append("key_reload_interval_seconds: must be 0..3600")
+    if not 0 <= settings.sp_key_rollover_seconds <= 365 * 86400:
+        problems.append("sp_key_rollover_seconds: must be 0..31536000 (a year)")
     if not 0 <= settings.saml_clock_skew_seconds <= 600:
         problems.append("saml_clock_skew_seconds: must be 0..600")
     if settings.saml_max_response_bytes < 1024:
@@ -343,6 +367,8 @@ def validate(settings: Settings) -> list[str]:
         problems.append(f"log_format: must be text or json, got {settings.log_format!r}")
     if not 0 <= settings.trusted_proxy_hops <= 5:
         problems.append("trusted_proxy_hops: must be 0..5")
+    if settings.metrics_token and len(settings.metrics_token) < 16:
+        problems.append("metrics_token: must be at least 16 characters (or empty for none)")
     if not 1 <= settings.audit_digest_interval_seconds <= 86400:
         problems.append("audit_digest_interval_seconds: must be 1..86400")
     if not 0 <= settings.audit_retention_days <= 36500:

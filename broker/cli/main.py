@@ -11,6 +11,7 @@ from broker.cli import _runtime
 from broker.cli.audit import audit
 from broker.cli.credential_commands import credential_process, env_command, exec_command, whoami
 from broker.cli.errors import BrokerError
+from broker.cli.keys import keys
 from broker.cli.login import login, logout, roles
 from broker.cli.serve import serve
 from broker.crypto.keys import ensure_keys, missing_key_files
@@ -100,6 +101,7 @@ for _command in (login, logout, roles, credential_process, exec_command, env_com
     cli.add_command(_command)
 cli.add_command(serve)
 cli.add_command(audit)
+cli.add_command(keys)
 
 
 def main(argv: list[str] | None = None) -> int:

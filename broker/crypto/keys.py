@@ -3,7 +3,10 @@
 Layout under ``certs/`` (all git-ignored):
 - ``sp-signing.key`` / ``sp-signing.crt``: RSA key pair the SP signs AuthnRequests with.
 - ``sp-encryption.key`` / ``sp-encryption.crt``: RSA key pair IdPs encrypt assertions to.
-- ``token-<kid>.pem``: ES256 keys for session tokens; ``token-keys.json`` names current/next/previous.
+- ``token-<kid>.pem``: ES256 keys for session tokens; ``token-keys.json`` names current/next/previous
+  and when the ring last rotated (``rotated_at``).
+- ``sp-signing-next.*`` / ``sp-encryption-next.*`` and ``sp-rollover.json``: during an SP certificate
+  rollover, the staged key pairs and when they were staged (``broker keys rotate --sp-certificate``).
 - ``secret-derivation.key``: HMAC key deriving temporary secrets from token ids.
 - ``data-encryption.key``: AES-256-GCM key ring for secrets at rest.
 - ``audit-signing.key``: Ed25519 key the audit trail's digests are signed with; its public part
@@ -19,6 +22,7 @@ import hashlib
 import json
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,6 +43,8 @@ DATA_ENCRYPTION = "data-encryption.key"
 AUDIT_SIGNING = "audit-signing.key"
 AUDIT_RETIRED = "audit-retired-keys.json"
 AUDIT_KEY_USE = "audit-digest"
+SP_ROLLOVER_INDEX = "sp-rollover.json"
+NEXT_SUFFIX = "-next"
 
 
 class KeyMaterialError(Exception):
@@ -50,6 +56,21 @@ def _write_private(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as fh:
         os.fchmod(fh.fileno(), 0o600)  # O_CREAT's mode applies only to a file it creates
         fh.write(data)
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new, never half."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _private_directory(directory: Path) -> None:
@@ -204,6 +225,36 @@ class AuditKeyRing:
 
 
 @dataclass(frozen=True)
+class SpRollover:
+    """SP key pairs staged to replace the current ones (``sp-*-next.*``)."""
+
+    staged_at: dt.datetime
+    signing_key_pem: bytes
+    signing_cert_pem: bytes
+    encryption_key_pem: bytes
+    encryption_cert_pem: bytes
+
+
+@dataclass(frozen=True)
+class TokenRingIndex:
+    """What ``token-keys.json`` says: the kids of the ring and when it last rotated."""
+
+    current: str
+    next: str | None
+    previous: str | None
+    rotated_at: dt.datetime | None
+
+    def to_json(self) -> bytes:
+        document = {
+            "current": self.current,
+            "next": self.next,
+            "previous": self.previous,
+            "rotated_at": self.rotated_at.isoformat() if self.rotated_at else None,
+        }
+        return (json.dumps(document, indent=2) + "\n").encode()
+
+
+@dataclass(frozen=True)
 class KeyMaterial:
     sp_signing_key_pem: bytes
     sp_signing_cert_pem: bytes
@@ -214,6 +265,12 @@ class KeyMaterial:
     data_encryption_keys: tuple[bytes, ...]  # first encrypts; all decrypt (rotation)
     certs_dir: Path
     audit_keys: AuditKeyRing
+    sp_rollover: SpRollover | None = None  # an SP certificate rollover in progress
+
+    def sp_decryption_keys(self) -> tuple[bytes, ...]:
+        """Every SP encryption key an IdP may have encrypted to (the staged one during a rollover)."""
+        staged = (self.sp_rollover.encryption_key_pem,) if self.sp_rollover else ()
+        return (self.sp_encryption_key_pem, *staged)
 
     def sp_signing_key_file(self) -> str:
         return str(self.certs_dir / f"{SP_SIGNING}.key")
@@ -259,8 +316,10 @@ def ensure_keys(certs_dir: str | os.PathLike[str], common_name: str) -> list[str
             created += [key_path.name, cert_path.name]
     index = directory / TOKEN_KEYS_INDEX
     if not index.exists():
-        ring = {"current": _new_token_key_file(directory), "next": _new_token_key_file(directory), "previous": None}
-        index.write_text(json.dumps(ring, indent=2) + "\n")
+        ring = TokenRingIndex(
+            current=_new_token_key_file(directory), next=_new_token_key_file(directory), previous=None, rotated_at=None
+        )
+        write_atomically(index, ring.to_json())
         created.append(index.name)
     for name in (SECRET_DERIVATION, DATA_ENCRYPTION):
         path = directory / name
@@ -293,20 +352,65 @@ def rotate_audit_key(certs_dir: str | os.PathLike[str]) -> str:
     return _load_audit_key(directory).kid
 
 
-def rotate_token_keys(certs_dir: str | os.PathLike[str]) -> dict[str, str | None]:
-    """next becomes current, current becomes previous, and a fresh next is pre-published."""
+def read_token_ring(certs_dir: str | os.PathLike[str]) -> TokenRingIndex:
+    path = Path(certs_dir) / TOKEN_KEYS_INDEX
+    try:
+        ring = json.loads(read_key_file(path))
+        rotated_at = ring.get("rotated_at")
+        return TokenRingIndex(
+            current=ring["current"],
+            next=ring.get("next"),
+            previous=ring.get("previous"),
+            rotated_at=dt.datetime.fromisoformat(rotated_at) if rotated_at else None,
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        raise KeyMaterialError(f"{path}: not a token key ring (current, next, previous, rotated_at)") from None
+
+
+def rotate_token_keys(certs_dir: str | os.PathLike[str], now: dt.datetime | None = None) -> TokenRingIndex:
+    """next becomes current, current becomes previous, and a fresh next is pre-published.
+
+    The old previous key leaves the ring (its file is deleted). The index is replaced in one step
+    after the new key file exists: a broker reading it at any moment loads a whole ring.
+    """
     directory = Path(certs_dir)
-    ring = json.loads((directory / TOKEN_KEYS_INDEX).read_text())
-    rotated = {
-        "previous": ring["current"],
-        "current": ring["next"] or _new_token_key_file(directory),
-        "next": _new_token_key_file(directory),
-    }
-    (directory / TOKEN_KEYS_INDEX).write_text(json.dumps(rotated, indent=2) + "\n")
+    ring = read_token_ring(directory)
+    rotated = TokenRingIndex(
+        previous=ring.current,
+        current=ring.next or _new_token_key_file(directory),
+        next=_new_token_key_file(directory),
+        rotated_at=now or dt.datetime.now(dt.UTC),
+    )
+    write_atomically(directory / TOKEN_KEYS_INDEX, rotated.to_json())
+    if ring.previous and ring.previous not in (rotated.current, rotated.next, rotated.previous):
+        (directory / f"token-{ring.previous}.pem").unlink(missing_ok=True)
     return rotated
 
 
-def _read(path: Path) -> bytes:
+def sp_key_files(directory: Path, stem: str, suffix: str = "") -> tuple[Path, Path]:
+    return directory / f"{stem}{suffix}.key", directory / f"{stem}{suffix}.crt"
+
+
+def _load_sp_rollover(directory: Path) -> SpRollover | None:
+    path = directory / SP_ROLLOVER_INDEX
+    if not path.exists():
+        return None
+    try:
+        staged_at = dt.datetime.fromisoformat(json.loads(read_key_file(path))["staged_at"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise KeyMaterialError(f"{path}: not an SP rollover index (staged_at)") from None
+    signing_key, signing_cert = sp_key_files(directory, SP_SIGNING, NEXT_SUFFIX)
+    encryption_key, encryption_cert = sp_key_files(directory, SP_ENCRYPTION, NEXT_SUFFIX)
+    return SpRollover(
+        staged_at=staged_at,
+        signing_key_pem=read_key_file(signing_key),
+        signing_cert_pem=read_key_file(signing_cert),
+        encryption_key_pem=read_key_file(encryption_key),
+        encryption_cert_pem=read_key_file(encryption_cert),
+    )
+
+
+def read_key_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -318,7 +422,7 @@ def _read(path: Path) -> bytes:
 def _load_token_key(directory: Path, kid: str | None) -> TokenKey | None:
     if not kid:
         return None
-    key = serialization.load_pem_private_key(_read(directory / f"token-{kid}.pem"), password=None)
+    key = serialization.load_pem_private_key(read_key_file(directory / f"token-{kid}.pem"), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise KeyMaterialError(f"{directory}/token-{kid}.pem: not an EC P-256 key")
     return TokenKey(kid=kid, private_key=key)
@@ -326,7 +430,7 @@ def _load_token_key(directory: Path, kid: str | None) -> TokenKey | None:
 
 def _hex_keys(path: Path) -> tuple[bytes, ...]:
     keys = []
-    for line in _read(path).decode().splitlines():
+    for line in read_key_file(path).decode().splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             try:
@@ -346,7 +450,7 @@ def _load_retired_audit_keys(directory: Path) -> list[ed25519.Ed25519PublicKey]:
     if not path.exists():
         return []
     try:
-        document = json.loads(_read(path))
+        document = json.loads(read_key_file(path))
         return [audit_public_key_from_jwk(jwk) for jwk in document["keys"]]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         raise KeyMaterialError(f"{path}: not a JWKS of Ed25519 public keys") from None
@@ -355,7 +459,7 @@ def _load_retired_audit_keys(directory: Path) -> list[ed25519.Ed25519PublicKey]:
 def _load_audit_key(directory: Path) -> AuditKeyRing:
     path = directory / AUDIT_SIGNING
     try:
-        key = serialization.load_pem_private_key(_read(path), password=None)
+        key = serialization.load_pem_private_key(read_key_file(path), password=None)
     except ValueError:
         raise KeyMaterialError(f"{path}: not a PEM private key") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
@@ -365,11 +469,8 @@ def _load_audit_key(directory: Path) -> AuditKeyRing:
 
 def load_keys(certs_dir: str | os.PathLike[str], encryption_key: str = "") -> KeyMaterial:
     directory = Path(certs_dir)
-    try:
-        ring = json.loads(_read(directory / TOKEN_KEYS_INDEX))
-    except json.JSONDecodeError:
-        raise KeyMaterialError(f"{directory / TOKEN_KEYS_INDEX}: not valid JSON") from None
-    current = _load_token_key(directory, ring.get("current"))
+    ring = read_token_ring(directory)
+    current = _load_token_key(directory, ring.current)
     if current is None:
         raise KeyMaterialError(f"{directory / TOKEN_KEYS_INDEX}: no current key")
     data_keys = _hex_keys(directory / DATA_ENCRYPTION)
@@ -382,17 +483,18 @@ def load_keys(certs_dir: str | os.PathLike[str], encryption_key: str = "") -> Ke
             raise KeyMaterialError("encryption_key: must be 64 hex digits")
         data_keys = (configured, *[k for k in data_keys if k != configured])
     return KeyMaterial(
-        sp_signing_key_pem=_read(directory / f"{SP_SIGNING}.key"),
-        sp_signing_cert_pem=_read(directory / f"{SP_SIGNING}.crt"),
-        sp_encryption_key_pem=_read(directory / f"{SP_ENCRYPTION}.key"),
-        sp_encryption_cert_pem=_read(directory / f"{SP_ENCRYPTION}.crt"),
+        sp_signing_key_pem=read_key_file(directory / f"{SP_SIGNING}.key"),
+        sp_signing_cert_pem=read_key_file(directory / f"{SP_SIGNING}.crt"),
+        sp_encryption_key_pem=read_key_file(directory / f"{SP_ENCRYPTION}.key"),
+        sp_encryption_cert_pem=read_key_file(directory / f"{SP_ENCRYPTION}.crt"),
         token_keys=TokenKeyRing(
             current=current,
-            next=_load_token_key(directory, ring.get("next")),
-            previous=_load_token_key(directory, ring.get("previous")),
+            next=_load_token_key(directory, ring.next),
+            previous=_load_token_key(directory, ring.previous),
         ),
         secret_derivation_key=_hex_keys(directory / SECRET_DERIVATION)[0],
         data_encryption_keys=data_keys,
         certs_dir=directory,
         audit_keys=_load_audit_key(directory),
+        sp_rollover=_load_sp_rollover(directory),
     )

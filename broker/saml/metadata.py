@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from broker.saml.errors import MetadataError, SamlError
-from broker.saml.xmldsig import pem_from_base64_der
+from broker.saml.xmldsig import check_unique_ids, pem_from_base64_der, signature_of, verify_enveloped
 from broker.saml.xmlsafe import parse_xml, q
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
@@ -33,6 +34,8 @@ class IdpMetadata:
     # The web origins (scheme://host[:port]) of its SingleSignOnService and SingleLogoutService
     # endpoints: the pages that post a response to the ACS are served from these.
     endpoint_origins: frozenset[str] = frozenset()
+    # The shortest cacheDuration it states: how long a copy fetched from its URL may be kept.
+    cache_duration: dt.timedelta | None = None
 
 
 def web_origin(url: str) -> str | None:
@@ -71,6 +74,7 @@ def parse_idp_metadata(xml: str) -> IdpMetadata:
     except SamlError as exc:
         raise MetadataError(f"metadata is not acceptable XML: {exc.detail}") from None
     outer_valid_until = root.get("validUntil") if root.tag == q("md", "EntitiesDescriptor") else None
+    durations = [root.get("cacheDuration")]
     if root.tag == q("md", "EntitiesDescriptor"):
         entities = root.findall(q("md", "EntityDescriptor"))
         if len(entities) != 1:
@@ -84,6 +88,9 @@ def parse_idp_metadata(xml: str) -> IdpMetadata:
     idp = root.find(q("md", "IDPSSODescriptor"))
     if idp is None:
         raise MetadataError("metadata has no IDPSSODescriptor")
+    durations += [root.get("cacheDuration"), idp.get("cacheDuration")]
+    # Advice on refreshing, not on trust: one that cannot be read is ignored rather than refused.
+    cache_duration = min((d for d in map(_duration_or_none, durations) if d is not None), default=None)
     if "urn:oasis:names:tc:SAML:2.0:protocol" not in (idp.get("protocolSupportEnumeration") or ""):
         raise MetadataError("IDPSSODescriptor does not support SAML 2.0")
     certs: list[bytes] = []
@@ -124,7 +131,48 @@ def parse_idp_metadata(xml: str) -> IdpMetadata:
         valid_until=valid_until,
         digest=hashlib.sha256(data).hexdigest(),
         endpoint_origins=origins,
+        cache_duration=cache_duration,
     )
+
+
+_DURATION = re.compile(
+    r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """An ``xs:duration`` (``PT6H``, ``P1D``...); a year counts 365 days, a month 30."""
+    found = _DURATION.fullmatch(text.strip())
+    if found is None or text.strip() in ("P", "PT") or text.strip().endswith("T"):
+        raise MetadataError("cacheDuration is not an xs:duration")
+    parts = {key: float(value) for key, value in found.groupdict().items() if value}
+    days = parts.pop("years", 0) * 365 + parts.pop("months", 0) * 30 + parts.pop("days", 0)
+    try:
+        return dt.timedelta(days=days, **parts)
+    except OverflowError:
+        raise MetadataError("cacheDuration is out of range") from None
+
+
+def _duration_or_none(text: str | None) -> dt.timedelta | None:
+    try:
+        return parse_duration(text) if text else None
+    except MetadataError:
+        return None
+
+
+def verify_metadata_signature(xml: str, pinned_certs: tuple[bytes, ...]) -> None:
+    """The document's root (EntityDescriptor or EntitiesDescriptor) carries an enveloped signature
+    that verifies with one of ``pinned_certs``; raises :class:`MetadataError` otherwise."""
+    try:
+        root = parse_xml(xml.encode())
+        check_unique_ids(root)
+        signature = signature_of(root)
+        if signature is None:
+            raise MetadataError("metadata is not signed")
+        verify_enveloped(root, signature, pinned_certs)
+    except SamlError as exc:
+        raise MetadataError(f"metadata signature: {exc.detail}") from None
 
 
 def _check_certificate(pem: bytes) -> None:

@@ -2,6 +2,10 @@
 
 AuthnRequests use the HTTP-Redirect binding; the query string is signed RSA-SHA256 in-process
 with the SP signing key (saml-bindings 3.4.4.1), never SHA-1.
+
+During an SP certificate rollover the metadata lists the staged certificates beside the current
+ones (an IdP that refreshes it trusts both), and AuthnRequests are signed with the staged key
+from ``switch_at`` on.
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ import base64
 import datetime as dt
 import secrets
 import zlib
+from copy import deepcopy as copy_element
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
@@ -64,6 +70,11 @@ class SpKeys:
     signing_key_file: str
     encryption_cert_file: str
     encryption_key_file: str
+    # A rollover in progress: the staged pairs' certificates and signing key, and when to sign with it.
+    next_signing_key_pem: bytes | None = None
+    next_signing_cert_pem: bytes | None = None
+    next_encryption_cert_pem: bytes | None = None
+    switch_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,11 @@ class ServiceProvider:
         """
         xml = create_metadata_string(None, config=self._config, valid=None, sign=False)
         root = etree.fromstring(xml if isinstance(xml, bytes) else xml.encode())
+        staged = {"signing": self.keys.next_signing_cert_pem, "encryption": self.keys.next_encryption_cert_pem}
+        for descriptor in list(root.iter(q("md", "KeyDescriptor"))):
+            cert_pem = staged.get(descriptor.get("use", ""))
+            if cert_pem is not None:
+                descriptor.addnext(_with_certificate(descriptor, cert_pem))
         for descriptor in root.iter(q("md", "KeyDescriptor")):
             if descriptor.get("use") == "encryption":
                 for algorithm in ENCRYPTION_METHODS:
@@ -126,10 +142,19 @@ class ServiceProvider:
 
     @cached_property
     def _signing_key(self) -> rsa.RSAPrivateKey:
-        key = serialization.load_pem_private_key(self.keys.signing_key_pem, password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise TypeError("SP signing key must be RSA")
-        return key
+        return _rsa_key(self.keys.signing_key_pem)
+
+    @cached_property
+    def _next_signing_key(self) -> rsa.RSAPrivateKey | None:
+        pem = self.keys.next_signing_key_pem
+        return _rsa_key(pem) if pem is not None else None
+
+    def signing_key_at(self, now: dt.datetime) -> rsa.RSAPrivateKey:
+        """The key AuthnRequests are signed with at ``now``: the staged one once its delay has passed."""
+        switch_at = self.keys.switch_at
+        if self._next_signing_key is not None and switch_at is not None and now >= switch_at:
+            return self._next_signing_key
+        return self._signing_key
 
     def authn_request(
         self,
@@ -160,10 +185,28 @@ class ServiceProvider:
         params.append(("SigAlg", RSA_SHA256))
         # The signature covers the exact encoded octets sent, in this order (bindings 3.4.4.1).
         signed_part = urlencode(params, quote_via=quote)
-        signature = self._signing_key.sign(signed_part.encode(), padding.PKCS1v15(), hashes.SHA256())
+        signature = self.signing_key_at(now).sign(signed_part.encode(), padding.PKCS1v15(), hashes.SHA256())
         query = signed_part + "&" + urlencode({"Signature": base64.b64encode(signature).decode()}, quote_via=quote)
         separator = "&" if "?" in destination else "?"
         return AuthnRedirect(request_id=request_id, url=f"{destination}{separator}{query}")
+
+
+def _rsa_key(pem: bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError("SP signing key must be RSA")
+    return key
+
+
+def _with_certificate(descriptor: etree._Element, cert_pem: bytes) -> etree._Element:
+    """A copy of a KeyDescriptor carrying ``cert_pem`` instead of its certificate."""
+    copy = copy_element(descriptor)
+    certificate = copy.find(f".//{q('ds', 'X509Certificate')}")
+    if certificate is None:
+        raise ValueError("SP metadata KeyDescriptor without an X509Certificate")
+    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
+    certificate.text = base64.b64encode(der).decode("ascii")
+    return copy
 
 
 __all__ = ["BINDING_HTTP_REDIRECT", "AuthnRedirect", "ServiceProvider", "SpKeys"]

@@ -20,6 +20,7 @@ from broker.crypto.tokens import SESSION_TOKEN, SessionClaims, derive_secret, en
 from broker.iam.arn import assumed_role_arn
 from broker.iam.ids import TEMPORARY_KEY_PREFIX, is_account_id, new_access_key_id
 from broker.iam.timestamps import aws_timestamp
+from broker.services import metrics
 from broker.services.runtime import Runtime
 
 _ACCOUNT_CHARS = 8  # base32 of 5 bytes
@@ -167,6 +168,7 @@ def _issue(
         auth_type=auth_type,
         **options,
     )
+    metrics.count_credentials(arn if auth_type != SESSION_TOKEN else None, auth_type)
     return _credentials(runtime, claims)
 
 

@@ -1,9 +1,16 @@
 """Liveness and readiness, as load balancers and orchestrators probe them.
 
 ``/healthz`` answers from memory: the process is alive and serving. ``/readyz`` checks what a
-request needs: the database reachable and at this broker's schema, and the keys loaded. The
+request needs: the database reachable and at this broker's schema (or a newer one, during a
+rolling upgrade), and the keys loaded. The
 answer names each check with a short, fixed phrase (it may be reachable from outside: no
 address, URL or driver message); the operator's detail goes to the log.
+
+The ``metadata`` check (present once a provider is) reports providers whose metadata is fetched from a URL: ``ok``, or
+``degraded:`` naming those whose last fetch failed (``refresh failing``) and those whose
+metadata's validUntil has passed (``expired``: sign-ins through them are refused). It never
+makes the broker unready: one IdP's trouble must not take every other sign-in (and the IAM and
+STS APIs) out of the load balancer.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 from dataclasses import dataclass
 
 from broker.errors import DatabaseUnavailable
+from broker.services.federation.metadata_refresh import metadata_status
 from broker.services.runtime import Runtime
 
 log = logging.getLogger("broker.health")
@@ -26,7 +34,11 @@ class Readiness:
 
 def readiness(runtime: Runtime) -> Readiness:
     checks = {"database": _database(runtime), "keys": _keys(runtime)}
-    return Readiness(all(result == "ok" for result in checks.values()), checks)
+    ready = all(result == "ok" for result in checks.values())
+    metadata = _metadata(runtime) if checks["database"] == "ok" else None
+    if metadata is not None:
+        checks["metadata"] = metadata
+    return Readiness(ready, checks)
 
 
 def _database(runtime: Runtime) -> str:
@@ -40,12 +52,33 @@ def _database(runtime: Runtime) -> str:
         return "failing"
     if current is None:
         return "no broker schema: run `broker init`"
-    if current != head:
+    if current < head:  # revisions are numbered in order
         log.warning("not ready: database schema %s, this broker's %s", current, head)
         return "schema of another broker version: run `broker init` or upgrade"
+    # A newer schema: an upgrade ran while this broker serves. Migrations only add, so it stays
+    # ready until it is replaced (a rolling upgrade); `broker serve` refuses to start on it.
     return "ok"
 
 
 def _keys(runtime: Runtime) -> str:
     ring = runtime.keys.token_keys
     return "ok" if ring.current.kid in ring.verification_keys() else "token signing key missing"
+
+
+def _metadata(runtime: Runtime) -> str | None:
+    """None when no provider's metadata is fetched from a URL (nothing to report)."""
+    try:
+        statuses = metadata_status(runtime)
+    except Exception:
+        log.exception("the metadata check failed")
+        return "failing"
+    if not statuses:
+        return None
+    expired = [s.name for s in statuses if s.expired]
+    failing = [s.name for s in statuses if s.failing and not s.expired]
+    problems = []
+    if expired:
+        problems.append(f"expired ({', '.join(expired)})")
+    if failing:
+        problems.append(f"refresh failing ({', '.join(failing)})")
+    return f"degraded: {'; '.join(problems)}" if problems else "ok"

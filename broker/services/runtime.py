@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from broker.crypto.box import SecretBox
-from broker.crypto.keys import KeyMaterial, load_keys
+from broker.crypto.keys import KeyMaterial, KeyMaterialError, load_keys
+from broker.crypto.rotation import key_files_stamp
 from broker.saml.sp import ServiceProvider, SpKeys
 from broker.services.audit.writer import AuditWriter
 from broker.services.cache import VersionedCache
 from broker.services.ratelimit.limiter import RateLimiter
 from broker.settings import Settings
 from broker.store.db import Database
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> dt.datetime:
@@ -44,18 +50,57 @@ class Housekeeping:
 class Runtime:
     settings: Settings
     db: Database
-    keys: KeyMaterial
+    loaded_keys: KeyMaterial
     clock: Callable[[], dt.datetime] = field(default=utcnow)
     housekeeping: Housekeeping = field(default_factory=Housekeeping)
+    # When the key files were last looked at (monotonic seconds) and what they looked like then.
+    _keys_checked: float = field(default=0.0, repr=False)
+    _keys_stamp: tuple[int, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Callable[[], dt.datetime] = utcnow) -> Runtime:
+        stamp = key_files_stamp(settings.certs_dir)
         return cls(
             settings=settings,
             db=Database(settings.database_url),
-            keys=load_keys(settings.certs_dir, settings.encryption_key),
+            loaded_keys=load_keys(settings.certs_dir, settings.encryption_key),
             clock=clock,
+            _keys_checked=time.monotonic(),
+            _keys_stamp=stamp,
         )
+
+    @property
+    def keys(self) -> KeyMaterial:
+        """The key files as loaded; reloaded when a rotation changed them, looked at most once
+        per ``key_reload_interval_seconds`` (a few ``stat`` calls), so every instance follows a
+        rotation made anywhere without a restart."""
+        interval = self.settings.key_reload_interval_seconds
+        if interval and time.monotonic() - self._keys_checked >= interval:
+            self.reload_keys_if_changed()
+        return self.loaded_keys
+
+    @keys.setter
+    def keys(self, keys: KeyMaterial) -> None:
+        self.loaded_keys = keys
+        self._forget_key_derivatives()
+
+    def reload_keys_if_changed(self) -> None:
+        self._keys_checked = time.monotonic()
+        stamp = key_files_stamp(self.settings.certs_dir)
+        if stamp == self._keys_stamp:
+            return
+        try:
+            keys = load_keys(self.settings.certs_dir, self.settings.encryption_key)
+        except KeyMaterialError as exc:  # mid-rotation, or broken: keep what works, look again later
+            log.warning("key files changed but could not be loaded, keeping the loaded keys: %s", exc)
+            return
+        self._keys_stamp = stamp
+        self.keys = keys
+        log.info("key files changed: reloaded (token signing key %s)", keys.token_keys.current.kid)
+
+    def _forget_key_derivatives(self) -> None:
+        for name in ("sp", "box"):
+            self.__dict__.pop(name, None)
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -91,5 +136,17 @@ class Runtime:
                 signing_key_file=keys.sp_signing_key_file(),
                 encryption_cert_file=keys.sp_encryption_cert_file(),
                 encryption_key_file=keys.sp_encryption_key_file(),
+                **self._sp_rollover(),
             ),
         )
+
+    def _sp_rollover(self) -> dict[str, Any]:
+        rollover = self.keys.sp_rollover
+        if rollover is None:
+            return {}
+        return {
+            "next_signing_key_pem": rollover.signing_key_pem,
+            "next_signing_cert_pem": rollover.signing_cert_pem,
+            "next_encryption_cert_pem": rollover.encryption_cert_pem,
+            "switch_at": rollover.staged_at + dt.timedelta(seconds=self.settings.sp_key_rollover_seconds),
+        }

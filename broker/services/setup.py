@@ -14,6 +14,7 @@ from broker.iam.errors import AwsError
 from broker.iam.names import name_key
 from broker.services.audit.operator import record_operator_event
 from broker.services.audit.worker import begin_trail
+from broker.services.federation import metadata_refresh
 from broker.services.iam import access_keys, inline, providers, users
 from broker.services.iam import roles as roles_
 from broker.services.runtime import Runtime
@@ -74,6 +75,8 @@ def sync_metadata_dir(runtime: Runtime) -> list[str]:
     account_id = runtime.settings.default_account_id
     for path in sorted(directory.glob("*.xml")):
         name = path.stem
+        if path.with_suffix(".url").exists():
+            raise SetupError(f"{path}: {name}.url names a metadata URL for the same provider: keep one of the two")
         try:
             xml = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError) as exc:
@@ -85,6 +88,14 @@ def sync_metadata_dir(runtime: Runtime) -> list[str]:
                     changed.append(name)
             except AwsError as exc:
                 raise SetupError(f"{path}: {exc.message}") from None
+    for path in sorted(directory.glob("*.url")):  # metadata fetched from a URL, then kept fresh
+        with runtime.db.transaction() as tx:
+            _ensure_account(runtime, tx, account_id)
+        try:
+            if metadata_refresh.sync_url_file(runtime, account_id, path):
+                changed.append(path.stem)
+        except metadata_refresh.MetadataSourceError as exc:
+            raise SetupError(f"{path}: {exc.message}") from None
     return changed
 
 

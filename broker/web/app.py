@@ -16,11 +16,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from broker.iam.errors import AwsError
+from broker.services import metrics
 from broker.services.ratelimit import Throttled
 from broker.services.ratelimit.refusals import admit_client
 from broker.services.runtime import Runtime
 from broker.settings import Settings, load_settings
-from broker.web import aws, cli_routes, decisions, pages, saml_routes
+from broker.web import aws, cli_routes, decisions, ops, pages, saml_routes
 from broker.web.protocol import client_info, request_id
 
 access_log = logging.getLogger("broker.access")
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(pages.bp)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(cli_routes.bp)
+    if runtime.settings.metrics_enabled:
+        app.register_blueprint(ops.bp)
     if runtime.settings.demo:
         # Demo only: the bundled IdP is mounted nowhere else (settings refuse demo off loopback).
         from broker.demo.idp import bp as demo_bp
@@ -133,7 +136,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             return None
         client = client_info()
         refusal = admit_client(runtime, bucket, client, request.method, request.path)
-        return None if refusal is None else _throttled(bucket, refusal, client.request_id)
+        if refusal is None:
+            return None
+        if bucket == "aws":
+            request.environ["broker.error_code"] = refusal.code  # for the metrics
+        return _throttled(bucket, refusal, client.request_id)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -155,10 +162,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             _log_request(response)
         return response
 
+    @app.after_request
+    def _count(response: Response) -> Response:
+        environ = request.environ
+        started = environ.get("broker.started")
+        if started is not None:
+            metrics.observe_request(
+                request.endpoint, request.method, response.status_code, time.perf_counter() - started
+            )
+        if "broker.error_code" in environ:  # an AWS call, answered by aws.render or refused before it
+            metrics.count_aws_call(environ.get("broker.action"), environ["broker.error_code"])
+        return response
+
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
         if request.path == "/":
             error = AwsError("InvalidParameterValue", "Request body is too large.")
+            request.environ["broker.error_code"] = error.code  # for the metrics
             return _aws_error(error, str(uuid.uuid4()), 413)
         return pages.error_page(
             "Request too large", "The request is larger than this broker accepts.", 413, code="MessageTooLarge"
@@ -200,7 +220,8 @@ def _log_request(response: Response) -> None:
         "action": request.environ.get("broker.action"),
         "principal": request.environ.get("broker.principal"),
     }
-    access_log.info(
+    access_log.log(
+        logging.DEBUG if request.endpoint == "ops.scrape" else logging.INFO,  # scrapes: every few seconds
         "%s %s %s %s ms %s",
         fields["method"],
         fields["path"],

@@ -59,6 +59,7 @@ def render(outcome: Outcome, request_id: str) -> Response:
     if outcome.operation is not None:  # for the access log
         request.environ["broker.action"] = outcome.operation.name
     request.environ["broker.principal"] = outcome.principal
+    request.environ["broker.error_code"] = outcome.error.code if outcome.error is not None else None  # metrics
     if outcome.error is not None:
         refused = render_error(outcome.protocol, outcome.error, request_id, outcome.operation)
         if outcome.retry_after is not None:  # a throttled caller

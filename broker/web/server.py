@@ -34,6 +34,7 @@ from gunicorn.http import wsgi as gunicorn_wsgi
 from gunicorn.sock import TCP6Socket, TCPSocket
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from broker.services import metrics
 from broker.services.audit.worker import AuditWorker
 from broker.services.runtime import Runtime
 from broker.settings import Settings
@@ -406,6 +407,7 @@ class BrokerServer(BaseApplication):  # type: ignore[misc]
             "worker_tmp_dir": SHARED_MEMORY if os.access(SHARED_MEMORY, os.W_OK) else None,
             "pre_fork": self._pre_fork,
             "worker_exit": self._worker_exit,
+            "child_exit": self._child_exit,
         }
         for name, value in values.items():
             self.cfg.set(name, value)
@@ -424,6 +426,10 @@ class BrokerServer(BaseApplication):  # type: ignore[misc]
         others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
         if others:  # a thread does not survive a fork, and a lock it held stays held in the child
             arbiter.log.warning("threads running in the arbiter before a fork: %s", ", ".join(others))
+
+    def _child_exit(self, arbiter: Any, worker: Any) -> None:
+        """In the arbiter, once a worker exited (or was killed): its gauges leave the metrics."""
+        metrics.forget_worker(worker.pid)
 
     def _worker_exit(self, arbiter: Any, worker: Any) -> None:
         """In the worker, as it stops: final digest over what it wrote, close the pool, exit.
@@ -465,7 +471,9 @@ def run(settings: Settings, options: ServerOptions, listener: socket.socket) -> 
     """
     arbiter_pid = os.getpid()
     try:
-        BrokerServer(settings, options).serve(listener)
+        # Set up before the first fork: every worker counts in files a scrape adds up.
+        with metrics.share_between_workers():
+            BrokerServer(settings, options).serve(listener)
     except SystemExit as stop:
         if os.getpid() != arbiter_pid:
             raise

@@ -129,6 +129,17 @@ class AuditWorker:
                 purge(self.runtime)
             except Exception:  # retried in an hour
                 log.exception("could not purge expired audit events")
+        self.refresh_metadata(now)
+
+    def refresh_metadata(self, now: dt.datetime) -> None:
+        """Fetch the IdP metadata that is due (the database decides which process fetches which)."""
+        from broker.services.federation.metadata_refresh import POLL_INTERVAL, refresh_due
+
+        if self.runtime.housekeeping.due("metadata-refresh", now, POLL_INTERVAL):
+            try:
+                refresh_due(self.runtime)
+            except Exception:  # retried at the next poll
+                log.exception("could not refresh IdP metadata")
 
 
 def start_audit_worker(runtime: Runtime) -> AuditWorker:

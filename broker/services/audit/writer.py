@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from broker.errors import BrokerError
+from broker.services import metrics
 from broker.services.audit._record import PreparedEvent, to_append
 from broker.services.audit.chain import link_events
 from broker.store import Database
@@ -120,6 +121,7 @@ class AuditWriter:
             if queued:
                 self._queue.append(ticket)
                 self._wake.notify()
+                metrics.audit_queued(1)
         if not queued:
             return self._write_directly(ticket)
         while not ticket.done.wait(_WATCH_SECONDS):
@@ -129,6 +131,7 @@ class AuditWriter:
                 if ticket not in self._queue:
                     continue  # taken by a thread that died: it failed the ticket on its way out
                 self._queue.remove(ticket)
+                metrics.audit_queued(-1)
             log.warning("the audit writer thread is gone; writing event %s directly", ticket.event_id)
             return self._write_directly(ticket)
         if ticket.cause is not None:
@@ -175,6 +178,7 @@ class AuditWriter:
                             self._thread = None
                         return
                     batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
+                    metrics.audit_queued(-len(batch))
                 self._commit(batch)
                 batch = []
         finally:
@@ -186,6 +190,7 @@ class AuditWriter:
                     ticket.fail(RuntimeError("the audit writer thread stopped"))
 
     def _commit(self, batch: list[_Ticket]) -> None:
+        started = time.perf_counter()
         try:
             with self._db.transaction() as tx:
                 append_events(tx, [ticket.event for ticket in batch], link_events)
@@ -194,6 +199,7 @@ class AuditWriter:
             for ticket in batch:
                 ticket.fail(exc)
             return
+        metrics.observe_audit_commit("batch", time.perf_counter() - started)
         with self._lock:
             self._events += len(batch)
             self._batches += 1
@@ -204,11 +210,13 @@ class AuditWriter:
         time.sleep(0)
 
     def _write_directly(self, ticket: _Ticket) -> str:
+        started = time.perf_counter()
         try:
             with self._db.transaction() as tx:
                 append_events(tx, [ticket.event], link_events)
         except Exception as exc:
             raise AuditWriteFailed() from exc
+        metrics.observe_audit_commit("direct", time.perf_counter() - started)
         with self._lock:
             self._direct += 1
         return ticket.event_id

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from broker.policy import ContextValue, Decision, PolicySet, Request, evaluate
+from broker.services import metrics
 from broker.services.audit import AuditScope, AuditWriteFailed, ClientInfo, decision_event_wanted
 from broker.services.auth import (
     Bookkeeping,
@@ -129,6 +130,7 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
             raise DecisionApiError(failed.code, failed.message, failed.status) from failed
         raise
     write_bookkeeping(runtime, bookkeeping)
+    metrics.count_decisions(outcome.decision.effect.value for outcome in outcomes)
     # A data event, written by the group-commit writer when the setting asks for it.
     if decision_event_wanted(runtime.settings.audit_decision_events, (o.decision.effect for o in outcomes)):
         decisions = [outcome.decision.effect.value for outcome in outcomes]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from broker.errors import BrokerError
 from broker.iam.errors import AwsError
 from broker.saml.errors import SamlError
+from broker.services import metrics
 from broker.services.audit import Actor, ClientInfo
 from broker.services.federation.audit import sign_in_scope
 from broker.services.federation.login import check_relay_state, check_request
@@ -86,7 +87,8 @@ def consume(
                 },
             )
             scope.record(tx, now)
-            return SignedInBrowser(token, session, sign_in)
+        metrics.count_sign_in()
+        return SignedInBrowser(token, session, sign_in)
     except SamlError as exc:
         log.log(exc.log_level, "sign-in refused: %s: %s", exc.code, exc.audit_detail)
         _audit_refusal(runtime, client, now, exc)
@@ -101,3 +103,4 @@ def _audit_refusal(runtime: Runtime, client: ClientInfo, now: dt.datetime, error
     # The sign-in's transaction rolled back; its refusal is recorded in one of its own.
     with runtime.db.transaction() as tx:
         sign_in_scope(runtime.settings, "ConsoleLogin", Actor(type="SAMLUser"), client).record(tx, now, error=error)
+    metrics.count_sign_in(error.code)

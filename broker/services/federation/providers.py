@@ -19,6 +19,7 @@ from broker.saml.acs import AcsPolicy, ProviderTrust, validate_response
 from broker.saml.assertion import Assertion
 from broker.saml.errors import MetadataError, SamlError
 from broker.saml.metadata import parse_idp_metadata, web_origin
+from broker.services.federation.metadata_refresh import rollover_certs
 from broker.services.runtime import Runtime
 from broker.settings import Settings
 from broker.store import Tx
@@ -107,7 +108,8 @@ def trust_from(provider: ProviderRecord, settings: Settings) -> ProviderTrust:
         arn=provider.arn,
         name=provider.name,
         entity_id=metadata.entity_id,
-        signing_certs=metadata.signing_certs,
+        # With the certificates a refreshed document dropped, during their grace period.
+        signing_certs=metadata.signing_certs + rollover_certs(options),
         allow_sha1=bool(options.get("allow_sha1")) or provider.name in settings.saml_sha1_providers,
         allow_cbc=bool(options.get("allow_cbc")) or provider.name in settings.saml_cbc_providers,
         valid_until=provider.valid_until,
@@ -159,7 +161,7 @@ def acs_policy(runtime: Runtime) -> AcsPolicy:
     return AcsPolicy(
         acs_url=settings.acs_url,
         sp_entity_id=settings.sp_entity_id,
-        decryption_keys=(runtime.keys.sp_encryption_key_pem,),
+        decryption_keys=runtime.keys.sp_decryption_keys(),
         clock_skew=dt.timedelta(seconds=settings.saml_clock_skew_seconds),
         max_bytes=settings.saml_max_response_bytes,
     )

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from broker.iam.errors import AwsError
+from broker.services import metrics
 from broker.settings import Settings, rate_limit_budgets
 from broker.store import Database, Tx
 from broker.store.ratelimit import RateLimitStore, TakeResult
@@ -79,6 +80,7 @@ class Throttled(AwsError):
     def __init__(self, verdict: Verdict, *, always_audited: bool = False) -> None:
         super().__init__("Throttling", "Rate exceeded")
         self.verdict = verdict
+        metrics.count_throttled(verdict.bucket)  # every refusal becomes one of these
         # Whether this refusal gets an audit event of its own (else it is only counted).
         self.audited = always_audited or verdict.report
 

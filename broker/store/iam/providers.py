@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 
 from broker.iam import entities
 from broker.store import models
@@ -69,3 +70,107 @@ def set_saml_metadata(tx: Tx, arn: str, *, metadata_xml: str, entity_id: str, va
 def delete_saml_provider(tx: Tx, arn: str) -> bool:
     """False if the database refuses (a concurrent request still refers to it)."""
     return rows.execute(tx, delete(models.SamlProvider).where(models.SamlProvider.arn == arn))
+
+
+# -- metadata fetched from a URL ---------------------------------------------------------------
+# Fetch bookkeeping (claims, errors, times) is written on the connection, not through the ORM:
+# no cache holds it, so it must not bump the cache generations; a new document does.
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataSource:
+    """A provider whose metadata is fetched from a URL, and the state of its fetches."""
+
+    arn: str
+    account_id: str
+    name: str
+    entity_id: str
+    metadata_xml: str
+    valid_until: dt.datetime | None
+    options: dict[str, Any]
+    metadata_url: str
+    metadata_pin: str | None
+    last_fetch_at: dt.datetime | None
+    last_fetch_error: str | None
+    next_fetch_at: dt.datetime | None
+    fetch_failures: int
+
+
+_P = models.SamlProvider
+_TABLE = cast(Table, _P.__table__)
+_SOURCES = select(
+    _P.arn,
+    _P.account_id,
+    _P.name,
+    _P.entity_id,
+    _P.metadata_xml,
+    _P.valid_until,
+    _P.options,
+    _P.metadata_url,
+    _P.metadata_pin,
+    _P.last_fetch_at,
+    _P.last_fetch_error,
+    _P.next_fetch_at,
+    _P.fetch_failures,
+).where(_P.metadata_url.is_not(None))
+
+
+def metadata_sources(tx: Tx) -> list[MetadataSource]:
+    """Every provider fetched from a URL, by account and name."""
+    rows_ = tx.execute(_SOURCES.order_by(_P.account_id, _P.name_key))
+    return [MetadataSource(**row._mapping) for row in rows_]
+
+
+def metadata_source(tx: Tx, arn: str) -> MetadataSource | None:
+    row = tx.execute(_SOURCES.where(_P.arn == arn)).first()
+    return MetadataSource(**row._mapping) if row is not None else None
+
+
+def due_metadata_fetches(tx: Tx, now: dt.datetime) -> list[str]:
+    """The ARNs of the providers whose next fetch is due."""
+    due = _P.metadata_url.is_not(None) & (_P.next_fetch_at.is_(None) | (_P.next_fetch_at <= now))
+    return list(tx.scalars(select(_P.arn).where(due).order_by(_P.arn)))
+
+
+def claim_metadata_fetch(tx: Tx, arn: str, now: dt.datetime, lease_until: dt.datetime) -> bool:
+    """Take the due fetch of ``arn`` until ``lease_until``; False if another process took it first."""
+    statement = (
+        update(_TABLE)
+        .where(_P.arn == arn, _P.metadata_url.is_not(None), _P.next_fetch_at.is_(None) | (_P.next_fetch_at <= now))
+        .values(next_fetch_at=lease_until)
+    )
+    return tx.connection().execute(statement).rowcount == 1
+
+
+def set_metadata_source(
+    tx: Tx, arn: str, *, url: str | None, pin: str | None, next_fetch_at: dt.datetime | None
+) -> None:
+    """Where the metadata of ``arn`` is fetched from (``url`` None: it no longer is)."""
+    tx.connection().execute(
+        update(_TABLE)
+        .where(_P.arn == arn)
+        .values(metadata_url=url, metadata_pin=pin, next_fetch_at=next_fetch_at, fetch_failures=0)
+    )
+
+
+def record_metadata_fetched(tx: Tx, arn: str, *, fetched_at: dt.datetime, next_fetch_at: dt.datetime) -> None:
+    """A fetch succeeded (whether or not the document changed)."""
+    tx.connection().execute(
+        update(_TABLE)
+        .where(_P.arn == arn)
+        .values(last_fetch_at=fetched_at, last_fetch_error=None, next_fetch_at=next_fetch_at, fetch_failures=0)
+    )
+
+
+def record_metadata_fetch_failed(tx: Tx, arn: str, *, error: str, failures: int, next_fetch_at: dt.datetime) -> None:
+    """A fetch failed: the last good metadata stays; the error and the retry time are kept."""
+    tx.connection().execute(
+        update(_TABLE)
+        .where(_P.arn == arn)
+        .values(last_fetch_error=error[:1000], fetch_failures=failures, next_fetch_at=next_fetch_at)
+    )
+
+
+def set_saml_options(tx: Tx, arn: str, options: Mapping[str, Any]) -> None:
+    """Replace the per-provider options (through the ORM: the ACS caches them)."""
+    tx.execute(update(models.SamlProvider).where(models.SamlProvider.arn == arn).values(options=dict(options)))

@@ -101,6 +101,15 @@ class SamlProvider(_NamedInAccount, Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Where it came from: "api" or "file:<name>"; files are re-synced at start-up.
     source: Mapped[str] = mapped_column(String(300), default="api")
+    # Metadata fetched from a URL on a schedule (metadata/NAME.url); all NULL for a provider that isn't.
+    metadata_url: Mapped[str | None] = mapped_column(String(2048))
+    # The PEM certificate the fetched metadata must be signed with, if one is pinned.
+    metadata_pin: Mapped[str | None] = mapped_column(Text)
+    last_fetch_at: Mapped[dt.datetime | None]
+    last_fetch_error: Mapped[str | None] = mapped_column(String(1000))
+    # Claimed by a conditional UPDATE, so one instance fetches per due time, cluster-wide.
+    next_fetch_at: Mapped[dt.datetime | None]
+    fetch_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Role(_NamedInAccount, Base):
