@@ -41,3 +41,17 @@ def runtime(ctx: click.Context) -> Runtime:
         return Runtime.from_settings(settings(ctx))
     except KeyMaterialError as exc:
         raise BrokerError(str(exc)) from None
+
+
+def runtime_with_trail(ctx: click.Context) -> Runtime:
+    """The runtime, disposed when the command ends, once the database is known to hold the audit
+    trail the command reads or records its steps in."""
+    from broker.services.audit.trail import AuditTrailUnavailable, open_trail
+
+    built = runtime(ctx)
+    ctx.call_on_close(built.db.dispose)
+    try:
+        open_trail(built)
+    except AuditTrailUnavailable as exc:
+        raise BrokerError(exc.message) from None
+    return built

@@ -16,7 +16,6 @@ from broker.cli.errors import BrokerError
 
 if TYPE_CHECKING:
     from broker.services.audit.export import ExportFormat
-    from broker.services.runtime import Runtime
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -26,19 +25,6 @@ _EXPORT_FORMATS = ("cloudtrail", "jsonl")
 
 def _fail(message: str) -> click.ClickException:
     return BrokerError(message)
-
-
-def _runtime_with_trail(ctx: click.Context) -> Runtime:
-    """The runtime, disposed when the command ends, once the database is known to hold a trail."""
-    from broker.services.audit.trail import AuditTrailUnavailable, open_trail
-
-    runtime = _runtime.runtime(ctx)
-    ctx.call_on_close(runtime.db.dispose)
-    try:
-        open_trail(runtime)
-    except AuditTrailUnavailable as exc:
-        raise _fail(exc.message) from None
-    return runtime
 
 
 def parse_time(option: str, text: str | None, now: dt.datetime) -> dt.datetime | None:
@@ -69,7 +55,7 @@ def verify(ctx: click.Context, start: str | None, end: str | None, as_json: bool
     """Check the hash chain and signed digests; name every event modified, deleted, inserted or reordered."""
     from broker.services.audit import trail
 
-    runtime = _runtime_with_trail(ctx)
+    runtime = _runtime.runtime_with_trail(ctx)
     now = runtime.now()
     start_time, end_time = parse_time("--from", start, now), parse_time("--to", end, now)
     if start_time and end_time and start_time > end_time:
@@ -113,7 +99,7 @@ def export(ctx: click.Context, since: str | None, output_dir: str, export_format
     from broker.services.audit.digests import AuditTrailNotBegun
     from broker.services.audit.worker import seal as write_digest
 
-    runtime = _runtime_with_trail(ctx)
+    runtime = _runtime.runtime_with_trail(ctx)
     since_time = parse_time("--since", since, runtime.now())
     if seal:
         try:
@@ -145,7 +131,7 @@ def verify_export_command(ctx: click.Context, directory: str, keys_file: str | N
         except (OSError, ValueError):
             raise _fail(f"{keys_file}: not a JSON key set") from None
     else:
-        jwks = _runtime_with_trail(ctx).keys.audit_keys.jwks()
+        jwks = _runtime.runtime_with_trail(ctx).keys.audit_keys.jwks()
     check = verify_export(Path(directory), jwks)
     for problem in check.problems:
         click.echo(f"PROBLEM: {problem}")
@@ -181,7 +167,7 @@ def tail(
     """Print recent events, then new ones as they commit (one JSON record per line)."""
     from broker.services.audit import trail
 
-    runtime = _runtime_with_trail(ctx)
+    runtime = _runtime.runtime_with_trail(ctx)
     records = trail.follow(runtime, backlog=backlog, keep_following=follow, timeout=timeout, poll=poll)
     with closing(records):
         for printed, record in enumerate(records, start=1):
@@ -198,7 +184,7 @@ def digest(ctx: click.Context) -> None:
     from broker.services.audit.worker import seal
 
     try:
-        written = seal(_runtime_with_trail(ctx))
+        written = seal(_runtime.runtime_with_trail(ctx))
     except AuditTrailNotBegun as exc:
         raise _fail(exc.message) from None
     assert written is not None
@@ -216,7 +202,7 @@ def purge(ctx: click.Context, retention_days: int | None, dry_run: bool) -> None
     """Delete events older than the retention period, a whole digest at a time."""
     from broker.services.audit.worker import purge as run_purge
 
-    runtime = _runtime_with_trail(ctx)
+    runtime = _runtime.runtime_with_trail(ctx)
     days = retention_days or runtime.settings.audit_retention_days
     if not days:
         raise _fail("audit_retention_days is 0 (keep forever); pass --retention-days to purge anyway")

@@ -12,20 +12,7 @@ from broker.cli.errors import BrokerError
 from broker.crypto.keys import KeyMaterialError
 
 if TYPE_CHECKING:
-    from broker.services.runtime import Runtime
-
-
-def _runtime_with_trail(ctx: click.Context) -> Runtime:
-    """The runtime, once the database is known to hold the audit trail the steps are recorded in."""
-    from broker.services.audit.trail import AuditTrailUnavailable, open_trail
-
-    runtime = _runtime.runtime(ctx)
-    ctx.call_on_close(runtime.db.dispose)
-    try:
-        open_trail(runtime)
-    except AuditTrailUnavailable as exc:
-        raise BrokerError(exc.message) from None
-    return runtime
+    pass
 
 
 def _when(moment: dt.datetime | None) -> str:
@@ -62,7 +49,7 @@ def rotate(
             "--encryption is not available in this version: add a key as the first line of "
             "data-encryption.key (older lines keep decrypting) and restart"
         )
-    runtime = _runtime_with_trail(ctx)
+    runtime = _runtime.runtime_with_trail(ctx)
     try:
         if tokens and retire:
             kid = key_service.retire_previous_token(runtime, force=force)
