@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from tests.support.brokers import free_port, postgres_schema
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 ALICE_DEVELOPER = "arn:aws:iam::123456789012:role/demo/DemoDeveloper"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 def field(html: str, name: str) -> str:
@@ -255,3 +257,134 @@ def test_the_trail_stays_whole_when_one_instance_is_killed_mid_load(pair: Pair, 
     verified = run_broker(pair.env, "audit", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     shutil.rmtree(tmp_path / "unused", ignore_errors=True)
+
+
+def signed_in_browser(pair: Pair, at: Served) -> requests.Session:
+    """A browser with a broker web session (alice, through the demo IdP), signed in at ``at``."""
+    browser = requests.Session()
+    saml_response = saml_response_from(pair, browser, start=at, idp=at)
+    roles = browser.post(f"{at.url}/saml/acs", data={"SAMLResponse": saml_response}, timeout=30)
+    assert roles.status_code == 200 and 'id="role-form"' in roles.text, roles.text[:300]
+    return browser
+
+
+def consent_fields(html: str) -> dict[str, str]:
+    start = html.rindex("<form", 0, html.index('id="consent-form"'))
+    form = html[start : html.index("</form>", start)]
+    fields = {}
+    for tag in re.findall(r"<input\b[^>]*>", form):
+        name, value = re.search(r'name="([^"]*)"', tag), re.search(r'value="([^"]*)"', tag)
+        if name and value and ('type="hidden"' in tag or " checked" in tag):
+            fields[unescape(name.group(1))] = unescape(value.group(1))
+    return fields
+
+
+def assumed(pair: Pair, served: Served, credentials: dict[str, Any]) -> str:
+    sts = boto3.client(
+        "sts",
+        endpoint_url=served.url,
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=NO_RETRIES,
+    )
+    return str(sts.get_caller_identity()["Arn"])
+
+
+def test_the_cli_browser_flow_moves_between_instances(pair: Pair) -> None:
+    """PKCE: authorize on B, approve on A, exchange on B, refresh on A."""
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636 appendix B
+    loopback = "http://127.0.0.1:53682/callback"
+    browser = signed_in_browser(pair, pair.a)
+    page = browser.get(
+        f"{pair.b.url}/cli/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "broker-cli",
+            "redirect_uri": loopback,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": "s-1",
+            "role": ALICE_DEVELOPER,
+        },
+        timeout=30,
+    )
+    assert page.status_code == 200 and 'id="consent-form"' in page.text, page.text[:300]
+    approved = browser.post(
+        f"{pair.a.url}/cli/authorize/resume",
+        data={**consent_fields(page.text), "action": "approve"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert approved.status_code == 303 and approved.headers["Location"].startswith(loopback)
+    code = re.search(r"[?&]code=([^&]+)", approved.headers["Location"])
+    assert code is not None
+    granted = requests.post(
+        f"{pair.b.url}/cli/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code.group(1),
+            "code_verifier": verifier,
+            "redirect_uri": loopback,
+            "client_id": "broker-cli",
+        },
+        timeout=30,
+    )
+    assert granted.status_code == 200, granted.text
+    assert assumed(pair, pair.a, granted.json()).endswith("assumed-role/DemoDeveloper/alice")
+    refreshed = requests.post(
+        f"{pair.a.url}/cli/token",
+        data={
+            "client_id": "broker-cli",
+            "grant_type": "refresh_token",
+            "refresh_token": granted.json()["refresh_token"],
+        },
+        timeout=30,
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert assumed(pair, pair.b, refreshed.json()).endswith("assumed-role/DemoDeveloper/alice")
+
+
+def test_the_cli_device_flow_moves_between_instances(pair: Pair) -> None:
+    """Device: started on A, approved in a browser on B, polled on both."""
+    started = requests.post(
+        f"{pair.a.url}/cli/device", data={"client_id": "broker-cli", "role": ALICE_DEVELOPER}, timeout=30
+    )
+    assert started.status_code == 200, started.text
+    device = started.json()
+    pending = requests.post(
+        f"{pair.b.url}/cli/token",
+        data={"client_id": "broker-cli", "grant_type": DEVICE_GRANT, "device_code": device["device_code"]},
+        timeout=30,
+    )
+    assert pending.json()["error"] == "authorization_pending"
+    browser = signed_in_browser(pair, pair.b)
+    page = browser.get(f"{pair.b.url}/cli/device/verify", timeout=30)
+    csrf = field(page.text, "csrf_token")
+    confirm = browser.post(
+        f"{pair.a.url}/cli/device/verify",
+        data={"user_code": device["user_code"], "action": "lookup", "csrf_token": csrf},
+        timeout=30,
+    )
+    assert confirm.status_code == 200 and device["user_code"] in confirm.text, confirm.text[:300]
+    approved = browser.post(
+        f"{pair.b.url}/cli/device/verify",
+        data={"user_code": device["user_code"], "action": "approve", "role_arn": ALICE_DEVELOPER, "csrf_token": csrf},
+        timeout=30,
+    )
+    assert approved.status_code == 200 and "Device approved" in approved.text
+    deadline = time.monotonic() + 60
+    while True:  # the poll interval is the device flow's, whichever instance answers
+        granted = requests.post(
+            f"{pair.a.url}/cli/token",
+            data={"client_id": "broker-cli", "grant_type": DEVICE_GRANT, "device_code": device["device_code"]},
+            timeout=30,
+        )
+        if granted.status_code == 200 or time.monotonic() > deadline:
+            break
+        assert granted.json()["error"] in ("authorization_pending", "slow_down"), granted.text
+        time.sleep(device["interval"])
+    assert granted.status_code == 200, granted.text
+    assert assumed(pair, pair.b, granted.json()).endswith("assumed-role/DemoDeveloper/alice")
