@@ -137,10 +137,18 @@ class BrokerHttp:
             )
 
     def check_reachable(self) -> None:
-        """GET /healthz: is the broker there, and does our clock agree with its?"""
+        """GET /healthz: is the broker there, does it know itself by this URL, and does our clock
+        agree with its?"""
         answer = self.get("/healthz")
         if answer.status != 200 or answer.body.get("status") != "ok":
             raise BrokerError(f"the broker at {self.url} is not healthy (HTTP {answer.status})")
+        public = answer.body.get("baseUrl")
+        if isinstance(public, str) and _origin(public) != _origin(self.url):
+            # Sign-in sends the browser to the broker's base_url: from another URL it never comes back.
+            raise BrokerError(
+                f"the broker at {self.url} knows itself as {public} (its base_url), and sign-in would send "
+                f"your browser there; use --url {public}, or set the broker's base_url to {self.url}"
+            )
 
     def token(self, fields: dict[str, str | None]) -> dict[str, Any]:
         answer = self.post_form("/cli/token", {"client_id": CLIENT_ID, **fields})
@@ -397,3 +405,14 @@ def device_login(
                 raise
         if monotonic() >= deadline:
             raise BrokerError("the code expired before anyone approved it; run `broker login --device` again")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url``, the default port made explicit."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)

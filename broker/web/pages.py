@@ -78,7 +78,8 @@ def jwks() -> Response:
 @bp.get("/healthz")
 def health() -> Response:
     """Alive: answered from memory, no I/O (a container's liveness probe)."""
-    response = jsonify({"status": "ok", "path": request.path})
+    # baseUrl: the CLI checks it is talking to the broker by the URL the broker knows itself by.
+    response = jsonify({"status": "ok", "path": request.path, "baseUrl": runtime().settings.base_url})
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -246,6 +246,22 @@ def test_timeout_unreachable_broker_and_bad_urls_are_clear(
     assert "no profile 'nope'" in run("credential-process", "--profile", "nope").stderr
 
 
+def test_a_url_other_than_the_brokers_base_url_is_refused_at_once(
+    home: Path, demo_broker: LiveBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker sends the browser to its base_url: reached by another URL, sign-in never came back."""
+
+    def never(url: str, *args: object, **kwargs: object) -> bool:
+        raise AssertionError("a browser must not be opened for a sign-in that cannot come back")
+
+    monkeypatch.setattr(webbrowser, "open", never)
+    other = demo_broker.url.replace("127.0.0.1", "localhost")
+    refused = run("login", "--url", other, "--profile", "dev", "--timeout", "30")
+    assert refused.exit_code == 1
+    assert f"the broker at {other} knows itself as {demo_broker.runtime.settings.base_url}" in refused.stderr
+    assert f"use --url {demo_broker.runtime.settings.base_url}" in refused.stderr  # before any browser
+
+
 def test_no_browser_prints_the_url_to_open(
     home: Path, demo_broker: LiveBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
