@@ -26,11 +26,15 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+if TYPE_CHECKING:
+    from broker.services.runtime import Runtime
 
 # prometheus_client reads this variable; it must name the directory in every worker.
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
@@ -182,6 +186,46 @@ def exposition() -> bytes:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=_shared_dir)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+class _MetadataCollector:
+    """The refresh state of providers whose metadata comes from a URL, read when scraped."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from broker.services.federation.metadata_refresh import metadata_status
+
+        now = self.runtime.now()
+        age = GaugeMetricFamily(
+            "broker_saml_metadata_age_seconds",
+            "Seconds since a URL-fetched provider's metadata was last fetched (-1: never).",
+            labels=("provider",),
+        )
+        failing = GaugeMetricFamily(
+            "broker_saml_metadata_refresh_failing",
+            "1 while the last fetch of a provider's metadata failed (the last good metadata stays in use).",
+            labels=("provider",),
+        )
+        expired = GaugeMetricFamily(
+            "broker_saml_metadata_expired",
+            "1 once a provider's metadata is past its validUntil (sign-ins through it are refused).",
+            labels=("provider",),
+        )
+        for status in metadata_status(self.runtime):
+            fetched = (now - status.last_fetch_at).total_seconds() if status.last_fetch_at else -1.0
+            age.add_metric((status.arn,), fetched)
+            failing.add_metric((status.arn,), float(status.failing))
+            expired.add_metric((status.arn,), float(status.expired))
+        yield from (age, failing, expired)
+
+
+def metadata_exposition(runtime: Runtime) -> bytes:
+    """The metadata refresh gauges, read from the database now (one query per scrape)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_MetadataCollector(runtime))
     return generate_latest(registry)
 
 

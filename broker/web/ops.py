@@ -8,12 +8,12 @@ Anyone else gets the same 404 as a path that does not exist. Not rate-limited, n
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from typing import Final
 
 from flask import Blueprint, Response, abort, request
 
+from broker.iam.constant_time import same_secret
 from broker.services import metrics
 from broker.web.protocol import runtime
 
@@ -45,13 +45,14 @@ def _may_scrape() -> bool:
     if not token:
         return internal_address(request.remote_addr)
     scheme, _, presented = (request.headers.get("Authorization") or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and same_secret(token, presented.strip())
 
 
 @bp.get("/metrics")
 def scrape() -> Response:
     if not _may_scrape():
         abort(404)
-    response = Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
+    body = metrics.exposition() + metrics.metadata_exposition(runtime())
+    response = Response(body, content_type=metrics.CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"
     return response

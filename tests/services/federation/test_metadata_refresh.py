@@ -423,3 +423,28 @@ def test_the_background_worker_runs_the_refresh(rt: Runtime, server: MetadataSer
     clock.now = START + dt.timedelta(hours=1)
     worker.run_once()
     assert signing_certs(rt) == (new_cert, old_cert)
+
+
+def test_the_refresh_state_is_in_the_metrics(rt: Runtime, server: MetadataServer, clock: Clock) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from broker.services.metrics import metadata_exposition
+
+    def gauges() -> dict[str, float]:
+        families = text_string_to_metric_families(metadata_exposition(rt).decode())
+        return {f.name: s.value for f in families for s in f.samples if s.labels.get("provider") == ARN}
+
+    assert gauges() == {}  # no provider from a URL yet: no series
+    _key, cert_pem = cert()
+    server.serve(metadata(cert_pem))
+    register(rt, server)
+    clock.now = START + dt.timedelta(minutes=30)
+    assert gauges() == {
+        "broker_saml_metadata_age_seconds": 1800.0,
+        "broker_saml_metadata_refresh_failing": 0.0,
+        "broker_saml_metadata_expired": 0.0,
+    }
+    server.status, server.body = 500, b"down"
+    clock.now = START + dt.timedelta(hours=1)
+    refresh_due(rt)
+    assert gauges()["broker_saml_metadata_refresh_failing"] == 1.0
