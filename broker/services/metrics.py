@@ -25,16 +25,14 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-
-if TYPE_CHECKING:
-    from broker.services.runtime import Runtime
 
 # prometheus_client reads this variable; it must name the directory in every worker.
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
@@ -189,16 +187,21 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
-class _MetadataCollector:
-    """The refresh state of providers whose metadata comes from a URL, read when scraped."""
+@dataclass(frozen=True)
+class MetadataGauge:
+    """One URL-fetched provider's refresh state, as the metadata gauges report it."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    provider_arn: str
+    age_seconds: float  # since the last successful fetch; -1 before the first
+    failing: bool
+    expired: bool
+
+
+class _MetadataCollector:
+    def __init__(self, states: Iterable[MetadataGauge]) -> None:
+        self.states = list(states)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from broker.services.federation.metadata_refresh import metadata_status
-
-        now = self.runtime.now()
         age = GaugeMetricFamily(
             "broker_saml_metadata_age_seconds",
             "Seconds since a URL-fetched provider's metadata was last fetched (-1: never).",
@@ -214,18 +217,18 @@ class _MetadataCollector:
             "1 once a provider's metadata is past its validUntil (sign-ins through it are refused).",
             labels=("provider",),
         )
-        for status in metadata_status(self.runtime):
-            fetched = (now - status.last_fetch_at).total_seconds() if status.last_fetch_at else -1.0
-            age.add_metric((status.arn,), fetched)
-            failing.add_metric((status.arn,), float(status.failing))
-            expired.add_metric((status.arn,), float(status.expired))
+        for state in self.states:
+            age.add_metric((state.provider_arn,), state.age_seconds)
+            failing.add_metric((state.provider_arn,), float(state.failing))
+            expired.add_metric((state.provider_arn,), float(state.expired))
         yield from (age, failing, expired)
 
 
-def metadata_exposition(runtime: Runtime) -> bytes:
-    """The metadata refresh gauges, read from the database now (one query per scrape)."""
+def metadata_exposition(states: Iterable[MetadataGauge]) -> bytes:
+    """The metadata refresh gauges, from states read when scraped (gauges of the moment, not
+    counters: every worker would report the same, so they are not kept in the shared files)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_MetadataCollector(runtime))
+    registry.register(_MetadataCollector(states))
     return generate_latest(registry)
 
 

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, abort, request
 
 from broker.iam.constant_time import same_secret
 from broker.services import metrics
+from broker.services.federation.metadata_refresh import metadata_status
 from broker.web.protocol import runtime
 
 bp = Blueprint("ops", __name__)
@@ -52,7 +53,21 @@ def _may_scrape() -> bool:
 def scrape() -> Response:
     if not _may_scrape():
         abort(404)
-    body = metrics.exposition() + metrics.metadata_exposition(runtime())
+    body = metrics.exposition() + metrics.metadata_exposition(_metadata_states())
     response = Response(body, content_type=metrics.CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _metadata_states() -> list[metrics.MetadataGauge]:
+    rt = runtime()
+    now = rt.now()
+    return [
+        metrics.MetadataGauge(
+            provider_arn=status.arn,
+            age_seconds=(now - status.last_fetch_at).total_seconds() if status.last_fetch_at else -1.0,
+            failing=status.failing,
+            expired=status.expired,
+        )
+        for status in metadata_status(rt)
+    ]

@@ -428,10 +428,14 @@ def test_the_background_worker_runs_the_refresh(rt: Runtime, server: MetadataSer
 def test_the_refresh_state_is_in_the_metrics(rt: Runtime, server: MetadataServer, clock: Clock) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    from broker.services.metrics import metadata_exposition
+    from broker.web.app import create_app
+
+    client = create_app(runtime=rt).test_client()  # scraped from loopback: allowed
 
     def gauges() -> dict[str, float]:
-        families = text_string_to_metric_families(metadata_exposition(rt).decode())
+        scraped = client.get("/metrics")
+        assert scraped.status_code == 200
+        families = text_string_to_metric_families(scraped.text)
         return {f.name: s.value for f in families for s in f.samples if s.labels.get("provider") == ARN}
 
     assert gauges() == {}  # no provider from a URL yet: no series
