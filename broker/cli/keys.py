@@ -1,4 +1,5 @@
-"""``broker keys``: rotate the session-token signing keys and the SP certificates; show the rings."""
+"""``broker keys``: rotate the session-token signing keys, the SP certificates and the data keys
+sealing secrets at rest; re-seal those secrets; show the rings."""
 
 from __future__ import annotations
 
@@ -26,10 +27,15 @@ def keys() -> None:
 
 @keys.command()
 @click.option("--tokens", is_flag=True, help="Session-token signing keys: next signs, current stays to verify.")
-@click.option("--retire", is_flag=True, help="With --tokens: remove the previous key (its tokens stop verifying).")
+@click.option(
+    "--retire",
+    is_flag=True,
+    help="With --tokens: remove the previous key (its tokens stop verifying). "
+    "With --encryption: remove the old data keys (only once they seal nothing).",
+)
 @click.option("--sp-certificate", is_flag=True, help="Stage new SP signing and encryption certificates.")
 @click.option("--finish", is_flag=True, help="With --sp-certificate: replace the old certificates by the staged ones.")
-@click.option("--encryption", is_flag=True, help="The key ring for secrets at rest (not available yet).")
+@click.option("--encryption", is_flag=True, help="Data keys for secrets at rest: a new key seals, old ones still open.")
 @click.option("--force", is_flag=True, help="Skip the wait that protects tokens and IdPs still using the old key.")
 @click.pass_context
 def rotate(
@@ -40,18 +46,21 @@ def rotate(
 
     if sum((tokens, sp_certificate, encryption)) != 1:
         raise BrokerError("choose one of --tokens, --sp-certificate, --encryption")
-    if retire and not tokens:
-        raise BrokerError("--retire goes with --tokens")
+    if retire and not (tokens or encryption):
+        raise BrokerError("--retire goes with --tokens or --encryption")
     if finish and not sp_certificate:
         raise BrokerError("--finish goes with --sp-certificate")
-    if encryption:
-        raise BrokerError(
-            "--encryption is not available in this version: add a key as the first line of "
-            "data-encryption.key (older lines keep decrypting) and restart"
-        )
     runtime = _runtime.runtime_with_trail(ctx)
     try:
-        if tokens and retire:
+        if encryption and retire:
+            retired = key_service.retire_encryption(runtime, force=force)
+            click.echo(f"retired data keys {', '.join(retired)}; nothing they sealed remains")
+        elif encryption:
+            data_ring = key_service.rotate_encryption(runtime)
+            click.echo(f"data key now {data_ring[0].key_id}: new secrets are sealed with it")
+            waiting = sum(key.sealed_rows for key in data_ring[1:])
+            click.echo(f"{waiting} rows sealed by older keys are re-sealed in the background (or: broker keys reseal)")
+        elif tokens and retire:
             kid = key_service.retire_previous_token(runtime, force=force)
             click.echo(f"retired token signing key {kid}; tokens it signed no longer verify")
         elif tokens:
@@ -77,6 +86,20 @@ def rotate(
 
 @keys.command()
 @click.pass_context
+def reseal(ctx: click.Context) -> None:
+    """Re-seal now, to completion, every secret an old data key seals (the background does it too)."""
+    from broker.services import keys as key_service
+
+    runtime = _runtime.runtime_with_trail(ctx)
+    try:
+        done = key_service.reseal(runtime)
+    except KeyMaterialError as exc:
+        raise BrokerError(str(exc)) from None
+    click.echo(f"re-sealed {done} rows with data key {runtime.box.sealing_key_id}")
+
+
+@keys.command()
+@click.pass_context
 def status(ctx: click.Context) -> None:
     """Show the token key ring and the SP certificates, and when the next step is allowed."""
     from broker.services import keys as key_service
@@ -86,6 +109,7 @@ def status(ctx: click.Context) -> None:
     try:
         ring = key_service.token_ring_status(runtime)
         sp = key_service.sp_rollover_status(runtime)
+        data_keys = key_service.data_key_status(runtime)
     except KeyMaterialError as exc:
         raise BrokerError(str(exc)) from None
     click.echo("session-token keys (all published at /.well-known/jwks.json):")
@@ -106,3 +130,10 @@ def status(ctx: click.Context) -> None:
         )
         click.echo(f"  staged signing     {sp.staged_signing.fingerprint}")
         click.echo(f"  staged encryption  {sp.staged_encryption.fingerprint}")
+    click.echo("data keys (secrets at rest; rows each still seals):")
+    for data_key in data_keys:
+        role = "seals" if data_key.current else "opens"
+        click.echo(
+            f"  {data_key.key_id}  {role}; {data_key.sealed_rows} rows; {data_key.source}; "
+            f"added {_when(data_key.created_at)}"
+        )

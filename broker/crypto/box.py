@@ -30,12 +30,18 @@ class SecretBox:
             raise ValueError("at least one key is required")
         self._encrypt_key = keys[0]
         self._keys = {_key_id(k): AESGCM(k) for k in keys}
+        self.sealing_key_id = _key_id(keys[0])
+        self.key_ids = tuple(self._keys)
+
+    def is_current(self, token: str) -> bool:
+        """Whether ``token`` was sealed by the key that seals now (else it is due a re-seal)."""
+        return token.startswith(f"v1.{self.sealing_key_id}.")
 
     def seal(self, plaintext: str, associated_data: str) -> str:
         nonce = os.urandom(12)
         sealed = AESGCM(self._encrypt_key).encrypt(nonce, plaintext.encode(), associated_data.encode())
         body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-        return f"v1.{_key_id(self._encrypt_key)}.{body}"
+        return f"v1.{self.sealing_key_id}.{body}"
 
     def open(self, token: str, associated_data: str) -> str:
         try:

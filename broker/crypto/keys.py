@@ -8,7 +8,9 @@ Layout under ``certs/`` (all git-ignored):
 - ``sp-signing-next.*`` / ``sp-encryption-next.*`` and ``sp-rollover.json``: during an SP certificate
   rollover, the staged key pairs and when they were staged (``broker keys rotate --sp-certificate``).
 - ``secret-derivation.key``: HMAC key deriving temporary secrets from token ids.
-- ``data-encryption.key``: AES-256-GCM key ring for secrets at rest.
+- ``data-encryption.key``: AES-256-GCM key ring for secrets at rest (one hex key a line, the first
+  encrypts). ``broker keys rotate --encryption`` adds ``data-key-<id>.key`` files and
+  ``data-keys.json`` naming them, current first; the legacy file's keys stay members (decrypt only).
 - ``audit-signing.key``: Ed25519 key the audit trail's digests are signed with; its public part
   is published at ``/.well-known/audit-keys.json``. ``audit-retired-keys.json`` keeps the public
   keys of earlier ones, so digests they signed still verify after a rotation.
@@ -22,7 +24,6 @@ import hashlib
 import json
 import os
 import secrets
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,51 +36,48 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from broker.crypto.data_keys import (
+    CONFIGURED_DATA_KEY,
+    DATA_ENCRYPTION,
+    DATA_KEYS_INDEX,
+    DataKey,
+    data_key_id,
+    read_data_key_ring,
+    retire_data_keys,
+    rotate_data_keys,
+)
+from broker.crypto.keyfiles import (
+    KeyMaterialError,
+    hex_keys,
+    private_directory,
+    read_key_file,
+    write_atomically,
+    write_private,
+)
+
+__all__ = [
+    "CONFIGURED_DATA_KEY",
+    "DATA_ENCRYPTION",
+    "DATA_KEYS_INDEX",
+    "DataKey",
+    "KeyMaterialError",
+    "data_key_id",
+    "read_data_key_ring",
+    "read_key_file",
+    "retire_data_keys",
+    "rotate_data_keys",
+    "write_atomically",
+]
+
 SP_SIGNING = "sp-signing"
 SP_ENCRYPTION = "sp-encryption"
 TOKEN_KEYS_INDEX = "token-keys.json"
 SECRET_DERIVATION = "secret-derivation.key"
-DATA_ENCRYPTION = "data-encryption.key"
 AUDIT_SIGNING = "audit-signing.key"
 AUDIT_RETIRED = "audit-retired-keys.json"
 AUDIT_KEY_USE = "audit-digest"
 SP_ROLLOVER_INDEX = "sp-rollover.json"
 NEXT_SUFFIX = "-next"
-
-
-class KeyMaterialError(Exception):
-    """A key file is missing or unreadable; the message names the file."""
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        os.fchmod(fh.fileno(), 0o600)  # O_CREAT's mode applies only to a file it creates
-        fh.write(data)
-
-
-def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new, never half."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _private_directory(directory: Path) -> None:
-    """Create the key directory 0700 when it is missing. One that exists is left as it is: it may
-    be a mounted secret, or a directory the operator chose (its key files are 0600 anyway)."""
-    if directory.is_dir():
-        return
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)  # mkdir's mode is masked by the umask
 
 
 def generate_rsa_pair(common_name: str, key_size: int = 3072, days: int = 3650) -> tuple[bytes, bytes]:
@@ -290,7 +288,7 @@ def _new_token_key_file(directory: Path) -> str:
     key = serialization.load_pem_private_key(pem, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     kid = jwk_thumbprint(key.public_key())
-    _write_private(directory / f"token-{kid}.pem", pem)
+    write_private(directory / f"token-{kid}.pem", pem)
     return kid
 
 
@@ -298,20 +296,22 @@ def missing_key_files(certs_dir: str | os.PathLike[str]) -> list[str]:
     """The key files :func:`ensure_keys` would create in ``certs_dir`` (none when all are there)."""
     directory = Path(certs_dir)
     names = [f"{stem}.{kind}" for stem in (SP_SIGNING, SP_ENCRYPTION) for kind in ("key", "crt")]
-    names += [TOKEN_KEYS_INDEX, SECRET_DERIVATION, DATA_ENCRYPTION, AUDIT_SIGNING]
+    names += [TOKEN_KEYS_INDEX, SECRET_DERIVATION, AUDIT_SIGNING]
+    if not (directory / DATA_KEYS_INDEX).exists():  # a rotated ring may have retired the legacy file
+        names.append(DATA_ENCRYPTION)
     return [name for name in names if not (directory / name).exists()]
 
 
 def ensure_keys(certs_dir: str | os.PathLike[str], common_name: str) -> list[str]:
     """Create whatever key material is missing; keep what exists. Returns the files created."""
     directory = Path(certs_dir)
-    _private_directory(directory)
+    private_directory(directory)
     created: list[str] = []
     for stem in (SP_SIGNING, SP_ENCRYPTION):
         key_path, cert_path = directory / f"{stem}.key", directory / f"{stem}.crt"
         if not key_path.exists() or not cert_path.exists():
             key_pem, cert_pem = generate_rsa_pair(f"{common_name} {stem}")
-            _write_private(key_path, key_pem)
+            write_private(key_path, key_pem)
             cert_path.write_bytes(cert_pem)
             created += [key_path.name, cert_path.name]
     index = directory / TOKEN_KEYS_INDEX
@@ -323,12 +323,14 @@ def ensure_keys(certs_dir: str | os.PathLike[str], common_name: str) -> list[str
         created.append(index.name)
     for name in (SECRET_DERIVATION, DATA_ENCRYPTION):
         path = directory / name
+        if name == DATA_ENCRYPTION and (directory / DATA_KEYS_INDEX).exists():
+            continue  # the data-key ring has replaced it (its keys may have been retired)
         if not path.exists():
-            _write_private(path, (secrets.token_hex(32) + "\n").encode())
+            write_private(path, (secrets.token_hex(32) + "\n").encode())
             created.append(name)
     audit_path = directory / AUDIT_SIGNING
     if not audit_path.exists():
-        _write_private(audit_path, _new_audit_key_pem())
+        write_private(audit_path, _new_audit_key_pem())
         created.append(AUDIT_SIGNING)
     return created
 
@@ -348,7 +350,7 @@ def rotate_audit_key(certs_dir: str | os.PathLike[str]) -> str:
         json.dumps({"keys": [audit_public_jwk(k) for k in retired]}, indent=2) + "\n"
     )
     pem = _new_audit_key_pem()
-    _write_private(directory / AUDIT_SIGNING, pem)
+    write_private(directory / AUDIT_SIGNING, pem)
     return _load_audit_key(directory).kid
 
 
@@ -410,15 +412,6 @@ def _load_sp_rollover(directory: Path) -> SpRollover | None:
     )
 
 
-def read_key_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise KeyMaterialError(f"{path}: missing; run `broker init` to create key material") from None
-    except OSError as exc:
-        raise KeyMaterialError(f"{path}: unreadable: {exc.strerror}") from None
-
-
 def _load_token_key(directory: Path, kid: str | None) -> TokenKey | None:
     if not kid:
         return None
@@ -426,23 +419,6 @@ def _load_token_key(directory: Path, kid: str | None) -> TokenKey | None:
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise KeyMaterialError(f"{directory}/token-{kid}.pem: not an EC P-256 key")
     return TokenKey(kid=kid, private_key=key)
-
-
-def _hex_keys(path: Path) -> tuple[bytes, ...]:
-    keys = []
-    for line in read_key_file(path).decode().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            try:
-                key = bytes.fromhex(line)
-            except ValueError:
-                raise KeyMaterialError(f"{path}: each line must be a hex key") from None
-            if len(key) != 32:
-                raise KeyMaterialError(f"{path}: keys must be 32 bytes (64 hex digits)")
-            keys.append(key)
-    if not keys:
-        raise KeyMaterialError(f"{path}: no key")
-    return tuple(keys)
 
 
 def _load_retired_audit_keys(directory: Path) -> list[ed25519.Ed25519PublicKey]:
@@ -473,15 +449,7 @@ def load_keys(certs_dir: str | os.PathLike[str], encryption_key: str = "") -> Ke
     current = _load_token_key(directory, ring.current)
     if current is None:
         raise KeyMaterialError(f"{directory / TOKEN_KEYS_INDEX}: no current key")
-    data_keys = _hex_keys(directory / DATA_ENCRYPTION)
-    if encryption_key:
-        try:
-            configured = bytes.fromhex(encryption_key)
-        except ValueError:
-            raise KeyMaterialError("encryption_key: must be 64 hex digits") from None
-        if len(configured) != 32:
-            raise KeyMaterialError("encryption_key: must be 64 hex digits")
-        data_keys = (configured, *[k for k in data_keys if k != configured])
+    data_keys = tuple(member.key for member in read_data_key_ring(directory, encryption_key))
     return KeyMaterial(
         sp_signing_key_pem=read_key_file(directory / f"{SP_SIGNING}.key"),
         sp_signing_cert_pem=read_key_file(directory / f"{SP_SIGNING}.crt"),
@@ -492,7 +460,7 @@ def load_keys(certs_dir: str | os.PathLike[str], encryption_key: str = "") -> Ke
             next=_load_token_key(directory, ring.next),
             previous=_load_token_key(directory, ring.previous),
         ),
-        secret_derivation_key=_hex_keys(directory / SECRET_DERIVATION)[0],
+        secret_derivation_key=hex_keys(directory / SECRET_DERIVATION)[0],
         data_encryption_keys=data_keys,
         certs_dir=directory,
         audit_keys=_load_audit_key(directory),

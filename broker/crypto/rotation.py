@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 from broker.crypto.keys import (
+    DATA_ENCRYPTION,
+    DATA_KEYS_INDEX,
     NEXT_SUFFIX,
     SP_ENCRYPTION,
     SP_ROLLOVER_INDEX,
@@ -60,7 +62,8 @@ def key_files_stamp(certs_dir: str | os.PathLike[str]) -> tuple[int, ...]:
     so its inode changes even when two rewrites fall in one tick of the modification time."""
     directory = Path(certs_dir)
     stamps: list[int] = []
-    for name in (TOKEN_KEYS_INDEX, SP_ROLLOVER_INDEX, f"{SP_SIGNING}.crt", f"{SP_ENCRYPTION}.crt"):
+    names = (TOKEN_KEYS_INDEX, SP_ROLLOVER_INDEX, f"{SP_SIGNING}.crt", f"{SP_ENCRYPTION}.crt")
+    for name in (*names, DATA_KEYS_INDEX, DATA_ENCRYPTION):
         try:
             status = os.stat(directory / name)
         except OSError:

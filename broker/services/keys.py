@@ -1,4 +1,5 @@
-"""Key rotation the operator runs (``broker keys``): the session-token ring and the SP certificates.
+"""Key rotation the operator runs (``broker keys``): the session-token ring, the SP certificates and
+the data keys that seal secrets at rest.
 
 Each step rewrites files under ``certs_dir`` (which every instance mounts) and is audited as an
 operator event in the same transaction; a refused step is audited with its error. Running
@@ -16,15 +17,26 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from broker.crypto.keys import load_keys, read_token_ring, rotate_token_keys
+from broker.crypto.keys import (
+    CONFIGURED_DATA_KEY,
+    load_keys,
+    read_data_key_ring,
+    read_token_ring,
+    retire_data_keys,
+    rotate_data_keys,
+    rotate_token_keys,
+)
 from broker.crypto.rotation import finish_sp_rollover, retire_previous_token_key, stage_sp_keys
 from broker.errors import BrokerError
 from broker.iam.limits import MAX_SESSION_DURATION_MAX
 from broker.services.audit.operator import CLI_ACTOR
 from broker.services.audit.scope import AuditScope, ClientInfo
+from broker.services.reseal import reseal_all
 from broker.services.runtime import Runtime
 from broker.services.sts.session_token import SESSION_TOKEN_DURATION_MAX
 from broker.store import Tx
+from broker.store import reseal as sealed_rows
+from broker.store.generations import invalidate_everywhere
 
 EVENT_SOURCE = "broker.cli"
 # The longest a session token signed by a key can stay valid: GetSessionToken's 36 hours
@@ -226,3 +238,97 @@ def finish_sp_certificate(runtime: Runtime, *, force: bool = False) -> SpRollove
         }
         _record(runtime, tx, "FinishSpCertificateRollover", parameters, response)
     return after
+
+
+@dataclass(frozen=True)
+class DataKeyStatus:
+    key_id: str
+    source: str  # its file under certs_dir, or the encryption_key setting
+    created_at: dt.datetime | None
+    current: bool  # seals new values
+    sealed_rows: int  # rows it still seals
+
+
+def data_key_status(runtime: Runtime) -> list[DataKeyStatus]:
+    """The data-key ring, current first, with how many rows each key still seals."""
+    ring = read_data_key_ring(runtime.settings.certs_dir, runtime.settings.encryption_key)
+    with runtime.db.read() as tx:
+        counts = sealed_rows.sealed_counts(tx)
+    return [
+        DataKeyStatus(key.key_id, key.source, key.created_at, index == 0, counts.get(key.key_id, 0))
+        for index, key in enumerate(ring)
+    ]
+
+
+def rotate_encryption(runtime: Runtime) -> list[DataKeyStatus]:
+    """A new data key seals from now on; the others stay to open what they sealed until re-sealed."""
+    before = data_key_status(runtime)
+    parameters = {"currentKeyId": before[0].key_id}
+    with runtime.db.transaction() as tx:
+        key = rotate_data_keys(runtime.settings.certs_dir, runtime.now())
+        _record(
+            runtime, tx, "RotateDataEncryptionKey", parameters, {"current": key.key_id, "previous": before[0].key_id}
+        )
+    runtime.reload_keys_if_changed()
+    return data_key_status(runtime)
+
+
+def retire_encryption(runtime: Runtime, *, force: bool = False) -> list[str]:
+    """Remove the data keys that no longer seal anything (refused while one still does). Returns their ids."""
+    ring = data_key_status(runtime)
+    current = ring[0]
+    parameters = {"force": force, "currentKeyId": current.key_id}
+    if current.created_at is None:
+        raise _refuse(
+            runtime,
+            "RetireDataEncryptionKeys",
+            parameters,
+            "no data key was rotated in; run `broker keys rotate --encryption`",
+        )
+    old = [key for key in ring[1:] if key.source != CONFIGURED_DATA_KEY]
+    in_use = [key for key in ring[1:] if key.sealed_rows]
+    if in_use:
+        counts = ", ".join(f"{key.key_id} seals {key.sealed_rows} rows" for key in in_use)
+        raise _refuse(
+            runtime,
+            "RetireDataEncryptionKeys",
+            parameters,
+            f"old data keys still in use ({counts}); run `broker keys reseal` or wait for the background re-seal",
+        )
+    # An instance that has not reloaded the ring yet may still seal with an old key.
+    settled = current.created_at + dt.timedelta(seconds=runtime.settings.key_reload_interval_seconds)
+    if runtime.now() < settled and not force:
+        raise _refuse(
+            runtime,
+            "RetireDataEncryptionKeys",
+            parameters,
+            f"instances may seal with the old keys until they reload the ring at {_iso(settled)}; "
+            "retire after then, or pass --force",
+        )
+    if not old:
+        raise _refuse(runtime, "RetireDataEncryptionKeys", parameters, "there is no old data key file to retire")
+    with runtime.db.transaction() as tx:
+        # Counted again under this transaction: a lagging instance may have sealed a row meanwhile.
+        now_sealed = sealed_rows.sealed_counts(tx)
+        late = {key.key_id: now_sealed[key.key_id] for key in old if now_sealed.get(key.key_id)}
+        if not late:
+            retired = retire_data_keys(runtime.settings.certs_dir, {key.key_id for key in old})
+            # Caches may hold values the retired keys sealed (re-sealing left them valid): drop them all.
+            invalidate_everywhere(tx)
+            _record(
+                runtime, tx, "RetireDataEncryptionKeys", parameters, {"retired": retired, "current": current.key_id}
+            )
+    if late:
+        raise _refuse(runtime, "RetireDataEncryptionKeys", parameters, f"old data keys sealed rows meanwhile: {late}")
+    runtime.reload_keys_if_changed()
+    return retired
+
+
+def reseal(runtime: Runtime) -> int:
+    """Re-seal now, to completion, every row an old data key seals (audited); the number of rows."""
+    done = reseal_all(runtime)
+    current = runtime.box.sealing_key_id
+    remaining = sum(key.sealed_rows for key in data_key_status(runtime)[1:])
+    with runtime.db.transaction() as tx:
+        _record(runtime, tx, "ResealData", {"currentKeyId": current}, {"resealed": done, "remaining": remaining})
+    return done

@@ -42,6 +42,10 @@ _BOOKKEEPING = frozenset(
         "failed_attempts",
         "failures_since",
         "locked_until",
+        # Re-sealed under a new data key: the same secret. A cached old seal still opens until its key
+        # is retired, and retiring invalidates every cache (see invalidate_everywhere).
+        "secret_sealed",
+        "seed_sealed",
     }
 )
 _UNTRACKED_TABLES = frozenset({"generations", "role_trusted_principals"})
@@ -90,6 +94,11 @@ def stamp(tx: Tx, account_id: str) -> Stamp | None:
         values = {scope: int(value) for scope, value in rows}
         found = memo[account_id] = Stamp(values.get(account_id, 0), values.get(EVERYWHERE, 0))
     return found
+
+
+def invalidate_everywhere(tx: Tx) -> None:
+    """Bump ``*`` when ``tx`` commits: every process drops every cached value at its next request."""
+    _mark(tx, {EVERYWHERE})
 
 
 def unchanged(tx: Tx) -> bool:

@@ -311,7 +311,7 @@ def test_rotate_needs_exactly_one_kind(broker: LiveBroker) -> None:
         (("--tokens", "--sp-certificate"), "choose one of"),
         (("--sp-certificate", "--retire"), "--retire goes with --tokens"),
         (("--tokens", "--finish"), "--finish goes with --sp-certificate"),
-        (("--encryption",), "--encryption is not available in this version"),
+        (("--encryption", "--finish"), "--finish goes with --sp-certificate"),
     ):
         result = keys_cli(broker, "rotate", *args)
         assert result.exit_code == 1, args

@@ -80,6 +80,7 @@ class AuditWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="broker-audit", daemon=True)
         self._last_purge: dt.datetime | None = None
+        self._reseal_wait = dt.timedelta(0)
         interval = runtime.settings.audit_digest_interval_seconds
         # Check often enough to stay close to the interval, without polling the database hard.
         self._tick = max(0.2, min(interval / 4, 30.0))
@@ -130,6 +131,23 @@ class AuditWorker:
             except Exception:  # retried in an hour
                 log.exception("could not purge expired audit events")
         self.refresh_metadata(now)
+        self.reseal_data(now)
+
+    def reseal_data(self, now: dt.datetime) -> None:
+        """One batch of secrets re-sealed under the current data key, while an older key seals any."""
+        from broker.services.reseal import RESEAL_IDLE, reseal_batch
+
+        if len(self.runtime.box.key_ids) < 2 or not self.runtime.housekeeping.due(
+            "data-reseal", now, self._reseal_wait
+        ):
+            return
+        try:
+            done = reseal_batch(self.runtime)
+        except Exception:  # retried next tick
+            log.exception("could not re-seal secrets under the current data key")
+            return
+        # A full batch may have more behind it: come back next tick; else look again later.
+        self._reseal_wait = dt.timedelta(0) if done else RESEAL_IDLE
 
     def refresh_metadata(self, now: dt.datetime) -> None:
         """Fetch the IdP metadata that is due (the database decides which process fetches which)."""

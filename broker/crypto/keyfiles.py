@@ -1,0 +1,68 @@
+"""Key files on disk: written privately and atomically, read with errors that name the file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+class KeyMaterialError(Exception):
+    """A key file is missing or unreadable; the message names the file."""
+
+
+def write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)  # O_CREAT's mode applies only to a file it creates
+        fh.write(data)
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new, never half."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def private_directory(directory: Path) -> None:
+    """Create the key directory 0700 when it is missing. One that exists is left as it is: it may
+    be a mounted secret, or a directory the operator chose (its key files are 0600 anyway)."""
+    if directory.is_dir():
+        return
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)  # mkdir's mode is masked by the umask
+
+
+def read_key_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise KeyMaterialError(f"{path}: missing; run `broker init` to create key material") from None
+    except OSError as exc:
+        raise KeyMaterialError(f"{path}: unreadable: {exc.strerror}") from None
+
+
+def hex_keys(path: Path) -> tuple[bytes, ...]:
+    keys = []
+    for line in read_key_file(path).decode().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            try:
+                key = bytes.fromhex(line)
+            except ValueError:
+                raise KeyMaterialError(f"{path}: each line must be a hex key") from None
+            if len(key) != 32:
+                raise KeyMaterialError(f"{path}: keys must be 32 bytes (64 hex digits)")
+            keys.append(key)
+    if not keys:
+        raise KeyMaterialError(f"{path}: no key")
+    return tuple(keys)
