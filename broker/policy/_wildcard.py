@@ -15,8 +15,6 @@ from functools import lru_cache
 
 Matcher = Callable[[str], bool]
 
-WILDCARDS = frozenset("*?")
-
 
 def has_wildcard(pattern: str) -> bool:
     return "*" in pattern or "?" in pattern

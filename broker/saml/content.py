@@ -26,7 +26,6 @@ BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 ISSUE_INSTANT_WINDOW = dt.timedelta(days=1)
 _SAML_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$", re.ASCII)
 
-_ISSUER = q("saml", "Issuer")
 _SUBJECT = q("saml", "Subject")
 _NAME_ID = q("saml", "NameID")
 _CONFIRMATION = q("saml", "SubjectConfirmation")
