@@ -212,6 +212,48 @@ def test_a_change_through_one_instance_applies_on_the_other_at_its_next_request(
     assert refused.value.response["Error"]["Code"] == "InvalidClientTokenId"
 
 
+def test_a_trust_policy_change_through_one_instance_applies_on_the_other(pair: Pair) -> None:
+    iam_a = pair.client(pair.a, "iam")
+    account = pair.admin["AccountId"]
+    for name in ("dave", "erin"):
+        iam_a.create_user(UserName=name)
+        iam_a.put_user_policy(
+            UserName=name,
+            PolicyName="assume",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+                }
+            ),
+        )
+    keys = {name: iam_a.create_access_key(UserName=name)["AccessKey"] for name in ("dave", "erin")}
+
+    def trust(name: str) -> str:
+        principal = {"AWS": f"arn:aws:iam::{account}:user/{name}"}
+        statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    role = iam_a.create_role(RoleName="Deploy", AssumeRolePolicyDocument=trust("dave"))["Role"]["Arn"]
+    sts_b = {
+        name: pair.client(pair.b, "sts", keys[name]["AccessKeyId"], keys[name]["SecretAccessKey"]) for name in keys
+    }
+    assert (
+        sts_b["dave"].assume_role(RoleArn=role, RoleSessionName="deploy")["AssumedRoleUser"]["Arn"].endswith("/deploy")
+    )
+    with pytest.raises(ClientError) as refused:
+        sts_b["erin"].assume_role(RoleArn=role, RoleSessionName="deploy")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    # The trust policy changes on A; B, which has just used it, follows at its next request.
+    iam_a.update_assume_role_policy(RoleName="Deploy", PolicyDocument=trust("erin"))
+    assert (
+        sts_b["erin"].assume_role(RoleArn=role, RoleSessionName="deploy")["AssumedRoleUser"]["Arn"].endswith("/deploy")
+    )
+    with pytest.raises(ClientError) as now_refused:
+        sts_b["dave"].assume_role(RoleArn=role, RoleSessionName="deploy")
+    assert now_refused.value.response["Error"]["Code"] == "AccessDenied"
+
+
 def test_the_trail_stays_whole_when_one_instance_is_killed_mid_load(pair: Pair, tmp_path: Path) -> None:
     answered: list[str] = []
     lock = threading.Lock()
