@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from broker.cli import _runtime
 from broker.demo.setup import prepare_demo, seed_demo
 from broker.services.runtime import Runtime
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
@@ -48,3 +51,15 @@ def demo_broker(tmp_path: Path, keys_dir: Path) -> Iterator[LiveBroker]:
     seed_demo(runtime)
     with LiveBroker(runtime, port) as live:
         yield live
+
+
+def cli_runtimes_on(clock: Callable[[], dt.datetime], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runtimes the `broker` command builds read ``clock``, so "later" is the test's to decide."""
+    build = _runtime.runtime
+
+    def runtime_on_clock(ctx: Any) -> Runtime:
+        built = build(ctx)
+        built.clock = clock
+        return built
+
+    monkeypatch.setattr(_runtime, "runtime", runtime_on_clock)

@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from sqlalchemy import select
 
-from broker.cli import _runtime
 from broker.cli.main import cli
 from broker.client import BrokerClient, InvalidTokenError
 from broker.crypto.keys import read_token_ring
@@ -32,6 +31,7 @@ from broker.services.federation.providers import acs_policy
 from broker.services.keys import TOKEN_LIFETIME_MAX
 from broker.services.runtime import Runtime
 from broker.store.models import AuditEvent
+from tests.cli.conftest import cli_runtimes_on
 from tests.client.test_client import make_role, sign_in
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
 
@@ -63,15 +63,7 @@ def broker(
     )
     runtime = make_runtime(settings)
     runtime.clock = clock
-    # The CLI's runtime reads the same clock, so "later" is the test's to decide.
-    build = _runtime.runtime
-
-    def runtime_on_clock(ctx: Any) -> Runtime:
-        built = build(ctx)
-        built.clock = clock
-        return built
-
-    monkeypatch.setattr(_runtime, "runtime", runtime_on_clock)
+    cli_runtimes_on(clock, monkeypatch)
     with LiveBroker(runtime, port) as live:
         yield live
 

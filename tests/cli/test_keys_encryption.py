@@ -9,13 +9,11 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from broker.cli import _runtime
 from broker.cli.main import cli
 from broker.crypto.keys import DATA_ENCRYPTION, DATA_KEYS_INDEX, read_data_key_ring
 from broker.iam import totp
@@ -24,6 +22,7 @@ from broker.services.reseal import reseal_batch
 from broker.services.runtime import Runtime
 from broker.services.setup import bootstrap_admin
 from broker.store import models
+from tests.cli.conftest import cli_runtimes_on
 from tests.cli.test_keys import MovableClock, audit_events
 from tests.support.aws import client
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
@@ -41,14 +40,7 @@ def broker(
     port = free_port()
     runtime = make_runtime(make_settings(tmp_path, keys_dir, database_url, f"http://127.0.0.1:{port}"))
     runtime.clock = clock
-    build = _runtime.runtime
-
-    def runtime_on_clock(ctx: Any) -> Runtime:
-        built = build(ctx)
-        built.clock = clock
-        return built
-
-    monkeypatch.setattr(_runtime, "runtime", runtime_on_clock)
+    cli_runtimes_on(clock, monkeypatch)
     with LiveBroker(runtime, port) as live:
         yield live
     runtime.db.dispose()
