@@ -46,6 +46,9 @@ class Settings:
     # Worker processes of `broker serve` (each builds its own runtime) and threads per worker.
     workers: int = 1
     threads: int = 8
+    # Database connections each worker process keeps open (as many again may open for a burst).
+    # 0: the worker's threads plus 4, for the audit writer and the background jobs.
+    database_pool_size: int = 0
     # `broker serve` gathers each request whole before a thread sees it: a client must send the
     # request's head within this many seconds of connecting (or of its previous response)...
     client_header_timeout_seconds: int = 10
@@ -344,6 +347,8 @@ def validate(settings: Settings) -> list[str]:
         problems.append(
             f"max_connections_per_client: must be 0 (no limit) or more, got {settings.max_connections_per_client}"
         )
+    if not 0 <= settings.database_pool_size <= 1000:
+        problems.append(f"database_pool_size: must be 0..1000, got {settings.database_pool_size}")
     problems.extend(_mfa_context_problems(settings.saml_mfa_authn_contexts))
     if not 60 <= settings.saml_metadata_refresh_seconds <= 7 * 86400:
         problems.append("saml_metadata_refresh_seconds: must be 60..604800 (a week)")

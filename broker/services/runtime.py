@@ -24,6 +24,12 @@ from broker.store.db import Database
 log = logging.getLogger(__name__)
 
 
+def pool_size_for(settings: Settings) -> int:
+    """Connections a worker keeps open: one per request thread, and four for the audit writer
+    and the background jobs (metadata refresh, re-sealing, digests), unless set."""
+    return settings.database_pool_size or settings.threads + 4
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -62,7 +68,7 @@ class Runtime:
         stamp = key_files_stamp(settings.certs_dir)
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(settings.database_url, pool_size_for(settings)),
             loaded_keys=load_keys(settings.certs_dir, settings.encryption_key),
             clock=clock,
             _keys_checked=time.monotonic(),

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -23,13 +26,17 @@ Tx = Session
 _READ_ONLY = "broker_read_only"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    """``pool_size`` connections stay open; as many again may open for a burst and close after it.
+    Size it to the threads that use the engine at once (a connection opened and closed per request
+    costs more than the request's own statements)."""
     parsed = make_url(url)
+    pooling = {"pool_size": pool_size, "max_overflow": pool_size}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             _private_database_file(Path(database))
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, **pooling)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
@@ -53,10 +60,38 @@ def make_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, **pooling)
+    _ping_when_idle(engine)
     _refuse_writes_in_reads(engine)
     _unreachable_is_one_line(engine)
     return engine
+
+
+# A connection unused for this long is checked with a round trip before it is handed out. One in
+# steady use is not: a server that went away fails the request in flight on it (answered 503),
+# and SQLAlchemy then replaces every pooled connection.
+_PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """pool_pre_ping's check, only for connections that sat idle: a ping per checkout was a
+    round trip per request (and two for an audited one, whose event the writer commits)."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+        record.info["broker.returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: object) -> None:
+        returned = record.info.get("broker.returned")
+        if returned is None or time.monotonic() - returned < _PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"an idle database connection is gone: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("an idle database connection is gone")
 
 
 def _private_database_file(database: Path) -> None:
@@ -140,9 +175,9 @@ class ReadOnlyViolation(RuntimeError):
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if self.engine.dialect.name == "postgresql":
             # Each statement of a READ COMMITTED transaction reads its own snapshot anyway, so
