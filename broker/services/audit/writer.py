@@ -36,7 +36,7 @@ from broker.services import metrics
 from broker.services.audit._record import PreparedEvent, to_append
 from broker.services.audit.chain import link_events
 from broker.store import Database
-from broker.store.audit.chain import append_events
+from broker.store.audit.chain import NewEvent, append_batch, append_events
 
 log = logging.getLogger("broker.audit")
 
@@ -192,8 +192,7 @@ class AuditWriter:
     def _commit(self, batch: list[_Ticket]) -> None:
         started = time.perf_counter()
         try:
-            with self._db.transaction() as tx:
-                append_events(tx, [ticket.event for ticket in batch], link_events)
+            _append(self._db, [ticket.event for ticket in batch])
         except Exception as exc:  # each submitter raises it; the writer goes on with the next batch
             log.exception("could not write a batch of %d audit events", len(batch))
             for ticket in batch:
@@ -212,14 +211,21 @@ class AuditWriter:
     def _write_directly(self, ticket: _Ticket) -> str:
         started = time.perf_counter()
         try:
-            with self._db.transaction() as tx:
-                append_events(tx, [ticket.event], link_events)
+            _append(self._db, [ticket.event])
         except Exception as exc:
             raise AuditWriteFailed() from exc
         metrics.observe_audit_commit("direct", time.perf_counter() - started)
         with self._lock:
             self._direct += 1
         return ticket.event_id
+
+
+def _append(db: Database, events: list[NewEvent]) -> None:
+    """One batch, one transaction: on the driver directly, or through a session when the chain-head
+    row must be rebuilt first."""
+    if not append_batch(db.engine, events, link_events):
+        with db.transaction() as tx:
+            append_events(tx, events, link_events)
 
 
 def _reset_in_child(reference: weakref.ref[AuditWriter]) -> None:

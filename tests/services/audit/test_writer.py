@@ -6,12 +6,10 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import select, text
 
 from broker.services.audit import ANONYMOUS, AuditScope, AuditWriteFailed, AuditWriter, ClientInfo, build_event
 from broker.services.audit import writer as writer_module
@@ -38,20 +36,47 @@ def probe(runtime: Runtime, number: int = 0) -> Any:
     )
 
 
-@contextmanager
-def counting(engine: Engine, prefix: str) -> Iterator[list[str]]:
-    """Every statement ``engine`` runs that starts with ``prefix``, as it runs."""
-    seen: list[str] = []
+# The writer sends its batches on the driver's connection directly, past SQLAlchemy's statement
+# events; the database itself counts and refuses, whoever sends the statement.
+_TRIGGERS = {
+    "sqlite": [
+        "CREATE TABLE test_head_moves (n INTEGER)",
+        "CREATE TRIGGER test_count_moves AFTER UPDATE ON audit_chain_head "
+        "BEGIN INSERT INTO test_head_moves VALUES (1); END",
+        "CREATE TABLE test_refusing (on_ INTEGER)",
+        "INSERT INTO test_refusing VALUES (0)",
+        "CREATE TRIGGER test_refuse BEFORE INSERT ON audit_events WHEN (SELECT on_ FROM test_refusing) = 1 "
+        "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+    ],
+    "postgresql": [
+        "CREATE TABLE test_head_moves (n INTEGER)",
+        "CREATE FUNCTION test_count_move() RETURNS trigger AS $$ BEGIN INSERT INTO test_head_moves VALUES (1); "
+        "RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER test_count_moves AFTER UPDATE ON audit_chain_head "
+        "FOR EACH ROW EXECUTE FUNCTION test_count_move()",
+        "CREATE TABLE test_refusing (on_ INTEGER)",
+        "INSERT INTO test_refusing VALUES (0)",
+        "CREATE FUNCTION test_refuse() RETURNS trigger AS $$ BEGIN IF (SELECT on_ FROM test_refusing) = 1 THEN "
+        "RAISE EXCEPTION 'the disk is full'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER test_refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_refuse()",
+    ],
+}
 
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith(prefix):
-            seen.append(statement)
 
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+def install_triggers(db: Database) -> None:
+    with db.engine.begin() as connection:
+        for statement in _TRIGGERS[db.engine.dialect.name]:
+            connection.exec_driver_sql(statement)
+
+
+def head_moves(db: Database) -> int:
+    with db.engine.connect() as connection:
+        return int(connection.exec_driver_sql("SELECT count(*) FROM test_head_moves").scalar_one())
+
+
+def refuse_event_inserts(db: Database, refusing: bool) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE test_refusing SET on_ = :on"), {"on": int(refusing)})
 
 
 def stored_ids(runtime: Runtime) -> Counter[str]:
@@ -112,14 +137,11 @@ def test_threads_and_a_second_writer_and_changes_share_one_gapless_chain(audit_r
         threading.Thread(target=run_threads, args=(4, submitter(second, 100))),
         threading.Thread(target=run_threads, args=(2, changes)),
     ]
-    with (
-        counting(audit_runtime.db.engine, "UPDATE AUDIT_CHAIN_HEAD") as ours,
-        counting(other_db.engine, "UPDATE AUDIT_CHAIN_HEAD") as theirs,
-    ):
-        for thread in workers:
-            thread.start()
-        for thread in workers:
-            thread.join(timeout=600)
+    install_triggers(audit_runtime.db)
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=600)
     first.close()
     second.close()
     other_db.dispose()
@@ -138,37 +160,27 @@ def test_threads_and_a_second_writer_and_changes_share_one_gapless_chain(audit_r
     # One head update per batch (and per state-changing transaction), not per event.
     one, two = first.stats(), second.stats()
     assert (one.events, two.events, one.direct, two.direct) == (8 * 200, 4 * 100, 0, 0)
-    assert len(ours) == one.batches + 2 * 25
-    assert len(theirs) == two.batches
+    assert head_moves(audit_runtime.db) == one.batches + two.batches + 2 * 25
     assert one.batches + two.batches <= submitted / 2, (one, two)
 
 
 def test_a_failed_batch_raises_in_every_submitter_and_the_writer_goes_on(audit_runtime: Runtime) -> None:
     writer = AuditWriter(audit_runtime.db)
     before = stored_ids(audit_runtime)
-    failing = threading.Event()
-    failing.set()
-
-    def refuse(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if failing.is_set() and statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
-            raise RuntimeError("the disk is full")
-
+    install_triggers(audit_runtime.db)
+    refuse_event_inserts(audit_runtime.db, True)
     outcomes: list[BaseException | str] = []
     lock = threading.Lock()
-    event.listen(audit_runtime.db.engine, "before_cursor_execute", refuse)
-    try:
 
-        def work(number: int) -> None:
-            try:
-                outcome: BaseException | str = writer.submit(probe(audit_runtime, number))
-            except AuditWriteFailed as exc:
-                outcome = exc
-            with lock:
-                outcomes.append(outcome)
+    def work(number: int) -> None:
+        try:
+            outcome: BaseException | str = writer.submit(probe(audit_runtime, number))
+        except AuditWriteFailed as exc:
+            outcome = exc
+        with lock:
+            outcomes.append(outcome)
 
-        run_threads(6, work)
-    finally:
-        event.remove(audit_runtime.db.engine, "before_cursor_execute", refuse)
+    run_threads(6, work)
     assert len(outcomes) == 6
     assert all(isinstance(o, AuditWriteFailed) for o in outcomes), outcomes
     failure = outcomes[0]
@@ -176,7 +188,7 @@ def test_a_failed_batch_raises_in_every_submitter_and_the_writer_goes_on(audit_r
     assert "the disk is full" in str(failure.__cause__)
     assert stored_ids(audit_runtime) == before  # nothing of the failed batches was written
 
-    failing.clear()
+    refuse_event_inserts(audit_runtime.db, False)
     event_id = writer.submit(probe(audit_runtime))
     writer.close()
     assert stored_ids(audit_runtime) - before == Counter({event_id: 1})
