@@ -136,3 +136,20 @@ def test_the_sign_in_page_lists_the_providers_one_can_sign_in_through_with_their
     assert [unescape(link).replace("%2F", "/") for link in links] == [f"{DEFAULT}/corp", f"{MEMBER}/partner"]
     assert "at idp.corp.example" in home.text and "at sso.partner.example:8443" in home.text
     assert "partner-prod" in home.text and "rogue" not in home.text and "starred" not in home.text
+
+
+def test_a_provider_whose_metadata_cannot_start_a_sign_in_is_refused_as_unavailable(
+    client: FlaskClient, rt: Runtime
+) -> None:
+    # Registered with only an HTTP-POST SingleSignOnService: the broker cannot send an AuthnRequest
+    # by redirect. An administrator has to fix the provider; the person gets a clear page, not a 500.
+    post_only = idp_metadata_xml("https://postonly.example/idp", None, PARTNER_SSO).replace(
+        "bindings:HTTP-Redirect", "bindings:HTTP-POST"
+    )
+    trust_role(rt, MEMBER, "PostOnlyRole", register(rt, MEMBER, "postonly", post_only))
+    page = client.get("/saml/login", query_string={"provider": f"{MEMBER}/postonly"})
+    assert page.status_code == 503
+    assert element_text(page.text, "error-code") == "ProviderMisconfigured"
+    assert "HTTP-Redirect" in page.text and "Location" not in page.headers
+    assert outstanding_requests(rt) == []
+    assert [code for code, _ in refusals(rt, "ConsoleLogin")] == ["ProviderMisconfigured"]

@@ -25,9 +25,9 @@ class UnknownProvider(FederationError, status=404):
     """The sign-in link names no identity provider registered here."""
 
 
-class ProviderMisconfigured(FederationError, status=500):
+class ProviderMisconfigured(FederationError, status=503):
     """The provider's metadata cannot start a sign-in (unusable, or without an HTTP-Redirect endpoint);
-    an administrator has to fix it."""
+    an administrator has to fix it. 503: the broker works, sign-in through this provider is unavailable."""
 
 
 class ProviderNotEligible(FederationError, status=403):

@@ -20,7 +20,7 @@ from broker.services.federation import (
     ("error_class", "status"),
     [
         (UnknownProvider, 404),
-        (ProviderMisconfigured, 500),
+        (ProviderMisconfigured, 503),
         (NoSession, 401),
         (BadCsrf, 403),
         (RoleNotPermitted, 403),
