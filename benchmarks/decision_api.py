@@ -80,8 +80,7 @@ def _member_account(runtime: Runtime, management: str) -> str:
     now = runtime.now()
     with runtime.db.transaction() as session:
         organization = structure.create_organization(session, management, "ALL", now)
-        parent = structure.root_of(session, organization).id
-        scps.enable_policy_type(session, management, parent, orgs.SERVICE_CONTROL_POLICY)
+        parent = structure.root_of(session, organization).id  # SCPs start enabled (all features)
         levels = [parent]
         for name in ("Workloads", "Production", "Payments"):
             parent = structure.create_organizational_unit(session, management, parent, name, None, now)[1].id

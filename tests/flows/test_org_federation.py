@@ -34,7 +34,6 @@ def _member_account_with_a_federated_role(broker: LiveBroker) -> tuple[str, str]
     org = admin_client(broker, "organizations")
     org.create_organization(FeatureSet="ALL")
     root = org.list_roots()["Roots"][0]["Id"]
-    org.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
     production = org.create_organizational_unit(ParentId=root, Name="Production")["OrganizationalUnit"]["Id"]
     member = org.create_account(Email="prod@example.com", AccountName="Production")["CreateAccountStatus"]["AccountId"]
     org.move_account(AccountId=member, SourceParentId=root, DestinationParentId=production)

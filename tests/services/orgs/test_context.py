@@ -55,8 +55,8 @@ def _build(rt: Runtime, *, enable: bool = True) -> Tree:
     with rt.db.transaction() as session:
         organization = structure.create_organization(session, MANAGEMENT, "ALL", NOW)
         root = structure.root_of(session, organization).id
-        if enable:
-            scps.enable_policy_type(session, MANAGEMENT, root, orgs.SERVICE_CONTROL_POLICY)
+        if not enable:  # all features: SCPs start enabled, as in AWS
+            scps.disable_policy_type(session, MANAGEMENT, root, orgs.SERVICE_CONTROL_POLICY)
         _, top = structure.create_organizational_unit(session, MANAGEMENT, root, "Top", None, NOW)
         _, middle = structure.create_organizational_unit(session, MANAGEMENT, top.id, "Middle", None, NOW)
         request = structure.create_account(
@@ -198,7 +198,6 @@ def test_concurrent_changes_to_one_organization_keep_its_rules(rt: Runtime) -> N
     with rt.db.transaction() as session:
         organization = structure.organization_of(session, MANAGEMENT)
         root = structure.root_of(session, organization).id
-        scps.enable_policy_type(session, MANAGEMENT, root, orgs.SERVICE_CONTROL_POLICY)
 
     outcomes = _race(
         rt, 4, lambda session: structure.create_organizational_unit(session, MANAGEMENT, root, "Same", None, NOW)

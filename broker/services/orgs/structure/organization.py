@@ -8,6 +8,7 @@ from broker.iam import orgs
 from broker.iam.errors import AwsError
 from broker.iam.org_entities import Organization, OrganizationDescription, Root
 from broker.services.orgs import lookup
+from broker.services.orgs.policies import enable_policy_type
 from broker.store import Tx
 from broker.store import orgs as store
 from broker.store.iam import accounts as iam_accounts
@@ -37,6 +38,10 @@ def create_organization(tx: Tx, account_id: str, feature_set: object, now: dt.da
     lookup.flush_or(tx, AwsError("AlreadyInOrganizationException"))
     lookup.join(tx, organization, account_id, root.id, {}, now)
     lookup.flush_or(tx, AwsError("AlreadyInOrganizationException"))
+    if feature == "ALL":
+        # As AWS does: an organization with all features starts with SCPs enabled in its root
+        # (FullAWSAccess attached everywhere, so nothing is denied until a policy says so).
+        enable_policy_type(tx, account_id, root.id, orgs.SERVICE_CONTROL_POLICY)
     return organization
 
 

@@ -211,7 +211,6 @@ def org(broker: LiveBroker) -> Org:
     api = admin_organizations(broker)
     organization = api.create_organization()["Organization"]
     root = api.list_roots()["Roots"][0]["Id"]
-    api.enable_policy_type(RootId=root, PolicyType=SCP)
     member = new_account(api)
     return Org(api, organization["Id"], root, member, assume(broker, member))
 
@@ -269,7 +268,13 @@ def test_organization_lifecycle(tmp_path: Path, keys_dir: Path, backend: str) ->
         assert api.describe_organization()["Organization"] == created
         assert failure(api.create_organization, FeatureSet="ALL")[0] == "AlreadyInOrganizationException"
         (root,) = api.list_roots()["Roots"]
-        assert root["Name"] == "Root" and root["PolicyTypes"] == []
+        # All features (the default): SCPs are on from the start, FullAWSAccess on the root and
+        # the management account, as AWS creates it.
+        assert root["Name"] == "Root"
+        assert root["PolicyTypes"] == [{"Type": SCP, "Status": "ENABLED"}]
+        for target in (root["Id"], ACCOUNT):
+            listed = api.list_policies_for_target(TargetId=target, Filter=SCP)["Policies"]
+            assert [p["Name"] for p in listed] == ["FullAWSAccess"]
         assert root["Arn"] == f"arn:aws:organizations::{ACCOUNT}:root/{org_id}/{root['Id']}"
         assert [a["Id"] for a in api.list_accounts()["Accounts"]] == [ACCOUNT]
 
@@ -286,6 +291,7 @@ def test_organization_lifecycle(tmp_path: Path, keys_dir: Path, backend: str) ->
         billing = api.create_organization(FeatureSet="CONSOLIDATED_BILLING")["Organization"]
         assert billing["FeatureSet"] == "CONSOLIDATED_BILLING" and billing["Id"] != org_id
         billing_root = api.list_roots()["Roots"][0]["Id"]
+        assert api.list_roots()["Roots"][0]["PolicyTypes"] == []
         assert failure(api.enable_policy_type, RootId=billing_root, PolicyType=SCP)[0] == (
             "PolicyTypeNotAvailableForOrganizationException"
         )
@@ -916,14 +922,14 @@ def test_organizations_calls_are_cloudtrail_events(broker: LiveBroker, org: Org)
     found = trail.lookup_events(
         LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateOrganizationalUnit"}]
     )["Events"]
-    (event,) = [e for e in found if json.loads(e["CloudTrailEvent"])["requestParameters"].get("Name") == name]
+    (event,) = [e for e in found if json.loads(e["CloudTrailEvent"])["requestParameters"].get("name") == name]
     assert event["EventSource"] == "organizations.amazonaws.com" and event["ReadOnly"] == "false"
     assert event["Username"] == "admin"
     record = json.loads(event["CloudTrailEvent"])
     assert record["eventSource"] == "organizations.amazonaws.com"
     assert record["eventName"] == "CreateOrganizationalUnit"
-    assert record["requestParameters"] == {"ParentId": org.root, "Name": name}
-    assert record["responseElements"]["OrganizationalUnit"]["Id"] == ou
+    assert record["requestParameters"] == {"parentId": org.root, "name": name}
+    assert record["responseElements"]["organizationalUnit"]["id"] == ou
     assert record["recipientAccountId"] == ACCOUNT and "errorCode" not in record
 
     # A refused call is audited too, with its error, in the trail of the account that made it.

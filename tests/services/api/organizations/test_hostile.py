@@ -112,7 +112,6 @@ def _json(live: tuple[LiveBroker, AdminCredentials], action: str, body: dict[str
 def organization(live: tuple[LiveBroker, AdminCredentials]) -> str:
     _json(live, "CreateOrganization", {"FeatureSet": "ALL"})
     root = _json(live, "ListRoots", {})["Roots"][0]["Id"]
-    _json(live, "EnablePolicyType", {"RootId": root, "PolicyType": "SERVICE_CONTROL_POLICY"})
     return str(root)
 
 

@@ -61,7 +61,9 @@ def hierarchy(broker: LiveBroker) -> Hierarchy:
     org = admin_client(broker, "organizations")
     org.create_organization(FeatureSet="ALL")
     root_id = org.list_roots()["Roots"][0]["Id"]
-    org.enable_policy_type(RootId=root_id, PolicyType="SERVICE_CONTROL_POLICY")
+    assert org.list_roots()["Roots"][0]["PolicyTypes"] == [
+        {"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"}
+    ]  # on from the start
     workloads = org.create_organizational_unit(ParentId=root_id, Name="Workloads")["OrganizationalUnit"]["Id"]
     production = org.create_organizational_unit(ParentId=workloads, Name="Production")["OrganizationalUnit"]["Id"]
     payments = org.create_organizational_unit(ParentId=production, Name="Payments")["OrganizationalUnit"]["Id"]
