@@ -37,6 +37,8 @@ REQUIRED_CLAIMS: Final = ("iss", "aud", "sub", "jti", "iat", "nbf", "exp", "akid
 _TEXT_CLAIMS: Final = ("sub", "acct", "role", "rnm", "rid", "snm", "akid", "jti")
 # auth_type of the temporary credentials GetSessionToken gives an IAM user.
 SESSION_TOKEN = "session-token"
+# auth_type of GetFederationToken's credentials: a federated user, issued by an IAM user.
+FEDERATION = "federation"
 
 
 class InvalidSessionToken(Exception):
@@ -52,9 +54,12 @@ class SessionClaims:
     """The session a token carries.
 
     ``auth_type`` says how it began: ``saml`` (AssumeRoleWithSAML or the browser sign-in),
-    ``assume-role`` (AssumeRole, possibly chained) or ``session-token`` (GetSessionToken). A
-    session-token session is not a role session: it acts as the IAM user, and the ``role_*``
-    fields then hold the user's ARN, name and unique id, ``assumed_role_arn`` the user's ARN.
+    ``assume-role`` (AssumeRole, possibly chained), ``session-token`` (GetSessionToken) or
+    ``federation`` (GetFederationToken). A session-token session is not a role session: it acts
+    as the IAM user, and the ``role_*`` fields then hold the user's ARN, name and unique id,
+    ``assumed_role_arn`` the user's ARN. A federation session's ``role_*`` fields hold the IAM
+    user that issued it, ``session_name`` the federated user's name and ``assumed_role_arn`` its
+    ``arn:aws:sts::ACCOUNT:federated-user/NAME``.
     """
 
     token_id: str
@@ -67,7 +72,7 @@ class SessionClaims:
     assumed_role_arn: str
     issued_at: int
     expires_at: int
-    auth_type: str = "saml"  # saml | assume-role | session-token
+    auth_type: str = "saml"  # saml | assume-role | session-token | federation
     provider_arn: str | None = None
     source_identity: str | None = None
     session_tags: Mapping[str, str] = field(default_factory=dict)
@@ -82,6 +87,8 @@ class SessionClaims:
     def user_id(self) -> str:
         if self.auth_type == SESSION_TOKEN:
             return self.role_id  # the IAM user's own unique id, as aws:userid of its sessions
+        if self.auth_type == FEDERATION:
+            return f"{self.account_id}:{self.session_name}"  # AWS's FederatedUserId
         return f"{self.role_id}:{self.session_name}"
 
     @property

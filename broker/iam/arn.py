@@ -20,6 +20,7 @@ from broker.iam._text import echo
 from broker.iam.names import (
     ValidationError,
     validate_group_name,
+    validate_instance_profile_name,
     validate_mfa_device_name,
     validate_path,
     validate_policy_name,
@@ -108,6 +109,7 @@ _GROUP: Final = _PathedKind("group", "group", validate_group_name)
 _ROLE: Final = _PathedKind("role", "role", validate_role_name)
 _POLICY: Final = _PathedKind("policy", "policy", validate_policy_name, aws_managed=True)
 _MFA: Final = _PathedKind("MFA device", "mfa", validate_mfa_device_name)
+_INSTANCE_PROFILE: Final = _PathedKind("instance profile", "instance-profile", validate_instance_profile_name)
 
 
 @contextmanager
@@ -163,6 +165,11 @@ def mfa_arn(account: str, name: str, path: str = "/") -> str:
     return _pathed(_MFA, _checked_account(account), path, name)
 
 
+def instance_profile_arn(account: str, name: str, path: str = "/") -> str:
+    """``arn:aws:iam::ACCOUNT:instance-profile/PATH/NAME``."""
+    return _pathed(_INSTANCE_PROFILE, _checked_account(account), path, name)
+
+
 def saml_provider_arn(account: str, name: str) -> str:
     name = _validated(validate_saml_provider_name, name, "SAML provider name")
     return f"arn:{PARTITION}:iam::{_checked_account(account)}:saml-provider/{name}"
@@ -173,6 +180,11 @@ def assumed_role_arn(account: str, role_name: str, session_name: str) -> str:
     role_name = _validated(validate_role_name, role_name, "role name")
     session_name = _validated(validate_role_session_name, session_name, "role session name")
     return f"arn:{PARTITION}:sts::{_checked_account(account)}:assumed-role/{role_name}/{session_name}"
+
+
+def federated_user_arn(account: str, name: str) -> str:
+    """``arn:aws:sts::ACCOUNT:federated-user/NAME``: a GetFederationToken session."""
+    return f"arn:{PARTITION}:sts::{_checked_account(account)}:federated-user/{name}"
 
 
 def account_root_arn(account: str) -> str:

@@ -79,6 +79,7 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType(
         "UnmodifiableEntity": _sender(400, "The entity cannot be modified."),
         "InvalidAuthenticationCode": _sender(403, "The authentication code was not recognized."),
         "PasswordPolicyViolation": _sender(400, "The password does not meet the account password policy."),
+        "NotSupportedService": _sender(404, "The specified service does not support service-specific credentials."),
         # AWS JSON protocol (X-Amz-Target services): the common errors under their JSON names.
         "AccessDeniedException": _sender(400, "You do not have sufficient access to perform this action."),
         "UnrecognizedClientException": _sender(400, "The security token included in the request is invalid."),
@@ -164,6 +165,23 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType(
             400, "The specified policy type isn't currently enabled in this root."
         ),
         "RootNotFoundException": _sender(400, "We can't find a root with the RootId that you specified."),
+        "HandshakeNotFoundException": _sender(
+            400, "We can't find a handshake with the HandshakeId that you specified."
+        ),
+        "HandshakeAlreadyInStateException": _sender(400, "The specified handshake is already in the requested state."),
+        "InvalidHandshakeTransitionException": _sender(
+            400, "You can't perform the operation on the handshake in its current state."
+        ),
+        "HandshakeConstraintViolationException": _sender(
+            400, "The requested operation would violate the constraint identified in the reason code."
+        ),
+        "DuplicateHandshakeException": _sender(400, "A handshake with the same action and target already exists."),
+        "MasterCannotLeaveOrganizationException": _sender(
+            400,
+            "You can't remove a management account from an organization. If you want the management account to "
+            "become a member account in another organization, you must first delete the current organization.",
+        ),
+        "AccountAlreadyClosedException": _sender(400, "You attempted to close an account that is already closed."),
         "SourceParentNotFoundException": _sender(
             400, "We can't find a source root or OU with the ParentId that you specified."
         ),

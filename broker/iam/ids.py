@@ -40,6 +40,16 @@ def new_unique_id(prefix: UniqueIdPrefix) -> str:
     return prefix + _random_chars(UNIQUE_ID_LENGTH - len(prefix))
 
 
+class Secret(str):
+    """A secret a result hands its caller once (a service-specific password): rendered on the wire
+    like any text, left out of what the audit trail records (whatever its element's name)."""
+
+
+def new_instance_profile_id() -> str:
+    """``AIPA…``: an instance profile's id (21 chars). Not a principal's: it is no UniqueIdPrefix."""
+    return "AIPA" + _random_chars(UNIQUE_ID_LENGTH - 4)
+
+
 def new_access_key_id(temporary: bool) -> str:
     """``ASIA…`` for temporary credentials, ``AKIA…`` for a user's long-term key (20 chars)."""
     prefix = TEMPORARY_KEY_PREFIX if temporary else LONG_TERM_KEY_PREFIX

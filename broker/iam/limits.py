@@ -13,8 +13,8 @@ from typing import Final
 USER_NAME_MAX: Final = 64
 ROLE_NAME_MAX: Final = 64
 GROUP_NAME_MAX: Final = 128
-POLICY_NAME_MAX: Final = 128
 INSTANCE_PROFILE_NAME_MAX: Final = 128
+POLICY_NAME_MAX: Final = 128
 SAML_PROVIDER_NAME_MAX: Final = 128
 # A virtual MFA device name has no modeled maximum, but its ARN is its serial number
 # (at most 256 characters) and "arn:aws:iam::123456789012:mfa/" takes 30 of them.
@@ -64,6 +64,8 @@ MFA_LOCKOUT_SECONDS: Final = 300  # ...for this long
 MFA_RESYNC_WINDOW_STEPS: Final = 10  # ResyncMFADevice looks this many steps back (5 minutes)
 SAML_PROVIDERS_PER_ACCOUNT: Final = 100
 ROLES_PER_ACCOUNT: Final = 1000
+INSTANCE_PROFILES_PER_ACCOUNT: Final = 1000
+ROLES_PER_INSTANCE_PROFILE: Final = 1  # AWS's quota name: InstanceSessionsPerInstanceProfile
 USERS_PER_ACCOUNT: Final = 5000
 GROUPS_PER_ACCOUNT: Final = 300
 CUSTOMER_MANAGED_POLICIES_PER_ACCOUNT: Final = 1500

@@ -150,6 +150,7 @@ validate_user_name: Final = StringRule("userName", _NAME, limits.USER_NAME_MAX)
 validate_role_name: Final = StringRule("roleName", _NAME, limits.ROLE_NAME_MAX)
 validate_group_name: Final = StringRule("groupName", _NAME, limits.GROUP_NAME_MAX)
 validate_policy_name: Final = StringRule("policyName", _NAME, limits.POLICY_NAME_MAX)
+validate_instance_profile_name: Final = StringRule("instanceProfileName", _NAME, limits.INSTANCE_PROFILE_NAME_MAX)
 validate_mfa_device_name: Final = StringRule("virtualMFADeviceName", _NAME, limits.MFA_DEVICE_NAME_MAX)
 validate_saml_provider_name: Final = StringRule("name", _SAML_PROVIDER_NAME, limits.SAML_PROVIDER_NAME_MAX)
 validate_role_session_name: Final = StringRule(

@@ -103,6 +103,7 @@ class Account:
     email: str | None
     joined_method: str
     joined_at: dt.datetime
+    status: str = "ACTIVE"  # SUSPENDED once CloseAccount closed it
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from broker.policy.document import (
     read_document,
     validate_document,
 )
-from broker.policy.errors import MalformedPolicyDocument, PolicyTooLarge
+from broker.policy.errors import InvalidPolicyJson, MalformedPolicyDocument, PolicyTooLarge
 from broker.policy.evaluate import Decision, Effect, MatchedStatement, PolicySet, PolicyType, evaluate
 from broker.policy.kinds import PolicyKind
 from broker.policy.policy import CompiledStatement, Policy, compile_policy, parse_policy
@@ -36,6 +36,7 @@ __all__ = [
     "Decision",
     "Effect",
     "Grant",
+    "InvalidPolicyJson",
     "MalformedPolicyDocument",
     "MatchedStatement",
     "Policy",

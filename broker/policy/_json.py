@@ -12,7 +12,7 @@ from itertools import accumulate
 from typing import Any
 
 from broker.iam.limits import policy_size
-from broker.policy.errors import MalformedPolicyDocument, PolicyTooLarge
+from broker.policy.errors import InvalidPolicyJson, MalformedPolicyDocument, PolicyTooLarge
 from broker.policy.kinds import MAX_RAW_LENGTH, PolicyKind
 
 _FORBIDDEN_CHARACTER = re.compile(r"[^\t\n\r\x20-\xff]")
@@ -96,11 +96,11 @@ def load_json(text: str, kind: PolicyKind) -> tuple[Any, Duplicates]:
     try:
         document = json.loads(text, object_pairs_hook=build_object, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
-        raise MalformedPolicyDocument(
+        raise InvalidPolicyJson(
             f"Policy document: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
         ) from None
     except ValueError as error:
-        raise MalformedPolicyDocument(f"Policy document: {error}") from None
+        raise InvalidPolicyJson(f"Policy document: {error}") from None
     # The objects are referenced from here on by the caller's document, but the
     # overwritten ones are not: return them too so they outlive validation.
     duplicates_alive: Duplicates = _Pinned(duplicates, keep_alive)

@@ -26,3 +26,7 @@ class PolicyTooLarge(MalformedPolicyDocument):
         super().__init__(message)
         self.size = size
         self.limit = limit
+
+
+class InvalidPolicyJson(MalformedPolicyDocument):
+    """The text is not JSON at all (IAM answers this case with one fixed message)."""

@@ -12,6 +12,8 @@ class PolicyKind(Enum):
 
     IDENTITY = "identity"
     MANAGED = "managed"
+    # A policy AWS publishes (arn:aws:iam::aws:policy/...): customer quotas do not bind it.
+    AWS_MANAGED = "aws-managed"
     INLINE_USER = "inline-user"
     INLINE_ROLE = "inline-role"
     INLINE_GROUP = "inline-group"
@@ -47,6 +49,7 @@ _IDENTITY_LIKE = frozenset(
     {
         PolicyKind.IDENTITY,
         PolicyKind.MANAGED,
+        PolicyKind.AWS_MANAGED,
         PolicyKind.INLINE_USER,
         PolicyKind.INLINE_ROLE,
         PolicyKind.INLINE_GROUP,
@@ -63,6 +66,8 @@ _IDENTITY_LIKE = frozenset(
 _SIZE_LIMITS: dict[PolicyKind, int] = {
     PolicyKind.IDENTITY: limits.INLINE_POLICIES_ROLE_SIZE,
     PolicyKind.MANAGED: limits.MANAGED_POLICY_SIZE,
+    # AWS's own documents (ReadOnlyAccess: about 97,000 characters) are bound only by the raw text cap.
+    PolicyKind.AWS_MANAGED: limits.POLICY_DOCUMENT_MAX,
     PolicyKind.INLINE_USER: limits.INLINE_POLICIES_USER_SIZE,
     PolicyKind.INLINE_ROLE: limits.INLINE_POLICIES_ROLE_SIZE,
     PolicyKind.INLINE_GROUP: limits.INLINE_POLICIES_GROUP_SIZE,

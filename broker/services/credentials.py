@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict, Unpack
 
-from broker.crypto.tokens import SESSION_TOKEN, SessionClaims, derive_secret, encode_session_token
-from broker.iam.arn import assumed_role_arn
+from broker.crypto.tokens import FEDERATION, SESSION_TOKEN, SessionClaims, derive_secret, encode_session_token
+from broker.iam.arn import assumed_role_arn, federated_user_arn
 from broker.iam.ids import TEMPORARY_KEY_PREFIX, is_account_id, new_access_key_id
 from broker.iam.timestamps import aws_timestamp
 from broker.services import metrics
@@ -140,6 +140,23 @@ def issue_user_session_credentials(
     principal = (user.account_id, user.arn, user.name, user.user_id)
     options = SessionOptions(mfa=mfa, mfa_auth_time=mfa_auth_time)
     return _issue(runtime, principal, user.name, user.arn, duration_seconds, SESSION_TOKEN, options)
+
+
+def issue_federated_user_credentials(
+    runtime: Runtime,
+    user: UserIdentity,
+    *,
+    name: str,
+    duration_seconds: int,
+    session_policy: str | None,
+    policy_arns: tuple[str, ...],
+    session_tags: Mapping[str, str],
+) -> TemporaryCredentials:
+    """GetFederationToken: a federated user named ``name``, issued by the IAM user ``user``."""
+    principal = (user.account_id, user.arn, user.name, user.user_id)
+    options = SessionOptions(session_policy=session_policy, policy_arns=policy_arns, session_tags=session_tags)
+    session_arn = federated_user_arn(user.account_id, name)
+    return _issue(runtime, principal, name, session_arn, duration_seconds, FEDERATION, options)
 
 
 def _issue(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.errors import BrokerError
+from broker.iam.aws_managed import shipped_policies
 from broker.iam.errors import AwsError
 from broker.iam.names import name_key
 from broker.services.audit.operator import record_operator_event
@@ -21,6 +22,7 @@ from broker.services.runtime import Runtime
 from broker.store import Tx, trust_index
 from broker.store.auth import first_active_key
 from broker.store.iam import accounts
+from broker.store.iam import policies as policy_store
 from broker.store.iam import providers as provider_store
 
 log = logging.getLogger("broker.setup")
@@ -48,6 +50,18 @@ def upgrade_schema(runtime: Runtime) -> None:
         indexed = trust_index.index_unindexed_roles(tx)
     if indexed:
         log.info("indexed the trust policies of %d role(s) written before the index", indexed)
+    sync_aws_managed_policies(runtime)
+
+
+def sync_aws_managed_policies(runtime: Runtime) -> None:
+    """Bring the AWS-managed policies to the versions this broker ships (idempotent).
+
+    Like a schema migration, this is the release's data, not an account's change: AWS does not
+    put its own policy updates in an account's trail either, so it is logged, not audited."""
+    with runtime.db.transaction() as tx:
+        changed = policy_store.sync_aws_managed_policies(tx, shipped_policies())
+    if changed:
+        log.info("brought %d AWS-managed policies to the shipped versions", len(changed))
 
 
 def _ensure_account(runtime: Runtime, tx: Tx, account_id: str) -> None:

@@ -38,7 +38,7 @@ from broker.store.iam import principals
 # AWS's SourcePolicyType names, by the engine's policy type.
 SOURCE_POLICY_TYPES = {
     PolicyType.IDENTITY: "IAM Policy",
-    PolicyType.RESOURCE: "Resource Policy",
+    PolicyType.RESOURCE: "resource",
     PolicyType.BOUNDARY: "Permissions Boundary Policy",
     PolicyType.SESSION: "IAM Policy",
     PolicyType.SCP: "Service Control Policy",
@@ -260,24 +260,63 @@ def _result(
             entry["EndPosition"] = {"Line": position[1][0], "Column": position[1][1]}
         matched.append(entry)
     verdict = DECISIONS[decision.effect]
+    missing = list(decision.missing_context_keys)
     result: dict[str, Any] = {
         "EvalActionName": action,
         "EvalResourceName": resource,
         "EvalDecision": verdict,
         "MatchedStatements": matched,
-        "MissingContextValues": list(decision.missing_context_keys),
-        "EvalDecisionDetails": {"IAM Policy": verdict} if simulation.identity else {},
+        "MissingContextValues": missing,
     }
+    if _cross_account(simulation):
+        # AWS details the decision per policy type only for a cross-account simulation.
+        details = {"IAM Policy": _identity_verdict(request, simulation)}
+        if simulation.resource_policy is not None:
+            details["Resource Policy"] = _resource_verdict(request, simulation)
+        result["EvalDecisionDetails"] = details
+    boundary_detail = None
     if simulation.boundaries:
         boundary_only = evaluate(request, PolicySet(identity=(simulation.boundaries[0].policy,)))
-        result["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": boundary_only.allowed}
-    if simulation.in_organization:
-        allowed = True
-        if simulation.scps is not None:
-            scps_only = PolicySet(identity=(_allow_all(),), scps=simulation.scps)
-            allowed = evaluate(request, scps_only).allowed
-        result["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": allowed}
+        boundary_detail = {"AllowedByPermissionsBoundary": boundary_only.allowed}
+        result["PermissionsBoundaryDecisionDetail"] = boundary_detail
+    allowed = True
+    if simulation.scps is not None and simulation.in_organization:
+        scps_only = PolicySet(identity=(_allow_all(),), scps=simulation.scps)
+        allowed = evaluate(request, scps_only).allowed
+    # Present in every result, as AWS answers (true when no service control policy binds).
+    result["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": allowed}
+    specific: list[dict[str, Any]] = []
+    if simulation.resources:
+        # One entry per named resource: AWS lists what decided each resource the result covers.
+        entry = {
+            "EvalResourceName": resource,
+            "EvalResourceDecision": verdict,
+            "MatchedStatements": matched,
+            "MissingContextValues": missing,
+        }
+        if boundary_detail is not None:
+            entry["PermissionsBoundaryDecisionDetail"] = boundary_detail
+        specific.append(entry)
+    result["ResourceSpecificResults"] = specific
     return result
+
+
+def _cross_account(simulation: SimulationInput) -> bool:
+    owner = simulation.resource_owner
+    account = simulation.principal_account
+    return simulation.resource_policy is not None and owner is not None and account is not None and owner != account
+
+
+def _identity_verdict(request: Request, simulation: SimulationInput) -> str:
+    identity = tuple(p.policy for p in simulation.identity)
+    return DECISIONS[evaluate(request, PolicySet(identity=identity)).effect]
+
+
+def _resource_verdict(request: Request, simulation: SimulationInput) -> str:
+    assert simulation.resource_policy is not None
+    # What the resource policy says on its own (as if in the caller's account, where it can grant alone).
+    only = PolicySet(resource=(simulation.resource_policy.policy,), resource_account=simulation.principal_account)
+    return DECISIONS[evaluate(request, only).effect]
 
 
 @lru_cache(maxsize=1)
@@ -313,6 +352,8 @@ def _managed_source(policy: PolicyDocument, kind: PolicyKind = PolicyKind.MANAGE
     if policy.document is None:
         return None
     source_type = "aws-managed" if policy.is_aws_managed else "user-managed"
+    if policy.is_aws_managed:
+        kind = PolicyKind.AWS_MANAGED
     try:
         return SourcePolicy(policy.arn, policy.document, parse_policy(policy.document, kind, policy.arn), source_type)
     except MalformedPolicyDocument:

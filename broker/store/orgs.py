@@ -63,7 +63,8 @@ def _membership(row: Member) -> entities.Membership:
 def _account(row: Member) -> entities.Account:
     account = row.account
     label = entities.account_label(account.name, account.alias, account.id)
-    return entities.Account(row.account_id, label, account.email or None, row.joined_method, row.joined_at)
+    status = "SUSPENDED" if account.closed_at is not None else "ACTIVE"
+    return entities.Account(row.account_id, label, account.email or None, row.joined_method, row.joined_at, status)
 
 
 def _status(row: Request) -> entities.CreateAccountStatus:

@@ -32,6 +32,12 @@ class _SealedColumn:
 _COLUMNS = (
     _SealedColumn("access_keys", models.AccessKey, models.AccessKey.access_key_id, models.AccessKey.secret_sealed),
     _SealedColumn("mfa_devices", models.MfaDevice, models.MfaDevice.serial_number, models.MfaDevice.seed_sealed),
+    _SealedColumn(
+        "service_specific_credentials",
+        models.ServiceSpecificCredential,
+        models.ServiceSpecificCredential.credential_id,
+        models.ServiceSpecificCredential.password_sealed,
+    ),
 )
 SEALED_TABLES = tuple(column.table for column in _COLUMNS)
 

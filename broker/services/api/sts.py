@@ -12,7 +12,7 @@ from broker.services.api.registry import action, unsigned_action
 from broker.services.credentials import TemporaryCredentials
 
 
-def _credentials(credentials: TemporaryCredentials) -> dict[str, Any]:
+def credentials_view(credentials: TemporaryCredentials) -> dict[str, Any]:
     return {
         "AccessKeyId": credentials.access_key_id,
         "SecretAccessKey": credentials.secret_access_key,
@@ -24,7 +24,7 @@ def _credentials(credentials: TemporaryCredentials) -> dict[str, Any]:
 def _assumed_role(credentials: TemporaryCredentials, packed_policy_size: int | None) -> dict[str, Any]:
     """What every AssumeRole* result starts with."""
     return {
-        "Credentials": _credentials(credentials),
+        "Credentials": credentials_view(credentials),
         "AssumedRoleUser": {"AssumedRoleId": credentials.assumed_role_id, "Arn": credentials.assumed_role_arn},
         "PackedPolicySize": packed_policy_size,
     }
@@ -40,7 +40,7 @@ def assume_role_with_saml(call: UnsignedCall) -> dict[str, Any]:
         saml_assertion=params.get("SAMLAssertion"),
         duration_seconds=params.integer("DurationSeconds"),
         policy=params.get("Policy"),
-        policy_arns=_policy_arns(params),
+        policy_arns=policy_arns(params),
         client=call.client,
     )
     return {
@@ -54,7 +54,7 @@ def assume_role_with_saml(call: UnsignedCall) -> dict[str, Any]:
     }
 
 
-def _policy_arns(params: Params) -> list[str]:
+def policy_arns(params: Params) -> list[str]:
     arns_given: list[str] = []
     index = 1
     while (value := params.get(f"PolicyArns.member.{index}.arn")) is not None:
@@ -89,7 +89,7 @@ def assume_role(call: Call) -> dict[str, Any]:
         tags=call.params.tags(),
         transitive_tag_keys=call.params.members("TransitiveTagKeys"),
         policy=call.params.get("Policy"),
-        policy_arns=_policy_arns(call.params),
+        policy_arns=policy_arns(call.params),
         context=context,
     )
     return {**_assumed_role(result.credentials, result.packed_policy_size), "SourceIdentity": result.source_identity}
@@ -105,7 +105,7 @@ def get_session_token(call: Call) -> dict[str, Any]:
         serial_number=call.params.get("SerialNumber"),
         token_code=call.params.get("TokenCode"),
     )
-    return {"Credentials": _credentials(credentials)}
+    return {"Credentials": credentials_view(credentials)}
 
 
 def _authorize(call: Call, action_name: str) -> None:

@@ -22,6 +22,7 @@ from broker.crypto.sigv4 import (
     verify_signature,
 )
 from broker.crypto.tokens import (
+    FEDERATION,
     SESSION_TOKEN,
     ExpiredSessionToken,
     InvalidSessionToken,
@@ -213,6 +214,11 @@ def caller_for_claims(
         user_name = claims.role_name
         user = _cached(cache, tx, claims.account_id, ("user", claims.role_id), principals.user_with_id, claims.role_id)
         tags = dict(user.tags) if user is not None else {}
+    elif claims.auth_type == FEDERATION:
+        # A federated user: the issuing IAM user's tags, overridden by the session's own.
+        kind = "session"
+        user = _cached(cache, tx, claims.account_id, ("user", claims.role_id), principals.user_with_id, claims.role_id)
+        tags = principal_tags(user.tags if user is not None else None, claims.session_tags)
     else:
         kind = "session"
         # Read once with its policies: the tags are needed now, the policies by the authorization

@@ -117,6 +117,13 @@ def authorize(tx: Tx, caller: Caller, action: str, resource: str, context: Mappi
     if caller.is_session_token and action.lower().startswith("iam:") and not (caller.claims and caller.claims.mfa):
         # AWS: GetSessionToken credentials call no IAM API unless MFA authenticated them.
         raise AwsError("InvalidClientTokenId")
+    if caller.is_federated_user and action.lower().startswith(("iam:", "sts:")):
+        # AWS: GetFederationToken credentials call no IAM API and no STS API but GetCallerIdentity.
+        raise AwsError(
+            "AccessDenied",
+            f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} "
+            "because federated user credentials cannot call the IAM or STS API",
+        )
     decision = decide(tx, caller, action, resource, context)
     if not decision.allowed:
         raise access_denied(caller, action, resource, context, decision)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from broker.crypto.box import DecryptionError, SecretBox
-from broker.crypto.tokens import SESSION_TOKEN, SessionClaims
+from broker.crypto.tokens import FEDERATION, SESSION_TOKEN, SessionClaims
 from broker.iam import entities
 from broker.iam.errors import AwsError
 from broker.iam.names import name_key
@@ -93,10 +93,19 @@ class Caller:
 
     @property
     def is_role_session(self) -> bool:
+        """Temporary credentials that do not act as the IAM user itself: a role session, or a
+        federated user (:attr:`is_federated_user`), which is bound by its session policies alike."""
         return self.claims is not None and not self.is_session_token
 
     @property
+    def is_federated_user(self) -> bool:
+        """Credentials of GetFederationToken: a federated user that an IAM user issued."""
+        return self.claims is not None and self.claims.auth_type == FEDERATION
+
+    @property
     def principal(self) -> Principal:
+        if self.is_federated_user:
+            return Principal(arn=self.arn, account=self.account_id, is_session=True)
         if self.is_role_session:
             assert self.claims is not None
             return Principal(arn=self.arn, account=self.account_id, role_arn=self.claims.role_arn, is_session=True)
@@ -129,6 +138,17 @@ class Caller:
         if self.is_session_token:
             return Actor(
                 type="IAMUser", user_name=self.iam_user_name, session_context={"attributes": attributes}, **common
+            )
+        if self.is_federated_user:
+            issuer = {
+                "type": "IAMUser",
+                "principalId": claims.role_id,
+                "arn": claims.role_arn,
+                "accountId": claims.account_id,
+                "userName": claims.role_name,
+            }
+            return Actor(
+                type="FederatedUser", session_context={"sessionIssuer": issuer, "attributes": attributes}, **common
             )
         context: dict[str, Any] = {
             "sessionIssuer": {

@@ -19,13 +19,13 @@ def request_context(
     """The keys AWS derives from the request and the principal; with a transaction ``tx``, the
     caller's organization keys (``aws:PrincipalOrgID``, ``aws:PrincipalOrgPaths``) too."""
     context: dict[str, Any] = {
-        "aws:PrincipalArn": caller.claims.role_arn if caller.is_role_session and caller.claims else caller.arn,
+        "aws:PrincipalArn": _principal_arn(caller),
         "aws:PrincipalAccount": caller.account_id,
         "aws:userid": caller.user_id,
         "aws:CurrentTime": aws_timestamp(now),
         "aws:EpochTime": str(int(now.timestamp())),
         "aws:SecureTransport": "true" if secure else "false",
-        "aws:PrincipalType": "AssumedRole" if caller.is_role_session else "User",
+        "aws:PrincipalType": _principal_type(caller),
     }
     if source_ip:
         context["aws:SourceIp"] = source_ip
@@ -50,6 +50,19 @@ def request_context(
     if tx is not None:
         context.update(organization_context(tx, caller).principal_keys())
     return context
+
+
+def _principal_arn(caller: Caller) -> str:
+    """A role session's is its role's ARN; a federated user's, its own (``...:federated-user/NAME``)."""
+    if caller.is_role_session and caller.claims is not None and not caller.is_federated_user:
+        return caller.claims.role_arn
+    return caller.arn
+
+
+def _principal_type(caller: Caller) -> str:
+    if caller.is_federated_user:
+        return "FederatedUser"
+    return "AssumedRole" if caller.is_role_session else "User"
 
 
 def with_resource_keys(tx: Tx, caller: Caller, resource: str, context: Mapping[str, Any]) -> dict[str, Any]:

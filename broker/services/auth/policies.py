@@ -51,6 +51,8 @@ class ApplicablePolicies:
 def _managed(policy: PolicyDocument, kind: PolicyKind) -> Policy:
     if policy.document is None:
         return grants_nothing(policy.arn)
+    if policy.is_aws_managed:
+        kind = PolicyKind.AWS_MANAGED  # AWS's documents exceed the customer quota (ReadOnlyAccess)
     return compile_stored(policy.document, kind, policy.arn) or grants_nothing(policy.arn)
 
 
@@ -139,6 +141,8 @@ def applicable_policies(tx: Tx, caller: Caller) -> ApplicablePolicies:
 def _policies_key(caller: Caller) -> tuple[object, ...]:
     """Everything the applicable policies depend on besides stored data (which the stamp covers)."""
     claims = caller.claims
+    if caller.is_federated_user and claims is not None:
+        return ("policies", "federated", claims.role_id, claims.session_policy, tuple(claims.policy_arns))
     if caller.is_role_session and claims is not None:
         return (
             "policies",
@@ -151,8 +155,24 @@ def _policies_key(caller: Caller) -> tuple[object, ...]:
     return ("policies", "user", caller.account_id, caller.user_id)
 
 
+def _federated_user_policies(tx: Tx, caller: Caller, claims: SessionClaims) -> ApplicablePolicies:
+    """A federated user: what its IAM user may do, intersected with the session policies it was
+    issued with; without any, nothing (AWS: only a resource policy naming the session can grant)."""
+    session = _session_policies(tx, claims) or (grants_nothing("no-session-policy"),)
+    user = principals.user_policies(tx, claims.role_id)
+    if user is None or user.account_id != caller.account_id:
+        return ApplicablePolicies(session=session)
+    identity = _identity(user, PolicyKind.INLINE_USER)
+    for group in user.groups:
+        identity += _identity(group, PolicyKind.INLINE_GROUP)
+    return ApplicablePolicies(tuple(identity), _boundary(tx, user.permissions_boundary_arn), session)
+
+
 def _load_applicable(tx: Tx, caller: Caller) -> ApplicablePolicies:
-    if caller.is_role_session:
+    if caller.is_federated_user:
+        assert caller.claims is not None
+        loaded = _federated_user_policies(tx, caller, caller.claims)
+    elif caller.is_role_session:
         assert caller.claims is not None
         loaded = _role_session_policies(tx, caller, caller.claims)
     else:

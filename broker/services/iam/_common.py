@@ -10,11 +10,13 @@ from urllib.parse import unquote
 from broker.iam import limits
 from broker.iam.errors import AwsError
 from broker.iam.names import constraint_violation, name_key, validate_tag_key, validate_tags, validation_error
-from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
+from broker.policy import InvalidPolicyJson, MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
 from broker.store.iam.named import Dependents
 
 T = TypeVar("T")
 _DOCUMENT_TEXT = re.compile(r"[\t\n\r\x20-\xff]+")
+# IAM's one answer for a document that is not JSON, whatever the policy is for.
+INVALID_JSON = "This policy contains invalid Json"
 CONCURRENT = (
     "The request was rejected because multiple requests to change this object were submitted "
     "simultaneously. Wait a few minutes and submit your request again."
@@ -60,6 +62,8 @@ def check_policy(document: str, kind: PolicyKind, what: str = "policy") -> None:
         parse_policy(document, kind, policy_id=what)
     except PolicyTooLarge:
         raise AwsError("LimitExceeded", f"Cannot exceed quota for PolicySize: {kind.size_limit}") from None
+    except InvalidPolicyJson:
+        raise AwsError("MalformedPolicyDocument", INVALID_JSON) from None
     except MalformedPolicyDocument as exc:
         raise AwsError("MalformedPolicyDocument", str(exc)) from None
 
@@ -111,6 +115,7 @@ def created_or_exists(created: T | None, message: str) -> T:
 _DELETE_FIRST = (
     ("access_keys", "delete access keys"),
     ("mfa_devices", "delete MFA device"),
+    ("service_specific_credentials", "delete service-specific credentials"),
     ("members", "remove users from group"),
     ("inline_policies", "delete policies"),
     ("attached_policies", "detach all policies"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from broker.iam.errors import AwsError
 from broker.iam.names import constraint_violation, name_key, validate_account_alias, validation_error
-from broker.services.iam import views
+from broker.services.iam import instance_profiles, views
 from broker.services.iam._common import written_or_conflict
 from broker.services.iam.paging import Entry
 from broker.services.iam.policies import AWS_ACCOUNT
@@ -82,8 +82,12 @@ def authorization_details(tx: Tx, account_id: str, filters: list[str]) -> list[E
             for g, owned in details_store.groups_in(tx, account_id)
         ]
     if "Role" in wanted:
+        profiles = instance_profiles.profiles_by_role(tx, account_id)
         details += [
-            Entry(f"3:{name_key(r.name)}", Detail("RoleDetailList", views.role_detail(r, owned)))
+            Entry(
+                f"3:{name_key(r.name)}",
+                Detail("RoleDetailList", views.role_detail(r, owned, profiles.get(r.role_id, []))),
+            )
             for r, owned in details_store.roles_in(tx, account_id)
         ]
     owners = tuple(

@@ -8,8 +8,13 @@ from broker.iam import limits
 from broker.iam.entities import Group, InlinePolicy, Role, User
 from broker.iam.errors import AwsError
 from broker.iam.names import validate_policy_name
-from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
-from broker.services.iam._common import decode_policy_parameter, validate_document_text, written_or_conflict
+from broker.policy import InvalidPolicyJson, MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
+from broker.services.iam._common import (
+    INVALID_JSON,
+    decode_policy_parameter,
+    validate_document_text,
+    written_or_conflict,
+)
 from broker.services.iam._kinds import unique_id
 from broker.store import Tx
 from broker.store.iam import owned
@@ -50,6 +55,8 @@ def put_inline_policy(tx: Tx, owner: Owner, policy_name: str, document: str) -> 
         parse_policy(document, kind, policy_id=policy_name)
     except PolicyTooLarge:
         raise too_large from None
+    except InvalidPolicyJson:
+        raise AwsError("MalformedPolicyDocument", INVALID_JSON) from None
     except MalformedPolicyDocument as exc:
         raise AwsError("MalformedPolicyDocument", str(exc)) from None
     existing = _policies(tx, owner)

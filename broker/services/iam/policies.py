@@ -59,6 +59,17 @@ def validate_policy_arn(policy_arn: str | None, field: str = "policyArn") -> str
     return policy_arn
 
 
+def validate_attached_policy_arn(policy_arn: str | None) -> str:
+    """Attach/Detach{User,Group,Role}Policy's ``PolicyArn``: text that is no ARN at all gets AWS's
+    ValidationError for these actions (two spaces and all); an ARN of the wrong kind, InvalidInput."""
+    if policy_arn is not None and limits.ARN_MIN <= len(policy_arn) <= limits.ARN_MAX:
+        try:
+            arns.Arn.parse(policy_arn)
+        except arns.InvalidArn:
+            raise AwsError("ValidationError", "Invalid ARN:  Could not be parsed!") from None
+    return validate_policy_arn(policy_arn)
+
+
 def validate_version_id(version_id: str | None) -> str:
     if version_id is None:
         raise validation_error([constraint_violation(None, "versionId", "must not be null")])
@@ -270,7 +281,7 @@ def attach_policy(tx: Tx, account_id: str, entity: Attachable, policy_arn: str) 
 
 
 def detach_policy(tx: Tx, account_id: str, entity: Attachable, policy_arn: str) -> None:
-    validate_policy_arn(policy_arn)
+    validate_attached_policy_arn(policy_arn)
     kind = _owner_kind(entity)
     for policy in owned.attached_policies(tx, kind, unique_id(entity)):
         if policy.arn == policy_arn:

@@ -22,7 +22,7 @@ _GET: dict[str, Callable[[Tx, str, str], Principal]] = {
 }
 _BOUNDED: dict[str, Callable[[Tx, str, str], User | Role]] = {
     "User": users.get_user,
-    "Role": roles.get_role,
+    "Role": roles.modifiable_role,
 }
 
 
@@ -31,11 +31,18 @@ def principal(tx: Tx, label: str, account_id: str, name: str) -> Principal:
     return _GET[label](tx, account_id, name)
 
 
+def _changed(tx: Tx, label: str, account_id: str, name: str) -> Principal:
+    """The principal an action changes: a service-linked role is refused (only its service changes it)."""
+    if label == "Role":
+        return roles.modifiable_role(tx, account_id, name)
+    return principal(tx, label, account_id, name)
+
+
 # --- inline policies ----------------------------------------------------------------------------
 
 
 def put_inline(tx: Tx, label: str, account_id: str, name: str, policy_name: str, document: str) -> None:
-    inline.put_inline_policy(tx, principal(tx, label, account_id, name), policy_name, document)
+    inline.put_inline_policy(tx, _changed(tx, label, account_id, name), policy_name, document)
 
 
 def inline_policy_of(tx: Tx, label: str, account_id: str, name: str, policy_name: str) -> dict[str, Any]:
@@ -50,18 +57,18 @@ def inline_policy_names(tx: Tx, label: str, account_id: str, name: str) -> list[
 
 
 def delete_inline(tx: Tx, label: str, account_id: str, name: str, policy_name: str) -> None:
-    inline.delete_inline_policy(tx, principal(tx, label, account_id, name), policy_name)
+    inline.delete_inline_policy(tx, _changed(tx, label, account_id, name), policy_name)
 
 
 # --- managed policies ---------------------------------------------------------------------------
 
 
 def attach_managed_policy(tx: Tx, label: str, account_id: str, name: str, policy_arn: str) -> None:
-    policies.attach_policy(tx, account_id, principal(tx, label, account_id, name), policy_arn)
+    policies.attach_policy(tx, account_id, _changed(tx, label, account_id, name), policy_arn)
 
 
 def detach_managed_policy(tx: Tx, label: str, account_id: str, name: str, policy_arn: str) -> None:
-    policies.detach_policy(tx, account_id, principal(tx, label, account_id, name), policy_arn)
+    policies.detach_policy(tx, account_id, _changed(tx, label, account_id, name), policy_arn)
 
 
 def attached_managed_policies(

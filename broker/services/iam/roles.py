@@ -8,6 +8,7 @@ from typing import Any
 
 from broker.iam import limits
 from broker.iam.entities import Role
+from broker.iam.errors import AwsError
 from broker.iam.names import (
     name_key,
     validate_max_session_duration,
@@ -15,6 +16,7 @@ from broker.iam.names import (
     validate_role_name,
     validate_tags,
 )
+from broker.iam.service_linked import SERVICE_ROLE_PATH, is_service_linked, unmodifiable
 from broker.policy import PolicyKind
 from broker.services.iam._common import prepared_document, validate_path_prefix
 from broker.services.iam._kinds import ROLE
@@ -23,7 +25,7 @@ from broker.services.iam.policies import boundary_policy
 from broker.services.iam.views import role_view
 from broker.services.trust import rebind_principal, refuse_deleted_principals
 from broker.store import Tx
-from broker.store.iam import named
+from broker.store.iam import instance_profiles, named
 
 
 def create_role(
@@ -38,8 +40,12 @@ def create_role(
     permissions_boundary: str | None,
     tags: list[tuple[str, str]] | None,
     now: dt.datetime,
+    service_linked: bool = False,
 ) -> Role:
+    """``service_linked``: CreateServiceLinkedRole's role, the only kind allowed under /aws-service-role/."""
     path = ROLE.validated(name, path)
+    if is_service_linked(path) and not service_linked:
+        raise AwsError("InvalidInput", f"The path {SERVICE_ROLE_PATH} is reserved for service-linked roles.")
     description = validate_role_description(description or "")
     duration = validate_max_session_duration(
         max_session_duration if max_session_duration is not None else limits.MAX_SESSION_DURATION_DEFAULT
@@ -77,8 +83,16 @@ def list_roles(tx: Tx, account_id: str, path_prefix: str | None) -> list[Entry[d
     return [Entry(name_key(role.name), role_view(role, listing=True)) for role in found]
 
 
-def update_assume_role_policy(tx: Tx, account_id: str, name: str, document: str) -> Role:
+def modifiable_role(tx: Tx, account_id: str, name: str) -> Role:
+    """The role, unless it is service-linked: only its service changes those (AWS's UnmodifiableEntity)."""
     role = get_role(tx, account_id, name)
+    if is_service_linked(role.path):
+        raise unmodifiable(role.name)
+    return role
+
+
+def update_assume_role_policy(tx: Tx, account_id: str, name: str, document: str) -> Role:
+    role = modifiable_role(tx, account_id, name)
     trust_policy = prepared_document(document, PolicyKind.TRUST, "AssumeRolePolicyDocument")
     refuse_deleted_principals(trust_policy)
     named.update_role(tx, role.role_id, trust_policy=trust_policy)
@@ -86,7 +100,8 @@ def update_assume_role_policy(tx: Tx, account_id: str, name: str, document: str)
 
 
 def update_role(tx: Tx, account_id: str, name: str, description: str | None, max_session_duration: int | None) -> Role:
-    role = get_role(tx, account_id, name)
+    # A service-linked role's description may change (as in AWS); nothing else of it.
+    role = get_role(tx, account_id, name) if max_session_duration is None else modifiable_role(tx, account_id, name)
     if description is not None:
         role = dataclasses.replace(role, description=validate_role_description(description))
     if max_session_duration is not None:
@@ -103,6 +118,9 @@ def update_role(tx: Tx, account_id: str, name: str, description: str | None, max
 def delete_role(tx: Tx, account_id: str, name: str) -> None:
     """Delete the role; other roles' trust policies naming its ARN then name its unique id, which a
     new role of the same name does not have (AWS does the same)."""
-    role = get_role(tx, account_id, name)
+    role = modifiable_role(tx, account_id, name)
+    if instance_profiles.for_role(tx, role.role_id):
+        # AWS refuses while the role is in an instance profile (and the database would too).
+        raise AwsError("DeleteConflict", "Cannot delete entity, must remove roles from instance profile first.")
     ROLE.delete(tx, account_id, name, named.role_dependents)
     rebind_principal(tx, role.arn, role.role_id)

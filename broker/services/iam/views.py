@@ -7,7 +7,7 @@ URL-encoded, as IAM sends them (the SDKs decode them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -63,16 +63,17 @@ def group_view(group: entities.Group) -> dict[str, Any]:
     return _identity("Group", group, group.group_id)
 
 
-def role_view(role: entities.Role, *, listing: bool = False, last_used: bool = True) -> dict[str, Any]:
+def role_view(role: entities.Role, *, listing: bool = False, created: bool = False) -> dict[str, Any]:
+    """``created``: as CreateRole's result, which AWS gives without MaxSessionDuration and RoleLastUsed."""
     view = _identity("Role", role, role.role_id)
     view["AssumeRolePolicyDocument"] = document_out(role.trust_policy)
     view["Description"] = role.description or None
-    view["MaxSessionDuration"] = role.max_session_duration
+    view["MaxSessionDuration"] = None if created else role.max_session_duration
     if listing:
         return view
     view["PermissionsBoundary"] = boundary_view(role.permissions_boundary_arn)
     view["Tags"] = tag_list(role.tags) or None
-    if last_used:
+    if not created:
         view["RoleLastUsed"] = _last_used(role)
     return view
 
@@ -177,11 +178,14 @@ def group_detail(group: entities.Group, owned: Owned) -> dict[str, Any]:
     }
 
 
-def role_detail(role: entities.Role, owned: Owned) -> dict[str, Any]:
+def role_detail(
+    role: entities.Role, owned: Owned, instance_profiles: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """``instance_profiles``: the profiles holding the role, as InstanceProfile structures."""
     return {
         **_identity("Role", role, role.role_id),
         "AssumeRolePolicyDocument": document_out(role.trust_policy),
-        "InstanceProfileList": [],
+        "InstanceProfileList": list(instance_profiles),
         "RolePolicyList": _inline_list(owned.inline),
         "AttachedManagedPolicies": [attached_view(p) for p in owned.attached],
         "PermissionsBoundary": boundary_view(role.permissions_boundary_arn),

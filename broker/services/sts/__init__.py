@@ -3,6 +3,7 @@
 - :mod:`.saml`: AssumeRoleWithSAML (unsigned, as in AWS).
 - :mod:`.assume_role`: AssumeRole for IAM users and role sessions (role chaining).
 - :mod:`.session_token`: GetSessionToken, and what its credentials may not call.
+- :mod:`.federation`: GetFederationToken (federated users).
 - :mod:`.key_info`: GetAccessKeyInfo and DecodeAuthorizationMessage.
 - :mod:`.mfa`: the SerialNumber + TokenCode check AssumeRole and GetSessionToken share.
 """

@@ -38,10 +38,11 @@ def matching(name: str, value: str, pattern: re.Pattern[str]) -> None:
 
 
 def check_role_arn(value: str) -> None:
+    """AWS's answer for a RoleArn that is not a role's ARN names only the value."""
     try:
         parse_role_arn(value)
-    except InvalidArn as exc:
-        raise AwsError("ValidationError", f"RoleArn is not a valid role ARN: {exc}") from None
+    except InvalidArn:
+        raise AwsError("ValidationError", f"{value} is invalid") from None
 
 
 def valid_session_policy(policy: str | None, max_length: int) -> str | None:

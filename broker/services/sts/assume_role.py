@@ -78,6 +78,10 @@ def _inherited_tags(caller: Caller) -> dict[str, str]:
 
 def _request_tags(tags: list[tuple[str, str]], transitive_tag_keys: list[str]) -> dict[str, str]:
     """The request's ``Tags``; each of its ``TransitiveTagKeys`` must name one of them."""
+    if len({name_key(key) for key, _ in tags}) < len(tags):
+        raise AwsError(
+            "InvalidParameterValue", "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+        )
     new_tags = validate_tags(tags, field="tags", limit=limits.SESSION_TAGS_MAX)
     if len(transitive_tag_keys) > limits.TRANSITIVE_TAG_KEYS_MAX:
         raise validation_error(
@@ -103,7 +107,8 @@ def _session_tags(caller: Caller, new_tags: dict[str, str], transitive_tag_keys:
         if _folded_get(inherited, key) is not None:
             raise AwsError(
                 "InvalidParameterValue",
-                f"The session tag {key} would override a transitive tag inherited from the calling session.",
+                "One of the specified transitive tag keys can't be set because it conflicts with a transitive "
+                "tag key from the calling session.",
             )
     named = [found[0] for key in transitive_tag_keys if (found := _folded_get(new_tags, key)) is not None]
     return _SessionTags({**inherited, **new_tags}, tuple(dict.fromkeys([*inherited, *named])))
@@ -162,6 +167,13 @@ def assume_role(
     identity policies, and across accounts both must allow.
     """
     role_arn = required_length("roleArn", role_arn, limits.ARN_MIN, limits.ARN_MAX)
+    if caller.is_federated_user:
+        # AWS: a federated user's credentials call no STS API but GetCallerIdentity.
+        raise AwsError(
+            "AccessDenied",
+            f"User: {caller.arn} is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn} "
+            "because federated user credentials cannot call the IAM or STS API",
+        )
     session_name = validate_role_session_name(role_session_name)
     if duration_seconds is not None:
         validate_duration_seconds(duration_seconds)

@@ -107,6 +107,7 @@ class Dependents:
 
     access_keys: int = 0
     mfa_devices: int = 0
+    service_specific_credentials: int = 0
     members: int = 0  # a group's users
     inline_policies: int = 0
     attached_policies: int = 0
@@ -118,6 +119,7 @@ def user_dependents(tx: Tx, user_id: str) -> Dependents:
     return Dependents(
         access_keys=_referring(tx, models.AccessKey.user_pk, owner),
         mfa_devices=_referring(tx, models.MfaDevice.user_pk, owner),
+        service_specific_credentials=_referring(tx, models.ServiceSpecificCredential.user_pk, owner),
         inline_policies=_referring(tx, models.UserInlinePolicy.user_pk, owner),
         attached_policies=_referring(tx, models.user_policy_attachments.c.user_pk, owner),
         groups=_referring(tx, models.group_members.c.user_pk, owner),

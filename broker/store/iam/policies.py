@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Table, and_, delete, func, select, update
 
 from broker.iam import entities
+from broker.iam.aws_managed import ShippedPolicy
 from broker.store import models
 from broker.store.db import Tx
 from broker.store.iam import _values as values
@@ -180,4 +181,49 @@ def set_default_version(tx: Tx, policy_id: str, version_id: str) -> None:
         update(models.ManagedPolicy)
         .where(models.ManagedPolicy.policy_id == policy_id)
         .values(default_version_id=version_id)
+    )
+
+
+# --- the AWS-managed policies the broker ships ------------------------------------------------------
+
+
+def sync_aws_managed_policies(tx: Tx, shipped: tuple[ShippedPolicy, ...]) -> list[str]:
+    """Make the database's AWS-managed policies what the broker ships: add the missing ones, bring
+    the others to the shipped default version (AWS's version id, document and dates). The ARNs
+    changed, in order; none on a database already in step."""
+    changed: list[str] = []
+    for policy in shipped:
+        row = tx.scalar(select(models.ManagedPolicy).where(models.ManagedPolicy.arn == policy.arn))
+        if row is None:
+            row = models.ManagedPolicy(account_id="aws", arn=policy.arn, tags={})
+            tx.add(row)
+        elif _in_step(row, policy):
+            continue
+        row.name, row.name_key, row.path = policy.name, policy.name.casefold(), policy.path
+        row.policy_id, row.description = policy.policy_id, policy.description
+        row.default_version_id, row.last_version_number = policy.version_id, policy.version_number
+        row.created_at, row.updated_at = policy.create_date, policy.update_date
+        # AWS shows one version of its policies to an account: the default one.
+        for version in list(row.versions):
+            row.versions.remove(version)
+        tx.flush()
+        row.versions.append(
+            models.PolicyVersion(
+                version_id=policy.version_id,
+                number=policy.version_number,
+                document=policy.document,
+                created_at=policy.update_date,
+            )
+        )
+        tx.flush()
+        changed.append(policy.arn)
+    return changed
+
+
+def _in_step(row: models.ManagedPolicy, policy: ShippedPolicy) -> bool:
+    versions = [(v.version_id, v.document) for v in row.versions]
+    return (
+        versions == [(policy.version_id, policy.document)]
+        and row.default_version_id == policy.version_id
+        and (row.policy_id, row.description, row.path) == (policy.policy_id, policy.description, policy.path)
     )

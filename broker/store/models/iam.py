@@ -86,6 +86,8 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(50), default="")
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime]
+    # When Organizations' CloseAccount closed it (AWS then shows it SUSPENDED); NULL while open.
+    closed_at: Mapped[dt.datetime | None]
 
 
 class SamlProvider(_NamedInAccount, Base):

@@ -121,7 +121,7 @@ def _register_attachments(target: Target) -> None:
 
         def handler(call: Call) -> None:
             name = target.read(call.params)
-            policy_arn = POLICY.read(call.params)
+            policy_arn = policies.validate_attached_policy_arn(call.params.required("PolicyArn"))
             authorize_on(call, label, f"iam:{verb}{label}Policy", name, {"iam:PolicyARN": policy_arn})
             use_case(call.tx, label, call.account_id, name, policy_arn)
 

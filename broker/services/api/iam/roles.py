@@ -27,7 +27,7 @@ def create_role(call: Call) -> dict[str, Any]:
         tags=new.tags,
         now=call.runtime.now(),
     )
-    return {"Role": role_view(role, last_used=False)}
+    return {"Role": role_view(role, created=True)}
 
 
 @action("GetRole", "iam", read_only=True)

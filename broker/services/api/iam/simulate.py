@@ -53,11 +53,22 @@ def _page(call: Call, results: list[dict[str, Any]]) -> dict[str, Any]:
         start = position
     page = results[start : start + max_items]
     for result in page:
-        result["EvalDecisionDetails"] = XmlMap(result["EvalDecisionDetails"])
+        if "EvalDecisionDetails" in result:
+            result["EvalDecisionDetails"] = XmlMap(result["EvalDecisionDetails"])
     body: dict[str, Any] = {"EvaluationResults": page, "IsTruncated": start + max_items < len(results)}
     if body["IsTruncated"]:
         body["Marker"] = str(start + max_items)
     return body
+
+
+def _owner_account(owner: str | None) -> str | None:
+    """``ResourceOwner`` is an account's ARN (``arn:aws:iam::ACCOUNT:root``); a bare account id is taken too."""
+    if owner is None or owner.isdigit():
+        return owner
+    parts = owner.split(":")
+    if len(parts) < 6 or not parts[4]:
+        raise AwsError("InvalidInput", f"ResourceOwner {owner[:2048]} is not an account ARN.")
+    return parts[4]
 
 
 def _common(call: Call, simulation: SimulationInput) -> None:
@@ -66,7 +77,7 @@ def _common(call: Call, simulation: SimulationInput) -> None:
     simulation.resources = params.members("ResourceArns")
     simulation.context = _context_entries(params)
     simulation.caller_arn = params.get("CallerArn")
-    simulation.resource_owner = params.get("ResourceOwner")
+    simulation.resource_owner = _owner_account(params.get("ResourceOwner"))
     boundary_texts = params.members("PermissionsBoundaryPolicyInputList")
     check_sizes(boundary_texts)
     simulation.boundaries = parse_source_policies(
@@ -76,7 +87,7 @@ def _common(call: Call, simulation: SimulationInput) -> None:
     if resource_text is not None:
         check_sizes([resource_text])
         [policy] = parse_source_policies([resource_text], PolicyKind.RESOURCE, "ResourcePolicy")
-        simulation.resource_policy = SourcePolicy("ResourcePolicy", resource_text, policy.policy)
+        simulation.resource_policy = SourcePolicy(policy.policy_id, resource_text, policy.policy, "resource")
         if not simulation.caller_arn:
             raise AwsError("InvalidInput", "CallerArn is required when ResourcePolicy is given.")
 

@@ -64,7 +64,27 @@ def authorize_on(
     found = resource(call.tx, label, call.account_id, identifier)
     context = {**resource_tags(found.tags), **boundary_context(found.permissions_boundary), **(extra or {})}
     call.authorize(action, found.arn, context)
+    if label == "Policy" and action in _CHANGES_POLICY and found.arn.startswith(_AWS_MANAGED):
+        # An AWS-managed policy belongs to AWS's account: no policy of the caller's can let it change one.
+        raise AwsError(
+            "AccessDenied",
+            f"User: {call.caller.arn} is not authorized to perform: {action} on resource: {found.arn} "
+            f"because no resource-based policy allows the {action} action",
+        )
     return found
+
+
+_AWS_MANAGED = "arn:aws:iam::aws:policy/"
+_CHANGES_POLICY = frozenset(
+    {
+        "iam:DeletePolicy",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        "iam:TagPolicy",
+        "iam:UntagPolicy",
+    }
+)
 
 
 @dataclass(frozen=True)

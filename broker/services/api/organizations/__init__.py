@@ -6,6 +6,6 @@ AWS's resource for that action (:meth:`request.Request.authorize`), then calls a
 errors are botocore's Organizations model. Importing this package registers every action.
 """
 
-from broker.services.api.organizations import accounts, organization, policies, tags, tree
+from broker.services.api.organizations import accounts, handshakes, organization, policies, tags, tree
 
-__all__ = ["accounts", "organization", "policies", "tags", "tree"]
+__all__ = ["accounts", "handshakes", "organization", "policies", "tags", "tree"]

@@ -58,8 +58,8 @@ def account(organization: Organization, member: Account) -> dict[str, Any]:
     view.update(
         {
             "Name": member.name,
-            "Status": "ACTIVE",
-            "State": "ACTIVE",
+            "Status": member.status,
+            "State": member.status,
             "JoinedMethod": member.joined_method,
             "JoinedTimestamp": _epoch(member.joined_at),
         }

@@ -82,7 +82,7 @@ def test_roles(iam: object) -> None:
     )["Role"]
     assert created["Arn"] == "arn:aws:iam::123456789012:role/fed/Engineers"
     assert created["RoleId"].startswith("AROA") and len(created["RoleId"]) == 21
-    assert created["MaxSessionDuration"] == 7200
+    assert "MaxSessionDuration" not in created  # CreateRole's answer leaves it out, as AWS's does
     role = iam.get_role(RoleName="engineers")["Role"]  # type: ignore[attr-defined]  # names are case-insensitive
     assert role["RoleName"] == "Engineers"
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Federated": PROVIDER}
