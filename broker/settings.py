@@ -87,6 +87,15 @@ class Settings:
     auto_select_single_role: bool = True
     # Browser session lifetime after sign-in, seconds.
     web_session_lifetime_seconds: int = 3600
+    # AWS SSO (stock `sso_session` profiles): how long one sign-in lasts before the IdP must be
+    # visited again (the refresh token's life; IAM Identity Center: 8 h default, up to 90 days)...
+    sso_session_lifetime_seconds: int = 28800
+    # ...the life of each access token (clients refresh when under 15 minutes remain)...
+    sso_access_token_lifetime_seconds: int = 3600
+    # ...of a client registration (the AWS CLI reuses its cached one until then)...
+    sso_registration_lifetime_seconds: int = 7776000
+    # ...and of the role credentials GetRoleCredentials issues (capped by the role's maximum).
+    sso_role_credentials_seconds: int = 3600
     # Cookie Secure flag; derived from base_url's scheme when unset.
     cookie_secure: bool | None = None
     # 64 hex digits: the key that seals secrets at rest, put in front of certs/data-encryption.key
@@ -366,6 +375,14 @@ def validate(settings: Settings) -> list[str]:
         problems.append("saml_request_lifetime_seconds: must be at least 30")
     if not 60 <= settings.web_session_lifetime_seconds <= 43200:
         problems.append("web_session_lifetime_seconds: must be 60..43200")
+    if not 300 <= settings.sso_session_lifetime_seconds <= 7776000:
+        problems.append("sso_session_lifetime_seconds: must be 300..7776000 (90 days)")
+    if not 60 <= settings.sso_access_token_lifetime_seconds <= min(86400, settings.sso_session_lifetime_seconds):
+        problems.append("sso_access_token_lifetime_seconds: must be 60..86400 and at most sso_session_lifetime_seconds")
+    if not 3600 <= settings.sso_registration_lifetime_seconds <= 31536000:
+        problems.append("sso_registration_lifetime_seconds: must be 3600..31536000 (a year)")
+    if not 900 <= settings.sso_role_credentials_seconds <= 43200:
+        problems.append("sso_role_credentials_seconds: must be 900..43200")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append("log_level: must be DEBUG, INFO, WARNING or ERROR")
     if settings.log_format not in ("text", "json"):

@@ -21,7 +21,7 @@ from broker.services.ratelimit import Throttled
 from broker.services.ratelimit.refusals import admit_client
 from broker.services.runtime import Runtime
 from broker.settings import Settings, load_settings
-from broker.web import aws, cli_routes, decisions, ops, pages, saml_routes
+from broker.web import aws, cli_routes, decisions, ops, pages, saml_routes, sso_routes
 from broker.web.protocol import client_info, request_id
 
 access_log = logging.getLogger("broker.access")
@@ -44,6 +44,8 @@ def _address_bucket() -> str | None:
         return "saml"
     if blueprint in ("cli", "decisions"):
         return blueprint
+    if blueprint == "sso":
+        return "cli"  # the SSO sign-in and portal share the CLI sign-in's budget
     return None
 
 
@@ -58,6 +60,8 @@ def _throttled(bucket: str, refusal: Throttled, request_id: str) -> Response:
         response = _aws_error(refusal, request_id, refusal.status)
     elif bucket == "decisions":
         response = decisions.throttled(refusal, request_id)
+    elif request.endpoint in sso_routes.PORTAL_ENDPOINTS or request.endpoint in sso_routes.OIDC_ENDPOINTS:
+        response = sso_routes.throttled(refusal)
     elif request.endpoint in _OAUTH_ENDPOINTS:
         # RFC 8628's slow_down, which the device flow's poller already obeys.
         body = {"error": "slow_down", "error_description": f"Too many requests; retry in {wait} s."}
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(pages.bp)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(cli_routes.bp)
+    app.register_blueprint(sso_routes.bp)
     if runtime.settings.metrics_enabled:
         app.register_blueprint(ops.bp)
     if runtime.settings.demo:

@@ -20,6 +20,12 @@ from dataclasses import dataclass
 CRLF = b"\r\n"
 # A chunk-size line with its extensions (RFC 9112 section 7.1.1): nothing legitimate is longer.
 MAX_CHUNK_LINE = 4096
+# The SSO portal's bearer header has an underscore, and gunicorn drops every header that has one
+# (two names, X-Forwarded-For and X_Forwarded_For, would share one WSGI variable). This one name,
+# matched exactly, is renamed to its dashed spelling (same length) before gunicorn parses the head;
+# every other underscore header, X_Forwarded_For included, is still dropped.
+SSO_BEARER_HEADER = b"x-amz-sso_bearer_token"
+SSO_BEARER_RENAMED = b"x-amz-sso-bearer-token"
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,24 @@ class RequestReader:
         self._head_end = end + 4
         if self._head_end - start > self.limits.max_head:
             raise Refused(431, "Request Header Fields Too Large")
+        self._rename_sso_bearer(start, end)
         self._frame(bytes(data[start:end]))
         self._pos = self._head_end
         self._body_end = self._head_end + self._length
+
+    def _rename_sso_bearer(self, start: int, end: int) -> None:
+        """Rename ``x-amz-sso_bearer_token`` (any case) to ``x-amz-sso-bearer-token``, in place."""
+        data = self._data
+        size = len(SSO_BEARER_HEADER)
+        line = data.find(CRLF, start, end)
+        while 0 <= line < end:
+            name_start = line + 2
+            if (
+                data[name_start : name_start + size].lower() == SSO_BEARER_HEADER
+                and data[name_start + size : name_start + size + 1] == b":"
+            ):
+                data[name_start : name_start + size] = SSO_BEARER_RENAMED
+            line = data.find(CRLF, name_start, end)
 
     def _frame(self, head: bytes) -> None:
         """How the body ends, from the head's framing fields (RFC 9112 section 6.3)."""

@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 
 from tests.support.brokers import free_port, postgres_schema
@@ -204,6 +205,19 @@ def test_two_instances_behind_nginx(tmp_path: Path, database_url: str, processes
     (event,) = [e for e in events["Events"] if e["EventName"] == "CreateUser"]
     recorded = json.loads(event["CloudTrailEvent"])
     assert recorded["sourceIPAddress"] == "127.0.0.1"
+
+    # The SSO portal's bearer header (an underscore) passes nginx and the broker; a spoofed
+    # X_Forwarded_For does not (the broker answers that the token is bad, not that none arrived).
+    portal = requests.get(
+        f"{public}/assignment/accounts",
+        headers={"x-amz-sso_bearer_token": "not-a-token", "X_Forwarded_For": "203.0.113.9"},
+        verify=certificate,
+        timeout=30,
+    )
+    assert portal.status_code == 401 and portal.headers["x-amzn-ErrorType"] == "UnauthorizedException"
+    assert portal.json() == {"message": "Session token not found or invalid"}
+    listed = trail.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "ListAccounts"}])
+    assert [json.loads(e["CloudTrailEvent"])["sourceIPAddress"] for e in listed["Events"]] == ["127.0.0.1"]
 
     # One instance stops (SIGTERM, gracefully): the other answers everything meanwhile.
     first, _, first_log, _ = instances[0]

@@ -1,0 +1,331 @@
+"""``broker login --sso-session NAME``: sign in through the broker's SSO-OIDC API and leave what
+``aws sso login`` leaves, so every stock AWS tool (CLI v1 and v2, boto3, the other SDKs) refreshes
+on its own from then on, with no broker code involved.
+
+- the token cache ``~/.aws/sso/cache/<sha1 of NAME>.json`` (mode 0600) with the fields the AWS CLI
+  writes: startUrl, region, accessToken, expiresAt (UTC, ``Z``), clientId, clientSecret,
+  registrationExpiresAt, refreshToken;
+- in ``~/.aws/config``: ``[sso-session NAME]``, ``[profile PROFILE]`` with ``sso_session``,
+  ``sso_account_id``, ``sso_role_name`` and a region, and ``[services NAME]`` pointing sso-oidc,
+  sso and sts at the broker. Other sections and comments stay byte for byte.
+
+The client registration is kept in the cache and reused until it expires, as the AWS CLI does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+import sys
+import threading
+import time
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import click
+
+from broker.cli import paths
+from broker.cli.awsfiles import _atomic_write, _read
+from broker.cli.errors import BrokerError
+from broker.cli.oauth import CALLBACK_PATH, BrokerHttp, _LoopbackServer, code_challenge, new_code_verifier
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SCOPES = ["sso:account:access"]
+_HEADER = re.compile(r"^\s*\[(?P<name>[^\]]*)\]\s*(?:[#;].*)?$")
+_ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>\d{12}):role/(?:[^/]+/)*(?P<name>[\w+=,.@-]{1,64})$")
+
+
+class SsoError(BrokerError):
+    """An AWS error from the broker's SSO-OIDC or portal API."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{message} ({code})")
+        self.code = code
+
+
+def cache_file(session_name: str, home: Path | None = None) -> Path:
+    """Where botocore and the AWS CLI look for an ``sso-session``'s token."""
+    digest = hashlib.sha1(session_name.encode("utf-8")).hexdigest()  # noqa: S324 (a file name, as the AWS CLI names it)
+    return (home or Path.home()) / ".aws" / "sso" / "cache" / f"{digest}.json"
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _call(
+    broker: BrokerHttp,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    answer = broker.send(method, path, data, {"Content-Type": "application/json", **(headers or {})})
+    if answer.status != 200:
+        code = str(answer.body.get("error") or answer.body.get("__type") or f"HTTP {answer.status}")
+        raise SsoError(code, str(answer.body.get("message") or answer.body.get("error_description") or code))
+    return answer.body
+
+
+def _registration(broker: BrokerHttp, start_url: str, cached: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The cached client registration while it lasts (the broker keeps it across restarts), else a new one."""
+    try:
+        expires = dt.datetime.fromisoformat(str(cached["registrationExpiresAt"]).replace("Z", "+00:00"))
+        if cached.get("startUrl") == start_url and expires > now + dt.timedelta(hours=1):
+            return {"clientId": cached["clientId"], "clientSecret": cached["clientSecret"], "expiresAt": expires}
+    except (KeyError, TypeError, ValueError):
+        pass
+    answer = _call(
+        broker,
+        "POST",
+        "/client/register",
+        {
+            "clientName": "broker-login",
+            "clientType": "public",
+            "scopes": SCOPES,
+            "grantTypes": ["authorization_code", "refresh_token", DEVICE_GRANT],
+            "redirectUris": [f"http://127.0.0.1{CALLBACK_PATH}"],
+            "issuerUrl": start_url,
+        },
+    )
+    expires = dt.datetime.fromtimestamp(int(answer["clientSecretExpiresAt"]), dt.UTC)
+    return {"clientId": answer["clientId"], "clientSecret": answer["clientSecret"], "expiresAt": expires}
+
+
+def _token(broker: BrokerHttp, client: dict[str, Any], **fields: str) -> dict[str, Any]:
+    return _call(
+        broker, "POST", "/token", {"clientId": client["clientId"], "clientSecret": client["clientSecret"], **fields}
+    )
+
+
+def _browser_tokens(
+    broker: BrokerHttp, client: dict[str, Any], *, open_browser: bool, timeout: float, say: Callable[[str], None]
+) -> dict[str, Any]:
+    verifier = new_code_verifier()
+    state = secrets.token_urlsafe(24)
+    holder: dict[str, str] = {}
+
+    def exchange(code: str) -> dict[str, Any]:
+        return _token(
+            broker,
+            client,
+            grantType="authorization_code",
+            code=code,
+            codeVerifier=verifier,
+            redirectUri=holder["redirect_uri"],
+        )
+
+    server = _LoopbackServer(state, exchange)
+    holder["redirect_uri"] = server.redirect_uri
+    query = {
+        "response_type": "code",
+        "client_id": client["clientId"],
+        "redirect_uri": server.redirect_uri,
+        "state": state,
+        "code_challenge_method": "S256",
+        "code_challenge": code_challenge(verifier),
+        "scopes": " ".join(SCOPES),
+    }
+    url = f"{broker.url}/authorize?{urlencode(query)}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        opened = False
+        if open_browser:
+            try:
+                opened = webbrowser.open(url)
+            except webbrowser.Error:
+                opened = False
+        say("Opened your browser to sign in. If it did not open, visit this URL:" if opened else "Open this URL:")
+        say(f"  {url}")
+        if not server.finished.wait(timeout):
+            raise BrokerError(f"the browser did not come back within {int(timeout)} s; run `broker login` again")
+        time.sleep(0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    if server.outcome.error is not None:
+        raise server.outcome.error
+    if server.outcome.body is None:
+        raise BrokerError("the browser came back but no token was received; run `broker login` again")
+    return server.outcome.body
+
+
+def _device_tokens(
+    broker: BrokerHttp,
+    client: dict[str, Any],
+    start_url: str,
+    *,
+    say: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    started = _call(
+        broker,
+        "POST",
+        "/device_authorization",
+        {"clientId": client["clientId"], "clientSecret": client["clientSecret"], "startUrl": start_url},
+    )
+    say(f"On any device, open {started['verificationUri']} and enter the code:")
+    say(f"    {started['userCode']}")
+    say(f"(or open {started['verificationUriComplete']})")
+    interval = max(1, int(started.get("interval", 5)))
+    deadline = time.monotonic() + int(started["expiresIn"])
+    while time.monotonic() < deadline:
+        sleep(interval)
+        try:
+            return _token(broker, client, grantType=DEVICE_GRANT, deviceCode=str(started["deviceCode"]))
+        except SsoError as exc:
+            if exc.code == "slow_down":
+                interval += 5
+            elif exc.code != "authorization_pending":
+                raise
+    raise BrokerError("the code expired before anyone approved it; run `broker login --device` again")
+
+
+def _choose_role(broker: BrokerHttp, access_token: str, role_arn: str | None) -> tuple[str, str]:
+    """(account id, role name): from --role, else the only role the portal lists, else a prompt."""
+    if role_arn:
+        matched = _ROLE_ARN.match(role_arn)
+        if matched is None:
+            raise BrokerError(f"--role must be a role ARN, got {role_arn!r}")
+        return matched.group("account"), matched.group("name")
+    bearer = {"x-amz-sso_bearer_token": access_token}
+    choices: list[tuple[str, str]] = []
+    for account in _call(broker, "GET", "/assignment/accounts?max_result=100", headers=bearer).get("accountList", []):
+        account_id = str(account["accountId"])
+        query = urlencode({"account_id": account_id, "max_result": 100})
+        for role in _call(broker, "GET", f"/assignment/roles?{query}", headers=bearer).get("roleList", []):
+            choices.append((account_id, str(role["roleName"])))
+    if len(choices) == 1:
+        return choices[0]
+    if not choices:
+        raise BrokerError("no role is available to your sign-in")
+    if not sys.stdin.isatty():
+        listed = ", ".join(f"{a}/{r}" for a, r in choices)
+        raise BrokerError(f"several roles are available ({listed}); choose one with --role")
+    for number, (account_id, role_name) in enumerate(choices, 1):
+        click.echo(f"  {number}. {account_id} {role_name}", err=True)
+    picked: int = click.prompt("Role", type=click.IntRange(1, len(choices)), err=True)
+    return choices[picked - 1]
+
+
+def _replace_section(text: str, section: str, lines: list[str]) -> str:
+    """``text`` with ``[section]``'s body replaced by ``lines`` (appended when absent)."""
+    rows = text.splitlines(keepends=True)
+    if rows and not rows[-1].endswith("\n"):
+        rows[-1] += "\n"
+    start = next(
+        (i for i, row in enumerate(rows) if (m := _HEADER.match(row)) and m.group("name").strip() == section), None
+    )
+    body = [f"{line}\n" for line in lines]
+    if start is None:
+        prefix = "".join(rows)
+        if prefix and not prefix.endswith("\n\n"):
+            prefix += "\n"
+        return prefix + f"[{section}]\n" + "".join(body)
+    end = next((i for i in range(start + 1, len(rows)) if _HEADER.match(rows[i])), len(rows))
+    trailing = ["\n"] if end < len(rows) else []
+    return "".join(rows[: start + 1] + body + trailing + rows[end:])
+
+
+def write_config(
+    path: Path,
+    *,
+    session_name: str,
+    profile: str,
+    start_url: str,
+    url: str,
+    region: str,
+    account_id: str,
+    role_name: str,
+) -> None:
+    text = _read(path)
+    services = f"{session_name}-endpoints"
+    text = _replace_section(
+        text,
+        f"sso-session {session_name}",
+        [f"sso_start_url = {start_url}", f"sso_region = {region}", f"sso_registration_scopes = {','.join(SCOPES)}"],
+    )
+    text = _replace_section(
+        text,
+        f"profile {profile}",
+        [
+            f"sso_session = {session_name}",
+            f"sso_account_id = {account_id}",
+            f"sso_role_name = {role_name}",
+            f"region = {region}",
+            f"services = {services}",
+        ],
+    )
+    text = _replace_section(
+        text,
+        f"services {services}",
+        [line for name in ("sso_oidc", "sso", "sts") for line in (f"{name} =", f"  endpoint_url = {url}")],
+    )
+    _atomic_write(path, text)
+
+
+def sso_login(
+    broker: BrokerHttp,
+    *,
+    session_name: str,
+    profile: str,
+    region: str,
+    role_arn: str | None,
+    device: bool,
+    open_browser: bool,
+    timeout: float,
+    say: Callable[[str], None],
+    home: Path | None = None,
+) -> Path:
+    """Sign in, write the token cache and the profile; the cache file's path."""
+    if not re.fullmatch(r"[\w.-]{1,64}", session_name):
+        raise BrokerError("--sso-session must be 1-64 letters, digits, '.', '_' or '-'")
+    start_url = f"{broker.url}/start"
+    path = cache_file(session_name, home)
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = {}
+    now = broker.clock()
+    client = _registration(broker, start_url, cached if isinstance(cached, dict) else {}, now)
+    if device:
+        tokens = _device_tokens(broker, client, start_url, say=say)
+    else:
+        tokens = _browser_tokens(broker, client, open_browser=open_browser, timeout=timeout, say=say)
+    token_cache = {
+        "startUrl": start_url,
+        "region": region,
+        "accessToken": tokens["accessToken"],
+        "expiresAt": _utc(broker.clock() + dt.timedelta(seconds=int(tokens["expiresIn"]))),
+        "clientId": client["clientId"],
+        "clientSecret": client["clientSecret"],
+        "registrationExpiresAt": _utc(client["expiresAt"]),
+        "refreshToken": tokens["refreshToken"],
+    }
+    if path.exists():
+        path.chmod(0o600)
+    _atomic_write(path, json.dumps(token_cache))
+    path.chmod(0o600)
+    account_id, role_name = _choose_role(broker, str(tokens["accessToken"]), role_arn)
+    config = paths.aws_config_file() if home is None else home / ".aws" / "config"
+    write_config(
+        config,
+        session_name=session_name,
+        profile=profile,
+        start_url=start_url,
+        url=broker.url,
+        region=region,
+        account_id=account_id,
+        role_name=role_name,
+    )
+    return path
