@@ -140,9 +140,12 @@ def config_mentions_profile(path: Path, profile: str) -> bool:
     return re.search(rf"credential-process\s+--profile\s+{re.escape(profile)}(\s|$)", text) is not None
 
 
-def config_snippet(profile: str, url: str, command: str = "broker") -> str:
+def config_snippet(profile: str, url: str, command: str = "broker", *, region: str = "us-east-1") -> str:
+    """The ``~/.aws/config`` section `broker login` shows for a new profile; it names a region
+    because the AWS CLI refuses to run without one (and SigV4 scopes every signature to one)."""
     return (
         f"[profile {profile}]\n"
         f"credential_process = {command} credential-process --profile {profile}\n"
+        f"region = {region}\n"
         f"endpoint_url = {url}\n"
     )

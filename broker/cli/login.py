@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from broker.cli import awsfiles, cache, oauth, paths
+from broker.cli import awsfiles, cache, oauth, paths, sso_session
 from broker.cli.errors import BrokerError
 from broker.cli.profiles import Profile, check_profile_name, get_profile, load_profiles, normalise_url, save_profile
 from broker.cli.refresh import live_session, remember, utcnow
@@ -50,6 +50,13 @@ def _role_from_session(broker: oauth.BrokerHttp, session: cache.BrokerSession) -
 @click.option("--device", is_flag=True, help="Sign in on another device with a code (SSH, containers, WSL).")
 @click.option("--write-aws-credentials", is_flag=True, help="Also write the profile to ~/.aws/credentials.")
 @click.option(
+    "--sso-session",
+    "sso_session_name",
+    metavar="NAME",
+    help="Sign in for stock AWS tools instead: write the SSO token cache and an sso_session profile to ~/.aws.",
+)
+@click.option("--region", default="us-east-1", show_default=True, help="Region named in the sso_session profile.")
+@click.option(
     "--timeout", type=click.IntRange(1, 3600), default=300, show_default=True, help="Seconds to wait for the browser."
 )
 def login(
@@ -61,14 +68,20 @@ def login(
     no_browser: bool,
     device: bool,
     write_aws_credentials: bool,
+    sso_session_name: str | None,
+    region: str,
     timeout: int,
 ) -> None:
     """Sign in through the browser and store credentials for a profile.
 
     Within the broker session of an earlier sign-in, no browser opens: the broker issues the
-    credentials for the profile's role directly.
+    credentials for the profile's role directly. With --sso-session, the sign-in is the AWS SSO
+    one instead, and the AWS CLI and SDKs refresh the token and the credentials on their own.
     """
     check_profile_name(profile_name)
+    if sso_session_name is not None:
+        _sso_login(url, profile_name, sso_session_name, region, role_arn, device, not no_browser, timeout)
+        return
     existing = get_profile(profile_name)
     if url:
         url = normalise_url(url)
@@ -129,9 +142,38 @@ def login(
         command = "broker" if shutil.which("broker") else f"{sys.executable} -m broker.cli.main"
         _say(f"To use it from the AWS CLI and SDKs, add to {paths.aws_config_file()}:")
         _say("")
-        for line in awsfiles.config_snippet(profile.name, url, command).splitlines():
+        for line in awsfiles.config_snippet(profile.name, url, command, region=credentials.region).splitlines():
             _say(f"  {line}")
         _say("")
+
+
+def _sso_login(
+    url: str | None,
+    profile_name: str,
+    session_name: str,
+    region: str,
+    role_arn: str | None,
+    device: bool,
+    open_browser: bool,
+    timeout: int,
+) -> None:
+    if not url:
+        raise BrokerError("--sso-session needs the broker's address with --url")
+    broker = oauth.BrokerHttp(normalise_url(url))
+    broker.check_reachable()
+    written = sso_session.sso_login(
+        broker,
+        session_name=session_name,
+        profile=profile_name,
+        region=region,
+        role_arn=role_arn,
+        device=device,
+        open_browser=open_browser,
+        timeout=timeout,
+        say=_say,
+    )
+    click.echo(f"Profile {profile_name}: sso_session {session_name} in {paths.aws_config_file()}; token in {written}.")
+    _say(f"Stock AWS tools refresh it on their own, e.g. `aws sts get-caller-identity --profile {profile_name}`.")
 
 
 @click.command()

@@ -355,3 +355,13 @@ def purge_cli_expired(tx: Tx, now: dt.datetime) -> None:
     tx.execute(delete(models.DeviceAuthorization).where(models.DeviceAuthorization.expires_at < grace))
     tx.execute(delete(models.CliSession).where(models.CliSession.expires_at < now))
     tx.execute(delete(UserCodeAttempts).where(UserCodeAttempts.expires_at < now))
+
+
+def live_cli_sessions(tx: Tx, now: dt.datetime) -> list[CliSessionRecord]:
+    """Every CLI session neither revoked nor ended, oldest first (for `broker sessions`)."""
+    rows = tx.scalars(
+        select(models.CliSession)
+        .where(models.CliSession.revoked_at.is_(None), models.CliSession.expires_at > now)
+        .order_by(models.CliSession.created_at, models.CliSession.handle_hash)
+    )
+    return [snapshot(CliSessionRecord, row) for row in rows]

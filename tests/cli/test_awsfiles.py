@@ -94,3 +94,7 @@ def test_the_config_snippet_and_its_detection(tmp_path: Path) -> None:
     parsed = configparser.RawConfigParser()
     parsed.read(path)
     assert parsed["profile dev"]["credential_process"] == "broker credential-process --profile dev"
+    assert parsed["profile dev"]["region"] == "us-east-1"  # the AWS CLI refuses to run without one
+    eu = configparser.RawConfigParser()
+    eu.read_string(awsfiles.config_snippet("dev", "https://sso.example.com", region="eu-west-1"))
+    assert eu["profile dev"]["region"] == "eu-west-1"

@@ -550,6 +550,64 @@ def test_presigned_without_token_fails_when_token_removed(presigned: Wire) -> No
     expect("SignatureDoesNotMatch", lambda: verify_signature(signed, SECRET, SIGNED_AT))
 
 
+class _UnsignedPayloadQueryAuth(_RecordingSigV4QueryAuth):
+    """botocore's query signer with the payload hash S3-style presigners use."""
+
+    def payload(self, request: AWSRequest) -> str:
+        return botocore.auth.UNSIGNED_PAYLOAD
+
+
+def sign_query_unsigned_payload(request: AWSRequest, service: str = "sts") -> Wire:
+    signer = _UnsignedPayloadQueryAuth(credentials(), service, "us-east-1", expires=900)
+    signer.add_auth(request)
+    return wire_from_prepared(request.prepare(), signer.recorded)
+
+
+def _get_caller_identity(method: str = "GET") -> AWSRequest:
+    return AWSRequest(
+        method=method, url=ENDPOINT + "/", params={"Action": "GetCallerIdentity", "Version": "2011-06-15"}
+    )
+
+
+def test_presigned_over_unsigned_payload_verifies(frozen_clock: datetime) -> None:
+    wire = sign_query_unsigned_payload(_get_caller_identity())
+    assert wire.botocore_canonical is not None and wire.botocore_canonical.endswith("\nUNSIGNED-PAYLOAD")
+    signed = wire.parse()
+    verify_signature(signed, SECRET, SIGNED_AT)
+    # Either reading still covers the method, the query and the signed headers.
+    for tampered in (
+        replace(wire, method="POST"),
+        replace(wire, query=wire.query.replace("GetCallerIdentity", "GetSessionToken")),
+    ):
+        expect("SignatureDoesNotMatch", lambda t=tampered: verify_signature(t.parse(), SECRET, SIGNED_AT))
+
+
+def test_presigned_over_unsigned_payload_with_the_header_verifies(frozen_clock: datetime) -> None:
+    request = _get_caller_identity()
+    request.headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
+    wire = sign_query_unsigned_payload(request)
+    verify_signature(wire.parse(), SECRET, SIGNED_AT)
+
+
+def test_presigned_unsigned_payload_does_not_cover_a_body(frozen_clock: datetime) -> None:
+    # A body the signature does not cover would be parameters nobody signed.
+    wire = sign_query_unsigned_payload(_get_caller_identity("POST"))
+    with_body = replace(
+        wire.with_headers(Content_Type="application/x-www-form-urlencoded"), body=b"Action=GetSessionToken"
+    )
+    expect("SignatureDoesNotMatch", lambda: verify_signature(with_body.parse(), SECRET, SIGNED_AT))
+    claimed = with_body.with_headers(**{"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    expect("SignatureDoesNotMatch", claimed.parse, "x-amz-content-sha256")
+
+
+def test_header_signed_request_never_reads_unsigned_payload(frozen_clock: datetime) -> None:
+    request = _get_caller_identity()
+    request.headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
+    wire = sign_header(request, "sts")
+    expect("SignatureDoesNotMatch", wire.parse, "x-amz-content-sha256")
+    assert sign_header(_get_caller_identity(), "sts").parse().unsigned_payload_string_to_sign is None
+
+
 # --- Time window -----------------------------------------------------------------------------
 
 

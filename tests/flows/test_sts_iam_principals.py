@@ -301,8 +301,8 @@ def test_sts_calls_are_audited_without_secrets(broker: LiveBroker, iam: Any) -> 
     assumed_record = next(
         r
         for r in records
-        if r["eventName"] == "AssumeRole" and r["requestParameters"].get("RoleSessionName") == "audit-me"
+        if r["eventName"] == "AssumeRole" and r["requestParameters"].get("roleSessionName") == "audit-me"
     )
-    assert assumed_record["responseElements"]["Credentials"]["AccessKeyId"] == assumed["AccessKeyId"]
+    assert assumed_record["responseElements"]["credentials"]["accessKeyId"] == assumed["AccessKeyId"]
     assert {"ARN": ROLE_ARN + "audited"} in assumed_record["resources"]
     assert assumed_record["userIdentity"]["arn"] == f"{USER_ARN}admin"

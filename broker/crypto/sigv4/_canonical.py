@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
-from broker.crypto.sigv4._model import ALGORITHM, LENIENT, QUERY_SIGNATURE, SigV4Error
+from broker.crypto.sigv4._model import ALGORITHM, LENIENT, QUERY_SIGNATURE, UNSIGNED_PAYLOAD, SigV4Error
 
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
 _UNRESERVED: Final = "-_.~"  # RFC 3986 unreserved marks: the characters SigV4 never encodes
 
 
@@ -30,8 +31,11 @@ def canonical_request(
     body: bytes,
     *,
     presigned: bool,
+    payload_hash: str | None = None,
 ) -> str:
-    """The canonical request; ``path`` and ``query_pairs`` still percent-encoded as sent."""
+    """The canonical request; ``path`` and ``query_pairs`` still percent-encoded as sent.
+
+    ``payload_hash`` replaces the hash of ``body`` (for :func:`presigned_payload_hashes`)."""
     return "\n".join(
         (
             method.upper(),
@@ -39,9 +43,23 @@ def canonical_request(
             _canonical_query(query_pairs, exclude_signature=presigned),
             _canonical_headers(signed_headers, folded_headers) + "\n",
             ";".join(signed_headers),
-            _payload_hash(folded_headers, body),
+            payload_hash if payload_hash is not None else _payload_hash(folded_headers, body, presigned=presigned),
         )
     )
+
+
+def presigned_payload_hashes(folded: Mapping[str, str], body: bytes) -> tuple[str, ...]:
+    """The payload hashes a presigned request may have been signed with, likeliest first.
+
+    A presigner cannot know the payload, so AWS accepts the literal ``UNSIGNED-PAYLOAD`` in
+    place of its hash (S3-style presigners and several generic signers use it; botocore hashes
+    the empty body). Only a request with no body may be signed either way: a body the signature
+    does not cover would be parameters nobody signed.
+    """
+    claimed = folded.get("x-amz-content-sha256")
+    if body or claimed is not None:
+        return (_payload_hash(folded, body, presigned=True),)
+    return (_EMPTY_SHA256, UNSIGNED_PAYLOAD)
 
 
 def string_to_sign(amz_date_text: str, credential_scope: str, canonical: str) -> str:
@@ -94,13 +112,16 @@ def _canonical_headers(signed_headers: tuple[str, ...], folded: Mapping[str, str
     return "\n".join(f"{name}:{' '.join(folded.get(name, '').split())}" for name in signed_headers)
 
 
-def _payload_hash(folded: Mapping[str, str], body: bytes) -> str:
+def _payload_hash(folded: Mapping[str, str], body: bytes, *, presigned: bool) -> str:
     body_hash = hashlib.sha256(body).hexdigest()
     claimed = folded.get("x-amz-content-sha256")
     if claimed is None:
         return body_hash
+    if presigned and claimed == UNSIGNED_PAYLOAD and not body:
+        return claimed  # nothing left unsigned: the presigned request has no body
     # botocore signs the header's value instead of hashing the body; accept it only when
-    # it is the body's hash, so the body stays covered by the signature (no UNSIGNED-PAYLOAD).
+    # it is the body's hash, so the body stays covered by the signature (no UNSIGNED-PAYLOAD
+    # in a header-signed request, nor in a presigned one that carries a body).
     if _HEX_SHA256.fullmatch(claimed) is None or claimed.lower() != body_hash:
         raise SigV4Error(
             "SignatureDoesNotMatch",

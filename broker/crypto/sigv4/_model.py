@@ -16,6 +16,7 @@ AMZ_DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 QUERY_SIGNATURE: Final = "X-Amz-Signature"
 QUERY_SECURITY_TOKEN: Final = "X-Amz-Security-Token"
 TOKEN_HEADER: Final = "x-amz-security-token"
+UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
 
 # Lone surrogates never come from a WSGI server, but a str can carry them; encoding them
 # through keeps hostile input a signature mismatch instead of an exception.
@@ -60,6 +61,9 @@ class SignedRequest:
     expires: int | None  # X-Amz-Expires of a presigned request
     canonical_request: str = field(repr=False)
     string_to_sign: str
+    # A presigned request without a body may have been signed over UNSIGNED-PAYLOAD instead
+    # of the empty body's hash: the string-to-sign for that reading, tried second.
+    unsigned_payload_string_to_sign: str | None = field(default=None, repr=False)
 
     @property
     def credential_scope(self) -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Final
 
-from broker.crypto.sigv4._canonical import canonical_request, decode, string_to_sign
+from broker.crypto.sigv4._canonical import canonical_request, decode, presigned_payload_hashes, string_to_sign
 from broker.crypto.sigv4._model import (
     ALGORITHM,
     AMZ_DATE_FORMAT,
@@ -102,7 +102,17 @@ def parse_signed_request(
     access_key_id, scope_date, region, service = _read_credential(claims.credential, claims.amz_date_text, services)
     signed_headers = _read_signed_headers(claims.signed_headers)
 
-    canonical = canonical_request(method, path, pairs, folded, signed_headers, body, presigned=presigned)
+    scope = credential_scope(scope_date, region, service)
+    payload_hashes = presigned_payload_hashes(folded, body) if presigned else (None,)
+    canonical = canonical_request(
+        method, path, pairs, folded, signed_headers, body, presigned=presigned, payload_hash=payload_hashes[0]
+    )
+    unsigned_payload: str | None = None
+    if len(payload_hashes) > 1:
+        alternative = canonical_request(
+            method, path, pairs, folded, signed_headers, body, presigned=True, payload_hash=payload_hashes[1]
+        )
+        unsigned_payload = string_to_sign(claims.amz_date_text, scope, alternative)
     return SignedRequest(
         access_key_id=access_key_id,
         date=scope_date,
@@ -115,7 +125,8 @@ def parse_signed_request(
         presigned=presigned,
         expires=claims.expires,
         canonical_request=canonical,
-        string_to_sign=string_to_sign(claims.amz_date_text, credential_scope(scope_date, region, service), canonical),
+        string_to_sign=string_to_sign(claims.amz_date_text, scope, canonical),
+        unsigned_payload_string_to_sign=unsigned_payload,
     )
 
 

@@ -48,17 +48,24 @@ def verify_signature(
     Header-signed requests are valid within ``max_skew`` of ``now`` either way; presigned
     ones from ``amz_date - max_skew`` until ``amz_date + X-Amz-Expires``. With
     ``include_hint`` the mismatch message carries the canonical request and
-    string-to-sign, as AWS's Query APIs do (session token redacted).
+    string-to-sign, as AWS's Query APIs do (session token redacted). A presigned request with
+    no body matches when signed over the empty body's hash or over ``UNSIGNED-PAYLOAD``.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     _check_time(req, now.astimezone(UTC), max_skew)
-    expected = hmac.new(
-        derive_signing_key(secret_access_key, req.date, req.region, req.service),
-        req.string_to_sign.encode("utf-8"),
-        hashlib.sha256,
-    ).hexdigest()
-    if not hmac.compare_digest(expected.encode("ascii"), req.signature.encode("utf-8", LENIENT)):
+    signing_key = derive_signing_key(secret_access_key, req.date, req.region, req.service)
+    candidates = [req.string_to_sign]
+    if req.unsigned_payload_string_to_sign is not None:
+        candidates.append(req.unsigned_payload_string_to_sign)
+    provided = req.signature.encode("utf-8", LENIENT)
+    matches = [
+        hmac.compare_digest(
+            hmac.new(signing_key, candidate.encode("utf-8"), hashlib.sha256).hexdigest().encode("ascii"), provided
+        )
+        for candidate in candidates
+    ]
+    if not any(matches):
         message = (
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. "

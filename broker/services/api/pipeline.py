@@ -25,7 +25,7 @@ from broker.services.api.call import Call, UnsignedCall
 from broker.services.api.params import Params, read_json_body
 from broker.services.api.registry import Operation, Unrouted, WireProtocol, json_operation, query_operation
 from broker.services.api.shapes import json_safe
-from broker.services.audit import AuditScope, AuditWriteFailed
+from broker.services.audit import AuditScope, AuditWriteFailed, camel_keys, query_parameters
 from broker.services.auth import Bookkeeping, Caller, HttpRequest, authenticate, write_bookkeeping
 from broker.services.ratelimit import Throttled
 from broker.services.runtime import Runtime
@@ -50,7 +50,8 @@ class Outcome:
 
 def handle_query(runtime: Runtime, params: Params, request: HttpRequest) -> Outcome:
     """A Query-protocol call: ``Action`` names the operation."""
-    audited = {k: v for k, v in params.as_dict().items() if k not in ("Action", "Version")}
+    # CloudTrail's names (userName, tags: [{key, value}]), not the Query protocol's.
+    audited = query_parameters((k, v) for k, v in params.as_dict().items() if k not in ("Action", "Version"))
     operation = query_operation(params)
     if isinstance(operation, Unrouted):
         return _unrouted(runtime, "query", operation, request, audited)
@@ -127,7 +128,7 @@ def _signed(
             result = _act(runtime, tx, caller, operation, request, params, json_body, audit)
             for write in bookkeeping:
                 write(tx)
-            audit.record(tx, runtime.now(), response=json_safe(result))
+            audit.record(tx, runtime.now(), response=_response_elements(result))
             return Outcome(protocol, operation, principal=audit.actor.arn, result=result)
     except AuditWriteFailed as exc:
         return _unrecorded(protocol, operation, exc)
@@ -200,10 +201,18 @@ def _act(
     body: Mapping[str, Any] = {}
     if json_body is not None:
         body = read_json_body(json_body)
-        audit.request_parameters = body
+        audit.request_parameters = camel_keys(body)
     call = Call(runtime, tx, caller, params, body, request.client, request.secure, audit)
     assert operation.handler is not None
     return operation.handler(call)
+
+
+def _response_elements(result: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """What a call answered, in CloudTrail's names (``{"user": {"userName": ...}}``)."""
+    if result is None:
+        return None
+    elements: Mapping[str, Any] = camel_keys(json_safe(result))
+    return elements
 
 
 def _record_apart(runtime: Runtime, audit: AuditScope, bookkeeping: list[Bookkeeping]) -> None:

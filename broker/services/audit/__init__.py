@@ -2,6 +2,7 @@
 
 - :mod:`._record`: :func:`build_event` makes a record; :func:`record_event` holds one in the
   caller's transaction.
+- :mod:`._names`: CloudTrail's camelCase, nested names for a call's parameters and results.
 - :mod:`.writer`: :class:`AuditWriter`, the group-commit writer for events without a state change.
 - :mod:`.scope`: :class:`AuditScope`, one request's event, filled in as it goes and recorded
   (in the request's transaction) or submitted (to the writer) once.
@@ -15,6 +16,7 @@
 - :mod:`.trail`: the trail as `broker audit` opens, verifies, exports and follows it.
 """
 
+from broker.services.audit._names import camel_keys, query_parameters
 from broker.services.audit._record import (
     ANONYMOUS,
     EVENT_VERSION,
@@ -39,7 +41,9 @@ __all__ = [
     "ClientInfo",
     "PreparedEvent",
     "build_event",
+    "camel_keys",
     "decision_event_wanted",
+    "query_parameters",
     "record_event",
     "redact",
 ]

@@ -117,7 +117,7 @@ def test_paging_time_ranges_and_bad_requests(broker: LiveBroker, iam: Any) -> No
     first = trail.lookup_events(
         LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateGroup"}], MaxResults=2
     )
-    assert [json.loads(e["CloudTrailEvent"])["requestParameters"]["GroupName"] for e in first["Events"]] == [
+    assert [json.loads(e["CloudTrailEvent"])["requestParameters"]["groupName"] for e in first["Events"]] == [
         "page-c",
         "page-b",
     ]  # newest first
@@ -126,7 +126,7 @@ def test_paging_time_ranges_and_bad_requests(broker: LiveBroker, iam: Any) -> No
         MaxResults=2,
         NextToken=first["NextToken"],
     )
-    assert [json.loads(e["CloudTrailEvent"])["requestParameters"]["GroupName"] for e in rest["Events"]] == ["page-a"]
+    assert [json.loads(e["CloudTrailEvent"])["requestParameters"]["groupName"] for e in rest["Events"]] == ["page-a"]
     assert "NextToken" not in rest
     paginated = trail.get_paginator("lookup_events").paginate(
         LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateGroup"}],
@@ -209,7 +209,7 @@ def test_aws_cli_lookup_events(broker: LiveBroker, iam: Any, tmp_path: Path) -> 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)["Events"]
-    names = [json.loads(e["CloudTrailEvent"])["requestParameters"]["GroupName"] for e in found]
+    names = [json.loads(e["CloudTrailEvent"])["requestParameters"]["groupName"] for e in found]
     assert "cli-visible" in names
     assert all(e["EventName"] == "CreateGroup" for e in found)
 

@@ -136,7 +136,7 @@ def created_users(runtime: Runtime, prefix: str) -> tuple[set[str], set[str]]:
                 AuditEvent.error_code.is_(None),
             )
         )
-        audited = {r["requestParameters"]["UserName"] for r in records}
+        audited = {r["requestParameters"]["userName"] for r in records}
     return users, {name for name in audited if name.startswith(f"{prefix}-")}
 
 

@@ -85,7 +85,8 @@ def test_access_key_lifecycle(broker: LiveBroker, iam: Any) -> None:
         for r in records
         if r["eventName"] == "CreateAccessKey" and r["eventSource"] == "iam.amazonaws.com" and not r.get("errorCode")
     ]
-    assert created and all("SecretAccessKey" not in r["responseElements"]["AccessKey"] for r in created)
+    assert created and all("secretAccessKey" not in r["responseElements"]["accessKey"] for r in created)
+    assert any(r["requestParameters"] == {"userName": "keyholder"} for r in created)
 
 
 def test_access_keys_of_a_role_session_need_a_user_name(broker: LiveBroker, iam: Any) -> None:
