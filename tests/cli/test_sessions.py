@@ -121,6 +121,13 @@ def test_a_role_tag_sets_how_long_the_sign_in_lasts(
     refused = client.get("/federation/credentials", query_string=query, headers=bearer)
     aws_error(refused, "ResourceNotFoundException", 404)
 
+    # A length changed now applies at the next call: the lengths are cached under the account's
+    # generation stamp, which the change bumps.
+    with runtime.db.transaction() as tx:
+        tagging.tag(tx, "Role", ACCOUNT, "DemoReadOnly", [(SESSION_DURATION_TAG, str(month))])
+    roles = client.get("/assignment/roles", query_string={"account_id": ACCOUNT}, headers=bearer).get_json()
+    assert sorted(r["roleName"] for r in roles["roleList"]) == ["DemoDeveloper", "DemoReadOnly"]
+
     # Past the role's own length the session is over: the person signs in again.
     clock.offset = dt.timedelta(seconds=month + 60)
     aws_error(refresh(client, registration, tokens), "InvalidGrantException", 400)

@@ -246,12 +246,14 @@ class OidcBase:
         """How long a sign-in lasts before the IdP must be visited again: the longest of its
         roles' lengths (role tag, account tag, else the setting), never past the IdP's own
         SessionNotOnOrAfter (see :mod:`.lifetimes`)."""
-        return session_expiry(tx, sign_in, offers, now, self.settings.sso_session_lifetime_seconds)
+        return session_expiry(tx, sign_in, offers, now, self.settings.sso_session_lifetime_seconds, self.runtime.cache)
 
     def _offers_in_session(
         self, tx: Tx, session: SsoSessionRecord, sign_in: SignIn, now: dt.datetime
     ) -> tuple[list[RoleOffer], bool]:
-        return offers_in_session(tx, sign_in, session.created_at, now, self.settings.sso_session_lifetime_seconds)
+        return offers_in_session(
+            tx, sign_in, session.created_at, now, self.settings.sso_session_lifetime_seconds, self.runtime.cache
+        )
 
     def _access_token(self, tx: Tx, session: SsoSessionRecord, now: dt.datetime) -> tuple[str, int]:
         lifetime = dt.timedelta(seconds=self.settings.sso_access_token_lifetime_seconds)

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
+from broker.services.cache import VersionedCache
 from broker.services.federation import RoleOffer, SignIn
 from broker.services.iam.roles import find_role
 from broker.services.sso.offers import current_offers
@@ -55,8 +56,19 @@ def _tagged_seconds(tags: dict[str, str] | None, where: str) -> int | None:
     return None
 
 
-def role_session_seconds(tx: Tx, offer: RoleOffer, default_seconds: int) -> int:
-    """The sign-in length for ``offer``'s role: its tag, its account's tag, or ``default_seconds``."""
+def role_session_seconds(tx: Tx, offer: RoleOffer, default_seconds: int, cache: VersionedCache | None = None) -> int:
+    """The sign-in length for ``offer``'s role: its tag, its account's tag, or ``default_seconds``.
+
+    With ``cache``, held under the account's generation stamp (a role's tags bump its account, an
+    organization's account tags bump every account), so a portal call or refresh that finds it
+    warm reads no tag."""
+    if cache is None:
+        return _role_session_seconds(tx, offer, default_seconds)
+    key = ("sso-session-seconds", offer.account_id, offer.role_name.lower(), default_seconds)
+    return cache.get(tx, offer.account_id, key, lambda: _role_session_seconds(tx, offer, default_seconds))
+
+
+def _role_session_seconds(tx: Tx, offer: RoleOffer, default_seconds: int) -> int:
     role = find_role(tx, offer.account_id, offer.role_name)
     seconds = _tagged_seconds(dict(role.tags), offer.role_arn) if role is not None else None
     if seconds is None:
@@ -66,11 +78,18 @@ def role_session_seconds(tx: Tx, offer: RoleOffer, default_seconds: int) -> int:
 
 
 def session_expiry(
-    tx: Tx, sign_in: SignIn, offers: Sequence[RoleOffer], now: dt.datetime, default_seconds: int
+    tx: Tx,
+    sign_in: SignIn,
+    offers: Sequence[RoleOffer],
+    now: dt.datetime,
+    default_seconds: int,
+    cache: VersionedCache | None = None,
 ) -> dt.datetime:
     """When a session opened ``now`` ends: the longest of its roles' lengths, never past the
     IdP's SessionNotOnOrAfter."""
-    seconds = max((role_session_seconds(tx, offer, default_seconds) for offer in offers), default=default_seconds)
+    seconds = max(
+        (role_session_seconds(tx, offer, default_seconds, cache) for offer in offers), default=default_seconds
+    )
     expires_at = now + dt.timedelta(seconds=seconds)
     if sign_in.session_not_on_or_after:
         expires_at = min(expires_at, dt.datetime.fromisoformat(sign_in.session_not_on_or_after))
@@ -78,7 +97,12 @@ def session_expiry(
 
 
 def offers_in_session(
-    tx: Tx, sign_in: SignIn, session_started: dt.datetime, now: dt.datetime, default_seconds: int
+    tx: Tx,
+    sign_in: SignIn,
+    session_started: dt.datetime,
+    now: dt.datetime,
+    default_seconds: int,
+    cache: VersionedCache | None = None,
 ) -> tuple[list[RoleOffer], bool]:
     """The roles a session started at ``session_started`` still reaches now: trust decided again
     (:func:`current_offers`), and only those whose own duration has not passed. The flag tells
@@ -86,5 +110,9 @@ def offers_in_session(
     sign-in has lasted as long as its roles allow)."""
     trusted = current_offers(tx, sign_in)
     age = now - session_started
-    kept = [offer for offer in trusted if age < dt.timedelta(seconds=role_session_seconds(tx, offer, default_seconds))]
+    kept = [
+        offer
+        for offer in trusted
+        if age < dt.timedelta(seconds=role_session_seconds(tx, offer, default_seconds, cache))
+    ]
     return kept, bool(trusted)

@@ -108,7 +108,7 @@ class SsoPortal:
                 raise errors.Unauthorized(_UNAUTHORIZED)
             sign_in = SignIn(**session.sign_in)
             offers, trusted = offers_in_session(
-                tx, sign_in, session.created_at, now, self.settings.sso_session_lifetime_seconds
+                tx, sign_in, session.created_at, now, self.settings.sso_session_lifetime_seconds, self.runtime.cache
             )
             if trusted and not offers:  # every role's own session length has passed
                 raise errors.Unauthorized(_UNAUTHORIZED)
