@@ -35,6 +35,7 @@ from sqlalchemy.exc import OperationalError
 
 from broker.crypto.keys import ensure_keys, load_keys
 from broker.services.audit import ANONYMOUS, AuditWriter, build_event, record_event
+from broker.services.audit.digests import write_genesis
 from broker.services.audit.verify import verify_trail
 from broker.store import Database
 from broker.store.audit.snapshots import Reader
@@ -132,6 +133,8 @@ def reachable(url: str) -> bool:
 
 
 def run(name: str, db: Database, args: argparse.Namespace, certs: Path) -> None:
+    with db.transaction() as tx:  # as `broker init` begins a trail: verification requires it
+        write_genesis(tx, load_keys(str(certs)).audit_keys, account_id="123456789012", region="us-east-1", now=_now())
     writer = AuditWriter(db)
     sides = {"per transaction": per_transaction(db), "writer": through_writer(writer)}
     rates: dict[str, list[float]] = {side: [] for side in sides}
@@ -157,6 +160,8 @@ def run(name: str, db: Database, args: argparse.Namespace, certs: Path) -> None:
         f"(mean batch {batch:.1f}), ratio {statistics.median(ratios):.2f}x; "
         f"verify {'ok' if report.ok else 'FAILED'} over {report.events_checked:,} events"
     )
+    for finding in report.findings[:5]:
+        print(f"           {finding.line()}")
 
 
 def main() -> None:
