@@ -1,9 +1,11 @@
 """The sign-ins people hold, as an operator sees and ends them (`broker sessions list|revoke`).
 
-Two kinds of session keep a sign-in alive past the browser: an SSO session (stock AWS tools,
-``sso``) and a CLI session (`broker login`, ``cli``). Both are database rows checked at every
-refresh and every portal call, so a revocation takes effect at the next request on every
-instance; each one revoked is audited.
+Three kinds of session hold a sign-in: the browser's own (``web``: the role page, the consent
+pages), an SSO session (stock AWS tools, ``sso``) and a CLI session (`broker login`, ``cli``).
+All are database rows read at every use (a page, a refresh, a portal call), so a revocation
+takes effect at the next request on every instance; each one revoked is audited. Ending a web
+session also ends the CLI sessions begun from it (they hang off its row); SSO sessions keep
+their own copy of the sign-in and are revoked by their own selection.
 
 Credentials already issued are stateless (a signed session token): ending them early is IAM's
 way, a deny on ``aws:TokenIssueTime`` written as the role's inline policy
@@ -29,12 +31,14 @@ from broker.services.iam.roles import get_role
 from broker.services.runtime import Runtime
 from broker.store import Tx
 from broker.store import cli_auth as cli_store
+from broker.store import federation as federation_store
 from broker.store import sso as sso_store
 
 REVOKE_POLICY_NAME: Final = "AWSRevokeOlderSessions"
 SSO: Final = "sso"
 CLI: Final = "cli"
-# The shown id of a CLI session: a prefix of its refresh handle's hash (the handle itself is secret).
+WEB: Final = "web"
+# The shown id of a CLI or web session: a prefix of the hash of its handle or cookie (both secret).
 _CLI_ID_LENGTH: Final = 32
 
 
@@ -42,11 +46,11 @@ _CLI_ID_LENGTH: Final = 32
 class HeldSession:
     """A live session, as `broker sessions list` shows it."""
 
-    kind: str  # sso | cli
+    kind: str  # sso | cli | web
     session_id: str
     subject: str
     provider_arn: str
-    # The roles it reaches: an SSO session's offered roles, a CLI session's default role.
+    # The roles it reaches: an SSO or web session's offered roles, a CLI session's default role.
     role_arns: tuple[str, ...]
     created_at: dt.datetime
     expires_at: dt.datetime
@@ -72,6 +76,7 @@ class Selection:
     person: str | None = None  # the sign-in's subject (NameID)
     role_arn: str | None = None
     session_id: str | None = None
+    kind: str | None = None  # sso | cli | web: narrows the others, never selects on its own
 
     @property
     def empty(self) -> bool:
@@ -82,6 +87,7 @@ class Selection:
             (self.person is None or held.subject == self.person)
             and (self.role_arn is None or self.role_arn in held.role_arns)
             and (self.session_id is None or held.session_id == self.session_id)
+            and (self.kind is None or held.kind == self.kind)
         )
 
 
@@ -116,11 +122,24 @@ def _held(tx: Tx, now: dt.datetime) -> list[HeldSession]:
         )
         for row in cli_store.live_cli_sessions(tx, now)
     ]
+    held += [
+        HeldSession(
+            kind=WEB,
+            session_id=web.id_hash[:_CLI_ID_LENGTH],
+            subject=web.subject,
+            provider_arn=web.provider_arn,
+            role_arns=tuple(str(role.get("role_arn", "")) for role in web.assertion.get("roles", [])),
+            created_at=created_at,
+            expires_at=web.expires_at,
+            last_used_at=None,
+        )
+        for web, created_at in federation_store.live_web_sessions(tx, now)
+    ]
     return held
 
 
 def list_sessions(runtime: Runtime, selection: Selection) -> list[HeldSession]:
-    """The live sessions ``selection`` picks, SSO sessions first, each kind oldest first."""
+    """The live sessions ``selection`` picks: SSO, then CLI, then web sessions, each kind oldest first."""
     with runtime.db.read() as tx:
         return [held for held in _held(tx, runtime.now()) if selection.matches(held)]
 
@@ -137,10 +156,16 @@ def revoke_sessions(runtime: Runtime, selection: Selection) -> list[HeldSession]
         if not chosen:
             return []
         cli_hashes = {row.handle_hash[:_CLI_ID_LENGTH]: row.handle_hash for row in cli_store.live_cli_sessions(tx, now)}
+        web_hashes = {
+            web.id_hash[:_CLI_ID_LENGTH]: web.id_hash for web, _ in federation_store.live_web_sessions(tx, now)
+        }
         for held in chosen:
             if held.kind == SSO:
                 sso_store.revoke_session(tx, held.session_id, now)
                 event_source = "sso.amazonaws.com"
+            elif held.kind == WEB:
+                federation_store.delete_web_session(tx, web_hashes[held.session_id])
+                event_source = "signin.amazonaws.com"
             else:
                 cli_store.revoke_cli_session(tx, cli_hashes[held.session_id], now)
                 event_source = "sso-oauth.amazonaws.com"
@@ -157,7 +182,12 @@ def revoke_sessions(runtime: Runtime, selection: Selection) -> list[HeldSession]
 
 
 def _criteria(selection: Selection) -> dict[str, str]:
-    named = {"person": selection.person, "roleArn": selection.role_arn, "sessionId": selection.session_id}
+    named = {
+        "person": selection.person,
+        "roleArn": selection.role_arn,
+        "sessionId": selection.session_id,
+        "kind": selection.kind,
+    }
     return {key: value for key, value in named.items() if value is not None}
 
 

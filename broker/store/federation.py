@@ -304,6 +304,18 @@ def web_session(tx: Tx, id_hash: str, now: dt.datetime) -> WebSessionRecord | No
     return WebSessionRecord(**row._mapping)
 
 
+def live_web_sessions(tx: Tx, now: dt.datetime) -> list[tuple[WebSessionRecord, dt.datetime]]:
+    """Every browser sign-in that has not ended, with when it began, oldest first (for `broker sessions`)."""
+    rows = _core(tx).execute(
+        select(_WEB_SESSIONS)
+        .where(_WEB_SESSIONS.c.expires_at > now)
+        .order_by(_WEB_SESSIONS.c.created_at, _WEB_SESSIONS.c.id_hash)
+    )
+    return [
+        (WebSessionRecord(**{name: row._mapping[name] for name in _WEB_SESSION_FIELDS}), row.created_at) for row in rows
+    ]
+
+
 def delete_web_session(tx: Tx, id_hash: str) -> None:
     """End a browser's sign-in; its CLI sessions go with it (ON DELETE CASCADE)."""
     tx.execute(delete(models.WebSession).where(models.WebSession.id_hash == id_hash))

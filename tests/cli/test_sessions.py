@@ -33,8 +33,9 @@ browser = sso.browser
 DEVELOPER = f"arn:aws:iam::{ACCOUNT}:role/demo/DemoDeveloper"
 
 
-def listed(runtime: Runtime, *criteria: str) -> list[dict[str, Any]]:
-    result = run_cli(runtime, "sessions", "list", "--json", *criteria)
+def listed(runtime: Runtime, *criteria: str, kind: str = "sso") -> list[dict[str, Any]]:
+    # The device flow signs a browser in too: its web session is listed with --kind web.
+    result = run_cli(runtime, "sessions", "list", "--json", "--kind", kind, *criteria)
     assert result.exit_code == 0, result.output
     sessions: list[dict[str, Any]] = json.loads(result.output)["Sessions"]
     return sessions
@@ -179,15 +180,35 @@ def test_cli_sessions_are_listed_and_revoked_too(browser: FlaskClient, runtime: 
                 last_used_at=now,
             ),
         )
-    (held,) = listed(runtime, "--person", "demo-alice")
+    (held,) = listed(runtime, "--person", "demo-alice", kind="cli")
     assert held["Kind"] == "cli" and held["RoleArns"] == [DEVELOPER]
     assert held["SessionId"] == token_hash(handle)[:32]  # never the handle itself
 
-    done = run_cli(runtime, "sessions", "revoke", "--role", DEVELOPER, "--person", "demo-alice")
+    done = run_cli(runtime, "sessions", "revoke", "--role", DEVELOPER, "--person", "demo-alice", "--kind", "cli")
     assert done.exit_code == 0 and f"revoked cli session {held['SessionId']}" in done.output
     with runtime.db.transaction() as tx, pytest.raises(OAuthError) as refused:
         live_cli_session(tx, handle, runtime.now())
     assert refused.value.code == "invalid_grant" and "signed out" in refused.value.message
     (event,) = audit(runtime, "RevokeSession")
     assert event["eventSource"] == "sso-oauth.amazonaws.com"
-    assert event["additionalEventData"]["selectedBy"] == {"person": "demo-alice", "roleArn": DEVELOPER}
+    assert event["additionalEventData"]["selectedBy"] == {"person": "demo-alice", "roleArn": DEVELOPER, "kind": "cli"}
+
+
+def test_a_browser_sign_in_is_listed_and_ended(client: FlaskClient, browser: FlaskClient, runtime: Runtime) -> None:
+    sso.sign_in(browser, "alice")
+    assert browser.get("/saml/roles").status_code == 200
+    (held,) = listed(runtime, "--person", "demo-alice", kind="web")
+    assert DEVELOPER in held["RoleArns"] and held["ExpiresAt"] > held["CreatedAt"]
+    with runtime.db.read() as tx:
+        (cookie_hash,) = tx.scalars(select(models.WebSession.id_hash)).all()
+    assert held["SessionId"] == cookie_hash[:32]  # a prefix of the cookie's hash, never the cookie
+
+    done = run_cli(runtime, "sessions", "revoke", "--person", "demo-alice", "--kind", "web")
+    assert done.exit_code == 0 and f"revoked web session {held['SessionId']} of demo-alice" in done.output
+    # The browser's next page finds no sign-in, on any instance: the row is gone.
+    after = browser.get("/saml/roles")
+    assert after.status_code in (302, 303, 401) and "DemoDeveloper" not in after.text
+    assert listed(runtime, kind="web") == []
+    (event,) = audit(runtime, "RevokeSession")
+    assert event["eventSource"] == "signin.amazonaws.com"
+    assert event["requestParameters"]["sessionKind"] == "web"
