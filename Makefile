@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := simplesamlphp php-cli php-xml php-mbstring chromium xmlsec1 nginx gettext-base openssl
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo test lint typecheck unit venv system-deps postgres bench mutation clean
+.PHONY: demo test lint typecheck unit venv system-deps node-deps postgres bench mutation clean
 
 $(VENV)/.stamp-venv: pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
@@ -27,6 +27,15 @@ system-deps:
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+
+# axe-core for the accessibility tests (tests/a11y), pinned by its lock file; npm from Debian when missing.
+A11Y := tests/a11y
+$(A11Y)/node_modules/.stamp: $(A11Y)/package.json $(A11Y)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; }
+	cd $(A11Y) && npm ci --no-audit --no-fund --silent
+	touch $@
+
+node-deps: $(A11Y)/node_modules/.stamp
 
 # PostgreSQL is part of the test matrix: install it when missing, start the local cluster when
 # down, and give the tests what they expect (user postgres over TCP on 127.0.0.1 without a
@@ -53,7 +62,7 @@ lint: venv
 	$(VENV)/bin/ruff check broker tests benchmarks
 	$(VENV)/bin/mypy
 
-test: venv system-deps postgres lint
+test: venv system-deps node-deps postgres lint
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: venv
@@ -82,4 +91,4 @@ mutation: $(VENV)/.stamp-mutation
 	$(PY) -m tests.mutation.run $(MUTATION_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(A11Y)/node_modules

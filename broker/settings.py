@@ -347,6 +347,8 @@ def validate(settings: Settings) -> list[str]:
         problems.append(f"port: must be 1..65535, got {settings.port}")
     if not 1 <= settings.workers <= 64:
         problems.append(f"workers: must be 1..64, got {settings.workers}")
+    if not 0 <= settings.database_pool_size <= 1000:
+        problems.append(f"database_pool_size: must be 0..1000, got {settings.database_pool_size}")
     if not 1 <= settings.threads <= 256:
         problems.append(f"threads: must be 1..256, got {settings.threads}")
     for name in ("client_header_timeout_seconds", "client_body_timeout_seconds"):
@@ -356,8 +358,6 @@ def validate(settings: Settings) -> list[str]:
         problems.append(
             f"max_connections_per_client: must be 0 (no limit) or more, got {settings.max_connections_per_client}"
         )
-    if not 0 <= settings.database_pool_size <= 1000:
-        problems.append(f"database_pool_size: must be 0..1000, got {settings.database_pool_size}")
     problems.extend(_mfa_context_problems(settings.saml_mfa_authn_contexts))
     if not 60 <= settings.saml_metadata_refresh_seconds <= 7 * 86400:
         problems.append("saml_metadata_refresh_seconds: must be 60..604800 (a week)")

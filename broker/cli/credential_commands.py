@@ -35,12 +35,17 @@ def credential_process(profile_name: str) -> None:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def exec_command(ctx: click.Context, profile_name: str, command: tuple[str, ...]) -> None:
-    """Run COMMAND with the profile's credentials and the broker endpoint in its environment.
+    """Run COMMAND with the profile's credentials in its environment, and the broker as the
+    endpoint of the APIs it serves (IAM, STS, Organizations, CloudTrail; other services keep
+    their usual endpoints).
 
-    Exits with the command's exit status:  broker exec --profile dev -- aws s3 ls
+    Exits with the command's exit status:  broker exec --profile dev -- aws sts get-caller-identity
     """
     credentials = fresh_credentials(check_profile_name(profile_name))
-    environment = {**os.environ, **shell.environment(credentials)}
+    # A global endpoint set in the caller's environment would win over nothing and send every
+    # service to it; the broker's own variables name only the services it serves.
+    inherited = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}
+    environment = {**inherited, **shell.environment(credentials)}
     if "AWS_REGION" not in environment and "AWS_DEFAULT_REGION" not in environment:
         environment["AWS_DEFAULT_REGION"] = credentials.region
     try:

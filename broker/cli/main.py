@@ -7,13 +7,16 @@ import sys
 
 import click
 
+from broker import __version__
 from broker.cli import _runtime
 from broker.cli.audit import audit
 from broker.cli.credential_commands import credential_process, env_command, exec_command, whoami
+from broker.cli.doctor import doctor
 from broker.cli.errors import BrokerError
 from broker.cli.keys import keys
 from broker.cli.login import login, logout, roles
 from broker.cli.serve import serve
+from broker.cli.sessions import sessions
 from broker.crypto.keys import ensure_keys, missing_key_files
 from broker.errors import DatabaseUnavailable
 from broker.logs import TEXT_FORMAT
@@ -22,6 +25,7 @@ __all__ = ["BrokerError", "cli", "main"]
 
 
 @click.group()
+@click.version_option(__version__, "--version", prog_name="broker", message="%(prog)s %(version)s")
 @click.option(
     "--config",
     "config",
@@ -102,11 +106,15 @@ for _command in (login, logout, roles, credential_process, exec_command, env_com
 cli.add_command(serve)
 cli.add_command(audit)
 cli.add_command(keys)
+cli.add_command(doctor)
+cli.add_command(sessions)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; its exit status is returned, never raised (``broker exec``'s is its child's)."""
     try:
-        cli.main(args=argv, prog_name="broker", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit(N)'s status instead of raising SystemExit.
+        status = cli.main(args=argv, prog_name="broker", standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 1
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

@@ -9,15 +9,25 @@ from broker.cli.cache import Credentials, iso
 
 FORMATS = ("bash", "fish", "powershell", "json")
 
+# The AWS APIs the broker serves (broker/services/api/registry.py SERVICES), as the suffixes of
+# the SDKs' service-specific endpoint variables. Only these point at the broker: the global
+# AWS_ENDPOINT_URL would send every other service (S3, EC2...) there too, where it cannot answer.
+BROKER_SERVICES = ("IAM", "STS", "ORGANIZATIONS", "CLOUDTRAIL")
+
+
+def endpoint_variables(url: str) -> dict[str, str]:
+    return {f"AWS_ENDPOINT_URL_{service}": url for service in BROKER_SERVICES}
+
 
 def environment(credentials: Credentials) -> dict[str, str]:
-    """What the AWS SDKs and CLI read: the keys, the expiry and the broker as the endpoint."""
+    """What the AWS SDKs and CLI read: the keys, the expiry and the broker as the endpoint of the
+    services it serves."""
     return {
         "AWS_ACCESS_KEY_ID": credentials.access_key_id,
         "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
         "AWS_SESSION_TOKEN": credentials.session_token,
         "AWS_CREDENTIAL_EXPIRATION": iso(credentials.expiration),
-        "AWS_ENDPOINT_URL": credentials.url,
+        **endpoint_variables(credentials.url),
     }
 
 

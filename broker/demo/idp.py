@@ -125,7 +125,8 @@ def demo_idp() -> DemoIdp:
 
 def _page(body: str, status: int = 200) -> Response:
     html = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Demo IdP</title>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Demo IdP</title>"
         "<link rel='stylesheet' href='/static/broker.css'></head><body><header><strong>Demo identity "
         "provider</strong> <span class='badge'>demo only, never in production</span></header>"
         f"<main>{body}</main></body></html>"
@@ -198,6 +199,7 @@ def login() -> Response:
     relay_input = f"<input type='hidden' name='RelayState' value='{escape(relay)}'>" if relay else ""
     nonce = secrets.token_urlsafe(12)
     response = _page(
+        "<h1>Signing you in</h1><p>Returning to the broker.</p>"
         f"<form method='post' action='{escape(settings.acs_url)}' id='saml-post'>"
         f"<input type='hidden' name='SAMLResponse' value='{saml_response}'>{relay_input}"
         "<noscript><button type='submit'>Continue</button></noscript></form>"

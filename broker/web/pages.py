@@ -9,10 +9,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, make_response, render_template, request
 
 from broker.errors import BrokerError
-from broker.services.federation import RoleOffer, sign_in_choices
+from broker.services.federation import FederationService, RoleOffer, sign_in_choices
 from broker.services.health import readiness
 from broker.web.aws import endpoint
-from broker.web.protocol import runtime
+from broker.web.protocol import SESSION_COOKIE, runtime
 
 bp = Blueprint("pages", __name__)
 
@@ -64,8 +64,23 @@ def index() -> Response:
     if "Action" in request.args:  # a Query API call by GET (e.g. a presigned URL)
         return endpoint()
     rt = runtime()
-    body = render_template("index.html", providers=sign_in_choices(rt), sp_entity_id=rt.settings.sp_entity_id)
-    return make_response(body)
+    # Signed in already: home is the person's roles (the role form posts to /saml/roles).
+    loaded = FederationService(rt).load_web_session(request.cookies.get(SESSION_COOKIE))
+    if loaded is not None:
+        web, sign_in = loaded
+        offers = sign_in.offers()
+        body = render_template(
+            "index.html",
+            sign_in=sign_in,
+            csrf_token=web.csrf_token,
+            csp_nonce=request.environ.get("broker.csp_nonce", ""),
+            **role_form(offers, sign_in.requested_duration),
+        )
+    else:
+        body = render_template("index.html", providers=sign_in_choices(rt), sp_entity_id=rt.settings.sp_entity_id)
+    response = make_response(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/.well-known/jwks.json")

@@ -9,6 +9,9 @@ from flask import current_app, request
 from broker.services.audit import ClientInfo
 from broker.services.runtime import Runtime
 
+# The browser's sign-in at the broker (set by the ACS, read by every page that needs the person).
+SESSION_COOKIE = "broker_session"
+
 
 def runtime() -> Runtime:
     rt: Runtime = current_app.extensions["broker.runtime"]

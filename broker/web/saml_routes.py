@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import secrets
 from typing import Any
@@ -14,7 +13,6 @@ from broker.iam.errors import AwsError
 from broker.iam.timestamps import aws_timestamp
 from broker.saml.errors import SamlError
 from broker.services.audit import ClientInfo
-from broker.services.credentials import TemporaryCredentials
 from broker.services.federation import (
     FederationError,
     FederationService,
@@ -24,14 +22,15 @@ from broker.services.federation import (
     SignIn,
     is_local_path,
 )
+from broker.web.credentials_page import IssuedCredentials, clear_handoff, hand_over, show, take_over
 from broker.web.pages import error_page, refusal_page, role_form
+from broker.web.protocol import SESSION_COOKIE as SESSION_COOKIE  # re-exported: the CLI and SSO routes read it here
 from broker.web.protocol import client_info, runtime
 
 log = logging.getLogger("broker.web.saml")
 bp = Blueprint("saml", __name__, url_prefix="/saml")
 
 BINDING_COOKIE = "broker_binding"
-SESSION_COOKIE = "broker_session"
 
 
 def federation() -> FederationService:
@@ -141,18 +140,18 @@ def _after_sign_in(signed_in: SignedInBrowser, client: ClientInfo) -> Response:
         target = sign_in.relay_state
         base = runtime().settings.base_url
         return redirect(target[len(base) :] if target.startswith(base) else target, code=303)  # type: ignore[return-value]
-    # The session was opened in the sign-in's own transaction: its CSRF token is at hand.
-    csrf_token = signed_in.session.csrf_token
     offers = sign_in.offers()
-    if not offers:
-        return _no_roles(sign_in, csrf_token)
     if len(offers) == 1 and runtime().settings.auto_select_single_role:
         try:
             credentials = federation().issue(sign_in, offers[0].role_arn, None, client)
         except FederationError as exc:
             return refusal_page("Cannot issue credentials", exc)
-        return credentials_page(credentials, csrf_token)
-    return roles_page(sign_in, csrf_token, offers)
+        # The session was opened in the sign-in's own transaction: its CSRF token is at hand.
+        issued = IssuedCredentials.of(credentials, sign_in, None, signed_in.session.csrf_token)
+        return hand_over(runtime(), issued, signed_in.token, _cookie_args())
+    # Post/redirect/get: the role page (or the page saying why there is none) is a GET, so the
+    # browser can come Back to it.
+    return _no_store(redirect("/saml/roles", code=303))  # type: ignore[arg-type]
 
 
 def _no_roles(sign_in: SignIn, csrf_token: str) -> Response:
@@ -182,9 +181,10 @@ def roles_page(sign_in: SignIn, csrf_token: str, offers: list[RoleOffer] | None 
 def choose_role() -> Response:
     client = client_info()
     role_arn = request.form.get("role_arn", "")
+    session_cookie = request.cookies.get(SESSION_COOKIE)
     try:
         credentials = federation().assume_from_web_session(
-            request.cookies.get(SESSION_COOKIE),
+            session_cookie,
             role_arn,
             request.form.get("duration"),
             request.form.get("csrf_token"),
@@ -192,8 +192,29 @@ def choose_role() -> Response:
         )
     except FederationError as exc:
         return refusal_page("Cannot issue credentials", exc, client.request_id)
+    loaded = federation().load_web_session(session_cookie)
+    duration = request.form.get("duration", "")
     # The token was checked against the web session's: the page may carry it for signing out.
-    return credentials_page(credentials, request.form.get("csrf_token"))
+    issued = IssuedCredentials.of(
+        credentials,
+        loaded[1] if loaded else None,
+        int(duration) if duration.isdigit() else None,
+        request.form.get("csrf_token"),
+    )
+    return hand_over(runtime(), issued, session_cookie, _cookie_args())
+
+
+@bp.get("/credentials")
+def show_credentials() -> Response:
+    """The credentials a role choice just issued, shown once: a reload or a later visit gets none."""
+    issued = take_over(runtime(), request, request.cookies.get(SESSION_COOKIE))
+    if issued is None:
+        body = render_template("credentials_gone.html", signed_in=request.cookies.get(SESSION_COOKIE) is not None)
+        response = _no_store(make_response(body, 410))
+    else:
+        response = show(issued, runtime())
+    clear_handoff(response, _cookie_args())
+    return response
 
 
 @bp.post("/logout")
@@ -207,6 +228,7 @@ def sign_out() -> Response:
     # Cleared with the attributes they were set with, or a browser may keep them.
     response.delete_cookie(SESSION_COOKIE, **_cookie_args())
     response.delete_cookie(BINDING_COOKIE, **_cookie_args())
+    clear_handoff(response, _cookie_args())
     return response
 
 
@@ -230,18 +252,6 @@ def explain_roles() -> Response:
         return redirect("/", code=303)  # type: ignore[return-value]
     web, sign_in, report = explained
     body = render_template("role_refusals.html", sign_in=sign_in, report=report, csrf_token=web.csrf_token)
-    return _no_store(make_response(body))
-
-
-def credentials_page(credentials: TemporaryCredentials, csrf_token: str | None = None) -> Response:
-    body = render_template(
-        "credentials.html",
-        credentials=credentials,
-        csrf_token=csrf_token,
-        base_url=runtime().settings.base_url,
-        profile_name=credentials.claims.role_name,
-        credential_process_json=json.dumps(credentials.credential_process_json(), indent=2),
-    )
     return _no_store(make_response(body))
 
 

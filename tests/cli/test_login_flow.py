@@ -78,6 +78,7 @@ def test_login_then_every_command_that_uses_the_credentials(
     assert fake.pages[-1].body.count("You can close this tab") == 1
     assert "Profile dev: arn:aws:sts::123456789012:assumed-role/DemoDeveloper/" in done.stdout
     assert "credential_process = " in done.stderr  # the ~/.aws/config hint
+    assert "  region = us-east-1\n" in done.stderr  # the AWS CLI refuses to run without a region
 
     printed = json.loads(run("credential-process", "--profile", "dev").stdout)
     assert set(printed) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
@@ -96,12 +97,12 @@ def test_login_then_every_command_that_uses_the_credentials(
 
     exported = json.loads(run("env", "--profile", "dev", "--format", "json").stdout)
     assert exported["AWS_ACCESS_KEY_ID"] == printed["AccessKeyId"]
-    assert exported["AWS_ENDPOINT_URL"] == demo_broker.url
+    assert exported["AWS_ENDPOINT_URL_STS"] == demo_broker.url and "AWS_ENDPOINT_URL" not in exported
     assert "export AWS_SESSION_TOKEN=" in run("env", "--profile", "dev").stdout
 
     script = (
         "import os, sys; "
-        "ok = os.environ['AWS_ACCESS_KEY_ID'].startswith('ASIA') and os.environ['AWS_ENDPOINT_URL'] and "
+        "ok = os.environ['AWS_ACCESS_KEY_ID'].startswith('ASIA') and os.environ['AWS_ENDPOINT_URL_IAM'] and "
         "os.environ['AWS_CREDENTIAL_EXPIRATION'].endswith('Z') and os.environ['AWS_SESSION_TOKEN']; "
         "sys.exit(7 if ok else 1)"
     )

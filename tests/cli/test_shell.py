@@ -39,5 +39,8 @@ def test_the_variables_the_sdks_read() -> None:
         "AWS_SECRET_ACCESS_KEY": "s" * 40,
         "AWS_SESSION_TOKEN": "token.value.sig",
         "AWS_CREDENTIAL_EXPIRATION": "2026-11-30T13:00:00Z",
-        "AWS_ENDPOINT_URL": "https://sso.example.com",
+        "AWS_ENDPOINT_URL_IAM": "https://sso.example.com",
+        "AWS_ENDPOINT_URL_STS": "https://sso.example.com",
+        "AWS_ENDPOINT_URL_ORGANIZATIONS": "https://sso.example.com",
+        "AWS_ENDPOINT_URL_CLOUDTRAIL": "https://sso.example.com",
     }

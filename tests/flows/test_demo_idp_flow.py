@@ -65,6 +65,7 @@ def test_choosing_a_role_issues_credentials_that_verify(client: FlaskClient, dem
             "duration": "7200",
             "csrf_token": csrf_token(page.text),
         },
+        follow_redirects=True,
     )
     assert chosen.status_code == 200, chosen.text
     key_id = element_text(chosen.text, "access-key-id")
@@ -101,6 +102,7 @@ def test_role_outside_the_offer_is_refused(client: FlaskClient) -> None:
     refused = client.post(
         "/saml/roles",
         data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": csrf_token(page.text)},
+        follow_redirects=True,
     )
     assert refused.status_code == 403
     assert element_text(refused.text, "error-code") == "RoleNotPermitted"
@@ -109,7 +111,9 @@ def test_role_outside_the_offer_is_refused(client: FlaskClient) -> None:
 def test_role_choice_needs_the_csrf_token(client: FlaskClient) -> None:
     demo_sign_in(client, "alice", "alice-demo")
     refused = client.post(
-        "/saml/roles", data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": "forged"}
+        "/saml/roles",
+        data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": "forged"},
+        follow_redirects=True,
     )
     assert refused.status_code == 403
     assert element_text(refused.text, "error-code") == "BadCsrf"
@@ -124,6 +128,7 @@ def test_duration_above_the_chosen_role_maximum_is_capped(client: FlaskClient, d
             "duration": "43200",
             "csrf_token": csrf_token(page.text),
         },
+        follow_redirects=True,
     )
     assert chosen.status_code == 200
     claims = decode_session_token(
@@ -137,8 +142,9 @@ def test_refused_role_choices_are_audited(client: FlaskClient, demo_runtime: Run
     client.post(
         "/saml/roles",
         data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": csrf_token(page.text)},
+        follow_redirects=True,
     )
-    client.post("/saml/roles", data={"role_arn": "x", "csrf_token": "forged"})
+    client.post("/saml/roles", data={"role_arn": "x", "csrf_token": "forged"}, follow_redirects=True)
     with demo_runtime.db.transaction() as session:
         refused = [
             (e.event_name, e.error_code, e.record["userIdentity"].get("userName"))
@@ -150,9 +156,9 @@ def test_refused_role_choices_are_audited(client: FlaskClient, demo_runtime: Run
 
 def test_a_response_is_accepted_once(client: FlaskClient) -> None:
     saml_response, _ = demo_saml_response(client, "alice", "alice-demo")
-    first = client.post("/saml/acs", data={"SAMLResponse": saml_response})
+    first = client.post("/saml/acs", data={"SAMLResponse": saml_response}, follow_redirects=True)
     assert first.status_code == 200
-    second = client.post("/saml/acs", data={"SAMLResponse": saml_response})
+    second = client.post("/saml/acs", data={"SAMLResponse": saml_response}, follow_redirects=True)
     assert second.status_code == 403
     # The request was consumed by the first use; either guard refuses the second.
     assert element_text(second.text, "error-code") == "Replay"
@@ -162,7 +168,7 @@ def test_response_must_return_to_the_browser_that_started(app: Flask) -> None:
     starter = app.test_client()
     saml_response, _ = demo_saml_response(starter, "alice", "alice-demo")
     other_browser = app.test_client()
-    refused = other_browser.post("/saml/acs", data={"SAMLResponse": saml_response})
+    refused = other_browser.post("/saml/acs", data={"SAMLResponse": saml_response}, follow_redirects=True)
     assert refused.status_code == 403
     assert element_text(refused.text, "error-code") == "BrowserMismatch"
 
@@ -172,8 +178,9 @@ def test_every_outcome_is_audited(client: FlaskClient, demo_runtime: Runtime) ->
     client.post(
         "/saml/roles",
         data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoAdmin", "csrf_token": csrf_token(page.text)},
+        follow_redirects=True,
     )
-    client.post("/saml/acs", data={"SAMLResponse": "bm90IHhtbA=="})
+    client.post("/saml/acs", data={"SAMLResponse": "bm90IHhtbA=="}, follow_redirects=True)
     with demo_runtime.db.transaction() as session:
         events = [
             (e.event_name, e.error_code) for e in session.query(models.AuditEvent).order_by(models.AuditEvent.seq)
@@ -226,7 +233,10 @@ def test_signing_out_ends_the_web_session(client: FlaskClient, demo_runtime: Run
     # The role page is gone and the old form cannot issue credentials any more.
     assert client.get("/saml/roles").status_code == 303
     role = "arn:aws:iam::123456789012:role/demo/DemoDeveloper"
-    assert client.post("/saml/roles", data={"role_arn": role, "csrf_token": token}).status_code == 401
+    assert (
+        client.post("/saml/roles", data={"role_arn": role, "csrf_token": token}, follow_redirects=True).status_code
+        == 401
+    )
     # Signing out again is harmless.
     assert _sign_out(client, token).status_code == 200
     with demo_runtime.db.transaction() as session:
@@ -252,6 +262,7 @@ def test_the_credentials_and_no_role_pages_offer_sign_out(client: FlaskClient) -
     chosen = client.post(
         "/saml/roles",
         data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoReadOnly", "csrf_token": token},
+        follow_redirects=True,
     )
     assert chosen.status_code == 200
     assert f'name="csrf_token" value="{token}"' in chosen.text and 'id="sign-out"' in chosen.text

@@ -83,12 +83,16 @@ def _signed_in_broker(settings: Settings) -> FuzzBroker:
     admin = bootstrap_admin(runtime)
     browser = app.test_client()
     assertion = demo_idp(runtime).response_for("alice", None, settings.acs_url, settings.sp_entity_id)
-    page = browser.post("/saml/acs", data={"SAMLResponse": assertion, "RelayState": "/saml/roles"})
+    page = browser.post(
+        "/saml/acs", data={"SAMLResponse": assertion, "RelayState": "/saml/roles"}, follow_redirects=True
+    )
     csrf = _CSRF.search(page.get_data(as_text=True))
     role = _ROLE.search(page.get_data(as_text=True))
     cookie = browser.get_cookie(SESSION_COOKIE)
     assert csrf is not None and role is not None and cookie is not None, page.get_data(as_text=True)[:500]
-    issued = browser.post("/saml/roles", data={"role_arn": role.group(1), "csrf_token": csrf.group(1)})
+    issued = browser.post(
+        "/saml/roles", data={"role_arn": role.group(1), "csrf_token": csrf.group(1)}, follow_redirects=True
+    )
     credentials = issued.get_data(as_text=True)
     return FuzzBroker(
         runtime,

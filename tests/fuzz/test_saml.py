@@ -103,7 +103,7 @@ def test_garbled_responses_at_the_acs(
     if relay_state is not None:
         form["RelayState"] = relay_state
     client = fuzz_broker.signed_in() if signed_in else fuzz_broker.anonymous()
-    _check_page(client.post("/saml/acs", data=form), "saml acs")
+    _check_page(client.post("/saml/acs", data=form, follow_redirects=True), "saml acs")
 
 
 @fuzz_settings(30)
@@ -117,7 +117,7 @@ def test_signed_responses_with_hostile_attributes(
     form = {"SAMLResponse": _signed_response(fuzz_broker, attributes)}
     if relay_state is not None:
         form["RelayState"] = relay_state
-    _check_page(fuzz_broker.anonymous().post("/saml/acs", data=form), "saml acs (signed)")
+    _check_page(fuzz_broker.anonymous().post("/saml/acs", data=form, follow_redirects=True), "saml acs (signed)")
 
 
 @fuzz_settings(50)

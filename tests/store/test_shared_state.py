@@ -41,9 +41,9 @@ def unsolicited(idp: DemoIdp, runtime: Runtime, user: str = "alice") -> str:
 def test_assertion_used_on_one_instance_is_refused_on_the_other(two_instances: tuple[Flask, Flask, DemoIdp]) -> None:
     app_a, app_b, idp = two_instances
     response = unsolicited(idp, app_a.extensions["broker.runtime"])
-    accepted = app_a.test_client().post("/saml/acs", data={"SAMLResponse": response})
+    accepted = app_a.test_client().post("/saml/acs", data={"SAMLResponse": response}, follow_redirects=True)
     assert accepted.status_code == 200, accepted.text
-    replayed = app_b.test_client().post("/saml/acs", data={"SAMLResponse": response})
+    replayed = app_b.test_client().post("/saml/acs", data={"SAMLResponse": response}, follow_redirects=True)
     assert replayed.status_code == 403
     assert element_text(replayed.text, "error-code") == "Replay"
 
@@ -57,7 +57,7 @@ def test_concurrent_use_on_two_instances_admits_exactly_one(two_instances: tuple
     def post(app: Flask) -> None:
         client = app.test_client()
         barrier.wait()
-        statuses.append(client.post("/saml/acs", data={"SAMLResponse": response}).status_code)
+        statuses.append(client.post("/saml/acs", data={"SAMLResponse": response}, follow_redirects=True).status_code)
 
     threads = [threading.Thread(target=post, args=(app,)) for app in (app_a, app_b)]
     for thread in threads:

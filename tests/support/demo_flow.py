@@ -41,7 +41,7 @@ def demo_sign_in(client: FlaskClient, user: str, password: str, **kwargs: str) -
     data = {"SAMLResponse": saml_response}
     if relay:
         data["RelayState"] = relay
-    return client.post("/saml/acs", data=data)
+    return client.post("/saml/acs", data=data, follow_redirects=True)
 
 
 def element_text(html: str, element_id: str) -> str:

@@ -60,7 +60,7 @@ def b64(data: bytes) -> str:
     ],
 )
 def test_garbage_at_the_acs_is_refused_with_its_reason(client: FlaskClient, body: str, code: str) -> None:
-    refused = client.post("/saml/acs", data={"SAMLResponse": body})
+    refused = client.post("/saml/acs", data={"SAMLResponse": body}, follow_redirects=True)
     assert refused.status_code == 403
     assert element_text(refused.text, "error-code") == code
     assert "Traceback" not in refused.text
@@ -68,13 +68,13 @@ def test_garbage_at_the_acs_is_refused_with_its_reason(client: FlaskClient, body
 
 def test_oversized_post_is_refused(client: FlaskClient, demo_app: Flask) -> None:
     limit = demo_app.extensions["broker.runtime"].settings.saml_max_response_bytes
-    refused = client.post("/saml/acs", data={"SAMLResponse": "A" * (limit + 10_000)})
+    refused = client.post("/saml/acs", data={"SAMLResponse": "A" * (limit + 10_000)}, follow_redirects=True)
     assert refused.status_code == 413
     assert element_text(refused.text, "error-code") == "MessageTooLarge"
 
 
 def test_missing_response_is_a_clear_page(client: FlaskClient) -> None:
-    refused = client.post("/saml/acs", data={})
+    refused = client.post("/saml/acs", data={}, follow_redirects=True)
     assert refused.status_code == 400
     assert element_text(refused.text, "error-code") == "MissingResponse"
 
@@ -82,7 +82,9 @@ def test_missing_response_is_a_clear_page(client: FlaskClient) -> None:
 def test_off_site_relay_state_at_the_acs_is_refused(client: FlaskClient, demo_app: Flask) -> None:
     runtime: Runtime = demo_app.extensions["broker.runtime"]
     response = demo_idp(runtime).response_for("alice", None, runtime.settings.acs_url, runtime.settings.sp_entity_id)
-    refused = client.post("/saml/acs", data={"SAMLResponse": response, "RelayState": "https://evil.example/x"})
+    refused = client.post(
+        "/saml/acs", data={"SAMLResponse": response, "RelayState": "https://evil.example/x"}, follow_redirects=True
+    )
     assert refused.status_code == 403
     assert element_text(refused.text, "error-code") == "BadRelayState"
     assert "Location" not in refused.headers
@@ -91,7 +93,9 @@ def test_off_site_relay_state_at_the_acs_is_refused(client: FlaskClient, demo_ap
 def test_local_relay_state_is_followed(client: FlaskClient, demo_app: Flask) -> None:
     runtime: Runtime = demo_app.extensions["broker.runtime"]
     response = demo_idp(runtime).response_for("alice", None, runtime.settings.acs_url, runtime.settings.sp_entity_id)
-    followed = client.post("/saml/acs", data={"SAMLResponse": response, "RelayState": "/saml/roles"})
+    followed = client.post(
+        "/saml/acs", data={"SAMLResponse": response, "RelayState": "/saml/roles"}, follow_redirects=True
+    )
     assert followed.status_code == 200
     assert 'id="role-form"' in followed.text
 
@@ -148,7 +152,11 @@ def test_single_role_auto_selection_can_be_turned_off(
             '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*"}]}',
         )
     response = demo_idp(runtime).response_for("bob", None, settings.acs_url, settings.sp_entity_id)
-    page = create_app(runtime=runtime).test_client().post("/saml/acs", data={"SAMLResponse": response})
+    page = (
+        create_app(runtime=runtime)
+        .test_client()
+        .post("/saml/acs", data={"SAMLResponse": response}, follow_redirects=True)
+    )
     assert 'id="role-form"' in page.text
     assert page.text.count('name="role_arn"') == 1
     runtime.db.dispose()

@@ -78,7 +78,9 @@ def _signed_in_credentials(client: FlaskClient) -> tuple[str, dict[str, str]]:
     match = re.search(r'value="(arn:aws:iam::\d{12}:role/[^"]+)"', page.text)
     assert match is not None
     role_arn = match.group(1)
-    issued = client.post("/saml/roles", data={"role_arn": role_arn, "csrf_token": csrf_token(page.text)})
+    issued = client.post(
+        "/saml/roles", data={"role_arn": role_arn, "csrf_token": csrf_token(page.text)}, follow_redirects=True
+    )
     assert issued.status_code == 200, issued.text
     fields = ("access-key-id", "secret-access-key", "session-token")
     return role_arn, {name: element_text(issued.text, name) for name in fields}
@@ -91,7 +93,7 @@ def test_sign_ins_credentials_sts_iam_and_decisions_are_counted(demo_broker: Liv
         ("broker_sign_ins_total", {"outcome": "refused", "reason": "MalformedMessage"}),
     ) as sign_ins:
         role_arn, credentials = _signed_in_credentials(client)
-        refused = client.post("/saml/acs", data={"SAMLResponse": "not base64 XML"})
+        refused = client.post("/saml/acs", data={"SAMLResponse": "not base64 XML"}, follow_redirects=True)
     assert refused.status_code == 403 and element_text(refused.text, "error-code") == "MalformedMessage"
     assert sign_ins("broker_sign_ins_total", outcome="success", reason="none") == 1
     assert sign_ins("broker_sign_ins_total", outcome="refused", reason="MalformedMessage") == 1

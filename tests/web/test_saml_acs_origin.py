@@ -59,8 +59,10 @@ def client(rt: Runtime) -> FlaskClient:
 def _post(client: FlaskClient, saml_response: str, **headers: str) -> tuple[int, str, bool]:
     """(status, reason code or "", whether a browser session was opened)."""
     page = client.post("/saml/acs", data={"SAMLResponse": saml_response}, headers=headers)
-    code = element_text(page.text, "error-code") if 'id="error-code"' in page.text else ""
     opened = any("broker_session=" in value for value in page.headers.getlist("Set-Cookie"))
+    if page.status_code == 303:  # signed in: on to the role page
+        page = client.get(page.headers["Location"])
+    code = element_text(page.text, "error-code") if 'id="error-code"' in page.text else ""
     return page.status_code, code, opened
 
 

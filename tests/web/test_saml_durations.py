@@ -43,7 +43,7 @@ def client(rt: Runtime) -> FlaskClient:
 
 
 def _role_page(client: FlaskClient, keys: IdpKeys) -> str:
-    page = client.post("/saml/acs", data={"SAMLResponse": signed_response(keys, "_roles")})
+    page = client.post("/saml/acs", data={"SAMLResponse": signed_response(keys, "_roles")}, follow_redirects=True)
     assert page.status_code == 200 and 'id="role-form"' in page.text
     return csrf_token(page.text)
 
@@ -53,7 +53,9 @@ def test_the_role_form_refuses_a_duration_that_is_not_ascii_digits(
     client: FlaskClient, rt: Runtime, keys: IdpKeys, duration: str
 ) -> None:
     csrf = _role_page(client, keys)
-    page = client.post("/saml/roles", data={"role_arn": ENGINEER, "duration": duration, "csrf_token": csrf})
+    page = client.post(
+        "/saml/roles", data={"role_arn": ENGINEER, "duration": duration, "csrf_token": csrf}, follow_redirects=True
+    )
     assert page.status_code == 400
     assert element_text(page.text, "error-code") == "BadDuration"
     assert "access-key-id" not in page.text
@@ -67,7 +69,9 @@ def test_the_role_form_takes_ascii_seconds_or_nothing(
     client: FlaskClient, rt: Runtime, keys: IdpKeys, duration: str, seconds: int
 ) -> None:
     csrf = _role_page(client, keys)
-    page = client.post("/saml/roles", data={"role_arn": ENGINEER, "duration": duration, "csrf_token": csrf})
+    page = client.post(
+        "/saml/roles", data={"role_arn": ENGINEER, "duration": duration, "csrf_token": csrf}, follow_redirects=True
+    )
     assert page.status_code == 200, page.text
     assert 'id="access-key-id"' in page.text
     token = element_text(page.text, "session-token")
@@ -80,7 +84,7 @@ def test_a_signed_session_duration_that_is_not_ascii_digits_is_refused_at_the_ac
     client: FlaskClient, rt: Runtime, keys: IdpKeys, duration: str
 ) -> None:
     response = signed_response(keys, "_sd", Attr(SESSION_DURATION_ATTRIBUTE, (duration,)))
-    page = client.post("/saml/acs", data={"SAMLResponse": response})
+    page = client.post("/saml/acs", data={"SAMLResponse": response}, follow_redirects=True)
     assert page.status_code == 400
     assert element_text(page.text, "error-code") == "InvalidIdentityToken"
     assert refusals(rt, "ConsoleLogin") == [
@@ -109,7 +113,7 @@ def test_a_signed_session_duration_that_is_not_ascii_digits_is_refused_by_sts(
 
 def test_a_signed_session_duration_in_ascii_digits_is_kept(client: FlaskClient, keys: IdpKeys) -> None:
     response = signed_response(keys, "_sd-ok", Attr(SESSION_DURATION_ATTRIBUTE, ("1800",)))
-    page = client.post("/saml/acs", data={"SAMLResponse": response})
+    page = client.post("/saml/acs", data={"SAMLResponse": response}, follow_redirects=True)
     assert page.status_code == 200
     # The role form preselects the duration the IdP asked for.
     assert re.search(r'<option value="1800"\s+selected>', page.text)

@@ -114,10 +114,14 @@ def test_a_warm_sign_in_is_one_write_transaction_of_six_statements(
     # The demo IdP posts from the broker's own origin; the registered origins come from the cache.
     headers = {"Origin": demo_runtime.settings.base_url} if with_origin else {}
     assert demo_sign_in(client, "alice", "alice-demo").status_code == 200  # caches the provider
-    client.post("/saml/acs", data={"SAMLResponse": "x"}, headers=headers)  # and the registered origins
+    client.post(
+        "/saml/acs", data={"SAMLResponse": "x"}, headers=headers, follow_redirects=True
+    )  # and the registered origins
     saml_response, _ = demo_saml_response(client, "alice", "alice-demo")
     with recorded(demo_runtime) as seen:
-        page = client.post("/saml/acs", data={"SAMLResponse": saml_response}, headers=headers)
+        signed_in = client.post("/saml/acs", data={"SAMLResponse": saml_response}, headers=headers)
+    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/saml/roles"
+    page = client.get("/saml/roles")
     assert page.status_code == 200 and 'id="role-form"' in page.text
     assert seen.shapes() == [
         ("SELECT", "generations"),  # the stamp the cached provider is valid under
@@ -154,7 +158,7 @@ def test_a_provider_changed_by_another_process_applies_at_the_next_sign_in(
     with other.db.transaction() as tx:
         providers.update_saml_provider_metadata(tx, provider_arn, rotated)
     other.db.dispose()
-    refused = client.post("/saml/acs", data={"SAMLResponse": saml_response})
+    refused = client.post("/saml/acs", data={"SAMLResponse": saml_response}, follow_redirects=True)
     assert refused.status_code == 403
     assert element_text(refused.text, "error-code") == "BadSignature"
 
@@ -168,11 +172,11 @@ def test_an_unknown_issuer_is_refused_without_reading_providers(client: FlaskCli
             demo_runtime.settings.default_account_id,
             saml_provider_arn(demo_runtime.settings.default_account_id, "demo"),
         )
-    refused = client.post("/saml/acs", data={"SAMLResponse": saml_response})
+    refused = client.post("/saml/acs", data={"SAMLResponse": saml_response}, follow_redirects=True)
     assert refused.status_code == 403
     assert element_text(refused.text, "error-code") == "UnknownIssuer"
     # A made-up issuer is answered from the cached set of registered ones: no provider row is read.
     with recorded(demo_runtime) as seen:
-        again = client.post("/saml/acs", data={"SAMLResponse": saml_response})
+        again = client.post("/saml/acs", data={"SAMLResponse": saml_response}, follow_redirects=True)
     assert element_text(again.text, "error-code") == "UnknownIssuer"
     assert ("SELECT", "saml_providers") not in seen.shapes()

@@ -1,0 +1,213 @@
+"""Exit statuses of the `broker` command, through `main()` and the installed script as a shell sees them.
+
+`broker exec` exits with its command's status, and points only the APIs the broker serves at it:
+the real AWS CLI calls STS at the broker and S3 where S3 lives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import webbrowser
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from broker import __version__
+from broker.cli import cache, shell
+from broker.cli.main import main
+from broker.cli.profiles import Profile, save_profile
+from tests.cli.conftest import demo_role
+from tests.cli.demo_browser import DemoBrowser
+from tests.cli.test_login_flow import FakeBrowser
+from tests.support.brokers import LiveBroker
+
+BROKER_SCRIPT = Path(sys.executable).parent / "broker"
+AWS_CLI = Path(sys.executable).parent / "aws"
+URL = "https://sso.example.com"
+
+
+@pytest.fixture
+def cached_profile(home: Path) -> str:
+    """A profile whose cached credentials have an hour left: exec and env need no broker."""
+    save_profile(Profile(name="dev", url=URL))
+    cache.write_credentials(
+        "dev",
+        cache.Credentials(
+            access_key_id="ASIAEXAMPLEEXAMPLE01",
+            secret_access_key="s" * 40,
+            session_token="token.value.sig",
+            expiration=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+            role_arn="arn:aws:iam::123456789012:role/Engineer",
+            assumed_role_arn="arn:aws:sts::123456789012:assumed-role/Engineer/dave",
+            account_id="123456789012",
+            region="eu-west-1",
+            url=URL,
+        ),
+    )
+    return "dev"
+
+
+@pytest.mark.parametrize("status", [0, 1, 3, 42, 255])
+def test_exec_exits_with_the_commands_status(cached_profile: str, status: int) -> None:
+    code = f"import sys; sys.exit({status})"
+    assert main(["exec", "--profile", cached_profile, "--", sys.executable, "-c", code]) == status
+
+
+def test_exec_reports_a_signal_as_a_shell_does(cached_profile: str) -> None:
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"
+    assert main(["exec", "--profile", cached_profile, "--", sys.executable, "-c", code]) == 128 + 15
+
+
+def test_the_installed_script_passes_the_status_to_the_shell(cached_profile: str) -> None:
+    ran = subprocess.run(
+        [str(BROKER_SCRIPT), "exec", "--profile", cached_profile, "--", "sh", "-c", "exit 5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 5, ran.stderr
+    version = subprocess.run([str(BROKER_SCRIPT), "--version"], capture_output=True, text=True, check=False)
+    assert version.returncode == 0 and version.stdout == f"broker {__version__}\n"
+
+
+def test_exec_and_env_point_only_the_brokers_services_at_it(
+    cached_profile: str, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://elsewhere.example")  # must not leak into the child
+    dump = "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('AWS_')}))"
+    assert main(["exec", "--profile", cached_profile, "--", sys.executable, "-c", dump]) == 0
+    seen = json.loads(capfd.readouterr().out)
+    assert "AWS_ENDPOINT_URL" not in seen
+    assert {k: v for k, v in seen.items() if k.startswith("AWS_ENDPOINT_URL_")} == {
+        "AWS_ENDPOINT_URL_IAM": URL,
+        "AWS_ENDPOINT_URL_STS": URL,
+        "AWS_ENDPOINT_URL_ORGANIZATIONS": URL,
+        "AWS_ENDPOINT_URL_CLOUDTRAIL": URL,
+    }
+    assert seen["AWS_DEFAULT_REGION"] == "eu-west-1"
+
+    assert main(["env", "--profile", cached_profile, "--format", "json"]) == 0
+    exported = json.loads(capfd.readouterr().out)
+    assert "AWS_ENDPOINT_URL" not in exported
+    assert exported["AWS_ENDPOINT_URL_STS"] == URL and exported["AWS_SESSION_TOKEN"] == "token.value.sig"
+
+
+def test_the_endpoint_variables_name_every_service_the_broker_serves() -> None:
+    from broker.services.api.registry import SERVICES
+
+    assert {s.lower() for s in shell.BROKER_SERVICES} == set(SERVICES)
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "stderr"),
+    [
+        (["--version"], 0, ""),
+        (["--help"], 0, ""),
+        (["no-such-command"], 2, "No such command"),
+        (["exec", "--profile", "dev"], 2, "Missing argument"),
+        (["exec", "--profile", "nobody", "--", "true"], 1, "broker: no profile 'nobody'"),
+        (["exec", "--profile", "dev", "--", "no-such-program-here"], 1, "broker: command not found"),
+        (["env", "--profile", "dev", "--format", "csh"], 2, "Invalid value"),
+        (["env", "--profile", "nobody"], 1, "broker: no profile"),
+        (["credential-process", "--profile", "nobody"], 1, "broker: no profile"),
+        (["whoami", "--profile", "nobody"], 1, "broker: no profile"),
+        (["env", "--profile", "../x"], 1, "broker: "),
+    ],
+)
+def test_exit_statuses(
+    cached_profile: str, capsys: pytest.CaptureFixture[str], argv: list[str], status: int, stderr: str
+) -> None:
+    assert main(argv) == status
+    err = capsys.readouterr().err
+    assert stderr in err
+    assert "Traceback" not in err
+
+
+def test_credentials_and_env_succeed_with_a_live_profile(
+    cached_profile: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["credential-process", "--profile", cached_profile]) == 0
+    assert json.loads(capsys.readouterr().out)["Version"] == 1
+    assert main(["env", "--profile", cached_profile, "--format", "fish"]) == 0
+    assert "set -gx AWS_ENDPOINT_URL_IAM 'https://sso.example.com';" in capsys.readouterr().out
+
+
+class ConnectRecorder:
+    """An HTTPS proxy on 127.0.0.1 that records where each CONNECT goes and refuses it: traffic
+    meant for AWS itself shows up here and never leaves the machine."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.targets: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    first = conn.recv(4096).decode("latin-1").split("\r\n", 1)[0]
+                except OSError:
+                    continue
+                self.targets.append(first)
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture
+def connect_recorder() -> Iterator[ConnectRecorder]:
+    recorder = ConnectRecorder()
+    yield recorder
+    recorder.close()
+
+
+def test_the_aws_cli_reaches_sts_at_the_broker_and_s3_elsewhere(
+    home: Path,
+    demo_broker: LiveBroker,
+    monkeypatch: pytest.MonkeyPatch,
+    connect_recorder: ConnectRecorder,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    person = DemoBrowser(user="bob", password="bob-demo")
+    fake = FakeBrowser(lambda url: person.authorize(url, demo_role("DemoDeveloper"), "approve"))
+    monkeypatch.setattr(webbrowser, "open", fake.open)
+    assert main(["login", "--url", demo_broker.url, "--profile", "dev"]) == 0
+    fake.join()
+    capfd.readouterr()
+
+    # Anything not for the broker goes through the recorder; the broker on 127.0.0.1 is reached directly.
+    proxy = f"http://127.0.0.1:{connect_recorder.port}"
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, proxy)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("PATH", f"{AWS_CLI.parent}{os.pathsep}{os.environ['PATH']}")
+
+    assert main(["exec", "--profile", "dev", "--", "aws", "sts", "get-caller-identity", "--output", "json"]) == 0
+    identity = json.loads(capfd.readouterr().out)
+    assert identity["Arn"].startswith("arn:aws:sts::123456789012:assumed-role/DemoDeveloper/")
+    assert connect_recorder.targets == []
+
+    status = main(["exec", "--profile", "dev", "--", "aws", "s3", "ls", "--cli-connect-timeout", "5"])
+    err = capfd.readouterr().err
+    assert status == 255, err  # the AWS CLI's own status for a failed call, passed through
+    assert demo_broker.url not in err
+    assert connect_recorder.targets and all(".amazonaws.com:443" in t for t in connect_recorder.targets)
+    assert connect_recorder.targets[0].startswith("CONNECT s3.")
