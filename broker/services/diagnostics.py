@@ -164,13 +164,7 @@ def database(runtime: Runtime) -> Finding:
 
 def database_clock(runtime: Runtime) -> dt.datetime:
     """The database server's clock (for PostgreSQL, the other machine's; for SQLite, this one's)."""
-    with runtime.db.engine.connect() as connection:
-        value = connection.exec_driver_sql("SELECT CURRENT_TIMESTAMP").scalar()
-    if isinstance(value, str):  # SQLite: "YYYY-MM-DD HH:MM:SS", UTC
-        value = dt.datetime.fromisoformat(value)
-    if not isinstance(value, dt.datetime):
-        raise TypeError(f"CURRENT_TIMESTAMP gave {value!r}")
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return runtime.db.server_time()
 
 
 def clock_skew(runtime: Runtime, server_clock: Callable[[Runtime], dt.datetime] = database_clock) -> Finding:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sqlite3
 import time
@@ -241,6 +242,16 @@ class Database:
                 yield
             finally:
                 connection.exec_driver_sql(f"SELECT pg_advisory_unlock({SETUP_LOCK_KEY})")
+
+    def server_time(self) -> dt.datetime:
+        """The database server's clock, aware (PostgreSQL: its machine's; SQLite: this one's, in UTC)."""
+        with self.engine.connect() as connection:
+            value = connection.exec_driver_sql("SELECT CURRENT_TIMESTAMP").scalar()
+        if isinstance(value, str):  # SQLite: "YYYY-MM-DD HH:MM:SS", UTC
+            value = dt.datetime.fromisoformat(value)
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"CURRENT_TIMESTAMP gave {value!r}")
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
     def dispose(self) -> None:
         self.engine.dispose()
