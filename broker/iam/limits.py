@@ -11,6 +11,8 @@ from typing import Final
 
 # --- Names, paths, identifiers (inclusive min/max lengths) ---------------------------
 USER_NAME_MAX: Final = 64
+# A user name an action looks up (the model's existingUserNameType): a longer one is just not found.
+EXISTING_USER_NAME_MAX: Final = 128
 ROLE_NAME_MAX: Final = 64
 GROUP_NAME_MAX: Final = 128
 INSTANCE_PROFILE_NAME_MAX: Final = 128

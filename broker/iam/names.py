@@ -27,6 +27,7 @@ __all__ = [
     "validate_account_alias",
     "validate_authentication_code",
     "validate_duration_seconds",
+    "validate_existing_user_name",
     "validate_group_name",
     "validate_int_range",
     "validate_max_session_duration",
@@ -67,6 +68,16 @@ def validation_error(violations: Sequence[str]) -> ValidationError:
     count = len(violations)
     noun = "error" if count == 1 else "errors"
     return ValidationError(f"{count} validation {noun} detected: " + "; ".join(violations), violations)
+
+
+def length_violations(value: str, field: str, min_len: int, max_len: int, *, sensitive: bool = False) -> list[str]:
+    """AWS's words for a length out of bounds: one constraint per bound broken (AWS never says
+    "between"); a value the model marks sensitive is not quoted ("Value at 'field'")."""
+    if min_len <= len(value) <= max_len:
+        return []
+    bound = f"greater than or equal to {min_len}" if len(value) < min_len else f"less than or equal to {max_len}"
+    violation = constraint_violation(None if sensitive else value, field, f"must have length {bound}")
+    return [violation.replace("Value null at", "Value at", 1) if sensitive else violation]
 
 
 def constraint_violation(value: object, field: str, constraint: str) -> str:
@@ -147,6 +158,7 @@ class StringRule:
 
 
 validate_user_name: Final = StringRule("userName", _NAME, limits.USER_NAME_MAX)
+validate_existing_user_name: Final = StringRule("userName", _NAME, limits.EXISTING_USER_NAME_MAX)
 validate_role_name: Final = StringRule("roleName", _NAME, limits.ROLE_NAME_MAX)
 validate_group_name: Final = StringRule("groupName", _NAME, limits.GROUP_NAME_MAX)
 validate_policy_name: Final = StringRule("policyName", _NAME, limits.POLICY_NAME_MAX)

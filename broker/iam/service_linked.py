@@ -15,7 +15,7 @@ from typing import Final
 
 from broker.iam import limits
 from broker.iam.errors import AwsError
-from broker.iam.names import constraint_violation, validation_error
+from broker.iam.names import constraint_violation, length_violations, validation_error
 
 SERVICE_ROLE_PATH: Final = "/aws-service-role/"
 _SERVICE_NAME: Final = re.compile(r"[\w+=,.@-]+", re.ASCII)
@@ -103,7 +103,10 @@ def _derived(service: str) -> LinkedService | None:
 def validate_service_name(service: str | None) -> str:
     if service is None:
         raise validation_error([constraint_violation(None, "aWSServiceName", "must not be null")])
-    if not 1 <= len(service) <= 128 or not _SERVICE_NAME.fullmatch(service):
+    violations = length_violations(service, "aWSServiceName", 1, 128)
+    if violations:
+        raise validation_error(violations)
+    if not _SERVICE_NAME.fullmatch(service):
         raise validation_error(
             [constraint_violation(service, "aWSServiceName", r"must satisfy regular expression pattern: [\w+=,.@-]+")]
         )

@@ -11,7 +11,7 @@ from broker.iam import limits
 from broker.iam.entities import AccessKey
 from broker.iam.errors import AwsError
 from broker.iam.ids import new_access_key_id, new_secret_access_key
-from broker.iam.names import constraint_violation, validation_error
+from broker.iam.names import constraint_violation, length_violations, validation_error
 from broker.services.iam._common import check_quota, written_or_conflict
 from broker.services.iam.paging import Entry
 from broker.services.iam.users import get_user
@@ -30,8 +30,9 @@ class Sealer(Protocol):
 def validate_access_key_id(key_id: str | None) -> str:
     if key_id is None:
         raise validation_error([constraint_violation(None, "accessKeyId", "must not be null")])
-    if not 16 <= len(key_id) <= 128:
-        raise validation_error([constraint_violation(key_id, "accessKeyId", "must have length between 16 and 128")])
+    violations = length_violations(key_id, "accessKeyId", 16, 128)
+    if violations:
+        raise validation_error(violations)
     if not _KEY_ID.fullmatch(key_id):
         raise validation_error(
             [constraint_violation(key_id, "accessKeyId", r"must satisfy regular expression pattern: [\w]+")]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from broker.iam.names import constraint_violation, validate_int_range, validation_error
+from broker.iam.names import constraint_violation, length_violations, validate_int_range, validation_error
 from broker.store import Tx
 
 T = TypeVar("T")
@@ -57,8 +57,9 @@ def _encode(key: str) -> str:
 
 
 def _decode(marker: str) -> str:
-    if not 1 <= len(marker) <= MARKER_MAX:
-        raise validation_error([constraint_violation(marker, "marker", f"must have length between 1 and {MARKER_MAX}")])
+    violations = length_violations(marker, "marker", 1, MARKER_MAX)
+    if violations:
+        raise validation_error(violations)
     try:
         return base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):

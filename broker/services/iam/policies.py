@@ -14,6 +14,7 @@ from broker.iam.entities import Group, ManagedPolicy, PolicyVersion, Role, User
 from broker.iam.errors import AwsError
 from broker.iam.names import (
     constraint_violation,
+    length_violations,
     name_key,
     validate_policy_path,
     validate_tags,
@@ -48,10 +49,9 @@ def _enum(value: str | None, field: str, allowed: tuple[str, ...]) -> str | None
 def validate_policy_arn(policy_arn: str | None, field: str = "policyArn") -> str:
     if policy_arn is None:
         raise validation_error([constraint_violation(None, field, "must not be null")])
-    if not limits.ARN_MIN <= len(policy_arn) <= limits.ARN_MAX:
-        raise validation_error(
-            [constraint_violation(policy_arn, field, f"must have length between {limits.ARN_MIN} and {limits.ARN_MAX}")]
-        )
+    violations = length_violations(policy_arn, field, limits.ARN_MIN, limits.ARN_MAX)
+    if violations:
+        raise validation_error(violations)
     try:
         arns.parse_policy_arn(policy_arn)
     except arns.InvalidArn:

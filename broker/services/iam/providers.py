@@ -11,6 +11,7 @@ from broker.iam.entities import SamlProvider
 from broker.iam.errors import AwsError
 from broker.iam.names import (
     constraint_violation,
+    length_violations,
     name_key,
     validate_saml_provider_name,
     validate_tags,
@@ -26,12 +27,11 @@ from broker.store.iam import providers as provider_store
 def _check_metadata_length(metadata_xml: str | None) -> str:
     if metadata_xml is None:
         raise validation_error([constraint_violation(None, "sAMLMetadataDocument", "must not be null")])
-    if not limits.SAML_METADATA_MIN <= len(metadata_xml) <= limits.SAML_METADATA_MAX:
-        raise AwsError(
-            "ValidationError",
-            "1 validation error detected: Value at 'sAMLMetadataDocument' failed to "
-            f"satisfy constraint: Member must have length greater than or equal to {limits.SAML_METADATA_MIN}",
-        )
+    violations = length_violations(
+        metadata_xml, "sAMLMetadataDocument", limits.SAML_METADATA_MIN, limits.SAML_METADATA_MAX
+    )
+    if violations:
+        raise validation_error(violations)
     return metadata_xml
 
 

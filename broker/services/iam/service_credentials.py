@@ -12,7 +12,7 @@ from typing import Any
 
 from broker.iam.errors import AwsError
 from broker.iam.ids import Secret
-from broker.iam.names import constraint_violation, validation_error
+from broker.iam.names import constraint_violation, length_violations, validation_error
 from broker.services.iam._common import check_quota, written_or_conflict
 from broker.services.iam.access_keys import Sealer
 from broker.services.iam.paging import Entry
@@ -65,7 +65,10 @@ def validate_service_name(service_name: str | None) -> str:
 def validate_credential_id(credential_id: str | None) -> str:
     if credential_id is None:
         raise validation_error([constraint_violation(None, "serviceSpecificCredentialId", "must not be null")])
-    if not 20 <= len(credential_id) <= 128 or not _CREDENTIAL_ID.fullmatch(credential_id):
+    violations = length_violations(credential_id, "serviceSpecificCredentialId", 20, 128)
+    if violations:
+        raise validation_error(violations)
+    if not _CREDENTIAL_ID.fullmatch(credential_id):
         raise validation_error(
             [
                 constraint_violation(

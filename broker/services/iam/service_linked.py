@@ -7,7 +7,7 @@ import uuid
 
 from broker.iam.entities import Role
 from broker.iam.errors import AwsError
-from broker.iam.names import constraint_violation, validation_error
+from broker.iam.names import constraint_violation, length_violations, validation_error
 from broker.iam.service_linked import is_service_linked, service_linked_role, validate_description
 from broker.services.iam import roles
 from broker.services.iam._kinds import ROLE
@@ -76,10 +76,8 @@ def delete_service_linked_role(tx: Tx, account_id: str, role_name: str, now: dt.
 def validate_task_id(deletion_task_id: str | None) -> str:
     if deletion_task_id is None:
         raise validation_error([constraint_violation(None, "deletionTaskId", "must not be null")])
-    if not 1 <= len(deletion_task_id) <= _TASK_ID_MAX:
-        raise validation_error(
-            [constraint_violation(deletion_task_id, "deletionTaskId", f"must have length between 1 and {_TASK_ID_MAX}")]
-        )
+    if length_violations(deletion_task_id, "deletionTaskId", 1, _TASK_ID_MAX):
+        raise validation_error(length_violations(deletion_task_id, "deletionTaskId", 1, _TASK_ID_MAX))
     return deletion_task_id
 
 

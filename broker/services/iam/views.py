@@ -26,7 +26,7 @@ def document_out(document: str) -> str:
 def boundary_view(arn: str | None) -> dict[str, str] | None:
     if not arn:
         return None
-    return {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
+    return {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
 
 
 def _identity(label: str, entity: entities.User | entities.Group | entities.Role, unique_id: str) -> dict[str, Any]:

@@ -9,23 +9,20 @@ from collections.abc import Mapping, Sequence
 from broker.iam import limits
 from broker.iam.arn import InvalidArn, parse_policy_arn, parse_role_arn
 from broker.iam.errors import AwsError
-from broker.iam.names import constraint_violation, validation_error
+from broker.iam.names import constraint_violation, length_violations, validation_error
 from broker.policy import MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
 
 
-def required_length(name: str, value: str | None, low: int, high: int) -> str:
+def required_length(name: str, value: str | None, low: int, high: int, *, sensitive: bool = False) -> str:
     if value is None:
         raise AwsError(
             "ValidationError",
             f"1 validation error detected: Value null at '{name}' failed to satisfy "
             "constraint: Member must not be null",
         )
-    if not low <= len(value) <= high:
-        raise AwsError(
-            "ValidationError",
-            f"1 validation error detected: Value at '{name}' failed to satisfy "
-            f"constraint: Member must have length between {low} and {high}",
-        )
+    violations = length_violations(value, name, low, high, sensitive=sensitive)
+    if violations:
+        raise validation_error(violations)
     return value
 
 

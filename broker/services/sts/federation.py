@@ -15,7 +15,14 @@ from typing import Any
 from broker.iam import limits
 from broker.iam.arn import federated_user_arn
 from broker.iam.errors import AwsError
-from broker.iam.names import constraint_violation, name_key, validate_int_range, validate_tags, validation_error
+from broker.iam.names import (
+    constraint_violation,
+    length_violations,
+    name_key,
+    validate_int_range,
+    validate_tags,
+    validation_error,
+)
 from broker.services.auth import Caller, caller_user
 from broker.services.credentials import TemporaryCredentials, issue_federated_user_credentials
 from broker.services.runtime import Runtime
@@ -56,8 +63,7 @@ def _validate_name(name: str | None) -> str:
     if name is None:
         raise validation_error([constraint_violation(None, "name", "must not be null")])
     violations = []
-    if not _NAME_MIN <= len(name) <= _NAME_MAX:
-        violations.append(constraint_violation(name, "name", f"must have length between {_NAME_MIN} and {_NAME_MAX}"))
+    violations.extend(length_violations(name, "name", _NAME_MIN, _NAME_MAX))
     if not _NAME.fullmatch(name):
         violations.append(
             constraint_violation(name, "name", f"must satisfy regular expression pattern: {_NAME.pattern}")

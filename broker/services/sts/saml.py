@@ -66,7 +66,7 @@ def _validate_parameters(
     role_arn = required_length("roleArn", role_arn, limits.ARN_MIN, limits.ARN_MAX)
     principal_arn = required_length("principalArn", principal_arn, limits.ARN_MIN, limits.ARN_MAX)
     saml_assertion = required_length(
-        "sAMLAssertion", saml_assertion, limits.SAML_ASSERTION_MIN, limits.SAML_ASSERTION_MAX
+        "sAMLAssertion", saml_assertion, limits.SAML_ASSERTION_MIN, limits.SAML_ASSERTION_MAX, sensitive=True
     )
     valid_policy_arns(policy_arns)
     check_role_arn(role_arn)

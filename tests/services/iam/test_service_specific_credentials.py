@@ -141,8 +141,12 @@ def test_a_user_manages_its_own_credentials_when_allowed(broker: LiveBroker, iam
     key, secret = user_with_key(iam, "self-service", policy=policy)
     iam.create_user(UserName="someone-else")
     user = client(broker, "iam", key, secret)
-    created = user.create_service_specific_credential(ServiceName=CODECOMMIT)["ServiceSpecificCredential"]
-    assert created["UserName"] == "self-service"  # no UserName: the caller
+    # CreateServiceSpecificCredential requires UserName (AWS's model); the other four default to the caller.
+    assert error(user.create_service_specific_credential, ServiceName=CODECOMMIT)[0] == "ValidationError"
+    created = user.create_service_specific_credential(UserName="self-service", ServiceName=CODECOMMIT)[
+        "ServiceSpecificCredential"
+    ]
+    assert created["UserName"] == "self-service"
     assert len(user.list_service_specific_credentials()["ServiceSpecificCredentials"]) == 1
     code_, message = error(user.create_service_specific_credential, UserName="someone-else", ServiceName=CODECOMMIT)
     assert code_ == "AccessDenied" and "iam:CreateServiceSpecificCredential" in message

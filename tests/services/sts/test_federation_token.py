@@ -130,8 +130,8 @@ def test_federated_credentials_call_no_iam_and_no_sts_but_get_caller_identity(br
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        ({"Name": "x"}, "'name' failed to satisfy constraint: Member must have length between 2 and 32"),
-        ({"Name": "a" * 33}, "must have length between 2 and 32"),
+        ({"Name": "x"}, "'name' failed to satisfy constraint: Member must have length greater than or equal to 2"),
+        ({"Name": "a" * 33}, "must have length less than or equal to 32"),
         ({"Name": "bad name"}, "must satisfy regular expression pattern"),
         ({"Name": "ok-name", "DurationSeconds": 899}, "'durationSeconds'"),
         ({"Name": "ok-name", "DurationSeconds": 129601}, "'durationSeconds'"),

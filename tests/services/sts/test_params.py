@@ -31,8 +31,10 @@ def test_required_length_names_the_parameter() -> None:
     assert required_length("roleArn", "abc", 1, 3) == "abc"
     with pytest.raises(AwsError, match="Value null at 'roleArn'"):
         required_length("roleArn", None, 1, 3)
-    with pytest.raises(AwsError, match="length between 1 and 3"):
+    with pytest.raises(AwsError, match=r"Value 'abcd' at 'roleArn' .* length less than or equal to 3$"):
         required_length("roleArn", "abcd", 1, 3)
+    with pytest.raises(AwsError, match=r"Value at 'sAMLAssertion' .* length greater than or equal to 4$"):
+        required_length("sAMLAssertion", "abc", 4, 8, sensitive=True)
 
 
 def test_matching_shows_the_pattern_as_aws_spells_it() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from broker.iam.names import validate_group_name, validate_user_name
+from broker.iam.names import validate_existing_user_name, validate_group_name
 from broker.services.api.call import Call
 from broker.services.api.iam import shared
 from broker.services.api.iam.support import GROUP, USER, authorize_on, page, renaming
@@ -41,7 +41,7 @@ def _membership(name: Literal["AddUserToGroup", "RemoveUserFromGroup"]) -> Calla
 
     def handler(call: Call) -> None:
         group_name = GROUP.read(call.params)
-        user_name = validate_user_name(call.params.required("UserName"))
+        user_name = validate_existing_user_name(call.params.required("UserName"))
         authorize_on(call, "Group", f"iam:{name}", group_name)
         change(call.tx, call.account_id, group_name, user_name)
 

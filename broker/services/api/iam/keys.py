@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.iam.errors import AwsError
-from broker.iam.names import validate_user_name
+from broker.iam.names import validate_existing_user_name
 from broker.services.api.call import Call
 from broker.services.api.iam import shared
 from broker.services.api.iam.support import authorize_on, authorized_user, target_user_name
@@ -26,7 +26,7 @@ def create_access_key(call: Call) -> dict[str, Any]:
 
 @action("UpdateAccessKey", "iam")
 def update_access_key(call: Call) -> None:
-    name = validate_user_name(target_user_name(call), "userName")
+    name = validate_existing_user_name(target_user_name(call), "userName")
     key_id = _key_id(call)
     status = call.params.get("Status")
     authorize_on(call, "User", "iam:UpdateAccessKey", name)
@@ -35,7 +35,7 @@ def update_access_key(call: Call) -> None:
 
 @action("DeleteAccessKey", "iam")
 def delete_access_key(call: Call) -> None:
-    name = validate_user_name(target_user_name(call), "userName")
+    name = validate_existing_user_name(target_user_name(call), "userName")
     key_id = _key_id(call)
     authorize_on(call, "User", "iam:DeleteAccessKey", name)
     access_keys.delete_access_key(call.tx, call.account_id, name, key_id)

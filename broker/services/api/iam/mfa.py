@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from broker.iam.names import validate_authentication_code, validate_serial_number, validate_user_name
+from broker.iam.names import validate_authentication_code, validate_existing_user_name, validate_serial_number
 from broker.services.api.call import Call
 from broker.services.api.iam import shared
 from broker.services.api.iam.support import (
@@ -44,7 +44,7 @@ def create_virtual_mfa_device(call: Call) -> dict[str, Any]:
 
 
 def _code_pair(call: Call, action_name: str) -> mfa.CodePair:
-    name = validate_user_name(call.params.required("UserName"), "userName")
+    name = validate_existing_user_name(call.params.required("UserName"), "userName")
     serial = validate_serial_number(call.params.get("SerialNumber"))
     code1 = validate_authentication_code(call.params.get("AuthenticationCode1"), "authenticationCode1")
     code2 = validate_authentication_code(call.params.get("AuthenticationCode2"), "authenticationCode2")
@@ -66,7 +66,7 @@ def resync_mfa_device(call: Call) -> None:
 
 @action("DeactivateMFADevice", "iam")
 def deactivate_mfa_device(call: Call) -> None:
-    name = validate_user_name(target_user_name(call), "userName")
+    name = validate_existing_user_name(target_user_name(call), "userName")
     serial = validate_serial_number(call.params.get("SerialNumber"))
     authorize_on(call, "User", "iam:DeactivateMFADevice", name)
     mfa.deactivate_mfa_device(call.tx, call.account_id, name, serial)

@@ -12,7 +12,7 @@ from broker.services.api.iam.support import (
     GROUP,
     POLICY,
     ROLE,
-    USER,
+    USER_64,
     Target,
     authorize_on,
     boolean,
@@ -138,7 +138,7 @@ def _register_attachments(target: Target) -> None:
     action(f"ListAttached{label}Policies", "iam", read_only=True)(list_attached)
 
 
-for _target in (USER, GROUP, ROLE):
+for _target in (USER_64, GROUP, ROLE):
     _register_attachments(_target)
 
 

@@ -8,6 +8,7 @@ from broker.iam.errors import AwsError
 from broker.iam.numbers import parse_ascii_int
 from broker.policy import PolicyKind
 from broker.services.api.call import Call
+from broker.services.api.iam.support import arn_parameter
 from broker.services.api.params import Params
 from broker.services.api.registry import action
 from broker.services.api.shapes import XmlMap
@@ -112,7 +113,7 @@ def simulate_custom_policy(call: Call) -> dict[str, Any]:
 
 @action("SimulatePrincipalPolicy", "iam", read_only=True)
 def simulate_principal_policy(call: Call) -> dict[str, Any]:
-    source_arn = call.params.required("PolicySourceArn")
+    source_arn = arn_parameter(call.params, "PolicySourceArn")
     call.authorize("iam:SimulatePrincipalPolicy", source_arn)
     identity, boundary, account = principal_sources(call.tx, source_arn)
     if account != call.account_id:

@@ -7,10 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from broker.iam import limits
 from broker.iam.errors import AwsError
 from broker.iam.names import (
+    StringRule,
     constraint_violation,
+    length_violations,
     name_key,
+    validate_existing_user_name,
     validate_group_name,
     validate_path,
     validate_role_name,
@@ -93,6 +97,8 @@ class Target:
 
     label: ResourceLabel
     read: Callable[[Params], str]
+    # How a creating action reads the name, where the model bounds new names tighter (CreateUser).
+    read_new: Callable[[Params], str] | None = None
 
     def authorized(self, call: Call, action: str, extra: Mapping[str, Any] | None = None) -> str:
         """The entity's identifier, once ``action`` on it is allowed."""
@@ -101,12 +107,30 @@ class Target:
         return identifier
 
 
-USER = Target("User", lambda params: validate_user_name(params.required("UserName")))
+USER = Target(
+    "User",
+    lambda params: validate_existing_user_name(params.required("UserName")),
+    lambda params: validate_user_name(params.required("UserName")),
+)
+# The actions whose model bounds an existing user's name at 64 as CreateUser does (``userNameType``:
+# permissions boundaries, managed-policy attachments, service-specific credentials); the others
+# take up to 128 (``existingUserNameType``), and a longer name than any user has is just not found.
+USER_64 = Target("User", lambda params: validate_user_name(params.required("UserName")))
 GROUP = Target("Group", lambda params: validate_group_name(params.required("GroupName")))
 ROLE = Target("Role", lambda params: validate_role_name(params.required("RoleName")))
 POLICY = Target("Policy", lambda params: validate_policy_arn(params.required("PolicyArn")))
-SAML_PROVIDER = Target("SAMLProvider", lambda params: params.required("SAMLProviderArn"))
+SAML_PROVIDER = Target("SAMLProvider", lambda params: arn_parameter(params, "SAMLProviderArn"))
 MFA_DEVICE = Target("MFADevice", lambda params: validate_serial_number(params.get("SerialNumber")))
+
+
+def arn_parameter(params: Params, name: str) -> str:
+    """A required ARN parameter within the model's bounds (``arnType``: 20 to 2048 characters),
+    refused as AWS's input validation refuses it before the ARN is read."""
+    value = params.required(name)
+    violations = length_violations(value, name[:1].lower() + name[1:], limits.ARN_MIN, limits.ARN_MAX)
+    if violations:
+        raise validation_error(violations)
+    return value
 
 
 def list_resource(call: Call, resource_type: str, path_prefix: str | None) -> str:
@@ -126,7 +150,7 @@ class NewPrincipal:
 def creation(call: Call, target: Target) -> NewPrincipal:
     """CreateUser, CreateRole: the new principal's parameters, once creating it is allowed (its
     tags and permissions boundary are condition keys)."""
-    name = target.read(call.params)
+    name = (target.read_new or target.read)(call.params)
     path = call.params.get("Path")
     boundary = call.params.get("PermissionsBoundary")
     tags = call.params.tags()
@@ -166,9 +190,9 @@ def target_user_name(call: Call) -> str:
     return found
 
 
-def authorized_user(call: Call, action: str) -> str:
+def authorized_user(call: Call, action: str, validate: StringRule = validate_existing_user_name) -> str:
     """The user an access-key or MFA action names (or the caller), once ``action`` on it is allowed."""
-    name = validate_user_name(target_user_name(call), "userName")
+    name = validate(target_user_name(call), "userName")
     authorize_on(call, "User", action, name)
     return name
 

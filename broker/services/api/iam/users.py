@@ -6,7 +6,7 @@ from typing import Any
 
 from broker.services.api.call import Call
 from broker.services.api.iam import shared
-from broker.services.api.iam.support import USER, authorized_user, creation, renaming
+from broker.services.api.iam.support import USER, USER_64, authorized_user, creation, renaming
 from broker.services.api.registry import action
 from broker.services.iam import users
 from broker.services.iam.views import user_view
@@ -41,5 +41,5 @@ def update_user(call: Call) -> None:
 
 shared.register_listing(USER, users.list_users)
 shared.register_deletion(USER, users.delete_user)
-shared.register_permissions_boundary(USER)
+shared.register_permissions_boundary(USER_64)
 shared.register_tagging(USER)

@@ -41,9 +41,8 @@ def invite_account_to_organization(request: Request) -> dict[str, Any]:
         keys = [tag.get("Key") for tag in tags if isinstance(tag, dict) and isinstance(tag.get("Key"), str)]
         context = {"aws:TagKeys": keys}
     request.authorize(context=context)
-    created = request.run(
-        handshakes.invite, target=request.get("Target"), notes=request.get("Notes"), tags=tags, now=request.now()
-    )
+    target = orgs.required(request.body, "Target")  # AWS: INPUT_REQUIRED, like any required member left out
+    created = request.run(handshakes.invite, target=target, notes=request.get("Notes"), tags=tags, now=request.now())
     return {"Handshake": _view(request)(created)}
 
 

@@ -103,7 +103,10 @@ def test_user_tags(iam: Any) -> None:
 def test_user_permissions_boundary(iam: Any) -> None:
     boundary = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
     user = iam.create_user(UserName="bounded", PermissionsBoundary=boundary)["User"]
-    assert user["PermissionsBoundary"] == {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": boundary}
+    assert user["PermissionsBoundary"] == {
+        "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+        "PermissionsBoundaryArn": boundary,
+    }
     iam.delete_user_permissions_boundary(UserName="bounded")
     assert "PermissionsBoundary" not in iam.get_user(UserName="bounded")["User"]
     iam.put_user_permissions_boundary(UserName="bounded", PermissionsBoundary=boundary)
