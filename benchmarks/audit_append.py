@@ -9,6 +9,9 @@ Both sides append the same kind of event (a read-only ``GetUser`` with one resou
 - writer: each thread calls ``AuditWriter.submit``, which returns once the batch holding the
   event has committed; one transaction, one chain-head lock and one head update per batch.
 
+With ``--batch-path`` the first side is the same writer sending its batches through an ORM
+session (as before the driver path), so the two batch paths are compared.
+
 Rounds alternate the two sides (which goes first alternates too) in one process; each side's
 rate is the median of its rounds, and the ratio the median of each round's ratio. The writer's
 mean batch size is printed with it. At the end the trail is verified (the chain must hold).
@@ -136,7 +139,13 @@ def run(name: str, db: Database, args: argparse.Namespace, certs: Path) -> None:
     with db.transaction() as tx:  # as `broker init` begins a trail: verification requires it
         write_genesis(tx, load_keys(str(certs)).audit_keys, account_id="123456789012", region="us-east-1", now=_now())
     writer = AuditWriter(db)
-    sides = {"per transaction": per_transaction(db), "writer": through_writer(writer)}
+    if args.batch_path:
+        # The writer's batch through an ORM session (before) against on the driver (now).
+        baseline = AuditWriter(db)
+        baseline.on_driver = False
+        sides = {"per transaction": through_writer(baseline), "writer": through_writer(writer)}
+    else:
+        sides = {"per transaction": per_transaction(db), "writer": through_writer(writer)}
     rates: dict[str, list[float]] = {side: [] for side in sides}
     ratios: list[float] = []
     rate(sides["writer"], args.threads, 5)  # warm both up: connections, statement caches
@@ -150,13 +159,16 @@ def run(name: str, db: Database, args: argparse.Namespace, certs: Path) -> None:
         ratios.append(measured["writer"] / measured["per transaction"])
     after = writer.stats()
     writer.close()
+    if args.batch_path:
+        baseline.close()
     with Reader(db) as reader, reader.snapshot() as tx:
         report = verify_trail(tx, load_keys(str(certs)).audit_keys)
     batch = (after.events - before.events) / max(after.batches - before.batches, 1)
     old, new = statistics.median(rates["per transaction"]), statistics.median(rates["writer"])
     print(
         f"{name:<10} {args.threads} threads, {args.rounds} rounds of {args.threads * args.per_thread} events a side: "
-        f"per transaction {old:,.0f} events/s, writer {new:,.0f} events/s "
+        f"{'writer, session batches' if args.batch_path else 'per transaction'} {old:,.0f} events/s, "
+        f"writer {new:,.0f} events/s "
         f"(mean batch {batch:.1f}), ratio {statistics.median(ratios):.2f}x; "
         f"verify {'ok' if report.ok else 'FAILED'} over {report.events_checked:,} events"
     )
@@ -171,6 +183,11 @@ def main() -> None:
     parser.add_argument("--per-thread", type=int, default=100, help="events each thread appends per round and side")
     parser.add_argument("--postgres", nargs="?", const=POSTGRES_URL, default=None, metavar="URL")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only, even if PostgreSQL answers")
+    parser.add_argument(
+        "--batch-path",
+        action="store_true",
+        help="compare the writer's batches through an ORM session (first column) with on the driver",
+    )
     args = parser.parse_args()
     postgres = args.postgres
     if postgres is None and not args.no_postgres and reachable(POSTGRES_URL):
