@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import difflib
 import os
 import re
 import secrets
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from broker.cli.cache import Credentials, iso
 from broker.cli.errors import BrokerError
+from broker.cli.shell import BROKER_SERVICES
 
 MANAGED_KEYS = (
     "aws_access_key_id",
@@ -44,7 +46,9 @@ def credentials_lines(credentials: Credentials) -> list[str]:
     ]
 
 
-def replace_section_keys(text: str, section: str, new_lines: list[str]) -> str:
+def replace_section_keys(
+    text: str, section: str, new_lines: list[str], *, managed: tuple[str, ...] = MANAGED_KEYS
+) -> str:
     """``text`` with the managed keys of ``[section]`` replaced by ``new_lines`` (none: removed).
 
     A section left with nothing but blank lines is removed with its header.
@@ -69,7 +73,7 @@ def replace_section_keys(text: str, section: str, new_lines: list[str]) -> str:
     for line in lines[start + 1 : end]:
         key = _KEY.match(line)
         if key and not line[:1].isspace():
-            dropping = key.group("key").strip().lower() in MANAGED_KEYS
+            dropping = key.group("key").strip().lower() in managed
         elif line.strip() and not line[:1].isspace():
             dropping = False  # a comment line ends a value
         if not dropping:
@@ -107,12 +111,12 @@ def _read(path: Path) -> str:
         raise BrokerError(f"{path} cannot be read: {exc}") from None
 
 
-def _check_parses(path: Path, text: str) -> None:
+def _check_parses(path: Path, text: str, *, kind: str = "AWS credentials file") -> None:
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:
-        raise BrokerError(f"{path} is not a valid AWS credentials file; left it unchanged ({exc})") from None
+        raise BrokerError(f"{path} is not a valid {kind}; left it unchanged ({exc})") from None
 
 
 def write_credentials_profile(path: Path, profile: str, credentials: Credentials) -> None:
@@ -140,12 +144,96 @@ def config_mentions_profile(path: Path, profile: str) -> bool:
     return re.search(rf"credential-process\s+--profile\s+{re.escape(profile)}(\s|$)", text) is not None
 
 
+# The keys `broker login --write-config` owns in ``[profile NAME]`` of ~/.aws/config; a global
+# ``endpoint_url`` (what older versions printed) would send every service, S3 included, to the broker.
+CONFIG_KEYS = ("credential_process", "region", "services", "endpoint_url")
+
+
+def services_section(profile: str) -> str:
+    return f"broker-{profile}"
+
+
 def config_snippet(profile: str, url: str, command: str = "broker", *, region: str = "us-east-1") -> str:
-    """The ``~/.aws/config`` section `broker login` shows for a new profile; it names a region
-    because the AWS CLI refuses to run without one (and SigV4 scopes every signature to one)."""
-    return (
-        f"[profile {profile}]\n"
-        f"credential_process = {command} credential-process --profile {profile}\n"
-        f"region = {region}\n"
-        f"endpoint_url = {url}\n"
+    """The ``~/.aws/config`` sections of a profile: the installed command as its credential_process,
+    a region (the AWS CLI refuses to run without one, and SigV4 scopes every signature to one), and
+    the broker as the endpoint of the services it serves only, as `broker exec` sets them."""
+    return f"[profile {profile}]\n{''.join(_profile_lines(profile, command, region))}\n" + "".join(
+        f"{line}\n" for line in _services_lines(profile, url, header=True)
     )
+
+
+def _profile_lines(profile: str, command: str, region: str) -> list[str]:
+    return [
+        f"credential_process = {command} credential-process --profile {profile}\n",
+        f"region = {region}\n",
+        f"services = {services_section(profile)}\n",
+    ]
+
+
+def _services_lines(profile: str, url: str, *, header: bool = False) -> list[str]:
+    body = [line for name in BROKER_SERVICES for line in (f"{name.lower()} =", f"  endpoint_url = {url}")]
+    return ([f"[services {services_section(profile)}]"] if header else []) + body
+
+
+def read_exactly(path: Path) -> str:
+    """The file's text with its line endings as they are (read_text would turn CRLF into LF)."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BrokerError(f"{path} cannot be read: {exc}") from None
+
+
+def config_with_profile(path: Path, profile: str, url: str, *, region: str) -> tuple[str, str]:
+    """(the file now, the file with the profile's sections): other sections, comments and other keys
+    of the profile's section stay byte for byte."""
+    current = read_exactly(path)
+    if current:
+        _check_parses(path, current, kind="AWS config file")
+    updated = replace_section_keys(
+        current, f"profile {profile}", _profile_lines(profile, "broker", region), managed=CONFIG_KEYS
+    )
+    updated = replace_section(updated, f"services {services_section(profile)}", _services_lines(profile, url))
+    return current, updated
+
+
+def config_diff(path: Path, current: str, updated: str) -> list[str]:
+    return [
+        line.rstrip("\r\n")
+        for line in difflib.unified_diff(
+            current.splitlines(keepends=True), updated.splitlines(keepends=True), f"{path} (now)", f"{path} (new)"
+        )
+    ]
+
+
+def write_config(path: Path, current: str, updated: str) -> Path | None:
+    """Replace ``current`` by ``updated``, keeping the old file as ``config.bak`` (0600); the backup's path."""
+    if read_exactly(path) != current:
+        raise BrokerError(f"{path} changed while this command ran; left it unchanged, run it again")
+    backup = None
+    if path.exists():
+        backup = path.with_name(path.name + ".bak")
+        _atomic_write(backup, current)
+        backup.chmod(0o600)
+    _atomic_write(path, updated)
+    return backup
+
+
+def replace_section(text: str, section: str, lines: list[str]) -> str:
+    """``text`` with ``[section]``'s body replaced by ``lines`` (appended when absent)."""
+    rows = text.splitlines(keepends=True)
+    if rows and not rows[-1].endswith("\n"):
+        rows[-1] += "\n"
+    start = next(
+        (i for i, row in enumerate(rows) if (m := _HEADER.match(row)) and m.group("name").strip() == section), None
+    )
+    body = [f"{line}\n" for line in lines]
+    if start is None:
+        prefix = "".join(rows)
+        if prefix and not prefix.endswith("\n\n"):
+            prefix += "\n"
+        return prefix + f"[{section}]\n" + "".join(body)
+    end = next((i for i in range(start + 1, len(rows)) if _HEADER.match(rows[i])), len(rows))
+    trailing = ["\n"] if end < len(rows) else []
+    return "".join(rows[: start + 1] + body + trailing + rows[end:])

@@ -12,21 +12,27 @@ import click
 from broker.cli import shell
 from broker.cli.errors import BrokerError
 from broker.cli.oauth import BrokerHttp
-from broker.cli.profiles import check_profile_name
+from broker.cli.profiles import resolve_profile_name
 from broker.cli.refresh import fresh_credentials, utcnow
 from broker.cli.signing import sign_post
 
-_profile_option = click.option("--profile", "profile_name", required=True, help="Profile stored by `broker login`.")
+_profile_option = click.option(
+    "--profile", "profile_name", help="Profile stored by `broker login` (may be left out when there is only one)."
+)
+
+
+def _profile(profile_name: str | None) -> str:
+    return resolve_profile_name(profile_name, say=lambda line: click.echo(line, err=True))
 
 
 @click.command("credential-process")
 @_profile_option
-def credential_process(profile_name: str) -> None:
+def credential_process(profile_name: str | None) -> None:
     """Print credentials as the AWS SDKs' credential_process expects (Version 1 JSON).
 
     In ~/.aws/config:  credential_process = broker credential-process --profile NAME
     """
-    credentials = fresh_credentials(check_profile_name(profile_name))
+    credentials = fresh_credentials(_profile(profile_name))
     click.echo(json.dumps(credentials.credential_process_json()))
 
 
@@ -34,14 +40,14 @@ def credential_process(profile_name: str) -> None:
 @_profile_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def exec_command(ctx: click.Context, profile_name: str, command: tuple[str, ...]) -> None:
+def exec_command(ctx: click.Context, profile_name: str | None, command: tuple[str, ...]) -> None:
     """Run COMMAND with the profile's credentials in its environment, and the broker as the
     endpoint of the APIs it serves (IAM, STS, Organizations, CloudTrail; other services keep
     their usual endpoints).
 
     Exits with the command's exit status:  broker exec --profile dev -- aws sts get-caller-identity
     """
-    credentials = fresh_credentials(check_profile_name(profile_name))
+    credentials = fresh_credentials(_profile(profile_name))
     # A global endpoint set in the caller's environment would win over nothing and send every
     # service to it; the broker's own variables name only the services it serves.
     inherited = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}
@@ -62,22 +68,22 @@ def exec_command(ctx: click.Context, profile_name: str, command: tuple[str, ...]
 @click.command("env")
 @_profile_option
 @click.option("--format", "shell_format", type=click.Choice(shell.FORMATS), default="bash", show_default=True)
-def env_command(profile_name: str, shell_format: str) -> None:
+def env_command(profile_name: str | None, shell_format: str) -> None:
     """Print the profile's credentials as environment variables.
 
     bash/zsh:  eval "$(broker env --profile dev)"    fish:  broker env --profile dev --format fish | source
     PowerShell:  broker env --profile dev --format powershell | Invoke-Expression
     """
-    credentials = fresh_credentials(check_profile_name(profile_name))
+    credentials = fresh_credentials(_profile(profile_name))
     click.echo(shell.render(shell.environment(credentials), shell_format), nl=False)
 
 
 @click.command()
 @_profile_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def whoami(profile_name: str, as_json: bool) -> None:
+def whoami(profile_name: str | None, as_json: bool) -> None:
     """Ask the broker who the profile's credentials are (STS GetCallerIdentity)."""
-    credentials = fresh_credentials(check_profile_name(profile_name))
+    credentials = fresh_credentials(_profile(profile_name))
     body = b"Action=GetCallerIdentity&Version=2011-06-15"
     url = credentials.url + "/"
     headers = sign_post(url, body, credentials, service="sts", now=utcnow())

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
 import sys
 from typing import Any
 
 import click
 
-from broker.cli import awsfiles, cache, oauth, paths, sso_session
+from broker.cli import awsfiles, cache, oauth, paths, sso_session, waiting
 from broker.cli.errors import BrokerError
-from broker.cli.profiles import Profile, check_profile_name, get_profile, load_profiles, normalise_url, save_profile
+from broker.cli.profiles import (
+    Profile,
+    check_profile_name,
+    get_profile,
+    load_profiles,
+    normalise_url,
+    require_profile,
+    resolve_profile_name,
+    save_profile,
+)
 from broker.cli.refresh import live_session, remember, utcnow
+from broker.cli.role_choice import RoleChoice, ask_role
 
 
 def _say(line: str) -> None:
     click.echo(line, err=True)
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a prompt (tests replace this)."""
+    return sys.stdin.isatty()
 
 
 def _role_from_session(broker: oauth.BrokerHttp, session: cache.BrokerSession) -> str | None:
@@ -25,30 +40,38 @@ def _role_from_session(broker: oauth.BrokerHttp, session: cache.BrokerSession) -
         roles = oauth.session_info(broker, session.refresh_token).get("Roles") or []
     except oauth.TokenError:
         return None  # the session is gone: the browser will sort it out
-    arns = [str(role.get("RoleArn")) for role in roles]
-    if len(arns) == 1:
-        return arns[0]
-    if not arns:
+    choices = [RoleChoice(str(r.get("RoleArn")), str(r.get("AccountAlias") or r.get("AccountId") or "")) for r in roles]
+    if len(choices) == 1:
+        return choices[0].arn
+    if not choices:
         raise BrokerError(f"no role is available to {session.subject} at {broker.url}")
-    if not sys.stdin.isatty():
-        listed = ", ".join(arns)
+    if not _interactive():
+        listed = ", ".join(choice.arn for choice in choices)
         raise BrokerError(f"several roles are available ({listed}); choose one with --role")
     _say(f"Roles available to {session.subject}:")
-    for number, arn in enumerate(arns, 1):
-        _say(f"  {number}. {arn}")
-    choice: int = click.prompt("Role", type=click.IntRange(1, len(arns)), err=True)
-    return arns[choice - 1]
+    picked = ask_role(choices, lambda: str(click.prompt("Role (number, name or ARN)", err=True)), _say)
+    return picked.arn
 
 
 @click.command()
 @click.option("--url", help="The broker's URL, e.g. https://sso.example.com (remembered in the profile).")
-@click.option("--profile", "profile_name", required=True, help="Name to store the credentials under.")
+@click.option(
+    "--profile",
+    "profile_name",
+    help="Name to store the credentials under (may be left out to sign in again to the only profile).",
+)
 @click.option("--role", "role_arn", help="Role ARN to assume (remembered); else chosen in the browser.")
 @click.option("--duration", type=click.IntRange(900, 43200), help="Credential lifetime in seconds (900-43200).")
 @click.option("--provider", help="Identity provider to sign in with when the broker has several.")
 @click.option("--no-browser", is_flag=True, help="Print the sign-in URL instead of opening a browser.")
 @click.option("--device", is_flag=True, help="Sign in on another device with a code (SSH, containers, WSL).")
+@click.option("--yes", "-y", is_flag=True, help="Ask nothing: with --device, sign in anew even within a session.")
 @click.option("--write-aws-credentials", is_flag=True, help="Also write the profile to ~/.aws/credentials.")
+@click.option(
+    "--write-config",
+    is_flag=True,
+    help="Write the profile's section to ~/.aws/config (the diff is shown; the old file is kept as config.bak).",
+)
 @click.option(
     "--sso-session",
     "sso_session_name",
@@ -61,13 +84,15 @@ def _role_from_session(broker: oauth.BrokerHttp, session: cache.BrokerSession) -
 )
 def login(
     url: str | None,
-    profile_name: str,
+    profile_name: str | None,
     role_arn: str | None,
     duration: int | None,
     provider: str | None,
     no_browser: bool,
     device: bool,
+    yes: bool,
     write_aws_credentials: bool,
+    write_config: bool,
     sso_session_name: str | None,
     region: str,
     timeout: int,
@@ -78,10 +103,13 @@ def login(
     credentials for the profile's role directly. With --sso-session, the sign-in is the AWS SSO
     one instead, and the AWS CLI and SDKs refresh the token and the credentials on their own.
     """
-    check_profile_name(profile_name)
     if sso_session_name is not None:
+        if profile_name is None:
+            raise BrokerError("--sso-session needs --profile NAME for the profile it writes to ~/.aws/config")
+        check_profile_name(profile_name)
         _sso_login(url, profile_name, sso_session_name, region, role_arn, device, not no_browser, timeout)
         return
+    profile_name = _login_profile_name(profile_name, url)
     existing = get_profile(profile_name)
     if url:
         url = normalise_url(url)
@@ -103,6 +131,8 @@ def login(
 
     body: dict[str, Any] | None = None
     session = live_session(url, utcnow())
+    if session is not None and device and not _reuse_session_for_device(session, yes):
+        session = None  # the person asked for a new sign-in with a code; the old session is replaced below
     if session is not None:
         role = profile.role_arn or _role_from_session(broker, session)
         if role is not None:
@@ -116,18 +146,26 @@ def login(
                     raise BrokerError(f"the broker refused: {exc.description}") from None
                 cache.delete_session(url)  # ended or revoked: sign in again below
     if body is None:
-        if device:
-            body = oauth.device_login(broker, role_arn=profile.role_arn, duration=profile.duration_seconds, say=_say)
-        else:
-            body = oauth.browser_login(
-                broker,
-                role_arn=profile.role_arn,
-                duration=profile.duration_seconds,
-                provider=profile.provider,
-                open_browser=not no_browser,
-                timeout=timeout,
-                say=_say,
-            )
+        replaced = cache.read_session(url)
+        progress = waiting.Progress(sys.stderr)
+        with waiting.ctrl_c_ends("sign-in"):
+            if device:
+                body = oauth.device_login(
+                    broker, role_arn=profile.role_arn, duration=profile.duration_seconds, say=_say, progress=progress
+                )
+            else:
+                body = oauth.browser_login(
+                    broker,
+                    role_arn=profile.role_arn,
+                    duration=profile.duration_seconds,
+                    provider=profile.provider,
+                    open_browser=not no_browser,
+                    timeout=timeout,
+                    say=_say,
+                    progress=progress,
+                )
+        if replaced is not None and body.get("refresh_token") and body.get("refresh_token") != replaced.refresh_token:
+            _end_quietly(broker, replaced)  # the new sign-in takes its place: leave no orphan session at the broker
     # The role actually granted (chosen in the browser, or given) is what later refreshes ask for.
     profile = profile.but(role_arn=str(body.get("RoleArn") or profile.role_arn or "") or None)
     credentials = remember(profile, body)
@@ -138,13 +176,67 @@ def login(
     )
     if profile.write_aws_credentials:
         click.echo(f"Wrote [{profile.name}] to {paths.aws_credentials_file()}.")
-    if not awsfiles.config_mentions_profile(paths.aws_config_file(), profile.name):
-        command = "broker" if shutil.which("broker") else f"{sys.executable} -m broker.cli.main"
-        _say(f"To use it from the AWS CLI and SDKs, add to {paths.aws_config_file()}:")
+    _offer_aws_config(profile.name, url, credentials.region, write_config, yes)
+
+
+def _login_profile_name(profile_name: str | None, url: str | None) -> str:
+    """--profile, or the only profile when it is left out (and --url, if given, is that profile's broker)."""
+    if profile_name is not None:
+        return check_profile_name(profile_name)
+    profiles = load_profiles()
+    if len(profiles) == 1:
+        only = next(iter(profiles.values()))
+        if url is None or normalise_url(url) == only.url:
+            return resolve_profile_name(None, say=_say)
+        raise BrokerError(f"the only profile, {only.name}, is for {only.url}; name a new one with --profile NAME")
+    if not profiles:
+        raise BrokerError("name the profile to create with --profile NAME (and give the broker's --url)")
+    return resolve_profile_name(None, say=_say)
+
+
+def _reuse_session_for_device(session: cache.BrokerSession, yes: bool) -> bool:
+    """--device within a live session: reuse it if the person says so; --yes or no terminal signs in anew."""
+    if yes or not _interactive():
+        _say(f"Signing in anew with a code, as --device asks (replacing the broker session of {session.subject}).")
+        return False
+    return bool(
+        click.confirm(
+            f"A broker session of {session.subject} is live until {cache.iso(session.expires_at)}. Use it instead of "
+            "signing in with a code?",
+            default=True,
+            err=True,
+        )
+    )
+
+
+def _end_quietly(broker: oauth.BrokerHttp, session: cache.BrokerSession) -> None:
+    # On failure it ends on its own at its expiry; nothing refers to it any more.
+    with contextlib.suppress(BrokerError):
+        oauth.revoke(broker, session.refresh_token)
+
+
+def _offer_aws_config(profile_name: str, url: str, region: str, write: bool, yes: bool) -> None:
+    """Show the ~/.aws/config section, and write it when asked (--write-config, or yes at the prompt)."""
+    config = paths.aws_config_file()
+    if awsfiles.config_mentions_profile(config, profile_name) and not write:
+        return
+    current, updated = awsfiles.config_with_profile(config, profile_name, url, region=region)
+    if current == updated:
+        return
+    if not write and not (_interactive() and not yes):
+        _say(f"To use it from the AWS CLI and SDKs, add to {config} (or run `broker login --write-config`):")
         _say("")
-        for line in awsfiles.config_snippet(profile.name, url, command, region=credentials.region).splitlines():
-            _say(f"  {line}")
+        for line in awsfiles.config_snippet(profile_name, url, region=region).splitlines():
+            _say(f"  {line}" if line else "")
         _say("")
+        return
+    _say(f"Changes to {config}:")
+    for line in awsfiles.config_diff(config, current, updated):
+        _say(line)
+    if not write and not click.confirm(f"Write them to {config}?", default=True, err=True):
+        return
+    backup = awsfiles.write_config(config, current, updated)
+    _say(f"Wrote {config}" + (f" (the previous file is {backup})." if backup else "."))
 
 
 def _sso_login(
@@ -177,36 +269,68 @@ def _sso_login(
 
 
 @click.command()
-@click.option("--profile", "profile_name", required=True)
-def logout(profile_name: str) -> None:
-    """Drop a profile's cached credentials and sign its broker session out.
+@click.option("--profile", "profile_name", help="The profile to sign out (may be left out when there is only one).")
+@click.option("--all", "everything", is_flag=True, help="Sign out of every profile and end every broker session.")
+def logout(profile_name: str | None, everything: bool) -> None:
+    """Forget a profile's credentials; end its broker session when no other profile uses it.
 
-    Other profiles on the same broker keep their cached credentials until they expire, but can
-    no longer refresh them.
+    The broker session is shared by every profile on one broker URL: `--all` ends them all.
     """
-    check_profile_name(profile_name)
-    profile = get_profile(profile_name)
-    if profile is None:
-        raise BrokerError(f"no profile {profile_name!r} here")
-    session = cache.read_session(profile.url)
-    if session is not None:
-        try:
-            oauth.revoke(oauth.BrokerHttp(profile.url), session.refresh_token)
-        except BrokerError as exc:
-            _say(
-                f"broker: could not sign out at the broker ({exc.format_message()}); the local copy is removed "
-                f"and the session ends on its own at {cache.iso(session.expires_at)}"
-            )
-        cache.delete_session(profile.url)
+    if everything:
+        if profile_name is not None:
+            raise BrokerError("give --profile NAME or --all, not both")
+        _logout_all()
+        return
+    profile = require_profile(resolve_profile_name(profile_name, say=_say))
+    _forget_credentials(profile)
+    # Profiles signed out before (no credentials left) no longer count as using the session.
+    others = sorted(
+        name
+        for name, p in load_profiles().items()
+        if p.url == profile.url and name != profile.name and cache.credentials_path(name).exists()
+    )
+    click.echo(f"Removed the credentials of profile {profile.name}.")
+    if others:
+        click.echo(
+            f"The broker session at {profile.url} stays signed in: profiles {', '.join(others)} still use it "
+            "(`broker logout --all` ends it)."
+        )
+        return
+    if _end_session(profile.url):
+        click.echo(f"Signed out of {profile.url}.")
+
+
+def _logout_all() -> None:
+    profiles = load_profiles()
+    for profile in profiles.values():
+        _forget_credentials(profile)
+    ended = [url for url in sorted({p.url for p in profiles.values()}) if _end_session(url)]
+    names = ", ".join(sorted(profiles)) or "none"
+    click.echo(f"Removed the credentials of every profile ({names}).")
+    for url in ended:
+        click.echo(f"Signed out of {url}.")
+
+
+def _forget_credentials(profile: Profile) -> None:
     cache.delete_credentials(profile.name)
     if profile.write_aws_credentials:
         awsfiles.remove_credentials_profile(paths.aws_credentials_file(), profile.name)
-    others = sorted(name for name, p in load_profiles().items() if p.url == profile.url and name != profile.name)
-    click.echo(f"Signed out of {profile.url}; removed the credentials of profile {profile.name}.")
-    if others:
-        click.echo(
-            f"Profiles {', '.join(others)} keep their credentials until they expire; `broker login` renews them."
+
+
+def _end_session(url: str) -> bool:
+    """Revoke the broker session of ``url`` at the broker and drop the local copy; whether there was one."""
+    session = cache.read_session(url)
+    if session is None:
+        return False
+    try:
+        oauth.revoke(oauth.BrokerHttp(url), session.refresh_token)
+    except BrokerError as exc:
+        _say(
+            f"broker: could not sign out at the broker ({exc.format_message()}); the local copy is removed "
+            f"and the session ends on its own at {cache.iso(session.expires_at)}"
         )
+    cache.delete_session(url)
+    return True
 
 
 @click.command()

@@ -118,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C at a prompt: as a shell reports SIGINT
+            click.echo("broker: cancelled (Ctrl-C)", err=True)
+            return 130
         click.echo("broker: aborted", err=True)
         return 1
     except click.exceptions.Exit as exc:

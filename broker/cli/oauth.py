@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from broker.cli.errors import BrokerError
+from broker.cli.waiting import Progress
 from broker.client import transport
 
 CLIENT_ID = "broker-cli"
@@ -282,6 +283,7 @@ def browser_login(
     open_browser: bool,
     timeout: float,
     say: Callable[[str], None],
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Authorization code + PKCE through the system browser; the token response."""
     verifier = new_code_verifier()
@@ -332,7 +334,7 @@ def browser_login(
             "where this command waits."
         )
         say(f"Waiting up to {int(timeout)} s for the browser...")
-        if not server.finished.wait(timeout):
+        if not _wait_for_browser(server.finished, timeout, progress):
             raise BrokerError(
                 f"the browser did not come back within {int(timeout)} s. Run `broker login` again and open the URL "
                 "it prints (or use --device where this computer's browser cannot reach 127.0.0.1)"
@@ -350,6 +352,23 @@ def browser_login(
     return server.outcome.body
 
 
+def _wait_for_browser(finished: threading.Event, timeout: float, progress: Progress | None) -> bool:
+    """Wait for the browser's return, showing the time left; whether it came back in time."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return finished.is_set()
+            if progress is not None:
+                progress.update("Waiting for the sign-in in the browser", left)
+            if finished.wait(min(1.0, left)):
+                return True
+    finally:
+        if progress is not None:
+            progress.done()
+
+
 # --- device authorization ---------------------------------------------------------------------------
 
 
@@ -361,6 +380,7 @@ def device_login(
     say: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """RFC 8628: show a user code, poll until approved, denied or expired; the token response."""
     answer = broker.post_form(
@@ -386,7 +406,26 @@ def device_login(
     say(f"(or open {complete})")
     say(f"Waiting up to {expires_in // 60} min for the approval...")
     deadline = monotonic() + expires_in
+    try:
+        return _poll_device(broker, device_code, user_code, interval, deadline, sleep, monotonic, progress)
+    finally:
+        if progress is not None:
+            progress.done()
+
+
+def _poll_device(
+    broker: BrokerHttp,
+    device_code: str,
+    user_code: str,
+    interval: int,
+    deadline: float,
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+    progress: Progress | None,
+) -> dict[str, Any]:
     while True:
+        if progress is not None:
+            progress.update(f"Waiting for the approval of code {user_code}", deadline - monotonic())
         sleep(interval)
         try:
             return broker.token({"grant_type": GRANT_DEVICE_CODE, "device_code": device_code})

@@ -15,6 +15,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -115,6 +116,19 @@ def require_profile(name: str) -> Profile:
     if profile is None:
         raise BrokerError(f"no profile {name!r} here; run `broker login --url URL --profile {name}` first")
     return profile
+
+
+def resolve_profile_name(name: str | None, *, say: Callable[[str], None]) -> str:
+    """``--profile`` when given; else the only profile, named on stderr; else one line listing them."""
+    if name is not None:
+        return check_profile_name(name)
+    profiles = sorted(load_profiles())
+    if len(profiles) == 1:
+        say(f"broker: using profile {profiles[0]}, the only one")
+        return profiles[0]
+    if not profiles:
+        raise BrokerError("no profile here yet; run `broker login --url URL --profile NAME` first")
+    raise BrokerError(f"several profiles ({', '.join(profiles)}); choose one with --profile")
 
 
 def save_profile(profile: Profile, path: Path | None = None) -> None:

@@ -60,13 +60,19 @@ def fresh_credentials(
     warn = warn or (lambda line: click.echo(f"broker: {line}", err=True))
     profile = require_profile(profile_name)
     cached = cache.read_credentials(profile.name)
+    if cached is None:
+        # Signed out (or never signed in): a broker session other profiles keep must not sign this one back in.
+        raise BrokerError(
+            f"profile {profile.name} has no credentials (signed out, or never signed in); "
+            f"run `broker login --profile {profile.name}`"
+        )
     moment = now()
-    if cached is not None and cached.url == profile.url and cached.remaining(moment) > REFRESH_BEFORE:
+    if cached.url == profile.url and cached.remaining(moment) > REFRESH_BEFORE:
         return cached
     session = live_session(profile.url, moment)
     problem = "the broker session has ended"
     if session is not None:
-        role = profile.role_arn or (cached.role_arn if cached else None)
+        role = profile.role_arn or cached.role_arn or None
         try:
             body = oauth.refresh(oauth.BrokerHttp(profile.url), session.refresh_token, role, profile.duration_seconds)
             return remember(profile, body)
@@ -76,14 +82,14 @@ def fresh_credentials(
             problem = f"the broker refused to refresh them: {exc.description}"
         except BrokerError as exc:
             problem = exc.format_message()
-    if cached is not None and cached.url == profile.url and cached.remaining(moment) > dt.timedelta(seconds=30):
+    if cached.url == profile.url and cached.remaining(moment) > dt.timedelta(seconds=30):
         minutes = int(cached.remaining(moment).total_seconds() // 60)
         warn(
             f"profile {profile.name}: using credentials that expire in {minutes} min ({problem}); "
             f"run `broker login --profile {profile.name}` to renew them"
         )
         return cached
-    state = "have expired" if cached is not None else "are not cached"
     raise BrokerError(
-        f"the credentials of profile {profile.name} {state} and {problem}; run `broker login --profile {profile.name}`"
+        f"the credentials of profile {profile.name} have expired and {problem}; "
+        f"run `broker login --profile {profile.name}`"
     )

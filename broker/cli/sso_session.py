@@ -31,9 +31,18 @@ from urllib.parse import urlencode
 import click
 
 from broker.cli import paths
-from broker.cli.awsfiles import _atomic_write, _read
+from broker.cli.awsfiles import _atomic_write, _read, replace_section
 from broker.cli.errors import BrokerError
-from broker.cli.oauth import CALLBACK_PATH, BrokerHttp, _LoopbackServer, code_challenge, new_code_verifier
+from broker.cli.oauth import (
+    CALLBACK_PATH,
+    BrokerHttp,
+    _LoopbackServer,
+    _wait_for_browser,
+    code_challenge,
+    new_code_verifier,
+)
+from broker.cli.role_choice import RoleChoice, ask_role
+from broker.cli.waiting import Progress, ctrl_c_ends
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SCOPES = ["sso:account:access"]
@@ -107,7 +116,13 @@ def _token(broker: BrokerHttp, client: dict[str, Any], **fields: str) -> dict[st
 
 
 def _browser_tokens(
-    broker: BrokerHttp, client: dict[str, Any], *, open_browser: bool, timeout: float, say: Callable[[str], None]
+    broker: BrokerHttp,
+    client: dict[str, Any],
+    *,
+    open_browser: bool,
+    timeout: float,
+    say: Callable[[str], None],
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     verifier = new_code_verifier()
     state = secrets.token_urlsafe(24)
@@ -146,7 +161,7 @@ def _browser_tokens(
                 opened = False
         say("Opened your browser to sign in. If it did not open, visit this URL:" if opened else "Open this URL:")
         say(f"  {url}")
-        if not server.finished.wait(timeout):
+        if not _wait_for_browser(server.finished, timeout, progress):
             raise BrokerError(f"the browser did not come back within {int(timeout)} s; run `broker login` again")
         time.sleep(0.05)
     finally:
@@ -167,6 +182,7 @@ def _device_tokens(
     *,
     say: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     started = _call(
         broker,
@@ -179,10 +195,28 @@ def _device_tokens(
     say(f"(or open {started['verificationUriComplete']})")
     interval = max(1, int(started.get("interval", 5)))
     deadline = time.monotonic() + int(started["expiresIn"])
+    try:
+        return _poll_device(broker, client, str(started["deviceCode"]), interval, deadline, sleep, progress)
+    finally:
+        if progress is not None:
+            progress.done()
+
+
+def _poll_device(
+    broker: BrokerHttp,
+    client: dict[str, Any],
+    device_code: str,
+    interval: int,
+    deadline: float,
+    sleep: Callable[[float], None],
+    progress: Progress | None,
+) -> dict[str, Any]:
     while time.monotonic() < deadline:
+        if progress is not None:
+            progress.update("Waiting for the approval of the code", deadline - time.monotonic())
         sleep(interval)
         try:
-            return _token(broker, client, grantType=DEVICE_GRANT, deviceCode=str(started["deviceCode"]))
+            return _token(broker, client, grantType=DEVICE_GRANT, deviceCode=device_code)
         except SsoError as exc:
             if exc.code == "slow_down":
                 interval += 5
@@ -212,29 +246,13 @@ def _choose_role(broker: BrokerHttp, access_token: str, role_arn: str | None) ->
     if not sys.stdin.isatty():
         listed = ", ".join(f"{a}/{r}" for a, r in choices)
         raise BrokerError(f"several roles are available ({listed}); choose one with --role")
-    for number, (account_id, role_name) in enumerate(choices, 1):
-        click.echo(f"  {number}. {account_id} {role_name}", err=True)
-    picked: int = click.prompt("Role", type=click.IntRange(1, len(choices)), err=True)
-    return choices[picked - 1]
-
-
-def _replace_section(text: str, section: str, lines: list[str]) -> str:
-    """``text`` with ``[section]``'s body replaced by ``lines`` (appended when absent)."""
-    rows = text.splitlines(keepends=True)
-    if rows and not rows[-1].endswith("\n"):
-        rows[-1] += "\n"
-    start = next(
-        (i for i, row in enumerate(rows) if (m := _HEADER.match(row)) and m.group("name").strip() == section), None
+    offered = [RoleChoice(f"arn:aws:iam::{a}:role/{r}", a) for a, r in choices]
+    picked = ask_role(
+        offered,
+        lambda: str(click.prompt("Role (number, name or ARN)", err=True)),
+        lambda line: click.echo(line, err=True),
     )
-    body = [f"{line}\n" for line in lines]
-    if start is None:
-        prefix = "".join(rows)
-        if prefix and not prefix.endswith("\n\n"):
-            prefix += "\n"
-        return prefix + f"[{section}]\n" + "".join(body)
-    end = next((i for i in range(start + 1, len(rows)) if _HEADER.match(rows[i])), len(rows))
-    trailing = ["\n"] if end < len(rows) else []
-    return "".join(rows[: start + 1] + body + trailing + rows[end:])
+    return choices[offered.index(picked)]
 
 
 def write_config(
@@ -250,12 +268,12 @@ def write_config(
 ) -> None:
     text = _read(path)
     services = f"{session_name}-endpoints"
-    text = _replace_section(
+    text = replace_section(
         text,
         f"sso-session {session_name}",
         [f"sso_start_url = {start_url}", f"sso_region = {region}", f"sso_registration_scopes = {','.join(SCOPES)}"],
     )
-    text = _replace_section(
+    text = replace_section(
         text,
         f"profile {profile}",
         [
@@ -266,7 +284,7 @@ def write_config(
             f"services = {services}",
         ],
     )
-    text = _replace_section(
+    text = replace_section(
         text,
         f"services {services}",
         [line for name in ("sso_oidc", "sso", "sts") for line in (f"{name} =", f"  endpoint_url = {url}")],
@@ -298,10 +316,14 @@ def sso_login(
         cached = {}
     now = broker.clock()
     client = _registration(broker, start_url, cached if isinstance(cached, dict) else {}, now)
-    if device:
-        tokens = _device_tokens(broker, client, start_url, say=say)
-    else:
-        tokens = _browser_tokens(broker, client, open_browser=open_browser, timeout=timeout, say=say)
+    progress = Progress(sys.stderr)
+    with ctrl_c_ends("sign-in"):
+        if device:
+            tokens = _device_tokens(broker, client, start_url, say=say, progress=progress)
+        else:
+            tokens = _browser_tokens(
+                broker, client, open_browser=open_browser, timeout=timeout, say=say, progress=progress
+            )
     token_cache = {
         "startUrl": start_url,
         "region": region,

@@ -6,7 +6,12 @@ import configparser
 import stat
 from pathlib import Path
 
+import pytest
+from botocore import configloader
+
 from broker.cli import awsfiles
+from broker.cli.errors import BrokerError
+from broker.cli.shell import BROKER_SERVICES
 from tests.cli.test_cache import credentials
 
 ORIGINAL = """\
@@ -95,6 +100,90 @@ def test_the_config_snippet_and_its_detection(tmp_path: Path) -> None:
     parsed.read(path)
     assert parsed["profile dev"]["credential_process"] == "broker credential-process --profile dev"
     assert parsed["profile dev"]["region"] == "us-east-1"  # the AWS CLI refuses to run without one
+    assert "endpoint_url" not in parsed["profile dev"]  # a global endpoint would send S3 to the broker too
     eu = configparser.RawConfigParser()
     eu.read_string(awsfiles.config_snippet("dev", "https://sso.example.com", region="eu-west-1"))
     assert eu["profile dev"]["region"] == "eu-west-1"
+
+
+def test_botocore_reads_the_service_specific_endpoints_of_the_snippet(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(awsfiles.config_snippet("dev", "https://sso.example.com"))
+    loaded = configloader.load_config(str(path))
+    assert loaded["profiles"]["dev"]["services"] == "broker-dev"
+    endpoints = loaded["services"]["broker-dev"]
+    assert {name: section["endpoint_url"] for name, section in endpoints.items()} == {
+        service.lower(): "https://sso.example.com" for service in BROKER_SERVICES
+    }
+
+
+CONFIG = (
+    "# my config; keep this comment\r\n"
+    "[default]\r\n"
+    "region = eu-west-1\r\n"
+    "\r\n"
+    "[profile dev]\r\n"
+    "output = json\r\n"
+    "credential_process = python3 -m broker.cli.main credential-process --profile dev\r\n"
+    "endpoint_url = https://old.example.com\r\n"
+    "\r\n"
+    "[profile other]\r\n"
+    "region = ap-south-1\r\n"
+)
+
+
+def test_writing_the_profile_keeps_everything_else_byte_for_byte_with_a_backup(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_bytes(CONFIG.encode())
+    path.chmod(0o640)
+    current, updated = awsfiles.config_with_profile(path, "dev", "https://sso.example.com", region="us-east-1")
+    assert current == CONFIG
+    diff = awsfiles.config_diff(path, current, updated)
+    assert "-endpoint_url = https://old.example.com" in diff
+    assert "+credential_process = broker credential-process --profile dev" in diff
+    assert "+[services broker-dev]" in diff
+    backup = awsfiles.write_config(path, current, updated)
+    assert backup == tmp_path / "config.bak"
+    assert backup.read_bytes() == CONFIG.encode()
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # owner-only, as the credentials file
+    written = path.read_bytes().decode()
+    for kept in ("# my config; keep this comment\r\n", "[default]\r\nregion = eu-west-1\r\n", "output = json\r\n"):
+        assert kept in written
+    assert "[profile other]\r\nregion = ap-south-1\r\n\n[services broker-dev]\niam =\n" in written
+    parsed = configparser.RawConfigParser()
+    parsed.read_string(written)
+    assert dict(parsed["profile dev"]) == {
+        "credential_process": "broker credential-process --profile dev",
+        "region": "us-east-1",
+        "services": "broker-dev",
+        "output": "json",
+    }
+    again, unchanged = awsfiles.config_with_profile(path, "dev", "https://sso.example.com", region="us-east-1")
+    assert again == unchanged  # a second write changes nothing
+
+
+def test_a_new_config_file_is_the_snippet_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "aws" / "config"
+    current, updated = awsfiles.config_with_profile(path, "dev", "https://sso.example.com", region="us-east-1")
+    assert current == "" and updated == awsfiles.config_snippet("dev", "https://sso.example.com")
+    assert awsfiles.write_config(path, current, updated) is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_config_changed_meanwhile_or_unparseable_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text("[default]\n")
+    current, updated = awsfiles.config_with_profile(path, "dev", "https://sso.example.com", region="us-east-1")
+    path.write_text("[default]\nregion = eu-west-1\n")
+    with pytest.raises(BrokerError, match="changed while"):
+        awsfiles.write_config(path, current, updated)
+    assert path.read_text() == "[default]\nregion = eu-west-1\n"
+    path.write_text("not = a section\n")
+    with pytest.raises(BrokerError, match="not a valid AWS config file"):
+        awsfiles.config_with_profile(path, "dev", "https://sso.example.com", region="us-east-1")
+
+
+def test_the_docs_show_the_section_login_prints() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    assert awsfiles.config_snippet("dev", "https://sso.example.com") in docs

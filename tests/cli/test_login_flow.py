@@ -130,17 +130,48 @@ def test_login_then_every_command_that_uses_the_credentials(
     assert forbidden.exit_code == 1 and "is not permitted" in forbidden.stderr
     assert len(fake.urls) == 1
 
-    # Logging out revokes the broker session: nothing refreshes any more, and the cache is gone.
+    # Logging out of one profile forgets its credentials; the session stays while `ro` uses it.
     out = run("logout", "--profile", "dev")
-    assert out.exit_code == 0 and "ro keep their credentials" in out.stdout
+    assert out.exit_code == 0, out.output
+    assert f"The broker session at {demo_broker.url} stays signed in: profiles ro still use it" in out.stdout
     assert not cached.exists()
     with demo_broker.runtime.db.transaction() as session:
-        assert all(row.revoked_at is not None for row in session.query(models.CliSession))
-    after = run("credential-process", "--profile", "dev")
+        assert all(row.revoked_at is None for row in session.query(models.CliSession))
+    after = run("credential-process", "--profile", "dev")  # not signed back in by ro's session
     assert after.exit_code == 1
     assert after.stderr.startswith("broker: ") and after.stderr.count("\n") == 1
     assert "broker login --profile dev" in after.stderr
+    assert run("whoami", "--profile", "ro").exit_code == 0
+
+    # The last profile on the broker: the session is revoked at the broker too.
+    last = run("logout", "--profile", "ro")
+    assert last.exit_code == 0 and f"Signed out of {demo_broker.url}." in last.stdout
+    with demo_broker.runtime.db.transaction() as session:
+        assert all(row.revoked_at is not None for row in session.query(models.CliSession))
+    assert run("credential-process", "--profile", "ro").exit_code == 1
     assert run("roles", "--url", demo_broker.url).exit_code == 1
+
+
+def test_logout_all_ends_every_session_and_forgets_every_profile(
+    home: Path, demo_broker: LiveBroker, browser: Callable[..., FakeBrowser]
+) -> None:
+    fake = browser(role=demo_role("DemoDeveloper"))
+    assert run("login", "--url", demo_broker.url, "--profile", "dev").exit_code == 0
+    fake.join()
+    assert run("login", "--url", demo_broker.url, "--profile", "ro", "--role", demo_role("DemoReadOnly")).exit_code == 0
+    both = run("logout", "--profile", "dev", "--all")
+    assert both.exit_code == 1 and "not both" in both.stderr
+    out = run("logout", "--all")
+    assert out.exit_code == 0, out.output
+    assert "Removed the credentials of every profile (dev, ro)." in out.stdout
+    assert f"Signed out of {demo_broker.url}." in out.stdout
+    with demo_broker.runtime.db.transaction() as session:
+        assert all(row.revoked_at is not None for row in session.query(models.CliSession))
+    assert cache.read_session(demo_broker.url) is None
+    for name in ("dev", "ro"):
+        assert cache.read_credentials(name) is None
+        assert run("credential-process", "--profile", name).exit_code == 1
+    assert run("logout", "--all").exit_code == 0  # nothing left: still fine
 
 
 def test_credential_process_refreshes_before_expiry_without_a_browser(
