@@ -75,7 +75,11 @@ def env_command(profile_name: str | None, shell_format: str) -> None:
     PowerShell:  broker env --profile dev --format powershell | Invoke-Expression
     """
     credentials = fresh_credentials(_profile(profile_name))
-    click.echo(shell.render(shell.environment(credentials), shell_format), nl=False)
+    variables = shell.environment(credentials)
+    # The AWS CLI refuses to run without a region: name the broker's, unless the shell has one.
+    if "AWS_REGION" not in os.environ and "AWS_DEFAULT_REGION" not in os.environ:
+        variables["AWS_DEFAULT_REGION"] = credentials.region
+    click.echo(shell.render(variables, shell_format), nl=False)
 
 
 @click.command()

@@ -98,6 +98,10 @@ def test_exec_and_env_point_only_the_brokers_services_at_it(
     exported = json.loads(capfd.readouterr().out)
     assert "AWS_ENDPOINT_URL" not in exported
     assert exported["AWS_ENDPOINT_URL_STS"] == URL and exported["AWS_SESSION_TOKEN"] == "token.value.sig"
+    assert exported["AWS_DEFAULT_REGION"] == "eu-west-1"  # the AWS CLI refuses to run without one
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")  # a region the shell already has is kept
+    assert main(["env", "--profile", cached_profile, "--format", "json"]) == 0
+    assert "AWS_DEFAULT_REGION" not in json.loads(capfd.readouterr().out)
 
 
 def test_the_endpoint_variables_name_every_service_the_broker_serves() -> None:
