@@ -256,20 +256,7 @@ def append_batch(engine: Engine, events: Sequence[NewEvent], link: Link) -> bool
             if row is None:
                 driver.rollback()
                 return False
-            links = link(ChainHead(int(row[0]), str(row[1])), [e.record for e in events])
-            cursor.executemany(
-                statements.insert_event, [statements.event_row(e, p) for e, p in zip(events, links, strict=True)]
-            )
-            resources = [
-                (kind, name, short, e.columns["event_id"]) for e in events for kind, name, short in e.resources
-            ]
-            if resources:
-                cursor.executemany(statements.insert_resource, resources)
-            last = links[-1]
-            cursor.execute(
-                statements.move_head,
-                statements.head_row(last),
-            )
+            _write_linked(cursor, statements, row, events, link)
             cursor.execute("COMMIT")
         except BaseException:
             if driver.in_transaction:
@@ -282,6 +269,18 @@ def append_batch(engine: Engine, events: Sequence[NewEvent], link: Link) -> bool
         raw.close()
 
 
+def _write_linked(cursor: Any, statements: _BatchStatements, head: Any, events: Sequence[NewEvent], link: Link) -> None:
+    """Link ``events`` after the locked ``head`` row, insert them and their resources, move the head."""
+    links = link(ChainHead(int(head[0]), str(head[1])), [e.record for e in events])
+    cursor.executemany(
+        statements.insert_event, [statements.event_row(e, p) for e, p in zip(events, links, strict=True)]
+    )
+    resources = [(kind, name, short, e.columns["event_id"]) for e in events for kind, name, short in e.resources]
+    if resources:
+        cursor.executemany(statements.insert_resource, resources)
+    cursor.execute(statements.move_head, statements.head_row(links[-1]))
+
+
 def _finish_postgres(
     driver: Any, row: Any, statements: _BatchStatements, events: Sequence[NewEvent], link: Link
 ) -> bool:
@@ -289,19 +288,8 @@ def _finish_postgres(
         if row is None:
             driver.rollback()
             return False
-        links = link(ChainHead(int(row[0]), str(row[1])), [e.record for e in events])
-        last = links[-1]
-        resources = [(kind, name, short, e.columns["event_id"]) for e in events for kind, name, short in e.resources]
         with driver.pipeline(), driver.cursor() as cursor:
-            cursor.executemany(
-                statements.insert_event, [statements.event_row(e, p) for e, p in zip(events, links, strict=True)]
-            )
-            if resources:
-                cursor.executemany(statements.insert_resource, resources)
-            cursor.execute(
-                statements.move_head,
-                statements.head_row(last),
-            )
+            _write_linked(cursor, statements, row, events, link)
             driver.commit()
         return True
     except BaseException:
