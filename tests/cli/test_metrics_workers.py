@@ -14,8 +14,9 @@ import boto3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cli.test_serve_workers import Served, _served_by, _workers, admin_env, serving
+from tests.cli.test_serve_workers import _served_by, _workers, admin_env
 from tests.support.aws import UNCHECKED
+from tests.support.served import Served, serving
 
 __all__ = ["admin_env"]  # the fixture, used by name
 

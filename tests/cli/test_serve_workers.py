@@ -9,15 +9,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,38 +29,7 @@ from broker.store.audit.events import newest_index, records_named
 from broker.web.server import without_forwarding_headers
 from tests.support.aws import UNCHECKED
 from tests.support.brokers import free_port
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[bytes]
-    port: int
-    env: dict[str, str]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stderr(self) -> str:
-        return self.log.read_text()
-
-
-def broker_env(tmp_path: Path, keys_dir: Path, database_url: str, port: int) -> dict[str, str]:
-    certs = tmp_path / "certs"
-    if not certs.exists():
-        shutil.copytree(keys_dir, certs)
-    (tmp_path / "metadata").mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
-    return {
-        **env,
-        "BROKER_DATABASE_URL": database_url,
-        "BROKER_CERTS_DIR": str(certs),
-        "BROKER_METADATA_DIR": str(tmp_path / "metadata"),
-        "BROKER_BASE_URL": f"http://127.0.0.1:{port}",
-        # Only the digest a worker writes as it stops, so the test can tell it was written.
-        "BROKER_AUDIT_DIGEST_INTERVAL_SECONDS": "86400",
-    }
+from tests.support.served import Served, broker_env, serving
 
 
 def _command(*args: str) -> list[str]:
@@ -117,33 +82,6 @@ def _holders(pids: set[int], inodes: set[int]) -> set[int]:
         if any(link.startswith("socket:[") and int(link[8:-1]) in inodes for link in links):
             holding.add(pid)
     return holding
-
-
-@contextmanager
-def serving(env: dict[str, str], port: int, log: Path, *args: str) -> Iterator[Served]:
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            _command("serve", "--port", str(port), *args), env=env, stdout=subprocess.DEVNULL, stderr=stderr
-        )
-    served = Served(process, port, env, log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, served.stderr()
-            assert time.monotonic() < deadline, served.stderr()
-            time.sleep(0.2)
-        yield served
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.cli.test_serve_workers import Served, _sts, admin_env, serving
+from tests.cli.test_serve_workers import _sts, admin_env
 from tests.support.aws import UNCHECKED
+from tests.support.served import Served, serving
 
 __all__ = ["admin_env"]  # the fixture, used here too
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -29,9 +28,11 @@ import pytest
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from click.testing import CliRunner
 
-from tests.cli.test_serve_workers import Served, broker_env, serving
+from broker.cli.main import cli
 from tests.support.brokers import free_port, postgres_schema
+from tests.support.served import Served, broker_env, serving_several
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 ALICE_DEVELOPER = "arn:aws:iam::123456789012:role/demo/DemoDeveloper"
@@ -81,14 +82,14 @@ def pair(tmp_path: Path, keys_dir: Path) -> Iterator[Pair]:
                 "BROKER_AUDIT_DIGEST_INTERVAL_SECONDS": "3600",
             }
         )
-        initialised = run_broker(env, "init")
-        assert initialised.returncode == 0, initialised.stderr
-        made = run_broker(env, "bootstrap-admin")
-        assert made.returncode == 0, made.stderr
-        with (
-            serving(env, port_a, tmp_path / "a.log", "--threads", "8") as a,
-            serving(env, port_b, tmp_path / "b.log", "--threads", "8") as b,
-        ):
+        runner = CliRunner()  # in this process: the same commands without two interpreter start-ups
+        initialised = runner.invoke(cli, ["init"], env=env)
+        assert initialised.exit_code == 0, initialised.output
+        made = runner.invoke(cli, ["bootstrap-admin"], env=env)
+        assert made.exit_code == 0, made.output
+        threads = ("--threads", "8")
+        specs = [(env, port_a, tmp_path / "a.log", threads), (env, port_b, tmp_path / "b.log", threads)]
+        with serving_several(specs) as (a, b):
             yield Pair(a, b, json.loads(made.stdout), env)
         for log in ("a.log", "b.log"):
             assert "Traceback" not in (tmp_path / log).read_text()
@@ -278,8 +279,8 @@ def test_the_trail_stays_whole_when_one_instance_is_killed_mid_load(pair: Pair, 
         thread.start()
     while len(answered) < 60:
         threading.Event().wait(0.05)
-    pair.a.process.send_signal(signal.SIGKILL)  # no final digest, requests in flight cut
-    pair.a.process.wait(timeout=30)
+    pair.a.kill()  # no final digest, requests in flight cut
+
     for thread in threads:
         thread.join(timeout=300)
     stop.set()

@@ -38,6 +38,7 @@ from broker.store import models
 from broker.web.app import create_app
 from tests.support.brokers import free_port, make_runtime, make_settings
 from tests.support.demo_flow import demo_sign_in
+from tests.support.served import serving
 
 ACCOUNT = "123456789012"
 SESSION_NAME = "broker"
@@ -65,31 +66,10 @@ def served(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[tuple[
         BROKER_SSO_ACCESS_TOKEN_LIFETIME_SECONDS="600",
         BROKER_SSO_ROLE_CREDENTIALS_SECONDS="900",
     )
-    log = tmp_path / "serve.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "broker.cli.main", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield base_url, runtime
+        with serving(env, port, tmp_path / "serve.log"):
+            yield base_url, runtime
     finally:
-        process.kill()
-        process.wait(timeout=10)
         runtime.db.dispose()
 
 

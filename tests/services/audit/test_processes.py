@@ -45,6 +45,7 @@ class Server:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
+            start_new_session=True,  # its own process group: the master and its workers die together
         )
         deadline = time.monotonic() + 30
         while True:
@@ -67,7 +68,9 @@ class Server:
         )
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        """SIGKILL to every process of the broker at once, as a crash or `docker kill` does: a
+        worker that outlived its master would finish its requests and hide what a crash loses."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
