@@ -171,6 +171,49 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     return (psycopg.OperationalError,)
 
 
+def driver_read(engine: Engine, statement: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]] | None:
+    """The rows of one read-only ``statement`` (placeholders in the driver's own style: ``?`` on
+    SQLite, ``%s`` on psycopg), sent on a pooled connection's driver outside any transaction.
+
+    For the one statement a warm request sends: without the ORM session, its BEGIN, the statement
+    compilation and the close around it, the statement costs its round trip and little else. It
+    reads committed data as of its own execution, as every statement of a read does.
+    ``None`` when the driver fails on the statement: the connection is discarded and the caller
+    sends the statement the ordinary way, which reports the failure as every other query does
+    (a database gone is answered 503). Failing to get a connection at all raises as usual."""
+    raw = engine.raw_connection()
+    try:
+        driver: Any = raw.driver_connection
+        if engine.dialect.name == "postgresql":
+            driver.autocommit = True  # one statement, its own snapshot: no BEGIN and COMMIT round trips
+            try:
+                return [tuple(row) for row in driver.execute(statement, parameters).fetchall()]
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
+        cursor = driver.cursor()  # SQLite: isolation_level None, so the statement is its own transaction
+        try:
+            return [tuple(row) for row in cursor.execute(statement, parameters).fetchall()]
+        finally:
+            cursor.close()
+    except _STATEMENT_ERRORS:
+        raw.invalidate()
+        return None
+    finally:
+        raw.close()
+
+
+def _driver_base_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return ()
+    return (psycopg.Error,)
+
+
+_STATEMENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, *_driver_base_errors())
+
+
 class ReadOnlyViolation(RuntimeError):
     """A write attempted inside :meth:`Database.read` (a bug, never a caller's doing)."""
 

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Table, event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from broker.store.db import Tx
+from broker.store.db import Tx, driver_read
 from broker.store.models import iam as iam_models
 from broker.store.models import organizations as org_models
 
@@ -65,6 +65,12 @@ _CROSS_ACCOUNT_TABLES = frozenset(
 # A child row without an account of its own belongs to its parent's account, if the parent is loaded.
 _PARENTS = ("user", "role", "group", "policy")
 _READ = text("SELECT scope, value FROM generations WHERE scope = :account OR scope = '*'")
+# The same statement for the driver itself, by placeholder style (see _counters).
+_DRIVER_READ = {
+    "qmark": "SELECT scope, value FROM generations WHERE scope = ? OR scope = '*'",
+    "format": "SELECT scope, value FROM generations WHERE scope = %s OR scope = '*'",
+    "pyformat": "SELECT scope, value FROM generations WHERE scope = %s OR scope = '*'",
+}
 # Upsert-and-increment, spelled the same on SQLite (3.24+) and PostgreSQL.
 _BUMP = text(
     "INSERT INTO generations (scope, value) VALUES (:scope, 1) "
@@ -89,11 +95,30 @@ def stamp(tx: Tx, account_id: str) -> Stamp | None:
     memo: dict[str, Stamp] = tx.info.setdefault(_STAMPS, {})
     found = memo.get(account_id)
     if found is None:
-        # Core, on the transaction's connection: this runs on every request, the ORM adds nothing.
-        rows = tx.connection().execute(_READ, {"account": account_id})
-        values = {scope: int(value) for scope, value in rows}
+        values = {scope: int(value) for scope, value in _counters(tx, account_id)}
         found = memo[account_id] = Stamp(values.get(account_id, 0), values.get(EVERYWHERE, 0))
     return found
+
+
+def _counters(tx: Tx, account_id: str) -> list[Any]:
+    """The (scope, value) rows of ``account_id`` and ``*``.
+
+    A read that has sent nothing yet (every warm request: the stamp is its first statement and,
+    all else being cached, its only one) reads them on a pooled driver connection directly, which
+    costs the round trip and not the session's machinery around it. Its later statements, if it
+    misses, run on its own connection and see data at least as new as the stamp, never older: an
+    entry is only ever stored under a stamp its data is no older than, which is what makes it
+    safe to serve to a request reading the same stamp. A transaction that holds a connection (a
+    unit of work, or a read past its first statement) reads on that connection, as before."""
+    if not tx.in_transaction():
+        bind: Any = tx.get_bind()
+        statement = _DRIVER_READ.get(bind.dialect.paramstyle)
+        if statement is not None:
+            rows = driver_read(bind, statement, (account_id,))
+            if rows is not None:
+                return rows
+    # Core, on the transaction's connection: the ORM adds nothing here.
+    return list(tx.connection().execute(_READ, {"account": account_id}))
 
 
 def invalidate_everywhere(tx: Tx) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, update
 
 from broker.store import models
 from broker.store.auth import record_key_use
-from broker.store.db import Database, ReadOnlyViolation
+from broker.store.db import Database, ReadOnlyViolation, driver_read
 from broker.store.federation import mark_role_used
 from broker.store.generations import EVERYWHERE, Stamp, stamp, unchanged
 from broker.store.iam.accounts import ensure_account
@@ -158,3 +158,26 @@ def test_a_read_refuses_to_write(db: Database) -> None:
         tx.execute(update(models.Account).values(alias="changed"))
     with db.read() as tx:  # and reads as usual
         assert stamp(tx, ACCOUNT) is not None
+
+
+def test_a_first_read_and_a_unit_of_work_read_the_same_stamp(db: Database) -> None:
+    """A read's stamp comes from a pooled driver connection (its first statement); a unit of work's
+    from its own connection. Both see the same counters, before and after a change."""
+    for _ in range(2):
+        with db.transaction() as tx:
+            in_unit_of_work = stamp(tx, ACCOUNT)
+        assert in_unit_of_work == current(db)
+        add_user(db, f"u{in_unit_of_work.account if in_unit_of_work else 0}")
+    with db.read() as tx:
+        tx.get(models.Account, ACCOUNT)  # the read holds a connection now: the stamp is read on it
+        assert stamp(tx, ACCOUNT) == current(db)
+
+
+def test_a_statement_the_driver_refuses_falls_back_to_the_ordinary_path(db: Database) -> None:
+    assert driver_read(db.engine, "SELECT no_such_column FROM generations", ()) is None
+    before = current(db)
+    add_user(db, "after-a-refusal")  # the pool still serves, and the discarded connection is gone
+    assert current(db).account == before.account + 1
+    mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
+    rows = driver_read(db.engine, f"SELECT scope, value FROM generations WHERE scope = {mark}", (ACCOUNT,))  # noqa: S608
+    assert rows == [(ACCOUNT, before.account + 1)]
