@@ -22,7 +22,7 @@ from broker.cli.profiles import (
     save_profile,
 )
 from broker.cli.refresh import live_session, remember, utcnow
-from broker.cli.role_choice import RoleChoice, ask_role
+from broker.cli.role_choice import ROLE_PROMPT, RoleChoice, ask_role
 
 
 def _say(line: str) -> None:
@@ -40,7 +40,7 @@ def _role_from_session(broker: oauth.BrokerHttp, session: cache.BrokerSession) -
         roles = oauth.session_info(broker, session.refresh_token).get("Roles") or []
     except oauth.TokenError:
         return None  # the session is gone: the browser will sort it out
-    choices = [RoleChoice(str(r.get("RoleArn")), str(r.get("AccountAlias") or r.get("AccountId") or "")) for r in roles]
+    choices = [_role_choice(r) for r in roles]
     if len(choices) == 1:
         return choices[0].arn
     if not choices:
@@ -49,8 +49,19 @@ def _role_from_session(broker: oauth.BrokerHttp, session: cache.BrokerSession) -
         listed = ", ".join(choice.arn for choice in choices)
         raise BrokerError(f"several roles are available ({listed}); choose one with --role")
     _say(f"Roles available to {session.subject}:")
-    picked = ask_role(choices, lambda: str(click.prompt("Role (number, name or ARN)", err=True)), _say)
+    picked = ask_role(choices, lambda: str(click.prompt(ROLE_PROMPT, err=True)), _say)
     return picked.arn
+
+
+def _role_choice(role: dict[str, Any]) -> RoleChoice:
+    """A role of the broker session's ``Roles``, as the prompt and the roles table name it."""
+    return RoleChoice(
+        str(role.get("RoleArn")),
+        str(role.get("AccountId") or ""),
+        account_alias=str(role.get("AccountAlias") or "") or None,
+        account_name=str(role.get("AccountName") or "") or None,
+        description=str(role.get("Description") or ""),
+    )
 
 
 @click.command()
@@ -366,7 +377,7 @@ def roles(url: str | None, profile_name: str | None, as_json: bool) -> None:
     rows += [
         (
             str(r.get("RoleArn")),
-            str(r.get("AccountAlias") or r.get("AccountId")),
+            _role_choice(r).account,
             f"{int(r.get('MaxSessionDuration') or 0) // 60} min",
             str(r.get("Description") or ""),
         )

@@ -8,7 +8,7 @@ import sys
 import click
 
 from broker import __version__
-from broker.cli import _runtime
+from broker.cli import _runtime, waiting
 from broker.cli.audit import audit
 from broker.cli.credential_commands import credential_process, env_command, exec_command, whoami
 from broker.cli.doctor import doctor
@@ -110,6 +110,24 @@ cli.add_command(doctor)
 cli.add_command(sessions)
 
 
+def _aborted(abort: click.exceptions.Abort) -> int:
+    """Ctrl-C (anywhere, a prompt included) exits 130, as a shell reports SIGINT; the input ending at
+    a prompt exits 1. Click turns both into Abort: outside a prompt ``from`` the interruption, and at
+    a prompt while handling it (``raise Abort() from None`` keeps it as the context)."""
+    at_prompt = abort.__cause__ is None and abort.__context__ is not None
+    reason = abort.__context__ if at_prompt else abort.__cause__
+    if at_prompt:
+        click.echo(err=True)  # end the prompt's line, and the ^C or ^D the terminal echoed on it
+    if isinstance(reason, KeyboardInterrupt):
+        click.echo("broker: cancelled (Ctrl-C)", err=True)
+        return waiting.INTERRUPTED
+    if isinstance(reason, EOFError):
+        click.echo("broker: aborted: the input ended before the question was answered", err=True)
+        return 1
+    click.echo("broker: aborted", err=True)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; its exit status is returned, never raised (``broker exec``'s is its child's)."""
     try:
@@ -119,11 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except click.exceptions.Abort as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C at a prompt: as a shell reports SIGINT
-            click.echo("broker: cancelled (Ctrl-C)", err=True)
-            return 130
-        click.echo("broker: aborted", err=True)
-        return 1
+        return _aborted(exc)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except DatabaseUnavailable as exc:  # any command that opens the database

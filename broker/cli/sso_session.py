@@ -41,7 +41,7 @@ from broker.cli.oauth import (
     code_challenge,
     new_code_verifier,
 )
-from broker.cli.role_choice import RoleChoice, ask_role
+from broker.cli.role_choice import ROLE_PROMPT, RoleChoice, ask_role
 from broker.cli.waiting import Progress, ctrl_c_ends
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -234,8 +234,11 @@ def _choose_role(broker: BrokerHttp, access_token: str, role_arn: str | None) ->
         return matched.group("account"), matched.group("name")
     bearer = {"x-amz-sso_bearer_token": access_token}
     choices: list[tuple[str, str]] = []
+    account_names: dict[str, str | None] = {}
     for account in _call(broker, "GET", "/assignment/accounts?max_result=100", headers=bearer).get("accountList", []):
         account_id = str(account["accountId"])
+        # The portal names an account by its id when it has neither name nor alias.
+        account_names[account_id] = str(account.get("accountName") or "") or None
         query = urlencode({"account_id": account_id, "max_result": 100})
         for role in _call(broker, "GET", f"/assignment/roles?{query}", headers=bearer).get("roleList", []):
             choices.append((account_id, str(role["roleName"])))
@@ -246,10 +249,13 @@ def _choose_role(broker: BrokerHttp, access_token: str, role_arn: str | None) ->
     if not sys.stdin.isatty():
         listed = ", ".join(f"{a}/{r}" for a, r in choices)
         raise BrokerError(f"several roles are available ({listed}); choose one with --role")
-    offered = [RoleChoice(f"arn:aws:iam::{a}:role/{r}", a) for a, r in choices]
+    offered = [
+        RoleChoice(f"arn:aws:iam::{a}:role/{r}", a, account_name=account_names[a] if account_names[a] != a else None)
+        for a, r in choices
+    ]
     picked = ask_role(
         offered,
-        lambda: str(click.prompt("Role (number, name or ARN)", err=True)),
+        lambda: str(click.prompt(ROLE_PROMPT, err=True)),
         lambda line: click.echo(line, err=True),
     )
     return choices[offered.index(picked)]

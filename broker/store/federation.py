@@ -70,6 +70,8 @@ class TrustingRole:
     description: str
     trust_policy: str
     max_session_duration: int
+    # The account's name as Organizations knows it (CreateAccount); None when it has none.
+    account_name: str | None = None
 
 
 # The columns of ProviderRecord: a sign-in reads values, so no ORM instance is built for it.
@@ -122,10 +124,12 @@ def provider_entity_ids(tx: Tx) -> set[str]:
     return set(tx.scalars(select(_PROVIDER.entity_id).distinct()))
 
 
-# What a sign-in reads of a role: the columns of TrustingRole, and the account's alias (outer join).
+# What a sign-in reads of a role: the columns of TrustingRole, and the account's alias and name
+# (outer join: one statement however many accounts the roles are in).
 _TRUSTING_COLUMNS = (
     models.Role.account_id,
     models.Account.alias,
+    models.Account.name.label("account_name"),
     models.Role.role_id,
     models.Role.name,
     models.Role.arn,
@@ -158,6 +162,8 @@ def _trusting_role(row: Any) -> TrustingRole:
         description=row.description,
         trust_policy=row.trust_policy,
         max_session_duration=row.max_session_duration,
+        # A name that only repeats the id (as some set-ups write it) says nothing more.
+        account_name=row.account_name if row.account_name and row.account_name != row.account_id else None,
     )
 
 

@@ -45,18 +45,21 @@ def duration_choices(max_seconds: int, default: int) -> list[tuple[int, str]]:
 def role_form(offers: Sequence[RoleOffer], requested_duration: int | None) -> dict[str, Any]:
     """What a role-choice form shows: the offers grouped by account, and the durations to pick from."""
     grouped: dict[str, list[RoleOffer]] = defaultdict(list)
-    aliases: dict[str, str | None] = {}
     for offer in offers:
         grouped[offer.account_id].append(offer)
-        aliases[offer.account_id] = offer.account_alias
     longest = max((o.max_session_duration for o in offers), default=_DEFAULT_DURATION)
     default = min(requested_duration or _DEFAULT_DURATION, longest)
     return {
         "offers": offers,
-        "accounts": [({"id": a, "alias": aliases[a]}, grouped[a]) for a in sorted(grouped)],
+        "accounts": [(_account(grouped[a][0]), grouped[a]) for a in sorted(grouped)],
         "durations": duration_choices(longest, default),
         "default_duration": default,
     }
+
+
+def _account(offer: RoleOffer) -> dict[str, str | None]:
+    """How a role form names an account: its Organizations name and alias, when it has them, and its id."""
+    return {"id": offer.account_id, "alias": offer.account_alias, "name": offer.account_name}
 
 
 @bp.get("/")

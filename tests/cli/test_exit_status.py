@@ -9,10 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import pty
+import select
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +27,7 @@ from broker import __version__
 from broker.cli import cache, shell
 from broker.cli.main import main
 from broker.cli.profiles import Profile, save_profile
+from broker.cli.role_choice import ROLE_PROMPT
 from tests.cli.conftest import demo_role
 from tests.cli.demo_browser import DemoBrowser
 from tests.cli.test_login_flow import FakeBrowser
@@ -215,3 +220,93 @@ def test_the_aws_cli_reaches_sts_at_the_broker_and_s3_elsewhere(
     assert demo_broker.url not in err
     assert connect_recorder.targets and all(".amazonaws.com:443" in t for t in connect_recorder.targets)
     assert connect_recorder.targets[0].startswith("CONNECT s3.")
+
+
+class AtPrompt:
+    """`broker` (the installed script) with a terminal for stdin, read until it asks ``question``;
+    killed, if it still runs, when the block ends."""
+
+    def __init__(self, argv: list[str], question: str) -> None:
+        self.argv = [str(BROKER_SCRIPT), *argv]
+        self.question = question.encode()
+        self.said = b""
+
+    def __enter__(self) -> AtPrompt:
+        self.terminal, stdin = pty.openpty()  # a prompt is only put to a terminal
+        self.process = subprocess.Popen(
+            self.argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ
+        )
+        os.close(stdin)
+        assert self.process.stderr is not None
+        deadline = time.monotonic() + 60
+        while not self.said.rstrip().endswith(self.question):
+            ready, _, _ = select.select([self.process.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self.process.stderr.fileno(), 4096) if ready else b""
+            assert chunk, f"no {self.question!r} before the end: {self.said.decode()}"
+            self.said += chunk
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate()
+        os.close(self.terminal)
+
+    def _waiting_for_input(self) -> None:
+        """Until the process sleeps in its read of the answer: a signal sent between the prompt's
+        write and that read is only seen once the read returns (a person would press Ctrl-C again)."""
+        stat = Path(f"/proc/{self.process.pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.read_text().rpartition(")")[2].split()[0] != "S":
+            assert time.monotonic() < deadline, "the process never waited for the answer"
+            time.sleep(0.01)
+
+    def end(self, how: str) -> tuple[int, str, str]:
+        """Ctrl-C (SIGINT, as the terminal sends it) or the end of input (^D); the status and what followed."""
+        self._waiting_for_input()
+        if how == "ctrl-c":
+            self.process.send_signal(signal.SIGINT)
+        else:
+            os.write(self.terminal, b"\x04")
+        stdout, stderr = self.process.communicate(timeout=30)
+        return self.process.returncode, stdout.decode(), stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "message"),
+    [
+        ("ctrl-c", 130, "broker: cancelled (Ctrl-C)\n"),
+        ("eof", 1, "broker: aborted: the input ended before the question was answered\n"),
+    ],
+)
+@pytest.mark.parametrize("prompt", ["role", "write-config"])
+def test_ctrl_c_at_a_prompt_exits_130_and_the_end_of_input_1(
+    home: Path,
+    demo_broker: LiveBroker,
+    monkeypatch: pytest.MonkeyPatch,
+    prompt: str,
+    how: str,
+    status: int,
+    message: str,
+) -> None:
+    person = DemoBrowser(user="bob", password="bob-demo")
+    fake = FakeBrowser(lambda url: person.authorize(url, demo_role("DemoDeveloper"), "approve"))
+    monkeypatch.setattr(webbrowser, "open", fake.open)
+    assert main(["login", "--url", demo_broker.url, "--profile", "dev"]) == 0  # a broker session, no config
+    fake.join()
+    if prompt == "role":  # a new profile without --role: which of bob's roles?
+        waiting = AtPrompt(["login", "--url", demo_broker.url, "--profile", "ro"], f"{ROLE_PROMPT}:")
+        shown = f"  2. {demo_role('DemoReadOnly')}  ("
+    else:  # the profile again at a terminal: the ~/.aws/config section is offered
+        waiting = AtPrompt(["login", "--profile", "dev"], "[Y/n]:")
+        shown = "+credential_process = broker credential-process --profile dev"
+    with waiting:
+        assert shown in waiting.said.decode()
+        returned, stdout, stderr = waiting.end(how)
+    assert returned == status
+    assert stderr == "\n" + message  # the prompt's line ended, then one line
+    assert "Traceback" not in waiting.said.decode() + stderr
+    if prompt == "role":
+        assert stdout == "" and cache.read_credentials("ro") is None
+    else:
+        assert stdout.startswith("Profile dev: ") and not (home / ".aws" / "config").exists()

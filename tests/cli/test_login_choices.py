@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import io
+import json
 import os
 import signal
 import stat
@@ -23,12 +24,15 @@ from broker.cli.awsfiles import config_snippet
 from broker.cli.main import cli, main
 from broker.services.cli_auth import device
 from broker.store import models
-from tests.cli.conftest import demo_role
+from tests.cli.conftest import DEMO_ACCOUNT, demo_role
 from tests.cli.demo_browser import DemoBrowser, Visit
 from tests.cli.test_login_flow import FakeBrowser, browser, run
+from tests.services.federation.corp import trust_role
 from tests.support.brokers import LiveBroker
 
 __all__ = ["browser"]  # the fixture, shared with test_login_flow
+
+PRODUCTION = "210987654321"
 
 
 def test_the_only_profile_needs_no_profile_option(
@@ -81,6 +85,34 @@ def test_the_role_prompt_takes_a_name(
     # At a terminal the ~/.aws/config section is offered with its diff; "n" leaves the file alone.
     assert "+credential_process = broker credential-process --profile ro" in done.stderr
     assert "Write them to" in done.stderr and not (home / ".aws" / "config").exists()
+    assert len(fake.urls) == 1
+
+
+def test_the_role_prompt_takes_words_of_the_account_name(
+    home: Path, demo_broker: LiveBroker, browser: Callable[..., FakeBrowser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = demo_broker.runtime
+    with runtime.db.transaction() as session:  # an account as Organizations' CreateAccount names it
+        session.add(models.Account(id=PRODUCTION, alias=None, name="Production", created_at=runtime.now()))
+    for role in ("Deployer", "Auditor"):
+        trust_role(runtime, PRODUCTION, role, f"arn:aws:iam::{DEMO_ACCOUNT}:saml-provider/demo")
+    fake = browser(role=demo_role("DemoDeveloper"))
+    assert run("login", "--url", demo_broker.url, "--profile", "dev").exit_code == 0
+    fake.join()
+    listed = json.loads(run("roles", "--url", demo_broker.url, "--json").stdout)["Roles"]
+    assert {r["RoleArn"]: r["AccountName"] for r in listed}[f"arn:aws:iam::{PRODUCTION}:role/Deployer"] == "Production"
+    monkeypatch.setattr(login, "_interactive", lambda: True)
+    done = CliRunner().invoke(
+        cli, ["login", "--profile", "prod", "--url", demo_broker.url], input="production\ndeploy PRODUCT\nn\n"
+    )
+    assert done.exit_code == 0, done.output
+    narrowed = done.stderr.split("'production' matches 2 roles; answer with its number, or more words:\n")[1]
+    assert narrowed.startswith(
+        f"  3. arn:aws:iam::{PRODUCTION}:role/Auditor  (Production)\n"
+        f"  4. arn:aws:iam::{PRODUCTION}:role/Deployer  (Production)\n"
+    )
+    credentials = cache.read_credentials("prod")
+    assert credentials is not None and credentials.role_arn == f"arn:aws:iam::{PRODUCTION}:role/Deployer"
     assert len(fake.urls) == 1
 
 

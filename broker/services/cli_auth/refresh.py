@@ -38,6 +38,7 @@ class SessionView:
                     "RoleName": o.role_name,
                     "AccountId": o.account_id,
                     "AccountAlias": o.account_alias,
+                    "AccountName": o.account_name,
                     "Description": o.description,
                     "MaxSessionDuration": o.max_session_duration,
                 }

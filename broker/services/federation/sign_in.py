@@ -27,15 +27,24 @@ class RoleOffer:
     account_alias: str | None
     description: str
     max_session_duration: int
+    # The account's name in Organizations, when it has one (shown and filtered on with the alias).
+    account_name: str | None = None
 
     @classmethod
     def of(cls, role: TrustingRole) -> RoleOffer:
         return cls(
-            role.arn, role.name, role.account_id, role.account_alias, role.description, role.max_session_duration
+            role.arn,
+            role.name,
+            role.account_id,
+            role.account_alias,
+            role.description,
+            role.max_session_duration,
+            role.account_name,
         )
 
     def stored(self) -> dict[str, Any]:
-        """The offer as a web session keeps it (what :meth:`SignIn.offers` reads back)."""
+        """The offer as a web session keeps it (what :meth:`SignIn.offers` reads back). The account's
+        name is not repeated in every offer: the sign-in keeps it once per account (``account_names``)."""
         return {
             "role_arn": self.role_arn,
             "role_name": self.role_name,
@@ -78,6 +87,8 @@ class SignIn:
     attributes: dict[str, list[str]] = field(default_factory=dict)
     # The roles the IdP's Role attribute lists for this provider; None when it sent no such attribute.
     listed_role_arns: list[str] | None = None
+    # The Organizations name of each account offered a role that has one, once per account.
+    account_names: dict[str, str] = field(default_factory=dict)
     # Sessions stored before refused_count kept every refused role and its reason: read as a count.
     refused: InitVar[list[dict[str, str]] | None] = None
 
@@ -86,7 +97,7 @@ class SignIn:
             object.__setattr__(self, "refused_count", len(refused))
 
     def offers(self) -> list[RoleOffer]:
-        return [RoleOffer(**r) for r in self.roles]
+        return [RoleOffer(**r, account_name=self.account_names.get(r["account_id"])) for r in self.roles]
 
     def stored(self) -> dict[str, Any]:
         """The sign-in as a web session keeps it (``SignIn(**stored)`` reads it back). Field by
@@ -142,6 +153,7 @@ def read_sign_in(
         if assertion.session_not_on_or_after
         else None,
         roles=[o.stored() for o in offers],
+        account_names={o.account_id: o.account_name for o in offers if o.account_name},
         refused_count=refused_count,
         relay_state=relay_state or None,
         listed_role_arns=listed,

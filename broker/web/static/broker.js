@@ -3,7 +3,7 @@
   "use strict";
 
   // The role filter: every word typed must appear (in any order) in the role's name, ARN,
-  // account id, account alias or description.
+  // account id, account alias, account name (Organizations) or description.
   var box = document.getElementById("role-filter");
   if (box) {
     document.getElementById("role-filter-box").hidden = false;
