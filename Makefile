@@ -72,6 +72,8 @@ demo: venv
 bench: venv system-deps postgres
 	$(PY) benchmarks/policy_eval.py
 	$(PY) benchmarks/decision_api.py
+	$(PY) benchmarks/request_path.py
+	$(PY) benchmarks/request_path.py --postgres
 	$(PY) benchmarks/token_verify.py
 	$(PY) benchmarks/acs.py
 	$(PY) benchmarks/scale.py

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import event
 
 from broker.crypto.keys import ensure_keys
 from broker.iam import orgs
@@ -34,6 +34,9 @@ from broker.services.setup import initialise
 from broker.settings import Settings
 from broker.store.iam.accounts import ensure_account
 from broker.web.app import create_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.statements import listening_to_drivers, request_statements
 
 ROLE_POLICY = {
     "Version": "2012-10-17",
@@ -137,27 +140,20 @@ def _rate(client: Any, token: str, body: bytes, seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
-def _statements(runtime: Runtime, client: Any, token: str, body: bytes, count: int = 20) -> float:
-    """SQL statements per decision: deterministic, unlike the rate on a shared machine."""
-    seen = [0]
-
-    def counted(*_args: Any) -> None:
-        seen[0] += 1
-
-    event.listen(runtime.db.engine, "before_cursor_execute", counted)
-    try:
+def _statements(client: Any, token: str, body: bytes, count: int = 20) -> float:
+    """SQL statements per decision (transaction control aside), heard at the driver: deterministic,
+    unlike the rate on a shared machine."""
+    with request_statements() as seen:
         for _ in range(count):
             _decide(client, token, body)
-    finally:
-        event.remove(runtime.db.engine, "before_cursor_execute", counted)
-    return seen[0] / count
+    return len(seen) / count
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
+    with tempfile.TemporaryDirectory() as workdir, ExitStack() as stack:
         certs = Path(workdir) / "certs"
         ensure_keys(certs, common_name="benchmark")
         settings = Settings(
@@ -166,6 +162,7 @@ def main() -> None:
             certs_dir=str(certs),
             metadata_dir=str(Path(workdir) / "metadata"),
         )
+        stack.enter_context(listening_to_drivers())  # before the first connection opens
         runtime = Runtime.from_settings(settings)
         initialise(runtime)
         management = settings.default_account_id
@@ -186,8 +183,8 @@ def main() -> None:
         for _ in range(rounds):
             baseline += _rate(client, baseline_token, body, args.seconds / rounds) / rounds
             member += _rate(client, member_token, body, args.seconds / rounds) / rounds
-        baseline_sql = _statements(runtime, client, baseline_token, body)
-        member_sql = _statements(runtime, client, member_token, body)
+        baseline_sql = _statements(client, baseline_token, body)
+        member_sql = _statements(client, member_token, body)
         print("decision API, bearer session token, Flask in process, SQLite")
         print(f"   outside any organization        {baseline:10,.0f} decisions/s   {baseline_sql:5.1f} SQL statements")
         print(f"   member account, 4 SCP levels    {member:10,.0f} decisions/s   {member_sql:5.1f} SQL statements")

@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from flask.testing import FlaskClient
-from sqlalchemy import event
-from sqlalchemy.pool import Pool
 
 from broker.services.audit import AuditWriteFailed
 from broker.services.iam import access_keys, inline, users
@@ -33,6 +27,7 @@ from broker.services.runtime import Runtime
 from broker.services.setup import initialise
 from broker.web.app import create_app
 from tests.support.brokers import make_runtime, make_settings
+from tests.support.statements import listening_to_drivers, request_statements
 
 BASE_URL = "http://broker.test"
 STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
@@ -41,54 +36,10 @@ DENY_S3 = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "
 QUERY = {"action": "s3:GetObject", "resource": "arn:aws:s3:::reports/q3.pdf"}
 
 
-_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "PRAGMA")
-_recorders: list[tuple[int, list[str]]] = []  # (thread, statements) while a block records
-
-
-def _heard(statement: str) -> None:
-    me = threading.get_ident()
-    for thread, seen in _recorders:
-        if thread == me and not statement.lstrip().upper().startswith(_CONTROL):
-            seen.append(" ".join(statement.split()))
-
-
-class _HeardCursor(psycopg.Cursor[Any]):
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        _heard(query if isinstance(query, str) else repr(query))
-        return super().execute(query, params, **kwargs)
-
-
-def _listen_to_driver(dbapi_connection: Any, _record: object) -> None:
-    """Every connection the pools open hears what its driver is given: SQLite's trace callback
-    reports each statement it runs; a psycopg connection makes its cursors (the ORM's and those
-    of ``Connection.execute``) a kind that reports each execute."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.set_trace_callback(_heard)
-    else:
-        dbapi_connection.cursor_factory = _HeardCursor
-
-
 @pytest.fixture(autouse=True)
 def _driver_ears() -> Iterator[None]:
-    event.listen(Pool, "connect", _listen_to_driver)
-    try:
+    with listening_to_drivers():
         yield
-    finally:
-        event.remove(Pool, "connect", _listen_to_driver)
-
-
-@contextmanager
-def request_statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The statements sent to the database from this thread (transaction control aside) while the
-    block runs, heard at the driver: whether a statement goes through the ORM, SQLAlchemy Core or
-    a driver connection directly, it is counted."""
-    seen: list[str] = []
-    entry = (threading.get_ident(), seen)
-    _recorders.append(entry)
-    try:
-        yield seen
-    finally:
-        _recorders.remove(entry)
 
 
 def sign(path: str, body: str, content_type: str, service: str, creds: Credentials) -> dict[str, str]:
@@ -165,14 +116,14 @@ def test_warm_requests_run_one_statement(runtimes: tuple[Runtime, Runtime]) -> N
         for _ in range(2):  # warm up: the key's account, then the cache entries
             caller_identity(client, creds)
             assert decision(client, creds) == "Allow"
-        with request_statements(runtime) as seen:
+        with request_statements() as seen:
             caller_identity(client, creds)
         assert len(seen) == 1 and "FROM generations" in seen[0], seen
-        with request_statements(runtime) as seen:
+        with request_statements() as seen:
             assert decision(client, creds) == "Allow"
         assert len(seen) == 1 and "FROM generations" in seen[0], seen
     decision(client, token=temporary.token)
-    with request_statements(runtime) as seen:
+    with request_statements() as seen:
         assert decision(client, token=temporary.token) == "Allow"
     assert len(seen) == 1 and "FROM generations" in seen[0], seen
 
