@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 import uuid
 from functools import cached_property
@@ -126,9 +125,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return {"demo": runtime.settings.demo}
 
     @app.before_request
-    def _nonce() -> None:
+    def _started() -> None:
         request.environ["broker.started"] = time.perf_counter()
-        request.environ["broker.csp_nonce"] = secrets.token_urlsafe(16)
 
     @app.before_request
     def _rate_limit() -> Response | None:
@@ -149,12 +147,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        nonce = request.environ.get("broker.csp_nonce", "")
+        nonce = request.environ.get("broker.csp_nonce")  # made only by a page that runs a script
+        scripts = f"'nonce-{nonce}'" if nonce else "'none'"
         # form-action stays open: the demo IdP and real IdPs receive the AuthnRequest flow by
         # redirect, and the IdP's own auto-POST page is not ours.
         response.headers.setdefault(
             "Content-Security-Policy",
-            f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; "
+            f"default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; "
             "frame-ancestors 'none'; base-uri 'none'",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

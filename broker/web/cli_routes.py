@@ -32,7 +32,7 @@ from broker.services.cli_auth import (
 from broker.services.cli_auth.user_codes import MAX_TYPED_LENGTH
 from broker.services.federation import RoleOffer, SignIn, sign_in_actor, sign_in_choices
 from broker.web.pages import error_page, refusal_page, role_form
-from broker.web.protocol import client_info, runtime
+from broker.web.protocol import client_info, csp_nonce, runtime
 from broker.web.saml_routes import SESSION_COOKIE
 
 bp = Blueprint("cli", __name__, url_prefix="/cli")
@@ -78,7 +78,7 @@ def _see_other(location: str) -> Response:
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
-    context.setdefault("csp_nonce", request.environ.get("broker.csp_nonce", ""))
+    context.setdefault("csp_nonce", csp_nonce())
     return _no_store(make_response(render_template(template, **context), status))
 
 

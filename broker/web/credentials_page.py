@@ -15,13 +15,14 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from flask import Request, Response, make_response, redirect, render_template, request
+from flask import Request, Response, make_response, redirect, render_template
 
 from broker.crypto.box import DecryptionError
 from broker.services.api.registry import SERVICES
 from broker.services.credentials import TemporaryCredentials
 from broker.services.federation import SignIn
 from broker.services.runtime import Runtime
+from broker.web.protocol import csp_nonce
 
 HANDOFF_COOKIE = "broker_credentials"
 HANDOFF_PATH = "/saml/credentials"
@@ -176,7 +177,7 @@ def show(issued: IssuedCredentials, runtime: Runtime) -> Response:
         expires_utc=expiration.strftime("%Y-%m-%d %H:%M UTC"),
         duration=duration_label(issued.duration_seconds),
         requested=duration_label(issued.requested_seconds),
-        csp_nonce=request.environ.get("broker.csp_nonce", ""),
+        csp_nonce=csp_nonce(),
     )
     response = make_response(body)
     response.headers["Cache-Control"] = "no-store"

@@ -12,7 +12,7 @@ from broker.errors import BrokerError
 from broker.services.federation import FederationService, RoleOffer, sign_in_choices
 from broker.services.health import readiness
 from broker.web.aws import endpoint
-from broker.web.protocol import SESSION_COOKIE, runtime
+from broker.web.protocol import SESSION_COOKIE, csp_nonce, runtime
 
 bp = Blueprint("pages", __name__)
 
@@ -76,7 +76,7 @@ def index() -> Response:
             "index.html",
             sign_in=sign_in,
             csrf_token=web.csrf_token,
-            csp_nonce=request.environ.get("broker.csp_nonce", ""),
+            csp_nonce=csp_nonce(),
             **role_form(offers, sign_in.requested_duration),
         )
     else:

@@ -25,7 +25,7 @@ from broker.services.federation import (
 from broker.web.credentials_page import IssuedCredentials, clear_handoff, hand_over, show, take_over
 from broker.web.pages import error_page, refusal_page, role_form
 from broker.web.protocol import SESSION_COOKIE as SESSION_COOKIE  # re-exported: the CLI and SSO routes read it here
-from broker.web.protocol import client_info, runtime
+from broker.web.protocol import client_info, csp_nonce, runtime
 
 log = logging.getLogger("broker.web.saml")
 bp = Blueprint("saml", __name__, url_prefix="/saml")
@@ -171,7 +171,7 @@ def roles_page(sign_in: SignIn, csrf_token: str, offers: list[RoleOffer] | None 
         "roles.html",
         sign_in=sign_in,
         csrf_token=csrf_token,
-        csp_nonce=request.environ.get("broker.csp_nonce", ""),
+        csp_nonce=csp_nonce(),
         **role_form(sign_in.offers() if offers is None else offers, sign_in.requested_duration),
     )
     return _no_store(make_response(body))

@@ -32,7 +32,7 @@ from broker.services.sso import (
 from broker.services.sso import errors as sso_errors
 from broker.web.cli_routes import AFTER_SIGN_IN, _cookies_lost, _sign_in
 from broker.web.pages import refusal_page
-from broker.web.protocol import client_info, runtime
+from broker.web.protocol import client_info, csp_nonce, runtime
 from broker.web.saml_routes import SESSION_COOKIE
 
 bp = Blueprint("sso", __name__)
@@ -89,7 +89,7 @@ def _json_body(event_name: str) -> dict[str, Any]:
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
-    context.setdefault("csp_nonce", request.environ.get("broker.csp_nonce", ""))
+    context.setdefault("csp_nonce", csp_nonce())
     response = make_response(render_template(template, **context), status)
     response.headers["Cache-Control"] = "no-store"
     return response
