@@ -234,6 +234,7 @@ def _device_refused(exc: PageRefused, token: str | None) -> Response:
         sign_in=loaded[1],
         problem=exc.message,
         problem_code=exc.code,
+        user_code=request.values.get("user_code", "")[:64],  # kept in the field, to correct it
     )
 
 

@@ -469,6 +469,7 @@ def test_wrong_user_codes_are_counted_and_locked_out(browser: FlaskClient, runti
     for attempt in range(5):
         page = browser.get("/device", query_string={"user_code": "BCDF-GHJK"})
         assert page.status_code == 404, attempt
+        assert 'value="BCDF-GHJK"' in page.text  # the code typed stays in the field, to correct it
     locked = browser.get("/device", query_string={"user_code": "BCDF-GHJK"})
     assert locked.status_code == 429 and 'data-code="TooManyUserCodeAttempts"' in locked.text
     assert errors_of(runtime, "VerifyUserCode").count("UnknownUserCode") == 5
