@@ -37,16 +37,14 @@ from botocore.credentials import Credentials
 from werkzeug.test import EnvironBuilder
 
 from broker.crypto.keys import ensure_keys
-from broker.services.iam import access_keys, inline, users
-from broker.services.runtime import Runtime
 from broker.store import generations
 from broker.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.services.test_hot_path import make_user
 from tests.support.brokers import make_runtime, make_settings, postgres_schema
 
 BASE_URL = "http://broker.test"
-READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
 QUERY = json.dumps({"action": "s3:GetObject", "resource": "arn:aws:s3:::reports/q3.pdf"})
 STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
@@ -99,15 +97,6 @@ def cpu_per_request(app: Any, make: Environ, count: int) -> float:
     return (time.process_time() - started) / count * 1e6
 
 
-def user_key(runtime: Runtime) -> Credentials:
-    account = runtime.settings.default_account_id
-    with runtime.db.transaction() as tx:
-        user = users.create_user(tx, account, "reader", "/", runtime.now())
-        inline.put_inline_policy(tx, user, "read", json.dumps(READ))
-        key, secret = access_keys.create_access_key(tx, user, runtime.box, runtime.now())
-    return Credentials(key.access_key_id, secret)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", action="store_true")
@@ -121,7 +110,7 @@ def main() -> None:
         settings = make_settings(Path(workdir), keys, url, BASE_URL, rate_limit_enabled=False)
         runtime = make_runtime(settings)
         app = create_app(runtime=runtime)
-        creds = user_key(runtime)
+        creds = make_user(runtime)  # an IAM user allowed s3:GetObject, and its key
         paths = {
             "GET /healthz": environ("/healthz"),
             "decision, SigV4 (Allow)": environ("/v1/decisions", QUERY, "application/json", "execute-api", creds),
