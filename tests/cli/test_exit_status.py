@@ -32,6 +32,7 @@ from tests.cli.conftest import demo_role
 from tests.cli.demo_browser import DemoBrowser
 from tests.cli.test_login_flow import FakeBrowser
 from tests.support.brokers import LiveBroker
+from tests.support.signals import interruptible
 
 BROKER_SCRIPT = Path(sys.executable).parent / "broker"
 AWS_CLI = Path(sys.executable).parent / "aws"
@@ -234,7 +235,12 @@ class AtPrompt:
     def __enter__(self) -> AtPrompt:
         self.terminal, stdin = pty.openpty()  # a prompt is only put to a terminal
         self.process = subprocess.Popen(
-            self.argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ
+            self.argv,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=os.environ,
+            preexec_fn=interruptible,
         )
         os.close(stdin)
         assert self.process.stderr is not None

@@ -29,6 +29,7 @@ from tests.cli.demo_browser import DemoBrowser, Visit
 from tests.cli.test_login_flow import FakeBrowser, browser, run
 from tests.services.federation.corp import trust_role
 from tests.support.brokers import LiveBroker
+from tests.support.signals import interruptible
 
 __all__ = ["browser"]  # the fixture, shared with test_login_flow
 
@@ -238,6 +239,7 @@ def test_ctrl_c_while_waiting_for_the_browser_ends_with_130_and_one_line(home: P
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
+        preexec_fn=interruptible,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ},
