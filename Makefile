@@ -62,11 +62,12 @@ lint: venv
 	$(VENV)/bin/ruff check broker tests benchmarks
 	$(VENV)/bin/mypy
 
-# One pytest worker per core (PYTEST_WORKERS=0 runs them all in this process); the slowest tests
-# are listed at the end, so a slow one is seen where it is added.
+# One pytest worker per core, at most four (each starts servers, browsers and PostgreSQL sessions
+# of its own); PYTEST_WORKERS=0 runs every test in this process. The slowest tests are listed at
+# the end, so a slow one is seen where it is added.
 PYTEST_WORKERS ?= auto
 test: venv system-deps node-deps postgres lint
-	$(PY) -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --durations=20 $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --maxprocesses 4 --durations=20 $(PYTEST_ARGS)
 
 demo: venv
 	$(VENV)/bin/broker --config docker/demo.toml init
