@@ -28,10 +28,18 @@ class SigningKey:
     user: entities.User
     # AccessKeyLastUsed as recorded: when, for which service, in which region.
     last_used: tuple[dt.datetime | None, str | None, str | None] = (None, None, None)
+    # Whether Organizations' CloseAccount closed the user's account: the key then signs nothing.
+    account_closed: bool = False
 
 
-def _keys_with_users() -> Select[models.AccessKey, models.User]:
-    return select(models.AccessKey, models.User).join(models.User, models.User.id == models.AccessKey.user_pk)
+def _keys_with_users() -> Select[models.AccessKey, models.User, dt.datetime | None]:
+    """Each key with its user and when the user's account was closed (outer join: an account
+    without a row of its own is open), in one statement."""
+    return (
+        select(models.AccessKey, models.User, models.Account.closed_at)
+        .join(models.User, models.User.id == models.AccessKey.user_pk)
+        .outerjoin(models.Account, models.Account.id == models.User.account_id)
+    )
 
 
 def signing_key(tx: Tx, access_key_id: str) -> SigningKey | None:
@@ -49,10 +57,18 @@ def first_active_key(tx: Tx, user_id: str) -> SigningKey | None:
     return _signing_key(*found) if found is not None else None
 
 
-def _signing_key(key: models.AccessKey, user: models.User) -> SigningKey:
+def _signing_key(key: models.AccessKey, user: models.User, closed_at: dt.datetime | None) -> SigningKey:
     status: AccessKeyStatus = "Active" if key.status == "Active" else "Inactive"
     last_used = (key.last_used_at, key.last_used_service, key.last_used_region)
-    return SigningKey(key.access_key_id, status, key.secret_sealed, values.user(user), last_used)
+    return SigningKey(key.access_key_id, status, key.secret_sealed, values.user(user), last_used, closed_at is not None)
+
+
+def account_closed(tx: Tx, account_id: str) -> bool:
+    """Whether Organizations' CloseAccount closed the account (AWS shows it SUSPENDED), for
+    temporary credentials (a long-term key reads it with the key); an account without a row of
+    its own is open."""
+    closed = tx.scalar(select(models.Account.closed_at).where(models.Account.id == account_id))
+    return closed is not None
 
 
 def record_key_use(tx: Tx, access_key_id: str, now: dt.datetime, service: str, region: str) -> None:

@@ -76,14 +76,20 @@ class TrustingRole:
 
 # The columns of ProviderRecord: a sign-in reads values, so no ORM instance is built for it.
 _PROVIDER = models.SamlProvider
-_PROVIDERS = select(
-    _PROVIDER.account_id,
-    _PROVIDER.name,
-    _PROVIDER.name_key,
-    _PROVIDER.arn,
-    _PROVIDER.metadata_xml,
-    _PROVIDER.valid_until,
-    _PROVIDER.options,
+# A provider registered in a closed (SUSPENDED) account signs no one in, as the account's roles
+# are assumed by no one (see _TRUSTING_ROLES): sign-in reads providers through this query only.
+_PROVIDERS = (
+    select(
+        _PROVIDER.account_id,
+        _PROVIDER.name,
+        _PROVIDER.name_key,
+        _PROVIDER.arn,
+        _PROVIDER.metadata_xml,
+        _PROVIDER.valid_until,
+        _PROVIDER.options,
+    )
+    .outerjoin(models.Account, models.Account.id == _PROVIDER.account_id)
+    .where(models.Account.closed_at.is_(None))
 )
 
 
@@ -119,13 +125,15 @@ def providers_by_entity_id(tx: Tx, entity_id: str) -> list[ProviderRecord]:
     return _providers(tx, _PROVIDERS.where(_PROVIDER.entity_id == entity_id))
 
 
-def provider_entity_ids(tx: Tx) -> set[str]:
+def provider_entity_ids(tx: Tx) -> set[str]:  # every registration's, a closed account's included
     """The IdPs some account registers, by entity ID (what a response's issuer is checked against first)."""
     return set(tx.scalars(select(_PROVIDER.entity_id).distinct()))
 
 
 # What a sign-in reads of a role: the columns of TrustingRole, and the account's alias and name
-# (outer join: one statement however many accounts the roles are in).
+# (outer join: one statement however many accounts the roles are in). A closed (SUSPENDED)
+# account's roles are left out here, in the one query every sign-in, portal listing and issuance
+# reads roles through: none is offered, and none is issued credentials.
 _TRUSTING_COLUMNS = (
     models.Role.account_id,
     models.Account.alias,
@@ -138,7 +146,11 @@ _TRUSTING_COLUMNS = (
     models.Role.max_session_duration,
     models.Role.name_key,
 )
-_TRUSTING_ROLES = select(*_TRUSTING_COLUMNS).outerjoin(models.Account, models.Account.id == models.Role.account_id)
+_TRUSTING_ROLES = (
+    select(*_TRUSTING_COLUMNS)
+    .outerjoin(models.Account, models.Account.id == models.Role.account_id)
+    .where(models.Account.closed_at.is_(None))
+)
 # Built once, values bound per call: building a statement (and its cache key) cost more than running it.
 _INDEXED = models.RoleTrustedPrincipal
 _TRUSTING_PROVIDER = _TRUSTING_ROLES.where(
@@ -171,9 +183,10 @@ def roles_trusting(tx: Tx, provider_arn: str, role_arns: Collection[str] | None 
     """Candidate roles for a federated sign-in through ``provider_arn``, by account and name.
 
     The roles the trusted-principal index (:mod:`broker.store.trust_index`) lists under the
-    provider or under ``*``: a superset of those whose trust policy admits the sign-in, and the
-    policy engine decides. ``role_arns`` (the roles the IdP's Role attribute lists for this
-    provider) narrows them further; the statements read no other role, however many exist.
+    provider or under ``*``, in accounts that are not closed: a superset of those whose trust
+    policy admits the sign-in, and the policy engine decides. ``role_arns`` (the roles the IdP's
+    Role attribute lists for this provider) narrows them further; the statements read no other
+    role, however many exist.
     """
     connection = _core(tx)
     if role_arns is None:
@@ -191,7 +204,8 @@ def roles_trusting(tx: Tx, provider_arn: str, role_arns: Collection[str] | None 
 
 
 def trusting_role(tx: Tx, arn: str) -> TrustingRole | None:
-    """The role a sign-in asks for by ARN, to decide its trust policy again."""
+    """The role a sign-in asks for by ARN, to decide its trust policy again; None if it is gone or
+    its account is closed."""
     found = _core(tx).execute(_TRUSTING_ARN, {"arn": arn}).first()
     return _trusting_role(found) if found is not None else None
 

@@ -222,15 +222,16 @@ def test_the_aws_cli_uses_the_same_profile(served: tuple[str, Runtime], laptop: 
     identity = aws("sts", "get-caller-identity", "--profile", "dev")
     assert ":assumed-role/DemoDeveloper/" in identity["Arn"]
     token = _cache(laptop)["accessToken"]
-    accounts = aws("sso", "list-accounts", "--access-token", token, "--region", "us-east-1")
+    # "--access-token=VALUE": a token may begin with "-", which argparse would read as an option.
+    accounts = aws("sso", "list-accounts", f"--access-token={token}", "--region", "us-east-1")
     assert accounts["accountList"][0]["accountId"] == ACCOUNT
-    roles = aws("sso", "list-account-roles", "--access-token", token, "--account-id", ACCOUNT, "--region", "us-east-1")
+    bearer = f"--access-token={token}"
+    roles = aws("sso", "list-account-roles", bearer, "--account-id", ACCOUNT, "--region", "us-east-1")
     assert {r["roleName"] for r in roles["roleList"]} == {"DemoDeveloper", "DemoReadOnly"}
     credentials = aws(
         "sso",
         "get-role-credentials",
-        "--access-token",
-        token,
+        f"--access-token={token}",
         "--account-id",
         ACCOUNT,
         "--role-name",

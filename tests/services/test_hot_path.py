@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 
 from broker.services.audit import AuditWriteFailed
 from broker.services.iam import access_keys, inline, users
+from broker.services.orgs import handshakes, structure
 from broker.services.runtime import Runtime
 from broker.services.setup import initialise
 from broker.web.app import create_app
@@ -85,8 +86,8 @@ def runtimes(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[tupl
             runtime.db.dispose()
 
 
-def make_user(runtime: Runtime) -> Credentials:
-    account = runtime.settings.default_account_id
+def make_user(runtime: Runtime, account_id: str | None = None) -> Credentials:
+    account = account_id or runtime.settings.default_account_id
     with runtime.db.transaction() as tx:
         user = users.create_user(tx, account, "reader", "/", runtime.now())
         inline.put_inline_policy(tx, user, "read", json.dumps(S3_READ))
@@ -147,6 +148,54 @@ def test_a_change_through_another_process_applies_at_the_next_request(runtimes: 
     body = json.dumps(QUERY)
     headers = sign("/v1/decisions", body, "application/json", "execute-api", creds)
     assert client.post("/v1/decisions", data=body, headers=headers, base_url=BASE_URL).status_code == 401
+
+
+def test_closing_the_account_through_another_process_refuses_at_the_next_request(
+    runtimes: tuple[Runtime, Runtime],
+) -> None:
+    first, second = runtimes
+    client = create_app(runtime=first).test_client()
+    management = first.settings.default_account_id
+    with second.db.transaction() as tx:
+        structure.create_organization(tx, management, None, second.now())
+        status = structure.create_account(
+            tx,
+            management,
+            email="member@example.com",
+            account_name="Member",
+            role_name=None,
+            tags=None,
+            now=second.now(),
+        )
+    member = status.account_id
+    assert member is not None
+    creds = make_user(first, member)
+    temporary = session_credentials(client, creds)
+    for _ in range(2):  # warm: the account's open state is cached with the rest
+        caller_identity(client, creds)
+        assert decision(client, creds) == "Allow"
+        assert decision(client, token=temporary.token) == "Allow"
+    with request_statements() as seen:
+        assert decision(client, creds) == "Allow"
+    assert len(seen) == 1 and "FROM generations" in seen[0], seen
+
+    with second.db.transaction() as tx:  # the other instance closes the member account
+        handshakes.close_account(tx, management, member, second.now())
+    body = json.dumps(QUERY)
+    for headers in (
+        sign("/v1/decisions", body, "application/json", "execute-api", creds),
+        sign("/v1/decisions", body, "application/json", "execute-api", temporary),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {temporary.token}"},
+    ):
+        response = client.post("/v1/decisions", data=body, headers=headers, base_url=BASE_URL)
+        assert (response.status_code, response.get_json()["error"]["code"]) == (401, "InvalidClientTokenId")
+    content_type = "application/x-www-form-urlencoded; charset=utf-8"
+    for signer in (creds, temporary):
+        headers = sign("/", STS_BODY, content_type, "sts", signer)
+        response = client.post("/", data=STS_BODY, headers=headers, base_url=BASE_URL)
+        assert response.status_code == 403 and "<Code>InvalidClientTokenId</Code>" in response.get_data(as_text=True)
+    # The management account, in the same organization, is not affected.
+    assert decision(client, make_user(first)) == "Allow"
 
 
 def test_a_remembered_token_still_expires_and_a_changed_one_is_verified_afresh(

@@ -26,7 +26,7 @@ from broker.services.api.params import Params, read_json_body
 from broker.services.api.registry import Operation, Unrouted, WireProtocol, json_operation, query_operation
 from broker.services.api.shapes import json_safe
 from broker.services.audit import AuditScope, AuditWriteFailed, camel_keys, query_parameters
-from broker.services.auth import Bookkeeping, Caller, HttpRequest, authenticate, write_bookkeeping
+from broker.services.auth import AccountClosed, Bookkeeping, Caller, HttpRequest, authenticate, write_bookkeeping
 from broker.services.ratelimit import Throttled
 from broker.services.runtime import Runtime
 from broker.store import Tx
@@ -167,17 +167,21 @@ def _authenticated(
     """The caller whose signature the request carries, named in the audit scope."""
     # The credential scope must name the service called; its signing name is its event source's
     # first label (iam.amazonaws.com: iam).
-    caller, _signed_request = authenticate(
-        runtime,
-        tx,
-        request.method,
-        request.path,
-        request.query_string,
-        request.headers,
-        request.body,
-        bookkeeping,
-        service=operation.service.event_source.partition(".")[0],
-    )
+    try:
+        caller, _signed_request = authenticate(
+            runtime,
+            tx,
+            request.method,
+            request.path,
+            request.query_string,
+            request.headers,
+            request.body,
+            bookkeeping,
+            service=operation.service.event_source.partition(".")[0],
+        )
+    except AccountClosed as exc:
+        exc.noted_in(audit)  # the refusal's event names who was refused, and why
+        raise
     audit.actor = caller.actor()
     return caller
 

@@ -1,6 +1,7 @@
 """Who is calling the AWS-compatible endpoint (SigV4), and may they do this (policy engine).
 
-- :mod:`.authentication`: a SigV4 signature or a session token -> :class:`Caller`;
+- :mod:`.authentication`: a SigV4 signature or a session token -> :class:`Caller` (refused when
+  the caller's account is closed);
 - :mod:`.policies`: the policies that apply to the caller (identity, boundary, session, SCPs);
 - :mod:`.context`: the condition keys AWS derives from the request and the principal;
 - :mod:`.authorization`: the engine's decision and AccessDenied in AWS's words, whose reason
@@ -8,11 +9,14 @@
 """
 
 from broker.services.auth.authentication import (
+    AccountClosed,
     Bookkeeping,
     HttpRequest,
     authenticate,
     authenticate_signed,
     caller_for_claims,
+    caller_for_token,
+    refuse_closed_account,
     session_claims,
     sigv4_error,
     write_bookkeeping,
@@ -24,6 +28,7 @@ from broker.services.auth.policies import ApplicablePolicies, applicable_policie
 from broker.services.auth.reasons import missing_allow, why_denied
 
 __all__ = [
+    "AccountClosed",
     "ApplicablePolicies",
     "AuthorizationMessages",
     "Bookkeeping",
@@ -36,11 +41,13 @@ __all__ = [
     "authenticate_signed",
     "authorize",
     "caller_for_claims",
+    "caller_for_token",
     "caller_user",
     "decide",
     "missing_allow",
     "organization_context",
     "principal_tags",
+    "refuse_closed_account",
     "request_context",
     "session_claims",
     "sigv4_error",

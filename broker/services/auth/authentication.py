@@ -2,7 +2,9 @@
 
 A long-term key is looked up on every request, so a key made Inactive or deleted stops working
 at once; temporary credentials are verified without a database read (the secret derives from
-the token id). Failures are :class:`~broker.iam.errors.AwsError` with AWS's codes.
+the token id). Whatever the credentials, a principal of an account that Organizations' CloseAccount
+closed is refused as well (:class:`AccountClosed`). Failures are :class:`~broker.iam.errors.AwsError`
+with AWS's codes.
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ from broker.crypto.tokens import (
     decode_session_token,
     derive_secret,
 )
-from broker.iam.errors import AwsError
-from broker.services.audit import ClientInfo
+from broker.iam.errors import AwsError, InvalidClientTokenId
+from broker.services.audit import AuditScope, ClientInfo
 from broker.services.auth.caller import AuthorizationMessages, Caller, principal_tags
 from broker.services.cache import VersionedCache
 from broker.services.runtime import Runtime
 from broker.store import Tx
-from broker.store.auth import SigningKey, record_key_use, signing_key
+from broker.store.auth import SigningKey, account_closed, record_key_use, signing_key
 from broker.store.iam import principals
 
 # How stale a recorded key use may get before a request rewrites it (AWS: hours).
@@ -63,6 +65,24 @@ class HttpRequest:
 
 def _invalid_token() -> AwsError:
     return AwsError("InvalidClientTokenId")
+
+
+class AccountClosed(InvalidClientTokenId):
+    """Credentials of a principal whose account is closed (SUSPENDED): refused as credentials that
+    are no longer valid are (AWS documents no error of its own for a suspended account).
+
+    The caller only learns that its credentials are invalid; the audit trail learns who was refused
+    (the credentials did prove it) and why (:meth:`noted_in`).
+    """
+
+    def __init__(self, caller: Caller) -> None:
+        super().__init__("InvalidClientTokenId")
+        self.actor = caller.actor()
+
+    def noted_in(self, audit: AuditScope) -> None:
+        """Name the refused principal in the refusal's event, and the account's status."""
+        audit.actor = self.actor
+        audit.additional = {**(audit.additional or {}), "accountStatus": "SUSPENDED"}
 
 
 def sigv4_error(exc: SigV4Error) -> AwsError:
@@ -153,7 +173,11 @@ def authenticate_signed(
         verify_signature(signed, secret, now, max_skew=dt.timedelta(seconds=runtime.settings.sigv4_max_skew_seconds))
     except SigV4Error as exc:
         raise sigv4_error(exc) from None
-    if key is not None:
+    if key is None:
+        refuse_closed_account(runtime.cache, tx, caller)
+    else:
+        if key.account_closed:  # read, and cached, with the key
+            raise AccountClosed(caller)
         use = (now, signed.service, signed.region)
         remembered = runtime.cache.fact(("key-use", key.access_key_id))
         recorded = cast(KeyUse, remembered) if remembered is not None else key.last_used
@@ -164,6 +188,27 @@ def authenticate_signed(
             else:
                 bookkeeping.append(lambda write_tx: record_key_use(write_tx, key.access_key_id, *use))
     return caller
+
+
+def caller_for_token(runtime: Runtime, tx: Tx, token: str) -> Caller:
+    """The caller a session token presented on its own (a bearer token) stands for: the same one
+    its SigV4-signed requests would be, refused alike when its account is closed."""
+    caller = caller_for_claims(tx, session_claims(runtime, token), cache=runtime.cache)
+    refuse_closed_account(runtime.cache, tx, caller)
+    return caller
+
+
+def refuse_closed_account(cache: VersionedCache | None, tx: Tx, caller: Caller) -> None:
+    """Raise :class:`AccountClosed` if the account of the caller (temporary credentials) is closed.
+
+    The account's state is held in the versioned cache under the stamp the request reads anyway
+    (a long-term key's comes with the key, cached alike): a warm request sends no statement for
+    it, and closing an account (a tracked row) bumps the generations, so every process refuses
+    at its next request.
+    """
+    account = caller.account_id
+    if _cached(cache, tx, account, ("account-closed", account), account_closed, account):
+        raise AccountClosed(caller)
 
 
 def write_bookkeeping(runtime: Runtime, bookkeeping: Sequence[Bookkeeping]) -> None:

@@ -121,6 +121,8 @@ def answer(runtime: Runtime, http: HttpRequest) -> Answer:
             base_context = request_context(caller, http.client.source_ip, runtime.now(), http.secure, tx)
             outcomes = decide(tx, caller, queries, base_context)
     except DecisionApiError as exc:
+        if exc.account_closed is not None:
+            exc.account_closed.noted_in(audit)  # the refusal's event names who was refused, and why
         if not exc.audited:  # a throttled request, counted in its bucket
             write_bookkeeping(runtime, bookkeeping)
             raise

@@ -15,12 +15,12 @@ from urllib.parse import parse_qsl
 from broker.crypto.sigv4 import SigV4Error, parse_signed_request
 from broker.iam.errors import AwsError, error_class
 from broker.services.auth import (
+    AccountClosed,
     Bookkeeping,
     Caller,
     HttpRequest,
     authenticate_signed,
-    caller_for_claims,
-    session_claims,
+    caller_for_token,
     sigv4_error,
 )
 from broker.services.decisions.errors import DecisionApiError, shown
@@ -88,15 +88,22 @@ def bearer_token(http: HttpRequest) -> str | None:
     return token
 
 
+def _unauthenticated(error: AwsError, challenges: tuple[str, ...]) -> DecisionApiError:
+    refusal = DecisionApiError(error.code, error.message, 401, challenges)
+    if isinstance(error, AccountClosed):
+        refusal.account_closed = error
+    return refusal
+
+
 def _bearer_refusal(error: AwsError) -> DecisionApiError:
-    return DecisionApiError(error.code, error.message, 401, (_BEARER_CHALLENGE + ', error="invalid_token"',))
+    return _unauthenticated(error, (_BEARER_CHALLENGE + ', error="invalid_token"',))
 
 
 def _signature_refusal(error: AwsError) -> DecisionApiError:
     if isinstance(error, _MALFORMED_SIGNATURE):
         return DecisionApiError(error.code, error.message, 400)
     challenges = (_SIGV4_CHALLENGE, _BEARER_CHALLENGE) if isinstance(error, _NO_CREDENTIALS) else (_SIGV4_CHALLENGE,)
-    return DecisionApiError(error.code, error.message, 401, challenges)
+    return _unauthenticated(error, challenges)
 
 
 def bearer_caller(runtime: Runtime, tx: Tx, token: str) -> Caller:
@@ -104,10 +111,9 @@ def bearer_caller(runtime: Runtime, tx: Tx, token: str) -> Caller:
     if len(token) > MAX_TOKEN_LENGTH:
         raise _bearer_refusal(AwsError("InvalidClientTokenId"))
     try:
-        claims = session_claims(runtime, token)
+        return caller_for_token(runtime, tx, token)
     except AwsError as exc:
         raise _bearer_refusal(exc) from None
-    return caller_for_claims(tx, claims, cache=runtime.cache)
 
 
 def signature_caller(

@@ -6,6 +6,7 @@ import json
 from typing import NoReturn
 
 from broker.errors import BrokerError
+from broker.services.auth import AccountClosed
 from broker.services.ratelimit import Throttled
 
 
@@ -16,6 +17,8 @@ class DecisionApiError(BrokerError):
     retry_after: int | None = None
     # Whether the refusal gets an audit event of its own (a throttled request may only be counted).
     audited: bool = True
+    # Credentials refused because their account is closed: what the refusal's event records of it.
+    account_closed: AccountClosed | None = None
 
     def __init__(self, code: str, message: str, status: int, challenges: tuple[str, ...] = ()) -> None:
         super().__init__(message)

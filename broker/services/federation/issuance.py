@@ -87,7 +87,7 @@ def _issue(
     with runtime.db.transaction() as tx:
         role = store.trusting_role(tx, role_arn)
         if role is None:
-            raise RoleNotPermitted("That role no longer exists.")
+            raise RoleNotPermitted("That role no longer exists, or its account is closed.")
         # The trust policy may have changed since sign-in: decide again at issuance.
         decision = saml_trust_decision(
             role, sign_in.provider_arn, sign_in.context, sign_in.session_tags, sign_in.source_identity

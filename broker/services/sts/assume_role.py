@@ -213,7 +213,7 @@ def assume_role(
     if transitive_tag_keys:
         full_context["sts:TransitiveTagKeys"] = list(transitive_tag_keys)
 
-    role = named.role_with_arn(tx, role_arn)
+    role = named.assumable_role(tx, role_arn)
     trust = None
     if role is not None:
         try:
@@ -221,7 +221,8 @@ def assume_role(
         except MalformedPolicyDocument:
             trust = None
     if role is None or trust is None:
-        # AWS does not say whether the role exists: a missing role is refused like an untrusting one.
+        # AWS does not say whether the role exists: a missing role (or one in a closed account) is
+        # refused like an untrusting one.
         raise AwsError(
             "AccessDenied", f"User: {caller.arn} is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn}"
         )

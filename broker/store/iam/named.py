@@ -215,8 +215,15 @@ def update_role(
         trust_index.reindex_role(tx, role_id, trust_policy)
 
 
-def role_with_arn(tx: Tx, arn: str) -> entities.Role | None:
-    return ROLES.by_arn(tx, arn)
+def assumable_role(tx: Tx, arn: str) -> entities.Role | None:
+    """The role with ``arn``, unless its account is closed: a SUSPENDED account's roles are assumed
+    by no one (as the sign-in's trusting roles, :mod:`broker.store.federation`, leave them out)."""
+    row = tx.scalar(
+        select(models.Role)
+        .outerjoin(models.Account, models.Account.id == models.Role.account_id)
+        .where(models.Role.arn == arn, models.Account.closed_at.is_(None))
+    )
+    return values.role(row) if row is not None else None
 
 
 # --- managed policies and their versions ------------------------------------------------------------
