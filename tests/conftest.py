@@ -10,7 +10,7 @@ import pytest
 
 from broker.crypto.keys import ensure_keys
 from broker.services.runtime import Runtime
-from tests.support.brokers import free_port, make_runtime, make_settings, postgres_schema
+from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings, postgres_schema
 
 logging.getLogger("xmlschema").setLevel(logging.WARNING)
 logging.getLogger("saml2").setLevel(logging.WARNING)
@@ -48,3 +48,12 @@ def runtime(tmp_path: Path, keys_dir: Path, sqlite_url: str, base_url: str) -> I
     rt = make_runtime(make_settings(tmp_path, keys_dir, sqlite_url, base_url))
     yield rt
     rt.db.dispose()
+
+
+@pytest.fixture
+def broker(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[LiveBroker]:
+    """A live broker (werkzeug, a background thread) on the database under test, on a free port."""
+    port = free_port()
+    settings = make_settings(tmp_path, keys_dir, database_url, f"http://127.0.0.1:{port}")
+    with LiveBroker(make_runtime(settings), port) as live:
+        yield live

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from broker.services.iam import access_keys, inline, principals, roles, users
 from broker.services.runtime import Runtime
 from broker.services.setup import AdminCredentials, bootstrap_admin
 from broker.store import models
-from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
+from tests.support.brokers import LiveBroker
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "decision-api.yaml"
 PROVIDER = "arn:aws:iam::123456789012:saml-provider/okta"
@@ -77,14 +77,6 @@ ROLE_POLICY = {
 
 
 # --- Fixtures and helpers ----------------------------------------------------------------
-
-
-@pytest.fixture
-def broker(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[LiveBroker]:
-    port = free_port()
-    settings = make_settings(tmp_path, keys_dir, database_url, f"http://127.0.0.1:{port}")
-    with LiveBroker(make_runtime(settings), port) as live:
-        yield live
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ offers or issues its roles. The management account carries on, and CloseAccount 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +39,10 @@ from tests.services.federation.corp import (
     trust_role,
 )
 from tests.support.aws import ACCOUNT, admin_client, allow, client, document
-from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
+from tests.support.brokers import LiveBroker, free_port
 from tests.support.metadata import idp_metadata_xml
 
 QUERY = {"action": "s3:GetObject", "resource": "arn:aws:s3:::reports/q3.pdf"}
-
-
-@pytest.fixture
-def broker(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[LiveBroker]:
-    port = free_port()
-    settings = make_settings(tmp_path, keys_dir, database_url, f"http://127.0.0.1:{port}")
-    with LiveBroker(make_runtime(settings), port) as live:
-        yield live
 
 
 def refused(call: Callable[..., Any], **kwargs: Any) -> tuple[str, int]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -15,18 +13,10 @@ from broker.services.iam import access_keys, users
 from broker.services.setup import bootstrap_admin
 from broker.store import models
 from tests.support.aws import client, code
-from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
+from tests.support.brokers import LiveBroker
 from tests.support.metadata import idp_metadata_xml
 
 PROVIDER = "arn:aws:iam::123456789012:saml-provider/okta"
-
-
-@pytest.fixture
-def broker(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[LiveBroker]:
-    port = free_port()
-    settings = make_settings(tmp_path, keys_dir, database_url, f"http://127.0.0.1:{port}")
-    with LiveBroker(make_runtime(settings), port) as live:
-        yield live
 
 
 @pytest.fixture
