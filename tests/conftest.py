@@ -10,6 +10,7 @@ import pytest
 
 from broker.crypto.keys import ensure_keys
 from broker.services.runtime import Runtime
+from tests.services.federation.corp import IdpKeys, idp_keys
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings, postgres_schema
 
 logging.getLogger("xmlschema").setLevel(logging.WARNING)
@@ -57,3 +58,9 @@ def broker(tmp_path: Path, keys_dir: Path, database_url: str) -> Iterator[LiveBr
     settings = make_settings(tmp_path, keys_dir, database_url, f"http://127.0.0.1:{port}")
     with LiveBroker(make_runtime(settings), port) as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+def keys() -> IdpKeys:
+    """The corp IdP's signing key and certificate (tests/services/federation/corp.py), made once."""
+    return idp_keys()

@@ -19,9 +19,12 @@ from pathlib import Path
 from sqlalchemy import create_engine, inspect, make_url, text
 from werkzeug.serving import make_server
 
+from broker.iam.aws_managed import shipped_policies
 from broker.services.runtime import Runtime
-from broker.services.setup import initialise, sync_aws_managed_policies
+from broker.services.setup import initialise
 from broker.settings import Settings
+from broker.store.db import Database
+from broker.store.iam import policies as policy_store
 from broker.web.app import create_app
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -127,21 +130,14 @@ _TEMPLATES = _Templates()
 
 
 def _migrate(url: str) -> None:
-    from broker.store.db import Database
-
+    """The schema at head and the AWS-managed policies, as `broker init` leaves them."""
     db = Database(url)
     try:
         db.upgrade()
-        sync_aws_managed_policies(_DbOnly(db))  # type: ignore[arg-type]
+        with db.transaction() as tx:
+            policy_store.sync_aws_managed_policies(tx, shipped_policies())
     finally:
         db.dispose()
-
-
-class _DbOnly:
-    """What ``sync_aws_managed_policies`` reads of a runtime: its database."""
-
-    def __init__(self, db: object) -> None:
-        self.db = db
 
 
 def _schema_ddl(server: str, schema: str) -> list[str]:

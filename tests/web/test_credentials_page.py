@@ -14,15 +14,10 @@ from werkzeug.test import TestResponse
 
 from broker.services.runtime import Runtime
 from broker.web.app import create_app
-from tests.services.federation.corp import DEFAULT, IdpKeys, corp_runtime, idp_keys, signed_response
+from tests.services.federation.corp import DEFAULT, IdpKeys, corp_runtime, signed_response
 from tests.support.demo_flow import csrf_token, element_text
 
 ENGINEER = f"arn:aws:iam::{DEFAULT}:role/Engineer"
-
-
-@pytest.fixture(scope="module")
-def keys() -> IdpKeys:
-    return idp_keys()
 
 
 @pytest.fixture

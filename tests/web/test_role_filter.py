@@ -13,14 +13,13 @@ from flask.testing import FlaskClient
 
 from broker.services.federation import FederationService
 from broker.services.runtime import Runtime
-from broker.store import models
 from broker.web.app import create_app
 from tests.services.federation.corp import (
     CORP_ARN,
     DEFAULT,
     IdpKeys,
+    add_account,
     corp_runtime,
-    idp_keys,
     signed_response,
     trust_role,
 )
@@ -31,24 +30,13 @@ PRODUCTION = "210987654321"
 STAGING = "310987654321"
 
 
-@pytest.fixture(scope="module")
-def keys() -> IdpKeys:
-    return idp_keys()
-
-
-def named_account(runtime: Runtime, account_id: str, name: str, alias: str | None = None) -> None:
-    """An account as Organizations' CreateAccount leaves it: a name (and here perhaps an alias)."""
-    with runtime.db.transaction() as session:
-        session.add(models.Account(id=account_id, alias=alias, name=name, created_at=runtime.now()))
-
-
 @pytest.fixture
 def rt(tmp_path: Path, keys_dir: Path, sqlite_url: str, keys: IdpKeys) -> Iterator[Runtime]:
     """corp's Engineer and Reader in the default account (no name), and roles trusting corp in
     "Production" (alias prod-main) and "Staging" (no alias)."""
     runtime = corp_runtime(tmp_path, keys_dir, sqlite_url, keys)
-    named_account(runtime, PRODUCTION, "Production", alias="prod-main")
-    named_account(runtime, STAGING, "Staging")
+    add_account(runtime, PRODUCTION, alias="prod-main", name="Production")
+    add_account(runtime, STAGING, None, name="Staging")
     for account_id, role in ((PRODUCTION, "Deployer"), (PRODUCTION, "Auditor"), (STAGING, "Deployer")):
         trust_role(runtime, account_id, role, CORP_ARN)
     yield runtime

@@ -25,7 +25,6 @@ from tests.services.federation.corp import (
     IdpKeys,
     add_account,
     corp_runtime,
-    idp_keys,
     outstanding_requests,
     refusals,
     register,
@@ -37,11 +36,6 @@ from tests.support.metadata import idp_metadata_xml
 
 MEMBER = "210987654321"
 ROGUE_ORIGIN = "https://login.rogue.example"
-
-
-@pytest.fixture(scope="module")
-def keys() -> IdpKeys:
-    return idp_keys()
 
 
 @pytest.fixture

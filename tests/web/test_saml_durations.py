@@ -17,17 +17,12 @@ from broker.crypto.tokens import decode_session_token
 from broker.saml.assertion import SESSION_DURATION_ATTRIBUTE
 from broker.services.runtime import Runtime
 from broker.web.app import create_app
-from tests.services.federation.corp import CORP_ARN, DEFAULT, IdpKeys, corp_runtime, idp_keys, refusals, signed_response
+from tests.services.federation.corp import CORP_ARN, DEFAULT, IdpKeys, corp_runtime, refusals, signed_response
 from tests.support.demo_flow import csrf_token, element_text
 from tests.support.saml_factory import Attr
 
 ENGINEER = f"arn:aws:iam::{DEFAULT}:role/Engineer"
 NOT_ASCII_NUMBERS = ["²", "3600²", "٣٦٠٠", "\uff13\uff16\uff10\uff10", "abc", "-900", " 3600", "3600.0", "1" * 40]
-
-
-@pytest.fixture(scope="module")
-def keys() -> IdpKeys:
-    return idp_keys()
 
 
 @pytest.fixture

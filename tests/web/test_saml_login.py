@@ -24,7 +24,6 @@ from tests.services.federation.corp import (
     IdpKeys,
     add_account,
     corp_runtime,
-    idp_keys,
     outstanding_requests,
     refusals,
     register,
@@ -36,11 +35,6 @@ from tests.support.metadata import idp_metadata_xml
 MEMBER = "210987654321"
 PARTNER_SSO = "https://sso.partner.example:8443/saml/sso"
 ROGUE_SSO = "https://login.rogue.example/sso"
-
-
-@pytest.fixture(scope="module")
-def keys() -> IdpKeys:
-    return idp_keys()
 
 
 @pytest.fixture

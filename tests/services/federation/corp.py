@@ -53,9 +53,10 @@ def corp_runtime(tmp_path: Path, keys_dir: Path, database_url: str, keys: IdpKey
     return runtime
 
 
-def add_account(runtime: Runtime, account_id: str, alias: str | None = None) -> None:
+def add_account(runtime: Runtime, account_id: str, alias: str | None = None, name: str | None = None) -> None:
+    """An account row; ``name`` as Organizations' CreateAccount gives one (default: the id)."""
     with runtime.db.transaction() as session:
-        session.add(models.Account(id=account_id, alias=alias, name=account_id, created_at=runtime.now()))
+        session.add(models.Account(id=account_id, alias=alias, name=name or account_id, created_at=runtime.now()))
 
 
 def register(runtime: Runtime, account_id: str, name: str, metadata_xml: str) -> str:

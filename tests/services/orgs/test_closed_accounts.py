@@ -33,7 +33,6 @@ from tests.services.federation.corp import (
     IDP_ORIGIN,
     IdpKeys,
     corp_runtime,
-    idp_keys,
     register,
     signed_response,
     trust_role,
@@ -147,11 +146,6 @@ def test_every_credential_of_a_closed_account_is_refused(broker: LiveBroker) -> 
     record = json.loads(closing["CloudTrailEvent"])
     assert "errorCode" not in record and record["requestParameters"] == {"accountId": member}
     assert record["recipientAccountId"] == ACCOUNT
-
-
-@pytest.fixture(scope="module")
-def keys() -> IdpKeys:
-    return idp_keys()
 
 
 def test_no_sign_in_offers_or_issues_a_closed_accounts_role(
