@@ -13,7 +13,10 @@ thread; every request is signed when it is sent, none is replayed):
 The paths are interleaved in rounds (the order rotates each round), so drift on a shared machine
 hits them alike; a path's ratio to ``/healthz`` is the median of its per-round ratios. Latency
 percentiles pool every request of every round. CPU per request is read from /proc for the server
-processes and for this client process: a path can only look as fast as the client can sign.
+processes, for every PostgreSQL process ("db CPU"; 0 on SQLite, which runs inside the server) and
+for this client process: a path can only look as fast as the client can sign. The worker
+comparison also prints how busy the whole machine was: on a machine whose cores the client and
+PostgreSQL share with the server, a second worker can only add what the cores have left.
 
 ``--workers 1,2`` instead runs one server per worker count on the same PostgreSQL schema and
 measures each path against both, interleaved, reporting the throughput ratio.
@@ -145,6 +148,28 @@ class Server:
         return total / TICKS
 
 
+def database_cpu_seconds() -> float:
+    """CPU used so far by every PostgreSQL process on this machine (backends, WAL writer...)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
+                fields = stat.rpartition(")")[2].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine, all cores, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 @contextmanager
 def serving(env: dict[str, str], workdir: Path, workers: int, threads: int) -> Iterator[Server]:
     port = free_port()
@@ -214,6 +239,8 @@ class Sample:
     latencies: list[float]  # seconds
     server_cpu: float
     client_cpu: float
+    database_cpu: float
+    machine_busy: float  # share of all cores' time that something ran, 0..1
 
     @property
     def rate(self) -> float:
@@ -242,6 +269,7 @@ def measure(server: Server, build: Callable[[], Request], clients: int, seconds:
     per_client: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
     cpu_before, client_before = server.cpu_seconds(), time.process_time()
+    database_before, machine_before = database_cpu_seconds(), machine_jiffies()
     began = time.perf_counter()
     stop_at = began + seconds
     threads = [
@@ -256,12 +284,15 @@ def measure(server: Server, build: Callable[[], Request], clients: int, seconds:
     if errors:
         raise SystemExit(f"request failed: {errors[0]}")
     latencies = [latency for one in per_client for latency in one]
+    busy, total = (after - before for after, before in zip(machine_jiffies(), machine_before, strict=True))
     return Sample(
         len(latencies),
         elapsed,
         latencies,
         server.cpu_seconds() - cpu_before,
         time.process_time() - client_before,
+        database_cpu_seconds() - database_before,
+        busy / max(total, 1),
     )
 
 
@@ -306,7 +337,7 @@ def _verdict(ok: bool) -> str:
 def report_paths(results: dict[str, PathResult], clients: int) -> None:
     print(
         f"  {'clients':>7}  {'path':<28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8}"
-        f" {'vs healthz':>11} {'server CPU':>11} {'client CPU':>11}"
+        f" {'vs healthz':>11} {'server CPU':>11} {'db CPU':>9} {'client CPU':>11}"
     )
     for index, (name, result) in enumerate(results.items()):
         p50, p99 = result.percentile(0.50), result.percentile(0.99)
@@ -316,7 +347,8 @@ def report_paths(results: dict[str, PathResult], clients: int) -> None:
         print(
             f"  {clients:>7}  {name:<28} {result.rate():8,.0f} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f}"
             f" {tail:5.1f} {_verdict(tail <= TARGET_TAIL):<4}{ratio_text:>11}"
-            f" {result.per_request('server_cpu') * 1e6:8,.0f} us {result.per_request('client_cpu') * 1e6:8,.0f} us"
+            f" {result.per_request('server_cpu') * 1e6:8,.0f} us {result.per_request('database_cpu') * 1e6:6,.0f} us"
+            f" {result.per_request('client_cpu') * 1e6:8,.0f} us"
         )
 
 
@@ -329,22 +361,43 @@ def report_scaling(servers: list[Server], admin: Credentials, session: Credentia
         f"{one.workers} vs {many.workers} workers x {args.threads} threads, PostgreSQL, {clients} clients, "
         f"{args.rounds} rounds x {args.seconds:g} s per path and server, interleaved"
     )
-    print(f"  {'path':<28} {f'{one.workers} worker':>12} {f'{many.workers} workers':>12} {'ratio':>8}")
+    print(
+        f"  {'path':<28} {f'{one.workers} worker':>12} {f'{many.workers} workers':>12} {'ratio':>8}"
+        f"  {'machine busy':>13}  {'CPU per request: server + database + client':>44}"
+    )
     for name in builders[one.port]:
         for server in servers:
             measure(server, builders[server.port][name], clients, 0.3)
-        rates: tuple[list[float], list[float]] = ([], [])
+        samples: tuple[list[Sample], list[Sample]] = ([], [])
         for index in range(args.rounds):
             pair = (one, many) if index % 2 == 0 else (many, one)
             for server in pair:
-                sample = measure(server, builders[server.port][name], clients, args.seconds)
-                rates[0 if server is one else 1].append(sample.rate)
+                samples[0 if server is one else 1].append(
+                    measure(server, builders[server.port][name], clients, args.seconds)
+                )
+        rates = [[sample.rate for sample in side] for side in samples]
         ratio = statistics.median(b / a for a, b in zip(*rates, strict=True))
+        busy = [statistics.median(sample.machine_busy for sample in side) for side in samples]
+        costs = [_cpu_split(side) for side in samples]
         print(
             f"  {name:<28} {statistics.median(rates[0]):9,.0f}/s {statistics.median(rates[1]):9,.0f}/s"
-            f" {ratio:6.2f}x {_verdict(ratio >= TARGET_SCALING)}"
+            f" {ratio:6.2f}x {_verdict(ratio >= TARGET_SCALING)}  {busy[0]:5.0%} / {busy[1]:4.0%}"
+            f"  {costs[0]} | {costs[1]}"
         )
     print(f"  target: {many.workers} workers >= {TARGET_SCALING}x the throughput of {one.workers} (median of rounds)")
+    print(
+        f"  machine busy: share of this machine's {os.cpu_count()} cores in use while the path ran, "
+        f"{one.workers} / {many.workers} worker(s); the client and PostgreSQL share the cores with the server"
+    )
+
+
+def _cpu_split(samples: list[Sample]) -> str:
+    requests = max(sum(sample.requests for sample in samples), 1)
+    parts = [sum(getattr(sample, what) for sample in samples) / requests * 1e6 for what in _SPLIT]
+    return f"{parts[0]:5,.0f} + {parts[1]:4,.0f} + {parts[2]:4,.0f} us"
+
+
+_SPLIT = ("server_cpu", "database_cpu", "client_cpu")
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ stays valid for minutes), so neither an HTTP server nor a client's signing is in
 - ``GET /healthz`` (no I/O: the floor of a request through Flask and the broker's middleware);
 - ``POST /v1/decisions`` signed with an IAM user's key (an Allow: not recorded by default);
 - ``GetCallerIdentity`` signed with the same key (audited: the event is written by the audit
-  writer's thread, whose CPU counts, since the figure is the whole process's CPU time).
+  group commit, led by the request's own thread when it is alone; the figure is the whole
+  process's CPU time either way).
 
 "before" empties the table of driver statements in ``broker.store.generations`` so the stamp goes
 through the session, as it did before; nothing else differs. The two alternate in rounds; each
@@ -116,7 +117,7 @@ def main() -> None:
             "decision, SigV4 (Allow)": environ("/v1/decisions", QUERY, "application/json", "execute-api", creds),
             "GetCallerIdentity (audited)": environ("/", STS_BODY, FORM, "sts", creds),
         }
-        for make in paths.values():  # warm: caches, prepared statements, the writer thread
+        for make in paths.values():  # warm: caches, prepared statements
             for _ in range(100):
                 call(app, make)
         figures: dict[tuple[str, bool], list[float]] = {(name, old): [] for name in paths for old in (True, False)}

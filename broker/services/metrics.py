@@ -98,8 +98,7 @@ class _Metrics:
         )
         self.audit_commits = Histogram(
             "broker_audit_commit_duration_seconds",
-            "Time to write audit events through the group-commit writer: one batch, or one event "
-            "written by its submitter directly.",
+            "Time to write one batch of audit events through the group-commit writer.",
             ("path",),
             buckets=COMMIT_BUCKETS,
             registry=registry,
@@ -171,7 +170,7 @@ def audit_queued(change: int) -> None:
 
 
 def observe_audit_commit(path: str, seconds: float) -> None:
-    """One audit write: ``batch`` (the writer thread) or ``direct`` (a submitter itself)."""
+    """One group-commit batch written (``path`` is ``batch``; the label stays for dashboards)."""
     _metrics.audit_commits.labels(path).observe(seconds)
 
 

@@ -2,22 +2,26 @@
 
 A read, a decision or a refusal changes nothing but the trail. Giving each its own write
 transaction would turn every such request into a serialized write through the chain-head row,
-one per event. Instead the request submits its finished event here and waits. One thread per
-process takes everything queued (up to ``max_batch``), holds it in one transaction, and the
-commit links the whole batch into the chain under one chain-head lock with one head update
-(:mod:`broker.store.audit.chain`). Then the submitters wake: a response leaves only after its
-event is durable, and a batch that fails raises :class:`AuditWriteFailed` in every submitter in
-it, so the request fails rather than answering unrecorded. As with PostgreSQL's group commit,
-the thread never waits to fill a batch: what arrives while one batch commits is the next batch,
-so a lone request pays one commit and a crowd shares them.
+one per event. Instead the request submits its finished event here and waits for the durable
+commit of the batch that carries it, as in PostgreSQL's own group commit: the first submitter to
+find no batch being written becomes the *leader*. It takes everything queued (up to
+``max_batch``, its own event first), writes it in one transaction, and the commit links the whole
+batch into the chain under one chain-head lock with one head update
+(:mod:`broker.store.audit.chain`). Events submitted meanwhile queue behind it; when its batch is
+settled the leader wakes them, hands the lead to the first still queued, and returns. So a lone
+request writes its own event on its own thread, with no handoff to another thread and back, and a
+crowd shares one commit per batch. No one waits to fill a batch.
+
+A response leaves only after its event is durable: a batch that fails raises
+:class:`AuditWriteFailed` in every submitter in it, so the request fails rather than answering
+unrecorded. A leader interrupted mid-commit (an exception that is not an error, such as a
+``KeyboardInterrupt``) fails its batch, since whether it committed is unknown, and passes the lead
+on, so the events queued behind it are still written.
 
 Positions still follow commit order. A batch is one more transaction competing for the head,
 with state-changing transactions (which hold their own events and chain them as they commit, so
 a change and its event stay atomic) and with the writers of other processes; the chain stays one
 gapless total order and verification is unchanged.
-
-If the thread cannot run (it cannot be started, or it died), submitters write their events
-themselves, one transaction each: slower, never lost.
 """
 
 from __future__ import annotations
@@ -43,11 +47,6 @@ log = logging.getLogger("broker.audit")
 # How many events one transaction takes at most: enough to absorb a burst, small enough that a
 # batch commits in milliseconds and never holds the chain head for long.
 MAX_BATCH = 512
-# An idle thread exits after this long; the next submit starts another (no thread per runtime
-# lingers in tests or in processes that stopped serving).
-_IDLE_SECONDS = 30.0
-# How often a waiting submitter checks that the thread it waits on is still alive.
-_WATCH_SECONDS = 0.5
 
 
 class AuditWriteFailed(BrokerError):
@@ -60,29 +59,32 @@ class AuditWriteFailed(BrokerError):
 
 @dataclass(frozen=True)
 class WriterStats:
-    """What a writer has written since it was made: events, the batches that carried them (each
-    one transaction and one chain-head update), and events written by their submitters directly."""
+    """What a writer has written since it was made: events, and the batches that carried them
+    (each one transaction and one chain-head update)."""
 
     events: int
     batches: int
-    direct: int
 
 
 class _Ticket:
-    """One submitted event and, once its batch is settled, whether it failed and why."""
+    """One submitted event; woken when its batch is settled (``cause`` says if it failed) or when
+    its submitter is to lead the next batch."""
 
-    __slots__ = ("cause", "done", "event", "event_id")
+    __slots__ = ("cause", "event", "event_id", "lead", "settled", "wake")
 
     def __init__(self, event: PreparedEvent) -> None:
         self.event_id = event.event_id
-        # Derived here, on the submitter's thread, to keep the writer's own work per event small.
+        # Derived here, on the submitter's thread, before any lock is taken.
         self.event = to_append(event)
-        self.done = threading.Event()
+        self.wake = threading.Event()
+        self.settled = False
+        self.lead = False
         self.cause: BaseException | None = None
 
-    def fail(self, cause: BaseException) -> None:
+    def settle(self, cause: BaseException | None = None) -> None:
         self.cause = cause
-        self.done.set()
+        self.settled = True
+        self.wake.set()
 
 
 class AuditWriter:
@@ -97,19 +99,18 @@ class AuditWriter:
             raise ValueError("max_batch must be at least 1")
         self._db = db
         self._max_batch = max_batch
-        self._events = self._batches = self._direct = 0
+        self._events = self._batches = 0
         self._reset()
         _OPEN.add(self)
-        # A forked worker process inherits the queue and lock but not the thread: start afresh.
+        # A forked worker process inherits the queue and lock, maybe mid-batch: start afresh.
         reference = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _reset_in_child(reference))
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
         self._queue: deque[_Ticket] = deque()
-        self._thread: threading.Thread | None = None
-        self._closing = False
+        self._leading = False
 
     def submit(self, event: PreparedEvent) -> str:
         """Write ``event`` with the next batch and return its id once the batch has committed.
@@ -121,107 +122,70 @@ class AuditWriter:
         """
         ticket = _Ticket(event)
         with self._lock:
-            queued = self._running()
-            if queued:
-                self._queue.append(ticket)
-                self._wake.notify()
-                metrics.audit_queued(1)
-        if not queued:
-            return self._write_directly(ticket)
-        while not ticket.done.wait(_WATCH_SECONDS):
-            with self._lock:
-                if self._thread is not None and self._thread.is_alive():
-                    continue
-                if ticket not in self._queue:
-                    continue  # taken by a thread that died: it failed the ticket on its way out
-                self._queue.remove(ticket)
-                metrics.audit_queued(-1)
-            log.warning("the audit writer thread is gone; writing event %s directly", ticket.event_id)
-            return self._write_directly(ticket)
+            self._queue.append(ticket)
+            metrics.audit_queued(1)
+            leads = not self._leading
+            self._leading = True
+        if not leads:
+            ticket.wake.wait()
+        if not ticket.settled:  # leading now: from the start, or handed the lead
+            self._lead()
         if ticket.cause is not None:
             raise AuditWriteFailed() from ticket.cause
         return ticket.event_id
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop the thread (a later submit starts another)."""
+        """Wait until no batch is being written and none is queued (at most ``timeout`` seconds)."""
         with self._lock:
-            thread = self._thread
-            self._closing = True
-            self._wake.notify_all()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        with self._lock:
-            self._closing = False
+            self._idle.wait_for(lambda: not self._leading and not self._queue, timeout)
 
     def stats(self) -> WriterStats:
         with self._lock:
-            return WriterStats(self._events, self._batches, self._direct)
+            return WriterStats(self._events, self._batches)
 
-    def _running(self) -> bool:
-        """Whether the thread runs, starting it if need be; called with the lock held."""
-        if self._thread is not None and self._thread.is_alive():
-            return True
-        thread = threading.Thread(target=self._run, name="broker-audit-writer", daemon=True)
-        try:
-            thread.start()
-        except RuntimeError:  # the interpreter is shutting down, or no thread can be made
-            return False
-        self._thread = thread
-        return True
-
-    def _run(self) -> None:
-        me = threading.current_thread()
+    def _lead(self) -> None:
+        """Write one batch from the head of the queue (the leader's own event is its first), settle
+        it, then hand the lead to the first event still queued, or give it up."""
         batch: list[_Ticket] = []
         try:
-            while True:
-                with self._lock:
-                    if not self._queue and not self._closing:
-                        self._wake.wait(_IDLE_SECONDS)
-                    if not self._queue:  # idle for a while, or closing with nothing left
-                        if self._thread is me:
-                            self._thread = None
-                        return
-                    batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
-                    metrics.audit_queued(-len(batch))
-                self._commit(batch)
-                batch = []
+            # Let threads that are ready to run (submitters just woken by the last batch) queue
+            # their next events first, so they share this commit. sched_yield, not sleep(0): the
+            # kernel adds its timer slack (about 50 us) to even a zero-length sleep.
+            os.sched_yield()
+            with self._lock:
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
+                metrics.audit_queued(-len(batch))
+            self._commit(batch)
         finally:
-            # Only a crash leaves tickets in hand. Whether their batch committed is unknown, so
-            # they fail: the requests fail, and nothing is answered without its event. Tickets
-            # still queued are written by their submitters, who see the thread gone.
+            # Only an interruption leaves tickets unsettled. Whether their batch committed is
+            # unknown, so they fail: nothing is answered without its event.
             for ticket in batch:
-                if not ticket.done.is_set():
-                    ticket.fail(RuntimeError("the audit writer thread stopped"))
+                if not ticket.settled:
+                    ticket.settle(RuntimeError("the audit batch was interrupted"))
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
+                    self._leading = False
+                    self._idle.notify_all()
 
     def _commit(self, batch: list[_Ticket]) -> None:
         started = time.perf_counter()
         try:
             _append(self._db, [ticket.event for ticket in batch], self.on_driver)
-        except Exception as exc:  # each submitter raises it; the writer goes on with the next batch
+        except Exception as exc:  # each submitter raises it; the next batch is written as usual
             log.exception("could not write a batch of %d audit events", len(batch))
             for ticket in batch:
-                ticket.fail(exc)
+                ticket.settle(exc)
             return
         metrics.observe_audit_commit("batch", time.perf_counter() - started)
         with self._lock:
             self._events += len(batch)
             self._batches += 1
         for ticket in batch:
-            ticket.done.set()
-        # Let the submitters just woken run before the next batch is taken: those with another
-        # event queue it now and share the next commit instead of each waiting for one.
-        time.sleep(0)
-
-    def _write_directly(self, ticket: _Ticket) -> str:
-        started = time.perf_counter()
-        try:
-            _append(self._db, [ticket.event], self.on_driver)
-        except Exception as exc:
-            raise AuditWriteFailed() from exc
-        metrics.observe_audit_commit("direct", time.perf_counter() - started)
-        with self._lock:
-            self._direct += 1
-        return ticket.event_id
+            ticket.settle()
 
 
 def _append(db: Database, events: list[NewEvent], on_driver: bool = True) -> None:
@@ -238,7 +202,7 @@ def _reset_in_child(reference: weakref.ref[AuditWriter]) -> None:
         writer._reset()
 
 
-# Every writer, so one exit handler drains them all without keeping any of them alive.
+# Every writer, so one exit handler waits for them all without keeping any of them alive.
 _OPEN: weakref.WeakSet[AuditWriter] = weakref.WeakSet()
 
 

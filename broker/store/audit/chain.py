@@ -206,6 +206,37 @@ class _BatchStatements:
             f"WHERE id = {HEAD_ID}"
         )
         self.begin = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else None
+        # PostgreSQL: one simple query (no parameters), so BEGIN costs no round trip of its own.
+        self.begin_and_lock_head = f"BEGIN; {self.lock_head}"
+        self._names = names
+        self._row = f"({places})"
+        self._writes: dict[tuple[int, int], str] = {}
+
+    def write_batch(self, events: int, resources: int) -> str:
+        """PostgreSQL: one statement inserting ``events`` events and ``resources`` resource rows (each
+        finds its event by id among those just inserted) and moving the head."""
+        key = (events, resources)
+        statement = self._writes.get(key)
+        if statement is None:
+            # Only the schema's own names and placeholders are joined here; the values go as parameters.
+            rows = ", ".join([self._row] * events)
+            parts = [
+                f"WITH written AS (INSERT INTO audit_events ({self._names}) VALUES {rows} "  # noqa: S608
+                "RETURNING seq, event_id)"
+            ]
+            if resources:
+                listed = ", ".join(["(%s, %s, %s, %s)"] * resources)
+                parts.append(
+                    ", listed AS (INSERT INTO audit_resources (event_seq, resource_type, resource_name, short_name) "  # noqa: S608
+                    "SELECT written.seq, r.kind, r.name, r.short FROM written "
+                    f"JOIN (VALUES {listed}) AS r(event_id, kind, name, short) "
+                    "ON r.event_id = written.event_id)"
+                )
+            parts.append(f" {self.move_head}")
+            statement = "".join(parts)
+            if len(self._writes) < 256:  # the common shapes; a rare one is rebuilt when it recurs
+                self._writes[key] = statement
+        return statement
 
     def head_row(self, last: ChainLink) -> tuple[Any, ...]:
         now = dt.datetime.now(dt.UTC)
@@ -225,6 +256,7 @@ class _BatchStatements:
 
 
 _BATCH_STATEMENTS: dict[str, _BatchStatements] = {}
+_PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 
 
 def append_batch(engine: Engine, events: Sequence[NewEvent], link: Link) -> bool:
@@ -232,9 +264,9 @@ def append_batch(engine: Engine, events: Sequence[NewEvent], link: Link) -> bool
 
     The group-commit writer's batch: the same rows, lock and head update as :func:`append_events`
     in a session, without the ORM session and statement compilation around every statement, and on
-    PostgreSQL in two round trips (lock and read the head; then the inserts, the head update and
-    the commit, pipelined) instead of six. Returns False, having written nothing, when the head row
-    is missing: the caller then appends through a session, which rebuilds it.
+    PostgreSQL in three round trips (:func:`_append_postgres`) instead of six. Returns False, having
+    written nothing, when the head row is missing: the caller then appends through a session, which
+    rebuilds it.
     """
     if not events:
         return True
@@ -244,11 +276,8 @@ def append_batch(engine: Engine, events: Sequence[NewEvent], link: Link) -> bool
     raw = engine.raw_connection()
     try:
         driver: Any = raw.driver_connection
-        if statements.begin is None:  # psycopg: BEGIN goes out with the lock, in one round trip
-            driver.autocommit = False  # a read may have left it on (SQLAlchemy resets it on return)
-            with driver.pipeline():
-                cursor = driver.execute(statements.lock_head)
-            return _finish_postgres(driver, cursor.fetchone(), statements, events, link)
+        if statements.begin is None:
+            return _append_postgres(driver, statements, events, link)
         cursor = driver.cursor()
         try:
             cursor.execute(statements.begin)
@@ -281,20 +310,41 @@ def _write_linked(cursor: Any, statements: _BatchStatements, head: Any, events: 
     cursor.execute(statements.move_head, statements.head_row(links[-1]))
 
 
-def _finish_postgres(
-    driver: Any, row: Any, statements: _BatchStatements, events: Sequence[NewEvent], link: Link
-) -> bool:
+def _append_postgres(driver: Any, statements: _BatchStatements, events: Sequence[NewEvent], link: Link) -> bool:
+    """The batch on psycopg in three round trips and three statements: BEGIN with the head's lock
+    (one simple query), the events, their resources and the head's move (one statement), COMMIT.
+
+    Not pipeline mode: it saves one round trip but costs more client CPU than the round trip
+    takes (measured in benchmarks/audit_append.py), and CPU is what a loaded server runs out of.
+    """
+    driver.autocommit = True  # BEGIN and COMMIT are sent as statements, each in its round trip
+    cursor = driver.cursor()
     try:
-        if row is None:
-            driver.rollback()
+        cursor.execute(statements.begin_and_lock_head)
+        cursor.nextset()  # past BEGIN's result, to the head's row
+        head = cursor.fetchone()
+        if head is None:
+            cursor.execute("ROLLBACK")
             return False
-        with driver.pipeline(), driver.cursor() as cursor:
-            _write_linked(cursor, statements, row, events, link)
-            driver.commit()
+        links = link(ChainHead(int(head[0]), str(head[1])), [e.record for e in events])
+        resources = [(e.columns["event_id"], kind, name, short) for e in events for kind, name, short in e.resources]
+        parameters: list[Any] = []
+        for event, place in zip(events, links, strict=True):
+            parameters.extend(statements.event_row(event, place))
+        for resource in resources:
+            parameters.extend(resource)
+        parameters.extend(statements.head_row(links[-1]))
+        cursor.execute(statements.write_batch(len(events), len(resources)), parameters)
+        cursor.execute("COMMIT")
         return True
     except BaseException:
-        driver.rollback()
+        if not driver.closed and driver.info.transaction_status != _PG_IDLE:
+            driver.rollback()  # leaves the connection idle (a broken one is discarded by the pool)
         raise
+    finally:
+        cursor.close()
+        if not driver.closed and driver.info.transaction_status == _PG_IDLE:
+            driver.autocommit = False  # as the pool's other users expect it
 
 
 def _append(tx: Tx, events: Sequence[AuditEvent], link: Link) -> None:
