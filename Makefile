@@ -82,6 +82,9 @@ bench: venv system-deps postgres
 	$(PY) benchmarks/acs.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/audit_append.py
+	$(PY) benchmarks/audit_append.py --handoff --threads 1
+	$(PY) benchmarks/audit_append.py --handoff --threads 8
+	$(PY) benchmarks/wal_checkpoint.py
 	$(PY) benchmarks/http_paths.py
 	$(PY) benchmarks/http_paths.py --postgres
 	$(PY) benchmarks/http_paths.py --workers 1,2

@@ -10,7 +10,11 @@ Both sides append the same kind of event (a read-only ``GetUser`` with one resou
   event has committed; one transaction, one chain-head lock and one head update per batch.
 
 With ``--batch-path`` the first side is the same writer sending its batches through an ORM
-session (as before the driver path), so the two batch paths are compared.
+session (as before the driver path), so the two batch paths are compared. With ``--handoff`` the
+first side is the writer as it was before the leader design: a thread of its own takes the queue and writes each
+batch while the submitters wait for it (:class:`HandoffWriter`, the same batches on the same
+driver path), so the hand-off to that thread and back is what differs; CPU per event (the whole
+process's) is printed with the rates. Run it with ``--threads 1`` (a lone request) and ``8``.
 
 Rounds alternate the two sides (which goes first alternates too) in one process; each side's
 rate is the median of its rounds, and the ratio the median of each round's ratio. The writer's
@@ -29,6 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,9 +42,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from broker.crypto.keys import ensure_keys, load_keys
-from broker.services.audit import ANONYMOUS, AuditWriter, build_event, record_event
+from broker.services.audit import ANONYMOUS, AuditWriter, PreparedEvent, build_event, record_event
+from broker.services.audit._record import to_append
 from broker.services.audit.digests import write_genesis
 from broker.services.audit.verify import verify_trail
+from broker.services.audit.writer import MAX_BATCH
+from broker.services.audit.writer import _append as append_batch
 from broker.store import Database
 from broker.store.audit.snapshots import Reader
 
@@ -75,11 +83,53 @@ def per_transaction(db: Database) -> Callable[[int], None]:
     return append
 
 
-def through_writer(writer: AuditWriter) -> Callable[[int], None]:
+def through_writer(writer: AuditWriter | HandoffWriter) -> Callable[[int], None]:
     def append(number: int) -> None:
         writer.submit(build_event(now=_now(), **EVENT, **_parameters(number)))  # type: ignore[arg-type]
 
     return append
+
+
+class HandoffWriter:
+    """The baseline for ``--handoff``: the group-commit writer as it was before the leader design, reduced to
+    its hand-offs. One thread of its own takes everything queued, writes it as one batch (the same
+    ``append_batch`` as the writer) and wakes the submitters, who wait for it meanwhile."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: deque[tuple[object, threading.Event]] = deque()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def submit(self, event: PreparedEvent) -> str:
+        done = threading.Event()
+        with self._lock:
+            self._queue.append((to_append(event), done))
+            self._wake.notify()
+        done.wait()
+        return event.event_id
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and not self._closing:
+                    self._wake.wait()
+                if not self._queue:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            append_batch(self._db, [event for event, _done in batch])  # type: ignore[misc]
+            for _event, done in batch:
+                done.set()
+            time.sleep(0)  # as it did: let the woken submitters queue their next events
 
 
 def rate(append: Callable[[int], None], threads: int, per_thread: int) -> float:
@@ -139,7 +189,11 @@ def run(name: str, db: Database, args: argparse.Namespace, certs: Path) -> None:
     with db.transaction() as tx:  # as `broker init` begins a trail: verification requires it
         write_genesis(tx, load_keys(str(certs)).audit_keys, account_id="123456789012", region="us-east-1", now=_now())
     writer = AuditWriter(db)
-    if args.batch_path:
+    baseline: AuditWriter | HandoffWriter | None = None
+    if args.handoff:
+        baseline = HandoffWriter(db)
+        sides = {"per transaction": through_writer(baseline), "writer": through_writer(writer)}
+    elif args.batch_path:
         # The writer's batch through an ORM session (before) against on the driver (now).
         baseline = AuditWriter(db)
         baseline.on_driver = False
@@ -147,28 +201,35 @@ def run(name: str, db: Database, args: argparse.Namespace, certs: Path) -> None:
     else:
         sides = {"per transaction": per_transaction(db), "writer": through_writer(writer)}
     rates: dict[str, list[float]] = {side: [] for side in sides}
+    cpu: dict[str, list[float]] = {side: [] for side in sides}
     ratios: list[float] = []
     rate(sides["writer"], args.threads, 5)  # warm both up: connections, statement caches
     rate(sides["per transaction"], args.threads, 5)
     before = writer.stats()
     for number in range(args.rounds):
         order = list(sides) if number % 2 == 0 else list(reversed(sides))
-        measured = {side: rate(sides[side], args.threads, args.per_thread) for side in order}
+        measured = {}
+        for side in order:
+            started = time.process_time()
+            measured[side] = rate(sides[side], args.threads, args.per_thread)
+            cpu[side].append((time.process_time() - started) / (args.threads * args.per_thread) * 1e6)
         for side, value in measured.items():
             rates[side].append(value)
         ratios.append(measured["writer"] / measured["per transaction"])
     after = writer.stats()
     writer.close()
-    if args.batch_path:
+    if baseline is not None:
         baseline.close()
     with Reader(db) as reader, reader.snapshot() as tx:
         report = verify_trail(tx, load_keys(str(certs)).audit_keys)
     batch = (after.events - before.events) / max(after.batches - before.batches, 1)
     old, new = statistics.median(rates["per transaction"]), statistics.median(rates["writer"])
+    old_cpu, new_cpu = statistics.median(cpu["per transaction"]), statistics.median(cpu["writer"])
+    first = "writer thread hand-off" if args.handoff else "writer, session batches" if args.batch_path else None
     print(
         f"{name:<10} {args.threads} threads, {args.rounds} rounds of {args.threads * args.per_thread} events a side: "
-        f"{'writer, session batches' if args.batch_path else 'per transaction'} {old:,.0f} events/s, "
-        f"writer {new:,.0f} events/s "
+        f"{first or 'per transaction'} {old:,.0f} events/s ({old_cpu:,.0f} us CPU each), "
+        f"writer {new:,.0f} events/s ({new_cpu:,.0f} us CPU each) "
         f"(mean batch {batch:.1f}), ratio {statistics.median(ratios):.2f}x; "
         f"verify {'ok' if report.ok else 'FAILED'} over {report.events_checked:,} events"
     )
@@ -187,6 +248,11 @@ def main() -> None:
         "--batch-path",
         action="store_true",
         help="compare the writer's batches through an ORM session (first column) with on the driver",
+    )
+    parser.add_argument(
+        "--handoff",
+        action="store_true",
+        help="compare a writer thread that submitters hand their events to (first column) with the leader",
     )
     args = parser.parse_args()
     postgres = args.postgres

@@ -148,9 +148,9 @@ class Server:
         return total / TICKS
 
 
-def database_cpu_seconds() -> float:
-    """CPU used so far by every PostgreSQL process on this machine (backends, WAL writer...)."""
-    total = 0
+def database_cpu() -> dict[int, int]:
+    """CPU ticks used so far by each PostgreSQL process on this machine (backends, WAL writer...)."""
+    ticks: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -159,8 +159,14 @@ def database_cpu_seconds() -> float:
                 continue
             if stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
                 fields = stat.rpartition(")")[2].split()
-                total += int(fields[11]) + int(fields[12])
-    return total / TICKS
+                ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def database_cpu_since(before: dict[int, int]) -> float:
+    """Seconds of CPU the PostgreSQL processes used since ``before`` (a process that ended since
+    counts up to then; one that started counts whole)."""
+    return sum(used - before.get(pid, 0) for pid, used in database_cpu().items()) / TICKS
 
 
 def machine_jiffies() -> tuple[int, int]:
@@ -269,7 +275,7 @@ def measure(server: Server, build: Callable[[], Request], clients: int, seconds:
     per_client: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
     cpu_before, client_before = server.cpu_seconds(), time.process_time()
-    database_before, machine_before = database_cpu_seconds(), machine_jiffies()
+    database_before, machine_before = database_cpu(), machine_jiffies()
     began = time.perf_counter()
     stop_at = began + seconds
     threads = [
@@ -291,7 +297,7 @@ def measure(server: Server, build: Callable[[], Request], clients: int, seconds:
         latencies,
         server.cpu_seconds() - cpu_before,
         time.process_time() - client_before,
-        database_cpu_seconds() - database_before,
+        database_cpu_since(database_before),
         busy / max(total, 1),
     )
 

@@ -19,7 +19,7 @@ from broker.services.audit.writer import AuditWriter
 from broker.services.cache import VersionedCache
 from broker.services.ratelimit.limiter import RateLimiter
 from broker.settings import Settings
-from broker.store.db import Database
+from broker.store.db import Database, WalCheckpointer
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,12 @@ class Runtime:
     def audit_writer(self) -> AuditWriter:
         """The process's group-commit writer for audit events that change nothing else."""
         return AuditWriter(self.db)
+
+    @cached_property
+    def wal_checkpointer(self) -> WalCheckpointer:
+        """A server worker's SQLite checkpoints, run off the request path once started (a no-op on
+        PostgreSQL); `broker serve` starts it in each worker and stops it as the worker exits."""
+        return WalCheckpointer(self.db)
 
     @cached_property
     def sp(self) -> ServiceProvider:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +28,21 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # One unit of work, as services hold it: they pass it to store functions and never call it.
 Tx = Session
 _READ_ONLY = "broker_read_only"
+log = logging.getLogger("broker.store")
+
+# SQLite's own default: the commit that takes the write-ahead log past this many pages copies it
+# back into the database (a checkpoint) before it returns.
+WAL_AUTOCHECKPOINT_PAGES = 1000
+# With a WalCheckpointer running, the commit that would do so is left a margin this large (about
+# 40 MB), reached only if the checkpointer falls far behind.
+WAL_AUTOCHECKPOINT_MARGIN_PAGES = 10_000
+# A WalCheckpointer starts the log over once it holds this many frames (each a page) and a passive
+# checkpoint copied them all; the restart waits at most this long for a writer or reader.
+_RESTART_AFTER_FRAMES = 1000
+_RESTART_WAIT_MS = 100
+_BUSY_TIMEOUT_MS = 30_000
+# Engines whose checkpoints a WalCheckpointer runs: their new connections take the margin.
+_CHECKPOINTED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
@@ -46,8 +64,10 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            pages = WAL_AUTOCHECKPOINT_MARGIN_PAGES if engine in _CHECKPOINTED else WAL_AUTOCHECKPOINT_PAGES
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -298,3 +318,78 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class WalCheckpointer:
+    """Copies a SQLite database's write-ahead log back into the database from a thread of its own.
+
+    An audited request writes about ten pages to the log (its event, the event's indexes, the
+    chain head). By default SQLite copies the log back in whichever commit takes it past 1,000
+    pages, and that request waits for it: about one audited request in a hundred took 4 to 10 ms
+    instead of 0.5 (the p99 of GetCallerIdentity). A server's worker runs this instead, every
+    ``interval`` seconds (:meth:`checkpoint`), and the request path keeps SQLite's own checkpoint
+    only as a margin (:data:`WAL_AUTOCHECKPOINT_MARGIN_PAGES`) for a checkpointer that falls far
+    behind. PostgreSQL has its own checkpointer; on it this does nothing.
+    """
+
+    def __init__(self, db: Database, interval: float = 0.1) -> None:
+        self._db = db
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.checkpoints = 0
+        # The last checkpoint's answer: (1 if it could not finish, frames in the log, frames in
+        # the database), as SQLite's PRAGMA gives it.
+        self.last: tuple[int, int, int] | None = None
+
+    def start(self) -> WalCheckpointer:
+        engine = self._db.engine
+        if engine.dialect.name != "sqlite" or self._thread is not None:
+            return self
+        self._stop = threading.Event()
+        _CHECKPOINTED.add(engine)
+        engine.pool.dispose()  # idle connections reopen with the margin; those in use keep theirs
+        self._thread = threading.Thread(target=self._run, name="broker-wal-checkpoint", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        _CHECKPOINTED.discard(self._db.engine)
+
+    def checkpoint(self) -> None:
+        """One checkpoint now: ``PASSIVE`` twice (the first copies what the log gathered since the
+        last tick, the second what came meanwhile; neither blocks anyone), then, once the log is
+        :data:`_RESTART_AFTER_FRAMES` long, ``RESTART``.
+
+        Under steady writes a passive checkpoint never finds the log fully copied as the next write
+        begins, so the log would never start over and would grow to the request path's margin.
+        ``RESTART`` holds writers back (at most :data:`_RESTART_WAIT_MS`) while it copies the few
+        frames written since the passes, so that the next writer starts the log over.
+        """
+        raw = self._db.engine.raw_connection()
+        try:
+            driver: Any = raw.driver_connection
+            row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if row is not None and row[1] >= _RESTART_AFTER_FRAMES:
+                row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                driver.execute(f"PRAGMA busy_timeout={_RESTART_WAIT_MS}")
+                try:
+                    row = driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                finally:
+                    driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        finally:
+            raw.close()
+        self.checkpoints += 1
+        if row is not None:
+            self.last = (int(row[0]), int(row[1]), int(row[2]))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.checkpoint()
+            except Exception:  # a busy or vanished database: the next tick tries again
+                log.debug("WAL checkpoint failed; retrying at the next tick", exc_info=True)

@@ -417,6 +417,7 @@ class BrokerServer(BaseApplication):  # type: ignore[misc]
         gunicorn_wsgi.SERVER = "broker"  # the Server header names the service, not its WSGI server
         self._runtime = runtime = Runtime.from_settings(self.settings)
         self._audit = AuditWorker(runtime).start(seal_at_exit=False)  # sealed in _worker_exit
+        runtime.wal_checkpointer.start()  # SQLite's checkpoints, off the request path
         app: WSGIApplication = create_app(runtime=runtime)
         if runtime.settings.trusted_proxy_hops == 0:
             app = without_forwarding_headers(app)
@@ -445,6 +446,7 @@ class BrokerServer(BaseApplication):  # type: ignore[misc]
             if self._audit is not None:
                 self._audit.stop(final_digest=True)
             if self._runtime is not None:
+                self._runtime.wal_checkpointer.stop()
                 self._runtime.db.dispose()
         finally:
             stopping = sys.exc_info()[1]
