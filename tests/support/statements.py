@@ -15,13 +15,13 @@ from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
 _CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "PRAGMA")
-_recorders: list[tuple[int, list[str]]] = []  # (thread, statements) while a block records
+_recorders: list[tuple[int, list[str], bool]] = []  # (thread, statements, with control) while a block records
 
 
 def _heard(statement: str) -> None:
     me = threading.get_ident()
-    for thread, seen in _recorders:
-        if thread == me and not statement.lstrip().upper().startswith(_CONTROL):
+    for thread, seen, control in _recorders:
+        if thread == me and (control or not statement.lstrip().upper().startswith(_CONTROL)):
             seen.append(" ".join(statement.split()))
 
 
@@ -53,12 +53,12 @@ def listening_to_drivers() -> Iterator[None]:
 
 
 @contextmanager
-def request_statements() -> Iterator[list[str]]:
-    """The statements sent to the database from this thread (transaction control aside) while the
-    block runs, heard at the driver: whether a statement goes through the ORM, SQLAlchemy Core or
-    a driver connection directly, it is counted."""
+def request_statements(*, control: bool = False) -> Iterator[list[str]]:
+    """The statements sent to the database from this thread (transaction control aside, unless
+    ``control``) while the block runs, heard at the driver: whether a statement goes through the
+    ORM, SQLAlchemy Core or a driver connection directly, it is counted."""
     seen: list[str] = []
-    entry = (threading.get_ident(), seen)
+    entry = (threading.get_ident(), seen, control)
     _recorders.append(entry)
     try:
         yield seen

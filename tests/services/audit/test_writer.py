@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from broker.services.runtime import Runtime
 from broker.store import Database
 from broker.store.models import AuditEvent
 from tests.services.audit.support import verify, write_events
+from tests.support.brokers import make_runtime, make_settings, postgres_schema
+from tests.support.statements import listening_to_drivers, request_statements
 
 
 def probe(runtime: Runtime, number: int = 0) -> Any:
@@ -327,6 +330,30 @@ def test_a_batch_takes_at_most_max_batch_events(audit_runtime: Runtime, monkeypa
     writer.close()
     assert len(results) == 10 and max(sizes) == 3 and sum(sizes) == 10
     assert MAX_BATCH >= 256
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_head_is_released_before_the_flush_and_the_answer_waits_for_it(
+    tmp_path: Path, keys_dir: Path
+) -> None:
+    with postgres_schema() as url, listening_to_drivers():
+        runtime = make_runtime(make_settings(tmp_path, keys_dir, url, "http://127.0.0.1:9"))
+        try:
+            writer = AuditWriter(runtime.db)
+            with request_statements(control=True) as seen:
+                event_id = writer.submit(probe(runtime))
+            assert stored_ids(runtime)[event_id] == 1
+        finally:
+            runtime.db.dispose()
+    # The batch (on the submitter's own thread): the head locked in a transaction whose commit does
+    # not wait for the disk, the events and the head's move in one statement...
+    assert len(seen) == 3, seen
+    lock, write, finish = seen
+    assert lock.startswith("BEGIN; SET LOCAL synchronous_commit TO off;") and "FOR UPDATE" in lock
+    assert write.startswith("WITH written AS (INSERT INTO audit_events") and "UPDATE audit_chain_head" in write
+    # ...then its commit, and a transaction holding an id committed with the server's own setting:
+    # it returns once the log is flushed past the batch, and only then does submit return.
+    assert finish == "COMMIT; BEGIN; SELECT txid_current(); COMMIT"
 
 
 def test_a_scope_submits_through_the_runtime_writer(audit_runtime: Runtime) -> None:
