@@ -203,6 +203,18 @@ def roles_trusting(tx: Tx, provider_arn: str, role_arns: Collection[str] | None 
     return [_trusting_role(row) for row in sorted(found, key=lambda row: (row.account_id, row.name_key))]
 
 
+def closed_accounts(tx: Tx, account_ids: Collection[str]) -> set[str]:
+    """Which of ``account_ids`` are closed (Organizations' CloseAccount: SUSPENDED)."""
+    if not account_ids:
+        return set()
+    found = _core(tx).execute(
+        select(models.Account.id).where(
+            models.Account.id.in_(sorted(account_ids)), models.Account.closed_at.is_not(None)
+        )
+    )
+    return set(found.scalars())
+
+
 def trusting_role(tx: Tx, arn: str) -> TrustingRole | None:
     """The role a sign-in asks for by ARN, to decide its trust policy again; None if it is gone or
     its account is closed."""

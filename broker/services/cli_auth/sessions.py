@@ -11,6 +11,7 @@ import datetime as dt
 from broker.services.cli_auth.clients import CLIENT_ID
 from broker.services.cli_auth.errors import AuthorizeRefused, OAuthError
 from broker.services.federation import BrowserSession, SignIn, signed_in, token_hash
+from broker.services.federation.sign_in import without_closed_accounts
 from broker.store import Tx
 from broker.store import cli_auth as store
 from broker.store import federation as federation_store
@@ -24,7 +25,7 @@ def stored_sign_in(tx: Tx, web_session_hash: str | None, now: dt.datetime) -> tu
     web = federation_store.web_session(tx, web_session_hash, now)
     if web is None:
         return None
-    return BrowserSession.of(web), SignIn(**web.assertion)
+    return BrowserSession.of(web), without_closed_accounts(tx, SignIn(**web.assertion))[0]
 
 
 def browser_sign_in(

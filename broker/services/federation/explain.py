@@ -7,10 +7,10 @@ the IdP's Role attribute) and the sign-in's own context, against the trust polic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from broker.services.federation.sessions import BrowserSession, signed_in
-from broker.services.federation.sign_in import SignIn
+from broker.services.federation.sessions import BrowserSession, token_hash
+from broker.services.federation.sign_in import SignIn, without_closed_accounts
 from broker.services.runtime import Runtime
 from broker.services.trust import saml_trust_decision
 from broker.store import federation as store
@@ -39,6 +39,9 @@ class RefusalReport:
     # such role, or its trust policy names neither the provider nor everyone): at most SHOWN.
     unmatched_listed: list[str]
     unmatched_total: int
+    # Roles the sign-in was offered, or the IdP lists, in accounts closed since (SUSPENDED): no one
+    # can use them. At most SHOWN.
+    closed: list[str] = field(default_factory=list)
 
 
 def explain(runtime: Runtime, token: str | None) -> tuple[BrowserSession, SignIn, RefusalReport] | None:
@@ -46,12 +49,16 @@ def explain(runtime: Runtime, token: str | None) -> tuple[BrowserSession, SignIn
     if not token:
         return None
     with runtime.db.read() as tx:
-        loaded = signed_in(tx, token, runtime.now())
-        if loaded is None:
+        stored = store.web_session(tx, token_hash(token), runtime.now())
+        if stored is None:
             return None
-        web, sign_in = loaded
+        web = BrowserSession.of(stored)
+        sign_in, closed = without_closed_accounts(tx, SignIn(**stored.assertion))
         listed = sign_in.listed_role_arns
         candidates = store.roles_trusting(tx, sign_in.provider_arn, listed)
+        found = {role.arn for role in candidates}
+        unmatched = [arn for arn in listed or () if arn not in found]
+        in_closed = store.closed_accounts(tx, {_account_of(arn) for arn in unmatched} - {""})
     offered = {offer.role_arn for offer in sign_in.offers()}
     refusals: list[RoleRefusal] = []
     for role in candidates:
@@ -62,7 +69,13 @@ def explain(runtime: Runtime, token: str | None) -> tuple[BrowserSession, SignIn
         )
         reason = decision.reason if not decision.allowed else "its trust policy allows this sign-in now: sign in again"
         refusals.append(RoleRefusal(role.arn, role.account_id, role.account_alias, reason))
-    found = {role.arn for role in candidates}
-    unmatched = [arn for arn in listed or () if arn not in found]
-    report = RefusalReport(refusals[:SHOWN], len(refusals), unmatched[:SHOWN], len(unmatched))
+    closed += [arn for arn in unmatched if _account_of(arn) in in_closed and arn not in closed]
+    unmatched = [arn for arn in unmatched if _account_of(arn) not in in_closed]
+    report = RefusalReport(refusals[:SHOWN], len(refusals), unmatched[:SHOWN], len(unmatched), closed[:SHOWN])
     return web, sign_in, report
+
+
+def _account_of(arn: str) -> str:
+    """The account an IAM ARN names (``arn:aws:iam::ACCOUNT:role/...``); empty if it names none."""
+    parts = arn.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[4].isdigit() else ""

@@ -14,7 +14,7 @@ from broker.iam.constant_time import same_secret
 from broker.services.audit import ClientInfo
 from broker.services.federation.audit import sign_in_scope
 from broker.services.federation.errors import BadCsrf
-from broker.services.federation.sign_in import SignIn, sign_in_actor
+from broker.services.federation.sign_in import SignIn, sign_in_actor, without_closed_accounts
 from broker.services.runtime import Runtime
 from broker.store import Tx
 from broker.store import cli_auth as cli_store
@@ -68,7 +68,7 @@ def signed_in(tx: Tx, token: str | None, now: dt.datetime) -> tuple[BrowserSessi
     web = store.web_session(tx, token_hash(token), now) if token else None
     if web is None:
         return None
-    return BrowserSession.of(web), SignIn(**web.assertion)
+    return BrowserSession.of(web), without_closed_accounts(tx, SignIn(**web.assertion))[0]
 
 
 def load_web_session(runtime: Runtime, token: str | None) -> tuple[BrowserSession, SignIn] | None:

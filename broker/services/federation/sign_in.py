@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import InitVar, dataclass, field, fields
+from dataclasses import InitVar, dataclass, field, fields, replace
 from typing import Any
 
 from broker.saml.assertion import Assertion
@@ -106,6 +106,21 @@ class SignIn:
 
 
 _SIGN_IN_FIELDS = tuple(f.name for f in fields(SignIn))
+
+
+def without_closed_accounts(tx: Tx, sign_in: SignIn) -> tuple[SignIn, list[str]]:
+    """``sign_in`` without the roles it offers in accounts closed since, and those roles' ARNs.
+
+    A sign-in keeps the roles it was offered for as long as it lives; an account closed meanwhile
+    takes its roles off every page at the next view (issuing them is refused in any case). One
+    statement, and none for a sign-in that offers no role.
+    """
+    closed = store.closed_accounts(tx, {role["account_id"] for role in sign_in.roles})
+    if not closed:
+        return sign_in, []
+    kept = [role for role in sign_in.roles if role["account_id"] not in closed]
+    dropped = [str(role["role_arn"]) for role in sign_in.roles if role["account_id"] in closed]
+    return replace(sign_in, roles=kept), dropped
 
 
 def token_context(context: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import requests
 from botocore.exceptions import ClientError
 from sqlalchemy import select
 
+from broker.saml.assertion import ROLE_ATTRIBUTE
 from broker.services.audit import ClientInfo
 from broker.services.federation import FederationService
 from broker.services.federation.errors import RoleNotPermitted
@@ -40,6 +41,7 @@ from tests.services.federation.corp import (
 from tests.support.aws import ACCOUNT, admin_client, allow, client, document
 from tests.support.brokers import LiveBroker, free_port
 from tests.support.metadata import idp_metadata_xml
+from tests.support.saml_factory import Attr
 
 QUERY = {"action": "s3:GetObject", "resource": "arn:aws:s3:::reports/q3.pdf"}
 
@@ -176,6 +178,7 @@ def test_no_sign_in_offers_or_issues_a_closed_accounts_role(
 
         before = sign_in("_before")
         assert deployer in {offer.role_arn for offer in before.offers()}
+        assert "Deployer" in web.get("/saml/roles").text
         assert with_saml("_saml-before")["AssumedRoleUser"]["Arn"].startswith(f"arn:aws:sts::{member}:")
         # The same IdP registered in the member account, trusted by a role of the management account.
         member_idp = register(
@@ -191,6 +194,20 @@ def test_no_sign_in_offers_or_issues_a_closed_accounts_role(
         assert through_member("_member-before")["AssumedRoleUser"]["Arn"].startswith(f"arn:aws:sts::{DEFAULT}:")
 
         organizations.close_account(AccountId=member)
+
+        # The sign-in from before the closing: its role page drops the role at the next view, and
+        # the page that explains missing roles says its account is closed.
+        page = web.get("/saml/roles").text
+        assert "Deployer" not in page and "Engineer" in page
+        why = web.get("/saml/roles/why").text
+        assert 'id="closed-account-roles"' in why and deployer in why
+        # A sign-in whose IdP lists the closed account's role is told the same, not "no such role".
+        listing = Attr(ROLE_ATTRIBUTE, (f"{deployer},{CORP_ARN}", f"arn:aws:iam::{DEFAULT}:role/Engineer,{CORP_ARN}"))
+        posted = web.post("/saml/acs", data={"SAMLResponse": signed_response(keys, "_listed", listing)})
+        assert posted.status_code == 303, posted.text
+        why = web.get("/saml/roles/why").text
+        closed_part = why.split('id="closed-account-roles"', 1)[1].split("</ul>", 1)[0]
+        assert deployer in closed_part and 'id="unmatched-roles"' not in why
 
         after = sign_in("_after")
         assert sorted(offer.role_arn for offer in after.offers()) == [
