@@ -111,6 +111,7 @@ class AuditWriter:
         self._idle = threading.Condition(self._lock)
         self._queue: deque[_Ticket] = deque()
         self._leading = False
+        self._submitters = 0  # inside submit now, queued or waiting or returning
 
     def submit(self, event: PreparedEvent) -> str:
         """Write ``event`` with the next batch and return its id once the batch has committed.
@@ -126,10 +127,16 @@ class AuditWriter:
             metrics.audit_queued(1)
             leads = not self._leading
             self._leading = True
-        if not leads:
-            ticket.wake.wait()
-        if not ticket.settled:  # leading now: from the start, or handed the lead
-            self._lead()
+            self._submitters += 1
+            crowd = self._submitters > 1
+        try:
+            if not leads:
+                ticket.wake.wait()
+            if not ticket.settled:  # leading now: from the start, or handed the lead
+                self._lead(crowd=crowd or not leads)
+        finally:
+            with self._lock:
+                self._submitters -= 1
         if ticket.cause is not None:
             raise AuditWriteFailed() from ticket.cause
         return ticket.event_id
@@ -143,15 +150,17 @@ class AuditWriter:
         with self._lock:
             return WriterStats(self._events, self._batches)
 
-    def _lead(self) -> None:
+    def _lead(self, *, crowd: bool) -> None:
         """Write one batch from the head of the queue (the leader's own event is its first), settle
         it, then hand the lead to the first event still queued, or give it up."""
         batch: list[_Ticket] = []
         try:
-            # Let threads that are ready to run (submitters just woken by the last batch) queue
-            # their next events first, so they share this commit. sched_yield, not sleep(0): the
-            # kernel adds its timer slack (about 50 us) to even a zero-length sleep.
-            os.sched_yield()
+            if crowd:
+                # Other submitters are in flight: let the threads that are ready to run (those just
+                # woken by the last batch) queue their next events first, so they share this
+                # commit. A lone leader skips it: on a busy machine a yield can cost a time slice.
+                # sched_yield, not sleep(0), to which the kernel adds its timer slack (~50 us).
+                os.sched_yield()
             with self._lock:
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
                 metrics.audit_queued(-len(batch))

@@ -225,9 +225,12 @@ def test_a_lone_submitter_writes_its_own_event_on_its_own_thread(
         commit(batch)
 
     monkeypatch.setattr(writer, "_commit", recorded)
+    yields: list[int] = []
+    monkeypatch.setattr(writer_module.os, "sched_yield", lambda: yields.append(1))
     threads_before = threading.active_count()
     event_id = writer.submit(probe(audit_runtime))
     assert committed_on == [threading.current_thread()]  # no handoff to another thread and back
+    assert yields == []  # and no yield of the processor: no one else is there to queue
     assert threading.active_count() == threads_before  # and no thread left behind
     assert stored_ids(audit_runtime)[event_id] == 1
     assert writer.stats() == WriterStats(events=1, batches=1)
