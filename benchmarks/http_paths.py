@@ -126,41 +126,39 @@ class Server:
         return f"127.0.0.1:{self.port}"
 
     def pids(self) -> list[int]:
-        children = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rpartition(")")[2].split()[1]) == self.process.pid:
-                    children.append(int(entry.name))
-        return [self.process.pid, *children]
+        return [self.process.pid, *(process.pid for process in processes() if process.parent == self.process.pid)]
 
     def cpu_seconds(self) -> float:
-        total = 0
-        for pid in self.pids():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        return total / TICKS
+        mine = set(self.pids())
+        return sum(process.ticks for process in processes() if process.pid in mine) / TICKS
 
 
-def database_cpu() -> dict[int, int]:
-    """CPU ticks used so far by each PostgreSQL process on this machine (backends, WAL writer...)."""
-    ticks: dict[int, int] = {}
+@dataclass(frozen=True)
+class Process:
+    """A process as /proc/PID/stat shows it: its name, its parent and the CPU ticks it used."""
+
+    pid: int
+    name: str
+    parent: int
+    ticks: int  # utime + stime
+
+
+def processes() -> Iterator[Process]:
+    """Every process on this machine (one that ends while it is read is left out)."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
-                fields = stat.rpartition(")")[2].split()
-                ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    return ticks
+            fields = stat.rpartition(")")[2].split()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            yield Process(int(entry.name), name, int(fields[1]), int(fields[11]) + int(fields[12]))
+
+
+def database_cpu() -> dict[int, int]:
+    """CPU ticks used so far by each PostgreSQL process on this machine (backends, WAL writer...)."""
+    return {process.pid: process.ticks for process in processes() if process.name == "postgres"}
 
 
 def database_cpu_since(before: dict[int, int]) -> float:
@@ -316,7 +314,7 @@ class PathResult:
 
     def per_request(self, what: str) -> float:
         requests = sum(sample.requests for sample in self.samples)
-        return sum(getattr(sample, what) for sample in self.samples) / max(requests, 1)
+        return float(sum(getattr(sample, what) for sample in self.samples)) / max(requests, 1)
 
 
 def rounds(
