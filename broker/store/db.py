@@ -36,10 +36,13 @@ WAL_AUTOCHECKPOINT_PAGES = 1000
 # With a WalCheckpointer running, the commit that would do so is left a margin this large (about
 # 40 MB), reached only if the checkpointer falls far behind.
 WAL_AUTOCHECKPOINT_MARGIN_PAGES = 10_000
-# A WalCheckpointer starts the log over once it holds this many frames (each a page) and a passive
-# checkpoint copied them all; the restart waits at most this long for a writer or reader.
+# A WalCheckpointer starts the log over once it holds this many frames (each a page). The restart
+# holds writers back while it waits for readers still on the log, at most this long; when it gives
+# up (a long read), it is not tried again for a while, doubling up to the cap, so a long export or
+# lookup does not stall writers tick after tick.
 _RESTART_AFTER_FRAMES = 1000
-_RESTART_WAIT_MS = 100
+_RESTART_WAIT_MS = 10
+_RESTART_BACKOFF_SECONDS = (0.5, 10.0)
 _BUSY_TIMEOUT_MS = 30_000
 # Engines whose checkpoints a WalCheckpointer runs: their new connections take the margin.
 _CHECKPOINTED: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -341,6 +344,10 @@ class WalCheckpointer:
         # The last checkpoint's answer: (1 if it could not finish, frames in the log, frames in
         # the database), as SQLite's PRAGMA gives it.
         self.last: tuple[int, int, int] | None = None
+        # After a restart that gave up: no other is tried before restart_after (monotonic), and the
+        # next pause is restart_pause.
+        self.restart_after = 0.0
+        self.restart_pause = _RESTART_BACKOFF_SECONDS[0]
 
     def start(self) -> WalCheckpointer:
         engine = self._db.engine
@@ -367,25 +374,34 @@ class WalCheckpointer:
 
         Under steady writes a passive checkpoint never finds the log fully copied as the next write
         begins, so the log would never start over and would grow to the request path's margin.
-        ``RESTART`` holds writers back (at most :data:`_RESTART_WAIT_MS`) while it copies the few
-        frames written since the passes, so that the next writer starts the log over.
+        ``RESTART`` holds writers back while it copies the few frames written since the passes and
+        waits (at most :data:`_RESTART_WAIT_MS`) for readers still on the log, so that the next
+        writer starts the log over. One that gives up backs off (:data:`_RESTART_BACKOFF_SECONDS`).
         """
         raw = self._db.engine.raw_connection()
         try:
             driver: Any = raw.driver_connection
             row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if row is not None and row[1] >= _RESTART_AFTER_FRAMES:
+            if row is not None and row[1] >= _RESTART_AFTER_FRAMES and time.monotonic() >= self.restart_after:
                 row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 driver.execute(f"PRAGMA busy_timeout={_RESTART_WAIT_MS}")
                 try:
                     row = driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 finally:
                     driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+                self._restarted(row is not None and row[0] == 0)
         finally:
             raw.close()
         self.checkpoints += 1
         if row is not None:
             self.last = (int(row[0]), int(row[1]), int(row[2]))
+
+    def _restarted(self, finished: bool) -> None:
+        if finished:
+            self.restart_after, self.restart_pause = 0.0, _RESTART_BACKOFF_SECONDS[0]
+            return
+        self.restart_after = time.monotonic() + self.restart_pause
+        self.restart_pause = min(self.restart_pause * 2, _RESTART_BACKOFF_SECONDS[1])
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -7,6 +7,7 @@ so about one audited request in a hundred waited 4 to 10 ms for it. A server's w
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +89,34 @@ def test_the_checkpointer_copies_the_log_back_and_no_commit_does(database: Datab
     with database.read() as tx:
         assert tx.execute(text("SELECT count(*) FROM filler")).scalar_one() == 1600
     assert (tmp_path / "broker.db").stat().st_size > 1500 * 4000
+
+
+def test_a_long_read_does_not_hold_writers_back_tick_after_tick(database: Database, sqlite_url: str) -> None:
+    checkpointer = WalCheckpointer(database, interval=3600).start()  # ticks by hand below
+    reader = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        fill(database, 100)
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM filler").fetchone() == (100,)  # a snapshot on the log
+        fill(database, 1100)
+        started = time.monotonic()
+        checkpointer.checkpoint()  # the restart waits for the reader a short while, then gives up
+        assert time.monotonic() - started < 5
+        assert checkpointer.last is not None and checkpointer.last[0] == 1, checkpointer.last
+        backing_off = checkpointer.restart_after
+        assert backing_off > time.monotonic()
+        checkpointer.checkpoint()  # within the pause: passive only, no restart tried
+        assert checkpointer.last is not None and checkpointer.last[0] == 0
+        assert checkpointer.restart_after == backing_off
+        fill(database, 10)  # writers go on meanwhile
+        reader.execute("COMMIT")
+        checkpointer.restart_after = 0.0  # the pause over
+        checkpointer.checkpoint()
+        assert checkpointer.last is not None and checkpointer.last[0] == 0
+        assert checkpointer.restart_after == 0.0  # a restart that finished clears the pause
+    finally:
+        reader.close()
+        checkpointer.stop()
 
 
 def test_the_thread_checkpoints_every_interval(database: Database) -> None:
