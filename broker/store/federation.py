@@ -207,12 +207,13 @@ def closed_accounts(tx: Tx, account_ids: Collection[str]) -> set[str]:
     """Which of ``account_ids`` are closed (Organizations' CloseAccount: SUSPENDED)."""
     if not account_ids:
         return set()
-    found = _core(tx).execute(
-        select(models.Account.id).where(
-            models.Account.id.in_(sorted(account_ids)), models.Account.closed_at.is_not(None)
-        )
-    )
-    return set(found.scalars())
+    return set(_core(tx).execute(_CLOSED, {"ids": sorted(account_ids)}).scalars())
+
+
+# Built once: a role page view runs it.
+_CLOSED = select(models.Account.id).where(
+    models.Account.id.in_(bindparam("ids", expanding=True)), models.Account.closed_at.is_not(None)
+)
 
 
 def trusting_role(tx: Tx, arn: str) -> TrustingRole | None:

@@ -12,7 +12,7 @@ from broker.saml.errors import SamlError
 from broker.services import metrics
 from broker.services.audit import Actor, ClientInfo
 from broker.services.federation.audit import sign_in_scope
-from broker.services.federation.login import check_relay_state, check_request
+from broker.services.federation.login import answer_request, check_relay_state, check_request
 from broker.services.federation.origins import NO_ORIGIN, PostOrigin, check_issuer_origin, check_sender
 from broker.services.federation.providers import ProviderLookup, replay_window_end
 from broker.services.federation.sessions import BrowserSession, open_browser_session
@@ -49,27 +49,32 @@ def consume(
     another site is refused before the response is read, an IdP-initiated one from a page that
     is not its provider's once it is.
 
-    One write transaction: the provider comes from the process's cache (one statement reads the
-    stamp it is valid under), the outstanding request is read once and answered by a guarded
-    UPDATE, the replay guard is one INSERT that a second use of the assertion cannot repeat.
+    Two transactions. The checks read, without SQLite's write lock (on a snapshot) and without row
+    locks on PostgreSQL: the provider from the process's cache (one statement reads the stamp it is
+    valid under), the outstanding request once, the signature and the conditions, and the roles
+    the sign-in is offered. Then one short write: the request answered by a guarded UPDATE, the
+    replay guard (one INSERT that a second use of the assertion cannot repeat), the web session
+    and the audit event. So sign-ins wait for each other only for the write, not for the checks.
     """
     settings = runtime.settings
     now = runtime.now()
     try:
-        with runtime.db.transaction() as tx:
+        with runtime.db.read() as tx:
             check_sender(runtime, tx, origin)
             lookup = ProviderLookup(runtime, tx)
             assertion, trust = lookup.validate(saml_response, now)
             provider = lookup.record(trust)
-            check_request(lookup, settings, assertion, provider, relay_state, browser_binding, now)
+            request_id = check_request(lookup, settings, assertion, provider, relay_state, browser_binding, now)
             solicited = assertion.in_response_to is not None  # and answered from this browser
             check_issuer_origin(runtime, origin, provider.arn, lookup.origins(trust), solicited)
             check_relay_state(settings, relay_state)
+            sign_in = read_sign_in(tx, settings, assertion, provider, relay_state)
+        with runtime.db.transaction() as tx:
+            answer_request(tx, request_id, now)
             if not store.remember_assertion(
                 tx, assertion.issuer, assertion.assertion_id, replay_window_end(runtime, assertion)
             ):
                 raise SamlError("Replay", f"assertion {assertion.assertion_id} was already used")
-            sign_in = read_sign_in(tx, settings, assertion, provider, relay_state)
             token, session = open_browser_session(runtime, tx, sign_in, now)
             # Expired replay records, requests and web sessions go now and then, not on every sign-in.
             if runtime.housekeeping.due(PURGE_CHORE, now, PURGE_INTERVAL):

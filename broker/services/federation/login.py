@@ -181,18 +181,19 @@ def check_request(
     relay_state: str | None,
     browser_binding: str | None,
     now: dt.datetime,
-) -> None:
-    """A response answers an AuthnRequest this broker sent to that provider from this browser, once;
-    an unsolicited one only where the provider and the settings allow IdP-initiated sign-in.
+) -> str | None:
+    """A response answers an AuthnRequest this broker sent to that provider from this browser, not
+    answered yet; an unsolicited one only where the provider and the settings allow IdP-initiated
+    sign-in. Reads only: the request's id (None for an unsolicited response) is for
+    :func:`answer_request`, in the write that follows.
 
-    The request is the one ``lookup`` read to pin the provider (read once); answering it is one
-    guarded UPDATE, so of two racing responses to one request only one gets through.
+    The request is the one ``lookup`` read to pin the provider (read once).
     """
     if assertion.in_response_to is None:
         refuse = provider.options.get("refuse_unsolicited")
         if refuse or not settings.saml_allow_unsolicited or provider.name in settings.saml_refuse_unsolicited_providers:
             raise SamlError("UnsolicitedRefused", f"provider {provider.name} refuses IdP-initiated sign-in")
-        return
+        return None
     request = lookup.saml_request(assertion.in_response_to)
     if request is None:
         raise SamlError("UnknownRequest", f"InResponseTo {assertion.in_response_to!r} was not issued here")
@@ -204,10 +205,17 @@ def check_request(
         raise SamlError("UnknownRequest", "the request has expired")
     if browser_binding is None or not same_secret(request.browser_binding, token_hash(browser_binding)):
         raise SamlError("BrowserMismatch", "the response came back in a different browser than the request left")
-    if not store.answer_saml_request(lookup.tx, request.request_id, now):  # another instance answered it first
-        raise SamlError("Replay", f"the request {assertion.in_response_to!r} was already answered")
     if request.relay_state is not None and relay_state != request.relay_state:
         raise SamlError("BadRelayState", "RelayState differs from the one the request carried")
+    return request.request_id
+
+
+def answer_request(tx: Tx, request_id: str | None, now: dt.datetime) -> None:
+    """Mark the request a checked response answers (``request_id``; None: unsolicited) as answered:
+    one guarded UPDATE, so of two racing responses to one request (on any instance) only one gets
+    through."""
+    if request_id is not None and not store.answer_saml_request(tx, request_id, now):
+        raise SamlError("Replay", f"the request {request_id!r} was already answered")
 
 
 def check_relay_state(settings: Settings, relay_state: str | None) -> None:
