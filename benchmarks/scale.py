@@ -199,7 +199,12 @@ class Size:
             sign_in = read_sign_in(tx, runtime.settings, self.assertion, self.provider, None)
             token, session = open_browser_session(runtime, tx, sign_in, runtime.now())
         with self.app.test_request_context("/saml/acs", method="POST"):
-            page = saml_routes._after_sign_in(SignedInBrowser(token, session, sign_in), self.client)
+            answer = saml_routes._after_sign_in(SignedInBrowser(token, session, sign_in), self.client)
+        if answer.status_code != 303 or answer.headers.get("Location") != "/saml/roles":
+            raise RuntimeError(f"the ACS did not send the browser to the role page (HTTP {answer.status_code})")
+        # The browser follows the redirect (post/redirect/get): the role page, from the web session.
+        with self.app.test_request_context("/saml/roles"):
+            page = saml_routes.roles_page(sign_in, session.csrf_token)
         body = page.get_data(as_text=True)
         if page.status_code != 200 or body.count('name="role_arn"') != 2:
             raise RuntimeError(f"the role page is not the one expected (HTTP {page.status_code})")
