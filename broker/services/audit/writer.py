@@ -70,7 +70,7 @@ class _Ticket:
     """One submitted event; woken when its batch is settled (``cause`` says if it failed) or when
     its submitter is to lead the next batch."""
 
-    __slots__ = ("cause", "event", "event_id", "lead", "settled", "wake")
+    __slots__ = ("cause", "event", "event_id", "settled", "wake")
 
     def __init__(self, event: PreparedEvent) -> None:
         self.event_id = event.event_id
@@ -78,7 +78,6 @@ class _Ticket:
         self.event = to_append(event)
         self.wake = threading.Event()
         self.settled = False
-        self.lead = False
         self.cause: BaseException | None = None
 
     def settle(self, cause: BaseException | None = None) -> None:
@@ -173,9 +172,7 @@ class AuditWriter:
                     ticket.settle(RuntimeError("the audit batch was interrupted"))
             with self._lock:
                 if self._queue:
-                    successor = self._queue[0]
-                    successor.lead = True
-                    successor.wake.set()
+                    self._queue[0].wake.set()  # woken unsettled: it leads the next batch
                 else:
                     self._leading = False
                     self._idle.notify_all()

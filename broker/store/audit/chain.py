@@ -257,6 +257,8 @@ class _BatchStatements:
 
 _BATCH_STATEMENTS: dict[str, _BatchStatements] = {}
 _PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
+# PostgreSQL's protocol carries at most 65,535 parameters in one statement.
+_MAX_PARAMETERS = 65_000
 
 
 def append_batch(engine: Engine, events: Sequence[NewEvent], link: Link) -> bool:
@@ -336,15 +338,18 @@ def _append_postgres(driver: Any, statements: _BatchStatements, events: Sequence
         if head is None:
             cursor.execute("ROLLBACK")
             return False
-        links = link(ChainHead(int(head[0]), str(head[1])), [e.record for e in events])
         resources = [(e.columns["event_id"], kind, name, short) for e in events for kind, name, short in e.resources]
-        parameters: list[Any] = []
-        for event, place in zip(events, links, strict=True):
-            parameters.extend(statements.event_row(event, place))
-        for resource in resources:
-            parameters.extend(resource)
-        parameters.extend(statements.head_row(links[-1]))
-        cursor.execute(statements.write_batch(len(events), len(resources)), parameters)
+        if len(events) * len(statements.columns) + 4 * len(resources) + 3 > _MAX_PARAMETERS:
+            _write_linked(cursor, statements, head, events, link)  # a statement per row: rare, never refused
+        else:
+            links = link(ChainHead(int(head[0]), str(head[1])), [e.record for e in events])
+            parameters: list[Any] = []
+            for event, place in zip(events, links, strict=True):
+                parameters.extend(statements.event_row(event, place))
+            for resource in resources:
+                parameters.extend(resource)
+            parameters.extend(statements.head_row(links[-1]))
+            cursor.execute(statements.write_batch(len(events), len(resources)), parameters)
         cursor.execute(_COMMIT_THEN_FLUSH)
         return True
     except BaseException:

@@ -17,6 +17,7 @@ from broker.services.audit import writer as writer_module
 from broker.services.audit.writer import MAX_BATCH, WriterStats
 from broker.services.runtime import Runtime
 from broker.store import Database
+from broker.store.audit import chain as chain_module
 from broker.store.models import AuditEvent
 from tests.services.audit.support import verify, write_events
 from tests.support.brokers import make_runtime, make_settings, postgres_schema
@@ -357,6 +358,22 @@ def test_on_postgresql_the_head_is_released_before_the_flush_and_the_answer_wait
     # ...then its commit, and a transaction holding an id committed with the server's own setting:
     # it returns once the log is flushed past the batch, and only then does submit return.
     assert finish == "COMMIT; BEGIN; SELECT txid_current(); COMMIT"
+
+
+def test_a_batch_too_big_for_one_statement_is_written_row_by_row(
+    audit_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL takes at most 65,535 parameters in a statement; a batch past that (many events,
+    # many resources) goes a row at a time. A limit of 10 sends every batch that way here.
+    monkeypatch.setattr(chain_module, "_MAX_PARAMETERS", 10)
+    writer = AuditWriter(audit_runtime.db)
+    returned: list[str] = []
+    run_threads(
+        4, lambda number: returned.extend(writer.submit(probe(audit_runtime, number * 10 + n)) for n in range(5))
+    )
+    assert len(returned) == 20 and set(returned) <= set(stored_ids(audit_runtime))
+    report = verify(audit_runtime)
+    assert report.ok, [f.line() for f in report.findings]
 
 
 def test_a_scope_submits_through_the_runtime_writer(audit_runtime: Runtime) -> None:
