@@ -90,12 +90,17 @@ def serving(runtime: Runtime, log: Path) -> Iterator[Server]:
 
 
 def burst(
-    server: Server, admins: list[AdminCredentials], prefix: str, per_worker: int | None
+    server: Server,
+    admins: list[AdminCredentials],
+    prefix: str,
+    per_worker: int | None,
+    under_way: threading.Event | None = None,
 ) -> tuple[set[str], set[str]]:
     """Create users from a thread per administrator until ``per_worker`` each, or until the server is gone.
 
     Each thread signs with its own key: calls with one key serialize on its last-used update,
-    and the point is to have appends race for the chain head. Returns (acknowledged, attempted).
+    and the point is to have appends race for the chain head. ``under_way`` is set once a few
+    calls were answered. Returns (acknowledged, attempted).
     """
     acknowledged: set[str] = set()
     attempted: set[str] = set()
@@ -115,6 +120,8 @@ def burst(
                 return
             with lock:
                 acknowledged.add(name)
+                if under_way is not None and len(acknowledged) >= UNDER_WAY:
+                    under_way.set()
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(len(admins))]
     for thread in threads:
@@ -122,6 +129,10 @@ def burst(
     for thread in threads:
         thread.join(timeout=120)
     return acknowledged, attempted
+
+
+# Answered calls after which a burst counts as under way (the crash test kills the server then).
+UNDER_WAY = 20
 
 
 def admins(runtime: Runtime, count: int) -> list[AdminCredentials]:
@@ -147,15 +158,25 @@ def test_a_broker_killed_mid_burst_loses_no_event_and_breaks_no_chain(audit_runt
     admin = bootstrap_admin(audit_runtime)
     log = tmp_path / "serve.log"
     first = Server(audit_runtime, log)
+    crew = admins(audit_runtime, 4)
+    under_way = threading.Event()
+
+    def kill_mid_burst() -> None:
+        # Killed once the burst is answering, however slowly it started, and while it goes on:
+        # a fixed delay from the start killed it before its first answer on a loaded machine.
+        under_way.wait(60)
+        time.sleep(0.3)
+        first.kill()
+
     try:
-        killer = threading.Timer(1.0, first.kill)
+        killer = threading.Thread(target=kill_mid_burst)
         killer.start()
-        acknowledged, attempted = burst(first, admins(audit_runtime, 4), "crash", per_worker=None)
+        acknowledged, attempted = burst(first, crew, "crash", per_worker=None, under_way=under_way)
         killer.join()
     finally:
         first.stop()
     assert first.process.returncode == -signal.SIGKILL
-    assert len(acknowledged) >= 5, "the burst was killed before it started"
+    assert len(acknowledged) >= UNDER_WAY, "the burst was killed before it started"
 
     with serving(audit_runtime, log) as second:
         users, audited = created_users(audit_runtime, "crash")
