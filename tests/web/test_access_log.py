@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,13 @@ from broker.settings import SettingsError, load_settings
 from broker.store.audit.events import records_named
 from broker.web.app import create_app
 from tests.support.aws import client
-from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
+from tests.support.brokers import LiveBroker, make_runtime, make_settings
 
 
 @pytest.fixture
-def broker(tmp_path: Path, keys_dir: Path, sqlite_url: str) -> Iterator[LiveBroker]:
-    port = free_port()
-    settings = make_settings(tmp_path, keys_dir, sqlite_url, f"http://127.0.0.1:{port}")
-    with LiveBroker(make_runtime(settings), port) as live:
-        yield live
+def database_url(sqlite_url: str) -> str:
+    """The access log is the same on either database: conftest's live broker, on SQLite only."""
+    return sqlite_url
 
 
 def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:

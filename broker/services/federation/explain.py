@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from broker.policy.principals import account_of
 from broker.services.federation.sessions import BrowserSession, token_hash
 from broker.services.federation.sign_in import SignIn, without_closed_accounts
 from broker.services.runtime import Runtime
@@ -58,7 +59,7 @@ def explain(runtime: Runtime, token: str | None) -> tuple[BrowserSession, SignIn
         candidates = store.roles_trusting(tx, sign_in.provider_arn, listed)
         found = {role.arn for role in candidates}
         unmatched = [arn for arn in listed or () if arn not in found]
-        in_closed = store.closed_accounts(tx, {_account_of(arn) for arn in unmatched} - {""})
+        in_closed = store.closed_accounts(tx, {account for arn in unmatched if (account := account_of(arn))})
     offered = {offer.role_arn for offer in sign_in.offers()}
     refusals: list[RoleRefusal] = []
     for role in candidates:
@@ -69,13 +70,7 @@ def explain(runtime: Runtime, token: str | None) -> tuple[BrowserSession, SignIn
         )
         reason = decision.reason if not decision.allowed else "its trust policy allows this sign-in now: sign in again"
         refusals.append(RoleRefusal(role.arn, role.account_id, role.account_alias, reason))
-    closed += [arn for arn in unmatched if _account_of(arn) in in_closed and arn not in closed]
-    unmatched = [arn for arn in unmatched if _account_of(arn) not in in_closed]
+    closed += [arn for arn in unmatched if account_of(arn) in in_closed and arn not in closed]
+    unmatched = [arn for arn in unmatched if account_of(arn) not in in_closed]
     report = RefusalReport(refusals[:SHOWN], len(refusals), unmatched[:SHOWN], len(unmatched), closed[:SHOWN])
     return web, sign_in, report
-
-
-def _account_of(arn: str) -> str:
-    """The account an IAM ARN names (``arn:aws:iam::ACCOUNT:role/...``); empty if it names none."""
-    parts = arn.split(":", 5)
-    return parts[4] if len(parts) == 6 and parts[4].isdigit() else ""
