@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := simplesamlphp php-cli php-xml php-mbstring chromium xmlsec1 nginx gettext-base openssl
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo test lint typecheck unit venv system-deps node-deps postgres bench mutation clean
+.PHONY: demo test lint typecheck unit venv system-deps node-deps postgres bench screenshots mutation clean
 
 $(VENV)/.stamp-venv: pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
@@ -68,6 +68,10 @@ lint: venv
 PYTEST_WORKERS ?= auto
 test: venv system-deps node-deps postgres lint
 	$(PY) -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --maxprocesses 4 --durations=20 $(PYTEST_ARGS)
+
+# Replace the README's screenshots (docs/screenshots) with pictures of the pages as they are now.
+screenshots: venv system-deps node-deps
+	BROKER_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -p no:cacheprovider -q tests/a11y/test_pages.py -k screenshots
 
 demo: venv
 	$(VENV)/bin/broker --config docker/demo.toml init

@@ -11,6 +11,7 @@ broker with two providers (no demo IdP) shows the pages that ask which one.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -569,8 +570,12 @@ def test_the_aws_tools_consent_and_device_pages_with_the_keyboard_alone(broker: 
         assert tokens["tokenType"] == "Bearer" and tokens["accessToken"] and tokens["refreshToken"]
 
 
-def test_screenshots_of_the_main_pages(broker: LiveBroker, browser: Browser) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_screenshots_of_the_main_pages(broker: LiveBroker, browser: Browser, tmp_path: Path) -> None:
+    """The README's pictures. A test run writes them to a scratch folder, so ``make test`` leaves
+    the checkout as it found it; ``make screenshots`` (BROKER_UPDATE_SCREENSHOTS=1) replaces the
+    committed ones."""
+    folder = SCREENSHOTS if os.environ.get("BROKER_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
     shots = {}
     with chromium_page(browser) as page:
         page.set_viewport_size({"width": 1024, "height": 700})
@@ -589,7 +594,7 @@ def test_screenshots_of_the_main_pages(broker: LiveBroker, browser: Browser) -> 
         shots["no-role"] = page.screenshot(full_page=True)
     for name, png in shots.items():
         assert png.startswith(b"\x89PNG")
-        (SCREENSHOTS / f"{name}.png").write_bytes(png)
+        (folder / f"{name}.png").write_bytes(png)
 
 
 def test_without_javascript_the_tabs_are_sections_and_the_flow_still_works(
