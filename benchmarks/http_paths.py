@@ -18,6 +18,11 @@ for this client process: a path can only look as fast as the client can sign. Th
 comparison also prints how busy the whole machine was: on a machine whose cores the client and
 PostgreSQL share with the server, a second worker can only add what the cores have left.
 
+At one client each round also times lone durable audit appends in this process, on the server's
+own database and chain (the broker's ``AuditWriter``, one event at a time): a bare request plus
+one such append, their times added, is the most an audited call such as GetCallerIdentity can
+reach at one client, whatever the rest of its path costs (the "ceiling" line).
+
 ``--workers 1,2`` instead runs one server per worker count on the same PostgreSQL schema and
 measures each path against both, interleaved, reporting the throughput ratio.
 
@@ -39,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +54,8 @@ from typing import Any
 import boto3
 
 from broker.crypto.sigv4 import authorization_header
+from broker.services.audit import ANONYMOUS, AuditWriter, build_event
+from broker.store import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.brokers import free_port, postgres_schema
@@ -66,6 +74,42 @@ class Credentials:
     access_key_id: str
     secret_access_key: str
     session_token: str | None = None
+
+
+class AppendProbe:
+    """One durable audit append at a time, in this process, on the server's own database: what a
+    GetCallerIdentity has to add to a bare request at one client, whatever else it costs.
+
+    Each event is submitted alone and answered once its batch is durable, as a lone request's is
+    (the writer is the broker's own, on the same chain as the server's)."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.writer = AuditWriter(self.db)
+
+    def rate(self, seconds: float) -> float:
+        began = time.perf_counter()
+        stop_at, count = began + seconds, 0
+        while time.perf_counter() < stop_at:
+            self.writer.submit(
+                build_event(
+                    event_name="GetCallerIdentity",
+                    event_source="sts.amazonaws.com",
+                    actor=ANONYMOUS,
+                    now=dt.datetime.now(dt.UTC),
+                    region=REGION,
+                    source_ip="127.0.0.1",
+                    user_agent="benchmark",
+                    request_id=str(uuid.uuid4()),
+                    read_only=True,
+                )
+            )
+            count += 1
+        return count / (time.perf_counter() - began)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.db.dispose()
 
 
 # A request: (method, path, headers, body), built afresh for every send.
@@ -318,12 +362,23 @@ class PathResult:
 
 
 def rounds(
-    server: Server, builders: dict[str, Callable[[], Request]], clients: int, count: int, seconds: float
-) -> dict[str, PathResult]:
+    server: Server,
+    builders: dict[str, Callable[[], Request]],
+    clients: int,
+    count: int,
+    seconds: float,
+    probe: AppendProbe | None = None,
+) -> tuple[dict[str, PathResult], list[float]]:
+    """Each path's samples and ratios to the first (``/healthz``); with a ``probe``, also each
+    round's ceiling: the rate of a bare request followed by one lone durable audit append (their
+    times added), as a share of the bare request's rate."""
     results = {name: PathResult() for name in builders}
     names = list(builders)
+    ceilings: list[float] = []
     for name in names:  # warm every path (caches, pools, connections) before counting
         measure(server, builders[name], clients, min(0.3, seconds))
+    if probe is not None:
+        probe.rate(min(0.3, seconds))
     for index in range(count):
         order = names[index % len(names) :] + names[: index % len(names)]
         samples = {name: measure(server, builders[name], clients, seconds) for name in order}
@@ -331,7 +386,10 @@ def rounds(
         for name, sample in samples.items():
             results[name].samples.append(sample)
             results[name].ratios.append(sample.rate / baseline)
-    return results
+        if probe is not None:
+            appends = probe.rate(seconds)
+            ceilings.append(appends / (baseline + appends))  # 1 / (1/baseline + 1/appends), over baseline
+    return results, ceilings
 
 
 def _verdict(ok: bool) -> str:
@@ -449,8 +507,19 @@ def main() -> None:
             f"HTTP paths through `broker serve` ({database}, {server.workers} worker(s) x {args.threads} threads), "
             f"{args.rounds} rounds x {args.seconds:g} s per path, interleaved; CPU is per request"
         )
+        probe = AppendProbe(url)
+        stack.callback(probe.close)
         for clients in args.clients:
-            report_paths(rounds(server, builders, clients, args.rounds, args.seconds), clients)
+            results, ceilings = rounds(
+                server, builders, clients, args.rounds, args.seconds, probe if clients == 1 else None
+            )
+            report_paths(results, clients)
+            if ceilings:
+                print(
+                    f"  ceiling at 1 client: /healthz plus one lone durable audit append (in this process, same "
+                    f"database, same rounds) runs at {statistics.median(ceilings):.2f}x /healthz; an audited call "
+                    "such as GetCallerIdentity does both in series, so it cannot do better"
+                )
         print(
             f"  targets: every path >= {TARGET_RATIO:.2f}x /healthz's rate (median of per-round ratios), "
             f"p99 <= {TARGET_TAIL:g}x p50"
