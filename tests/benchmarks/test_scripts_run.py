@@ -22,7 +22,7 @@ postgres = pytest.mark.postgres
 RUNS = [
     pytest.param(
         ["acs.py", "--rounds", "3", "--count", "5", "--pysaml2-seconds", "0.05", "--http-count", "8"],
-        "HTTP sign-ins",
+        "ceiling: two bare requests",  # the last line, after the sign-ins' own
         id="acs",
     ),
     pytest.param(
@@ -37,7 +37,9 @@ RUNS = [
     ),
     pytest.param(["decision_api.py", "--seconds", "0.1"], "decision", id="decision_api"),
     pytest.param(
-        ["http_paths.py", "--rounds", "1", "--seconds", "0.1", "--clients", "1"], "vs healthz", id="http_paths"
+        ["http_paths.py", "--rounds", "1", "--seconds", "0.1", "--clients", "1"],
+        "ceiling at 1 client",  # printed after the paths' table
+        id="http_paths",
     ),
     pytest.param(
         ["http_paths.py", "--workers", "1,2", "--rounds", "1", "--seconds", "0.1", "--clients", "2"],
