@@ -425,7 +425,7 @@ def report_scaling(servers: list[Server], admin: Credentials, session: Credentia
     )
     print(
         f"  {'path':<28} {f'{one.workers} worker':>12} {f'{many.workers} workers':>12} {'ratio':>8}"
-        f"  {'machine busy':>13}  {'CPU per request: server + database + client':>44}"
+        f"  {'ceiling':>7}  {'machine busy':>13}  {'CPU per request: server + database + client':>44}"
     )
     for name in builders[one.port]:
         for server in servers:
@@ -441,15 +441,23 @@ def report_scaling(servers: list[Server], admin: Credentials, session: Credentia
         ratio = statistics.median(b / a for a, b in zip(*rates, strict=True))
         busy = [statistics.median(sample.machine_busy for sample in side) for side in samples]
         costs = [_cpu_split(side) for side in samples]
+        # Every core busy with this path at the CPU per request measured at the larger count.
+        most = (os.cpu_count() or 1) / _cpu_per_request(samples[1])
+        ceiling = most / statistics.median(rates[0])
         print(
             f"  {name:<28} {statistics.median(rates[0]):9,.0f}/s {statistics.median(rates[1]):9,.0f}/s"
-            f" {ratio:6.2f}x {_verdict(ratio >= TARGET_SCALING)}  {busy[0]:5.0%} / {busy[1]:4.0%}"
+            f" {ratio:6.2f}x {_verdict(ratio >= TARGET_SCALING)}  {ceiling:6.2f}x"
+            f"  {busy[0]:5.0%} / {busy[1]:4.0%}"
             f"  {costs[0]} | {costs[1]}"
         )
     print(f"  target: {many.workers} workers >= {TARGET_SCALING}x the throughput of {one.workers} (median of rounds)")
     print(
         f"  machine busy: share of this machine's {os.cpu_count()} cores in use while the path ran, "
         f"{one.workers} / {many.workers} worker(s); the client and PostgreSQL share the cores with the server"
+    )
+    print(
+        f"  ceiling: the ratio if every core ran the path at the CPU per request (server + database + client) "
+        f"measured with {many.workers} workers: what this machine allows, whatever the server does"
     )
 
 
@@ -460,6 +468,12 @@ def _cpu_split(samples: list[Sample]) -> str:
 
 
 _SPLIT = ("server_cpu", "database_cpu", "client_cpu")
+
+
+def _cpu_per_request(samples: list[Sample]) -> float:
+    """Seconds of CPU per request, server, database and client together."""
+    requests = max(sum(sample.requests for sample in samples), 1)
+    return float(sum(getattr(sample, what) for sample in samples for what in _SPLIT)) / requests
 
 
 def main() -> None:
