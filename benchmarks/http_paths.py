@@ -442,7 +442,7 @@ def report_scaling(servers: list[Server], admin: Credentials, session: Credentia
         busy = [statistics.median(sample.machine_busy for sample in side) for side in samples]
         costs = [_cpu_split(side) for side in samples]
         # Every core busy with this path at the CPU per request measured at the larger count.
-        most = (os.cpu_count() or 1) / _cpu_per_request(samples[1])
+        most = (os.cpu_count() or 1) / sum(_cpu_parts(samples[1]))
         ceiling = most / statistics.median(rates[0])
         print(
             f"  {name:<28} {statistics.median(rates[0]):9,.0f}/s {statistics.median(rates[1]):9,.0f}/s"
@@ -462,18 +462,17 @@ def report_scaling(servers: list[Server], admin: Credentials, session: Credentia
 
 
 def _cpu_split(samples: list[Sample]) -> str:
-    requests = max(sum(sample.requests for sample in samples), 1)
-    parts = [sum(getattr(sample, what) for sample in samples) / requests * 1e6 for what in _SPLIT]
+    parts = [part * 1e6 for part in _cpu_parts(samples)]
     return f"{parts[0]:5,.0f} + {parts[1]:4,.0f} + {parts[2]:4,.0f} us"
 
 
-_SPLIT = ("server_cpu", "database_cpu", "client_cpu")
-
-
-def _cpu_per_request(samples: list[Sample]) -> float:
-    """Seconds of CPU per request, server, database and client together."""
+def _cpu_parts(samples: list[Sample]) -> list[float]:
+    """Seconds of CPU per request of the server, the database and the client."""
     requests = max(sum(sample.requests for sample in samples), 1)
-    return float(sum(getattr(sample, what) for sample in samples for what in _SPLIT)) / requests
+    return [float(sum(getattr(sample, what) for sample in samples)) / requests for what in _SPLIT]
+
+
+_SPLIT = ("server_cpu", "database_cpu", "client_cpu")
 
 
 def main() -> None:
