@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from urllib.parse import urlsplit
 
 from flask import current_app, request
 
@@ -45,7 +46,12 @@ def client_info() -> ClientInfo:
 def raw_path() -> str:
     """SigV4 signs the path as sent; werkzeug's request.path is already percent-decoded."""
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
-    return raw.split("?", 1)[0] if raw else request.path
+    if not raw:
+        return request.path
+    path = str(raw).split("?", 1)[0]
+    if "://" in path:  # an absolute-form target (RFC 9112 3.2.2): the client signed its path alone
+        path = urlsplit(path).path or "/"
+    return path
 
 
 def signed_headers() -> dict[str, str]:

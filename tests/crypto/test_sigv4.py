@@ -495,6 +495,33 @@ def test_wrong_secret_does_not_match(signed_post: Wire) -> None:
     expect("SignatureDoesNotMatch", lambda: verify_signature(signed_post.parse(), SECRET[:-1] + "X", SIGNED_AT))
 
 
+def test_an_unsigned_target_header_is_refused_so_a_read_cannot_be_replayed_as_a_write(
+    frozen_clock: datetime,
+) -> None:
+    # A client that signs only host and x-amz-date: without the rule, its captured
+    # DescribeOrganization could be resent within the skew window as DeleteOrganization.
+    request = AWSRequest(
+        method="POST",
+        url=ENDPOINT + "/",
+        data=b"{}",
+        headers={"Content-Type": "application/x-amz-json-1.1"},
+    )
+    wire = sign_header(request, "organizations", token=None)
+    signed = wire.parse()
+    assert "x-amz-target" not in signed.signed_headers
+    replayed = wire.with_headers(**{"X-Amz-Target": "AWSOrganizationsV20161128.DeleteOrganization"})
+    error = expect("AccessDenied", replayed.parse, "were not signed: x-amz-target")
+    assert "DeleteOrganization" not in error.message
+    # Any other x-amz-* header too, in either kind of signature; the session token and the body's
+    # hash may go unsigned (the token is bound to its key, the hash is checked against the body).
+    expect("AccessDenied", wire.with_headers(X_Amz_Meta_Thing="x").parse, "x-amz-meta-thing")
+    presigned = sign_query(_get_caller_identity(), "sts")
+    expect("AccessDenied", presigned.with_headers(X_Amz_Target="x").parse, "x-amz-target")
+    body_hash = hashlib.sha256(wire.body).hexdigest()
+    relaxed = wire.with_headers(X_Amz_Security_Token=SESSION_TOKEN, X_Amz_Content_Sha256=body_hash)
+    assert relaxed.parse().signed_headers == signed.signed_headers
+
+
 def test_unsigned_header_may_change(signed_post: Wire) -> None:
     changed = signed_post.with_headers(User_Agent="something-else", X_Forwarded_For="10.0.0.1")
     verify_signature(changed.parse(), SECRET, SIGNED_AT)
@@ -925,6 +952,8 @@ def _presign_query(**overrides: str | None) -> str:
         (_presign_query(**{"X-Amz-Expires": "-1"}), "X-Amz-Expires should be a number"),
         (_presign_query(**{"X-Amz-Expires": "1e3"}), "X-Amz-Expires should be a number"),
         (_presign_query(**{"X-Amz-Expires": "604801"}), "less than a week"),
+        (_presign_query(**{"X-Amz-Expires": "0"}), "at least 1 second"),  # AWS: 1 to 604800
+        (_presign_query(**{"X-Amz-Expires": "0000000"}), "at least 1 second"),
         (_presign_query() + "&X-Amz-Date=20260314T150926Z", "'X-Amz-Date' is given more than once"),
         (_presign_query(**{"X-Amz-SignedHeaders": "x-amz-date"}), "'Host' or ':authority'"),
         (_presign_query(**{"X-Amz-Date": "20260315T000000Z"}), "Date in Credential scope does not match"),

@@ -144,7 +144,18 @@ def test_x_amz_date_wins_over_the_date_header() -> None:
     assert parse_headers({**headers, "Authorization": authorization()}).amz_date == AT
 
 
-@pytest.mark.parametrize("date", ["yesterday", "Thu, 01 Jan 2026", ""])
+@pytest.mark.parametrize(
+    "date",
+    [
+        "yesterday",
+        "Thu, 01 Jan 2026",
+        "",
+        # Past datetime's range, or moved past it by the offset: an overflow, not a 500.
+        "Fri, 31 Dec 9999 23:59:59 -0100",
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
+        "Sat, 14 Mar 79855269238353 15:09:26 +2359",
+    ],
+)
 def test_an_unreadable_date_header_is_refused(date: str) -> None:
     headers = {"Host": "broker.test", "Date": date, "Authorization": authorization(signed_headers="date;host")}
     expect("IncompleteSignature", lambda: parse_headers(headers), "RFC 1123")

@@ -101,6 +101,7 @@ def parse_signed_request(
 
     access_key_id, scope_date, region, service = _read_credential(claims.credential, claims.amz_date_text, services)
     signed_headers = _read_signed_headers(claims.signed_headers)
+    _refuse_unsigned_amz_headers(folded, signed_headers)
 
     scope = credential_scope(scope_date, region, service)
     payload_hashes = presigned_payload_hashes(folded, body) if presigned else (None,)
@@ -239,6 +240,8 @@ def _read_presigned(params: Mapping[str, str]) -> _Claims:
     if not expires_text.isascii() or not expires_text.isdigit() or len(expires_text) > 7:
         raise SigV4Error("IncompleteSignature", "X-Amz-Expires should be a number of seconds.")
     expires = int(expires_text)
+    if expires < 1:
+        raise SigV4Error("IncompleteSignature", "X-Amz-Expires must be at least 1 second.")
     if expires > MAX_PRESIGNED_EXPIRES:
         raise SigV4Error(
             "IncompleteSignature",
@@ -262,9 +265,11 @@ def _read_date(value: str, *, from_date_header: bool) -> tuple[str, datetime]:
         # one; the string-to-sign still uses the ISO 8601 basic form.
         try:
             parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+            # A year past datetime's range, or a date at its edge that an offset moves past it,
+            # overflows here or in the conversion.
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (TypeError, ValueError, IndexError, OverflowError):
             raise SigV4Error("IncompleteSignature", "The Date header must be an RFC 1123 date.") from None
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         return parsed.strftime(AMZ_DATE_FORMAT), parsed
     if _AMZ_DATE.fullmatch(value) is None:
         raise SigV4Error(
@@ -311,6 +316,26 @@ def _read_credential(credential: str, amz_date_text: str, services: Collection[s
             f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{echo(terminator)}'.",
         )
     return access_key_id, scope_date, region, service
+
+
+_MAY_GO_UNSIGNED: Final = frozenset({TOKEN_HEADER, "x-amz-content-sha256"})
+
+
+def _refuse_unsigned_amz_headers(folded: Mapping[str, str], signed_headers: Collection[str]) -> None:
+    """Every ``x-amz-*`` header the request carries must be signed, as AWS requires: the broker
+    acts on some of them (``X-Amz-Target`` names the action), so one left out of the signature
+    would let a captured request be replayed as another action. Two may go unsigned, since they
+    cannot change what a request means: the session token (bound to the access key it was issued
+    with; some clients add it after signing) and the body's hash (checked against the body)."""
+    unsigned = sorted(
+        name
+        for name in folded
+        if name.startswith("x-amz-") and name not in signed_headers and name not in _MAY_GO_UNSIGNED
+    )
+    if unsigned:
+        raise SigV4Error(
+            "AccessDenied", f"There were headers present in the request which were not signed: {', '.join(unsigned)}"
+        )
 
 
 def _read_signed_headers(text: str) -> tuple[str, ...]:
