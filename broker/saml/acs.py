@@ -19,7 +19,7 @@ from lxml import etree
 
 from broker.saml.assertion import Assertion
 from broker.saml.content import issue_instant as checked_issue_instant
-from broker.saml.content import read_assertion, text_of
+from broker.saml.content import read_assertion, single, text_of
 from broker.saml.errors import SamlError
 from broker.saml.xmldsig import (
     b64decode_strict,
@@ -111,7 +111,7 @@ def validate_response(
     if len(everywhere) != 1 or len(direct) != 1:
         raise SamlError("AssertionCount", f"Response carries {len(everywhere)} assertions")
 
-    response_issuer = text_of(root.find(_ISSUER))
+    response_issuer = text_of(single(root, _ISSUER, "Response Issuer"))
     response_signature = signature_of(root)
     provider: ProviderTrust | None = None
     if response_issuer is not None:
@@ -186,7 +186,7 @@ def _authenticate_assertion(
         root.replace(element, decrypted)
         element = decrypted
         check_unique_ids(root)
-    assertion_issuer = text_of(element.find(_ISSUER))
+    assertion_issuer = text_of(single(element, _ISSUER, "Assertion Issuer"))
     if assertion_issuer is None:
         raise SamlError("MalformedMessage", "Assertion has no Issuer")
     if response_issuer is not None and assertion_issuer != response_issuer:

@@ -24,6 +24,7 @@ from broker.saml.xmlsafe import q
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 ISSUE_INSTANT_WINDOW = dt.timedelta(days=1)
+_MOST_OFFSET = dt.timedelta(hours=14)
 _SAML_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$", re.ASCII)
 
 _SUBJECT = q("saml", "Subject")
@@ -32,6 +33,9 @@ _CONFIRMATION = q("saml", "SubjectConfirmation")
 _CONFIRMATION_DATA = q("saml", "SubjectConfirmationData")
 _CONDITIONS = q("saml", "Conditions")
 _AUDIENCE_RESTRICTION = q("saml", "AudienceRestriction")
+# OneTimeUse: the replay guard accepts an assertion once anyway; ProxyRestriction: the broker
+# issues no assertions of its own, so it never proxies one.
+_UNDERSTOOD_CONDITIONS = frozenset({_AUDIENCE_RESTRICTION, q("saml", "OneTimeUse"), q("saml", "ProxyRestriction")})
 _AUDIENCE = q("saml", "Audience")
 _ATTRIBUTE_STATEMENT = q("saml", "AttributeStatement")
 _ATTRIBUTE = q("saml", "Attribute")
@@ -55,7 +59,12 @@ def parse_saml_time(text: str | None, what: str) -> dt.datetime:
         return value.replace(tzinfo=dt.UTC)
     sign = 1 if zone[0] == "+" else -1
     offset = dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-    return (value - sign * offset).replace(tzinfo=dt.UTC)
+    if offset > _MOST_OFFSET or int(zone[4:6]) > 59:  # xs:dateTime: -14:00 to +14:00
+        raise SamlError("MalformedMessage", f"{what} has an impossible time zone: {text!r}")
+    try:
+        return (value - sign * offset).replace(tzinfo=dt.UTC)
+    except OverflowError:  # a time at the calendar's edge that its zone moves past it
+        raise SamlError("MalformedMessage", f"{what} is out of range: {text!r}") from None
 
 
 def issue_instant(element: etree._Element, what: str, now: dt.datetime, skew: dt.timedelta) -> dt.datetime:
@@ -88,7 +97,7 @@ def own_text(element: etree._Element) -> str:
     return "".join(parts)
 
 
-def _single(parent: etree._Element, tag: str, what: str) -> etree._Element | None:
+def single(parent: etree._Element, tag: str, what: str) -> etree._Element | None:
     """The one ``tag`` child of ``parent`` (None if absent); the schema allows at most one."""
     found = parent.findall(tag)
     if len(found) > 1:
@@ -116,13 +125,13 @@ def read_assertion(
         raise SamlError("MalformedMessage", "Assertion has no ID")
     assertion_issued = issue_instant(element, "Assertion", now, skew)
 
-    subject = element.find(_SUBJECT)
+    subject = single(element, _SUBJECT, "Assertion Subject")
     if subject is None:
         raise SamlError("MissingSubject", "Assertion has no Subject")
     recipient, confirmation_expiry = _bearer_confirmation(subject, in_response_to, acs_url, now, skew)
     not_on_or_after, audiences = _conditions(element, sp_entity_id, now, skew, confirmation_expiry)
 
-    name_id_element = _single(subject, _NAME_ID, "Subject NameID")
+    name_id_element = single(subject, _NAME_ID, "Subject NameID")
     if name_id_element is None:
         raise SamlError("MissingSubject", "Assertion Subject has no NameID")
     name_id = own_text(name_id_element).strip()
@@ -160,7 +169,7 @@ def _bearer_confirmation(
     bearer = [c for c in subject.iterchildren(_CONFIRMATION) if c.get("Method") == BEARER]
     if len(bearer) != 1:
         raise SamlError("SubjectConfirmation", f"expected one bearer SubjectConfirmation, found {len(bearer)}")
-    data = bearer[0].find(_CONFIRMATION_DATA)
+    data = single(bearer[0], _CONFIRMATION_DATA, "SubjectConfirmationData")
     if data is None:
         raise SamlError("SubjectConfirmation", "SubjectConfirmation has no SubjectConfirmationData")
     recipient = data.get("Recipient")
@@ -187,9 +196,14 @@ def _conditions(
     element: etree._Element, sp_entity_id: str, now: dt.datetime, skew: dt.timedelta, not_on_or_after: dt.datetime
 ) -> tuple[dt.datetime, tuple[str, ...]]:
     """The assertion's expiry (the earlier of Conditions and confirmation) and its audiences."""
-    conditions = element.find(_CONDITIONS)
+    conditions = single(element, _CONDITIONS, "Assertion Conditions")
     if conditions is None:
         raise SamlError("WrongAudience", "Assertion has no Conditions (and so no AudienceRestriction)")
+    # saml-core 2.5.1.1: a condition the relying party does not understand leaves the assertion's
+    # validity indeterminate, so it is not accepted.
+    for condition in conditions.iterchildren(etree.Element):
+        if condition.tag not in _UNDERSTOOD_CONDITIONS:
+            raise SamlError("MalformedMessage", f"Conditions holds a condition this SP does not know: {condition.tag}")
     if conditions.get("NotBefore") is not None:
         not_before = parse_saml_time(conditions.get("NotBefore"), "Conditions NotBefore")
         if not_before > now + skew:
@@ -250,8 +264,8 @@ def _authn_statements(
         if statement.get("SessionNotOnOrAfter"):
             end = parse_saml_time(statement.get("SessionNotOnOrAfter"), "SessionNotOnOrAfter")
             session_end = end if session_end is None else min(session_end, end)
-        context = _single(statement, _AUTHN_CONTEXT, "AuthnContext")
-        class_ref = _single(context, _AUTHN_CONTEXT_CLASS_REF, "AuthnContextClassRef") if context is not None else None
+        context = single(statement, _AUTHN_CONTEXT, "AuthnContext")
+        class_ref = single(context, _AUTHN_CONTEXT_CLASS_REF, "AuthnContextClassRef") if context is not None else None
         if class_ref is not None:
             class_refs.append(own_text(class_ref).strip())
     return tuple(class_refs), authn_instant, session_end

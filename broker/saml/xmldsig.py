@@ -180,10 +180,15 @@ def _encryption_method(node: etree._Element) -> str | None:
 
 
 def check_encryption_algorithms(encrypted_assertion: etree._Element, allow_cbc: bool = False) -> str:
-    """Refuse disallowed algorithms before any decryption is attempted; return the data algorithm."""
+    """Refuse disallowed algorithms and shapes before any decryption is attempted; return the data
+    algorithm. This runs before anything in the message is authenticated, so nothing may make
+    xmlsec fetch or compute: the ciphertexts must be inline ``CipherValue``s (a
+    ``CipherReference`` would have xmlsec read a URI, ``file://`` included, and run its
+    transforms, XSLT included), and every reference must point into the document."""
     encrypted_data = encrypted_assertion.find(q("xenc", "EncryptedData"))
     if encrypted_data is None:
         raise SamlError("DecryptionFailed", "EncryptedAssertion has no EncryptedData")
+    _check_encryption_shape(encrypted_assertion, encrypted_data)
     data_algorithm = _encryption_method(encrypted_data)
     allowed = DATA_ENCRYPTION_GCM | (DATA_ENCRYPTION_CBC if allow_cbc else set())
     if data_algorithm is None or data_algorithm not in allowed:
@@ -192,6 +197,30 @@ def check_encryption_algorithms(encrypted_assertion: etree._Element, allow_cbc: 
         if _encryption_method(encrypted_key) not in KEY_TRANSPORT:
             raise SamlError("DisallowedAlgorithm", f"key transport {_encryption_method(encrypted_key)} is not allowed")
     return data_algorithm
+
+
+XMLENC_ELEMENT = "http://www.w3.org/2001/04/xmlenc#Element"
+
+
+def _check_encryption_shape(encrypted_assertion: etree._Element, encrypted_data: etree._Element) -> None:
+    for forbidden in ("CipherReference", "Transforms"):
+        if next(encrypted_assertion.iter(q("xenc", forbidden)), None) is not None:
+            raise SamlError("DisallowedAlgorithm", f"EncryptedAssertion carries an xenc:{forbidden}")
+    if next(encrypted_assertion.iter(q("ds", "Transforms"), q("ds", "Transform")), None) is not None:
+        raise SamlError("DisallowedAlgorithm", "EncryptedAssertion carries transforms")
+    for node in encrypted_assertion.iter(etree.Element):
+        uri = node.get("URI")
+        if uri is not None and not uri.startswith("#"):
+            raise SamlError("DisallowedAlgorithm", "EncryptedAssertion refers outside the document")
+    if encrypted_data.get("Type") not in (None, XMLENC_ELEMENT):
+        raise SamlError("DecryptionFailed", "EncryptedData must hold an element")
+    for holder in (encrypted_data, *encrypted_assertion.iter(q("xenc", "EncryptedKey"))):
+        if holder is not encrypted_data and holder.get("Type") is not None:
+            raise SamlError("DecryptionFailed", "EncryptedKey must hold a key, not XML")
+        cipher_data = holder.findall(q("xenc", "CipherData"))
+        values = [child.tag for child in cipher_data[0].iterchildren(etree.Element)] if len(cipher_data) == 1 else []
+        if values != [q("xenc", "CipherValue")]:
+            raise SamlError("DecryptionFailed", "each ciphertext must be one inline xenc:CipherValue")
 
 
 def decrypt_assertion(
@@ -213,7 +242,8 @@ def decrypt_assertion(
         ctx.key = _private_key(key_pem)
         try:
             session_key = ctx.decrypt(encrypted_key)
-        except xmlsec.Error:
+        # As for the data below: whatever the ciphertext holds, a precise refusal, never a 500.
+        except (xmlsec.Error, IndexError, ValueError, TypeError):
             continue
         break
     if not isinstance(session_key, bytes):
