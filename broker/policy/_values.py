@@ -52,11 +52,22 @@ def to_number(value: Scalar) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
-        return number if math.isfinite(number) else None
+        return _finite(value)
     if isinstance(value, str):
         return parse_number(value)
     return None
+
+
+def _finite(value: int | float) -> float | None:
+    """``value`` as a float, or None when it is not finite or too large for one (an int past 1e308)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+_EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -66,6 +77,15 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _timestamp(moment: datetime) -> float:
+    """POSIX seconds of ``moment`` (a naive one taken as UTC: AWS request times are always UTC).
+    By subtraction, which holds for every datetime: converting a date at the calendar's edge to
+    UTC first would overflow."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH_START).total_seconds()
+
+
 @lru_cache(maxsize=4096)
 def parse_date(text: str) -> float | None:
     """ISO 8601 date or date-time, or epoch seconds, as a POSIX timestamp."""
@@ -73,21 +93,22 @@ def parse_date(text: str) -> float | None:
     if not text:
         return None
     if _EPOCH.fullmatch(text):
-        return float(text)
+        seconds = float(text)
+        return seconds if math.isfinite(seconds) else None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return _as_utc(moment).timestamp()
+    return _timestamp(moment)
 
 
 def to_timestamp(value: Scalar) -> float | None:
     if isinstance(value, datetime):
-        return _as_utc(value).timestamp()
+        return _timestamp(value)
     if isinstance(value, bool | bytes):
         return None
     if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
+        return _finite(value)
     return parse_date(value)
 
 

@@ -106,9 +106,11 @@ class CompiledStatement:
         if spec is None:
             return Grant.DIRECT
         if self.not_principal:
-            # AWS: NotPrincipal never exempts a principal that has a permissions
-            # boundary (documented on the permissions boundaries page).
-            if not has_boundary and spec.excludes(principal):
+            # AWS: a Deny with NotPrincipal never exempts a principal that has a permissions
+            # boundary (documented on the NotPrincipal and permissions boundaries pages). That
+            # quirk is the Deny's alone: an Allow never grants the principals it lists, boundary
+            # or not.
+            if spec.excludes(principal) and not (self.is_deny and has_boundary):
                 return None
             return Grant.DIRECT
         return spec.grant_for(principal)
