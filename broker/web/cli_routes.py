@@ -32,7 +32,7 @@ from broker.services.cli_auth import (
 from broker.services.cli_auth.user_codes import MAX_TYPED_LENGTH
 from broker.services.federation import RoleOffer, SignIn, sign_in_actor, sign_in_choices
 from broker.web.pages import error_page, refusal_page, role_form
-from broker.web.protocol import client_info, csp_nonce, runtime
+from broker.web.protocol import client_info, cross_site, csp_nonce, runtime
 from broker.web.saml_routes import SESSION_COOKIE
 
 bp = Blueprint("cli", __name__, url_prefix="/cli")
@@ -354,8 +354,9 @@ def device_verify() -> Response:
         )
         return _sign_in(None, next_path)
     web, sign_in = loaded
-    if not user_code:
-        return _code_form(sign_in, web.csrf_token)
+    if not user_code or cross_site():
+        # Another site's link or image only fills in the field (see sso_routes.device).
+        return _code_form(sign_in, web.csrf_token, user_code)
     return _device_confirm(user_code, web.csrf_token, sign_in)
 
 

@@ -62,3 +62,11 @@ def signed_headers() -> dict[str, str]:
         values.setdefault(name.lower(), []).append(value)
         names.append(name)
     return {name: ",".join(values[name.lower()]) for name in names}
+
+
+def cross_site() -> bool:
+    """Whether the browser says another site made this request (``Sec-Fetch-Site``): an image, a
+    form or a link on someone else's page. Typing or pasting the address, or following a link
+    from a terminal, says ``none``; the broker's own pages say ``same-origin``. A client that
+    sends no such header is taken at its word."""
+    return request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site")

@@ -32,7 +32,7 @@ from broker.services.sso import (
 from broker.services.sso import errors as sso_errors
 from broker.web.cli_routes import AFTER_SIGN_IN, _cookies_lost, _sign_in
 from broker.web.pages import refusal_page
-from broker.web.protocol import client_info, csp_nonce, runtime
+from broker.web.protocol import client_info, cross_site, csp_nonce, runtime
 from broker.web.saml_routes import SESSION_COOKIE
 
 bp = Blueprint("sso", __name__)
@@ -79,7 +79,7 @@ def throttled(refusal: Throttled) -> Response:
 def _json_body(event_name: str) -> dict[str, Any]:
     try:
         body = json.loads(request.get_data() or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting past Python's depth
         body = None
     if not isinstance(body, dict):
         refused = sso_errors.InvalidRequest("the body must be a JSON object")
@@ -210,8 +210,12 @@ def device() -> Response:
         if request.args.get("after") == AFTER_SIGN_IN:
             return _cookies_lost()
         return _sign_in(None, url_for("sso.device", user_code=user_code, after=AFTER_SIGN_IN))
-    if not user_code:
-        return _page("sso_device_code.html", csrf_token=loaded[0].csrf_token, sign_in=loaded[1], problem=None)
+    if not user_code or cross_site():
+        # Another site's link or image only fills in the field: a code is looked up (and a wrong
+        # one counted against this browser and its address) only when the person sends it.
+        web, sign_in = loaded
+        shown: dict[str, Any] = {"csrf_token": web.csrf_token, "sign_in": sign_in, "user_code": user_code}
+        return _page("sso_device_code.html", problem=None, **shown)
     return _device_consent(user_code, token)
 
 
@@ -245,9 +249,13 @@ def device_decide() -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     action = form.get("action", "")
     if action not in ("approve", "deny"):
+        if cross_site():
+            return device()
         return _device_consent(user_code, token)
     try:
-        approved = oidc().decide_device(user_code, token, form.get("consent_token"), action == "approve", client_info())
+        approved = oidc().decide_device(
+            user_code, token, form.get("csrf_token"), form.get("consent_token"), action == "approve", client_info()
+        )
     except PageRefused as exc:
         return _device_refused(exc, token)
     return _page("sso_done.html", approved=approved)

@@ -204,3 +204,11 @@ def test_loopback_is_still_the_only_place_a_code_can_go(client: FlaskClient) -> 
     refused = authorize(client, redirect_uri="http://evil.example/cb")
     assert refused.status_code == 400 and "InvalidRedirectUri" in refused.text
     assert LOOPBACK.startswith("http://127.0.0.1:")
+
+
+def test_a_control_character_in_the_link_is_refused_on_a_page(client: FlaskClient) -> None:
+    # PostgreSQL refuses NUL in text (it was a 500 there); RFC 6749 A.5 makes state printable ASCII.
+    signed_in(client)
+    for overrides in ({"state": "s\x00t"}, {"provider": "demo\x00"}, {"state": "tab\there"}):
+        refused = authorize(client, **overrides)
+        assert refused.status_code == 400 and "control character" in refused.text, overrides

@@ -142,6 +142,25 @@ def test_a_few_wrong_codes_lock_the_session_out_even_of_the_right_one(
     assert page.status_code == 200 and "Approve a device?" in page.text
 
 
+def test_a_link_from_another_site_fills_in_the_code_and_counts_nothing(client: FlaskClient, runtime: Runtime) -> None:
+    # An image or link on another site makes a signed-in browser send the GET; counted, five such
+    # requests would lock the person (and everyone at their address) out of their own code.
+    signed_in(client)
+    real = start_device(client, role=READ_ONLY)
+    for wrong in WRONG:
+        page = client.get(
+            "/cli/device/verify", query_string={"user_code": wrong}, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        assert page.status_code == 200 and f'value="{wrong}"' in page.text and "Approve a device?" not in page.text
+    assert guesses(runtime) == []
+    # Typed (or opened from the terminal's link, Sec-Fetch-Site: none) it is looked up as before.
+    opened = client.get(
+        "/cli/device/verify", query_string={"user_code": real["user_code"]}, headers={"Sec-Fetch-Site": "none"}
+    )
+    assert opened.status_code == 200 and "Approve a device?" in opened.text
+    assert type_code(client, WRONG[0]).status_code == 404 and guesses(runtime) == ["UnknownUserCode"]
+
+
 def test_the_lockout_follows_the_address_into_a_new_session_and_the_session_to_a_new_address(
     client: FlaskClient, runtime: Runtime
 ) -> None:

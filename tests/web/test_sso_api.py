@@ -475,6 +475,39 @@ def test_wrong_user_codes_are_counted_and_locked_out(browser: FlaskClient, runti
     assert errors_of(runtime, "VerifyUserCode").count("UnknownUserCode") == 5
 
 
+CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
+
+
+def test_another_site_cannot_lock_the_person_out_of_their_own_code(
+    client: FlaskClient, browser: FlaskClient, runtime: Runtime
+) -> None:
+    # Wrong codes lock a browser and its address out after five. A page on another site can make a
+    # signed-in browser send requests (an image, an auto-submitted form), so such requests must
+    # not count: a cross-site link only fills in the field, and a decision needs the session's
+    # CSRF token before any code is looked up.
+    sign_in(browser)
+    for _ in range(6):
+        page = browser.get("/device", query_string={"user_code": "BCDF-GHJK"}, headers=CROSS_SITE)
+        assert page.status_code == 200 and 'value="BCDF-GHJK"' in page.text
+        assert 'id="consent-form"' not in page.text
+        forged = browser.post("/device", data={"user_code": "BCDF-GHJK", "action": "approve"})
+        assert forged.status_code == 403 and 'data-code="BadCsrf"' in forged.text
+        forged = browser.post("/device", data={"user_code": "BCDF-GHJK"}, headers=CROSS_SITE)
+        assert forged.status_code == 200 and 'id="consent-form"' not in forged.text
+    assert errors_of(runtime, "VerifyUserCode").count("UnknownUserCode") == 0
+    # The person's own code still opens, and approves.
+    registration = register(client)
+    started = start_device(client, registration, runtime)
+    done = approve_device(browser, started)
+    assert done.status_code == 200 and 'id="device-approved"' in done.text
+    assert poll(client, registration, started["deviceCode"]).status_code == 200
+    # A cross-site link to the real code fills it in without deciding anything.
+    started = start_device(client, registration, runtime)
+    path = urlsplit(started["verificationUriComplete"])
+    page = browser.get(f"{path.path}?{path.query}", headers=CROSS_SITE)
+    assert page.status_code == 200 and 'id="user-code-form"' in page.text and 'id="consent-form"' not in page.text
+
+
 def test_a_role_not_offered_and_bad_parameters(client: FlaskClient, browser: FlaskClient, runtime: Runtime) -> None:
     _registration, tokens = device_tokens(client, browser, runtime)
     bearer = {BEARER: tokens["accessToken"]}
@@ -616,6 +649,10 @@ HOSTILE_BODIES: list[Any] = [
     {"clientName": "n", "clientType": "public", "grantTypes": ["password"]},
     {"clientName": "n", "clientType": "public", "scopes": "not-a-list"},
     {"clientName": "\u0000" * 129, "clientType": "public"},
+    # PostgreSQL refuses NUL in text: refused before it reaches the database, on either database.
+    {"clientName": "a\u0000b", "clientType": "public"},
+    {"clientName": "n", "clientType": "public", "issuerUrl": "https://idp\u0000.example"},
+    {"clientId": "a\u0000", "clientSecret": "b", "startUrl": "https://x.example/start"},
     {"clientId": "a", "clientSecret": "b", "grantType": "authorization_code", "code": "c", "codeVerifier": "short"},
 ]
 
@@ -627,6 +664,8 @@ def test_hostile_bodies_and_queries_get_an_aws_error_never_a_500(client: FlaskCl
             assert 400 <= answer.status_code < 500, (path, body, answer.text[:300])
             assert answer.headers["x-amzn-ErrorType"].endswith("Exception")
         assert client.post(path, data=b"\xff\xfe", content_type="application/json").status_code == 400
+        deep = client.post(path, data="[" * 100_000, content_type="application/json")  # past Python's recursion
+        assert deep.status_code == 400 and deep.headers["x-amzn-ErrorType"] == "InvalidRequestException"
     for path, query in (
         ("/assignment/roles", {"account_id": "x" * 5000, "next_token": "\u00ff" * 3000, "max_result": "\u0663"}),
         ("/assignment/accounts", {"max_result": "99999999999999999999"}),
@@ -635,7 +674,7 @@ def test_hostile_bodies_and_queries_get_an_aws_error_never_a_500(client: FlaskCl
         answer = client.get(path, query_string=query, headers={BEARER: "t" * 5000})
         assert answer.status_code == 401 and answer.headers["x-amzn-ErrorType"] == "UnauthorizedException"
     sign_in(browser)
-    for query in ({"client_id": "x" * 5000}, {"client_id": ["a", "b"]}, {"request": "r" * 5000}):
+    for query in ({"client_id": "x" * 5000}, {"client_id": ["a", "b"]}, {"request": "r" * 5000}, {"state": "s\u0000"}):
         assert 400 <= browser.get("/authorize", query_string=query).status_code < 500
         assert 400 <= browser.get("/authorize/resume", query_string=query).status_code < 500
     assert 400 <= browser.post("/authorize/resume", data={"request": "x" * 5000, "action": "approve"}).status_code < 500

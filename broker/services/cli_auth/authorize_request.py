@@ -23,6 +23,12 @@ def _single(args: Mapping[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def _has_control_characters(args: Mapping[str, list[str]]) -> bool:
+    # RFC 6749 A.5: state is printable ASCII; nothing else here has a control character either,
+    # and PostgreSQL refuses NUL in text.
+    return any(ord(c) < 32 or c == "\x7f" for values in args.values() for value in values for c in value)
+
+
 def parse_authorize_request(args: Mapping[str, list[str]]) -> AuthorizeRequest:
     """Check a /cli/authorize query (each name to its list of values) in RFC 6749 order: client and
     redirect URI first (failures shown as a page), then everything else (failures redirected)."""
@@ -31,6 +37,8 @@ def parse_authorize_request(args: Mapping[str, list[str]]) -> AuthorizeRequest:
         redirect_uri = _single(args, "redirect_uri")
     except ValueError as exc:
         raise AuthorizeRefused("InvalidRequest", f"The sign-in link repeats the parameter {exc}.") from None
+    if _has_control_characters(args):
+        raise AuthorizeRefused("InvalidRequest", "The sign-in link carries a control character.")
     if client_id != CLIENT_ID:
         raise AuthorizeRefused("UnknownClient", "The sign-in link names no client this broker knows.")
     if not redirect_uri or not is_loopback_redirect_uri(redirect_uri):

@@ -126,7 +126,15 @@ def text_field(value: object, name: str, *, required: bool = True, limit: int = 
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise errors.InvalidRequest(f"{name} must be a string of at most {limit} characters")
+    if has_control_characters(value):
+        raise errors.InvalidRequest(f"{name} must not contain control characters")
     return value
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a C0 control character or DEL: no name, identifier or OAuth state
+    has one (RFC 6749 A.5: state is printable ASCII), and PostgreSQL refuses NUL in text."""
+    return any(ord(character) < 32 or character == "\x7f" for character in text)
 
 
 def string_list(value: object, name: str) -> list[str]:
@@ -183,7 +191,8 @@ class OidcBase:
 
     def _client(self, tx: Tx, client_id: str | None, client_secret: str | None, now: dt.datetime) -> SsoClientRecord:
         """The registration ``client_id`` names, its secret checked (InvalidClientException otherwise)."""
-        found = store.client(tx, client_id) if client_id and len(client_id) <= 64 else None
+        known = client_id and len(client_id) <= 64 and not has_control_characters(client_id)
+        found = store.client(tx, client_id) if known and client_id else None
         if found is None:
             raise errors.InvalidClient("the client is not registered here")
         if found.expires_at <= now:

@@ -11,6 +11,7 @@ import datetime as dt
 import secrets
 
 from broker.errors import BrokerError
+from broker.iam.constant_time import same_secret
 from broker.services.audit import Actor, ClientInfo
 from broker.services.cli_auth import user_codes
 from broker.services.cli_auth.loopback import is_loopback_redirect_uri, loopback_host_port, with_query
@@ -27,6 +28,7 @@ from broker.services.sso._base import (
     OidcBase,
     consent_matches,
     consent_token,
+    has_control_characters,
     one_arg,
     registered_redirect,
 )
@@ -54,6 +56,8 @@ class BrowserSteps(OidcBase):
     def _begin_authorize(self, args: dict[str, list[str]], client: ClientInfo, now: dt.datetime) -> str:
         if any(len(values) > 1 for values in args.values()):
             raise errors.PageRefused("InvalidRequest", "The sign-in link repeats a parameter.")
+        if any(has_control_characters(value) for values in args.values() for value in values):
+            raise errors.PageRefused("InvalidRequest", "The sign-in link carries a control character.")
         client_id = one_arg(args, "client_id")
         redirect_uri = one_arg(args, "redirect_uri") or ""
         with self.runtime.db.read() as tx:
@@ -262,15 +266,24 @@ class BrowserSteps(OidcBase):
         self,
         typed: str | None,
         web_token: str | None,
+        csrf: str | None,
         consent: str | None,
         approve: bool,
         client: ClientInfo,
     ) -> bool:
-        """Approve or deny a pending device authorization from its page; True when approved."""
+        """Approve or deny a pending device authorization from its page; True when approved.
+
+        The form must carry the browser session's CSRF token before the code is even looked up:
+        a form posted from another site must not count wrong codes against the person (five lock
+        them, and everyone at their address, out for a while)."""
         now = self.runtime.now()
         event = "ApproveDeviceAuthorization" if approve else "DenyDeviceAuthorization"
         with self.runtime.db.transaction() as tx:
             web, sign_in = self._browser(tx, web_token, now)
+            if csrf is None or len(csrf) > 128 or not same_secret(web.csrf_token, csrf):
+                refused = errors.PageRefused("BadCsrf", "The form has expired. Enter the code again.", 403)
+                self._scope(event, sign_in_actor(sign_in), client, None).record(tx, now, error=refused)
+                raise refused
             row, refusal = self._check_user_code(tx, typed, web, sign_in, client, now)
             if row is not None and not consent_matches(web, row.grant_hash, consent):
                 refusal = errors.PageRefused("BadCsrf", "The form has expired. Enter the code again.", 403)
