@@ -150,9 +150,13 @@ def approve_device(browser: FlaskClient, started: dict[str, Any], action: str = 
 
 
 def device_tokens(
-    client: FlaskClient, browser: FlaskClient, runtime: Runtime, user: str = "bob"
+    client: FlaskClient,
+    browser: FlaskClient,
+    runtime: Runtime,
+    user: str = "bob",
+    registration: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    registration = register(client)
+    registration = registration or register(client)
     started = start_device(client, registration, runtime)
     sign_in(browser, user)
     done = approve_device(browser, started)
@@ -406,6 +410,44 @@ def test_a_redirect_off_the_loopback_callback_is_refused_on_a_page(
     assert refused.status_code == 400 and "Location" not in refused.headers
     assert "InvalidRedirectUri" in refused.text
     assert "InvalidRedirectUri" in errors_of(runtime, "Authorize")
+
+
+def test_a_client_uses_only_the_grants_it_registered_for(
+    browser: FlaskClient, client: FlaskClient, runtime: Runtime
+) -> None:
+    # AWS: grantTypes "is used to restrict the token granting flows available to the client".
+    code_only = register(client, grantTypes=["authorization_code"], redirectUris=["http://127.0.0.1/oauth/callback"])
+    started = call(
+        client,
+        "/device_authorization",
+        {
+            "clientId": code_only["clientId"],
+            "clientSecret": code_only["clientSecret"],
+            "startUrl": f"{runtime.settings.base_url}/start",
+        },
+    )
+    aws_error(started, "UnauthorizedClientException", 400)
+    # A registration naming none (as the AWS CLI's device flow registers) gets the device flow and
+    # refresh, and no code flow: it registered no redirect URI either.
+    unnamed = register(client)
+    assert start_device(client, unnamed, runtime)["deviceCode"]
+    sign_in(browser)
+    page = authorize(browser, unnamed["clientId"])
+    assert page.status_code in (400, 403) and 'id="consent-form"' not in page.text
+    device_only = register(client, grantTypes=["urn:ietf:params:oauth:grant-type:device_code"])
+    registration, tokens = device_tokens(client, browser, runtime, registration=device_only)
+    refreshed = call(
+        client,
+        "/token",
+        {
+            "clientId": registration["clientId"],
+            "clientSecret": registration["clientSecret"],
+            "grantType": "refresh_token",
+            "refreshToken": tokens["refreshToken"],
+        },
+    )
+    aws_error(refreshed, "UnauthorizedClientException", 400)
+    assert "UnauthorizedClientException" in errors_of(runtime, "CreateToken")
 
 
 def test_pkce_is_required(browser: FlaskClient, client: FlaskClient, runtime: Runtime) -> None:

@@ -189,8 +189,11 @@ class OidcBase:
 
     # --- RegisterClient ------------------------------------------------------------------------
 
-    def _client(self, tx: Tx, client_id: str | None, client_secret: str | None, now: dt.datetime) -> SsoClientRecord:
-        """The registration ``client_id`` names, its secret checked (InvalidClientException otherwise)."""
+    def _client(
+        self, tx: Tx, client_id: str | None, client_secret: str | None, now: dt.datetime, grant: str
+    ) -> SsoClientRecord:
+        """The registration ``client_id`` names, its secret checked (InvalidClientException
+        otherwise), registered for ``grant`` (UnauthorizedClientException otherwise)."""
         known = client_id and len(client_id) <= 64 and not has_control_characters(client_id)
         found = store.client(tx, client_id) if known and client_id else None
         if found is None:
@@ -203,6 +206,8 @@ class OidcBase:
             or not same_secret(found.client_secret_hash, sha256_hex(client_secret))
         ):
             raise errors.InvalidClient("the client secret is not valid")
+        if not allows_grant(found, grant):
+            raise errors.UnauthorizedClient(f"the client is not registered for the grant type {grant}")
         return found
 
     # --- StartDeviceAuthorization --------------------------------------------------------------
@@ -277,11 +282,25 @@ def one_arg(args: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+# What a registration that names no grant types may use: the device flow the AWS CLI registers
+# for without naming it, and refreshing what that flow issued.
+_UNNAMED_GRANTS = frozenset({GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN})
+
+
+def allows_grant(registered: SsoClientRecord, grant: str) -> bool:
+    """Whether the registration may use ``grant``. RegisterClient's ``grantTypes`` "is used to
+    restrict the token granting flows available to the client" (AWS); none named, the device
+    flow and refresh only."""
+    named = registered.registration.get("grantTypes") or []
+    return grant in named if named else grant in _UNNAMED_GRANTS
+
+
 def registered_redirect(registered: SsoClientRecord, redirect_uri: str) -> bool:
-    """The client's registered redirect URIs, compared without the port (RFC 8252 7.3: any port)."""
+    """The client's registered redirect URIs, compared without the port (RFC 8252 7.3: any port).
+    A client that registered none may not redirect anywhere (it has no code flow)."""
     uris = registered.registration.get("redirectUris") or []
     if not uris:
-        return True
+        return False
     asked = urlsplit(redirect_uri)
     for uri in uris:
         parts = urlsplit(uri)

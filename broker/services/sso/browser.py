@@ -22,10 +22,12 @@ from broker.services.sso import errors
 from broker.services.sso._base import (
     AUTHORIZATION_LIFETIME,
     CODE_LIFETIME,
+    GRANT_AUTHORIZATION_CODE,
     MAX_FIELD,
     AuthorizeRedirect,
     Consent,
     OidcBase,
+    allows_grant,
     consent_matches,
     consent_token,
     has_control_characters,
@@ -64,6 +66,10 @@ class BrowserSteps(OidcBase):
             registered = store.client(tx, client_id) if client_id and len(client_id) <= 64 else None
         if registered is None or registered.expires_at <= now:
             raise errors.PageRefused("UnknownClient", "The sign-in link names no client registered with this broker.")
+        if not allows_grant(registered, GRANT_AUTHORIZATION_CODE):
+            raise errors.PageRefused(
+                "UnauthorizedClient", "The tool that sent you here did not register to sign in this way."
+            )
         if not is_loopback_redirect_uri(redirect_uri) or not registered_redirect(registered, redirect_uri):
             raise errors.PageRefused(
                 "InvalidRedirectUri",

@@ -110,6 +110,7 @@ class SsoOidc(BrowserSteps):
                     text_field(body.get("clientId"), "clientId"),
                     text_field(body.get("clientSecret"), "clientSecret"),
                     now,
+                    GRANT_DEVICE_CODE,
                 )
                 self._check_start_url(text_field(body.get("startUrl"), "startUrl"))
                 for _ in range(8):
@@ -179,7 +180,7 @@ class SsoOidc(BrowserSteps):
         now = self.runtime.now()
         failure: errors.OidcError | None = None
         with self.runtime.db.transaction() as tx:
-            registered = self._client(tx, client_id, client_secret, now)
+            registered = self._client(tx, client_id, client_secret, now, GRANT_DEVICE_CODE)
             grant_hash = sha256_hex(device_code)
             row = store.authorization(tx, grant_hash)
             if row is None or row.kind != "device" or row.client_id != registered.client_id:
@@ -224,7 +225,7 @@ class SsoOidc(BrowserSteps):
         now = self.runtime.now()
         failure: errors.OidcError | None = None
         with self.runtime.db.transaction() as tx:
-            registered = self._client(tx, client_id, client_secret, now)
+            registered = self._client(tx, client_id, client_secret, now, GRANT_AUTHORIZATION_CODE)
             row = store.authorization_by_code(tx, sha256_hex(code))
             if row is None or row.client_id != registered.client_id:
                 raise errors.InvalidGrant("the authorization code is not known here")
@@ -261,7 +262,7 @@ class SsoOidc(BrowserSteps):
         now = self.runtime.now()
         failure: errors.OidcError | None = None
         with self.runtime.db.transaction() as tx:
-            registered = self._client(tx, client_id, client_secret, now)
+            registered = self._client(tx, client_id, client_secret, now, GRANT_REFRESH_TOKEN)
             session = store.session_by_refresh(tx, sha256_hex(refresh))
             if session is None or session.client_id != registered.client_id:
                 raise errors.InvalidGrant("the refresh token is not known here")
