@@ -111,6 +111,16 @@ def start_device(client: FlaskClient, registration: dict[str, Any], runtime: Run
     return started
 
 
+def refresh(client: FlaskClient, registration: dict[str, Any], refresh_token: str) -> Any:
+    body = {
+        "clientId": registration["clientId"],
+        "clientSecret": registration["clientSecret"],
+        "grantType": "refresh_token",
+        "refreshToken": refresh_token,
+    }
+    return call(client, "/token", body)
+
+
 def poll(client: FlaskClient, registration: dict[str, Any], device_code: str) -> Any:
     return call(
         client,
@@ -225,17 +235,8 @@ def test_device_flow_lists_issues_and_logs_out(client: FlaskClient, browser: Fla
     assert client.post("/logout", headers=bearer).status_code == 200
     refused = aws_error(client.get("/assignment/accounts", headers=bearer), "UnauthorizedException", 401)
     assert set(refused) == {"message"}
-    refresh = call(
-        client,
-        "/token",
-        {
-            "clientId": registration["clientId"],
-            "clientSecret": registration["clientSecret"],
-            "grantType": "refresh_token",
-            "refreshToken": tokens["refreshToken"],
-        },
-    )
-    aws_error(refresh, "InvalidGrantException", 400)
+    refused_refresh = refresh(client, registration, tokens["refreshToken"])
+    aws_error(refused_refresh, "InvalidGrantException", 400)
     assert errors_of(runtime, "Logout") == [None]
     # No secret reaches the trail: not the client secret, device code, tokens or role secret.
     with runtime.db.transaction() as session:
@@ -436,16 +437,7 @@ def test_a_client_uses_only_the_grants_it_registered_for(
     assert page.status_code in (400, 403) and 'id="consent-form"' not in page.text
     device_only = register(client, grantTypes=["urn:ietf:params:oauth:grant-type:device_code"])
     registration, tokens = device_tokens(client, browser, runtime, registration=device_only)
-    refreshed = call(
-        client,
-        "/token",
-        {
-            "clientId": registration["clientId"],
-            "clientSecret": registration["clientSecret"],
-            "grantType": "refresh_token",
-            "refreshToken": tokens["refreshToken"],
-        },
-    )
+    refreshed = refresh(client, registration, tokens["refreshToken"])
     aws_error(refreshed, "UnauthorizedClientException", 400)
     assert "UnauthorizedClientException" in errors_of(runtime, "CreateToken")
 
