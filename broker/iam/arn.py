@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from broker.iam import limits
-from broker.iam._text import echo
 from broker.iam.names import (
     ValidationError,
     validate_group_name,
@@ -29,6 +28,7 @@ from broker.iam.names import (
     validate_saml_provider_name,
     validate_user_name,
 )
+from broker.iam.text import echo
 
 PARTITION: Final = "aws"
 AWS_ACCOUNT: Final = "aws"  # the "account" of AWS-managed policies

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from broker.iam import limits, totp
-from broker.iam._text import echo
 from broker.iam.errors import ValidationFailed
+from broker.iam.text import echo
 
 __all__ = [
     "StringRule",

@@ -12,9 +12,9 @@ import secrets
 import unicodedata
 from typing import Final, Literal
 
-from broker.iam._text import echo
 from broker.iam.arn import AWS_ACCOUNT, PARTITION
 from broker.iam.errors import AwsError
+from broker.iam.text import echo
 
 # --- quotas (AWS's defaults where a self-hosted broker has no reason to differ) -----------------
 OU_MAX_DEPTH: Final = 5  # OUs nested below the root

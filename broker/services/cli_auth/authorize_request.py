@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from broker.iam import limits
 from broker.iam.arn import InvalidArn, parse_role_arn
 from broker.iam.numbers import is_absent, parse_ascii_int_in_range
+from broker.iam.text import has_control_characters
 from broker.services.cli_auth.clients import CLIENT_ID
 from broker.services.cli_auth.errors import AuthorizeRedirect, AuthorizeRefused, OAuthCode, OAuthError
 from broker.services.cli_auth.loopback import is_loopback_redirect_uri
@@ -23,12 +24,6 @@ def _single(args: Mapping[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _has_control_characters(args: Mapping[str, list[str]]) -> bool:
-    # RFC 6749 A.5: state is printable ASCII; nothing else here has a control character either,
-    # and PostgreSQL refuses NUL in text.
-    return any(ord(c) < 32 or c == "\x7f" for values in args.values() for value in values for c in value)
-
-
 def parse_authorize_request(args: Mapping[str, list[str]]) -> AuthorizeRequest:
     """Check a /cli/authorize query (each name to its list of values) in RFC 6749 order: client and
     redirect URI first (failures shown as a page), then everything else (failures redirected)."""
@@ -37,7 +32,7 @@ def parse_authorize_request(args: Mapping[str, list[str]]) -> AuthorizeRequest:
         redirect_uri = _single(args, "redirect_uri")
     except ValueError as exc:
         raise AuthorizeRefused("InvalidRequest", f"The sign-in link repeats the parameter {exc}.") from None
-    if _has_control_characters(args):
+    if any(has_control_characters(value) for values in args.values() for value in values):
         raise AuthorizeRefused("InvalidRequest", "The sign-in link carries a control character.")
     if client_id != CLIENT_ID:
         raise AuthorizeRefused("UnknownClient", "The sign-in link names no client this broker knows.")

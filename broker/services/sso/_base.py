@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from broker.errors import BrokerError
 from broker.iam.constant_time import same_secret
+from broker.iam.text import has_control_characters
 from broker.services.audit import ANONYMOUS, Actor, AuditScope, ClientInfo
 from broker.services.federation import BrowserSession, FederationService, RoleOffer, SignIn, sign_in_actor, signed_in
 from broker.services.federation import token_hash as sha256_hex
@@ -129,12 +130,6 @@ def text_field(value: object, name: str, *, required: bool = True, limit: int = 
     if has_control_characters(value):
         raise errors.InvalidRequest(f"{name} must not contain control characters")
     return value
-
-
-def has_control_characters(text: str) -> bool:
-    """Whether ``text`` holds a C0 control character or DEL: no name, identifier or OAuth state
-    has one (RFC 6749 A.5: state is printable ASCII), and PostgreSQL refuses NUL in text."""
-    return any(ord(character) < 32 or character == "\x7f" for character in text)
 
 
 def string_list(value: object, name: str) -> list[str]:

@@ -12,6 +12,7 @@ import secrets
 
 from broker.errors import BrokerError
 from broker.iam.constant_time import same_secret
+from broker.iam.text import has_control_characters
 from broker.services.audit import Actor, ClientInfo
 from broker.services.cli_auth import user_codes
 from broker.services.cli_auth.loopback import is_loopback_redirect_uri, loopback_host_port, with_query
@@ -30,7 +31,6 @@ from broker.services.sso._base import (
     allows_grant,
     consent_matches,
     consent_token,
-    has_control_characters,
     one_arg,
     registered_redirect,
 )
