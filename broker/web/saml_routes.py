@@ -114,7 +114,12 @@ def acs() -> Response:
         return error_page("Sign-in failed", "The identity provider sent no SAMLResponse.", 400, code="MissingResponse")
     try:
         signed_in = federation().sign_in_browser(
-            saml_response, relay_state, request.cookies.get(BINDING_COOKIE), client, _post_origin()
+            saml_response,
+            relay_state,
+            request.cookies.get(BINDING_COOKIE),
+            client,
+            _post_origin(),
+            request.cookies.get(SESSION_COOKIE),
         )
     except SamlError as exc:
         return refusal_page("Sign-in refused", exc, client.request_id)

@@ -304,3 +304,30 @@ def test_the_demo_idp_signs_in_through_chromium_posting_from_the_brokers_own_pag
         page.click("button[type=submit]")
         page.wait_for_selector("#role-form")
     assert posted == [("null", "same-origin")]
+
+
+def test_another_persons_sign_in_in_the_same_browser_ends_the_earlier_session(
+    client: FlaskClient, demo_runtime: Runtime
+) -> None:
+    # On a shared browser, the next person's sign-in (and later sign-out) must not leave the
+    # previous person signed in, even to someone who kept a copy of their cookie.
+    assert demo_sign_in(client, "alice", "alice-demo").status_code == 200
+    alices = client.get_cookie("broker_session")
+    assert alices is not None
+    assert demo_sign_in(client, "alice", "alice-demo").status_code == 200  # the same person again
+    again = client.get_cookie("broker_session")
+    assert again is not None and again.value != alices.value
+    kept = client.application.test_client()
+    kept.set_cookie("broker_session", alices.value)
+    assert kept.get("/saml/roles").status_code == 200  # their earlier session stays theirs
+    assert demo_sign_in(client, "bob", "bob-demo").status_code == 200
+    # Bob's sign-in ends the session the browser held: alice's latest.
+    stale = client.application.test_client()
+    stale.set_cookie("broker_session", again.value)
+    assert stale.get("/saml/roles").status_code == 303
+    with demo_runtime.db.transaction() as session:
+        ended = [
+            e.record for e in session.query(models.AuditEvent).filter(models.AuditEvent.event_name == "ConsoleLogout")
+        ]
+    assert len(ended) == 1
+    assert ended[0]["additionalEventData"]["endedBy"] == "another person's sign-in in the same browser"

@@ -129,6 +129,7 @@ def test_a_warm_sign_in_reads_then_writes_in_one_short_transaction(
         # The checks, in a read: no write lock held while the signature and the roles are checked.
         ("SELECT", "saml_requests"),  # the AuthnRequest it answers, read once: it pins the provider
         ("SELECT", "roles"),  # the candidates, through the trusted-principal index
+        ("SELECT", "web_sessions"),  # whose session the browser held: another person's would end
         # Then one short write.
         ("UPDATE", "saml_requests"),  # answered, once: of two racing responses one gets through
         ("INSERT", "seen_assertions"),  # the replay guard

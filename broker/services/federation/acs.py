@@ -15,7 +15,12 @@ from broker.services.federation.audit import sign_in_scope
 from broker.services.federation.login import answer_request, check_relay_state, check_request
 from broker.services.federation.origins import NO_ORIGIN, PostOrigin, check_issuer_origin, check_sender
 from broker.services.federation.providers import ProviderLookup, replay_window_end
-from broker.services.federation.sessions import BrowserSession, open_browser_session
+from broker.services.federation.sessions import (
+    BrowserSession,
+    end_replaced_session,
+    open_browser_session,
+    session_to_replace,
+)
 from broker.services.federation.sign_in import SignIn, read_sign_in, sign_in_actor
 from broker.services.runtime import Runtime
 from broker.store import federation as store
@@ -42,8 +47,12 @@ def consume(
     browser_binding: str | None,
     client: ClientInfo,
     origin: PostOrigin = NO_ORIGIN,
+    previous_token: str | None = None,
 ) -> SignedInBrowser:
     """Validate a POSTed response and open a web session; the token is the browser's. Every outcome is audited.
+
+    ``previous_token`` is the web session the browser held, if any: read with the checks, and
+    another person's is ended in the write (:func:`session_to_replace`).
 
     ``origin`` is what the browser said about the page that posted (:mod:`.origins`): a post from
     another site is refused before the response is read, an IdP-initiated one from a page that
@@ -69,6 +78,7 @@ def consume(
             check_issuer_origin(runtime, origin, provider.arn, lookup.origins(trust), solicited)
             check_relay_state(settings, relay_state)
             sign_in = read_sign_in(tx, settings, assertion, provider, relay_state)
+            replaced = session_to_replace(tx, previous_token, sign_in, now)
         with runtime.db.transaction() as tx:
             answer_request(tx, request_id, now)
             if not store.remember_assertion(
@@ -76,6 +86,8 @@ def consume(
             ):
                 raise SamlError("Replay", f"assertion {assertion.assertion_id} was already used")
             token, session = open_browser_session(runtime, tx, sign_in, now)
+            if replaced is not None:
+                end_replaced_session(runtime, tx, replaced, client)
             # Expired replay records, requests and web sessions go now and then, not on every sign-in.
             if runtime.housekeeping.due(PURGE_CHORE, now, PURGE_INTERVAL):
                 store.purge_expired(tx, now)

@@ -48,10 +48,12 @@ class FederationService:
         browser_binding: str | None,
         client: ClientInfo,
         origin: PostOrigin = NO_ORIGIN,
+        previous_token: str | None = None,
     ) -> SignedInBrowser:
         """A POSTed response consumed: the new web session (its token and CSRF token) and the sign-in.
-        ``origin`` is what the browser said about the page that posted it."""
-        return consume(self.runtime, saml_response, relay_state, browser_binding, client, origin)
+        ``origin`` is what the browser said about the page that posted it; ``previous_token`` the
+        web session it held (another person's is ended)."""
+        return consume(self.runtime, saml_response, relay_state, browser_binding, client, origin, previous_token)
 
     def load_web_session(self, token: str | None) -> tuple[BrowserSession, SignIn] | None:
         return load_web_session(self.runtime, token)

@@ -94,15 +94,35 @@ def sign_out(runtime: Runtime, token: str | None, csrf_token: str | None, client
             return False
         if not BrowserSession.of(web).csrf_matches(csrf_token):
             raise BadCsrf("The sign-out form has expired. Reload the page and try again.")
-        sign_in = SignIn(**web.assertion)
-        cli_sessions = cli_store.count_cli_sessions(tx, web.id_hash, now)
-        store.delete_web_session(tx, web.id_hash)
-        scope = sign_in_scope(
-            runtime.settings,
-            "ConsoleLogout",
-            sign_in_actor(sign_in),
-            client,
-            additional={"cliSessionsEnded": cli_sessions},
-        )
-        scope.record(tx, now)
+        _end_web_session(runtime, tx, web, client, now)
         return True
+
+
+def session_to_replace(tx: Tx, token: str | None, by: SignIn, now: dt.datetime) -> store.WebSessionRecord | None:
+    """The web session a new sign-in in this browser ends (read before the sign-in's write): the
+    one the browser held, if it is another person's. On a shared browser, the next person's
+    sign-in (and later sign-out) must not leave the previous person signed in. The same person
+    signing in again keeps their earlier session and the ``broker login`` sessions started from it."""
+    web = store.web_session(tx, token_hash(token), now) if token else None
+    if web is None:
+        return None
+    earlier = SignIn(**web.assertion)
+    return web if (earlier.issuer, earlier.subject) != (by.issuer, by.subject) else None
+
+
+def end_replaced_session(runtime: Runtime, tx: Tx, web: store.WebSessionRecord, client: ClientInfo) -> None:
+    """End ``web`` (from :func:`session_to_replace`) as a sign-out would, its CLI sessions with it."""
+    _end_web_session(runtime, tx, web, client, runtime.now(), replaced=True)
+
+
+def _end_web_session(
+    runtime: Runtime, tx: Tx, web: store.WebSessionRecord, client: ClientInfo, now: dt.datetime, replaced: bool = False
+) -> None:
+    sign_in = SignIn(**web.assertion)
+    cli_sessions = cli_store.count_cli_sessions(tx, web.id_hash, now)
+    store.delete_web_session(tx, web.id_hash)
+    additional: dict[str, object] = {"cliSessionsEnded": cli_sessions}
+    if replaced:
+        additional["endedBy"] = "another person's sign-in in the same browser"
+    scope = sign_in_scope(runtime.settings, "ConsoleLogout", sign_in_actor(sign_in), client, additional=additional)
+    scope.record(tx, now)
