@@ -43,6 +43,21 @@ def records_named(tx: Tx, event_name: str) -> Iterator[dict[str, Any]]:
         yield record if isinstance(record, dict) else {}
 
 
+def positions_named(tx: Tx, event_name: str) -> list[tuple[int, dict[str, Any]]]:
+    """The (chain position, record) of every event called ``event_name``, in chain order."""
+    statement = (
+        select(AuditEvent.chain_index, AuditEvent.record)
+        .where(AuditEvent.event_name == event_name)
+        .order_by(AuditEvent.chain_index)
+    )
+    return [(int(index), record if isinstance(record, dict) else {}) for index, record in tx.execute(statement)]
+
+
+def count_before(tx: Tx, index: int) -> int:
+    """How many events are stored at positions before ``index``."""
+    return int(tx.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.chain_index < index)) or 0)
+
+
 def newest_index(tx: Tx) -> int:
     """The chain position of the newest event; 0 when there is none."""
     return int(tx.scalar(select(func.max(AuditEvent.chain_index))) or 0)

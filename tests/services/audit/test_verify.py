@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
 
-from broker.services.audit.chain import chain_hash
+from broker.services.audit.chain import chain_hash, indexed_columns
 from broker.services.audit.worker import seal
 from broker.services.runtime import Runtime
 from broker.store.models import AuditChainHead, AuditDigest
@@ -213,3 +213,56 @@ def test_verify_over_a_time_range_starts_at_a_signed_digest(audit_runtime: Runti
     assert result.exit_code == 0, result.output
     bad = run_cli(audit_runtime, "audit", "verify", "--from", "yesterday")
     assert bad.exit_code == 1 and bad.stderr.startswith("broker: --from: expected an ISO 8601 time")
+
+
+def test_a_purge_record_outside_the_chain_cannot_move_where_verification_starts(audit_runtime: Runtime) -> None:
+    # A forged PurgeAuditEvents row naming the newest digest as its anchor used to make verify
+    # start after every sealed event, which could then be edited or deleted unseen.
+    trail(audit_runtime, sealed=6, unsealed=2)
+    seal(audit_runtime)
+    with tamper(audit_runtime) as db:
+        newest = digests(db)[-1].digest_index
+        record = {
+            "eventName": "PurgeAuditEvents",
+            "eventID": "forged",
+            "requestParameters": {"anchorDigestIndex": newest},
+        }
+        db.execute(
+            insert(EVENTS).values(
+                event_time=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+                record=record,
+                chain_index=0,
+                prev_hash="0" * 64,
+                event_hash="f" * 64,
+                **indexed_columns(record),
+            )
+        )
+        edited = modify_record(db, 3, sourceIPAddress="203.0.113.66")
+    kinds = [(f.kind, f.chain_index) for f in verify(audit_runtime).findings]
+    assert ("inserted", 0) in kinds and ("modified", 3) in kinds, kinds
+    assert edited
+
+
+def test_an_event_stored_before_the_trail_starts_is_named(audit_runtime: Runtime) -> None:
+    # Verification reads from the trail's start; LookupEvents reads everything. A row at position
+    # -1 went unchecked while LookupEvents listed it.
+    trail(audit_runtime)
+    with tamper(audit_runtime) as db:
+        forge(db, -1, "0" * 64, name="DeleteUser")
+    (finding,) = verify(audit_runtime).findings
+    assert finding.kind == "inserted" and "stored before #1" in finding.message
+
+
+def test_a_chain_head_moved_to_another_position_is_named(audit_runtime: Runtime) -> None:
+    # With its hash kept, a head at another position made the next audited write fail (a position
+    # taken) or leave a gap read as deleted events, while verify said the trail was whole.
+    trail(audit_runtime)
+    for moved in (3, 50):
+        with tamper(audit_runtime) as db:
+            last = last_index(db)
+            db.execute(update(AuditChainHead).values(last_index=moved))
+        (finding,) = verify(audit_runtime).findings
+        assert finding.kind == "head" and f"position #{moved}" in finding.message
+        with tamper(audit_runtime) as db:
+            db.execute(update(AuditChainHead).values(last_index=last))
+    assert verify(audit_runtime).ok

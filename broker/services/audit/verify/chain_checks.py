@@ -107,6 +107,16 @@ def check_events(
     inserted: set[int] = set()
     if full and head is not None:
         head_row = by_hash.get(head.last_hash)
+        if head_row is not None and head_row.index != head.last_index:
+            # The next append takes last_index + 1: a position taken already fails every audited
+            # request, and one further on leaves a gap that would read as deleted events.
+            findings.append(
+                Finding(
+                    "head",
+                    f"the chain head records position #{head.last_index} for the hash of event #{head_row.index}: "
+                    "the head was altered",
+                )
+            )
         beyond = (
             [r for r in rows if r.position > head_row.position]
             if head_row is not None

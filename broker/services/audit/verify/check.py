@@ -19,7 +19,7 @@ from broker.services.audit.verify.origin_checks import (
 from broker.services.audit.verify.report import Finding, Report, span
 from broker.store import Tx
 from broker.store.audit.chain import GENESIS_HASH, read_head
-from broker.store.audit.events import records_named
+from broker.store.audit.events import count_before, positions_named
 
 
 def verify_trail(
@@ -46,13 +46,7 @@ def verify_trail(
     # Where the trail starts: event #1, or after the digest a recorded purge kept as its anchor.
     lo, anchor = 1, GENESIS_HASH
     purge_anchor_digest: CheckedDigest | None = None
-    purge_anchors = sorted(
-        {
-            int(value)
-            for record in records_named(tx, PURGE_EVENT)
-            if isinstance(value := (record.get("requestParameters") or {}).get("anchorDigestIndex"), int)
-        }
-    )
+    purge_anchors = _purge_anchors(tx, digests, report)
     first_digest = digests[0] if digests else None
     if purge_anchors:
         wanted = purge_anchors[-1]
@@ -90,6 +84,12 @@ def verify_trail(
         if after:
             hi = int(after[0].field("lastEventIndex"))
 
+    if full and (stray := count_before(tx, lo)):
+        # A purge deletes every event up to its anchor; a row before where the trail starts was
+        # never checked, yet LookupEvents would list it.
+        report.findings.append(
+            Finding("inserted", f"{stray} event(s) are stored before #{lo}, where the trail starts: never verified")
+        )
     rows = load_rows(tx, lo, hi)
     report.events_checked = len(rows)
     if rows:
@@ -116,3 +116,31 @@ def verify_trail(
                 f"(#{newest.index}, {newest.field('digestEndTime')}): only the hash chain protects them until the next"
             )
     return report
+
+
+def _purge_anchors(tx: Tx, digests: list[CheckedDigest], report: Report) -> list[int]:
+    """The digests that recorded purges kept as the trail's anchor, oldest first.
+
+    A purge is written after the digest it keeps, so its own position lies past that digest's
+    last event, inside the part of the chain verification then checks. A purge record anywhere
+    else (before its anchor, or naming no digest there is) was not written by a purge: it is
+    reported and ignored, so it cannot move where verification starts."""
+    last_event = {d.index: d.field("lastEventIndex") for d in digests}
+    anchors: set[int] = set()
+    for position, record in positions_named(tx, PURGE_EVENT):
+        wanted = (record.get("requestParameters") or {}).get("anchorDigestIndex")
+        if not isinstance(wanted, int):
+            continue
+        covered = last_event.get(wanted)
+        if isinstance(covered, int) and position <= covered:
+            report.findings.append(
+                Finding(
+                    "inserted",
+                    f"event #{position} records a purge kept by digest #{wanted}, which covers it: "
+                    "no purge wrote it, so it is ignored",
+                    position,
+                )
+            )
+            continue
+        anchors.add(wanted)
+    return sorted(anchors)
