@@ -9,14 +9,19 @@ Its events and every older digest go. The purge is itself an audit event in the 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 from dataclasses import dataclass
 
 from broker.iam.timestamps import aws_timestamp
 from broker.services.audit._record import Actor, record_event
+from broker.services.audit.digests import parse_digest_time
 from broker.store import Tx
 from broker.store.audit import events as stored
 from broker.store.audit.chain import lock_head
-from broker.store.audit.digests import last_digest_ended_before
+from broker.store.audit.digests import DigestRecord, last_digest_ended_before
+
+log = logging.getLogger("broker.audit")
 
 EVENT_SOURCE = "broker.audit"
 # The event a purge records: verification starts the trail at the digest it names.
@@ -54,6 +59,14 @@ def purge_expired(
     anchor = last_digest_ended_before(tx, cutoff)
     if anchor is None:
         return PurgeResult(None, 0, 0, cutoff)
+    if not _signed_as_stored(anchor, cutoff):
+        # The digest was chosen by its columns; what was signed says otherwise. Purging on the
+        # columns' word could delete fresh events and leave a trail that still verifies.
+        log.warning(
+            "not purging: digest #%d's columns differ from its signed document; run `broker audit verify`",
+            anchor.digest_index,
+        )
+        return PurgeResult(None, 0, 0, cutoff)
     result = PurgeResult(
         anchor.digest_index,
         stored.count_events_through(tx, anchor.last_index),
@@ -84,3 +97,13 @@ def purge_expired(
         recipient_account_id=account_id,
     )
     return result
+
+
+def _signed_as_stored(anchor: DigestRecord, cutoff: dt.datetime) -> bool:
+    """Whether the anchor's signed document ends before ``cutoff`` at the event its columns name."""
+    try:
+        document = json.loads(anchor.document)
+        ended = parse_digest_time(str(document["digestEndTime"]))
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return False
+    return ended < cutoff and document.get("lastEventIndex") == anchor.last_index

@@ -11,12 +11,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 
 from broker.services.audit.worker import seal
 from broker.services.runtime import Runtime
 from broker.store.db import MIGRATIONS_DIR, Database
-from broker.store.models import AuditChainHead, AuditEvent
+from broker.store.models import AuditChainHead, AuditDigest, AuditEvent
 from tests.services.audit.support import EVENTS, Clock, run_cli, tamper, verify, write_events
 
 
@@ -211,3 +211,29 @@ def test_bad_times_are_one_line(audit_runtime: Runtime, tmp_path: Path, option: 
     result = run_cli(audit_runtime, "audit", *command, option, "soon")
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"broker: {option}: expected")
+
+
+def test_purge_does_not_take_a_digests_columns_over_its_signed_document(clocked_runtime: Runtime, clock: Clock) -> None:
+    # The purge picks its anchor by the digests' end_time column. Set years back, that column made
+    # it delete seconds-old events, and the trail still verified once the column was put back.
+    now = dt.datetime.now(dt.UTC)
+    clock.moment = now
+    write_events(clocked_runtime, 3)
+    seal(clocked_runtime)
+    with tamper(clocked_runtime) as db:
+        newest = db.execute(
+            select(AuditDigest.digest_index, AuditDigest.end_time).order_by(AuditDigest.digest_index.desc())
+        ).first()
+        assert newest is not None
+        db.execute(
+            update(AuditDigest)
+            .where(AuditDigest.digest_index == newest[0])
+            .values(end_time=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        )
+    refused = run_cli(clocked_runtime, "audit", "purge", "--retention-days", "30")
+    assert "deleted" not in refused.stdout, refused.output
+    with clocked_runtime.db.transaction() as session:
+        assert session.scalars(select(AuditEvent).where(AuditEvent.event_name == "PurgeAuditEvents")).first() is None
+    with tamper(clocked_runtime) as db:
+        db.execute(update(AuditDigest).where(AuditDigest.digest_index == newest[0]).values(end_time=newest[1]))
+    assert verify(clocked_runtime).ok
