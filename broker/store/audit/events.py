@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, Text, cast, delete, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from broker.store.db import Tx
@@ -201,7 +202,11 @@ def _between(lo: int, hi: int | None) -> list[ColumnElement[bool]]:
 
 
 def stored_events(tx: Tx, lo: int, hi: int | None) -> Iterator[StoredEvent]:
-    """The events at chain positions ``lo..hi`` (``hi`` None: to the end), in chain order."""
+    """The events at chain positions ``lo..hi`` (``hi`` None: to the end), in chain order.
+
+    The record is read as the text stored and parsed here: a row whose text is not JSON (or is
+    nested past what the parser takes) has ``record`` None, for verification to report, where the
+    column's own decoding would raise and stop the whole read."""
     statement = (
         select(
             AuditEvent.seq,
@@ -216,7 +221,7 @@ def stored_events(tx: Tx, lo: int, hi: int | None) -> Iterator[StoredEvent]:
             AuditEvent.read_only,
             AuditEvent.management_event,
             AuditEvent.account_id,
-            AuditEvent.record,
+            cast(AuditEvent.record, Text).label("record"),
             AuditEvent.prev_hash,
             AuditEvent.event_hash,
         )
@@ -225,7 +230,16 @@ def stored_events(tx: Tx, lo: int, hi: int | None) -> Iterator[StoredEvent]:
         .execution_options(yield_per=2000)
     )
     for row in tx.execute(statement):
-        yield StoredEvent(**row._asdict())
+        values = row._asdict()
+        values["record"] = _parsed(values["record"])
+        yield StoredEvent(**values)
+
+
+def _parsed(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text is not None else None
+    except (ValueError, RecursionError):
+        return None
 
 
 def resource_index(tx: Tx, lo: int, hi: int | None) -> dict[int, list[ResourceEntry]]:

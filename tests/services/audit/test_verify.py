@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
-from sqlalchemy import delete, insert, update
+import pytest
+from sqlalchemy import delete, insert, text, update
 
 from broker.services.audit.chain import chain_hash, indexed_columns
 from broker.services.audit.worker import seal
@@ -266,3 +268,47 @@ def test_a_chain_head_moved_to_another_position_is_named(audit_runtime: Runtime)
         with tamper(audit_runtime) as db:
             db.execute(update(AuditChainHead).values(last_index=last))
     assert verify(audit_runtime).ok
+
+
+def _append_hashed(db: Any, record: dict[str, Any]) -> None:
+    """A row whose hash holds over its own (odd) record: what a forger can always write."""
+    db.execute(
+        insert(EVENTS).values(
+            event_time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            record=record,
+            chain_index=100,
+            prev_hash="0" * 64,
+            event_hash=chain_hash("0" * 64, record),
+            event_id=record["eventID"],
+            event_source="x",
+            event_name="x",
+            read_only=False,
+            management_event=True,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["digest-document", "identity-not-an-object", "resources-not-a-list", "record-not-json", "record-too-deep"],
+)
+def test_hostile_stored_data_is_a_finding_never_a_crash(audit_runtime: Runtime, damage: str) -> None:
+    trail(audit_runtime, sealed=6, unsealed=2)
+    with tamper(audit_runtime) as db:
+        sqlite = db.dialect.name == "sqlite"
+        if damage == "digest-document":
+            db.execute(update(AuditDigest).where(AuditDigest.digest_index == 1).values(document="{}"))
+        elif damage == "identity-not-an-object":
+            _append_hashed(db, {"eventID": "forged-1", "userIdentity": "x", "eventTime": "2026-01-01T00:00:00Z"})
+        elif damage == "resources-not-a-list":
+            _append_hashed(db, {"eventID": "forged-2", "resources": 5, "eventTime": "2026-01-01T00:00:00Z"})
+        elif sqlite:  # PostgreSQL's json type refuses such text when it is written
+            nested = "[" * 100_000 + "]" * 100_000
+            value = "not json" if damage == "record-not-json" else nested
+            db.execute(text("UPDATE audit_events SET record = :value WHERE chain_index = 4"), {"value": value})
+    report = verify(audit_runtime)  # returns: before, each of these raised out of verification
+    assert not report.ok or (damage.startswith("record-") and not sqlite)
+    if damage.startswith("record-") and sqlite:
+        assert [(f.kind, f.chain_index) for f in report.findings] == [("modified", 4)]
+    result = run_cli(audit_runtime, "audit", "verify")
+    assert result.exit_code == (0 if report.ok else 1), result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from broker.services.audit.chain import chain_hash, indexed_columns, record_time, resource_rows
 from broker.services.audit.verify.digest_checks import CheckedDigest
@@ -38,29 +39,42 @@ def load_rows(tx: Tx, lo: int, hi: int | None) -> list[EventRow]:
         if not content_ok:
             problem = "its record no longer matches its hash"
         else:
-            columns = indexed_columns(record)
-            stored = {
-                "event_id": row.event_id,
-                "event_source": row.event_source,
-                "event_name": row.event_name,
-                "username": row.username,
-                "access_key_id": row.access_key_id,
-                "error_code": row.error_code,
-                "read_only": bool(row.read_only),
-                "account_id": row.account_id,
-                "management_event": bool(row.management_event),
-            }
-            differing = [name for name, value in columns.items() if stored[name] != value]
-            if record_time(row.event_time) != record.get("eventTime"):
-                differing.append("event_time")
-            if sorted(resources.get(row.seq, []), key=str) != sorted(resource_rows(record), key=str):
-                differing.append("resources")
-            if differing:
-                problem = f"its indexed columns ({', '.join(differing)}) differ from its record"
+            problem = _columns_problem(row, record, resources)
         rows.append(
             EventRow(len(rows), int(row.chain_index), str(row.event_id), row.prev_hash, row.event_hash, problem)
         )
     return rows
+
+
+def _columns_problem(row: Any, record: dict[str, Any], resources: dict[int, list[Any]]) -> str | None:
+    """How the row's indexed columns and resources differ from its record, if they do. A record
+    whose hash holds but whose shape is not a CloudTrail record's (a forged row hashed by its
+    forger) is a finding, never an exception."""
+    try:
+        return _differing_columns(row, record, resources)
+    except (TypeError, AttributeError, ValueError):
+        return "its record is not a CloudTrail record the broker wrote"
+
+
+def _differing_columns(row: Any, record: dict[str, Any], resources: dict[int, list[Any]]) -> str | None:
+    columns = indexed_columns(record)
+    stored = {
+        "event_id": row.event_id,
+        "event_source": row.event_source,
+        "event_name": row.event_name,
+        "username": row.username,
+        "access_key_id": row.access_key_id,
+        "error_code": row.error_code,
+        "read_only": bool(row.read_only),
+        "account_id": row.account_id,
+        "management_event": bool(row.management_event),
+    }
+    differing = [name for name, value in columns.items() if stored[name] != value]
+    if record_time(row.event_time) != record.get("eventTime"):
+        differing.append("event_time")
+    if sorted(resources.get(row.seq, []), key=str) != sorted(resource_rows(record), key=str):
+        differing.append("resources")
+    return f"its indexed columns ({', '.join(differing)}) differ from its record" if differing else None
 
 
 def _longest_increasing(values: list[int]) -> set[int]:

@@ -61,9 +61,12 @@ def check_digests(tx: Tx, keys: AuditKeyRing, report: Report) -> list[CheckedDig
                     "(previous signature or document hash differs)",
                 )
             )
-        if current.field("firstEventIndex") != previous.field("lastEventIndex") + 1 or current.field(
-            "previousEventHash"
-        ) != previous.field("lastEventHash"):
+        previous_last = previous.field("lastEventIndex")
+        # A document missing the field (an untrusted digest) cannot continue anything.
+        expected_first = previous_last + 1 if isinstance(previous_last, int) else None
+        if current.field("firstEventIndex") != expected_first or current.field("previousEventHash") != previous.field(
+            "lastEventHash"
+        ):
             report.findings.append(
                 Finding("digest", f"digest #{current.index} does not continue where digest #{previous.index} ended")
             )
