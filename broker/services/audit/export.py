@@ -145,6 +145,11 @@ def _read_records(path: Path, export_format: str) -> list[dict[str, Any]]:
     return list(records)
 
 
+def _index_of(fields: Mapping[str, Any]) -> int:
+    value = fields.get("digestIndex")
+    return value if isinstance(value, int) else 0
+
+
 def verify_export(directory: Path, jwks: Mapping[str, Any]) -> ExportCheck:
     """Check exported files with only the public keys: signatures, digest chain, records."""
     keys: dict[str, ed25519.Ed25519PublicKey] = {}
@@ -161,12 +166,19 @@ def verify_export(directory: Path, jwks: Mapping[str, Any]) -> ExportCheck:
             digests.append((path, json.loads(gzip.decompress(path.read_bytes()))))
         except (OSError, ValueError):
             check.problems.append(f"{path}: not a gzip JSON digest file")
-    digests.sort(key=lambda item: int(item[1].get("digestIndex", 0)))
+    digests.sort(key=lambda item: _index_of(item[1]))
     previous: dict[str, Any] | None = None
     for path, content in digests:
         check.digests += 1
+        oldest = previous is None
         document = str(content.get("digestDocument", ""))
-        fields = json.loads(document) if document else {}
+        try:
+            fields = json.loads(document) if document else {}
+        except (ValueError, RecursionError):
+            fields = None
+        if not isinstance(fields, dict):
+            check.problems.append(f"{path.name}: its digest document is not a JSON object")
+            continue
         signer = keys.get(str(fields.get("digestPublicKeyFingerprint")))
         try:
             if signer is None:
@@ -175,7 +187,7 @@ def verify_export(directory: Path, jwks: Mapping[str, Any]) -> ExportCheck:
         except (InvalidSignature, ValueError):
             check.problems.append(f"{path.name}: the digest signature does not verify")
             continue
-        if previous is not None and fields.get("digestIndex") == previous["fields"].get("digestIndex") + 1:
+        if previous is not None and fields.get("digestIndex") == _index_of(previous["fields"]) + 1:
             if fields.get("previousDigestSignature") != previous["signature"]:
                 check.problems.append(f"{path.name}: does not chain to the previous digest")
             if fields.get("previousEventHash") != previous["fields"].get("lastEventHash"):
@@ -192,12 +204,21 @@ def verify_export(directory: Path, jwks: Mapping[str, Any]) -> ExportCheck:
                 continue
             if hashlib.sha256(log_path.read_bytes()).hexdigest() != entry.get("hashValue"):
                 check.problems.append(f"{entry.get('object')}: its SHA-256 differs from the digest file's")
-            for record in _read_records(log_path, str(entry.get("format", "cloudtrail"))):
-                running = chain_hash(running, record)
-                count += 1
+            try:
+                for record in _read_records(log_path, str(entry.get("format", "cloudtrail"))):
+                    running = chain_hash(running, record)
+                    count += 1
+            except (OSError, ValueError, TypeError, KeyError, RecursionError):
+                check.problems.append(f"{entry.get('object')}: not a log file of CloudTrail records")
         check.events += count
         if not content.get("eventsAvailable", True):
-            continue
+            # Unsigned, so believed only where a purge puts it: the oldest digest of the copy (the
+            # anchor, whose events are gone). Anywhere else it would excuse edited or missing records.
+            if oldest:
+                continue
+            check.problems.append(
+                f"{path.name}: says its events are unavailable, which only the oldest digest of a copy may"
+            )
         if count != fields.get("eventCount") or running != fields.get("lastEventHash"):
             check.problems.append(
                 f"{path.name}: the records do not hash to the signed lastEventHash "

@@ -66,6 +66,36 @@ def test_export_writes_cloudtrail_files_that_verify_with_the_public_keys(
         assert list(names) == ["ExportAuditEvents"]
 
 
+def test_verify_export_believes_no_unsigned_excuse_and_reports_unreadable_files(
+    audit_runtime: Runtime, tmp_path: Path
+) -> None:
+    write_events(audit_runtime, 5)
+    seal(audit_runtime)
+    out = tmp_path / "export"
+    assert run_cli(audit_runtime, "audit", "export", "--dir", str(out)).exit_code == 0
+    keys = tmp_path / "audit-keys.json"
+    keys.write_text(json.dumps(audit_runtime.keys.audit_keys.jwks()))
+    logs = sorted(out.glob("AWSLogs/123456789012/CloudTrail/us-east-1/*/*/*/*.json.gz"))
+    digest_files = sorted(out.glob("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/*/*/*/*.json.gz"))
+    # A record dropped from the copy, and the digest file (whose flag is not signed) told that
+    # its events are unavailable, as only a purge's anchor may be: it used to pass.
+    content = _gz_json(logs[0])
+    del content["Records"][1]  # type: ignore[attr-defined]
+    logs[0].write_bytes(gzip.compress(json.dumps(content).encode()))
+    excused = _gz_json(digest_files[1])
+    excused["eventsAvailable"] = False  # type: ignore[index]
+    digest_files[1].write_bytes(gzip.compress(json.dumps(excused).encode()))
+    broken = run_cli(audit_runtime, "audit", "verify-export", str(out), "--keys", str(keys))
+    assert broken.exit_code == 1 and "only the oldest digest of a copy may" in broken.output, broken.output
+    # A digest file whose document is not JSON, or a log file that is not records: problems, not a crash.
+    excused["digestDocument"] = "not json"  # type: ignore[index]
+    digest_files[1].write_bytes(gzip.compress(json.dumps(excused).encode()))
+    logs[0].write_bytes(gzip.compress(b"not json"))
+    unreadable = run_cli(audit_runtime, "audit", "verify-export", str(out), "--keys", str(keys))
+    assert unreadable.exit_code == 1 and isinstance(unreadable.exception, SystemExit), unreadable.exception
+    assert "is not a JSON object" in unreadable.output, unreadable.output
+
+
 def test_export_as_json_lines_from_a_time(audit_runtime: Runtime, tmp_path: Path) -> None:
     write_events(audit_runtime, 2)
     seal(audit_runtime)
