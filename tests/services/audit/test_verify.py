@@ -229,16 +229,7 @@ def test_a_purge_record_outside_the_chain_cannot_move_where_verification_starts(
             "eventID": "forged",
             "requestParameters": {"anchorDigestIndex": newest},
         }
-        db.execute(
-            insert(EVENTS).values(
-                event_time=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
-                record=record,
-                chain_index=0,
-                prev_hash="0" * 64,
-                event_hash="f" * 64,
-                **indexed_columns(record),
-            )
-        )
+        _insert(db, record, index=0, event_hash="f" * 64, **indexed_columns(record))
         edited = modify_record(db, 3, sourceIPAddress="203.0.113.66")
     kinds = [(f.kind, f.chain_index) for f in verify(audit_runtime).findings]
     assert ("inserted", 0) in kinds and ("modified", 3) in kinds, kinds
@@ -270,22 +261,24 @@ def test_a_chain_head_moved_to_another_position_is_named(audit_runtime: Runtime)
     assert verify(audit_runtime).ok
 
 
-def _append_hashed(db: Any, record: dict[str, Any]) -> None:
-    """A row whose hash holds over its own (odd) record: what a forger can always write."""
+def _insert(db: Any, record: dict[str, Any], *, index: int, event_hash: str, **columns: Any) -> None:
+    """A row written past the broker: ``record`` at ``index``, linking to 64 zeros."""
     db.execute(
         insert(EVENTS).values(
             event_time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
             record=record,
-            chain_index=100,
+            chain_index=index,
             prev_hash="0" * 64,
-            event_hash=chain_hash("0" * 64, record),
-            event_id=record["eventID"],
-            event_source="x",
-            event_name="x",
-            read_only=False,
-            management_event=True,
+            event_hash=event_hash,
+            **columns,
         )
     )
+
+
+def _append_hashed(db: Any, record: dict[str, Any]) -> None:
+    """A row whose hash holds over its own (odd) record: what a forger can always write."""
+    columns = {"event_id": record["eventID"], "event_source": "x", "event_name": "x", "read_only": False}
+    _insert(db, record, index=100, event_hash=chain_hash("0" * 64, record), management_event=True, **columns)
 
 
 @pytest.mark.parametrize(
