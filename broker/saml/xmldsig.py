@@ -214,9 +214,10 @@ def _check_encryption_shape(encrypted_assertion: etree._Element, encrypted_data:
             raise SamlError("DisallowedAlgorithm", "EncryptedAssertion refers outside the document")
     if encrypted_data.get("Type") not in (None, XMLENC_ELEMENT):
         raise SamlError("DecryptionFailed", "EncryptedData must hold an element")
-    for holder in (encrypted_data, *encrypted_assertion.iter(q("xenc", "EncryptedKey"))):
-        if holder is not encrypted_data and holder.get("Type") is not None:
-            raise SamlError("DecryptionFailed", "EncryptedKey must hold a key, not XML")
+    encrypted_keys = list(encrypted_assertion.iter(q("xenc", "EncryptedKey")))
+    if any(key.get("Type") is not None for key in encrypted_keys):
+        raise SamlError("DecryptionFailed", "EncryptedKey must hold a key, not XML")
+    for holder in (encrypted_data, *encrypted_keys):
         cipher_data = holder.findall(q("xenc", "CipherData"))
         values = [child.tag for child in cipher_data[0].iterchildren(etree.Element)] if len(cipher_data) == 1 else []
         if values != [q("xenc", "CipherValue")]:

@@ -87,7 +87,7 @@ class SignedDigest:
     def from_row(cls, row: DigestRecord) -> SignedDigest:
         try:
             fields = json.loads(row.document)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser
             fields = {}
         return cls(row.document, fields if isinstance(fields, dict) else {}, row.signature, row.key_id)
 

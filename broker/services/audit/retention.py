@@ -9,13 +9,12 @@ Its events and every older digest go. The purge is itself an audit event in the 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass
 
 from broker.iam.timestamps import aws_timestamp
 from broker.services.audit._record import Actor, record_event
-from broker.services.audit.digests import parse_digest_time
+from broker.services.audit.digests import SignedDigest, parse_digest_time
 from broker.store import Tx
 from broker.store.audit import events as stored
 from broker.store.audit.chain import lock_head
@@ -101,9 +100,9 @@ def purge_expired(
 
 def _signed_as_stored(anchor: DigestRecord, cutoff: dt.datetime) -> bool:
     """Whether the anchor's signed document ends before ``cutoff`` at the event its columns name."""
+    fields = SignedDigest.from_row(anchor).fields
     try:
-        document = json.loads(anchor.document)
-        ended = parse_digest_time(str(document["digestEndTime"]))
-    except (ValueError, TypeError, KeyError, RecursionError):
+        ended = parse_digest_time(str(fields["digestEndTime"]))
+    except (ValueError, KeyError):
         return False
-    return ended < cutoff and document.get("lastEventIndex") == anchor.last_index
+    return ended < cutoff and fields.get("lastEventIndex") == anchor.last_index

@@ -87,7 +87,7 @@ def consume(
                 raise SamlError("Replay", f"assertion {assertion.assertion_id} was already used")
             token, session = open_browser_session(runtime, tx, sign_in, now)
             if replaced is not None:
-                end_replaced_session(runtime, tx, replaced, client)
+                end_replaced_session(runtime, tx, replaced, client, now)
             # Expired replay records, requests and web sessions go now and then, not on every sign-in.
             if runtime.housekeeping.due(PURGE_CHORE, now, PURGE_INTERVAL):
                 store.purge_expired(tx, now)

@@ -110,9 +110,11 @@ def session_to_replace(tx: Tx, token: str | None, by: SignIn, now: dt.datetime) 
     return web if (earlier.issuer, earlier.subject) != (by.issuer, by.subject) else None
 
 
-def end_replaced_session(runtime: Runtime, tx: Tx, web: store.WebSessionRecord, client: ClientInfo) -> None:
+def end_replaced_session(
+    runtime: Runtime, tx: Tx, web: store.WebSessionRecord, client: ClientInfo, now: dt.datetime
+) -> None:
     """End ``web`` (from :func:`session_to_replace`) as a sign-out would, its CLI sessions with it."""
-    _end_web_session(runtime, tx, web, client, runtime.now(), replaced=True)
+    _end_web_session(runtime, tx, web, client, now, replaced=True)
 
 
 def _end_web_session(

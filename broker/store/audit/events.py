@@ -25,8 +25,8 @@ ResourceEntry = tuple[str | None, str, str]  # (type, name, short name)
 # --- records in chain order ----------------------------------------------------------------------
 
 
-# A record as the text stored, parsed by :func:`_parsed`: text that is not JSON (or nested past the
-# parser) reads as None instead of raising out of the whole read, for verification to report.
+# A record as the text stored, parsed by :func:`_record`: text that is not JSON (or nested past the
+# parser) reads as {} instead of raising out of the whole read, for verification to report.
 _RECORD_TEXT = cast(AuditEvent.record, Text)
 
 
@@ -39,15 +39,13 @@ def records_between(tx: Tx, first_index: int, last_index: int) -> Iterator[dict[
         .execution_options(yield_per=2000)
     )
     for text in tx.scalars(statement):
-        record = _parsed(text)
-        yield record if isinstance(record, dict) else {}  # damage shows: the copy no longer hashes
+        yield _record(text)  # damage shows: a copy no longer hashes
 
 
 def records_named(tx: Tx, event_name: str) -> Iterator[dict[str, Any]]:
     """The records of every event called ``event_name``, in chain order."""
-    statement = select(AuditEvent.record).where(AuditEvent.event_name == event_name).order_by(AuditEvent.chain_index)
-    for record in tx.scalars(statement):
-        yield record if isinstance(record, dict) else {}
+    for _position, record in positions_named(tx, event_name):
+        yield record
 
 
 def positions_named(tx: Tx, event_name: str) -> list[tuple[int, dict[str, Any]]]:
@@ -57,10 +55,7 @@ def positions_named(tx: Tx, event_name: str) -> list[tuple[int, dict[str, Any]]]
         .where(AuditEvent.event_name == event_name)
         .order_by(AuditEvent.chain_index)
     )
-    return [
-        (int(index), record if isinstance(record := _parsed(text), dict) else {})
-        for index, text in tx.execute(statement)
-    ]
+    return [(int(index), _record(text)) for index, text in tx.execute(statement)]
 
 
 def count_before(tx: Tx, index: int) -> int:
@@ -198,7 +193,7 @@ class StoredEvent:
     read_only: bool
     management_event: bool
     account_id: str | None
-    record: Any
+    record: dict[str, Any]
     prev_hash: str
     event_hash: str
 
@@ -213,9 +208,9 @@ def _between(lo: int, hi: int | None) -> list[ColumnElement[bool]]:
 def stored_events(tx: Tx, lo: int, hi: int | None) -> Iterator[StoredEvent]:
     """The events at chain positions ``lo..hi`` (``hi`` None: to the end), in chain order.
 
-    The record is read as the text stored and parsed here: a row whose text is not JSON (or is
-    nested past what the parser takes) has ``record`` None, for verification to report, where the
-    column's own decoding would raise and stop the whole read."""
+    The record is read as the text stored and parsed here: a row whose text is not a JSON object
+    has ``record`` ``{}`` (its hash then fails, for verification to report), where the column's
+    own decoding would raise and stop the whole read."""
     statement = (
         select(
             AuditEvent.seq,
@@ -240,15 +235,18 @@ def stored_events(tx: Tx, lo: int, hi: int | None) -> Iterator[StoredEvent]:
     )
     for row in tx.execute(statement):
         values = row._asdict()
-        values["record"] = _parsed(values["record"])
+        values["record"] = _record(values["record"])
         yield StoredEvent(**values)
 
 
-def _parsed(text: str | None) -> Any:
+def _record(text: str | None) -> dict[str, Any]:
+    """A record read as text (:data:`_RECORD_TEXT`); ``{}`` for text that is not a JSON object
+    (or is nested past the parser), which hashes to nothing the chain holds."""
     try:
-        return json.loads(text) if text is not None else None
+        record = json.loads(text) if text is not None else None
     except (ValueError, RecursionError):
-        return None
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def resource_index(tx: Tx, lo: int, hi: int | None) -> dict[int, list[ResourceEntry]]:
