@@ -30,7 +30,7 @@ from broker.services.cli_auth.pkce import s256_challenge
 from broker.services.runtime import Runtime
 from tests.services.federation.corp import add_account, register, trust_role
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
-from tests.support.browser import chromium, chromium_page
+from tests.support.browser import chromium, chromium_page, wait_until
 from tests.support.metadata import idp_metadata_xml
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class Auditor:
 def wait_for_styles(page: Page) -> None:
     """Until the page's stylesheets apply: after a click or a key that navigates, Playwright waits
     for an element, not for them, and colours or focus rings checked before would be the defaults."""
-    page.wait_for_function("[...document.querySelectorAll('link[rel=stylesheet]')].every(link => link.sheet)")
+    wait_until(page, "() => [...document.querySelectorAll('link[rel=stylesheet]')].every(link => link.sheet)")
 
 
 def sign_in(page: Page, broker: LiveBroker, user: str) -> None:
@@ -442,7 +442,7 @@ def sign_in_with_the_keyboard(page: Page, user: str) -> None:
 def type_user_code(page: Page, user_code: str) -> None:
     """The code page puts focus in its one field (autofocus): type the code, Enter."""
     wait_for_styles(page)
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'user-code'")
+    wait_until(page, "() => document.activeElement !== null && document.activeElement.id === 'user-code'")
     assert focused(page)["outline"], "no visible focus on the code field"
     page.keyboard.type(user_code)
     page.keyboard.press("Enter")

@@ -16,6 +16,7 @@ per navigation) so a stuck flow fails fast with Playwright's own message instead
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,3 +74,18 @@ def chromium_page(browser: Browser | None = None) -> Iterator[Page]:
         yield context.new_page()
     finally:
         context.close()
+
+
+def wait_until(page: Page, predicate: str, timeout_s: float = ACTION_TIMEOUT_MS / 1000) -> None:
+    """Poll a JavaScript function (`() => ...`) in the page until it returns something truthy.
+
+    Once its first check fails, Playwright's `wait_for_function` re-evaluates a string predicate with `eval`
+    inside the page, which the page's own Content-Security-Policy forbids in Chromium 156 (the broker's pages send
+    `script-src 'none'` or `'self'`). `page.evaluate` of a function is compiled by the DevTools
+    protocol instead, which CSP does not govern, so this polls with it.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(predicate):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_s:g} s: {predicate}")
+        time.sleep(0.02)
