@@ -32,8 +32,7 @@ from broker.services.cli_auth import (
 from broker.services.cli_auth.user_codes import MAX_TYPED_LENGTH
 from broker.services.federation import RoleOffer, SignIn, sign_in_actor, sign_in_choices
 from broker.web.pages import error_page, refusal_page, role_form
-from broker.web.protocol import client_info, cross_site, csp_nonce, runtime
-from broker.web.saml_routes import SESSION_COOKIE
+from broker.web.protocol import client_info, cross_site, csp_nonce, runtime, session_cookie
 
 bp = Blueprint("cli", __name__, url_prefix="/cli")
 
@@ -159,7 +158,7 @@ def _continue(handle: str | None, after_sign_in: bool) -> Response:
     except AuthorizeRefused as exc:
         return _refused_page(exc)
     assert handle is not None
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_cookie()
     loaded = cli.web_sign_in(token)
     wrong_provider = (
         loaded is not None
@@ -197,7 +196,7 @@ def _consent_choices(consent: Consent) -> dict[str, Any]:
 def choose() -> Response:
     cli = code_grant()
     form = request.form
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_cookie()
     client = client_info()
     try:
         if form.get("action") == "deny":
@@ -343,7 +342,7 @@ _TYPED_MAX = MAX_TYPED_LENGTH + 1
 @bp.get("/device/verify")
 def device_verify() -> Response:
     user_code = request.args.get("user_code", "")[:_TYPED_MAX]
-    loaded = device_grant().web_sign_in(request.cookies.get(SESSION_COOKIE))
+    loaded = device_grant().web_sign_in(session_cookie())
     if loaded is None:
         if request.args.get("after") == AFTER_SIGN_IN:
             return _cookies_lost()
@@ -365,7 +364,7 @@ def device_decide() -> Response:
     form = request.form
     user_code = form.get("user_code", "")[:_TYPED_MAX]
     cli = device_grant()
-    loaded = cli.web_sign_in(request.cookies.get(SESSION_COOKIE))
+    loaded = cli.web_sign_in(session_cookie())
     if loaded is None:
         return error_page(
             "Sign-in expired",
@@ -380,7 +379,7 @@ def device_decide() -> Response:
         try:
             view = cli.decide_device(
                 user_code,
-                request.cookies.get(SESSION_COOKIE),
+                session_cookie(),
                 form.get("csrf_token"),
                 action == "approve",
                 form.get("role_arn") or None,
@@ -428,7 +427,7 @@ def _code_form(
 
 def _device_confirm(user_code: str, csrf_token: str, sign_in: SignIn) -> Response:
     try:
-        view = device_grant().device_for_user_code(user_code, request.cookies.get(SESSION_COOKIE), client_info())
+        view = device_grant().device_for_user_code(user_code, session_cookie(), client_info())
     except AuthorizeRefused as exc:
         if exc.code in _CODE_REFUSALS:
             return _code_form(sign_in, csrf_token, user_code, exc)

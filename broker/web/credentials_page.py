@@ -22,7 +22,7 @@ from broker.services.api.registry import SERVICES
 from broker.services.credentials import TemporaryCredentials
 from broker.services.federation import SignIn
 from broker.services.runtime import Runtime
-from broker.web.protocol import csp_nonce
+from broker.web.protocol import cookie_name, csp_nonce
 
 HANDOFF_COOKIE = "broker_credentials"
 HANDOFF_PATH = "/saml/credentials"
@@ -134,7 +134,7 @@ def hand_over(
     response: Response = redirect(HANDOFF_PATH, code=303)  # type: ignore[assignment]
     args = {**cookie_args, "path": HANDOFF_PATH}
     for index in range(_MAX_CHUNKS):
-        name = f"{HANDOFF_COOKIE}{index}"
+        name = f"{cookie_name(HANDOFF_COOKIE, HANDOFF_PATH)}{index}"
         if index < len(chunks):
             response.set_cookie(name, chunks[index], max_age=_HANDOFF_SECONDS, **args)
         else:
@@ -145,7 +145,7 @@ def hand_over(
 def take_over(runtime: Runtime, incoming: Request, session_cookie: str | None) -> IssuedCredentials | None:
     chunks = []
     for index in range(_MAX_CHUNKS):
-        chunk = incoming.cookies.get(f"{HANDOFF_COOKIE}{index}")
+        chunk = incoming.cookies.get(f"{cookie_name(HANDOFF_COOKIE, HANDOFF_PATH)}{index}")
         if chunk is None:
             break
         chunks.append(chunk)
@@ -159,8 +159,9 @@ def take_over(runtime: Runtime, incoming: Request, session_cookie: str | None) -
 
 
 def clear_handoff(response: Response, cookie_args: dict[str, Any]) -> None:
+    name = cookie_name(HANDOFF_COOKIE, HANDOFF_PATH)
     for index in range(_MAX_CHUNKS):
-        response.delete_cookie(f"{HANDOFF_COOKIE}{index}", **{**cookie_args, "path": HANDOFF_PATH})
+        response.delete_cookie(f"{name}{index}", **{**cookie_args, "path": HANDOFF_PATH})
 
 
 def show(issued: IssuedCredentials, runtime: Runtime) -> Response:

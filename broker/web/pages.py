@@ -12,7 +12,7 @@ from broker.errors import BrokerError
 from broker.services.federation import FederationService, RoleOffer, sign_in_choices
 from broker.services.health import readiness
 from broker.web.aws import endpoint
-from broker.web.protocol import SESSION_COOKIE, csp_nonce, runtime
+from broker.web.protocol import csp_nonce, runtime, session_cookie
 
 bp = Blueprint("pages", __name__)
 
@@ -68,7 +68,7 @@ def index() -> Response:
         return endpoint()
     rt = runtime()
     # Signed in already: home is the person's roles (the role form posts to /saml/roles).
-    loaded = FederationService(rt).load_web_session(request.cookies.get(SESSION_COOKIE))
+    loaded = FederationService(rt).load_web_session(session_cookie())
     if loaded is not None:
         web, sign_in = loaded
         offers = sign_in.offers()

@@ -20,6 +20,23 @@ def runtime() -> Runtime:
     return rt
 
 
+def cookie_name(base: str, path: str = "/") -> str:
+    """The name a broker cookie goes by. With secure cookies it carries a prefix the browser
+    enforces: ``__Host-`` (Secure, ``Path=/``, no ``Domain``) for one scoped to the whole site,
+    ``__Secure-`` for one scoped to a path. So a page on a sibling subdomain, which may set
+    cookies for the parent domain, can neither set nor shadow them (session fixation, or a
+    binding cookie of the attacker's own for a login CSRF). Browsers refuse both prefixes
+    without ``Secure``, so on a plain-HTTP loopback the bare name is used."""
+    if not runtime().settings.secure_cookies:
+        return base
+    return ("__Host-" if path == "/" else "__Secure-") + base
+
+
+def session_cookie() -> str | None:
+    """The value of this request's session cookie, if it sent one."""
+    return request.cookies.get(cookie_name(SESSION_COOKIE))
+
+
 def request_id() -> str:
     """This request's id: answered in ``X-Request-Id`` (and AWS's own places), logged and audited."""
     found: str | None = request.environ.get("broker.request_id")

@@ -24,8 +24,7 @@ from broker.services.federation import (
 )
 from broker.web.credentials_page import IssuedCredentials, clear_handoff, hand_over, show, take_over
 from broker.web.pages import error_page, refusal_page, role_form
-from broker.web.protocol import SESSION_COOKIE as SESSION_COOKIE  # re-exported: the CLI and SSO routes read it here
-from broker.web.protocol import client_info, csp_nonce, runtime
+from broker.web.protocol import SESSION_COOKIE, client_info, cookie_name, csp_nonce, runtime, session_cookie
 
 log = logging.getLogger("broker.web.saml")
 bp = Blueprint("saml", __name__, url_prefix="/saml")
@@ -39,8 +38,9 @@ def federation() -> FederationService:
 
 def _cookie_args() -> dict[str, Any]:
     secure = runtime().settings.secure_cookies
-    # The IdP POSTs back cross-site; over HTTPS that needs SameSite=None. On a plain-HTTP
-    # loopback demo the IdP and broker are same-site, where Lax suffices (None needs Secure).
+    # The IdP POSTs back cross-site, and the ACS reads both cookies (the binding, and the session
+    # it may replace); over HTTPS that needs SameSite=None. On a plain-HTTP loopback demo the IdP
+    # and broker are same-site, where Lax suffices (None needs Secure).
     return {"httponly": True, "secure": secure, "samesite": "None" if secure else "Lax", "path": "/"}
 
 
@@ -78,7 +78,7 @@ def _start_login(provider: str, next_path: str | None, confirmation: str | None)
         return error_page(
             "Unacceptable return address", "The sign-in link asks to return to another site.", 400, code="BadRelayState"
         )
-    binding = request.cookies.get(BINDING_COOKIE)
+    binding = request.cookies.get(cookie_name(BINDING_COOKIE))
     if not binding or len(binding) > 128:
         binding = secrets.token_urlsafe(32)
     client = client_info()
@@ -95,7 +95,7 @@ def _start_login(provider: str, next_path: str | None, confirmation: str | None)
         # 303 after the continue form's POST, so the browser GETs the IdP.
         response = redirect(start.url, code=302 if confirmation is None else 303)  # type: ignore[assignment]
     response.set_cookie(
-        BINDING_COOKIE, binding, max_age=runtime().settings.saml_request_lifetime_seconds, **_cookie_args()
+        cookie_name(BINDING_COOKIE), binding, max_age=runtime().settings.saml_request_lifetime_seconds, **_cookie_args()
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -116,10 +116,10 @@ def acs() -> Response:
         signed_in = federation().sign_in_browser(
             saml_response,
             relay_state,
-            request.cookies.get(BINDING_COOKIE),
+            request.cookies.get(cookie_name(BINDING_COOKIE)),
             client,
             _post_origin(),
-            request.cookies.get(SESSION_COOKIE),
+            session_cookie(),
         )
     except SamlError as exc:
         return refusal_page("Sign-in refused", exc, client.request_id)
@@ -127,9 +127,9 @@ def acs() -> Response:
         return refusal_page("Sign-in failed", exc, client.request_id)
     response = _after_sign_in(signed_in, client)
     response.set_cookie(
-        SESSION_COOKIE, signed_in.token, max_age=settings.web_session_lifetime_seconds, **_cookie_args()
+        cookie_name(SESSION_COOKIE), signed_in.token, max_age=settings.web_session_lifetime_seconds, **_cookie_args()
     )
-    response.delete_cookie(BINDING_COOKIE, path="/")
+    response.delete_cookie(cookie_name(BINDING_COOKIE), **_cookie_args())
     return response
 
 
@@ -186,10 +186,10 @@ def roles_page(sign_in: SignIn, csrf_token: str, offers: list[RoleOffer] | None 
 def choose_role() -> Response:
     client = client_info()
     role_arn = request.form.get("role_arn", "")
-    session_cookie = request.cookies.get(SESSION_COOKIE)
+    token = session_cookie()
     try:
         credentials = federation().assume_from_web_session(
-            session_cookie,
+            token,
             role_arn,
             request.form.get("duration"),
             request.form.get("csrf_token"),
@@ -197,7 +197,7 @@ def choose_role() -> Response:
         )
     except FederationError as exc:
         return refusal_page("Cannot issue credentials", exc, client.request_id)
-    loaded = federation().load_web_session(session_cookie)
+    loaded = federation().load_web_session(token)
     duration = request.form.get("duration", "")
     # The token was checked against the web session's: the page may carry it for signing out.
     issued = IssuedCredentials.of(
@@ -206,15 +206,15 @@ def choose_role() -> Response:
         int(duration) if duration.isdigit() else None,
         request.form.get("csrf_token"),
     )
-    return hand_over(runtime(), issued, session_cookie, _cookie_args())
+    return hand_over(runtime(), issued, token, _cookie_args())
 
 
 @bp.get("/credentials")
 def show_credentials() -> Response:
     """The credentials a role choice just issued, shown once: a reload or a later visit gets none."""
-    issued = take_over(runtime(), request, request.cookies.get(SESSION_COOKIE))
+    issued = take_over(runtime(), request, session_cookie())
     if issued is None:
-        body = render_template("credentials_gone.html", signed_in=request.cookies.get(SESSION_COOKIE) is not None)
+        body = render_template("credentials_gone.html", signed_in=session_cookie() is not None)
         response = _no_store(make_response(body, 410))
     else:
         response = show(issued, runtime())
@@ -226,20 +226,20 @@ def show_credentials() -> Response:
 def sign_out() -> Response:
     client = client_info()
     try:
-        federation().sign_out(request.cookies.get(SESSION_COOKIE), request.form.get("csrf_token"), client)
+        federation().sign_out(session_cookie(), request.form.get("csrf_token"), client)
     except FederationError as exc:
         return refusal_page("Cannot sign out", exc, client.request_id)
     response = _no_store(make_response(render_template("signed_out.html")))
     # Cleared with the attributes they were set with, or a browser may keep them.
-    response.delete_cookie(SESSION_COOKIE, **_cookie_args())
-    response.delete_cookie(BINDING_COOKIE, **_cookie_args())
+    response.delete_cookie(cookie_name(SESSION_COOKIE), **_cookie_args())
+    response.delete_cookie(cookie_name(BINDING_COOKIE), **_cookie_args())
     clear_handoff(response, _cookie_args())
     return response
 
 
 @bp.get("/roles")
 def roles_again() -> Response:
-    loaded = federation().load_web_session(request.cookies.get(SESSION_COOKIE))
+    loaded = federation().load_web_session(session_cookie())
     if loaded is None:
         return redirect("/", code=303)  # type: ignore[return-value]
     web, sign_in = loaded
@@ -252,7 +252,7 @@ def roles_again() -> Response:
 @bp.get("/roles/why")
 def explain_roles() -> Response:
     """Why the roles that trust the sign-in's provider are not offered, decided again now."""
-    explained = federation().explain_refusals(request.cookies.get(SESSION_COOKIE))
+    explained = federation().explain_refusals(session_cookie())
     if explained is None:
         return redirect("/", code=303)  # type: ignore[return-value]
     web, sign_in, report = explained

@@ -32,8 +32,7 @@ from broker.services.sso import (
 from broker.services.sso import errors as sso_errors
 from broker.web.cli_routes import AFTER_SIGN_IN, _cookies_lost, _sign_in
 from broker.web.pages import refusal_page
-from broker.web.protocol import client_info, cross_site, csp_nonce, runtime
-from broker.web.saml_routes import SESSION_COOKIE
+from broker.web.protocol import client_info, cross_site, csp_nonce, runtime, session_cookie
 
 bp = Blueprint("sso", __name__)
 
@@ -162,7 +161,7 @@ def authorize_resume() -> Response:
 
 
 def _continue(handle: str | None, *, after_sign_in: bool) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_cookie()
     service = oidc()
     if service.federation.load_web_session(token) is None:
         if after_sign_in:
@@ -181,7 +180,7 @@ def authorize_decide() -> Response:
     try:
         location = oidc().decide_authorize(
             form.get("request"),
-            request.cookies.get(SESSION_COOKIE),
+            session_cookie(),
             form.get("consent_token"),
             form.get("action") == "approve",
             client_info(),
@@ -204,7 +203,7 @@ def _shown(consent: Consent) -> dict[str, Any]:
 @bp.get("/device")
 def device() -> Response:
     user_code = request.args.get("user_code", "")[:_TYPED_MAX]
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_cookie()
     loaded = oidc().federation.load_web_session(token)
     if loaded is None:
         if request.args.get("after") == AFTER_SIGN_IN:
@@ -246,7 +245,7 @@ def _device_refused(exc: PageRefused, token: str | None) -> Response:
 def device_decide() -> Response:
     form = request.form
     user_code = form.get("user_code", "")[:_TYPED_MAX]
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_cookie()
     action = form.get("action", "")
     if action not in ("approve", "deny"):
         if cross_site():
@@ -269,7 +268,7 @@ def device_decide() -> Response:
 def start() -> Response:
     """The SSO start URL: the person's accounts and roles once signed in, a sign-in link otherwise."""
     rt = runtime()
-    view = oidc().start_page(request.cookies.get(SESSION_COOKIE))
+    view = oidc().start_page(session_cookie())
     grouped: dict[str, list[Any]] = {}
     for offer in view[2] if view else []:
         grouped.setdefault(offer.account_id, []).append(offer)

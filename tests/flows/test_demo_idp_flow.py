@@ -331,3 +331,54 @@ def test_another_persons_sign_in_in_the_same_browser_ends_the_earlier_session(
         ]
     assert len(ended) == 1
     assert ended[0]["additionalEventData"]["endedBy"] == "another person's sign-in in the same browser"
+
+
+def _https_client(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "broker.example.test"})
+    return client
+
+
+def test_over_https_the_cookies_carry_prefixes_that_a_sibling_subdomain_cannot_set(
+    tmp_path: Path, keys_dir: Path, database_url: str
+) -> None:
+    # A page on another subdomain may set cookies for the parent domain; `__Host-` cookies
+    # (Secure, Path=/, no Domain) are ones it can neither set nor shadow.
+    settings = make_settings(tmp_path, keys_dir, database_url, "https://broker.example.test", demo=True)
+    prepare_demo(Runtime.from_settings(settings))
+    runtime = make_runtime(settings)
+    seed_demo(runtime)
+    try:
+        app = create_app(runtime=runtime)
+        client, tossed = _https_client(app), _https_client(app)
+        started = client.get("/saml/login?provider=demo")
+        binding = started.headers["Set-Cookie"]
+        assert binding.startswith("__Host-broker_binding=")
+        page = demo_sign_in(client, "alice", "alice-demo")
+        assert page.status_code == 200 and 'id="role-form"' in page.text
+        session_cookie = client.get_cookie("__Host-broker_session")
+        assert session_cookie is not None and client.get_cookie("broker_session") is None
+        assert session_cookie.secure and session_cookie.path == "/" and session_cookie.origin_only  # no Domain
+        assert session_cookie.http_only and session_cookie.same_site == "None"
+
+        # The bare name is not read: a cookie tossed from a sibling subdomain goes unheard.
+        tossed.set_cookie("broker_session", session_cookie.value)
+        assert tossed.get("/saml/roles").status_code == 303
+
+        chosen = client.post(
+            "/saml/roles",
+            data={"role_arn": "arn:aws:iam::123456789012:role/demo/DemoDeveloper", "csrf_token": csrf_token(page.text)},
+        )
+        handoff = chosen.headers.getlist("Set-Cookie")
+        assert handoff and handoff[0].startswith("__Secure-broker_credentials0=")  # path-scoped: __Secure-
+        assert all("Secure" in c and "Path=/saml/credentials" in c for c in handoff)
+        shown = client.get(chosen.headers["Location"])
+        assert shown.status_code == 200 and element_text(shown.text, "access-key-id").startswith("ASIA")
+
+        cleared = _sign_out(client, csrf_token(page.text)).headers.getlist("Set-Cookie")
+        for name in ("__Host-broker_session=;", "__Host-broker_binding=;"):
+            deletion = next(c for c in cleared if c.startswith(name))
+            assert "Secure" in deletion and "Path=/" in deletion  # else the browser keeps a prefixed cookie
+        assert client.get("/saml/roles").status_code == 303
+    finally:
+        runtime.db.dispose()

@@ -20,7 +20,7 @@ from broker.services.runtime import Runtime
 from broker.services.setup import bootstrap_admin
 from broker.settings import Settings
 from broker.web.app import create_app
-from broker.web.saml_routes import SESSION_COOKIE
+from broker.web.protocol import SESSION_COOKIE
 from tests.fuzz.support import TRIED, Keys
 from tests.support.brokers import free_port, make_runtime, make_settings, postgres_schema
 
