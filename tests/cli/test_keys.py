@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote
 
 import jwt
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -27,12 +28,14 @@ from broker.cli.main import cli
 from broker.client import BrokerClient, InvalidTokenError
 from broker.crypto.keys import read_token_ring
 from broker.crypto.tokens import InvalidSessionToken, decode_session_token
+from broker.services.credentials import TemporaryCredentials
 from broker.services.federation.providers import acs_policy
 from broker.services.keys import TOKEN_LIFETIME_MAX
 from broker.services.runtime import Runtime
 from broker.store.models import AuditEvent
 from tests.cli.conftest import cli_runtimes_on
 from tests.client.test_client import make_role, sign_in
+from tests.support.aws import client
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -109,12 +112,24 @@ def verifies_on_broker(runtime: Runtime, token: str) -> bool:
     return True
 
 
+def calls_with(broker: LiveBroker, credentials: TemporaryCredentials) -> str:
+    """GetCallerIdentity through the running broker: the session name, or the error's code."""
+    sts = client(broker, "sts", credentials.access_key_id, credentials.secret_access_key, credentials.session_token)
+    try:
+        return str(sts.get_caller_identity()["Arn"]).rsplit("/", 1)[1]
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+
+
 def test_rotate_publishes_before_signing_and_old_tokens_verify_until_retired(broker: LiveBroker) -> None:
     runtime = broker.runtime
     make_role(runtime)
     ring = read_token_ring(runtime.settings.certs_dir)
-    before = sign_in(runtime, session_name="before").session_token
+    signed_in_before = sign_in(runtime, session_name="before")
+    before = signed_in_before.session_token
     assert kid(before) == ring.current
+    # The broker verifies the token once and remembers it: the retirement must undo that too.
+    assert calls_with(broker, signed_in_before) == "before"
     # The key that signs after the rotation is already published before it.
     assert ring.next is not None and ring.next in jwks_kids(broker)
     client = BrokerClient(broker.url, jwks_ttl=3600)
@@ -153,6 +168,7 @@ def test_rotate_publishes_before_signing_and_old_tokens_verify_until_retired(bro
     assert not (Path(runtime.settings.certs_dir) / f"token-{ring.current}.pem").exists()
     assert not verifies_on_broker(runtime, before)
     assert verifies_on_broker(runtime, after)
+    assert calls_with(broker, signed_in_before) == "InvalidClientTokenId"
     fresh = BrokerClient(broker.url)
     with pytest.raises(InvalidTokenError, match="does not publish"):
         fresh.verify_session_token(before)

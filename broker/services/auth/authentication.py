@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 from broker.crypto.box import DecryptionError
 from broker.crypto.sigv4 import (
@@ -90,28 +90,37 @@ def sigv4_error(exc: SigV4Error) -> AwsError:
     return AwsError(exc.code, exc.message)
 
 
+class _Verified(NamedTuple):
+    claims: SessionClaims
+    ring: object  # the token key ring that verified them: the loaded one, or they are checked again
+
+
 def session_claims(runtime: Runtime, token: str) -> SessionClaims:
     """The claims of a session token the broker issued and that has not expired.
 
-    A token's signature is verified once per process: the claims are remembered under the
-    SHA-256 of the exact token text (the same bytes verify the same way every time), and each
-    later use only checks that the session has not expired. A busy session costs no ECDSA
-    verification per request.
+    A token's signature is verified once per key ring: the claims are remembered under the
+    SHA-256 of the exact token text (the same bytes verify the same way every time) with the ring
+    that verified them, and each later use only checks that the session has not expired and that
+    the ring is still the one loaded. A busy session costs no ECDSA verification per request, and
+    a rotation that retires the signing key (`broker keys rotate --tokens --retire --force`)
+    refuses its tokens on every instance once it reloads its keys, not only on those that had
+    never seen them.
     """
     now = runtime.now().timestamp()
+    ring = runtime.keys.token_keys
     digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
     remembered = runtime.cache.fact(("verified-token", digest))
-    if isinstance(remembered, SessionClaims):
-        if remembered.expires_at <= now:
+    if isinstance(remembered, _Verified) and remembered.ring is ring:
+        if remembered.claims.expires_at <= now:
             raise AwsError("ExpiredToken")
-        return remembered
+        return remembered.claims
     try:
-        claims = decode_session_token(token, runtime.keys.token_keys, runtime.settings.base_url, now=now)
+        claims = decode_session_token(token, ring, runtime.settings.base_url, now=now)
     except ExpiredSessionToken:
         raise AwsError("ExpiredToken") from None
     except InvalidSessionToken:
         raise _invalid_token() from None
-    runtime.cache.remember(("verified-token", digest), claims)
+    runtime.cache.remember(("verified-token", digest), _Verified(claims, ring))
     return claims
 
 
