@@ -55,9 +55,7 @@ class _CountedRefusal:
     limiter: RateLimiter | None = None
 
     def after_rollback(self, tx: Tx) -> None:
-        device = credentials.mfa_device_state(tx, self.serial_number)
-        if device is not None:
-            record_failure(tx, device, self.now)
+        record_failure(tx, self.serial_number, self.now)
         if self.limiter is not None:
             self.limiter.charge_again("mfa", self.serial_number, tx)
 
@@ -80,18 +78,15 @@ class SessionMfaRefused(_CountedRefusal, AccessDenied):
         self.now = now
 
 
-def record_failure(tx: Tx, device: MfaDeviceState, now: dt.datetime) -> None:
-    window = dt.timedelta(seconds=limits.MFA_FAILURE_WINDOW_SECONDS)
-    failures_since, failed_attempts, locked_until = device.failures_since, device.failed_attempts, device.locked_until
-    if failures_since is None or now - failures_since > window:
-        failures_since = now
-        failed_attempts = 0
-    failed_attempts += 1
-    if failed_attempts >= limits.MFA_MAX_FAILURES:
-        locked_until = now + dt.timedelta(seconds=limits.MFA_LOCKOUT_SECONDS)
-        failed_attempts = 0
-        failures_since = None
-    credentials.set_mfa_failures(tx, device.serial_number, failed_attempts, failures_since, locked_until)
+def record_failure(tx: Tx, serial_number: str, now: dt.datetime) -> None:
+    credentials.count_mfa_failure(
+        tx,
+        serial_number,
+        now,
+        window=dt.timedelta(seconds=limits.MFA_FAILURE_WINDOW_SECONDS),
+        max_failures=limits.MFA_MAX_FAILURES,
+        lockout=dt.timedelta(seconds=limits.MFA_LOCKOUT_SECONDS),
+    )
 
 
 def _locked(device: MfaDeviceState, now: dt.datetime) -> bool:
@@ -192,7 +187,7 @@ def _accept(tx: Tx, device: MfaDeviceState, step: int) -> bool:
     if not credentials.use_mfa_step(tx, device.serial_number, step):
         return False
     if device.failed_attempts or device.failures_since is not None:
-        credentials.set_mfa_failures(tx, device.serial_number, 0, None, device.locked_until)
+        credentials.clear_mfa_failures(tx, device.serial_number)
     return True
 
 

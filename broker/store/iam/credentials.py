@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, case, delete, func, insert, or_, select, update
 
 from broker.iam import entities
 from broker.store import models
@@ -153,17 +153,30 @@ def _update_device(tx: Tx, serial_number: str, **columns: object) -> None:
     tx.execute(update(models.MfaDevice).where(models.MfaDevice.serial_number == serial_number).values(**columns))
 
 
-def set_mfa_failures(
-    tx: Tx,
-    serial_number: str,
-    failed_attempts: int,
-    failures_since: dt.datetime | None,
-    locked_until: dt.datetime | None,
+def count_mfa_failure(
+    tx: Tx, serial_number: str, now: dt.datetime, *, window: dt.timedelta, max_failures: int, lockout: dt.timedelta
 ) -> None:
-    """The failure throttle's new state."""
+    """One more wrong code against the device: the count restarts once ``window`` has passed since
+    the first one, and reaching ``max_failures`` within it locks the device for ``lockout``.
+
+    One UPDATE computes the new state from the row as stored, so wrong codes tried at the same
+    time on any instance all count (PostgreSQL re-reads a row another transaction updated first)."""
+    device = models.MfaDevice
+    stale = or_(device.failures_since.is_(None), device.failures_since < now - window)
+    counted = case((stale, 1), else_=device.failed_attempts + 1)
+    reached = counted >= max_failures
     _update_device(
-        tx, serial_number, failed_attempts=failed_attempts, failures_since=failures_since, locked_until=locked_until
+        tx,
+        serial_number,
+        failed_attempts=case((reached, 0), else_=counted),
+        failures_since=case((reached, None), (stale, now), else_=device.failures_since),
+        locked_until=case((reached, now + lockout), else_=device.locked_until),
     )
+
+
+def clear_mfa_failures(tx: Tx, serial_number: str) -> None:
+    """A code accepted: earlier failures are forgotten (a lockout in force stays)."""
+    _update_device(tx, serial_number, failed_attempts=0, failures_since=None)
 
 
 def enable_mfa_device(tx: Tx, serial_number: str, user_id: str, now: dt.datetime) -> None:
