@@ -222,6 +222,50 @@ def test_session_policies_limit_the_session(broker: LiveBroker, iam: Any) -> Non
     assert error(full_iam.list_roles)[0] == "AccessDenied"
 
 
+def _policy_arns_numbered(sts: Any, *indexes: str) -> Any:
+    """``sts`` sending its PolicyArns entries under ``indexes`` instead of botocore's 1, 2, ..."""
+
+    def renumber(request: Any, **_: Any) -> None:
+        renamed = {}
+        for name, value in request.data.items():
+            if name.startswith("PolicyArns.member."):
+                position, field = name.removeprefix("PolicyArns.member.").split(".", 1)
+                name = f"PolicyArns.member.{indexes[int(position) - 1]}.{field}"
+            renamed[name] = value
+        request.data = renamed
+
+    sts.meta.events.register("before-sign.sts.AssumeRole", renumber)
+    return sts
+
+
+def test_every_session_policy_given_by_arn_applies_however_it_is_numbered(broker: LiveBroker, iam: Any) -> None:
+    # A PolicyArns entry numbered from 2, or after a gap, was dropped without a word: the session
+    # got all of the role's permissions where its caller asked for fewer.
+    iam.create_role(RoleName="numbered", AssumeRolePolicyDocument=trust(ACCOUNT))
+    iam.put_role_policy(RoleName="numbered", PolicyName="iam", PolicyDocument=document(allow("iam:*")))
+    arn = ROLE_ARN + "numbered"
+    readonly = [{"arn": "arn:aws:iam::aws:policy/IAMReadOnlyAccess"}]
+    for indexes in (("2",), ("7",)):
+        sts = _policy_arns_numbered(admin_client(broker, "sts"), *indexes)
+        answer = sts.assume_role(RoleArn=arn, RoleSessionName="narrow", PolicyArns=readonly)
+        assert answer["PackedPolicySize"] > 0
+        session_iam, _ = session_clients(broker, answer["Credentials"])
+        assert session_iam.list_roles()["Roles"]
+        assert error(session_iam.create_group, GroupName="nope")[0] == "AccessDenied"
+    two = [*readonly, {"arn": "arn:aws:iam::aws:policy/IAMUserChangePassword"}]
+    gap = _policy_arns_numbered(admin_client(broker, "sts"), "1", "3")
+    session_iam, _ = session_clients(
+        broker, gap.assume_role(RoleArn=arn, RoleSessionName="gap", PolicyArns=two)["Credentials"]
+    )
+    assert error(session_iam.create_group, GroupName="nope")[0] == "AccessDenied"
+    for indexes in (("0",), ("01",), ("1" * 5000,)):
+        sts = _policy_arns_numbered(admin_client(broker, "sts"), *indexes)
+        assert error(sts.assume_role, RoleArn=arn, RoleSessionName="bad", PolicyArns=readonly)[0] == "ValidationError"
+    eleven = _policy_arns_numbered(admin_client(broker, "sts"), *[str(i) for i in range(2, 13)])
+    code_, message = error(eleven.assume_role, RoleArn=arn, RoleSessionName="bad", PolicyArns=readonly * 11)
+    assert code_ == "ValidationError" and "less than or equal to 10" in message
+
+
 def test_get_session_token(broker: LiveBroker, iam: Any) -> None:
     key, secret = user_with_key(iam, "tokened", policy=document(allow("*")))
     sts = client(broker, "sts", key, secret)

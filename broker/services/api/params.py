@@ -14,7 +14,9 @@ from broker.policy._json import MAX_JSON_DEPTH, nested_too_deeply
 # Integers and list indexes on the wire are ASCII digits: str.isdigit() also accepts "²" and
 # int() accepts "٣", " 7 " and "1_0", none of which AWS reads as a number.
 _INTEGER = re.compile(r"-?[0-9]+")
-_INDEX = re.compile(r"[0-9]+")
+# A list index as botocore writes it: 1-based, no leading zero, and short enough that a request
+# cannot make Python convert thousands of digits.
+_INDEX = re.compile(r"[1-9][0-9]{0,8}")
 
 
 class Params:
@@ -28,6 +30,7 @@ class Params:
         self._values: dict[str, list[str]] = {}
         for name, value in pairs:
             self._values.setdefault(name, []).append(value)
+        self._grouped: dict[str, list[tuple[str, str]]] | None = None
 
     def repeated(self) -> str | None:
         """The first parameter given more than once, if any. SigV4's own ``X-Amz-*`` parameters
@@ -68,25 +71,52 @@ class Params:
             "failed to satisfy constraint: Member must be an integer",
         )
 
+    def _lists(self) -> dict[str, list[tuple[str, str]]]:
+        """Every list parameter, grouped once by the list it belongs to: ``A.member.3`` and
+        ``A.member.3.Field`` under ``A`` (the text before the last ``.member.``), with what follows
+        (``3``, ``3.Field``). Reading one list then costs its own entries, however many other
+        lists (or nested lists, such as each context entry's values) the request holds."""
+        if self._grouped is None:
+            grouped: dict[str, list[tuple[str, str]]] = {}
+            for key in self._values:
+                head, marker, rest = key.rpartition(".member.")
+                if marker:
+                    grouped.setdefault(head, []).append((rest, key))
+            self._grouped = grouped
+        return self._grouped
+
+    def entries(self, prefix: str) -> dict[int, dict[str, str]]:
+        """``Prefix.member.N`` (under the field ``""``) and ``Prefix.member.N.Field``: each index's
+        fields, in index order. An index is 1 to 999,999,999 in ASCII digits without a leading
+        zero, as botocore writes it; any other is a ValidationError, not an entry silently left out."""
+        found: dict[int, dict[str, str]] = {}
+        for rest, key in self._lists().get(prefix, ()):
+            number, _, field = rest.partition(".")
+            if not _INDEX.fullmatch(number):
+                raise AwsError(
+                    "ValidationError",
+                    f"1 validation error detected: The list index in '{_shown(key)}' must be a "
+                    "number from 1 to 999999999",
+                )
+            found.setdefault(int(number), {})[field] = self.get(key) or ""
+        return dict(sorted(found.items()))
+
+    def refuse_strays(self, prefix: str, form: str) -> None:
+        """Refuse a parameter under ``Prefix.`` that is not an entry of the list ``Prefix``
+        (``Prefix.1.arn``, ``Prefix.arn``), for lists where an entry read past would
+        change what the call grants; ``form`` names the spelling expected."""
+        listed = {key for _, key in self._lists().get(prefix, ())}
+        stray = next((key for key in self._values if key.startswith(f"{prefix}.") and key not in listed), None)
+        if stray is not None:
+            raise AwsError("ValidationError", f"Unexpected parameter {_shown(stray)}: expected {form}")
+
     def members(self, prefix: str) -> list[str]:
         """``Prefix.member.1``, ``Prefix.member.2`` ... in index order."""
-        items: dict[int, str] = {}
-        marker = f"{prefix}.member."
-        for key in self._values:
-            index = key[len(marker) :]
-            if key.startswith(marker) and _INDEX.fullmatch(index):
-                items[int(index)] = self.get(key) or ""
-        return [items[i] for i in sorted(items)]
+        return [fields[""] for fields in self.entries(prefix).values() if "" in fields]
 
     def tags(self, prefix: str = "Tags") -> list[tuple[str, str]]:
-        indexes: set[int] = set()
-        marker = f"{prefix}.member."
-        for key in self._values:
-            if key.startswith(marker):
-                head = key[len(marker) :].split(".", 1)[0]
-                if _INDEX.fullmatch(head):
-                    indexes.add(int(head))
-        return [(self.get(f"{marker}{i}.Key") or "", self.get(f"{marker}{i}.Value") or "") for i in sorted(indexes)]
+        """``Prefix.member.N.Key`` and ``.Value`` pairs, in index order."""
+        return [(fields.get("Key", ""), fields.get("Value", "")) for fields in self.entries(prefix).values()]
 
     def as_dict(self) -> dict[str, str]:
         """Each parameter's first value (what the audit trail records)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.iam.errors import AwsError
 from broker.services import sts
 from broker.services.api.call import Call, UnsignedCall
 from broker.services.api.params import Params
@@ -55,11 +56,15 @@ def assume_role_with_saml(call: UnsignedCall) -> dict[str, Any]:
 
 
 def policy_arns(params: Params) -> list[str]:
+    """The managed session policies, every one given: a policy read past would leave the
+    session with more than its caller asked for (``PolicyArns.member.2`` alone, or after a gap,
+    was once dropped without a word)."""
+    params.refuse_strays("PolicyArns", "PolicyArns.member.N.arn")
     arns_given: list[str] = []
-    index = 1
-    while (value := params.get(f"PolicyArns.member.{index}.arn")) is not None:
-        arns_given.append(value)
-        index += 1
+    for index, fields in params.entries("PolicyArns").items():
+        if set(fields) != {"arn"}:
+            raise AwsError("ValidationError", f"PolicyArns.member.{index} must have exactly one field, arn")
+        arns_given.append(fields["arn"])
     return arns_given
 
 

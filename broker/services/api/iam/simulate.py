@@ -25,14 +25,15 @@ from broker.services.simulation import (
 
 
 def _context_entries(params: Params) -> list[ContextEntry]:
+    """Every ``ContextEntries.member.N``, its values read from their own nested list: the cost is
+    the entries' own (each entry used to scan every parameter: quadratic in their number)."""
     entries = []
-    index = 1
-    while (key := params.get(f"ContextEntries.member.{index}.ContextKeyName")) is not None:
+    for index, fields in params.entries("ContextEntries").items():
+        key = fields.get("ContextKeyName")
+        if key is None:
+            raise AwsError("ValidationError", f"ContextEntries.member.{index} has no ContextKeyName")
         values = params.members(f"ContextEntries.member.{index}.ContextKeyValues")
-        entries.append(
-            ContextEntry(key, tuple(values), params.get(f"ContextEntries.member.{index}.ContextKeyType") or "string")
-        )
-        index += 1
+        entries.append(ContextEntry(key, tuple(values), fields.get("ContextKeyType") or "string"))
     return entries
 
 
