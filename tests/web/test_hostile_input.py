@@ -137,6 +137,14 @@ def test_aws_endpoint_answers_malformed_calls_with_aws_errors(client: FlaskClien
     assert "<Code>" in response.text
 
 
+@pytest.mark.parametrize("depth", [450, 1000, 5000])
+def test_a_parameter_name_of_many_parts_is_refused_as_unsigned_not_a_500(client: FlaskClient, depth: int) -> None:
+    name = ".".join(["Foo"] + ["a"] * depth)
+    response = client.post("/", data={"Action": "GetCallerIdentity", "Version": "2011-06-15", name: "x"})
+    assert response.status_code == 403, response.text
+    assert "<Code>MissingAuthenticationToken</Code>" in response.text
+
+
 def test_single_role_auto_selection_can_be_turned_off(
     tmp_path: Path, keys_dir: Path, sqlite_url: str, base_url: str
 ) -> None:

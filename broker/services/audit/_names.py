@@ -17,6 +17,10 @@ _INDEX: Final = re.compile(r"[0-9]{1,9}")
 _LIST_MARKERS: Final = frozenset({"member", "entry"})
 # Deeper than this a value is left as it is (request bodies are depth-limited well before it).
 _MAX_DEPTH: Final = 64
+# A Query name of more parts than this is recorded flat, under its dotted name. AWS's deepest
+# (a list of structures holding a list) has about six; a name of a thousand parts, which anyone
+# can send before any signature is checked, would otherwise nest a thousand levels.
+_MAX_PARTS: Final = 16
 
 
 def camel(name: str) -> str:
@@ -57,8 +61,9 @@ def query_parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """
     root: dict[str, Any] = {}
     for name, value in pairs:
-        if not _place(root, name.split("."), value):
-            root.setdefault(".".join(camel(part) for part in name.split(".")), value)
+        parts = name.split(".")
+        if len(parts) > _MAX_PARTS or not _place(root, parts, value):
+            root.setdefault(".".join(camel(part) for part in parts), value)
     result: dict[str, Any] = _finish(root)
     return result
 

@@ -36,6 +36,18 @@ def test_query_parameters(pairs: list[tuple[str, str]], expected: dict[str, Any]
     assert query_parameters(pairs) == expected
 
 
+def test_a_name_of_very_many_parts_is_recorded_flat() -> None:
+    # A name of 1,000 parts nested 1,000 levels and overflowed the stack: a 500 that anyone could
+    # cause, since the record is made before the signature is checked.
+    deep = ".".join(["Foo"] + ["a"] * 999)
+    assert query_parameters([(deep, "x")]) == {"foo" + ".a" * 999: "x"}
+    within = ".".join(["Foo"] + ["a"] * 15)
+    nested: Any = query_parameters([(within, "x")])
+    for _ in range(16):  # "foo", then 15 times "a"
+        nested = nested["foo" if "foo" in nested else "a"]
+    assert nested == "x"
+
+
 def test_camel_keys_reach_every_depth_and_leave_values() -> None:
     body = {"Name": "ou", "Tags": [{"Key": "K", "Value": "V"}], "Content": '{"Statement": []}'}
     assert camel_keys(body) == {"name": "ou", "tags": [{"key": "K", "value": "V"}], "content": '{"Statement": []}'}
