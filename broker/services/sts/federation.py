@@ -91,7 +91,7 @@ def federation_request(
             "InvalidParameterValue", "Duplicate tag keys found. Please note that Tag keys are case insensitive."
         )
     tag_map = validate_tags(tags, field="tags", limit=limits.SESSION_TAGS_MAX)
-    session_policy = valid_session_policy(policy, limits.POLICY_DOCUMENT_MAX)
+    session_policy = valid_session_policy(policy, limits.SESSION_POLICY_SIZE)  # sessionPolicyDocumentType
     arns_given = valid_policy_arns(policy_arns)
     if caller.claims is not None:
         raise AwsError("AccessDenied", "Cannot call GetFederationToken with session credentials")

@@ -135,6 +135,11 @@ def test_federated_credentials_call_no_iam_and_no_sts_but_get_caller_identity(br
         ({"Name": "bad name"}, "must satisfy regular expression pattern"),
         ({"Name": "ok-name", "DurationSeconds": 899}, "'durationSeconds'"),
         ({"Name": "ok-name", "DurationSeconds": 129601}, "'durationSeconds'"),
+        # sessionPolicyDocumentType, as for AssumeRoleWithSAML (AssumeRole's alone is unbounded).
+        (
+            {"Name": "ok-name", "Policy": '{"Version": "2012-10-17", "Statement": []}' + " " * 2010},
+            "'policy' failed to satisfy constraint: Member must have length less than or equal to 2048",
+        ),
     ],
 )
 def test_validation(issuer: Any, kwargs: dict[str, Any], fragment: str) -> None:
