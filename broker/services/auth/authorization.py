@@ -108,7 +108,7 @@ def access_denied(
         if why is not None:
             payload["allowed"] = False
             payload["failures"] = {"items": [{"value": why}]}
-        message += f". Encoded authorization failure message: {caller.messages.encode(payload)}"
+        message += f". Encoded authorization failure message: {caller.messages.encode(payload, caller.account_id)}"
     return AwsError("AccessDenied", message)
 
 

@@ -25,25 +25,32 @@ _MESSAGE_CONTEXT = "broker-authorization-message"
 
 
 class AuthorizationMessages:
-    """Encoded authorization failure messages: the why of a denial, sealed for the caller.
+    """Encoded authorization failure messages: the why of a denial, sealed for the caller's account.
 
-    Only principals allowed ``sts:DecodeAuthorizationMessage`` can read one, as in AWS.
+    Only principals allowed ``sts:DecodeAuthorizationMessage`` can read one, as in AWS, and only in
+    the account of the principal that was denied: a message is sealed with that account's id as
+    its associated data, so a principal of another account on the same broker (which may be one
+    the denied person administers) cannot read the first account's principals, tags and resources.
     """
 
     def __init__(self, box: SecretBox) -> None:
         self._box = box
 
-    def encode(self, payload: Mapping[str, Any]) -> str:
-        return self._box.seal(json.dumps(payload, separators=(",", ":"), default=str), _MESSAGE_CONTEXT)
+    def encode(self, payload: Mapping[str, Any], account_id: str) -> str:
+        return self._box.seal(json.dumps(payload, separators=(",", ":"), default=str), _context(account_id))
 
-    def decode(self, message: str) -> str:
+    def decode(self, message: str, account_id: str) -> str:
         try:
-            return self._box.open(message.strip(), _MESSAGE_CONTEXT)
+            return self._box.open(message.strip(), _context(account_id))
         except (DecryptionError, ValueError):
             raise AwsError(
                 "InvalidAuthorizationMessageException",
-                "The authorization message is invalid or was not produced by this broker.",
+                "The authorization message is invalid or was not produced for this account.",
             ) from None
+
+
+def _context(account_id: str) -> str:
+    return f"{_MESSAGE_CONTEXT}|{account_id}"
 
 
 @dataclass(frozen=True)

@@ -29,4 +29,4 @@ def decode_authorization_message(caller: Caller, encoded_message: str | None) ->
     message = required_length("encodedMessage", encoded_message, 1, 10240)
     if caller.messages is None:
         raise AwsError("InvalidAuthorizationMessageException", "The authorization message is invalid.")
-    return caller.messages.decode(message)
+    return caller.messages.decode(message, caller.account_id)

@@ -29,6 +29,7 @@ from tests.support.aws import (  # noqa: F401  (module_broker, module_iam: the "
     error,
     module_broker,
     module_iam,
+    user_with_key,
 )
 from tests.support.brokers import LiveBroker
 
@@ -365,3 +366,27 @@ def test_a_trust_policy_can_admit_the_whole_organization_by_principal_org_id(
         assert code == "AccessDenied"
     finally:
         hierarchy.member_iam.delete_role(RoleName="OrgWide")
+
+
+def test_an_encoded_authorization_message_is_read_only_in_its_own_account(
+    broker: LiveBroker, iam: Any, hierarchy: Hierarchy
+) -> None:
+    # The member account's administrator may decode messages, but not the management account's:
+    # they name its principals, tags and resources.
+    key, secret = user_with_key(iam, "denied-in-management")
+    code_, message = error(client(broker, "iam", key, secret).create_group, GroupName="nope")
+    assert code_ == "AccessDenied"
+    encoded = message.split("Encoded authorization failure message: ", 1)[1]
+    code_, _ = error(hierarchy.member_sts.decode_authorization_message, EncodedMessage=encoded)
+    assert code_ == "InvalidAuthorizationMessageException"
+    decoded = admin_client(broker, "sts").decode_authorization_message(EncodedMessage=encoded)["DecodedMessage"]
+    assert json.loads(decoded)["context"]["principal"]["arn"].endswith(":user/denied-in-management")
+
+    hierarchy.member_iam.create_user(UserName="member-user")
+    member_key = hierarchy.member_iam.create_access_key(UserName="member-user")["AccessKey"]
+    member_user_iam = client(broker, "iam", member_key["AccessKeyId"], member_key["SecretAccessKey"])
+    code_, message = error(member_user_iam.create_group, GroupName="nope")
+    assert code_ == "AccessDenied"
+    encoded = message.split("Encoded authorization failure message: ", 1)[1]
+    decoded = hierarchy.member_sts.decode_authorization_message(EncodedMessage=encoded)["DecodedMessage"]
+    assert json.loads(decoded)["context"]["principal"]["arn"] == f"arn:aws:iam::{hierarchy.member}:user/member-user"
