@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from broker.crypto.tokens import SessionClaims
+from broker.iam.arn import InvalidArn, parse_policy_arn
 from broker.iam.entities import PolicyDocument, PrincipalPolicies
 from broker.policy import Policy, PolicyKind, PolicySet
 from broker.services.auth.caller import Caller
@@ -91,12 +92,23 @@ def _session_policies(tx: Tx, claims: SessionClaims) -> tuple[Policy, ...]:
         policies.append(
             compile_stored(claims.session_policy, PolicyKind.SESSION, "SessionPolicy") or grants_nothing("x")
         )
-    found = {p.arn: p for p in stored_policies.policy_documents(tx, claims.policy_arns)}
+    # "The policies must exist in the same account as the role" (or the IAM user, for a federated
+    # session); AWS's own are everyone's. Another account's policy is read as one that does not
+    # exist: else a caller could learn its contents by probing what their own session may do.
+    own = [arn for arn in claims.policy_arns if _policy_account(arn) in (claims.account_id, "aws")]
+    found = {p.arn: p for p in stored_policies.policy_documents(tx, own)}
     for policy_arn in claims.policy_arns:
         policy = found.get(policy_arn)
         # A policy the session names but that is gone grants nothing; the session stays limited.
         policies.append(_managed(policy, PolicyKind.MANAGED) if policy else grants_nothing(policy_arn))
     return tuple(policies)
+
+
+def _policy_account(policy_arn: str) -> str | None:
+    try:
+        return parse_policy_arn(policy_arn)[0]
+    except InvalidArn:
+        return None
 
 
 def _role_session_policies(tx: Tx, caller: Caller, claims: SessionClaims) -> ApplicablePolicies:

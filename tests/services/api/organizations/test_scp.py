@@ -390,3 +390,30 @@ def test_an_encoded_authorization_message_is_read_only_in_its_own_account(
     encoded = message.split("Encoded authorization failure message: ", 1)[1]
     decoded = hierarchy.member_sts.decode_authorization_message(EncodedMessage=encoded)["DecodedMessage"]
     assert json.loads(decoded)["context"]["principal"]["arn"] == f"arn:aws:iam::{hierarchy.member}:user/member-user"
+
+
+def test_a_session_policy_of_another_account_is_read_as_one_that_does_not_exist(
+    broker: LiveBroker, iam: Any, hierarchy: Hierarchy
+) -> None:
+    # "The policies must exist in the same account as the role": were another account's read,
+    # a session could probe its contents by what it may do.
+    allows_list_roles = document(allow("iam:ListRoles"))
+    theirs = hierarchy.member_iam.create_policy(PolicyName="theirs", PolicyDocument=allows_list_roles)["Policy"]["Arn"]
+    ours = iam.create_policy(PolicyName="ours", PolicyDocument=allows_list_roles)["Policy"]["Arn"]
+    iam.create_role(
+        RoleName="probing",
+        AssumeRolePolicyDocument=document(
+            {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}
+        ),
+    )
+    iam.put_role_policy(RoleName="probing", PolicyName="iam", PolicyDocument=document(allow("iam:*")))
+    sts = admin_client(broker, "sts")
+    for policy_arn, listed in ((ours, True), (theirs, False)):
+        creds = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/probing", RoleSessionName="probe", PolicyArns=[{"arn": policy_arn}]
+        )["Credentials"]
+        session_iam = _session_client(broker, "iam", creds)
+        if listed:
+            assert session_iam.list_roles()["Roles"]
+        else:
+            assert error(session_iam.list_roles)[0] == "AccessDenied"
