@@ -74,7 +74,9 @@ CHILD_ID: Final = _any_of(OU_ID, ACCOUNT_ID)
 # --- other input formats ------------------------------------------------------------------------
 _EMAIL: Final = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _ACCOUNT_NAME: Final = re.compile(r"[\u0020-\u007E]+")
-_ROLE_NAME: Final = re.compile(r"[\w+=,.@-]{1,64}")
+# ASCII: botocore's pattern is Java's, where \w is [a-zA-Z0-9_]; Python's would take "é" and IAM
+# would refuse it later with IAM's own error code.
+_ROLE_NAME: Final = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 _TAG_PUNCTUATION: Final = frozenset("_.:/=+-@")
 
 
@@ -160,6 +162,8 @@ def string(value: object, field: str, *, min_len: int = 1, max_len: int, pattern
         raise invalid_input("MAX_LENGTH_EXCEEDED", f"{field} must be at most {max_len} characters long.")
     if pattern is not None and pattern.fullmatch(value) is None:
         raise invalid_input("INVALID_PATTERN", f"{field} '{echo(value)}' does not match the required pattern.")
+    if "\x00" in value:  # "[\s\S]*" takes it, but no database stores it (PostgreSQL refuses NUL in text)
+        raise invalid_input("INVALID_PATTERN", f"{field} must not contain the character U+0000.")
     return value
 
 

@@ -151,3 +151,37 @@ def test_the_organization_is_intact_after_the_fuzzing(
     assert roots[0]["PolicyTypes"] == [{"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"}]
     attached = _json(live, "ListPoliciesForTarget", {"TargetId": organization, "Filter": "SERVICE_CONTROL_POLICY"})
     assert "p-FullAWSAccess" in [policy["Id"] for policy in attached["Policies"]]
+
+
+@pytest.fixture(scope="module")
+def live_postgres(
+    tmp_path_factory: pytest.TempPathFactory, keys_dir: Path
+) -> Iterator[tuple[LiveBroker, AdminCredentials]]:
+    with running_broker(tmp_path_factory.mktemp("org-hostile-pg"), keys_dir, "postgresql") as broker:
+        admin = bootstrap_admin(broker.runtime)
+        _json((broker, admin), "CreateOrganization", {"FeatureSet": "ALL"})
+        yield broker, admin
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("CreateOrganizationalUnit", {"ParentId": "ROOT", "Name": "ou\x00"}),
+        ("CreatePolicy", {"Name": "p\x00", "Description": "d", "Type": "SERVICE_CONTROL_POLICY", "Content": "{}"}),
+        ("CreatePolicy", {"Name": "p", "Description": "d\x00", "Type": "SERVICE_CONTROL_POLICY", "Content": "{}"}),
+        ("CreateAccount", {"Email": "a\x00b@example.com", "AccountName": "nul"}),
+        ("InviteAccountToOrganization", {"Target": {"Type": "EMAIL", "Id": "a\x00b@example.com"}}),
+        # Java's \w (botocore's pattern) is ASCII: IAM would refuse the role later, with IAM's code.
+        ("CreateAccount", {"Email": "role@example.com", "AccountName": "role", "RoleName": "Accès"}),
+    ],
+)
+def test_text_no_database_stores_is_invalid_input_not_a_500(
+    live_postgres: tuple[LiveBroker, AdminCredentials], action: str, body: dict[str, Any]
+) -> None:
+    # PostgreSQL refuses NUL in text: these were 500s there (SQLite stored them).
+    if body.get("ParentId") == "ROOT":
+        body = {**body, "ParentId": _json(live_postgres, "ListRoots", {})["Roots"][0]["Id"]}
+    response = _call(live_postgres, f"{TARGET_PREFIX}.{action}", json.dumps(body).encode())
+    assert response.status_code == 400, response.text
+    assert response.json()["__type"] == "InvalidInputException"
+    assert response.json()["Reason"] == "INVALID_PATTERN"
