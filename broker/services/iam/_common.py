@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import unquote
 
@@ -11,7 +12,9 @@ from broker.iam import limits
 from broker.iam.errors import AwsError
 from broker.iam.names import constraint_violation, name_key, validate_tag_key, validate_tags, validation_error
 from broker.policy import InvalidPolicyJson, MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
+from broker.store import Tx
 from broker.store.iam.named import Dependents
+from broker.store.iam.quota_owners import QuotaOwnerKind, lock_quota_owner
 
 T = TypeVar("T")
 _DOCUMENT_TEXT = re.compile(r"[\t\n\r\x20-\xff]+")
@@ -92,9 +95,35 @@ def validate_path_prefix(path_prefix: str | None) -> str:
 # --- quotas, uniqueness, deletion ---------------------------------------------------------------
 
 
-def check_quota(count: int, quota: str, limit: int) -> None:
-    """One more would exceed ``quota`` (``UsersPerAccount``...): AWS's LimitExceeded."""
-    if count >= limit:
+@dataclass(frozen=True)
+class QuotaOwner:
+    """What a quota is counted under: an account (by its id), or a user, group, role or instance
+    profile (by its unique id, with its name for the error if it is deleted meanwhile)."""
+
+    kind: QuotaOwnerKind
+    handle: str
+    name: str
+
+    @classmethod
+    def account(cls, account_id: str) -> QuotaOwner:
+        return cls("Account", account_id, account_id)
+
+    def missing(self) -> AwsError:
+        if self.kind == "InstanceProfile":
+            return AwsError("NoSuchEntity", f"Instance Profile {self.name} cannot be found.")
+        return AwsError("NoSuchEntity", f"The {self.kind.lower()} with name {self.name} cannot be found.")
+
+
+def check_quota(tx: Tx, owner: QuotaOwner, count: Callable[[], int], quota: str, limit: int) -> None:
+    """One more under ``owner`` would exceed ``quota`` (``UsersPerAccount``...): AWS's LimitExceeded.
+
+    The owner's row is locked first and held until the transaction ends, so ``count`` runs after,
+    and sees, whatever a concurrent request just added under the same owner (PostgreSQL's READ
+    COMMITTED let six concurrent CreateAccessKey calls all count none); an owner deleted
+    meanwhile is NoSuchEntity. Call it before the request takes any other row lock."""
+    if not lock_quota_owner(tx, owner.kind, owner.handle):
+        raise owner.missing()
+    if count() >= limit:
         raise AwsError("LimitExceeded", f"Cannot exceed quota for {quota}: {limit}")
 
 

@@ -21,7 +21,13 @@ from broker.iam.names import (
     validate_role_name,
     validate_user_name,
 )
-from broker.services.iam._common import check_deletable, check_quota, created_or_exists, written_or_conflict
+from broker.services.iam._common import (
+    QuotaOwner,
+    check_deletable,
+    check_quota,
+    created_or_exists,
+    written_or_conflict,
+)
 from broker.store import Tx
 from broker.store.iam.named import GROUPS, POLICIES, ROLES, USERS, Dependents, NamedTable
 
@@ -84,7 +90,9 @@ class EntityKind(Generic[Entity]):
         message = self.exists_message(name)
         if self.find(tx, account_id, name) is not None:
             raise AwsError("EntityAlreadyExists", message)
-        check_quota(self.table.count(tx, account_id), self.quota, self.limit)
+        check_quota(
+            tx, QuotaOwner.account(account_id), lambda: self.table.count(tx, account_id), self.quota, self.limit
+        )
         identity = {
             "account_id": account_id,
             "name": name,

@@ -12,7 +12,7 @@ from broker.iam.entities import AccessKey
 from broker.iam.errors import AwsError
 from broker.iam.ids import new_access_key_id, new_secret_access_key
 from broker.iam.names import constraint_violation, length_violations, validation_error
-from broker.services.iam._common import check_quota, written_or_conflict
+from broker.services.iam._common import QuotaOwner, check_quota, written_or_conflict
 from broker.services.iam.paging import Entry
 from broker.services.iam.users import get_user
 from broker.services.iam.views import access_key_view
@@ -50,7 +50,13 @@ class KeyOwner(Protocol):
 
 def create_access_key(tx: Tx, user: KeyOwner, box: Sealer, now: dt.datetime) -> tuple[AccessKey, str]:
     """A new Active key; the secret is returned here and never again."""
-    check_quota(credentials.count_access_keys(tx, user.user_id), "AccessKeysPerUser", limits.ACCESS_KEYS_PER_USER)
+    check_quota(
+        tx,
+        QuotaOwner("User", user.user_id, user.name),
+        lambda: credentials.count_access_keys(tx, user.user_id),
+        "AccessKeysPerUser",
+        limits.ACCESS_KEYS_PER_USER,
+    )
     key_id = new_access_key_id(temporary=False)
     secret = new_secret_access_key()
     written_or_conflict(credentials.add_access_key(tx, user.user_id, key_id, box.seal(secret, key_id), now))

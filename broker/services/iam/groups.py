@@ -9,7 +9,7 @@ from broker.iam import limits
 from broker.iam.entities import Group
 from broker.iam.errors import AwsError
 from broker.iam.names import name_key
-from broker.services.iam._common import check_quota, validate_path_prefix, written_or_conflict
+from broker.services.iam._common import QuotaOwner, check_quota, validate_path_prefix, written_or_conflict
 from broker.services.iam._kinds import GROUP
 from broker.services.iam.paging import Entry
 from broker.services.iam.users import get_user
@@ -58,10 +58,15 @@ def delete_group(tx: Tx, account_id: str, name: str) -> None:
 def add_user_to_group(tx: Tx, account_id: str, group_name: str, user_name: str) -> None:
     group = get_group(tx, account_id, group_name)
     user = get_user(tx, account_id, user_name)
-    member_of = named.groups_of_user(tx, user.user_id)
-    if any(g.group_id == group.group_id for g in member_of):
+    if any(g.group_id == group.group_id for g in named.groups_of_user(tx, user.user_id)):
         return  # adding a member twice changes nothing, as in AWS
-    check_quota(len(member_of), "GroupsPerUser", limits.GROUPS_PER_USER)
+    check_quota(
+        tx,
+        QuotaOwner("User", user.user_id, user.name),
+        lambda: len(named.groups_of_user(tx, user.user_id)),
+        "GroupsPerUser",
+        limits.GROUPS_PER_USER,
+    )
     written_or_conflict(named.add_member(tx, group.group_id, user.user_id))
 
 

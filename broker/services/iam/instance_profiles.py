@@ -13,6 +13,7 @@ from broker.iam.ids import new_instance_profile_id
 from broker.iam.instance_profile import InstanceProfile
 from broker.iam.names import name_key, validate_instance_profile_name, validate_path, validate_tags
 from broker.services.iam._common import (
+    QuotaOwner,
     check_quota,
     created_or_exists,
     merged_tags,
@@ -69,7 +70,13 @@ def create_instance_profile(
     exists = f"Instance Profile {name} already exists."
     if find_instance_profile(tx, account_id, name) is not None:
         raise AwsError("EntityAlreadyExists", exists)
-    check_quota(store.count(tx, account_id), "InstanceProfilesPerAccount", limits.INSTANCE_PROFILES_PER_ACCOUNT)
+    check_quota(
+        tx,
+        QuotaOwner.account(account_id),
+        lambda: store.count(tx, account_id),
+        "InstanceProfilesPerAccount",
+        limits.INSTANCE_PROFILES_PER_ACCOUNT,
+    )
     profile = InstanceProfile(
         account_id=account_id,
         name=name,
@@ -112,11 +119,13 @@ def list_instance_profiles_for_role(tx: Tx, account_id: str, role_name: str) -> 
 def add_role(tx: Tx, account_id: str, profile_name: str, role_name: str) -> None:
     profile = get_instance_profile(tx, account_id, profile_name)
     role = get_role(tx, account_id, role_name)
-    if len(profile.roles) >= limits.ROLES_PER_INSTANCE_PROFILE:
-        raise AwsError(
-            "LimitExceeded",
-            f"Cannot exceed quota for InstanceSessionsPerInstanceProfile: {limits.ROLES_PER_INSTANCE_PROFILE}",
-        )
+    check_quota(
+        tx,
+        QuotaOwner("InstanceProfile", profile.instance_profile_id, profile.name),
+        lambda: store.count_roles(tx, profile.instance_profile_id),
+        "InstanceSessionsPerInstanceProfile",  # AWS's name for this quota
+        limits.ROLES_PER_INSTANCE_PROFILE,
+    )
     written_or_conflict(store.add_role(tx, profile.instance_profile_id, role.role_id))
 
 

@@ -23,7 +23,7 @@ from broker.iam import entities, limits, totp
 from broker.iam.entities import MfaDevice
 from broker.iam.errors import AccessDenied, AwsError, InvalidAuthenticationCode
 from broker.iam.names import name_key, validate_mfa_device_name, validate_path, validate_tags
-from broker.services.iam._common import check_quota, written_or_conflict
+from broker.services.iam._common import QuotaOwner, check_quota, written_or_conflict
 from broker.services.iam.paging import Entry
 from broker.services.iam.users import get_user
 from broker.services.iam.views import virtual_mfa_device_view
@@ -135,7 +135,9 @@ def create_virtual_mfa_device(
     if credentials.mfa_device_named(tx, account_id, name_key(name)) or credentials.mfa_device_state(tx, serial):
         raise AwsError("EntityAlreadyExists", exists)
     check_quota(
-        credentials.count_mfa_devices(tx, account_id),
+        tx,
+        QuotaOwner.account(account_id),
+        lambda: credentials.count_mfa_devices(tx, account_id),
         "VirtualMFADevicesPerAccount",
         limits.VIRTUAL_MFA_DEVICES_PER_ACCOUNT,
     )
@@ -196,8 +198,13 @@ def enable_mfa_device(tx: Tx, box: SecretBox, account_id: str, pair: CodePair, n
     device = _device_state_in_account(tx, account_id, pair.serial_number)
     if device.user_id is not None:
         raise AwsError("EntityAlreadyExists", "MFA Device is already in use.")
-    in_use = len(credentials.user_mfa_devices(tx, user.user_id))
-    check_quota(in_use, "MFADevicesPerUser", limits.MFA_DEVICES_PER_USER)
+    check_quota(
+        tx,
+        QuotaOwner("User", user.user_id, user.name),
+        lambda: len(credentials.user_mfa_devices(tx, user.user_id)),
+        "MFADevicesPerUser",
+        limits.MFA_DEVICES_PER_USER,
+    )
     step = _check_pair(box, device, pair, now, _PAIR_WINDOW_STEPS)
     if not _accept(tx, device, step):
         raise AwsError("InvalidAuthenticationCode", INVALID_CODE)

@@ -21,7 +21,7 @@ from broker.iam.names import (
     validation_error,
 )
 from broker.policy import PolicyKind
-from broker.services.iam._common import CONCURRENT, check_quota, prepared_document, written_or_conflict
+from broker.services.iam._common import CONCURRENT, QuotaOwner, check_quota, prepared_document, written_or_conflict
 from broker.services.iam._kinds import POLICY, unique_id
 from broker.services.iam.paging import Entry
 from broker.services.iam.views import attached_view, policy_view, version_view
@@ -272,12 +272,17 @@ def _owner_kind(entity: Attachable) -> owned.OwnerKind:
 
 def attach_policy(tx: Tx, account_id: str, entity: Attachable, policy_arn: str) -> None:
     policy = attachable_policy(tx, account_id, policy_arn)
-    kind = _owner_kind(entity)
-    attached = owned.attached_policies(tx, kind, unique_id(entity))
-    if any(p.policy_id == policy.policy_id for p in attached):
+    kind, handle = _owner_kind(entity), unique_id(entity)
+    if any(p.policy_id == policy.policy_id for p in owned.attached_policies(tx, kind, handle)):
         return  # attaching twice changes nothing, as in AWS
-    check_quota(len(attached), f"PoliciesPer{kind}", limits.MANAGED_POLICIES_PER_ENTITY)
-    written_or_conflict(owned.attach_policy(tx, kind, unique_id(entity), policy.policy_id))
+    check_quota(
+        tx,
+        QuotaOwner(kind, handle, entity.name),
+        lambda: len(owned.attached_policies(tx, kind, handle)),
+        f"PoliciesPer{kind}",
+        limits.MANAGED_POLICIES_PER_ENTITY,
+    )
+    written_or_conflict(owned.attach_policy(tx, kind, handle, policy.policy_id))
 
 
 def detach_policy(tx: Tx, account_id: str, entity: Attachable, policy_arn: str) -> None:

@@ -19,7 +19,7 @@ from broker.iam.names import (
 )
 from broker.saml.errors import MetadataError
 from broker.saml.metadata import parse_idp_metadata
-from broker.services.iam._common import check_quota, written_or_conflict
+from broker.services.iam._common import QuotaOwner, check_quota, written_or_conflict
 from broker.store import Tx
 from broker.store.iam import providers as provider_store
 
@@ -56,7 +56,9 @@ def create_saml_provider(
     if provider_store.saml_provider_named(tx, account_id, name_key(name)) is not None:
         raise AwsError("EntityAlreadyExists", message)
     check_quota(
-        provider_store.count_saml_providers(tx, account_id),
+        tx,
+        QuotaOwner.account(account_id),
+        lambda: provider_store.count_saml_providers(tx, account_id),
         "SAMLProvidersPerAccount",
         limits.SAML_PROVIDERS_PER_ACCOUNT,
     )

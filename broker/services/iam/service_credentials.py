@@ -13,7 +13,7 @@ from typing import Any
 from broker.iam.errors import AwsError
 from broker.iam.ids import Secret
 from broker.iam.names import constraint_violation, length_violations, validation_error
-from broker.services.iam._common import check_quota, written_or_conflict
+from broker.services.iam._common import QuotaOwner, check_quota, written_or_conflict
 from broker.services.iam.access_keys import Sealer
 from broker.services.iam.paging import Entry
 from broker.services.iam.users import get_user
@@ -85,7 +85,11 @@ def create(
     user = get_user(tx, account_id, user_name)
     service = validate_service_name(service_name)
     check_quota(
-        store.count(tx, user.user_id, service), "ServiceSpecificCredentialsPerUserPerService", CREDENTIALS_PER_SERVICE
+        tx,
+        QuotaOwner("User", user.user_id, user.name),
+        lambda: store.count(tx, user.user_id, service),
+        "ServiceSpecificCredentialsPerUserPerService",
+        CREDENTIALS_PER_SERVICE,
     )
     credential = StoredCredential(
         credential_id=_new_credential_id(),

@@ -11,4 +11,5 @@ Every function takes plain values (names, unique ids, ARNs) and returns the enti
 - :mod:`.accounts`, :mod:`.policies` (versions, usage), :mod:`.providers` (SAML providers),
   :mod:`.credentials` (access keys, MFA devices), :mod:`.principals` (what authorization reads),
   :mod:`.details` (GetAccountAuthorizationDetails).
+- :mod:`.quota_owners`: the row lock that makes a quota's count and the insert after it one step.
 """

@@ -101,6 +101,12 @@ def _role_pk(role_id: str) -> object:
     return select(models.Role.id).where(models.Role.role_id == role_id).scalar_subquery()
 
 
+def count_roles(tx: Tx, profile_id: str) -> int:
+    return (
+        tx.scalar(select(func.count()).select_from(_LINKS).where(_LINKS.c.profile_pk == _profile_pk(profile_id))) or 0
+    )
+
+
 def add_role(tx: Tx, profile_id: str, role_id: str) -> bool:
     """False if a constraint refuses it (the role or profile was just deleted, or already linked)."""
     return rows.execute(tx, insert(_LINKS).values(profile_pk=_profile_pk(profile_id), role_pk=_role_pk(role_id)))
