@@ -24,6 +24,13 @@ def _key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:8]
 
 
+def sealed_key_id(token: str) -> str | None:
+    """The id of the data key that sealed ``token``, as the token names it (None if it names none)."""
+    version, _, rest = token.partition(".")
+    key_id, dot, _body = rest.partition(".")
+    return key_id if version == "v1" and dot else None
+
+
 class SecretBox:
     def __init__(self, keys: tuple[bytes, ...]) -> None:
         if not keys:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from broker.crypto.box import SecretBox
+from broker.crypto.box import DecryptionError, SecretBox, sealed_key_id
 from broker.crypto.keys import KeyMaterial, KeyMaterialError, load_keys
 from broker.crypto.rotation import key_files_stamp
 from broker.saml.sp import ServiceProvider, SpKeys
@@ -62,6 +62,8 @@ class Runtime:
     # When the key files were last looked at (monotonic seconds) and what they looked like then.
     _keys_checked: float = field(default=0.0, repr=False)
     _keys_stamp: tuple[int, ...] = field(default=(), repr=False)
+    # The data-key ring of the keys it was built from (see ``box``).
+    _box: tuple[KeyMaterial, SecretBox] | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Callable[[], dt.datetime] = utcnow) -> Runtime:
@@ -105,8 +107,7 @@ class Runtime:
         log.info("key files changed: reloaded (token signing key %s)", keys.token_keys.current.kid)
 
     def _forget_key_derivatives(self) -> None:
-        for name in ("sp", "box"):
-            self.__dict__.pop(name, None)
+        self.__dict__.pop("sp", None)
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -116,9 +117,35 @@ class Runtime:
         """Values requests read again and again, valid while their generation stamp holds."""
         return VersionedCache()
 
-    @cached_property
+    @property
     def box(self) -> SecretBox:
-        return SecretBox(self.keys.data_encryption_keys)
+        """The data-key ring that seals and opens secrets at rest. Read through ``keys``, so it
+        follows a rotation made anywhere within the reload interval even on a process whose
+        requests read nothing else of the keys (long-term access keys only); rebuilt only when
+        the loaded keys changed."""
+        keys = self.keys
+        built = self._box
+        if built is None or built[0] is not keys:
+            built = (keys, SecretBox(keys.data_encryption_keys))
+            self._box = built
+        return built[1]
+
+    def open_sealed(self, sealed: str, associated_data: str) -> str:
+        """Open a value the database holds sealed (an access key's secret). One sealed by a data
+        key this process has not loaded was sealed by an instance that already follows a
+        `broker keys rotate --encryption`: the key files are looked at again at once, not at the
+        next interval, and the value tried once more (a few ``stat`` calls, paid only by a value
+        this process cannot open). Raises :class:`DecryptionError`."""
+        box = self.box
+        try:
+            return box.open(sealed, associated_data)
+        except DecryptionError:
+            if sealed_key_id(sealed) in (None, *box.key_ids):
+                raise  # not a stale ring: tampered, moved to another row, or not a sealed value
+        self.reload_keys_if_changed()
+        if self.box is box:
+            raise DecryptionError(f"no key {sealed_key_id(sealed)!r} in the key ring")
+        return self.box.open(sealed, associated_data)
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:

@@ -174,7 +174,7 @@ def authenticate_signed(
         if key is None or key.status != "Active" or signed.security_token:
             raise _invalid_token()
         try:
-            secret = runtime.box.open(key.secret_sealed, associated_data=key.access_key_id)
+            secret = runtime.open_sealed(key.secret_sealed, associated_data=key.access_key_id)
         except DecryptionError:
             raise _invalid_token() from None
         caller = Caller.signing_with(key, messages, runtime.cache)
