@@ -14,7 +14,7 @@ from broker.services.orgs import structure
 
 @action("CreateAccount")
 def create_account(request: Request) -> dict[str, Any]:
-    request.authorize()
+    request.authorize(context=request.tag_context())
     fields = request.arguments(email="Email", account_name="AccountName", role_name="RoleName", tags="Tags")
     status = request.run(structure.create_account, now=request.now(), **fields)
     return {"CreateAccountStatus": views.create_account_status(status)}

@@ -36,11 +36,7 @@ def _changed(request: Request, change: Callable[[Tx, str, str, Any], Handshake])
 @action("InviteAccountToOrganization")
 def invite_account_to_organization(request: Request) -> dict[str, Any]:
     tags = request.get("Tags")
-    context = {}
-    if isinstance(tags, list):
-        keys = [tag.get("Key") for tag in tags if isinstance(tag, dict) and isinstance(tag.get("Key"), str)]
-        context = {"aws:TagKeys": keys}
-    request.authorize(context=context)
+    request.authorize(context=request.tag_context())
     target = orgs.required(request.body, "Target")  # AWS: INPUT_REQUIRED, like any required member left out
     created = request.run(handshakes.invite, target=target, notes=request.get("Notes"), tags=tags, now=request.now())
     return {"Handshake": _view(request)(created)}

@@ -35,7 +35,7 @@ def disable_policy_type(request: Request) -> dict[str, Any]:
 
 @action("CreatePolicy")
 def create_policy(request: Request) -> dict[str, Any]:
-    request.authorize(context=SCP_CONTEXT)
+    request.authorize(context={**SCP_CONTEXT, **request.tag_context()})
     fields = request.arguments(name="Name", description="Description", content="Content", policy_type="Type")
     organization, policy = request.run(scps.create_policy, tags=request.get("Tags"), now=request.now(), **fields)
     return views.policy(organization, policy)

@@ -84,10 +84,33 @@ class Request:
         not even whether its account is in an organization."""
         organization = structure.caller_organization(self.tx, self.account_id)
         for identifier in identifiers or ("*",):
-            resource = _arn_of(organization, identifier) if organization is not None else "*"
-            self.call.authorize(self.action, resource, context)
+            if organization is None:
+                self.call.authorize(self.action, "*", context)
+                continue
+            tags = structure.tags_of(self.tx, organization, identifier)
+            resource_tags = {f"aws:ResourceTag/{key}": value for key, value in tags.items()}
+            self.call.authorize(self.action, _arn_of(organization, identifier), {**resource_tags, **(context or {})})
         if organization is None:
             raise AwsError("AWSOrganizationsNotInUseException")
+
+    def tag_context(self) -> dict[str, Any]:
+        """``aws:RequestTag/*`` and ``aws:TagKeys`` of the tags the call passes (``Tags``, or
+        ``TagKeys`` for UntagResource). Entries of the wrong shape are left out here: the use case
+        refuses them after authorization, before any tag is written."""
+        tags = self.body.get("Tags")
+        keys = self.body.get("TagKeys")
+        context: dict[str, Any] = {}
+        if isinstance(tags, list):
+            pairs = [
+                (tag["Key"], tag.get("Value"))
+                for tag in tags
+                if isinstance(tag, dict) and isinstance(tag.get("Key"), str)
+            ]
+            context.update({f"aws:RequestTag/{key}": value for key, value in pairs if isinstance(value, str)})
+            context["aws:TagKeys"] = [key for key, _ in pairs]
+        elif isinstance(keys, list):
+            context["aws:TagKeys"] = [key for key in keys if isinstance(key, str)]
+        return context
 
     def listing(
         self, member: str, items: Sequence[T], key: Callable[[T], str], view: Callable[[T], Any]

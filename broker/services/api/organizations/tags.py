@@ -11,7 +11,8 @@ from broker.services.orgs import structure
 
 
 def _resource_id(request: Request) -> str:
-    return request.authorized("ResourceId", orgs.TAGGABLE_ID)
+    """The resource, authorized with its own tags and (TagResource, UntagResource) those the call passes."""
+    return request.authorized("ResourceId", orgs.TAGGABLE_ID, context=request.tag_context())
 
 
 @action("TagResource")

@@ -38,7 +38,7 @@ def _in_parent(
 
 @action("CreateOrganizationalUnit")
 def create_organizational_unit(request: Request) -> dict[str, Any]:
-    parent_id = _parent_id(request)
+    parent_id = request.authorized("ParentId", orgs.PARENT_ID, context=request.tag_context())
     organization, ou = request.run(
         structure.create_organizational_unit, parent_id, request.get("Name"), request.get("Tags"), request.now()
     )

@@ -22,7 +22,7 @@ from broker.services.orgs.structure.organization import (
     organization_of,
     root_of,
 )
-from broker.services.orgs.structure.tags import resource_tags, tag_resource, untag_resource
+from broker.services.orgs.structure.tags import resource_tags, tag_resource, tags_of, untag_resource
 from broker.services.orgs.structure.units import (
     create_organizational_unit,
     delete_organizational_unit,
@@ -56,6 +56,7 @@ __all__ = [
     "resource_tags",
     "root_of",
     "tag_resource",
+    "tags_of",
     "untag_resource",
     "update_organizational_unit",
 ]

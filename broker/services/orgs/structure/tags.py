@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from broker.iam import orgs
 from broker.iam.errors import AwsError
+from broker.iam.org_entities import Organization
 from broker.services.orgs import lookup
 from broker.store import Tx
 from broker.store import orgs as store
@@ -45,3 +46,12 @@ def untag_resource(tx: Tx, account_id: str, resource_id: object, keys: object) -
 
 def resource_tags(tx: Tx, account_id: str, resource_id: object) -> list[tuple[str, str]]:
     return sorted(_taggable(tx, account_id, resource_id).tags.items())
+
+
+def tags_of(tx: Tx, organization: Organization, resource_id: str) -> dict[str, str]:
+    """The tags of a root, OU, account or policy of ``organization`` that a call is authorized on,
+    for ``aws:ResourceTag/*``; none for an id it does not hold (or AWS's own FullAWSAccess)."""
+    if not orgs.TAGGABLE_ID.fullmatch(resource_id):
+        return {}
+    found = lookup.within(organization, store.tagged(tx, resource_id))
+    return found.tags if found is not None else {}
