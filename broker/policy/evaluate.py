@@ -84,12 +84,13 @@ class Decision:
     @property
     def reasons(self) -> tuple[str, ...]:
         """Human-readable: which statements denied, or which policy types failed to allow."""
-        if self.effect is Effect.EXPLICIT_DENY:
-            return tuple(f"explicitly denied by {deny.describe()}" for deny in self.matched)
         action, resource, account = self.subject
-        return tuple(
+        filled = tuple(
             template.format(request=f"{action} on {resource}", account=account) for template in self.reason_templates
         )
+        if self.effect is Effect.EXPLICIT_DENY:
+            return tuple(f"explicitly denied by {deny.describe()}" for deny in self.matched) + filled
+        return filled
 
 
 # Reason templates ({request} is "action on resource", {account} the resource account).

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import pytest
 import requests
 import yaml
@@ -406,6 +407,90 @@ def test_groups_boundaries_and_session_token_credentials(broker: LiveBroker, adm
     assert response.json()["principal"]["type"] == "IAMUser"
     assert response.json()["principal"]["arn"] == "arn:aws:iam::123456789012:user/gina"
     assert [r["decision"] for r in response.json()["results"]] == ["Allow", "ImplicitDeny", "ImplicitDeny"]
+
+
+def test_the_decision_agrees_with_the_endpoint_on_credential_limits_and_trust_policies(
+    broker: LiveBroker, admin: AdminCredentials
+) -> None:
+    """What the broker's own endpoints refuse whatever the policies say, and AssumeRole's trust
+    policy, decide here too: a review found both answered Allow."""
+
+    def aws(service: str, key: str, secret: str, token: str | None = None) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=broker.url,
+            region_name="us-east-1",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
+        )
+
+    everything = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )
+    iam = aws("iam", admin.access_key_id, admin.secret_access_key)
+    iam.create_user(UserName="hal")
+    iam.put_user_policy(UserName="hal", PolicyName="all", PolicyDocument=everything)
+    key = iam.create_access_key(UserName="hal")["AccessKey"]
+    sts = aws("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    list_users = {"action": "iam:ListUsers", "resource": "*"}
+
+    federated = sts.get_federation_token(Name="hal-fed", Policy=everything)["Credentials"]
+    fed_args = (federated["AccessKeyId"], federated["SecretAccessKey"], federated["SessionToken"])
+    with pytest.raises(botocore.exceptions.ClientError):
+        aws("iam", *fed_args).list_users()
+    batch = {"requests": [list_users, {"action": "sts:GetCallerIdentity", "resource": "*"}]}
+    results = signed(broker, batch, *fed_args).json()["results"]
+    assert [r["decision"] for r in results] == ["ExplicitDeny", "Allow"]
+    assert results[0]["reasons"] == ["federated user credentials cannot call the IAM or STS API: iam:ListUsers on *"]
+
+    session = sts.get_session_token()["Credentials"]  # no MFA: no IAM API
+    session_args = (session["AccessKeyId"], session["SecretAccessKey"], session["SessionToken"])
+    with pytest.raises(botocore.exceptions.ClientError):
+        aws("iam", *session_args).list_users()
+    result = signed(broker, list_users, *session_args).json()
+    assert result["decision"] == "ExplicitDeny" and "without MFA" in result["reasons"][0]
+
+    # AssumeRole: the trust policy must allow the caller, whatever hal's own policy says.
+    trusting = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ["arn:aws:iam::123456789012:user/hal"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    untrusting = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ["arn:aws:iam::123456789012:user/admin"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(RoleName="trusts-hal", AssumeRolePolicyDocument=json.dumps(trusting))
+    iam.create_role(RoleName="trusts-admin", AssumeRolePolicyDocument=json.dumps(untrusting))
+    role = "arn:aws:iam::123456789012:role/"
+    queries = {
+        "requests": [
+            {"action": "sts:AssumeRole", "resource": role + "trusts-hal"},
+            {"action": "sts:AssumeRole", "resource": role + "trusts-admin"},
+            {"action": "sts:AssumeRole", "resource": role + "no-such-role"},
+            {"action": "sts:TagSession", "resource": role + "trusts-hal"},
+        ]
+    }
+    results = signed(broker, queries, key["AccessKeyId"], key["SecretAccessKey"]).json()["results"]
+    assert [r["decision"] for r in results] == ["Allow", "ImplicitDeny", "ImplicitDeny", "ImplicitDeny"]
+    assert results[1]["reasons"] == [f"the role's trust policy does not allow sts:AssumeRole on {role}trusts-admin"]
+    assert {m["policyType"] for m in results[0]["matchedStatements"]} == {"identity", "resource"}
+    assert sts.assume_role(RoleArn=role + "trusts-hal", RoleSessionName="hal-session")["Credentials"]
+    with pytest.raises(botocore.exceptions.ClientError):
+        sts.assume_role(RoleArn=role + "trusts-admin", RoleSessionName="hal-session")
 
 
 # --- Bearer callers -----------------------------------------------------------------------------

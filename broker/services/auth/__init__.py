@@ -21,7 +21,7 @@ from broker.services.auth.authentication import (
     sigv4_error,
     write_bookkeeping,
 )
-from broker.services.auth.authorization import CallerDecision, access_denied, authorize, decide
+from broker.services.auth.authorization import CallerDecision, access_denied, authorize, credential_limit, decide
 from broker.services.auth.caller import AuthorizationMessages, Caller, caller_user, principal_tags
 from broker.services.auth.context import request_context, with_resource_keys
 from broker.services.auth.policies import ApplicablePolicies, applicable_policies, organization_context
@@ -43,6 +43,7 @@ __all__ = [
     "caller_for_claims",
     "caller_for_token",
     "caller_user",
+    "credential_limit",
     "decide",
     "missing_allow",
     "organization_context",

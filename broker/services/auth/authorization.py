@@ -112,17 +112,27 @@ def access_denied(
     return AwsError("AccessDenied", message)
 
 
+def credential_limit(caller: Caller, action: str) -> str | None:
+    """Why the caller's kind of credentials may never call ``action``, whatever any policy says
+    (AWS's fixed limits on GetSessionToken and GetFederationToken credentials); None if they may.
+    The broker's own authorization and the decision API both ask it, so they cannot disagree."""
+    lowered = action.lower()
+    if caller.is_session_token and lowered.startswith("iam:") and not (caller.claims and caller.claims.mfa):
+        return "GetSessionToken credentials without MFA cannot call the IAM API"
+    if caller.is_federated_user and lowered.startswith(("iam:", "sts:")) and lowered != "sts:getcalleridentity":
+        return "federated user credentials cannot call the IAM or STS API"
+    return None
+
+
 def authorize(tx: Tx, caller: Caller, action: str, resource: str, context: Mapping[str, Any]) -> None:
     """Raise AccessDenied, in AWS's words, unless the policies allow ``action`` on ``resource``."""
-    if caller.is_session_token and action.lower().startswith("iam:") and not (caller.claims and caller.claims.mfa):
-        # AWS: GetSessionToken credentials call no IAM API unless MFA authenticated them.
-        raise AwsError("InvalidClientTokenId")
-    if caller.is_federated_user and action.lower().startswith(("iam:", "sts:")):
-        # AWS: GetFederationToken credentials call no IAM API and no STS API but GetCallerIdentity.
+    limit = credential_limit(caller, action)
+    if limit is not None:
+        if caller.is_session_token:  # AWS answers these as if the token were not valid for IAM
+            raise AwsError("InvalidClientTokenId")
         raise AwsError(
             "AccessDenied",
-            f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} "
-            "because federated user credentials cannot call the IAM or STS API",
+            f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} because {limit}",
         )
     decision = decide(tx, caller, action, resource, context)
     if not decision.allowed:

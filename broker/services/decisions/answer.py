@@ -6,14 +6,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from broker.policy import ContextValue, Decision, PolicySet, Request, evaluate
+from broker.policy import (
+    ContextValue,
+    Decision,
+    Effect,
+    MalformedPolicyDocument,
+    PolicySet,
+    PolicyType,
+    Request,
+    evaluate,
+)
 from broker.services import metrics
 from broker.services.audit import AuditScope, AuditWriteFailed, ClientInfo, decision_event_wanted
 from broker.services.auth import (
+    ApplicablePolicies,
     Bookkeeping,
     Caller,
     HttpRequest,
     applicable_policies,
+    credential_limit,
     request_context,
     with_resource_keys,
     write_bookkeeping,
@@ -30,7 +41,12 @@ from broker.services.decisions.queries import DecisionQuery, read_queries
 from broker.services.orgs.context import resource_account
 from broker.services.ratelimit import Throttled
 from broker.services.runtime import Runtime
+from broker.services.trust import compiled_trust_policy
 from broker.store import Tx
+from broker.store.iam import named
+
+# Actions authorized against the role's trust policy (its resource-based policy), as AssumeRole is.
+_TRUST_ACTIONS: Final = frozenset({"sts:assumerole", "sts:tagsession", "sts:setsourceidentity"})
 
 EVENT_SOURCE: Final = "decisions.broker"
 EVENT_NAME: Final = "Decide"
@@ -73,18 +89,58 @@ def decide(
     outcomes = []
     for query in queries:
         account = resource_account(query.resource) or caller.account_id
-        policy_set = policy_sets.get(account)
-        if policy_set is None:
-            policy_set = policies.policy_set(account)
-            policy_sets[account] = policy_set
+        limit = credential_limit(caller, query.action)
+        if limit is not None:  # what the broker's own endpoints refuse whatever the policies say
+            outcomes.append(Outcome(query, _refused(Effect.EXPLICIT_DENY, f"{limit}: {{request}}", query, account)))
+            continue
         request = Request(
             principal=caller.principal,
             action=query.action,
             resource=query.resource,
             context=_merged_context(with_resource_keys(tx, caller, query.resource, base_context), query.context),
         )
+        if query.action.lower() in _TRUST_ACTIONS:
+            outcomes.append(Outcome(query, _through_trust_policy(tx, policies, request)))
+            continue
+        policy_set = policy_sets.get(account)
+        if policy_set is None:
+            policy_set = policies.policy_set(account)
+            policy_sets[account] = policy_set
         outcomes.append(Outcome(query, evaluate(request, policy_set)))
     return tuple(outcomes)
+
+
+def _refused(effect: Effect, reason: str, query: DecisionQuery, account: str) -> Decision:
+    return Decision(effect, reason_templates=(reason,), subject=(query.action, query.resource, account))
+
+
+def _through_trust_policy(tx: Tx, policies: ApplicablePolicies, request: Request) -> Decision:
+    """AssumeRole (and TagSession, SetSourceIdentity) as STS decides it: the role's trust policy is
+    the request's resource-based policy and must itself allow the caller; identity policies alone
+    never let anyone assume a role. A role the broker does not hold (or one in a closed account)
+    is refused like an untrusting one, as STS does not say whether a role exists."""
+    role = named.assumable_role(tx, request.resource)
+    trust = None
+    if role is not None:
+        try:
+            trust = compiled_trust_policy(role.trust_policy)
+        except MalformedPolicyDocument:
+            trust = None
+    account = role.account_id if role is not None else (resource_account(request.resource) or "")
+    if role is None or trust is None:
+        return Decision(
+            Effect.IMPLICIT_DENY,
+            reason_templates=("no role trust policy allows {request}",),
+            subject=(request.action, request.resource, account),
+        )
+    decision = evaluate(request, policies.policy_set(role.account_id, (trust,)))
+    if decision.allowed and not any(m.policy_type is PolicyType.RESOURCE for m in decision.matched):
+        return Decision(
+            Effect.IMPLICIT_DENY,
+            reason_templates=("the role's trust policy does not allow {request}",),
+            subject=(request.action, request.resource, account),
+        )
+    return decision
 
 
 @dataclass(frozen=True)
