@@ -210,6 +210,12 @@ def close_account(tx: Tx, account_id: str, member_id: object, now: dt.datetime) 
     """The member account closes (AWS shows it SUSPENDED, still in the organization, until it goes)."""
     organization = lookup.managed(tx, account_id, lock=True)
     member = lookup.member(tx, organization, member_id)
+    if organization.feature_set != "ALL":  # "You can close an account when all features are enabled."
+        raise AwsError(
+            "ConstraintViolationException",
+            "You can close a member account only in an organization with all features enabled.",
+            reason="ORGANIZATION_NOT_IN_ALL_FEATURES_MODE",
+        )
     if member.account_id == organization.management_account_id:
         raise AwsError(
             "ConstraintViolationException",

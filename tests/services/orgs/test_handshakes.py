@@ -195,3 +195,16 @@ def test_deleting_the_organization_takes_its_handshakes(tmp_path: Path, keys_dir
         assert client.list_handshakes_for_account()["Handshakes"] == []
         # The account is free to make an organization of its own.
         assert client.create_organization()["Organization"]["MasterAccountId"] == account
+
+
+def test_close_account_needs_all_features(tmp_path: Path, keys_dir: Path) -> None:
+    # "You can close an account when all features are enabled." (CloseAccount, AWS API reference)
+    with running_broker(tmp_path, keys_dir, "sqlite") as broker:
+        api = admin_organizations(broker)
+        api.create_organization(FeatureSet="CONSOLIDATED_BILLING")
+        account = new_account(api)
+        assert failure(api.close_account, AccountId=account) == (
+            "ConstraintViolationException",
+            "ORGANIZATION_NOT_IN_ALL_FEATURES_MODE",
+        )
+        assert api.describe_account(AccountId=account)["Account"]["Status"] == "ACTIVE"
