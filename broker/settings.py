@@ -152,6 +152,15 @@ class Settings:
         return f"{self.base_url}/saml/acs"
 
     @property
+    def database_url_shown(self) -> str:
+        """``database_url`` with its password masked, for anything printed or logged."""
+        parts = urlsplit(self.database_url)
+        userinfo, at, host = parts.netloc.rpartition("@")
+        if not at or ":" not in userinfo:
+            return self.database_url
+        return parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}").geturl()
+
+    @property
     def secure_cookies(self) -> bool:
         if self.cookie_secure is not None:
             return self.cookie_secure

@@ -19,6 +19,18 @@ def test_defaults_need_no_file() -> None:
     assert settings.secure_cookies is False
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://app:p%40ss:word@db:5432/broker", "postgresql+psycopg://app:***@db:5432/broker"),
+        ("postgresql://app@db/broker?options=-c%20x", "postgresql://app@db/broker?options=-c%20x"),
+        ("sqlite:///var/broker.db", "sqlite:///var/broker.db"),
+    ],
+)
+def test_the_database_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert Settings(database_url=url).database_url_shown == shown
+
+
 def test_toml_then_environment(tmp_path: Path) -> None:
     config = tmp_path / "broker.toml"
     config.write_text('base_url = "https://sso.example.com"\nport = 9000\nsaml_sha1_providers = ["legacy"]\n')

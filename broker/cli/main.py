@@ -78,7 +78,7 @@ def init(ctx: click.Context, require_keys: bool) -> None:
 
             seed_demo(runtime)
     click.echo(f"keys: {', '.join(created) if created else 'all present'} in {settings.certs_dir}/")
-    click.echo(f"database: {settings.database_url} at the newest schema")
+    click.echo(f"database: {settings.database_url_shown} at the newest schema")
 
 
 @cli.command("bootstrap-admin")

@@ -39,6 +39,19 @@ def test_init_is_idempotent_and_bootstrap_admin_prints_working_keys(tmp_path: Pa
     assert again == admin  # same administrator and key, not a new one
 
 
+def test_init_never_prints_the_database_password(tmp_path: Path) -> None:
+    # The container's entrypoint prints init's output on every start: into the logs.
+    from tests.support.brokers import postgres_schema
+
+    with postgres_schema() as url:
+        with_password = url.replace("postgres@", "postgres:S3cret-Passw0rd@", 1)
+        assert "S3cret-Passw0rd" in with_password
+        result = CliRunner().invoke(cli, ["init"], env={**env_for(tmp_path), "BROKER_DATABASE_URL": with_password})
+    assert result.exit_code == 0, result.output
+    assert "S3cret-Passw0rd" not in result.output
+    assert "postgres:***@127.0.0.1" in result.output
+
+
 def test_init_registers_providers_from_the_metadata_dir(tmp_path: Path) -> None:
     from tests.support.metadata import idp_metadata_xml
 
