@@ -114,6 +114,13 @@ class QuotaOwner:
         return AwsError("NoSuchEntity", f"The {self.kind.lower()} with name {self.name} cannot be found.")
 
 
+def hold_quota_owner(tx: Tx, owner: QuotaOwner) -> None:
+    """Lock the owner's row until the transaction ends, before what is under it is counted or
+    summed (NoSuchEntity if it was deleted meanwhile); see :func:`check_quota`."""
+    if not lock_quota_owner(tx, owner.kind, owner.handle):
+        raise owner.missing()
+
+
 def check_quota(tx: Tx, owner: QuotaOwner, count: Callable[[], int], quota: str, limit: int) -> None:
     """One more under ``owner`` would exceed ``quota`` (``UsersPerAccount``...): AWS's LimitExceeded.
 
@@ -121,8 +128,7 @@ def check_quota(tx: Tx, owner: QuotaOwner, count: Callable[[], int], quota: str,
     and sees, whatever a concurrent request just added under the same owner (PostgreSQL's READ
     COMMITTED let six concurrent CreateAccessKey calls all count none); an owner deleted
     meanwhile is NoSuchEntity. Call it before the request takes any other row lock."""
-    if not lock_quota_owner(tx, owner.kind, owner.handle):
-        raise owner.missing()
+    hold_quota_owner(tx, owner)
     if count() >= limit:
         raise AwsError("LimitExceeded", f"Cannot exceed quota for {quota}: {limit}")
 

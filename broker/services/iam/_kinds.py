@@ -26,10 +26,15 @@ from broker.services.iam._common import (
     check_deletable,
     check_quota,
     created_or_exists,
+    hold_quota_owner,
     written_or_conflict,
 )
 from broker.store import Tx
 from broker.store.iam.named import GROUPS, POLICIES, ROLES, USERS, Dependents, NamedTable
+from broker.store.iam.quota_owners import QuotaOwnerKind
+
+# The kinds other entities are added under (keys, memberships, policies), locked before a delete.
+_OWNER_KINDS: Mapping[str, QuotaOwnerKind] = {"User": "User", "Group": "Group", "Role": "Role"}
 
 Entity = TypeVar("Entity", entities.User, entities.Group, entities.Role, entities.ManagedPolicy)
 
@@ -119,8 +124,15 @@ class EntityKind(Generic[Entity]):
         return dataclasses.replace(entity, name=final_name, path=path, arn=arn)
 
     def delete(self, tx: Tx, account_id: str, name: str, dependents: Callable[[Tx, str], Dependents]) -> None:
-        """Delete the entity, unless it still has subordinate entities (``dependents`` by its unique id)."""
+        """Delete the entity, unless it still has subordinate entities (``dependents`` by its unique id).
+
+        A user, group or role is locked first, as a quota check locks it before adding under it: a
+        key or policy added meanwhile is then either seen by the check (DeleteConflict) or added
+        after the deletion (NoSuchEntity), never deleted with the entity unseen."""
         entity = self.get(tx, account_id, name)
+        owner_kind = _OWNER_KINDS.get(self.label)
+        if owner_kind is not None:
+            hold_quota_owner(tx, QuotaOwner(owner_kind, unique_id(entity), entity.name))
         check_deletable(dependents(tx, unique_id(entity)))
         written_or_conflict(self.table.delete(tx, unique_id(entity)))
 

@@ -11,7 +11,9 @@ from broker.iam.names import validate_policy_name
 from broker.policy import InvalidPolicyJson, MalformedPolicyDocument, PolicyKind, PolicyTooLarge, parse_policy
 from broker.services.iam._common import (
     INVALID_JSON,
+    QuotaOwner,
     decode_policy_parameter,
+    hold_quota_owner,
     validate_document_text,
     written_or_conflict,
 )
@@ -59,6 +61,9 @@ def put_inline_policy(tx: Tx, owner: Owner, policy_name: str, document: str) -> 
         raise AwsError("MalformedPolicyDocument", INVALID_JSON) from None
     except MalformedPolicyDocument as exc:
         raise AwsError("MalformedPolicyDocument", str(exc)) from None
+    # The total is a quota like any other: summed under the owner's lock, or two concurrent puts
+    # each see room for themselves and together exceed it.
+    hold_quota_owner(tx, QuotaOwner(_kind(owner), unique_id(owner), owner.name))
     existing = _policies(tx, owner)
     others = sum(limits.policy_size(p.document) for p in existing if p.name != policy_name)
     if others + limits.policy_size(document) > total_size:

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from broker.iam import limits
 from broker.iam.errors import AwsError
-from broker.services.iam import access_keys, instance_profiles, policies, users
+from broker.services.iam import access_keys, inline, instance_profiles, policies, users
 from broker.services.runtime import Runtime
 from broker.store.iam import credentials, owned
 from broker.store.iam import instance_profiles as profile_store
@@ -177,3 +177,50 @@ def test_a_user_deleted_while_a_key_is_created_is_no_such_entity(runtime: Runtim
         wait_until_blocked(runtime)
     racer.join(timeout=30)
     assert outcome == ["NoSuchEntity: The user with name erin cannot be found."]
+
+
+def test_concurrent_inline_policies_stay_within_the_total_size(
+    runtime: Runtime, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's inline policies share one size quota: summed under the user's lock too."""
+    make_user(runtime, account, "fay")
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/" + "x" * 500}
+    document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    fits = limits.INLINE_POLICIES_USER_SIZE // limits.policy_size(document)
+    assert 1 <= fits < 6
+    monkeypatch.setattr(owned, "inline_policies", slowed(owned.inline_policies))
+
+    def put(tx: Any, i: int) -> None:
+        inline.put_inline_policy(tx, users.get_user(tx, account, "fay"), f"p{i}", document)
+
+    assert race(runtime, 6, put) == ["LimitExceeded"] * (6 - fits) + ["ok"] * fits
+    with runtime.db.read() as tx:
+        assert len(owned.inline_policies(tx, "User", users.get_user(tx, account, "fay").user_id)) == fits
+
+
+def test_a_user_given_a_key_while_being_deleted_is_not_deleted_with_it(runtime: Runtime, account: str) -> None:
+    """DeleteUser locks the user before it checks for keys: one added meanwhile is DeleteConflict,
+    not deleted along with the user unseen."""
+    make_user(runtime, account, "gus")
+    outcome: list[str] = []
+
+    def delete() -> None:
+        try:
+            with runtime.db.transaction() as tx:
+                users.delete_user(tx, account, "gus")
+            outcome.append("ok")
+        except AwsError as exc:
+            outcome.append(exc.code)
+        except BaseException as exc:  # reported below
+            outcome.append(repr(exc))
+
+    with runtime.db.transaction() as tx:
+        access_keys.create_access_key(tx, users.get_user(tx, account, "gus"), runtime.box, T0)
+        tx.flush()
+        racer = threading.Thread(target=delete)
+        racer.start()
+        wait_until_blocked(runtime)
+    racer.join(timeout=30)
+    assert outcome == ["DeleteConflict"]
+    with runtime.db.read() as tx:
+        assert credentials.count_access_keys(tx, users.get_user(tx, account, "gus").user_id) == 1
