@@ -31,6 +31,8 @@ _POSIX = sys.platform != "win32"
 
 
 def parse_time(text: str) -> dt.datetime:
+    if not isinstance(text, str):  # a JSON document's null or number: damaged, not a moment
+        raise TypeError(f"not an ISO 8601 time: {text!r}")
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
@@ -52,7 +54,12 @@ class _CacheRecord:
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Self:
-        return cls(**{**record, cls._MOMENT: parse_time(record[cls._MOMENT])})
+        """The record as written by ``to_json``; TypeError, KeyError or ValueError for anything else
+        (every other field is a string: a damaged one would fail later, far from the cache)."""
+        strings = {name: value for name, value in record.items() if name != cls._MOMENT}
+        if not all(isinstance(value, str) for value in strings.values()):
+            raise TypeError(f"a damaged {cls.__name__} record")
+        return cls(**strings, **{cls._MOMENT: parse_time(record[cls._MOMENT])})
 
 
 # What an AWS SDK's credential_process prints (Version 1 JSON): each AWS name and its field.

@@ -82,6 +82,27 @@ def test_rewriting_replaces_and_damaged_entries_read_as_missing(home: Path) -> N
     assert cache.delete_credentials("dev") is True and cache.delete_credentials("dev") is False
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"expiration": None},
+        {"expiration": 1764504000},
+        {"expiration": "tomorrow"},
+        {"access_key_id": None},
+        {"region": ["us-east-1"]},
+        {"unknown_field": "x"},
+    ],
+)
+def test_a_damaged_entry_of_any_shape_reads_as_none(home: Path, damage: dict[str, object]) -> None:
+    cache.write_credentials("dev", credentials())
+    record = {**credentials().to_json(), **damage}
+    cache.write_private(cache.credentials_path("dev"), record)
+    assert cache.read_credentials("dev") is None
+    session = cache.BrokerSession("https://sso.example.com", "handle", NOW, "dave", "arn:p")
+    cache.write_private(cache.session_path(session.url), {**session.to_json(), "expires_at": damage.get("expiration")})
+    assert cache.read_session(session.url) is None
+
+
 def test_broker_sessions_are_kept_per_url(home: Path) -> None:
     session = cache.BrokerSession("https://a.example", "handle", NOW, "dave", "arn:aws:iam::1:saml-provider/x")
     cache.write_session(session)
