@@ -58,21 +58,24 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def normalise_url(url: str) -> str:
-    """The broker's base URL as the CLI stores it; HTTPS, or HTTP on this machine only."""
+def normalise_url(url: str, *, source: str = "--url") -> str:
+    """The broker's base URL as the CLI stores it; HTTPS, or HTTP on this machine only.
+
+    ``source`` names where the URL came from in the error (the option, or a profile's url key).
+    """
     text = url.strip().rstrip("/")
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018  (raises ValueError on a malformed port)
     except ValueError:
-        raise BrokerError(f"--url {url!r} is not a URL") from None
+        raise BrokerError(f"{source} {url!r} is not a URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BrokerError(f"--url {url!r} must be an http(s) URL such as https://sso.example.com")
+        raise BrokerError(f"{source} {url!r} must be an http(s) URL such as https://sso.example.com")
     if parts.query or parts.fragment or "@" in parts.netloc:
-        raise BrokerError(f"--url {url!r} must not carry a query, fragment or user name")
+        raise BrokerError(f"{source} {url!r} must not carry a query, fragment or user name")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise BrokerError(
-            f"--url {url!r}: credentials would cross the network in clear text; use https:// "
+            f"{source} {url!r}: credentials would cross the network in clear text; use https:// "
             "(plain http is accepted for 127.0.0.1 and localhost only)"
         )
     return text
@@ -103,7 +106,10 @@ def load_profiles(path: Path | None = None) -> dict[str, Profile]:
                 raise BrokerError(f"{path}: [profiles.{name}] {key} must be a {expected.__name__}")
         if "url" not in table:
             raise BrokerError(f"{path}: [profiles.{name}] has no url")
-        profiles[name] = Profile(name=name, **table)
+        # A person may edit the file: its url passes the same check as --url, or the refresh
+        # handle and the credentials would cross the network in clear text.
+        url = normalise_url(table["url"], source=f"{path}: [profiles.{name}] url")
+        profiles[name] = Profile(name=name, **{**table, "url": url})
     return profiles
 
 

@@ -46,3 +46,30 @@ def test_broker_urls() -> None:
     for bad in ("http://sso.example.com", "sso.example.com", "https://u@sso.example.com", "https://x:notaport"):
         with pytest.raises(BrokerError):
             normalise_url(bad)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://192.0.2.2:8000", "clear text"),
+        ("http://sso.example.com", "clear text"),
+        ("ftp://sso.example.com", "must be an http"),
+        ("https://u@sso.example.com", "user name"),
+    ],
+)
+def test_a_url_edited_into_the_file_is_checked_as_the_option_is(tmp_path: Path, url: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[profiles.dev]\nurl = "{url}"\n')
+    with pytest.raises(BrokerError, match=r"\[profiles\.dev\] url .*" + message):
+        load_profiles(path)
+
+
+def test_a_url_in_the_file_is_used_as_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[profiles.dev]\nurl = " https://sso.example.com/ "\n[profiles.lab]\nurl = "http://127.0.0.1:8000"\n'
+    )
+    assert {name: p.url for name, p in load_profiles(path).items()} == {
+        "dev": "https://sso.example.com",
+        "lab": "http://127.0.0.1:8000",
+    }
