@@ -22,6 +22,7 @@ import http.client
 import json
 import platform
 import secrets
+import sys
 import threading
 import time
 import urllib.error
@@ -29,7 +30,7 @@ import urllib.request
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -199,19 +200,66 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{ti
 <body><h1 id="result">{title}</h1><p id="message">{message}</p></body></html>"""
 
 
+# How long the listener, once the answer is in, lets its page reach the browser before closing.
+_PAGE_GRACE_SECONDS = 2.0
+
+
 @dataclass
 class _Outcome:
     body: dict[str, Any] | None = None
     error: BrokerError | None = None
 
 
-class _LoopbackServer(HTTPServer):
+class _LoopbackServer(ThreadingHTTPServer):
+    """The one-shot listener of the browser's return.
+
+    Each connection is served by its own daemon thread, and a connection that says nothing is
+    dropped after ``_CallbackHandler.timeout``: a browser's speculative preconnect, or any local
+    process holding an idle connection, must neither keep the genuine callback waiting nor keep
+    the command from ending when it times out.
+    """
+
+    daemon_threads = True
+    block_on_close = False  # closing must not wait for a handler stuck on an idle connection
+
     def __init__(self, state: str, exchange: Callable[[str], dict[str, Any]]) -> None:
         super().__init__(("127.0.0.1", 0), _CallbackHandler)
         self.expected_state = state
         self.exchange = exchange
         self.outcome = _Outcome()
-        self.finished = threading.Event()
+        self.finished = threading.Event()  # the answer is in (the code exchanged, or refused)
+        self.answered = threading.Event()  # and its page was written to the browser (or could not be)
+        self._claim = threading.Lock()
+        self._claimed = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop listening. A page being written gets a moment to reach the browser; nothing else is
+        waited for (an idle connection's thread ends at its timeout, or with the process)."""
+        if self.finished.is_set():
+            self.answered.wait(_PAGE_GRACE_SECONDS)
+        if self._thread is not None:
+            self.shutdown()  # returns at once: serve_forever only accepts, threads do the rest
+            self._thread.join(timeout=5)
+        self.server_close()
+
+    def claim(self) -> bool:
+        """Whether this request is the first to bring an answer; later ones are told it is done."""
+        with self._claim:
+            first = not self._claimed
+            self._claimed = True
+            return first
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The browser went away (the tab closed while the code was exchanged): the terminal has the
+        # outcome already, and a socketserver traceback in the middle of a sign-in would only alarm.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def redirect_uri(self) -> str:
@@ -245,30 +293,37 @@ class _LoopbackServer(HTTPServer):
 
 class _CallbackHandler(BaseHTTPRequestHandler):
     server: _LoopbackServer
+    timeout = 10  # seconds a connection may stay silent (StreamRequestHandler sets it on the socket)
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         if parts.path != CALLBACK_PATH:
             self._reply(404, "Not found", "This address only receives the broker's sign-in answer.")
             return
-        if self.server.finished.is_set():
+        if not self.server.claim():
             self._reply(409, "Already done", "This login has finished; look at your terminal.")
             return
         try:
-            title, message = self.server.receive(parse_qs(parts.query))
+            try:
+                title, message = self.server.receive(parse_qs(parts.query))
+            finally:
+                self.server.finished.set()
+            self._reply(200 if self.server.outcome.error is None else 400, title, message)
         finally:
-            self.server.finished.set()
-        self._reply(200 if self.server.outcome.error is None else 400, title, message)
+            self.server.answered.set()
 
     def _reply(self, status: int, title: str, message: str) -> None:
         body = _PAGE.format(title=html.escape(title), message=html.escape(message)).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            self.close_connection = True  # the tab was closed: the terminal tells the outcome
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the query string carries the code: keep it off the terminal
@@ -314,8 +369,7 @@ def browser_login(
         if value:
             query[name] = value
     url = f"{broker.url}/cli/authorize?{urlencode(query)}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
+    server.start()
     try:
         opened = False
         if open_browser:
@@ -339,12 +393,8 @@ def browser_login(
                 f"the browser did not come back within {int(timeout)} s. Run `broker login` again and open the URL "
                 "it prints (or use --device where this computer's browser cannot reach 127.0.0.1)"
             )
-        # The handler sets `finished` before it writes the page; let it finish writing.
-        time.sleep(0.05)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        server.close()
     if server.outcome.error is not None:
         raise server.outcome.error
     if server.outcome.body is None:

@@ -20,7 +20,6 @@ import json
 import re
 import secrets
 import sys
-import threading
 import time
 import webbrowser
 from collections.abc import Callable
@@ -150,8 +149,7 @@ def _browser_tokens(
         "scopes": " ".join(SCOPES),
     }
     url = f"{broker.url}/authorize?{urlencode(query)}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
+    server.start()
     try:
         opened = False
         if open_browser:
@@ -163,11 +161,8 @@ def _browser_tokens(
         say(f"  {url}")
         if not _wait_for_browser(server.finished, timeout, progress):
             raise BrokerError(f"the browser did not come back within {int(timeout)} s; run `broker login` again")
-        time.sleep(0.05)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        server.close()
     if server.outcome.error is not None:
         raise server.outcome.error
     if server.outcome.body is None:

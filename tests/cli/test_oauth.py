@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import socket
+import struct
+import threading
+import time
 import urllib.request
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -75,6 +80,81 @@ def test_the_listener_answers_only_its_path_and_only_once() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _started(server: oauth._LoopbackServer) -> tuple[str, int]:
+    server.start()
+    return "127.0.0.1", server.server_address[1]
+
+
+def test_an_idle_connection_neither_delays_the_callback_nor_the_close() -> None:
+    server = oauth._LoopbackServer("s", lambda code: {"AccessKeyId": "ASIA"})
+    address = _started(server)
+    with socket.create_connection(address) as idle:  # a browser's preconnect: it says nothing
+        with urllib.request.urlopen(server.redirect_uri + "?state=s&code=c", timeout=5) as done:
+            assert b"You can close this tab" in done.read()
+        started = time.monotonic()
+        server.close()
+        assert time.monotonic() - started < 3
+        assert idle.fileno() != -1  # still open: the close did not wait for it
+
+
+def test_the_wait_ends_at_its_timeout_while_an_idle_connection_is_open() -> None:
+    idle: list[socket.socket] = []
+    outcome: list[BaseException] = []
+
+    def say(line: str) -> None:
+        if "/cli/authorize?" in line:
+            query = parse_qs(urlsplit(line.strip()).query)
+            callback = urlsplit(query["redirect_uri"][0])
+            idle.append(socket.create_connection((callback.hostname, callback.port)))
+
+    def sign_in() -> None:
+        try:
+            oauth.browser_login(
+                oauth.BrokerHttp("https://sso.example.com"),
+                role_arn=None,
+                duration=None,
+                provider=None,
+                open_browser=False,
+                timeout=1,
+                say=say,
+            )
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=sign_in, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout=15)
+    try:
+        assert not thread.is_alive(), "broker login hung on an idle connection to its listener"
+        assert time.monotonic() - started < 5
+        assert len(outcome) == 1 and isinstance(outcome[0], BrokerError)
+        assert "did not come back within 1 s" in outcome[0].format_message()
+    finally:
+        for connection in idle:
+            connection.close()
+
+
+def test_a_tab_closed_during_the_exchange_prints_no_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    def slow_exchange(code: str) -> dict[str, str]:
+        time.sleep(0.3)  # the exchange is a network call; the person closes the tab meanwhile
+        return {"AccessKeyId": "ASIA"}
+
+    server = oauth._LoopbackServer("s", slow_exchange)
+    address = _started(server)
+    try:
+        tab = socket.create_connection(address)
+        tab.sendall(b"GET /callback?state=s&code=c HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        tab.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, as a closed tab
+        tab.close()
+        assert server.answered.wait(5)
+        assert server.outcome.body == {"AccessKeyId": "ASIA"}  # the sign-in itself succeeded
+    finally:
+        server.close()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err
 
 
 @pytest.mark.parametrize("skew_minutes", [-6, 6, 120])
