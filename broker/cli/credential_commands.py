@@ -36,7 +36,9 @@ def credential_process(profile_name: str | None) -> None:
     click.echo(json.dumps(credentials.credential_process_json()))
 
 
-@click.command("exec", context_settings={"ignore_unknown_options": True})
+# Options end at the command's name: in `broker exec --profile dev aws s3 ls --profile prod`, the
+# second --profile is the child's (without `--`, click would otherwise take it as broker's own).
+@click.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @_profile_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context

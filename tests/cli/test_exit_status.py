@@ -71,6 +71,17 @@ def test_exec_reports_a_signal_as_a_shell_does(cached_profile: str) -> None:
     assert main(["exec", "--profile", cached_profile, "--", sys.executable, "-c", code]) == 128 + 15
 
 
+@pytest.mark.parametrize("separator", [[], ["--"]])
+def test_options_after_the_command_are_the_commands_own(
+    cached_profile: str, capfd: pytest.CaptureFixture[str], separator: list[str]
+) -> None:
+    save_profile(Profile(name="prod", url=URL))  # a --profile taken by broker would sign in as prod
+    code = "import os, sys; print(sys.argv[1:], os.environ['AWS_ACCESS_KEY_ID'])"
+    argv = ["exec", "--profile", cached_profile, *separator, sys.executable, "-c", code, "--profile", "prod", "-x"]
+    assert main(argv) == 0, capfd.readouterr().err
+    assert capfd.readouterr().out == "['--profile', 'prod', '-x'] ASIAEXAMPLEEXAMPLE01\n"
+
+
 def test_the_installed_script_passes_the_status_to_the_shell(cached_profile: str) -> None:
     ran = subprocess.run(
         [str(BROKER_SCRIPT), "exec", "--profile", cached_profile, "--", "sh", "-c", "exit 5"],
