@@ -50,9 +50,7 @@ def exec_command(ctx: click.Context, profile_name: str | None, command: tuple[st
     Exits with the command's exit status:  broker exec --profile dev -- aws sts get-caller-identity
     """
     credentials = fresh_credentials(_profile(profile_name))
-    # A global endpoint set in the caller's environment would win over nothing and send every
-    # service to it; the broker's own variables name only the services it serves.
-    inherited = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}
+    inherited = {name: value for name, value in os.environ.items() if name not in shell.SUPERSEDED}
     environment = {**inherited, **shell.environment(credentials)}
     if "AWS_REGION" not in environment and "AWS_DEFAULT_REGION" not in environment:
         environment["AWS_DEFAULT_REGION"] = credentials.region
@@ -81,7 +79,8 @@ def env_command(profile_name: str | None, shell_format: str) -> None:
     # The AWS CLI refuses to run without a region: name the broker's, unless the shell has one.
     if "AWS_REGION" not in os.environ and "AWS_DEFAULT_REGION" not in os.environ:
         variables["AWS_DEFAULT_REGION"] = credentials.region
-    click.echo(shell.render(variables, shell_format), nl=False)
+    # Unset whether or not this process sees them: the output may be sourced in another shell later.
+    click.echo(shell.render(variables, shell_format, unset=shell.SUPERSEDED), nl=False)
 
 
 @click.command()

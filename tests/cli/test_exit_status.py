@@ -121,6 +121,33 @@ def test_exec_and_env_point_only_the_brokers_services_at_it(
     assert "AWS_DEFAULT_REGION" not in json.loads(capfd.readouterr().out)
 
 
+def test_a_stale_security_token_is_dropped_and_a_profile_variable_does_not_win(
+    cached_profile: str, home: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore reads AWS_SECURITY_TOKEN before AWS_SESSION_TOKEN; AWS_PROFILE names a profile with keys of its own.
+    monkeypatch.setenv("AWS_SECURITY_TOKEN", "OLD-TOKEN-OF-EARLIER-CREDENTIALS")
+    monkeypatch.setenv("AWS_PROFILE", "other")
+    (home / ".aws").mkdir()
+    (home / ".aws" / "credentials").write_text("[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = x\n")
+    signed_with = (
+        "import botocore.session; c = botocore.session.get_session().get_credentials();"
+        "print(c.access_key, c.token, c.method)"
+    )
+    assert main(["exec", "--profile", cached_profile, "--", sys.executable, "-c", signed_with]) == 0
+    assert capfd.readouterr().out == "ASIAEXAMPLEEXAMPLE01 token.value.sig env\n"
+
+    assert main(["env", "--profile", cached_profile]) == 0
+    exported = capfd.readouterr().out
+    assert exported.startswith("unset AWS_SECURITY_TOKEN\nunset AWS_ENDPOINT_URL\n")
+    after_eval = subprocess.run(
+        ["bash", "-c", 'eval "$1"; echo "${AWS_SECURITY_TOKEN-unset} $AWS_SESSION_TOKEN"', "-", exported],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert after_eval.stdout == "unset token.value.sig\n"
+
+
 def test_the_endpoint_variables_name_every_service_the_broker_serves() -> None:
     from broker.services.api.registry import SERVICES
 

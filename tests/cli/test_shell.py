@@ -27,6 +27,17 @@ def test_fish_and_powershell_quoting() -> None:
     assert shell.render({"A": "it's $x"}, "powershell") == "$Env:A = 'it''s $x'\n"
 
 
+def test_each_shell_syntax_unsets_the_superseded_variables() -> None:
+    unset = ("AWS_SECURITY_TOKEN",)
+    assert shell.render({"A": "1"}, "bash", unset=unset) == "unset AWS_SECURITY_TOKEN\nexport A=1\n"
+    assert shell.render({"A": "1"}, "fish", unset=unset) == "set -e AWS_SECURITY_TOKEN;\nset -gx A '1';\n"
+    assert shell.render({"A": "1"}, "powershell", unset=unset) == (
+        "Remove-Item Env:AWS_SECURITY_TOKEN -ErrorAction SilentlyContinue\n$Env:A = '1'\n"
+    )
+    assert json.loads(shell.render({"A": "1"}, "json", unset=unset)) == {"A": "1"}
+    assert "AWS_SECURITY_TOKEN" in shell.SUPERSEDED
+
+
 def test_json_is_an_object_of_the_variables() -> None:
     assert json.loads(shell.render(AWKWARD, "json")) == AWKWARD
 
