@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import signal
 import subprocess
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -54,15 +59,55 @@ def exec_command(ctx: click.Context, profile_name: str | None, command: tuple[st
     environment = {**inherited, **shell.environment(credentials)}
     if "AWS_REGION" not in environment and "AWS_DEFAULT_REGION" not in environment:
         environment["AWS_DEFAULT_REGION"] = credentials.region
+    ctx.exit(_run_child(list(command), environment))
+
+
+# Signals that ask a process to stop, passed on to the child so that it decides how to stop; a
+# service manager, a CI runner's timeout or `kill` stopping broker stops the command too.
+_FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+
+
+def _run_child(command: list[str], environment: dict[str, str]) -> int:
+    """Run the command and wait for it: its exit status, 128 + N when signal N ended it (as a shell
+    reports it). Nothing runs after it, but broker stays its parent (not os.exec) so that the
+    command's status and signals pass the same way on every platform and in tests."""
     try:
-        completed = subprocess.run(list(command), env=environment, check=False)  # noqa: S603  (the person's own command)
+        child = subprocess.Popen(command, env=environment)  # noqa: S603  (the person's own command)
     except FileNotFoundError:
         raise BrokerError(f"command not found: {command[0]}") from None
     except PermissionError:
         raise BrokerError(f"command not executable: {command[0]}") from None
-    code = completed.returncode
-    # Killed by a signal: report it the way a shell does (128 + signal number).
-    ctx.exit(128 - code if code < 0 else code)
+    except OSError as exc:
+        hint = " (a script needs a #! line naming its interpreter)" if exc.errno == errno.ENOEXEC else ""
+        raise BrokerError(f"cannot run {command[0]}: {exc.strerror}{hint}") from None
+    with _signals_passed_to(child):
+        code = child.wait()
+    return 128 - code if code < 0 else code
+
+
+@contextmanager
+def _signals_passed_to(child: subprocess.Popen[bytes]) -> Iterator[None]:
+    """While the child runs, Ctrl-C is its own: the terminal sends SIGINT to the whole foreground
+    process group, the child included, and an interrupted broker would kill the child before it
+    cleans up (subprocess.run sends SIGKILL 0.25 s later). SIGTERM, SIGHUP and SIGQUIT sent to broker
+    alone are passed on to the child."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can be set in the main thread only
+        return
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, *_FORWARDED)}
+
+    def pass_on(number: int, frame: object) -> None:
+        child.send_signal(number)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for number in _FORWARDED:
+        signal.signal(number, pass_on)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            if handler is not None:  # None: set outside Python, and not ours to restore
+                signal.signal(number, handler)
 
 
 @click.command("env")

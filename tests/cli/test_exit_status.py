@@ -6,6 +6,7 @@ the real AWS CLI calls STS at the broker and S3 where S3 lives.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -80,6 +81,76 @@ def test_options_after_the_command_are_the_commands_own(
     argv = ["exec", "--profile", cached_profile, *separator, sys.executable, "-c", code, "--profile", "prod", "-x"]
     assert main(argv) == 0, capfd.readouterr().err
     assert capfd.readouterr().out == "['--profile', 'prod', '-x'] ASIAEXAMPLEEXAMPLE01\n"
+
+
+# A command that needs a moment to clean up when asked to stop, and then exits 7.
+STOPPING_CHILD = """
+import os, signal, sys, time
+from pathlib import Path
+trail = Path(sys.argv[1])
+def stop(number, frame):
+    trail.write_text(f"{os.getpid()} got {number}")
+    time.sleep(1)
+    trail.write_text(f"{os.getpid()} got {number}, cleaned up")
+    sys.exit(7)
+for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(number, stop)
+trail.write_text(f"{os.getpid()} ready")
+time.sleep(30)
+trail.write_text(f"{os.getpid()} never stopped")
+"""
+# broker as a terminal starts it: its own process group, Ctrl-C not ignored (a test runner may
+# have started us with SIGINT ignored, which its children would inherit).
+AS_AT_A_TERMINAL = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from broker.cli.main import main; sys.exit(main())"
+)
+
+
+@pytest.mark.parametrize(
+    ("number", "to_the_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGHUP, False)],
+    ids=["ctrl-c", "sigterm-to-broker", "sighup-to-broker"],
+)
+def test_a_signal_lets_the_command_clean_up_and_broker_exits_with_its_status(
+    cached_profile: str, tmp_path: Path, number: signal.Signals, to_the_group: bool
+) -> None:
+    trail = tmp_path / "trail"
+    argv = ["exec", "--profile", cached_profile, "--", sys.executable, "-c", STOPPING_CHILD, str(trail)]
+    broker = subprocess.Popen(
+        [sys.executable, "-c", AS_AT_A_TERMINAL, *argv], start_new_session=True, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (trail.exists() and trail.read_text().endswith("ready")):
+            assert time.monotonic() < deadline and broker.poll() is None, broker.stderr and broker.stderr.read()
+            time.sleep(0.05)
+        if to_the_group:
+            os.killpg(broker.pid, number)  # what Ctrl-C at a terminal does
+        else:
+            os.kill(broker.pid, number)  # what kill, systemd or a CI timeout does
+        assert broker.wait(timeout=20) == 7, broker.stderr and broker.stderr.read()
+        assert trail.read_text().endswith(f"got {number.value}, cleaned up")
+    finally:
+        if broker.poll() is None:
+            broker.kill()
+        if trail.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(trail.read_text().split()[0]), signal.SIGKILL)
+        broker.wait()
+        if broker.stderr:
+            broker.stderr.close()
+
+
+def test_a_command_the_kernel_cannot_run_is_one_line(
+    cached_profile: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "no-shebang.sh"
+    script.write_text("echo hello\n")
+    script.chmod(0o755)
+    assert main(["exec", "--profile", cached_profile, "--", str(script)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"broker: cannot run {script}: Exec format error (a script needs a #! line naming its interpreter)\n"
 
 
 def test_the_installed_script_passes_the_status_to_the_shell(cached_profile: str) -> None:
