@@ -18,6 +18,9 @@ import difflib
 import os
 import re
 import secrets
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from broker.cli.cache import Credentials, iso
@@ -32,8 +35,66 @@ MANAGED_KEYS = (
     "x_security_token_expires",
     "x_principal_arn",
 )
-_HEADER = re.compile(r"^\s*\[(?P<name>[^\]]*)\]\s*(?:[#;].*)?$")
+_SECTION = re.compile(r"\[(?P<header>.+)\]")  # configparser's SECTCRE, which botocore parses with
 _KEY = re.compile(r"^\s*(?P<key>[^=:\s#;][^=:]*?)\s*[=:]")
+
+
+def _header(line: str) -> str | None:
+    """The section name configparser reads from ``line`` (None: not a section header)."""
+    stripped = line.strip()
+    if stripped.startswith(("#", ";")):
+        return None
+    matched = _SECTION.match(stripped)
+    return matched.group("header") if matched else None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section as the AWS SDKs find it: the header written when there is none yet, and which
+    existing headers they read as this section."""
+
+    header: str
+    matches: Callable[[str], bool]
+
+
+def credentials_section(profile: str) -> Section:
+    """``[NAME]`` of ~/.aws/credentials, which botocore looks up by its exact header."""
+    return Section(profile, lambda header: header == profile)
+
+
+def config_section(kind: str, name: str) -> Section:
+    """``[profile NAME]`` (``kind`` profile, sso-session or services) of ~/.aws/config, matched as
+    botocore reads headers: split as a shell would, so ``[profile  dev]``, ``[profile "dev"]`` and
+    ``[profile\tdev]`` are all profile dev; ``[default]`` (or ``[profile default]``) is the default
+    profile, and a new one is written ``[default]``, the header every SDK reads."""
+    header = "default" if (kind, name) == ("profile", "default") else f"{kind} {name}"
+    return Section(header, lambda found: _config_name(found) == (kind, name))
+
+
+def _config_name(header: str) -> tuple[str, str] | None:
+    """(kind, name) of a ~/.aws/config header as botocore's configloader.build_profile_map reads it."""
+    if header == "default":
+        return "profile", "default"
+    for kind in ("profile", "sso-session", "services"):
+        if header.startswith(kind):
+            try:
+                parts = shlex.split(header)
+            except ValueError:
+                return None  # botocore skips such a section
+            return (kind, parts[1]) if len(parts) == 2 else None
+    return None
+
+
+def _find(rows: list[str], section: Section) -> tuple[int, int] | None:
+    """(header row, end row) of the section the SDKs read: the last one matching, as a later
+    section replaces an earlier one of the same name in botocore's profile map."""
+    headers = [(i, name) for i, row in enumerate(rows) if (name := _header(row)) is not None]
+    found = [position for position, (_, name) in enumerate(headers) if section.matches(name)]
+    if not found:
+        return None
+    start = headers[found[-1]][0]
+    end = headers[found[-1] + 1][0] if found[-1] + 1 < len(headers) else len(rows)
+    return start, end
 
 
 def credentials_lines(credentials: Credentials) -> list[str]:
@@ -47,27 +108,24 @@ def credentials_lines(credentials: Credentials) -> list[str]:
 
 
 def replace_section_keys(
-    text: str, section: str, new_lines: list[str], *, managed: tuple[str, ...] = MANAGED_KEYS
+    text: str, section: Section, new_lines: list[str], *, managed: tuple[str, ...] = MANAGED_KEYS
 ) -> str:
-    """``text`` with the managed keys of ``[section]`` replaced by ``new_lines`` (none: removed).
+    """``text`` with the managed keys of ``section`` replaced by ``new_lines`` (none: removed).
 
     A section left with nothing but blank lines is removed with its header.
     """
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    start = next(
-        (i for i, line in enumerate(lines) if (m := _HEADER.match(line)) and m.group("name").strip() == section),
-        None,
-    )
-    if start is None:
+    found = _find(lines, section)
+    if found is None:
         if not new_lines:
             return "".join(lines)
         prefix = "".join(lines)
         if prefix and not prefix.endswith("\n\n"):
             prefix += "\n"
-        return prefix + f"[{section}]\n" + "".join(new_lines)
-    end = next((i for i in range(start + 1, len(lines)) if _HEADER.match(lines[i])), len(lines))
+        return prefix + f"[{section.header}]\n" + "".join(new_lines)
+    start, end = found
     kept: list[str] = []
     dropping = False
     for line in lines[start + 1 : end]:
@@ -124,14 +182,14 @@ def write_credentials_profile(path: Path, profile: str, credentials: Credentials
     text = _read(path)
     if text:
         _check_parses(path, text)
-    _atomic_write(path, replace_section_keys(text, profile, credentials_lines(credentials)))
+    _atomic_write(path, replace_section_keys(text, credentials_section(profile), credentials_lines(credentials)))
 
 
 def remove_credentials_profile(path: Path, profile: str) -> bool:
     text = _read(path)
     if not text:
         return False
-    updated = replace_section_keys(text, profile, [])
+    updated = replace_section_keys(text, credentials_section(profile), [])
     if updated == text:
         return False
     _atomic_write(path, updated)
@@ -157,7 +215,8 @@ def config_snippet(profile: str, url: str, command: str = "broker", *, region: s
     """The ``~/.aws/config`` sections of a profile: the installed command as its credential_process,
     a region (the AWS CLI refuses to run without one, and SigV4 scopes every signature to one), and
     the broker as the endpoint of the services it serves only, as `broker exec` sets them."""
-    return f"[profile {profile}]\n{''.join(_profile_lines(profile, command, region))}\n" + "".join(
+    header = config_section("profile", profile).header
+    return f"[{header}]\n{''.join(_profile_lines(profile, command, region))}\n" + "".join(
         f"{line}\n" for line in _services_lines(profile, url, header=True)
     )
 
@@ -192,9 +251,11 @@ def config_with_profile(path: Path, profile: str, url: str, *, region: str) -> t
     if current:
         _check_parses(path, current, kind="AWS config file")
     updated = replace_section_keys(
-        current, f"profile {profile}", _profile_lines(profile, "broker", region), managed=CONFIG_KEYS
+        current, config_section("profile", profile), _profile_lines(profile, "broker", region), managed=CONFIG_KEYS
     )
-    updated = replace_section(updated, f"services {services_section(profile)}", _services_lines(profile, url))
+    updated = replace_section(
+        updated, config_section("services", services_section(profile)), _services_lines(profile, url)
+    )
     return current, updated
 
 
@@ -220,20 +281,18 @@ def write_config(path: Path, current: str, updated: str) -> Path | None:
     return backup
 
 
-def replace_section(text: str, section: str, lines: list[str]) -> str:
-    """``text`` with ``[section]``'s body replaced by ``lines`` (appended when absent)."""
+def replace_section(text: str, section: Section, lines: list[str]) -> str:
+    """``text`` with ``section``'s body replaced by ``lines`` (appended when absent)."""
     rows = text.splitlines(keepends=True)
     if rows and not rows[-1].endswith("\n"):
         rows[-1] += "\n"
-    start = next(
-        (i for i, row in enumerate(rows) if (m := _HEADER.match(row)) and m.group("name").strip() == section), None
-    )
+    found = _find(rows, section)
     body = [f"{line}\n" for line in lines]
-    if start is None:
+    if found is None:
         prefix = "".join(rows)
         if prefix and not prefix.endswith("\n\n"):
             prefix += "\n"
-        return prefix + f"[{section}]\n" + "".join(body)
-    end = next((i for i in range(start + 1, len(rows)) if _HEADER.match(rows[i])), len(rows))
+        return prefix + f"[{section.header}]\n" + "".join(body)
+    start, end = found
     trailing = ["\n"] if end < len(rows) else []
     return "".join(rows[: start + 1] + body + trailing + rows[end:])

@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 import click
 
 from broker.cli import paths
-from broker.cli.awsfiles import _atomic_write, _read, replace_section
+from broker.cli.awsfiles import _atomic_write, _read, config_section, replace_section
 from broker.cli.errors import BrokerError
 from broker.cli.oauth import (
     CALLBACK_PATH,
@@ -45,7 +45,6 @@ from broker.cli.waiting import Progress, ctrl_c_ends
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SCOPES = ["sso:account:access"]
-_HEADER = re.compile(r"^\s*\[(?P<name>[^\]]*)\]\s*(?:[#;].*)?$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>\d{12}):role/(?:[^/]+/)*(?P<name>[\w+=,.@-]{1,64})$")
 
 
@@ -271,12 +270,12 @@ def write_config(
     services = f"{session_name}-endpoints"
     text = replace_section(
         text,
-        f"sso-session {session_name}",
+        config_section("sso-session", session_name),
         [f"sso_start_url = {start_url}", f"sso_region = {region}", f"sso_registration_scopes = {','.join(SCOPES)}"],
     )
     text = replace_section(
         text,
-        f"profile {profile}",
+        config_section("profile", profile),
         [
             f"sso_session = {session_name}",
             f"sso_account_id = {account_id}",
@@ -287,7 +286,7 @@ def write_config(
     )
     text = replace_section(
         text,
-        f"services {services}",
+        config_section("services", services),
         [line for name in ("sso_oidc", "sso", "sts") for line in (f"{name} =", f"  endpoint_url = {url}")],
     )
     _atomic_write(path, text)

@@ -187,3 +187,61 @@ def test_a_config_changed_meanwhile_or_unparseable_is_left_alone(tmp_path: Path)
 def test_the_docs_show_the_section_login_prints() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
     assert awsfiles.config_snippet("dev", "https://sso.example.com") in docs
+
+
+def _botocore_profile(path: Path, name: str) -> dict[str, str]:
+    profile: dict[str, str] = configloader.load_config(str(path))["profiles"][name]
+    return profile
+
+
+def test_the_default_profile_is_edited_in_its_default_section(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text("[default]\nregion = eu-west-1\noutput = table\ncli_pager =\n")
+    _, updated = awsfiles.config_with_profile(path, "default", "https://sso.example.com", region="us-east-1")
+    assert "[profile default]" not in updated and updated.count("[default]") == 1
+    path.write_text(updated)
+    assert _botocore_profile(path, "default") == {
+        "credential_process": "broker credential-process --profile default",
+        "region": "us-east-1",
+        "services": "broker-default",
+        "output": "table",
+        "cli_pager": "",
+    }
+    assert awsfiles.config_snippet("default", "https://sso.example.com").startswith("[default]\n")
+    _, new = awsfiles.config_with_profile(tmp_path / "none", "default", "https://sso.example.com", region="us-east-1")
+    assert new.startswith("[default]\ncredential_process = broker credential-process --profile default\n")
+
+
+@pytest.mark.parametrize("header", ["[profile  dev]", '[profile "dev"]', "[profile\tdev]", "[profile dev]  ; mine"])
+def test_a_profile_header_botocore_reads_as_the_same_profile_is_the_one_edited(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "config"
+    path.write_text(f"{header}\nmfa_serial = arn:aws:iam::123456789012:mfa/me\noutput = table\n")
+    assert _botocore_profile(path, "dev")["output"] == "table"
+    _, updated = awsfiles.config_with_profile(path, "dev", "https://sso.example.com", region="us-east-1")
+    path.write_text(updated)
+    assert [line for line in updated.splitlines() if line.startswith("[profile")] == [header]
+    assert _botocore_profile(path, "dev") == {
+        "credential_process": "broker credential-process --profile dev",
+        "region": "us-east-1",
+        "services": "broker-dev",
+        "mfa_serial": "arn:aws:iam::123456789012:mfa/me",
+        "output": "table",
+    }
+
+
+def test_of_two_sections_botocore_reads_the_last_and_so_it_is_edited(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text("[profile dev]\noutput = json\n\n[profile  dev]\noutput = table\n")
+    _, updated = awsfiles.config_with_profile(path, "dev", "https://sso.example.com", region="us-east-1")
+    assert updated.startswith("[profile dev]\noutput = json\n\n[profile  dev]\ncredential_process = ")
+    path.write_text(updated)
+    assert _botocore_profile(path, "dev")["output"] == "table"
+
+
+def test_the_credentials_file_is_matched_by_the_exact_header_botocore_looks_up(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text("[ dev ]\nregion = eu-west-1\n")  # botocore reads this as profile " dev ", not dev
+    awsfiles.write_credentials_profile(path, "dev", credentials())
+    parsed = configparser.RawConfigParser()
+    parsed.read(path)
+    assert parsed[" dev "]["region"] == "eu-west-1" and "aws_access_key_id" in parsed["dev"]
