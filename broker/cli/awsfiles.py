@@ -143,21 +143,30 @@ def replace_section_keys(
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Replace the file's text at once (a reader sees the old or the new file, never half of one).
+
+    A symlinked file (``~/.aws/config`` kept in a dotfiles repository) stays a link: the file it
+    points to is replaced, with the temporary file beside it, so the rename stays in its directory.
+    """
+    target = Path(os.path.realpath(path))
     try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o600
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o700 or 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            mode = target.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o600
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o700 or 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text.encode("utf-8"))  # bytes: the text's line endings, CRLF included, as they are
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+    except OSError as exc:
+        raise BrokerError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _read(path: Path) -> str:
@@ -179,14 +188,14 @@ def _check_parses(path: Path, text: str, *, kind: str = "AWS credentials file") 
 
 def write_credentials_profile(path: Path, profile: str, credentials: Credentials) -> None:
     """Put the credentials in ``[profile]`` of the shared credentials file, leaving the rest alone."""
-    text = _read(path)
+    text = read_exactly(path)
     if text:
         _check_parses(path, text)
     _atomic_write(path, replace_section_keys(text, credentials_section(profile), credentials_lines(credentials)))
 
 
 def remove_credentials_profile(path: Path, profile: str) -> bool:
-    text = _read(path)
+    text = read_exactly(path)
     if not text:
         return False
     updated = replace_section_keys(text, credentials_section(profile), [])

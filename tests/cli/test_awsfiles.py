@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import errno
 import stat
 from pathlib import Path
 
@@ -245,3 +246,48 @@ def test_the_credentials_file_is_matched_by_the_exact_header_botocore_looks_up(t
     parsed = configparser.RawConfigParser()
     parsed.read(path)
     assert parsed[" dev "]["region"] == "eu-west-1" and "aws_access_key_id" in parsed["dev"]
+
+
+def test_crlf_line_endings_of_the_credentials_file_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    mine = b"# work laptop\r\n[personal]\r\naws_access_key_id = AKIAPERSONAL\r\naws_secret_access_key = x\r\n"
+    path.write_bytes(mine)
+    awsfiles.write_credentials_profile(path, "dev", credentials())
+    assert path.read_bytes().startswith(mine)
+    assert awsfiles.remove_credentials_profile(path, "dev")
+    assert path.read_bytes() == mine + b"\n"  # the blank line that separated [dev]
+
+
+def test_a_symlinked_file_stays_a_link_and_its_target_is_written(tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    aws = tmp_path / ".aws"
+    aws.mkdir()
+    (dotfiles / "aws-config").write_text("[default]\nregion = eu-west-1\n")
+    (dotfiles / "aws-credentials").write_text("[other]\naws_access_key_id = AKIAOTHER\n")
+    config, shared = aws / "config", aws / "credentials"
+    config.symlink_to("../dotfiles/aws-config")
+    shared.symlink_to(dotfiles / "aws-credentials")
+
+    current, updated = awsfiles.config_with_profile(config, "dev", "https://sso.example.com", region="us-east-1")
+    backup = awsfiles.write_config(config, current, updated)
+    awsfiles.write_credentials_profile(shared, "dev", credentials())
+
+    assert config.is_symlink() and shared.is_symlink()
+    assert (dotfiles / "aws-config").read_text() == updated
+    assert "[dev]\naws_access_key_id = ASIAEXAMPLEEXAMPLE01\n" in (dotfiles / "aws-credentials").read_text()
+    assert backup is not None and backup.read_text() == current
+    assert sorted(p.name for p in dotfiles.iterdir()) == ["aws-config", "aws-credentials"]  # no temporary left
+
+
+def test_a_file_that_cannot_be_written_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "credentials"
+    path.write_text("[other]\nregion = eu-west-1\n")
+
+    def immutable(source: object, destination: object) -> None:  # chattr +i, a read-only or full file system
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(awsfiles.os, "replace", immutable)
+    with pytest.raises(BrokerError, match=r"^cannot write .*/credentials: Operation not permitted$"):
+        awsfiles.write_credentials_profile(path, "dev", credentials())
+    assert [p.name for p in tmp_path.iterdir()] == ["credentials"]  # no temporary file left behind
