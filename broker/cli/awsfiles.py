@@ -19,13 +19,17 @@ import os
 import re
 import secrets
 import shlex
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from broker.cli.cache import Credentials, iso
 from broker.cli.errors import BrokerError
 from broker.cli.shell import BROKER_SERVICES
+
+if sys.platform != "win32":
+    import fcntl
 
 MANAGED_KEYS = (
     "aws_access_key_id",
@@ -169,6 +173,32 @@ def _atomic_write(path: Path, text: str) -> None:
         raise BrokerError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the lock of ``path`` from reading it to renaming its new text into place.
+
+    The SDKs run ``credential_process`` for several profiles at once; each refresh reads the file,
+    edits its own section and renames the result over it, so without the lock one's section update
+    is lost to the other's rename. The lock is a sidecar file (the file itself is replaced, so a
+    lock on it would be a lock on an old copy) beside ``path`` as named, not in the directory a
+    symlink points to (a dotfiles repository).
+    """
+    if sys.platform == "win32":
+        yield  # no flock; Windows refreshes race as before
+        return
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise BrokerError(f"cannot lock {path} ({lock_path}): {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -188,21 +218,23 @@ def _check_parses(path: Path, text: str, *, kind: str = "AWS credentials file") 
 
 def write_credentials_profile(path: Path, profile: str, credentials: Credentials) -> None:
     """Put the credentials in ``[profile]`` of the shared credentials file, leaving the rest alone."""
-    text = read_exactly(path)
-    if text:
-        _check_parses(path, text)
-    _atomic_write(path, replace_section_keys(text, credentials_section(profile), credentials_lines(credentials)))
+    with _locked(path):
+        text = read_exactly(path)
+        if text:
+            _check_parses(path, text)
+        _atomic_write(path, replace_section_keys(text, credentials_section(profile), credentials_lines(credentials)))
 
 
 def remove_credentials_profile(path: Path, profile: str) -> bool:
-    text = read_exactly(path)
-    if not text:
-        return False
-    updated = replace_section_keys(text, credentials_section(profile), [])
-    if updated == text:
-        return False
-    _atomic_write(path, updated)
-    return True
+    with _locked(path):
+        text = read_exactly(path)
+        if not text:
+            return False
+        updated = replace_section_keys(text, credentials_section(profile), [])
+        if updated == text:
+            return False
+        _atomic_write(path, updated)
+        return True
 
 
 def config_mentions_profile(path: Path, profile: str) -> bool:
@@ -279,15 +311,16 @@ def config_diff(path: Path, current: str, updated: str) -> list[str]:
 
 def write_config(path: Path, current: str, updated: str) -> Path | None:
     """Replace ``current`` by ``updated``, keeping the old file as ``config.bak`` (0600); the backup's path."""
-    if read_exactly(path) != current:
-        raise BrokerError(f"{path} changed while this command ran; left it unchanged, run it again")
-    backup = None
-    if path.exists():
-        backup = path.with_name(path.name + ".bak")
-        _atomic_write(backup, current)
-        backup.chmod(0o600)
-    _atomic_write(path, updated)
-    return backup
+    with _locked(path):
+        if read_exactly(path) != current:
+            raise BrokerError(f"{path} changed while this command ran; left it unchanged, run it again")
+        backup = None
+        if path.exists():
+            backup = path.with_name(path.name + ".bak")
+            _atomic_write(backup, current)
+            backup.chmod(0o600)
+        _atomic_write(path, updated)
+        return backup
 
 
 def replace_section(text: str, section: Section, lines: list[str]) -> str:

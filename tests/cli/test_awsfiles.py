@@ -5,6 +5,8 @@ from __future__ import annotations
 import configparser
 import errno
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -277,7 +279,7 @@ def test_a_symlinked_file_stays_a_link_and_its_target_is_written(tmp_path: Path)
     assert (dotfiles / "aws-config").read_text() == updated
     assert "[dev]\naws_access_key_id = ASIAEXAMPLEEXAMPLE01\n" in (dotfiles / "aws-credentials").read_text()
     assert backup is not None and backup.read_text() == current
-    assert sorted(p.name for p in dotfiles.iterdir()) == ["aws-config", "aws-credentials"]  # no temporary left
+    assert sorted(p.name for p in dotfiles.iterdir()) == ["aws-config", "aws-credentials"]  # no temporary or lock
 
 
 def test_a_file_that_cannot_be_written_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -290,4 +292,32 @@ def test_a_file_that_cannot_be_written_is_one_line(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(awsfiles.os, "replace", immutable)
     with pytest.raises(BrokerError, match=r"^cannot write .*/credentials: Operation not permitted$"):
         awsfiles.write_credentials_profile(path, "dev", credentials())
-    assert [p.name for p in tmp_path.iterdir()] == ["credentials"]  # no temporary file left behind
+    assert not list(tmp_path.glob("*.tmp"))  # no temporary file left behind
+
+
+def test_concurrent_refreshes_of_two_profiles_keep_both_sections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "credentials"
+    path.write_text("[other]\naws_access_key_id = AKIAOTHER\n")
+    read = awsfiles.read_exactly
+
+    def slow_read(file: Path) -> str:
+        text = read(file)
+        time.sleep(0.2)  # a large file: the other refresh reads the same old text meanwhile
+        return text
+
+    monkeypatch.setattr(awsfiles, "read_exactly", slow_read)
+    refreshes = [
+        threading.Thread(target=awsfiles.write_credentials_profile, args=(path, name, credentials(key)))
+        for name, key in (("a", "ASIAAAAAAAAAAAAAAAAA"), ("b", "ASIABBBBBBBBBBBBBBBB"))
+    ]
+    for refresh in refreshes:
+        refresh.start()
+    for refresh in refreshes:
+        refresh.join(timeout=10)
+    parsed = configparser.RawConfigParser()
+    parsed.read(path)
+    assert parsed["a"]["aws_access_key_id"] == "ASIAAAAAAAAAAAAAAAAA"
+    assert parsed["b"]["aws_access_key_id"] == "ASIABBBBBBBBBBBBBBBB"
+    assert parsed["other"]["aws_access_key_id"] == "AKIAOTHER"
