@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from broker.cli.cache import Credentials, iso
 from broker.cli.errors import BrokerError
@@ -208,33 +209,85 @@ def _read(path: Path) -> str:
         raise BrokerError(f"{path} cannot be read: {exc}") from None
 
 
-def _check_parses(path: Path, text: str, *, kind: str = "AWS credentials file") -> None:
+def _check_parses(path: Path, text: str, *, kind: str = "AWS credentials file") -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         raise BrokerError(f"{path} is not a valid {kind}; left it unchanged ({exc})") from None
+    return parser
+
+
+def _keys_of(path: Path, text: str, profile: str) -> dict[str, str]:
+    parser = _check_parses(path, text)
+    return dict(parser[profile]) if parser.has_section(profile) else {}
+
+
+def _long_lived(keys: dict[str, str]) -> bool:
+    """Whether a section's access key is a long-lived one (`aws configure`), which the broker never
+    writes: a key id without a session token, or with AWS's prefix for an IAM user's key (AKIA),
+    which `aws configure` leaves next to an old token. Temporary ones, from the broker or any other
+    tool, expire anyway and are the broker's to replace in a profile it writes."""
+    key_id = keys.get("aws_access_key_id", "")
+    token = keys.get("aws_session_token") or keys.get("aws_security_token")
+    return bool(key_id) and (not token or key_id.startswith("AKIA"))
+
+
+def _refuse_long_lived_keys(path: Path, profile: str, keys: dict[str, str]) -> None:
+    # Replacing them would lose them for good (the backup aside).
+    if _long_lived(keys):
+        raise BrokerError(
+            f"[{profile}] in {path} holds long-lived access keys the broker did not write; left it unchanged. "
+            f"Give the broker's profile another name (broker login --profile OTHER --write-aws-credentials), "
+            f"or move those keys out of [{profile}] first"
+        )
+
+
+def check_credentials_profile(path: Path, profile: str) -> None:
+    """Refuse before signing in what ``write_credentials_profile`` would refuse after."""
+    text = read_exactly(path)
+    if text:
+        _refuse_long_lived_keys(path, profile, _keys_of(path, text, profile))
 
 
 def write_credentials_profile(path: Path, profile: str, credentials: Credentials) -> None:
-    """Put the credentials in ``[profile]`` of the shared credentials file, leaving the rest alone."""
+    """Put the credentials in ``[profile]`` of the shared credentials file, leaving the rest alone;
+    the previous file is kept as ``credentials.bak`` (0600)."""
     with _locked(path):
         text = read_exactly(path)
         if text:
-            _check_parses(path, text)
-        _atomic_write(path, replace_section_keys(text, credentials_section(profile), credentials_lines(credentials)))
+            _refuse_long_lived_keys(path, profile, _keys_of(path, text, profile))
+        updated = replace_section_keys(text, credentials_section(profile), credentials_lines(credentials))
+        if text and updated != text:
+            _backup(path, text)
+        _atomic_write(path, updated)
 
 
-def remove_credentials_profile(path: Path, profile: str) -> bool:
+def remove_credentials_profile(path: Path, profile: str) -> Literal["removed", "absent", "kept"]:
+    """Remove the broker's keys from ``[profile]``, unless they are long-lived keys put there since
+    (`aws configure`), which are not the broker's to delete ("kept")."""
     with _locked(path):
         text = read_exactly(path)
-        if not text:
-            return False
+        keys = _keys_of(path, text, profile) if text else {}
+        if _long_lived(keys):
+            return "kept"
         updated = replace_section_keys(text, credentials_section(profile), [])
         if updated == text:
-            return False
+            return "absent"
+        _backup(path, text)
         _atomic_write(path, updated)
-        return True
+        return "removed"
+
+
+def _backup(path: Path, text: str) -> Path:
+    """Keep ``text`` as ``NAME.bak`` beside ``path``, owner-only (it may hold secrets)."""
+    backup = path.with_name(path.name + ".bak")
+    _atomic_write(backup, text)
+    try:
+        backup.chmod(0o600)
+    except OSError as exc:
+        raise BrokerError(f"cannot write {backup}: {exc.strerror or exc}") from None
+    return backup
 
 
 def config_mentions_profile(path: Path, profile: str) -> bool:
@@ -314,11 +367,7 @@ def write_config(path: Path, current: str, updated: str) -> Path | None:
     with _locked(path):
         if read_exactly(path) != current:
             raise BrokerError(f"{path} changed while this command ran; left it unchanged, run it again")
-        backup = None
-        if path.exists():
-            backup = path.with_name(path.name + ".bak")
-            _atomic_write(backup, current)
-            backup.chmod(0o600)
+        backup = _backup(path, current) if path.exists() else None
         _atomic_write(path, updated)
         return backup
 

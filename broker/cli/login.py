@@ -137,6 +137,8 @@ def login(
         provider=provider or (existing.provider if same_broker and existing else None),
         write_aws_credentials=write_aws_credentials or bool(existing and existing.write_aws_credentials),
     )
+    if profile.write_aws_credentials:
+        awsfiles.check_credentials_profile(paths.aws_credentials_file(), profile.name)  # before, not after, sign-in
     broker = oauth.BrokerHttp(url)
     broker.check_reachable()
 
@@ -325,7 +327,11 @@ def _logout_all() -> None:
 def _forget_credentials(profile: Profile) -> None:
     cache.delete_credentials(profile.name)
     if profile.write_aws_credentials:
-        awsfiles.remove_credentials_profile(paths.aws_credentials_file(), profile.name)
+        shared = paths.aws_credentials_file()
+        if awsfiles.remove_credentials_profile(shared, profile.name) == "kept":
+            _say(
+                f"broker: left [{profile.name}] in {shared} as it is: it holds long-lived keys the broker did not write"
+            )
 
 
 def _end_session(url: str) -> bool:

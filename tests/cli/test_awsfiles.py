@@ -72,13 +72,13 @@ def test_removing_drops_only_the_broker_keys(tmp_path: Path) -> None:
     path = tmp_path / "credentials"
     path.write_text(ORIGINAL)
     awsfiles.write_credentials_profile(path, "dev", credentials())
-    assert awsfiles.remove_credentials_profile(path, "dev")
+    assert awsfiles.remove_credentials_profile(path, "dev") == "removed"
     text = path.read_text()
     assert "[dev]\n; the region stays\nregion = eu-west-1\n" in text and "ASIA" not in text
-    path.write_text("[a]\nx = 1\n\n[dev]\naws_access_key_id = K\n\n[b]\ny = 2\n")
-    assert awsfiles.remove_credentials_profile(path, "dev")
+    path.write_text("[a]\nx = 1\n\n[dev]\naws_access_key_id = ASIAK\naws_session_token = T\n\n[b]\ny = 2\n")
+    assert awsfiles.remove_credentials_profile(path, "dev") == "removed"
     assert path.read_text() == "[a]\nx = 1\n\n[b]\ny = 2\n"
-    assert not awsfiles.remove_credentials_profile(path, "dev")
+    assert awsfiles.remove_credentials_profile(path, "dev") == "absent"
 
 
 def test_an_unparseable_file_is_left_alone(tmp_path: Path) -> None:
@@ -256,7 +256,7 @@ def test_crlf_line_endings_of_the_credentials_file_are_kept(tmp_path: Path) -> N
     path.write_bytes(mine)
     awsfiles.write_credentials_profile(path, "dev", credentials())
     assert path.read_bytes().startswith(mine)
-    assert awsfiles.remove_credentials_profile(path, "dev")
+    assert awsfiles.remove_credentials_profile(path, "dev") == "removed"
     assert path.read_bytes() == mine + b"\n"  # the blank line that separated [dev]
 
 
@@ -290,7 +290,7 @@ def test_a_file_that_cannot_be_written_is_one_line(tmp_path: Path, monkeypatch: 
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(awsfiles.os, "replace", immutable)
-    with pytest.raises(BrokerError, match=r"^cannot write .*/credentials: Operation not permitted$"):
+    with pytest.raises(BrokerError, match=r"^cannot write .*/credentials(\.bak)?: Operation not permitted$"):
         awsfiles.write_credentials_profile(path, "dev", credentials())
     assert not list(tmp_path.glob("*.tmp"))  # no temporary file left behind
 
@@ -321,3 +321,45 @@ def test_concurrent_refreshes_of_two_profiles_keep_both_sections(
     assert parsed["a"]["aws_access_key_id"] == "ASIAAAAAAAAAAAAAAAAA"
     assert parsed["b"]["aws_access_key_id"] == "ASIABBBBBBBBBBBBBBBB"
     assert parsed["other"]["aws_access_key_id"] == "AKIAOTHER"
+
+
+LONG_LIVED = "[dev]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI\n"
+
+
+def test_long_lived_keys_in_the_section_are_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(LONG_LIVED)
+    with pytest.raises(BrokerError, match=r"^\[dev\] in .*credentials holds long-lived access keys .*--profile OTHER"):
+        awsfiles.write_credentials_profile(path, "dev", credentials())
+    with pytest.raises(BrokerError, match="long-lived"):
+        awsfiles.check_credentials_profile(path, "dev")
+    assert path.read_text() == LONG_LIVED
+    awsfiles.check_credentials_profile(path, "prod")  # another section is free
+    awsfiles.check_credentials_profile(tmp_path / "none", "dev")
+
+
+def test_each_write_keeps_the_previous_file_as_a_private_backup(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    earlier = "[dev]\naws_access_key_id = ASIAOTHERTOOL\naws_secret_access_key = s\naws_session_token = t\n"
+    path.write_text(earlier)
+    path.chmod(0o644)
+    awsfiles.write_credentials_profile(path, "dev", credentials())  # temporary keys of another tool: replaced
+    backup = tmp_path / "credentials.bak"
+    assert backup.read_text() == earlier and stat.S_IMODE(backup.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    "by_hand",
+    [
+        LONG_LIVED,  # put back by `aws configure` after the broker's were removed
+        "[dev]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = x\naws_session_token = old\n",
+    ],
+    ids=["keys-only", "over-the-brokers-token"],
+)
+def test_logout_leaves_long_lived_keys_alone(tmp_path: Path, by_hand: str) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(by_hand)
+    assert awsfiles.remove_credentials_profile(path, "dev") == "kept"
+    assert path.read_text() == by_hand
+    with pytest.raises(BrokerError, match="long-lived"):
+        awsfiles.write_credentials_profile(path, "dev", credentials())

@@ -219,6 +219,23 @@ def test_a_stale_security_token_is_dropped_and_a_profile_variable_does_not_win(
     assert after_eval.stdout == "unset token.value.sig\n"
 
 
+def test_long_lived_keys_in_the_credentials_file_are_neither_replaced_nor_deleted(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = home / ".aws" / "credentials"
+    shared.parent.mkdir()
+    mine = "[dev]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI\n"
+    shared.write_text(mine)
+    # Refused before any sign-in: the broker at this URL is never reached.
+    assert main(["login", "--url", URL, "--profile", "dev", "--write-aws-credentials", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"broker: [dev] in {shared} holds long-lived access keys"), err
+    save_profile(Profile(name="dev", url=URL, write_aws_credentials=True))
+    assert main(["logout", "--profile", "dev"]) == 0
+    assert f"left [dev] in {shared} as it is" in capsys.readouterr().err
+    assert shared.read_text() == mine
+
+
 def test_the_endpoint_variables_name_every_service_the_broker_serves() -> None:
     from broker.services.api.registry import SERVICES
 
