@@ -200,15 +200,6 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BrokerError(f"{path} cannot be read: {exc}") from None
-
-
 def _check_parses(path: Path, text: str, *, kind: str = "AWS credentials file") -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
@@ -292,7 +283,7 @@ def _backup(path: Path, text: str) -> Path:
 
 def config_mentions_profile(path: Path, profile: str) -> bool:
     """Whether ``~/.aws/config`` already runs ``broker credential-process --profile NAME``."""
-    text = _read(path)
+    text = read_exactly(path)
     return re.search(rf"credential-process\s+--profile\s+{re.escape(profile)}(\s|$)", text) is not None
 
 
@@ -341,9 +332,7 @@ def read_exactly(path: Path) -> str:
 def config_with_profile(path: Path, profile: str, url: str, *, region: str) -> tuple[str, str]:
     """(the file now, the file with the profile's sections): other sections, comments and other keys
     of the profile's section stay byte for byte."""
-    current = read_exactly(path)
-    if current:
-        _check_parses(path, current, kind="AWS config file")
+    current = read_config(path)
     updated = replace_section_keys(
         current, config_section("profile", profile), _profile_lines(profile, "broker", region), managed=CONFIG_KEYS
     )
@@ -351,6 +340,14 @@ def config_with_profile(path: Path, profile: str, url: str, *, region: str) -> t
         updated, config_section("services", services_section(profile)), _services_lines(profile, url)
     )
     return current, updated
+
+
+def read_config(path: Path) -> str:
+    """``~/.aws/config`` as it is, CRLF and all; an error, and no edit, if it does not parse."""
+    current = read_exactly(path)
+    if current:
+        _check_parses(path, current, kind="AWS config file")
+    return current
 
 
 def config_diff(path: Path, current: str, updated: str) -> list[str]:

@@ -29,8 +29,8 @@ from urllib.parse import urlencode
 
 import click
 
-from broker.cli import paths
-from broker.cli.awsfiles import _atomic_write, _read, config_section, replace_section
+from broker.cli import awsfiles, paths
+from broker.cli.awsfiles import _atomic_write, config_section, replace_section, replace_section_keys
 from broker.cli.errors import BrokerError
 from broker.cli.oauth import (
     CALLBACK_PATH,
@@ -255,7 +255,22 @@ def _choose_role(broker: BrokerHttp, access_token: str, role_arn: str | None) ->
     return choices[offered.index(picked)]
 
 
-def write_config(
+# The keys `--sso-session` owns in ``[profile NAME]``: those it writes, the legacy sso_start_url and
+# sso_region (botocore refuses them next to an sso_session naming others), and the global
+# endpoint_url older broker versions wrote. The person's other keys and comments stay.
+SSO_PROFILE_KEYS = (
+    "sso_session",
+    "sso_account_id",
+    "sso_role_name",
+    "region",
+    "services",
+    "sso_start_url",
+    "sso_region",
+    "endpoint_url",
+)
+
+
+def config_with_sso_profile(
     path: Path,
     *,
     session_name: str,
@@ -265,31 +280,45 @@ def write_config(
     region: str,
     account_id: str,
     role_name: str,
-) -> None:
-    text = _read(path)
+) -> tuple[str, str]:
+    """(the file now, the file with the sso-session, the profile and its services): edited as
+    `broker login --write-config` edits it, every other byte as it was."""
+    current = awsfiles.read_config(path)
     services = f"{session_name}-endpoints"
     text = replace_section(
-        text,
+        current,
         config_section("sso-session", session_name),
         [f"sso_start_url = {start_url}", f"sso_region = {region}", f"sso_registration_scopes = {','.join(SCOPES)}"],
     )
-    text = replace_section(
+    text = replace_section_keys(
         text,
         config_section("profile", profile),
         [
-            f"sso_session = {session_name}",
-            f"sso_account_id = {account_id}",
-            f"sso_role_name = {role_name}",
-            f"region = {region}",
-            f"services = {services}",
+            f"sso_session = {session_name}\n",
+            f"sso_account_id = {account_id}\n",
+            f"sso_role_name = {role_name}\n",
+            f"region = {region}\n",
+            f"services = {services}\n",
         ],
+        managed=SSO_PROFILE_KEYS,
     )
     text = replace_section(
         text,
         config_section("services", services),
         [line for name in ("sso_oidc", "sso", "sts") for line in (f"{name} =", f"  endpoint_url = {url}")],
     )
-    _atomic_write(path, text)
+    return current, text
+
+
+def write_config(path: Path, *, say: Callable[[str], None], **profile: str) -> Path | None:
+    """Show the diff and write it, keeping the old file as ``config.bak``; the backup's path."""
+    current, updated = config_with_sso_profile(path, **profile)
+    if updated == current:
+        return None
+    say(f"Changes to {path}:")
+    for line in awsfiles.config_diff(path, current, updated):
+        say(line)
+    return awsfiles.write_config(path, current, updated)
 
 
 def sso_login(
@@ -340,8 +369,9 @@ def sso_login(
     path.chmod(0o600)
     account_id, role_name = _choose_role(broker, str(tokens["accessToken"]), role_arn)
     config = paths.aws_config_file() if home is None else home / ".aws" / "config"
-    write_config(
+    backup = write_config(
         config,
+        say=say,
         session_name=session_name,
         profile=profile,
         start_url=start_url,
@@ -350,4 +380,6 @@ def sso_login(
         account_id=account_id,
         role_name=role_name,
     )
+    if backup is not None:
+        say(f"The previous {config.name} is {backup}.")
     return path

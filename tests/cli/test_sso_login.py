@@ -21,6 +21,8 @@ import botocore.utils
 import pytest
 from click.testing import CliRunner
 
+from broker.cli import sso_session
+from broker.cli.errors import BrokerError
 from broker.cli.main import cli
 from tests.cli.conftest import demo_role
 from tests.cli.demo_browser import DemoBrowser, Visit, consent_form, hidden_fields
@@ -130,3 +132,69 @@ def test_login_writes_the_sso_token_cache_and_an_sso_session_profile(
     renewed = json.loads(cache.read_text())
     assert renewed["clientId"] == token["clientId"] and renewed["accessToken"] != token["accessToken"]
     assert text.count("[sso-session corp]") == 1 and config.read_text().count("[profile dev]") == 1
+
+
+MINE = (
+    "[default]\r\n"
+    "region = eu-west-1\r\n"
+    "\r\n"
+    "[profile dev]\r\n"
+    "# MFA for the break-glass role\r\n"
+    "mfa_serial = arn:aws:iam::123456789012:mfa/me\r\n"
+    "output = table\r\n"
+    "sso_start_url = https://old.awsapps.com/start\r\n"
+    "cli_pager =\r\n"
+)
+
+
+def test_the_sso_profile_keeps_the_persons_keys_comments_and_line_endings_with_a_backup(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_bytes(MINE.encode())
+    said: list[str] = []
+    backup = sso_session.write_config(
+        config,
+        say=said.append,
+        session_name="corp",
+        profile="dev",
+        start_url="https://sso.example.com/start",
+        url="https://sso.example.com",
+        region="us-east-1",
+        account_id="123456789012",
+        role_name="Dev",
+    )
+    written = config.read_bytes().decode()
+    for kept in ("[default]\r\nregion = eu-west-1\r\n", "# MFA for the break-glass role\r\n", "output = table\r\n"):
+        assert kept in written
+    assert backup == tmp_path / "config.bak" and backup.read_bytes() == MINE.encode()
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert f"Changes to {config}:" in said and "+sso_session = corp" in said
+    profile = botocore.session.Session(profile="dev")
+    profile.set_config_variable("config_file", str(config))
+    assert profile.get_scoped_config() == {
+        "mfa_serial": "arn:aws:iam::123456789012:mfa/me",
+        "output": "table",
+        "cli_pager": "",
+        "sso_session": "corp",
+        "sso_account_id": "123456789012",
+        "sso_role_name": "Dev",
+        "region": "us-east-1",
+        "services": "corp-endpoints",
+    }  # the old sso_start_url is gone: botocore refuses it next to an sso_session naming another
+
+
+def test_an_unparseable_config_is_left_alone_by_the_sso_login(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("region = outside any section\n")
+    with pytest.raises(BrokerError, match="not a valid AWS config file"):
+        sso_session.write_config(
+            config,
+            say=lambda line: None,
+            session_name="corp",
+            profile="dev",
+            start_url="https://sso.example.com/start",
+            url="https://sso.example.com",
+            region="us-east-1",
+            account_id="123456789012",
+            role_name="Dev",
+        )
+    assert config.read_text() == "region = outside any section\n"
