@@ -122,6 +122,31 @@ class BrokerSession(_CacheRecord):
     subject: str
     provider_arn: str
 
+    @classmethod
+    def from_token_response(cls, body: dict[str, Any], url: str) -> BrokerSession | None:
+        """The broker session a code or device grant opens; None for a refresh, which opens none."""
+        if not body.get("refresh_token"):
+            return None
+        try:
+            return cls(
+                url=url,
+                refresh_token=str(body["refresh_token"]),
+                expires_at=parse_time(body["refresh_token_expires_at"]),
+                subject=str(body.get("Subject", "")),
+                provider_arn=str(body.get("ProviderArn", "")),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise BrokerError(
+                f"the broker at {url} sent a sign-in this CLI cannot read (refresh_token_expires_at missing or "
+                "not an ISO 8601 time); nothing was stored"
+            ) from None
+
+
+def read_token_response(body: dict[str, Any], url: str) -> tuple[Credentials, BrokerSession | None]:
+    """The credentials and broker session of a /cli/token answer, both checked before either is
+    stored, so a malformed answer is one line and leaves nothing half-written."""
+    return Credentials.from_token_response(body, url), BrokerSession.from_token_response(body, url)
+
 
 # --- files ----------------------------------------------------------------------------------------
 
@@ -136,20 +161,27 @@ def _private_dir(directory: Path) -> Path:
 
 
 def write_private(path: Path, document: dict[str, Any]) -> None:
-    """Write JSON readable and writable by the owner only, atomically."""
-    _private_dir(path.parent)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(temporary, flags, 0o600)
+    """Write JSON readable and writable by the owner only, atomically.
+
+    A cache the CLI cannot write (owned by root after a `sudo broker login`, a read-only or full
+    home) is one line naming the file.
+    """
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
+        _private_dir(path.parent)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(temporary, flags, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(document, fh, indent=2)
+                fh.write("\n")
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+    except OSError as exc:
+        raise BrokerError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def read_private(path: Path) -> dict[str, Any] | None:

@@ -180,10 +180,22 @@ def refresh(broker: BrokerHttp, refresh_token: str, role_arn: str | None, durati
 
 
 def session_info(broker: BrokerHttp, refresh_token: str) -> dict[str, Any]:
+    """The broker session's subject and ``Roles``, each role an object (checked here once, for the
+    role prompt and `broker roles` alike)."""
     answer = broker.get("/cli/session", {"Authorization": f"Bearer {refresh_token}"})
     if answer.status != 200:
         raise _token_error(answer, broker.url)
-    return answer.body
+    roles = answer.body.get("Roles") or []
+    if not isinstance(roles, list) or not all(_readable_role(role) for role in roles):
+        raise BrokerError(f"the broker at {broker.url} listed the session's roles in a form this CLI cannot read")
+    return {**answer.body, "Roles": roles}
+
+
+def _readable_role(role: object) -> bool:
+    if not isinstance(role, dict) or not isinstance(role.get("RoleArn"), str):
+        return False
+    duration = role.get("MaxSessionDuration")
+    return duration is None or (isinstance(duration, int) and not isinstance(duration, bool))
 
 
 def revoke(broker: BrokerHttp, refresh_token: str) -> None:

@@ -24,17 +24,9 @@ def utcnow() -> dt.datetime:
 
 def remember(profile: Profile, body: dict[str, Any]) -> Credentials:
     """Cache a token response for ``profile`` (and its broker session, when it carries a new one)."""
-    credentials = Credentials.from_token_response(body, profile.url)
-    if body.get("refresh_token"):
-        cache.write_session(
-            BrokerSession(
-                url=profile.url,
-                refresh_token=str(body["refresh_token"]),
-                expires_at=cache.parse_time(str(body["refresh_token_expires_at"])),
-                subject=str(body.get("Subject", "")),
-                provider_arn=str(body.get("ProviderArn", "")),
-            )
-        )
+    credentials, session = cache.read_token_response(body, profile.url)
+    if session is not None:
+        cache.write_session(session)
     cache.write_credentials(profile.name, credentials)
     if profile.write_aws_credentials:
         awsfiles.write_credentials_profile(paths.aws_credentials_file(), profile.name, credentials)

@@ -82,6 +82,22 @@ def _call(
     return answer.body
 
 
+def _check_fields(broker: BrokerHttp, document: dict[str, Any], what: str, **kinds: type) -> dict[str, Any]:
+    """``document`` if each named field has its type; else one line naming what is missing, not a
+    KeyError from deep in the sign-in."""
+    bad = [
+        name
+        for name, kind in kinds.items()
+        if not isinstance(document.get(name), kind) or (kind is int and isinstance(document.get(name), bool))
+    ]
+    if bad:
+        raise BrokerError(
+            f"the broker at {broker.url} sent {what} this CLI cannot read ({', '.join(bad)} missing or malformed); "
+            "nothing was stored"
+        )
+    return document
+
+
 def _registration(broker: BrokerHttp, start_url: str, cached: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     """The cached client registration while it lasts (the broker keeps it across restarts), else a new one."""
     try:
@@ -103,14 +119,21 @@ def _registration(broker: BrokerHttp, start_url: str, cached: dict[str, Any], no
             "issuerUrl": start_url,
         },
     )
-    expires = dt.datetime.fromtimestamp(int(answer["clientSecretExpiresAt"]), dt.UTC)
+    _check_fields(broker, answer, "a client registration", clientId=str, clientSecret=str, clientSecretExpiresAt=int)
+    try:
+        expires = dt.datetime.fromtimestamp(answer["clientSecretExpiresAt"], dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BrokerError(f"the broker at {broker.url} sent a client registration with an impossible expiry") from None
     return {"clientId": answer["clientId"], "clientSecret": answer["clientSecret"], "expiresAt": expires}
 
 
 def _token(broker: BrokerHttp, client: dict[str, Any], **fields: str) -> dict[str, Any]:
-    return _call(
+    """An SSO-OIDC CreateToken answer with what the token cache needs (botocore refreshes with the
+    refreshToken; without one the profile would stop working at the first expiry)."""
+    answer = _call(
         broker, "POST", "/token", {"clientId": client["clientId"], "clientSecret": client["clientSecret"], **fields}
     )
+    return _check_fields(broker, answer, "a token", accessToken=str, expiresIn=int, refreshToken=str)
 
 
 def _browser_tokens(
@@ -184,10 +207,21 @@ def _device_tokens(
         "/device_authorization",
         {"clientId": client["clientId"], "clientSecret": client["clientSecret"], "startUrl": start_url},
     )
+    _check_fields(
+        broker,
+        started,
+        "a device authorization",
+        deviceCode=str,
+        userCode=str,
+        verificationUri=str,
+        verificationUriComplete=str,
+        expiresIn=int,
+    )
     say(f"On any device, open {started['verificationUri']} and enter the code:")
     say(f"    {started['userCode']}")
     say(f"(or open {started['verificationUriComplete']})")
-    interval = max(1, int(started.get("interval", 5)))
+    given = started.get("interval")
+    interval = max(1, given) if isinstance(given, int) else 5
     deadline = time.monotonic() + int(started["expiresIn"])
     try:
         return _poll_device(broker, client, str(started["deviceCode"]), interval, deadline, sleep, progress)
@@ -229,13 +263,14 @@ def _choose_role(broker: BrokerHttp, access_token: str, role_arn: str | None) ->
     bearer = {"x-amz-sso_bearer_token": access_token}
     choices: list[tuple[str, str]] = []
     account_names: dict[str, str | None] = {}
-    for account in _call(broker, "GET", "/assignment/accounts?max_result=100", headers=bearer).get("accountList", []):
+    accounts = _call(broker, "GET", "/assignment/accounts?max_result=100", headers=bearer)
+    for account in _listed(broker, accounts, "accountList", "accountId"):
         account_id = str(account["accountId"])
         # The portal names an account by its id when it has neither name nor alias.
         account_names[account_id] = str(account.get("accountName") or "") or None
         query = urlencode({"account_id": account_id, "max_result": 100})
-        for role in _call(broker, "GET", f"/assignment/roles?{query}", headers=bearer).get("roleList", []):
-            choices.append((account_id, str(role["roleName"])))
+        roles = _call(broker, "GET", f"/assignment/roles?{query}", headers=bearer)
+        choices.extend((account_id, str(role["roleName"])) for role in _listed(broker, roles, "roleList", "roleName"))
     if len(choices) == 1:
         return choices[0]
     if not choices:
@@ -253,6 +288,16 @@ def _choose_role(broker: BrokerHttp, access_token: str, role_arn: str | None) ->
         lambda line: click.echo(line, err=True),
     )
     return choices[offered.index(picked)]
+
+
+def _listed(broker: BrokerHttp, page: dict[str, Any], key: str, field: str) -> list[dict[str, Any]]:
+    """The portal page's list under ``key``, each entry an object with a string ``field``."""
+    entries = page.get(key, [])
+    if not isinstance(entries, list):
+        entries = [None]
+    return [
+        _check_fields(broker, entry if isinstance(entry, dict) else {}, f"a {key}", **{field: str}) for entry in entries
+    ]
 
 
 # The keys `--sso-session` owns in ``[profile NAME]``: those it writes, the legacy sso_start_url and

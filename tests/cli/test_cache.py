@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import stat
 from pathlib import Path
@@ -119,3 +120,47 @@ def test_credential_process_json_is_the_aws_version_1_shape() -> None:
         "SessionToken": "token.value.sig",
         "Expiration": "2026-11-30T13:00:00Z",
     }
+
+
+def test_a_cache_that_cannot_be_written_is_one_line(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def immutable(source: object, destination: object) -> None:  # root-owned after `sudo broker login`, full disk
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(cache.os, "replace", immutable)
+    with pytest.raises(BrokerError, match=r"^cannot write .*/credentials/dev\.json: Operation not permitted$"):
+        cache.write_credentials("dev", credentials())
+    assert not list(cache.credentials_path("dev").parent.iterdir())  # no temporary file left
+
+
+SIGN_IN = {
+    "AccessKeyId": "ASIAEXAMPLEEXAMPLE01",
+    "SecretAccessKey": "s" * 40,
+    "SessionToken": "token.value.sig",
+    "Expiration": "2026-11-30T13:00:00Z",
+    "refresh_token": "handle",
+    "refresh_token_expires_at": "2026-11-30T20:00:00Z",
+    "Subject": "dave",
+}
+
+
+@pytest.mark.parametrize("expires_at", [None, "tomorrow", 1764504000, "absent"])
+def test_a_sign_in_with_a_malformed_session_expiry_is_one_line_and_stores_nothing(
+    home: Path, expires_at: object
+) -> None:
+    from broker.cli.profiles import Profile
+    from broker.cli.refresh import remember
+
+    body = {**SIGN_IN, "refresh_token_expires_at": expires_at}
+    if expires_at == "absent":
+        del body["refresh_token_expires_at"]
+    with pytest.raises(BrokerError, match="refresh_token_expires_at missing or not an ISO 8601 time"):
+        remember(Profile("dev", "https://sso.example.com"), body)
+    assert cache.read_credentials("dev") is None and cache.read_session("https://sso.example.com") is None
+
+
+def test_a_well_formed_sign_in_is_read_whole() -> None:
+    credentials_read, session = cache.read_token_response(SIGN_IN, "https://sso.example.com")
+    assert credentials_read.access_key_id == "ASIAEXAMPLEEXAMPLE01"
+    assert session == cache.BrokerSession("https://sso.example.com", "handle", NOW + dt.timedelta(hours=8), "dave", "")
+    refreshed = {k: v for k, v in SIGN_IN.items() if not k.startswith("refresh_token")}
+    assert cache.read_token_response(refreshed, "https://sso.example.com")[1] is None

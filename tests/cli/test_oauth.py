@@ -235,3 +235,34 @@ def test_device_polling_stops_on_denial_and_expiry(error: str, message: str) -> 
         oauth.device_login(
             Broker("https://x"), role_arn=None, duration=None, say=lambda line: None, sleep=lambda seconds: None
         )
+
+
+class _SessionBroker(oauth.BrokerHttp):
+    """A broker whose /cli/session answers ``roles``."""
+
+    def __init__(self, roles: object) -> None:
+        super().__init__("https://sso.example.com")
+        self.roles = roles
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> oauth.Answer:
+        return oauth.Answer(200, {"Subject": "dave", "Roles": self.roles})
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        ["arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"],
+        {"RoleArn": "arn:aws:iam::1:role/a"},
+        [{"RoleName": "a"}],
+        [{"RoleArn": "arn:aws:iam::1:role/a", "MaxSessionDuration": "an hour"}],
+    ],
+)
+def test_session_roles_the_cli_cannot_read_are_one_line(roles: object) -> None:
+    with pytest.raises(BrokerError, match="listed the session's roles in a form this CLI cannot read"):
+        oauth.session_info(_SessionBroker(roles), "handle")
+
+
+def test_session_roles_as_the_broker_sends_them_are_read() -> None:
+    role = {"RoleArn": "arn:aws:iam::1:role/a", "MaxSessionDuration": 3600, "AccountId": "1"}
+    assert oauth.session_info(_SessionBroker([role]), "handle")["Roles"] == [role]
+    assert oauth.session_info(_SessionBroker(None), "handle")["Roles"] == []

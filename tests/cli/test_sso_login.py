@@ -21,7 +21,7 @@ import botocore.utils
 import pytest
 from click.testing import CliRunner
 
-from broker.cli import sso_session
+from broker.cli import oauth, sso_session
 from broker.cli.errors import BrokerError
 from broker.cli.main import cli
 from tests.cli.conftest import demo_role
@@ -198,3 +198,28 @@ def test_an_unparseable_config_is_left_alone_by_the_sso_login(tmp_path: Path) ->
             role_name="Dev",
         )
     assert config.read_text() == "region = outside any section\n"
+
+
+class _SsoBroker(oauth.BrokerHttp):
+    """A broker whose SSO-OIDC /token answers ``token``."""
+
+    def __init__(self, token: dict[str, object]) -> None:
+        super().__init__("https://sso.example.com")
+        self.token_answer = token
+
+    def send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> oauth.Answer:
+        return oauth.Answer(200, self.token_answer)
+
+
+@pytest.mark.parametrize(
+    ("token", "named"),
+    [
+        ({"accessToken": "AT", "expiresIn": 3600}, "refreshToken"),
+        ({"accessToken": "AT", "expiresIn": "soon", "refreshToken": "RT"}, "expiresIn"),
+        ({"refreshToken": "RT", "expiresIn": 3600}, "accessToken"),
+    ],
+)
+def test_an_sso_token_this_cli_cannot_read_is_one_line(token: dict[str, object], named: str) -> None:
+    client = {"clientId": "cid", "clientSecret": "secret"}
+    with pytest.raises(BrokerError, match=rf"sent a token this CLI cannot read \({named} missing or malformed\)"):
+        sso_session._token(_SsoBroker(token), client, grantType="authorization_code", code="c")
