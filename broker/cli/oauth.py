@@ -1,8 +1,8 @@
 """The CLI side of the broker's sign-in protocols.
 
 - Browser redirect (RFC 8252 + RFC 7636): a one-shot HTTP listener on 127.0.0.1 with a random
-  port receives ``code`` and ``state``; the code is exchanged with its PKCE verifier before the
-  browser is told the CLI has the credentials.
+  port (loopback.py) receives ``code`` and ``state``; the code is exchanged with its PKCE verifier
+  before the browser is told the CLI has the credentials.
 - Device authorization (RFC 8628): a user code for any browser, polled at the broker's interval.
 - Refresh: credentials for any role of the broker session, without a browser.
 
@@ -16,30 +16,26 @@ import base64
 import datetime as dt
 import email.utils
 import hashlib
-import hmac
-import html
 import http.client
 import json
 import platform
 import secrets
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from broker.cli.errors import BrokerError
+from broker.cli.errors import TokenError as TokenError  # where callers have always caught it
+from broker.cli.loopback import LoopbackServer, wait_for_browser
 from broker.cli.waiting import Progress
 from broker.client import transport
 
 CLIENT_ID = "broker-cli"
-CALLBACK_PATH = "/callback"
 GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 # Beyond this, SigV4 and expiry arithmetic go wrong in ways that are hard to recognise.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -56,15 +52,6 @@ def new_code_verifier() -> str:
 def code_challenge(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-class TokenError(BrokerError):
-    """An RFC 6749 error from the broker: ``error`` is the code, the message its description."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(description)
-        self.error = error
-        self.description = description
 
 
 # --- HTTP -------------------------------------------------------------------------------------------
@@ -207,140 +194,6 @@ def revoke(broker: BrokerHttp, refresh_token: str) -> None:
 # --- browser redirect -------------------------------------------------------------------------------
 
 
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}}</style></head>
-<body><h1 id="result">{title}</h1><p id="message">{message}</p></body></html>"""
-
-
-# How long the listener, once the answer is in, lets its page reach the browser before closing.
-_PAGE_GRACE_SECONDS = 2.0
-
-
-@dataclass
-class _Outcome:
-    body: dict[str, Any] | None = None
-    error: BrokerError | None = None
-
-
-class _LoopbackServer(ThreadingHTTPServer):
-    """The one-shot listener of the browser's return.
-
-    Each connection is served by its own daemon thread, and a connection that says nothing is
-    dropped after ``_CallbackHandler.timeout``: a browser's speculative preconnect, or any local
-    process holding an idle connection, must neither keep the genuine callback waiting nor keep
-    the command from ending when it times out.
-    """
-
-    daemon_threads = True
-    block_on_close = False  # closing must not wait for a handler stuck on an idle connection
-
-    def __init__(self, state: str, exchange: Callable[[str], dict[str, Any]]) -> None:
-        super().__init__(("127.0.0.1", 0), _CallbackHandler)
-        self.expected_state = state
-        self.exchange = exchange
-        self.outcome = _Outcome()
-        self.finished = threading.Event()  # the answer is in (the code exchanged, or refused)
-        self.answered = threading.Event()  # and its page was written to the browser (or could not be)
-        self._claim = threading.Lock()
-        self._claimed = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop listening. A page being written gets a moment to reach the browser; nothing else is
-        waited for (an idle connection's thread ends at its timeout, or with the process)."""
-        if self.finished.is_set():
-            self.answered.wait(_PAGE_GRACE_SECONDS)
-        if self._thread is not None:
-            self.shutdown()  # returns at once: serve_forever only accepts, threads do the rest
-            self._thread.join(timeout=5)
-        self.server_close()
-
-    def claim(self) -> bool:
-        """Whether this request is the first to bring an answer; later ones are told it is done."""
-        with self._claim:
-            first = not self._claimed
-            self._claimed = True
-            return first
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The browser went away (the tab closed while the code was exchanged): the terminal has the
-        # outcome already, and a socketserver traceback in the middle of a sign-in would only alarm.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-    @property
-    def redirect_uri(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{CALLBACK_PATH}"
-
-    def receive(self, params: dict[str, list[str]]) -> tuple[str, str]:
-        """Handle the browser's return; (title, message) for the page it shows."""
-        state = (params.get("state") or [""])[0]
-        if not hmac.compare_digest(state.encode(), self.expected_state.encode()):
-            self.outcome.error = BrokerError(
-                "the browser came back with a state this login did not send (an old tab, or a forged redirect); "
-                "nothing was stored. Run `broker login` again"
-            )
-            return "Sign-in refused", "This answer does not belong to the login the terminal is waiting for."
-        if "error" in params:
-            error = params["error"][0][:100]
-            description = (params.get("error_description") or [error])[0][:300]
-            self.outcome.error = TokenError(error, f"the broker refused the sign-in: {description} ({error})")
-            return "Sign-in refused", f"The broker refused: {description}."
-        code = (params.get("code") or [""])[0]
-        if not code:
-            self.outcome.error = BrokerError("the browser came back without a code; run `broker login` again")
-            return "Sign-in failed", "The answer carried no code."
-        try:
-            self.outcome.body = self.exchange(code)
-        except BrokerError as exc:
-            self.outcome.error = exc
-            return "Sign-in failed", f"The terminal could not get credentials: {exc.format_message()}"
-        return "Signed in", "The broker command has your credentials. You can close this tab."
-
-
-class _CallbackHandler(BaseHTTPRequestHandler):
-    server: _LoopbackServer
-    timeout = 10  # seconds a connection may stay silent (StreamRequestHandler sets it on the socket)
-
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        if parts.path != CALLBACK_PATH:
-            self._reply(404, "Not found", "This address only receives the broker's sign-in answer.")
-            return
-        if not self.server.claim():
-            self._reply(409, "Already done", "This login has finished; look at your terminal.")
-            return
-        try:
-            try:
-                title, message = self.server.receive(parse_qs(parts.query))
-            finally:
-                self.server.finished.set()
-            self._reply(200 if self.server.outcome.error is None else 400, title, message)
-        finally:
-            self.server.answered.set()
-
-    def _reply(self, status: int, title: str, message: str) -> None:
-        body = _PAGE.format(title=html.escape(title), message=html.escape(message)).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Referrer-Policy", "no-referrer")
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            self.close_connection = True  # the tab was closed: the terminal tells the outcome
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the query string carries the code: keep it off the terminal
-
-
 def browser_login(
     broker: BrokerHttp,
     *,
@@ -367,7 +220,7 @@ def browser_login(
             }
         )
 
-    server = _LoopbackServer(state, exchange)
+    server = LoopbackServer(state, exchange)
     holder["redirect_uri"] = server.redirect_uri
     query = {
         "response_type": "code",
@@ -400,7 +253,7 @@ def browser_login(
             "where this command waits."
         )
         say(f"Waiting up to {int(timeout)} s for the browser...")
-        if not _wait_for_browser(server.finished, timeout, progress):
+        if not wait_for_browser(server.finished, timeout, progress):
             raise BrokerError(
                 f"the browser did not come back within {int(timeout)} s. Run `broker login` again and open the URL "
                 "it prints (or use --device where this computer's browser cannot reach 127.0.0.1)"
@@ -412,23 +265,6 @@ def browser_login(
     if server.outcome.body is None:
         raise BrokerError("the browser came back but no credentials were received; run `broker login` again")
     return server.outcome.body
-
-
-def _wait_for_browser(finished: threading.Event, timeout: float, progress: Progress | None) -> bool:
-    """Wait for the browser's return, showing the time left; whether it came back in time."""
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return finished.is_set()
-            if progress is not None:
-                progress.update("Waiting for the sign-in in the browser", left)
-            if finished.wait(min(1.0, left)):
-                return True
-    finally:
-        if progress is not None:
-            progress.done()
 
 
 # --- device authorization ---------------------------------------------------------------------------

@@ -32,14 +32,8 @@ import click
 from broker.cli import awsfiles, paths
 from broker.cli.awsfiles import _atomic_write, config_section, replace_section, replace_section_keys
 from broker.cli.errors import BrokerError
-from broker.cli.oauth import (
-    CALLBACK_PATH,
-    BrokerHttp,
-    _LoopbackServer,
-    _wait_for_browser,
-    code_challenge,
-    new_code_verifier,
-)
+from broker.cli.loopback import CALLBACK_PATH, LoopbackServer, wait_for_browser
+from broker.cli.oauth import BrokerHttp, code_challenge, new_code_verifier
 from broker.cli.role_choice import ROLE_PROMPT, RoleChoice, ask_role
 from broker.cli.waiting import Progress, ctrl_c_ends
 
@@ -159,7 +153,7 @@ def _browser_tokens(
             redirectUri=holder["redirect_uri"],
         )
 
-    server = _LoopbackServer(state, exchange)
+    server = LoopbackServer(state, exchange)
     holder["redirect_uri"] = server.redirect_uri
     query = {
         "response_type": "code",
@@ -181,7 +175,7 @@ def _browser_tokens(
                 opened = False
         say("Opened your browser to sign in. If it did not open, visit this URL:" if opened else "Open this URL:")
         say(f"  {url}")
-        if not _wait_for_browser(server.finished, timeout, progress):
+        if not wait_for_browser(server.finished, timeout, progress):
             raise BrokerError(f"the browser did not come back within {int(timeout)} s; run `broker login` again")
     finally:
         server.close()

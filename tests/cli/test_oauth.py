@@ -1,14 +1,12 @@
-"""The CLI's protocol pieces: PKCE, the loopback listener's checks, the clock-skew guard."""
+"""The CLI's protocol pieces: PKCE, the browser wait, the clock-skew guard, device polling, session roles."""
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
 import socket
-import struct
 import threading
 import time
-import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,73 +28,6 @@ def test_pkce_verifiers_are_long_random_and_match_the_broker_check() -> None:
     )
     assert not pkce_matches("x" * 43, oauth.code_challenge("y" * 43))
     assert not pkce_matches("short", oauth.code_challenge("short"))
-
-
-def test_the_loopback_listener_checks_state_and_reports_errors() -> None:
-    exchanged: list[str] = []
-
-    def exchange(code: str) -> dict[str, str]:
-        exchanged.append(code)
-        return {"AccessKeyId": "ASIA"}
-
-    server = oauth._LoopbackServer("expected-state", exchange)
-    try:
-        assert server.redirect_uri.startswith("http://127.0.0.1:")
-        title, _ = server.receive({"state": ["other"], "code": ["c"]})
-        assert title == "Sign-in refused" and exchanged == []
-        assert server.outcome.error is not None and "state" in server.outcome.error.format_message()
-
-        server.outcome = oauth._Outcome()
-        server.receive({"state": ["expected-state"], "error": ["access_denied"], "error_description": ["no"]})
-        assert isinstance(server.outcome.error, oauth.TokenError) and exchanged == []
-
-        server.outcome = oauth._Outcome()
-        title, message = server.receive({"state": ["expected-state"], "code": ["the-code"]})
-        assert exchanged == ["the-code"] and server.outcome.body == {"AccessKeyId": "ASIA"}
-        assert "close this tab" in message
-    finally:
-        server.server_close()
-
-
-def test_the_listener_answers_only_its_path_and_only_once() -> None:
-    import threading
-
-    server = oauth._LoopbackServer("s", lambda code: {"AccessKeyId": "ASIA"})
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    base = server.redirect_uri.rsplit("/", 1)[0]
-    try:
-        with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(base + "/favicon.ico", timeout=5)
-        missing.value.close()
-        assert missing.value.code == 404
-        with urllib.request.urlopen(server.redirect_uri + "?state=s&code=c", timeout=5) as done:
-            assert b"You can close this tab" in done.read()
-            assert done.headers["Cache-Control"] == "no-store"
-        with pytest.raises(urllib.error.HTTPError) as again:
-            urllib.request.urlopen(server.redirect_uri + "?state=s&code=c", timeout=5)
-        again.value.close()
-        assert again.value.code == 409
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _started(server: oauth._LoopbackServer) -> tuple[str, int]:
-    server.start()
-    return "127.0.0.1", server.server_address[1]
-
-
-def test_an_idle_connection_neither_delays_the_callback_nor_the_close() -> None:
-    server = oauth._LoopbackServer("s", lambda code: {"AccessKeyId": "ASIA"})
-    address = _started(server)
-    with socket.create_connection(address) as idle:  # a browser's preconnect: it says nothing
-        with urllib.request.urlopen(server.redirect_uri + "?state=s&code=c", timeout=5) as done:
-            assert b"You can close this tab" in done.read()
-        started = time.monotonic()
-        server.close()
-        assert time.monotonic() - started < 3
-        assert idle.fileno() != -1  # still open: the close did not wait for it
 
 
 def test_the_wait_ends_at_its_timeout_while_an_idle_connection_is_open() -> None:
@@ -135,26 +66,6 @@ def test_the_wait_ends_at_its_timeout_while_an_idle_connection_is_open() -> None
     finally:
         for connection in idle:
             connection.close()
-
-
-def test_a_tab_closed_during_the_exchange_prints_no_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    def slow_exchange(code: str) -> dict[str, str]:
-        time.sleep(0.3)  # the exchange is a network call; the person closes the tab meanwhile
-        return {"AccessKeyId": "ASIA"}
-
-    server = oauth._LoopbackServer("s", slow_exchange)
-    address = _started(server)
-    try:
-        tab = socket.create_connection(address)
-        tab.sendall(b"GET /callback?state=s&code=c HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        tab.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, as a closed tab
-        tab.close()
-        assert server.answered.wait(5)
-        assert server.outcome.body == {"AccessKeyId": "ASIA"}  # the sign-in itself succeeded
-    finally:
-        server.close()
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and "Error" not in err, err
 
 
 @pytest.mark.parametrize("skew_minutes", [-6, 6, 120])
