@@ -17,7 +17,6 @@ import contextlib
 import difflib
 import os
 import re
-import secrets
 import shlex
 import sys
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from broker.cli import paths
 from broker.cli.cache import Credentials, iso
 from broker.cli.errors import BrokerError
 from broker.cli.shell import BROKER_SERVICES
@@ -160,16 +160,8 @@ def _atomic_write(path: Path, text: str) -> None:
             mode = target.stat().st_mode & 0o777
         except FileNotFoundError:
             mode = 0o600
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o700 or 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(text.encode("utf-8"))  # bytes: the text's line endings, CRLF included, as they are
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
+        # bytes: the text's line endings, CRLF included, as they are
+        paths.replace_file(target, text.encode("utf-8"), mode & 0o700 or 0o600)
     except OSError as exc:
         raise BrokerError(f"cannot write {path}: {exc.strerror or exc}") from None
 

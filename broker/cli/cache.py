@@ -11,12 +11,10 @@ file another user could read is refused, as ssh refuses a private key with loose
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
-import secrets
 import stat
 import sys
 from dataclasses import asdict, dataclass
@@ -168,18 +166,7 @@ def write_private(path: Path, document: dict[str, Any]) -> None:
     """
     try:
         _private_dir(path.parent)
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(temporary, flags, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(document, fh, indent=2)
-                fh.write("\n")
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
+        paths.replace_file(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"), 0o600, follow=False)
     except OSError as exc:
         raise BrokerError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -3,7 +3,9 @@ the AWS shared files where the SDKs look for them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -46,3 +48,20 @@ def aws_credentials_file() -> Path:
 def aws_config_file() -> Path:
     value = os.environ.get("AWS_CONFIG_FILE")
     return Path(os.path.expanduser(value)) if value else _home() / ".aws" / "config"
+
+
+def replace_file(target: Path, data: bytes, mode: int, *, follow: bool = True) -> None:
+    """Replace ``target``'s bytes at once: a reader sees the old or the new file, never half of
+    one. The new bytes go to a temporary file beside it (created exclusively, with ``mode``, not
+    followed if ``follow`` is False), which is then renamed over it; raises OSError."""
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | (0 if follow else getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(temporary, flags, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
@@ -30,6 +29,7 @@ from broker.services.iam import access_keys, inline, principals, roles, users
 from broker.services.runtime import Runtime
 from broker.services.setup import AdminCredentials, bootstrap_admin
 from broker.store import models
+from tests.support.aws import client as aws_client
 from tests.support.brokers import LiveBroker
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "decision-api.yaml"
@@ -356,15 +356,7 @@ def test_groups_boundaries_and_session_token_credentials(broker: LiveBroker, adm
     """The decision API sees what the broker's own authorization sees: groups and boundaries too."""
 
     def aws(service: str, key: str, secret: str, token: str | None = None) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=broker.url,
-            region_name="us-east-1",
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            aws_session_token=token,
-            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
-        )
+        return aws_client(broker, service, key, secret, token)
 
     def allow(action: str) -> str:
         return json.dumps(
@@ -416,15 +408,7 @@ def test_the_decision_agrees_with_the_endpoint_on_credential_limits_and_trust_po
     policy, decide here too: a review found both answered Allow."""
 
     def aws(service: str, key: str, secret: str, token: str | None = None) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=broker.url,
-            region_name="us-east-1",
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            aws_session_token=token,
-            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
-        )
+        return aws_client(broker, service, key, secret, token)
 
     everything = json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
