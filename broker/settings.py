@@ -136,6 +136,10 @@ class Settings:
     rate_limits: tuple[str, ...] = ()
     # A refused key gets at most one audit event per this many seconds; it counts the refusals since.
     rate_limit_audit_interval_seconds: int = 60
+    # Per-address limits count an IPv6 client as its network of this prefix length (48..128): a
+    # client holds a whole /64 at least and could otherwise take a fresh address, and bucket, per
+    # request. IPv4 (IPv4-mapped IPv6 included) counts per address.
+    rate_limit_ipv6_prefix: int = 64
     # How often, at most, a running broker looks whether `broker keys rotate` changed the key
     # files, and reloads them if so (0: only at start and on SIGHUP).
     key_reload_interval_seconds: int = 10
@@ -336,6 +340,8 @@ def _rate_limit_problems(settings: Settings) -> list[str]:
             problems.append(f"rate_limits: {entry!r} needs a rate above 0 and a burst of 1..1000000")
     if not 1 <= settings.rate_limit_audit_interval_seconds <= 86400:
         problems.append("rate_limit_audit_interval_seconds: must be 1..86400")
+    if not 48 <= settings.rate_limit_ipv6_prefix <= 128:
+        problems.append(f"rate_limit_ipv6_prefix: must be 48..128, got {settings.rate_limit_ipv6_prefix}")
     return problems
 
 

@@ -86,6 +86,19 @@ def test_semantic_validation_lists_each_problem() -> None:
     assert "database_url" in text
 
 
+@pytest.mark.parametrize(
+    ("prefix", "accepted"), [("48", True), ("64", True), ("128", True), ("47", False), ("129", False)]
+)
+def test_the_ipv6_rate_limit_prefix_is_checked(prefix: str, accepted: bool) -> None:
+    environ = {"BROKER_RATE_LIMIT_IPV6_PREFIX": prefix}
+    if accepted:
+        assert load_settings(environ=environ).rate_limit_ipv6_prefix == int(prefix)
+        return
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ=environ)
+    assert raised.value.problems == [f"rate_limit_ipv6_prefix: must be 48..128, got {prefix}"]
+
+
 def test_demo_mode_refuses_a_public_base_url() -> None:
     with pytest.raises(SettingsError, match="demo"):
         load_settings(environ={"BROKER_DEMO": "true", "BROKER_BASE_URL": "https://sso.example.com"})

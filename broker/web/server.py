@@ -22,7 +22,6 @@ import socket
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -36,6 +35,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from broker.services import metrics
 from broker.services.audit.worker import AuditWorker
+from broker.services.ratelimit.addresses import ClientConnections
 from broker.services.runtime import Runtime
 from broker.settings import Settings
 from broker.web.app import create_app
@@ -152,8 +152,9 @@ class BrokerWorker(ThreadWorker):  # type: ignore[misc]
     ``client_body_timeout_seconds`` more for the body; only a complete request reaches a thread.
     A slow or silent client costs a socket and its bytes, and is closed at its deadline (408 when
     it had sent something). Kept-alive connections gather their next request the same way. One
-    client address may hold at most ``max_connections_per_client`` connections per worker when
-    the broker faces clients directly (no trusted proxy): past that, a 429 and a close.
+    client address (an IPv6 client's ``rate_limit_ipv6_prefix`` network) may hold at most
+    ``max_connections_per_client`` connections per worker when the broker faces clients directly
+    (no trusted proxy): past that, a 429 and a close.
 
     SIGINT (Ctrl-C reaches every process of the group) stops gracefully, like SIGTERM.
     """
@@ -167,14 +168,14 @@ class BrokerWorker(ThreadWorker):  # type: ignore[misc]
         settings: Settings = self.app.settings
         self.header_timeout = float(settings.client_header_timeout_seconds)
         self.body_timeout = float(settings.client_body_timeout_seconds)
-        self.per_client = settings.max_connections_per_client if settings.trusted_proxy_hops == 0 else 0
+        per_client = settings.max_connections_per_client if settings.trusted_proxy_hops == 0 else 0
+        self.connections = ClientConnections(per_client, settings.rate_limit_ipv6_prefix)
         self.reader_limits = ReaderLimits(
             max_request_line=LIMITS["limit_request_line"],
             max_head=MAX_REQUEST_HEAD,
             max_body=max(settings.max_request_bytes, settings.saml_max_response_bytes + 8192),
         )
         self.gathering: set[_Conn] = set()
-        self.open_by_client: Counter[str] = Counter()
         self.next_sweep = 0.0
         self.worker_connections: int = min(int(self.cfg.worker_connections), _raise_open_files_limit() - RESERVED_FILES)
         super().init_process()  # runs the worker's loop until it stops
@@ -189,20 +190,14 @@ class BrokerWorker(ThreadWorker):  # type: ignore[misc]
             if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        address = client[0] if isinstance(client, tuple) else str(client)
-        if self.per_client and self.open_by_client[address] >= self.per_client:
+        release = self.connections.open(client[0] if isinstance(client, tuple) else str(client))
+        if release is None:
             sock.setblocking(False)
             _answer(sock, 429, "Too Many Requests", "too many connections from your address", retry_after=1)
             _close_quietly(sock)
             return
         self.nr_conns += 1
-        self.open_by_client[address] += 1
-        self.enqueue_req(_Conn(self.cfg, sock, client, listener.getsockname(), partial(self._release, address)))
-
-    def _release(self, address: str) -> None:
-        self.open_by_client[address] -= 1
-        if self.open_by_client[address] <= 0:
-            del self.open_by_client[address]
+        self.enqueue_req(_Conn(self.cfg, sock, client, listener.getsockname(), release))
 
     def enqueue_req(self, conn: _Conn) -> None:
         """Hand a gathered request to a thread; gather any other first (every path comes here)."""

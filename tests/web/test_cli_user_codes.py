@@ -179,6 +179,21 @@ def test_the_lockout_follows_the_address_into_a_new_session_and_the_session_to_a
     assert type_code(elsewhere, real["user_code"]).status_code == 200
 
 
+def test_the_lockout_holds_an_ipv6_client_in_every_address_of_its_network(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    # An IPv6 client holds a whole /64: a fresh address per guess must not make a fresh guesser.
+    signed_in(client)
+    for n, wrong in enumerate(WRONG[: user_codes.MAX_WRONG_CODES]):
+        client.environ_base["REMOTE_ADDR"] = f"2001:db8:5:6::{n + 1:x}"
+        type_code(client, wrong)
+    real = start_device(client)
+    fresh = signed_in(from_address(runtime, "2001:db8:5:6:ffff::1"), "alice")
+    assert type_code(fresh, real["user_code"]).status_code == 429
+    elsewhere = signed_in(from_address(runtime, "2001:db8:5:7::1"), "alice")
+    assert type_code(elsewhere, real["user_code"]).status_code == 200
+
+
 def test_wrong_codes_spread_over_time_do_not_add_up(client: FlaskClient, runtime: Runtime, clock: Clock) -> None:
     signed_in(client)
     for wrong in WRONG[: user_codes.MAX_WRONG_CODES - 1]:

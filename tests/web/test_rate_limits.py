@@ -205,6 +205,29 @@ def test_without_trusted_proxies_forwarded_addresses_are_ignored(
     runtime.db.dispose()
 
 
+def test_an_ipv6_client_is_limited_as_its_network(
+    tmp_path: Path, keys_dir: Path, database_url: str, base_url: str
+) -> None:
+    runtime = make_runtime(make_settings(tmp_path, keys_dir, database_url, base_url, rate_limits=("cli=1/h:3",)))
+    client = create_app(runtime=runtime).test_client()
+
+    def token_from(address: str) -> int:
+        return client.post("/cli/token", data={"grant_type": "x"}, environ_base={"REMOTE_ADDR": address}).status_code
+
+    # A client holds a whole /64 and may send each request from a fresh address in it.
+    statuses = [token_from(f"2001:db8:1:2:{n:x}:{n:x}:{n:x}:{n + 1:x}") for n in range(12)]
+    assert statuses[:3] == [400, 400, 400] and set(statuses[3:]) == {429}
+    assert token_from("2001:db8:1:3::1") == 400  # the next /64 is someone else
+    # An IPv4 client is one client whether the socket shows it as IPv4 or as IPv4-mapped IPv6.
+    assert [token_from("198.51.100.7") for _ in range(3)] == [400, 400, 400]
+    assert token_from("::ffff:198.51.100.7") == 429
+    # One row per client, not per address it used.
+    with runtime.db.read() as tx:
+        keys = tx.scalars(select(models.RateLimitBucket.key).where(models.RateLimitBucket.bucket == "cli")).all()
+    assert sorted(keys) == ["198.51.100.7", "2001:db8:1:2::/64", "2001:db8:1:3::/64"]
+    runtime.db.dispose()
+
+
 def test_a_disabled_limiter_never_refuses(tmp_path: Path, keys_dir: Path, sqlite_url: str, base_url: str) -> None:
     settings = make_settings(
         tmp_path, keys_dir, sqlite_url, base_url, rate_limits=("saml=1/h:1", "cli=1/h:1"), rate_limit_enabled=False

@@ -509,6 +509,22 @@ def test_wrong_user_codes_are_counted_and_locked_out(browser: FlaskClient, runti
     assert errors_of(runtime, "VerifyUserCode").count("UnknownUserCode") == 5
 
 
+def test_wrong_user_codes_lock_an_ipv6_client_out_in_every_address_of_its_network(
+    browser: FlaskClient, client: FlaskClient, runtime: Runtime
+) -> None:
+    # An IPv6 client holds a whole /64: a fresh address per guess must not make a fresh guesser.
+    sign_in(browser)
+    for n in range(5):
+        browser.environ_base["REMOTE_ADDR"] = f"2001:db8:5:6::{n + 1:x}"
+        assert browser.get("/device", query_string={"user_code": "BCDF-GHJK"}).status_code == 404
+    client.environ_base["REMOTE_ADDR"] = "2001:db8:5:6:ffff::1"  # another browser, same network
+    sign_in(client, "alice")
+    locked = client.get("/device", query_string={"user_code": "BCDF-GHJK"})
+    assert locked.status_code == 429 and 'data-code="TooManyUserCodeAttempts"' in locked.text
+    client.environ_base["REMOTE_ADDR"] = "2001:db8:5:7::1"  # the next /64 is someone else
+    assert client.get("/device", query_string={"user_code": "BCDF-GHJK"}).status_code == 404
+
+
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
 
 

@@ -23,6 +23,7 @@ from broker.services.cli_auth.user_code_guard import NOT_VALID as _NOT_VALID
 from broker.services.cli_auth.user_code_guard import CodeCheck, check_user_code, strike_device
 from broker.services.cli_auth.user_codes import display_user_code, new_user_code, normalise_user_code
 from broker.services.federation import SignIn, sign_in_actor, token_hash
+from broker.services.ratelimit.addresses import client_key
 from broker.store import Tx
 from broker.store import cli_auth as store
 from broker.store.cli_auth import DeviceAuthorizationRecord
@@ -108,12 +109,16 @@ class DeviceAuthorizationGrant(CliAuthBase):
         now = self.runtime.now()
         with self.runtime.db.transaction() as tx:
             web, sign_in = browser_sign_in(tx, web_token, None, now, expired_form=None)
-            check = check_user_code(tx, user_code, web, client.source_ip, now)
+            check = check_user_code(tx, user_code, web, self._guesser_address(client), now)
             if check.row is not None:
                 return DeviceView.of(check.row)
             self._audit_code_refusal(tx, sign_in, client, check, now)
         assert check.refusal is not None
         raise check.refusal
+
+    def _guesser_address(self, client: ClientInfo) -> str | None:
+        """Wrong codes count per client as the per-address limits count it (an IPv6 client's network)."""
+        return client_key(client.source_ip, self.runtime.settings.rate_limit_ipv6_prefix)
 
     def _audit_code_refusal(
         self, tx: Tx, sign_in: SignIn, client: ClientInfo, check: CodeCheck, now: dt.datetime
@@ -146,7 +151,7 @@ class DeviceAuthorizationGrant(CliAuthBase):
                 code = normalise_user_code(user_code)
                 row = store.device_authorization_by_user_code(tx, code) if code else None
             else:
-                check = check_user_code(tx, user_code, web, client.source_ip, now)
+                check = check_user_code(tx, user_code, web, self._guesser_address(client), now)
                 if check.row is None:
                     self._audit_code_refusal(tx, sign_in, client, check, now)
                     refusal = check.refusal

@@ -40,10 +40,10 @@ class CodeCheck:
     audit: dict[str, Any]
 
 
-def _guesser_keys(web: BrowserSession, source_ip: str | None) -> list[tuple[str, str]]:
+def _guesser_keys(web: BrowserSession, client_address: str | None) -> list[tuple[str, str]]:
     keys = [(token_hash(f"session:{web.id_hash}"), "session")]
-    if source_ip:
-        keys.append((token_hash(f"address:{source_ip[:64]}"), "address"))
+    if client_address:
+        keys.append((token_hash(f"address:{client_address}"), "address"))
     return keys
 
 
@@ -70,10 +70,13 @@ def strike_device(tx: Tx, row: DeviceAuthorizationRecord, now: dt.datetime) -> b
 
 
 def check_user_code(
-    tx: Tx, typed: str | None, web: BrowserSession, source_ip: str | None, now: dt.datetime
+    tx: Tx, typed: str | None, web: BrowserSession, client_address: str | None, now: dt.datetime
 ) -> CodeCheck:
-    """The live device authorization ``typed`` names, or the refusal (its failure already counted)."""
-    keys = _guesser_keys(web, source_ip)
+    """The live device authorization ``typed`` names, or the refusal (its failure already counted).
+
+    ``client_address``: the typing client as the per-address limits key it
+    (:func:`broker.services.ratelimit.client_key`: an IPv6 client's network)."""
+    keys = _guesser_keys(web, client_address)
     code = user_codes.normalise_user_code(typed)
     row = store.device_authorization_by_user_code(tx, code) if code else None
     audit: dict[str, Any] = {"userCodeWellFormed": code is not None}

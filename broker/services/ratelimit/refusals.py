@@ -6,6 +6,7 @@ import logging
 from typing import Final
 
 from broker.services.audit import AuditScope, AuditWriteFailed, ClientInfo
+from broker.services.ratelimit.addresses import client_key
 from broker.services.ratelimit.limiter import Throttled
 from broker.services.runtime import Runtime
 
@@ -18,12 +19,13 @@ ADDRESS_BUCKETS: Final = ("saml", "cli", "aws", "decisions")
 
 
 def admit_client(runtime: Runtime, bucket: str, client: ClientInfo, method: str, path: str) -> Throttled | None:
-    """Charge the request to its client address's bucket; the refusal to answer with, if over.
+    """Charge the request to its client address's bucket (an IPv6 client's network: see
+    :func:`.addresses.client_key`); the refusal to answer with, if over.
 
     The first refusal of an address in each audit interval is audited (``RequestThrottled``,
     with the count of refusals since the previous one); the rest are only counted.
     """
-    verdict = runtime.rate_limiter.check(bucket, client.source_ip)
+    verdict = runtime.rate_limiter.check(bucket, client_key(client.source_ip, runtime.settings.rate_limit_ipv6_prefix))
     if verdict.admitted:
         return None
     refusal = Throttled(verdict)

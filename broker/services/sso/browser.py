@@ -19,6 +19,7 @@ from broker.services.cli_auth.loopback import is_loopback_redirect_uri, loopback
 from broker.services.cli_auth.pkce import is_code_challenge
 from broker.services.federation import BrowserSession, RoleOffer, SignIn, sign_in_actor, signed_in
 from broker.services.federation import token_hash as sha256_hex
+from broker.services.ratelimit.addresses import client_key
 from broker.services.sso import errors
 from broker.services.sso._base import (
     AUTHORIZATION_LIFETIME,
@@ -231,8 +232,9 @@ class BrowserSteps(OidcBase):
         """The live device authorization ``typed`` names, or the refusal, counted (per browser
         session and client address, in the counters the CLI's device flow uses) and audited."""
         keys = [(sha256_hex(f"session:{web.id_hash}"), "session")]
-        if client.source_ip:
-            keys.append((sha256_hex(f"address:{client.source_ip[:64]}"), "address"))
+        address = client_key(client.source_ip, self.settings.rate_limit_ipv6_prefix)
+        if address:
+            keys.append((sha256_hex(f"address:{address}"), "address"))
         code = user_codes.normalise_user_code(typed)
         refusal: errors.PageRefused | None = None
         detail = ""
