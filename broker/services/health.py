@@ -11,12 +11,21 @@ The ``metadata`` check (present once a provider is) reports providers whose meta
 metadata's validUntil has passed (``expired``: sign-ins through them are refused). It never
 makes the broker unready: one IdP's trouble must not take every other sign-in (and the IAM and
 STS APIs) out of the load balancer.
+
+Anyone may ask, as often as they like (probes are not rate-limited), so an answer costs two small
+queries (the schema's revision; the fetch state of URL-fetched providers, never their documents)
+and :class:`ReadinessProbe` reuses it for a second: a flood of probes costs the database one check
+a second per process.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from broker.errors import DatabaseUnavailable
 from broker.services.federation.metadata_refresh import metadata_status
@@ -39,6 +48,36 @@ def readiness(runtime: Runtime) -> Readiness:
     if metadata is not None:
         checks["metadata"] = metadata
     return Readiness(ready, checks)
+
+
+# How long /readyz reuses an answer, seconds: well under any load balancer's probe interval.
+READINESS_REUSE_SECONDS: Final = 1.0
+
+
+class ReadinessProbe:
+    """:func:`readiness`, computed at most once per :data:`READINESS_REUSE_SECONDS`; requests
+    arriving meanwhile, or while it is computed, get the same answer."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        reuse_seconds: float = READINESS_REUSE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._runtime = runtime
+        self._reuse_seconds = reuse_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._answer: Readiness | None = None
+        self._until = 0.0
+
+    def __call__(self) -> Readiness:
+        # Held while computing: concurrent probes wait for one check instead of each running it.
+        with self._lock:
+            if self._answer is None or self._clock() >= self._until:
+                self._answer = readiness(self._runtime)
+                self._until = self._clock() + self._reuse_seconds
+            return self._answer
 
 
 def _database(runtime: Runtime) -> str:

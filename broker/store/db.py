@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import sqlite3
@@ -237,6 +238,14 @@ def _driver_base_errors() -> tuple[type[BaseException], ...]:
 _STATEMENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, *_driver_base_errors())
 
 
+@functools.cache
+def newest_revision() -> str:
+    """The newest migration this code has (alembic reads and compiles every script to tell: ~10 ms)."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head())
+
+
 class ReadOnlyViolation(RuntimeError):
     """A write attempted inside :meth:`Database.read` (a bug, never a caller's doing)."""
 
@@ -285,14 +294,23 @@ class Database:
             command.upgrade(config, "head")
 
     def schema_revisions(self) -> tuple[str | None, str]:
-        """The database's migration revision (None: no broker schema) and the newest this code has."""
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
+        """The database's migration revision (None: no broker schema) and the newest this code has.
 
-        head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+        /readyz asks on every probe: one query in a read (no SQLite write lock), and the newest
+        revision read from the migration scripts once per process."""
+        from alembic.runtime.migration import MigrationContext
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self._reads() as session:
+                found = session.connection().exec_driver_sql("SELECT version_num FROM alembic_version").all()
+            if len(found) == 1:
+                return str(found[0][0]), newest_revision()
+        except DBAPIError:
+            pass  # no such table, most likely: alembic tells (and raises if the database is gone)
         with self.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
-        return current, str(head)
+        return current, newest_revision()
 
     @contextmanager
     def setup_lock(self) -> Iterator[None]:

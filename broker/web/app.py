@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from broker.iam.errors import AwsError
 from broker.services import metrics
+from broker.services.health import ReadinessProbe
 from broker.services.ratelimit import Throttled
 from broker.services.ratelimit.refusals import admit_client
 from broker.services.runtime import Runtime
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         JSON_SORT_KEYS=False,
     )
     app.extensions["broker.runtime"] = runtime
+    app.extensions["broker.readiness"] = ReadinessProbe(runtime)  # /readyz reuses an answer for a second
     hops = runtime.settings.trusted_proxy_hops
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]

@@ -6,11 +6,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, make_response, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
 
 from broker.errors import BrokerError
 from broker.services.federation import FederationService, RoleOffer, sign_in_choices
-from broker.services.health import readiness
+from broker.services.health import ReadinessProbe
 from broker.web.aws import endpoint
 from broker.web.protocol import csp_nonce, runtime, session_cookie
 
@@ -105,7 +105,8 @@ def health() -> Response:
 @bp.get("/readyz")
 def ready() -> Response:
     """Ready for requests: 200, or 503 naming what is not (a load balancer's readiness probe)."""
-    state = readiness(runtime())
+    probe: ReadinessProbe = current_app.extensions["broker.readiness"]
+    state = probe()
     response = jsonify({"status": "ready" if state.ready else "not ready", "checks": state.checks})
     response.status_code = 200 if state.ready else 503
     response.headers["Cache-Control"] = "no-store"

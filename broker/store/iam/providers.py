@@ -121,6 +121,29 @@ def metadata_sources(tx: Tx) -> list[MetadataSource]:
     return [MetadataSource(**row._mapping) for row in rows_]
 
 
+@dataclass(frozen=True, slots=True)
+class MetadataState:
+    """The state of a URL-fetched provider's fetches, as /readyz and /metrics report it: what
+    :class:`MetadataSource` holds without the document and options (megabytes, for many IdPs)."""
+
+    arn: str
+    name: str
+    valid_until: dt.datetime | None
+    last_fetch_at: dt.datetime | None
+    last_fetch_error: str | None
+
+
+_STATES = select(_P.arn, _P.name, _P.valid_until, _P.last_fetch_at, _P.last_fetch_error).where(
+    _P.metadata_url.is_not(None)
+)
+
+
+def metadata_states(tx: Tx) -> list[MetadataState]:
+    """Every provider fetched from a URL, by account and name: names and fetch state only."""
+    rows_ = tx.execute(_STATES.order_by(_P.account_id, _P.name_key))
+    return [MetadataState(**row._mapping) for row in rows_]
+
+
 def metadata_source(tx: Tx, arn: str) -> MetadataSource | None:
     row = tx.execute(_SOURCES.where(_P.arn == arn)).first()
     return MetadataSource(**row._mapping) if row is not None else None
