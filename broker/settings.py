@@ -270,17 +270,34 @@ def load_settings(
     return settings
 
 
+# A SAML provider's name, as IAM's CreateSAMLProvider takes it (and a metadata file's stem).
 _PROVIDER_NAME = re.compile(r"[\w._-]{1,128}", re.ASCII)
+# The settings that list provider names (compared as names are: see services/federation/provider_lists.py).
+PROVIDER_LIST_SETTINGS = ("saml_sha1_providers", "saml_cbc_providers", "saml_refuse_unsolicited_providers")
 
 
-def mfa_authn_contexts(settings: Settings, provider_name: str) -> frozenset[str]:
-    """The AuthnContextClassRef values ``saml_mfa_authn_contexts`` maps to MFA for a provider."""
-    found: set[str] = set()
+def mfa_authn_context_pairs(settings: Settings) -> list[tuple[str, str]]:
+    """``saml_mfa_authn_contexts`` as (provider name, AuthnContextClassRef) pairs."""
+    pairs = []
     for entry in settings.saml_mfa_authn_contexts:
         name, _, class_ref = entry.partition(":")
-        if name.strip() == provider_name and class_ref.strip():
-            found.add(class_ref.strip())
-    return frozenset(found)
+        if name.strip() and class_ref.strip():
+            pairs.append((name.strip(), class_ref.strip()))
+    return pairs
+
+
+def _provider_list_problems(settings: Settings) -> list[str]:
+    """One problem per entry of a provider list that is no provider name: a space- or
+    semicolon-separated value would otherwise name no provider and turn nothing on, or off."""
+    problems: list[str] = []
+    for setting in PROVIDER_LIST_SETTINGS:
+        for entry in getattr(settings, setting):
+            if not _PROVIDER_NAME.fullmatch(entry):
+                problems.append(
+                    f"{setting}: {entry!r} is not a SAML provider name (letters, digits, '.', '_' and '-', "
+                    "up to 128 characters; separate names with commas)"
+                )
+    return problems
 
 
 def _mfa_context_problems(entries: tuple[str, ...]) -> list[str]:
@@ -373,6 +390,7 @@ def validate(settings: Settings) -> list[str]:
         problems.append(
             f"max_connections_per_client: must be 0 (no limit) or more, got {settings.max_connections_per_client}"
         )
+    problems.extend(_provider_list_problems(settings))
     problems.extend(_mfa_context_problems(settings.saml_mfa_authn_contexts))
     if not 60 <= settings.saml_metadata_refresh_seconds <= 7 * 86400:
         problems.append("saml_metadata_refresh_seconds: must be 60..604800 (a week)")

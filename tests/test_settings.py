@@ -99,6 +99,32 @@ def test_the_ipv6_rate_limit_prefix_is_checked(prefix: str, accepted: bool) -> N
     assert raised.value.problems == [f"rate_limit_ipv6_prefix: must be 48..128, got {prefix}"]
 
 
+def test_provider_lists_hold_provider_names(tmp_path: Path) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_text('saml_sha1_providers = ["legacy-adfs", ""]\nsaml_cbc_providers = ["Entra.Prod_1"]\n')
+    with pytest.raises(SettingsError) as raised:
+        load_settings(
+            config,
+            environ={
+                "BROKER_SAML_REFUSE_UNSOLICITED_PROVIDERS": "Corp, corp adfs, corp;adfs",
+                "BROKER_SAML_CBC_PROVIDERS": "entra," + "x" * 129,
+            },
+        )
+    rule = (
+        "is not a SAML provider name (letters, digits, '.', '_' and '-', up to 128 characters; "
+        "separate names with commas)"
+    )
+    assert raised.value.problems == [
+        f"saml_sha1_providers: '' {rule}",
+        f"saml_cbc_providers: '{'x' * 129}' {rule}",
+        f"saml_refuse_unsolicited_providers: 'corp adfs' {rule}",
+        f"saml_refuse_unsolicited_providers: 'corp;adfs' {rule}",
+    ]
+    settings = load_settings(config, environ={"BROKER_SAML_SHA1_PROVIDERS": "Corp,legacy.adfs_2"})
+    assert settings.saml_sha1_providers == ("Corp", "legacy.adfs_2")
+    assert settings.saml_cbc_providers == ("Entra.Prod_1",)
+
+
 def test_demo_mode_refuses_a_public_base_url() -> None:
     with pytest.raises(SettingsError, match="demo"):
         load_settings(environ={"BROKER_DEMO": "true", "BROKER_BASE_URL": "https://sso.example.com"})

@@ -16,6 +16,7 @@ from broker.iam.names import name_key
 from broker.services.audit.operator import record_operator_event
 from broker.services.audit.worker import begin_trail
 from broker.services.federation import metadata_refresh
+from broker.services.federation.provider_lists import warn_about_unknown_providers
 from broker.services.iam import access_keys, inline, providers, users
 from broker.services.iam import roles as roles_
 from broker.services.runtime import Runtime
@@ -81,7 +82,17 @@ def record_keys_created(runtime: Runtime, files: list[str]) -> None:
 
 
 def sync_metadata_dir(runtime: Runtime) -> list[str]:
-    """Register (or update) a provider per ``metadata/NAME.xml`` in the default account."""
+    """Register (or update) a provider per ``metadata/NAME.xml`` (or ``NAME.url``) in the default
+    account; then warn about provider settings naming no registered provider (`broker init` and
+    `broker serve` run this at start-up)."""
+    changed = _sync_metadata_files(runtime)
+    with runtime.db.read() as tx:
+        registered = provider_store.saml_provider_names(tx)
+    warn_about_unknown_providers(runtime.settings, registered)
+    return changed
+
+
+def _sync_metadata_files(runtime: Runtime) -> list[str]:
     directory = Path(runtime.settings.metadata_dir)
     changed: list[str] = []
     if not directory.is_dir():

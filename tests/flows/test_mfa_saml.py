@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from broker.crypto.tokens import decode_session_token
+from broker.services.federation.provider_lists import mfa_authn_contexts
 from broker.services.iam import providers, roles
-from broker.settings import Settings, SettingsError, load_settings, mfa_authn_contexts
+from broker.settings import Settings, SettingsError, load_settings
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
 from tests.support.interop import ACCOUNT, Page, post_to_acs, provider_arn, users
 from tests.support.simplesamlphp import SimpleSamlPhpIdp

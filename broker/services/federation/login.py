@@ -30,6 +30,7 @@ from broker.services.federation.errors import (
     ProviderNotEligible,
     UnknownProvider,
 )
+from broker.services.federation.provider_lists import named_in
 from broker.services.federation.providers import ProviderLookup, find_provider_by_reference, idp_host, is_eligible
 from broker.services.federation.sessions import token_hash
 from broker.services.runtime import Runtime
@@ -191,7 +192,11 @@ def check_request(
     """
     if assertion.in_response_to is None:
         refuse = provider.options.get("refuse_unsolicited")
-        if refuse or not settings.saml_allow_unsolicited or provider.name in settings.saml_refuse_unsolicited_providers:
+        if (
+            refuse
+            or not settings.saml_allow_unsolicited
+            or named_in(settings.saml_refuse_unsolicited_providers, provider.name)
+        ):
             raise SamlError("UnsolicitedRefused", f"provider {provider.name} refuses IdP-initiated sign-in")
         return None
     request = lookup.saml_request(assertion.in_response_to)

@@ -20,6 +20,7 @@ from broker.saml.assertion import Assertion
 from broker.saml.errors import MetadataError, SamlError
 from broker.saml.metadata import parse_idp_metadata, web_origin
 from broker.services.federation.metadata_refresh import rollover_certs
+from broker.services.federation.provider_lists import named_in
 from broker.services.runtime import Runtime
 from broker.settings import Settings
 from broker.store import Tx
@@ -110,8 +111,8 @@ def trust_from(provider: ProviderRecord, settings: Settings) -> ProviderTrust:
         entity_id=metadata.entity_id,
         # With the certificates a refreshed document dropped, during their grace period.
         signing_certs=metadata.signing_certs + rollover_certs(options),
-        allow_sha1=bool(options.get("allow_sha1")) or provider.name in settings.saml_sha1_providers,
-        allow_cbc=bool(options.get("allow_cbc")) or provider.name in settings.saml_cbc_providers,
+        allow_sha1=bool(options.get("allow_sha1")) or named_in(settings.saml_sha1_providers, provider.name),
+        allow_cbc=bool(options.get("allow_cbc")) or named_in(settings.saml_cbc_providers, provider.name),
         valid_until=provider.valid_until,
     )
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from broker.saml.assertion import Assertion
 from broker.services.audit import Actor
+from broker.services.federation.provider_lists import mfa_authn_contexts
 from broker.services.saml_session import SessionAttributes, role_pairs, saml_context, session_attributes
 from broker.services.trust import saml_trust_decision
-from broker.settings import Settings, mfa_authn_contexts
+from broker.settings import Settings
 from broker.store import Tx
 from broker.store import federation as store
 from broker.store.federation import ProviderRecord, TrustingRole

@@ -46,6 +46,12 @@ def saml_providers(tx: Tx, account_id: str) -> list[entities.SamlProvider]:
     return [values.saml_provider(row) for row in _list_providers(tx, account_id)]
 
 
+def saml_provider_names(tx: Tx) -> list[str]:
+    """The name of every account's every provider (once each), without their documents."""
+    query = select(models.SamlProvider.name).distinct().order_by(models.SamlProvider.name)
+    return list(tx.scalars(query))
+
+
 def count_saml_providers(tx: Tx, account_id: str) -> int:
     query = select(func.count()).select_from(models.SamlProvider)
     return tx.scalar(query.where(models.SamlProvider.account_id == account_id)) or 0
