@@ -66,6 +66,7 @@ class RequestReader:
         self._chunk_left = 0
         self._body_bytes = 0
         self._pos = 0  # chunked framing: index up to which the body has been parsed
+        self._trailers_start = 0  # chunked framing: where the trailer lines begin
         self.wants_continue = False  # the head asked for 100-continue and a body is still due
         self.complete = False
 
@@ -95,9 +96,10 @@ class RequestReader:
 
     def _read_head(self) -> None:
         data = self._data
-        start = 0
-        while data.startswith(CRLF, start):  # empty lines before the request line are ignored
-            start += 2
+        # One empty line before the request line is ignored (RFC 9112 section 2.2, as gunicorn
+        # does); more are the start of a request gunicorn refuses. Skipping every one let a client
+        # send megabytes of CRLF that no limit counted, each read scanning them all again.
+        start = 2 if data.startswith(CRLF) else 0
         end = data.find(b"\r\n\r\n", max(start, self._scanned - 3))
         if end < 0:
             if self._line_end < 0:  # the request line's end: looked for until found
@@ -194,6 +196,7 @@ class RequestReader:
                     raise Refused(413, "Content Too Large")
                 self._chunk_left = size
                 self._chunk_state = "data" if size else "trailers"
+                self._trailers_start = self._pos
             elif self._chunk_state == "data":
                 take = min(self._chunk_left, len(data) - self._pos)
                 self._pos += take
@@ -206,11 +209,11 @@ class RequestReader:
                     return
                 self._pos += 2
                 self._chunk_state = "size"
-            else:  # trailers: lines until an empty one
+            else:  # trailers: lines until an empty one, all of them within the head's limit
                 end = data.find(CRLF, self._pos)
+                if (end if end >= 0 else len(data)) - self._trailers_start > self.limits.max_head:
+                    raise Refused(431, "Request Header Fields Too Large")
                 if end < 0:
-                    if len(data) - self._pos > self.limits.max_head:
-                        raise Refused(431, "Request Header Fields Too Large")
                     return
                 line_empty = end == self._pos
                 self._pos = end + 2

@@ -48,9 +48,32 @@ def test_bytes_past_the_request_are_kept_for_the_next_one() -> None:
     assert reader.data == two
 
 
-def test_empty_lines_before_the_request_line_are_skipped() -> None:
+def test_one_empty_line_before_the_request_line_is_skipped() -> None:
+    reader = fed(b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reader.complete and reader.head_complete
+    assert not fed(b"\r\nGET / HTTP/1.1\r\n").complete
+
+
+def test_more_empty_lines_are_a_request_handed_over_at_once() -> None:
+    # RFC 9112 section 2.2 asks a server to ignore at least one; gunicorn ignores exactly one and
+    # refuses the rest. Skipping every one let a client send megabytes no limit counted (each
+    # read rescanning them all), stalling the worker.
     assert fed(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").complete
-    assert not fed(b"\r\n\r\nGET / HTTP/1.1\r\n").complete
+    flood = fed(b"\r\n" * 3)
+    assert flood.complete  # handed to gunicorn, which answers 400 and closes
+    with pytest.raises(Refused) as line:
+        fed(b"\r\n" + b"G" * 200)
+    assert line.value.status == 414
+
+
+def test_trailer_lines_count_against_the_head_limit() -> None:
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    reader = fed(head, b"3\r\nabc\r\n0\r\n")
+    with pytest.raises(Refused) as trailers:
+        for _ in range(1000):  # short lines, each ended: none alone reaches a limit
+            reader.feed(b"a:b\r\n")
+    assert trailers.value.status == 431
+    assert len(reader.data) < len(head) + 20 + LIMITS.max_head + 10
 
 
 def test_a_chunked_body_ends_at_its_last_chunk_and_trailers() -> None:
