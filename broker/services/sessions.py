@@ -20,8 +20,9 @@ import datetime as dt
 import json
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from broker.iam.arn import parse_role_arn
 from broker.iam.errors import AwsError
@@ -96,6 +97,8 @@ def _iso(moment: dt.datetime) -> str:
 
 
 def _held(tx: Tx, now: dt.datetime) -> list[HeldSession]:
+    webs = federation_store.live_web_sessions(tx, now)
+    offered = {web.id_hash: _offered_roles(web.assertion) for web, _ in webs}
     held = [
         HeldSession(
             kind=SSO,
@@ -115,7 +118,8 @@ def _held(tx: Tx, now: dt.datetime) -> list[HeldSession]:
             session_id=row.handle_hash[:_CLI_ID_LENGTH],
             subject=row.subject,
             provider_arn=row.provider_arn,
-            role_arns=(row.default_role_arn,),
+            # A CLI session refreshes into any role its sign-in offered, not only its default.
+            role_arns=tuple(dict.fromkeys((row.default_role_arn, *offered.get(row.web_session_hash, ())))),
             created_at=row.created_at,
             expires_at=row.expires_at,
             last_used_at=row.last_used_at,
@@ -128,14 +132,18 @@ def _held(tx: Tx, now: dt.datetime) -> list[HeldSession]:
             session_id=web.id_hash[:_CLI_ID_LENGTH],
             subject=web.subject,
             provider_arn=web.provider_arn,
-            role_arns=tuple(str(role.get("role_arn", "")) for role in web.assertion.get("roles", [])),
+            role_arns=offered[web.id_hash],
             created_at=created_at,
             expires_at=web.expires_at,
             last_used_at=None,
         )
-        for web, created_at in federation_store.live_web_sessions(tx, now)
+        for web, created_at in webs
     ]
     return held
+
+
+def _offered_roles(assertion: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(role.get("role_arn", "")) for role in assertion.get("roles", []))
 
 
 def list_sessions(runtime: Runtime, selection: Selection) -> list[HeldSession]:

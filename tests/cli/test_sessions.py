@@ -181,7 +181,11 @@ def test_cli_sessions_are_listed_and_revoked_too(browser: FlaskClient, runtime: 
             ),
         )
     (held,) = listed(runtime, "--person", "demo-alice", kind="cli")
-    assert held["Kind"] == "cli" and held["RoleArns"] == [DEVELOPER]
+    # It refreshes into any role the sign-in offered, so it reaches each of them, its default first.
+    assert held["Kind"] == "cli" and held["RoleArns"][0] == DEVELOPER
+    admin = f"arn:aws:iam::{ACCOUNT}:role/demo/DemoAdmin"
+    assert admin in held["RoleArns"] and held["RoleArns"].count(DEVELOPER) == 1
+    assert listed(runtime, "--role", admin, kind="cli") == [held]
     assert held["SessionId"] == token_hash(handle)[:32]  # never the handle itself
 
     done = run_cli(runtime, "sessions", "revoke", "--role", DEVELOPER, "--person", "demo-alice", "--kind", "cli")
