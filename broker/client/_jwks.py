@@ -8,7 +8,10 @@ briefly unreachable should not fail every verification); only a client that neve
 the keys fails with :class:`JwksError`.
 
 Thread-safe: readers of a fresh cache take no lock; refreshes are serialised, so threads
-that miss at the same moment cause one fetch between them.
+that miss at the same moment cause one fetch between them. A fetch is waited for at most
+``fetch_deadline`` seconds in all: a broker that answers a byte at a time (each read within the
+socket timeout) would otherwise hold every verification behind the lock. A fetch still running
+then is left to finish on its own thread, and no other starts until it has.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class JwksCache:
         ttl: float,
         min_refresh_interval: float,
         clock: Callable[[], float],
+        fetch_deadline: float = 10.0,
     ) -> None:
         if ttl <= 0:
             raise ValueError("jwks_ttl must be positive")
@@ -97,6 +101,8 @@ class JwksCache:
         self._attempted_at: float | None = None
         self._last_error = ""
         self._fetches = 0
+        self._fetch_deadline = fetch_deadline
+        self._in_flight: threading.Thread | None = None
 
     @property
     def fetches(self) -> int:
@@ -130,7 +136,7 @@ class JwksCache:
         self._attempted_at = now
         self._fetches += 1
         try:
-            keys = parse_jwks(self._fetch())
+            keys = parse_jwks(self._fetch_in_time())
         except BrokerClientError as exc:
             self._last_error = str(exc)
             if self._snapshot is not None:
@@ -138,3 +144,27 @@ class JwksCache:
             return self._snapshot
         self._snapshot = _Snapshot(keys, now)
         return self._snapshot
+
+    def _fetch_in_time(self) -> object:
+        """The fetched document, or JwksError once ``fetch_deadline`` has passed (or while an
+        earlier fetch that overran it is still running)."""
+        if self._in_flight is not None and self._in_flight.is_alive():
+            raise JwksError("an earlier JWKS request has not finished")
+        outcome: list[object] = []
+        failure: list[BaseException] = []
+
+        def fetch() -> None:
+            try:
+                outcome.append(self._fetch())
+            except BaseException as exc:  # handed to the waiting caller below
+                failure.append(exc)
+
+        worker = threading.Thread(target=fetch, name="broker-client-jwks", daemon=True)
+        self._in_flight = worker
+        worker.start()
+        worker.join(self._fetch_deadline)
+        if worker.is_alive():
+            raise JwksError(f"the JWKS did not arrive within {self._fetch_deadline:g} s")
+        if failure:
+            raise failure[0]
+        return outcome[0]

@@ -115,7 +115,11 @@ class BrokerClient:
         self.region = region
         self._clock = clock
         self._jwks = JwksCache(
-            self._fetch_jwks, ttl=jwks_ttl, min_refresh_interval=jwks_min_refresh_interval, clock=clock
+            self._fetch_jwks,
+            ttl=jwks_ttl,
+            min_refresh_interval=jwks_min_refresh_interval,
+            clock=clock,
+            fetch_deadline=2 * timeout,  # a connection, then the answer, each within the timeout
         )
 
     @property
@@ -178,7 +182,7 @@ class BrokerClient:
             raise JwksError(f"GET {url} answered {response.status}")
         try:
             return json.loads(response.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser
             raise JwksError(f"GET {url} did not answer JSON") from None
 
     # --- Decisions ------------------------------------------------------------------------
@@ -243,7 +247,7 @@ class BrokerClient:
         response = transport.send("POST", url, headers, payload, timeout=self.timeout, limit=MAX_RESPONSE_BYTES)
         try:
             document = json.loads(response.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             document = None
         if response.status != 200:
             error = document.get("error") if isinstance(document, dict) else None

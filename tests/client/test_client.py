@@ -327,6 +327,34 @@ def test_unreachable_broker() -> None:
         client.decide("s3:GetObject", "*", bearer_token="token")
 
 
+def test_a_hostile_jwks_answer_is_a_jwks_error(tmp_path: Path) -> None:
+    # Every error the client raises is a BrokerClientError: a JWKS nested past the JSON parser
+    # raised RecursionError, a 500 in the service that called verify_session_token.
+    class Nested(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"[" * 100_000
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Nested)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = BrokerClient(f"http://127.0.0.1:{server.server_port}", timeout=2)
+        key = ec.generate_private_key(ec.SECP256R1())
+        token = jwt.encode({"sub": "x"}, key, algorithm="ES256", headers={"kid": "k", "typ": TOKEN_TYPE})
+        with pytest.raises(JwksError, match="did not answer JSON"):
+            client.verify_session_token(token)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # --- Decisions ------------------------------------------------------------------------------
 
 

@@ -146,6 +146,26 @@ def test_without_any_keys_the_error_is_reported() -> None:
     assert broker.fetches == 1
 
 
+def test_a_slow_broker_holds_no_verification_past_the_deadline() -> None:
+    # A broker answering a byte at a time stays within the socket timeout on every read: the
+    # fetch as a whole is what is bounded, and the keys already held stay in use meanwhile.
+    key = token_key()
+    broker, clock = FakeBroker(key), Clock()
+    jwks = JwksCache(broker, ttl=300, min_refresh_interval=0, clock=clock, fetch_deadline=0.2)
+    assert jwks.key(key.kid) is not None
+    broker.delay = 2.0
+    clock.now += 600
+    started = time.monotonic()
+    assert jwks.key(key.kid) is not None  # stale, served at the deadline
+    assert time.monotonic() - started < 1.5
+    started = time.monotonic()
+    assert jwks.key(key.kid) is not None  # the slow fetch still runs: no second one meanwhile
+    assert time.monotonic() - started < 0.5 and broker.fetches == 2
+    fresh = JwksCache(broker, ttl=300, min_refresh_interval=0, clock=clock, fetch_deadline=0.2)
+    with pytest.raises(JwksError, match=r"did not arrive within 0\.2 s"):
+        fresh.key(key.kid)
+
+
 def test_parse_jwks_keeps_only_es256_keys() -> None:
     good = token_key()
     jwk = good.public_jwk()
