@@ -59,9 +59,26 @@ def web_origin(url: str) -> str | None:
     return f"{scheme}://{host}" if port in (None, default_port) else f"{scheme}://{host}:{port}"
 
 
+# xs:dateTime zones run from -14:00 to +14:00, as the ACS reads assertion times.
+_MOST_OFFSET = dt.timedelta(hours=14)
+
+
 def _parse_datetime(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    """A metadata time in UTC (a time without a zone is UTC); raises :class:`MetadataError`."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise MetadataError("validUntil is not an ISO 8601 time") from None
+    offset = value.utcoffset()
+    if offset is None:
+        return value.replace(tzinfo=dt.UTC)
+    if abs(offset) > _MOST_OFFSET:
+        raise MetadataError(f"validUntil has an impossible time zone: {text.strip()[:64]!r}")
+    try:
+        # In UTC, as it is stored: a time at the calendar's edge may not have a UTC equivalent.
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise MetadataError(f"validUntil is out of range: {text.strip()[:64]!r}") from None
 
 
 @lru_cache(maxsize=128)
@@ -118,10 +135,7 @@ def parse_idp_metadata(xml: str) -> IdpMetadata:
     valid_until = None
     for stamp in (outer_valid_until, root.get("validUntil"), idp.get("validUntil")):
         if stamp:
-            try:
-                candidate = _parse_datetime(stamp)
-            except ValueError:
-                raise MetadataError("validUntil is not an ISO 8601 time") from None
+            candidate = _parse_datetime(stamp)
             valid_until = candidate if valid_until is None else min(valid_until, candidate)
     return IdpMetadata(
         entity_id=entity_id,

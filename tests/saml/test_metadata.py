@@ -269,3 +269,26 @@ def test_metadata_larger_than_ten_megabytes(idp_keys: KeyPair) -> None:
     xml = Meta(_signing(idp_keys)).xml().replace("Corp Inc.", "x" * 10_000_001)
     with pytest.raises(MetadataError, match="10 MB"):
         parse_idp_metadata(xml)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "message"),
+    [
+        # Valid xs:dateTime text, but in UTC past the calendar's last or before its first day.
+        ("9999-12-31T23:59:59-14:00", "validUntil is out of range"),
+        ("0001-01-01T00:00:00+14:00", "validUntil is out of range"),
+        # xs:dateTime zones run from -14:00 to +14:00, as the ACS reads assertion times.
+        ("2030-01-01T00:00:00+14:01", "validUntil has an impossible time zone"),
+        ("2030-01-01T00:00:00-23:59", "validUntil has an impossible time zone"),
+    ],
+)
+def test_a_valid_until_without_a_utc_time_is_refused(idp_keys: KeyPair, stamp: str, message: str) -> None:
+    with pytest.raises(MetadataError, match=message):
+        parse_idp_metadata(Meta(_signing(idp_keys), entity_valid_until=stamp).xml())
+
+
+def test_valid_until_is_in_utc(idp_keys: KeyPair) -> None:
+    xml = Meta(_signing(idp_keys), entity_valid_until="9999-12-31T09:59:59-14:00").xml()
+    valid_until = parse_idp_metadata(xml).valid_until
+    assert valid_until is not None and valid_until.tzinfo is dt.UTC
+    assert valid_until == dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)

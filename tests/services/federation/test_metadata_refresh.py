@@ -112,6 +112,11 @@ def metadata(cert_pem: bytes, *, valid_until: dt.datetime | None = None, cache: 
     return xml.replace(f'entityID="{ENTITY}"', f'entityID="{ENTITY}"{attributes}')
 
 
+def at_the_calendars_edge(xml: str) -> str:
+    """``xml`` with a validUntil that is valid xs:dateTime text but past the calendar's end in UTC."""
+    return xml.replace(f'entityID="{ENTITY}"', f'entityID="{ENTITY}" validUntil="9999-12-31T23:59:59-14:00"')
+
+
 def signed(xml: str, key_pem: bytes, cert_pem: bytes) -> str:
     root = etree.fromstring(xml.replace(f'entityID="{ENTITY}"', f'ID="md1" entityID="{ENTITY}"').encode())
     document: bytes = etree.tostring(sign_enveloped(root, key_pem, cert_pem))
@@ -336,6 +341,8 @@ def test_a_document_naming_another_entity_is_refused(rt: Runtime, server: Metada
         ("x" * (1024 * 1024 + 1), "too large"),
         ("\udcff", "not UTF-8"),
         ("expired", "expired"),
+        # A validUntil with no UTC equivalent: the refresh failed unrecorded and silently, every 2 min.
+        ("edge of the calendar", "unacceptable metadata"),
     ],
 )
 def test_refused_documents_keep_the_last_good_metadata(
@@ -347,6 +354,8 @@ def test_refused_documents_keep_the_last_good_metadata(
     clock.now += dt.timedelta(hours=1)
     if body == "expired":
         server.serve(metadata(cert()[1], valid_until=clock.now - dt.timedelta(seconds=1)))
+    elif body == "edge of the calendar":
+        server.serve(at_the_calendars_edge(metadata(cert()[1])))
     else:
         server.body = body.encode("utf-8", "surrogateescape")
     [outcome] = refresh_due(rt)
@@ -396,6 +405,13 @@ def test_an_xml_file_and_a_url_file_for_one_provider_are_refused(rt: Runtime) ->
     write_url_file(rt, "url = https://idp.example/md\n")
     with pytest.raises(SetupError, match=r"corp\.url names a metadata URL for the same provider"):
         sync_metadata_dir(rt)
+
+
+def test_a_valid_until_without_a_utc_time_at_registration_is_a_setup_error(rt: Runtime, server: MetadataServer) -> None:
+    server.serve(at_the_calendars_edge(metadata(cert()[1])))
+    write_url_file(rt, f"url = {server.url}\n")
+    with pytest.raises(SetupError, match="unacceptable metadata: validUntil is out of range"):
+        sync_metadata_dir(rt)  # was a StatementError traceback (OverflowError as it was stored)
 
 
 def test_an_unreachable_url_at_registration_is_a_setup_error(rt: Runtime, server: MetadataServer) -> None:
