@@ -335,9 +335,12 @@ def refresh_provider(runtime: Runtime, arn: str) -> RefreshOutcome | None:
     try:
         xml = fetch_metadata(source.metadata_url)
         metadata = accept_metadata(xml, pin_pem=source.metadata_pin, entity_id=source.entity_id, now=now)
+        return _record_success(runtime, source, xml, metadata, now)
     except MetadataFetchFailed as exc:
         return _record_failure(runtime, source, exc, now)
-    return _record_success(runtime, source, xml, metadata, now)
+    except Exception as exc:  # a fault of ours: still on record, audited and backed off, not retried silently
+        log.exception("metadata refresh of %s failed unexpectedly", source.arn)
+        return _record_failure(runtime, source, MetadataFetchFailed("internal error", exc.__class__.__name__), now)
 
 
 def _record_success(

@@ -231,6 +231,29 @@ def test_a_failed_fetch_keeps_the_last_good_metadata_backs_off_and_shows_in_read
     assert source(rt).fetch_failures == 0
 
 
+def test_an_unexpected_error_after_the_claim_is_a_recorded_failure_that_backs_off(
+    rt: Runtime, server: MetadataServer, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _key, cert_pem = cert()
+    server.serve(metadata(cert_pem))
+    register(rt, server)
+
+    def store_fails(*args: object, **kwargs: object) -> None:
+        raise OverflowError("date value out of range")  # as a validUntil past 9999 in UTC did
+
+    monkeypatch.setattr(metadata_refresh.iam_providers, "update_saml_provider_metadata", store_fails)
+    server.serve(metadata(cert()[1]))
+    clock.now = START + dt.timedelta(hours=1)
+    [outcome] = refresh_due(rt)  # it was only logged, and fetched again when the claim ran out
+    assert outcome.error == "internal error: OverflowError"
+    assert outcome.next_fetch_at == clock.now + dt.timedelta(seconds=60)
+    assert (source(rt).fetch_failures, source(rt).next_fetch_at) == (1, outcome.next_fetch_at)
+    assert signing_certs(rt) == (cert_pem,)
+    assert readiness(rt).checks["metadata"] == "degraded: refresh failing (corp)"
+    [event] = events(rt, "MetadataRefreshFailed")
+    assert event["requestParameters"] == {"providerArn": ARN, "reason": "internal error", "failures": 1}
+
+
 def test_expired_metadata_with_a_failing_fetch_is_reported_expired(
     rt: Runtime, server: MetadataServer, clock: Clock
 ) -> None:
