@@ -52,6 +52,14 @@ class ProviderTrust:
     allow_sha1: bool = False
     allow_cbc: bool = False
     valid_until: dt.datetime | None = None
+    # Certificates a refreshed metadata document dropped, each with the end of its grace period.
+    rollover_certs: tuple[tuple[bytes, dt.datetime], ...] = ()
+
+    def signing_certs_at(self, now: dt.datetime) -> tuple[bytes, ...]:
+        """The certificates that verify a signature at ``now``: the metadata's, and those dropped
+        from it whose grace period has not ended (checked here, at each validation, so a stale
+        cache or a refresh pass that has not run yet cannot extend it)."""
+        return self.signing_certs + tuple(pem for pem, until in self.rollover_certs if now < until)
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,7 @@ def validate_response(
     if response_signature is not None:
         if provider is None:
             raise SamlError("MalformedMessage", "signed Response has no Issuer")
-        verify_enveloped(root, response_signature, provider.signing_certs, provider.allow_sha1)
+        verify_enveloped(root, response_signature, provider.signing_certs_at(now), provider.allow_sha1)
 
     element = direct[0]
     encrypted = element.tag == _ENCRYPTED_ASSERTION
@@ -203,7 +211,7 @@ def _authenticate_assertion(
         )
     assertion_signature = signature_of(element)
     if assertion_signature is not None:
-        verify_enveloped(element, assertion_signature, provider.signing_certs, provider.allow_sha1)
+        verify_enveloped(element, assertion_signature, provider.signing_certs_at(now), provider.allow_sha1)
     if response_signature is None and assertion_signature is None:
         raise SamlError("MissingSignature", "neither the Response nor the Assertion carries a signature")
     return element, provider, assertion_signature, assertion_issuer

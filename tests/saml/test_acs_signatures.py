@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from tests.saml.conftest import Acs, KeyPair
+from broker.saml.acs import ProviderTrust
+from tests.saml.conftest import NOW, Acs, KeyPair
 from tests.support.saml_factory import (
     ASSERTION_ID,
     AWS_ROLE,
@@ -148,6 +150,26 @@ def test_key_rollover_accepts_any_pinned_certificate(acs: Acs, idp_next_keys: Ke
     keys = acs.idp if signing == "current" else idp_next_keys
     message = response_b64(acs.options(sign_assertion=keys.signer(), sign_response=keys.signer()))
     acs.accept(message, provider=provider)
+
+
+@pytest.mark.parametrize("signed_by", ["response", "assertion"])
+def test_a_rolled_over_certificate_verifies_only_until_its_grace_period_ends(
+    acs: Acs, idp_next_keys: KeyPair, signed_by: str
+) -> None:
+    # The IdP moved to its next key; the current one was dropped from its metadata at a refresh.
+    if signed_by == "response":
+        message = response_b64(acs.options(sign_assertion=None, sign_response=acs.idp.signer()))
+    else:
+        message = response_b64(acs.options())
+
+    def until(end: dt.datetime) -> ProviderTrust:
+        return dataclasses.replace(
+            acs.provider, signing_certs=(idp_next_keys.cert_pem,), rollover_certs=((acs.idp.cert_pem, end),)
+        )
+
+    assert acs.accept(message, provider=until(NOW + dt.timedelta(seconds=1)), now=NOW)
+    # Checked at validation, whatever the provider's cached options still list.
+    acs.refuse(message, "BadSignature", provider=until(NOW), now=NOW)
 
 
 def _set_text(path: str, text: str) -> Mutation:

@@ -17,7 +17,8 @@ the provider already has, has not expired, and (with a pin) carries an enveloped
 verifies with the pinned certificate. A failed fetch keeps the last good metadata, records the
 error (shown by ``/readyz``) and is retried with a doubling delay. When a new document drops a
 signing certificate, the dropped one is kept in the provider's options (``rollover_certs``) and
-still verifies responses for ``saml_metadata_rollover_grace_seconds``.
+still verifies responses for ``saml_metadata_rollover_grace_seconds`` (the ACS checks the end at
+each validation); metadata an administrator sets, or a new URL or pin, ends the grace period.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ MIN_INTERVAL = dt.timedelta(seconds=60)
 FIRST_RETRY = dt.timedelta(seconds=60)
 # How long a claimed fetch is held: if the process dies mid-fetch, another retries after this.
 CLAIM_LEASE = dt.timedelta(seconds=120)
-ROLLOVER_CERTS = "rollover_certs"
+ROLLOVER_CERTS = iam_providers.ROLLOVER_CERTS
 # How often each process asks the database whether a fetch is due.
 POLL_INTERVAL = dt.timedelta(seconds=30)
 _EVENT_SOURCE = "broker.metadata"
@@ -234,22 +235,22 @@ def retry_delay(runtime: Runtime, failures: int) -> dt.timedelta:
 # -- rollover ---------------------------------------------------------------------------------
 
 
-def rollover_certs(options: dict[str, Any]) -> tuple[bytes, ...]:
-    """The signing certificates a previous document had, still accepted during the grace period."""
-    entries = options.get(ROLLOVER_CERTS) or []
-    return tuple(entry["pem"].encode() for entry in entries if isinstance(entry, dict) and "pem" in entry)
+def rollover_certs(options: dict[str, Any]) -> tuple[tuple[bytes, dt.datetime], ...]:
+    """The signing certificates previous documents had, each with the end of its grace period
+    (the ACS checks it at each validation). An entry without a readable end is not trusted."""
+    found = []
+    for entry in options.get(ROLLOVER_CERTS) or []:
+        try:
+            pem, until = entry["pem"].encode(), dt.datetime.fromisoformat(entry["until"])
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue
+        if until.tzinfo is not None:
+            found.append((pem, until))
+    return tuple(found)
 
 
 def _unexpired(options: dict[str, Any], now: dt.datetime) -> list[dict[str, str]]:
-    kept = []
-    for entry in options.get(ROLLOVER_CERTS) or []:
-        try:
-            until = dt.datetime.fromisoformat(entry["until"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if until > now:
-            kept.append({"pem": entry["pem"], "until": entry["until"]})
-    return kept
+    return [{"pem": pem.decode(), "until": until.isoformat()} for pem, until in rollover_certs(options) if now < until]
 
 
 def _options_after(
@@ -347,14 +348,18 @@ def _record_success(
     runtime: Runtime, source: MetadataSource, xml: str, metadata: IdpMetadata, now: dt.datetime
 ) -> RefreshOutcome:
     next_fetch_at = now + refresh_interval(runtime, metadata, now)
-    changed = xml != source.metadata_xml
     with runtime.db.transaction() as tx:
+        # As it is now, not as claimed: an administrator may have replaced the metadata (and so
+        # ended the rollover) while this fetch ran.
+        source = store.metadata_source(tx, source.arn) or source
+        changed = xml != source.metadata_xml
         if changed:
             options, retired = _options_after(runtime, source, metadata, now)
-            # Through the IAM service: the same write an UpdateSAMLProvider makes (bumps the caches).
+            # Through the IAM service: the same write an UpdateSAMLProvider makes (bumps the caches
+            # and ends the rollover)...
             iam_providers.update_saml_provider_metadata(tx, source.arn, xml)
-            if options != source.options:
-                store.set_saml_options(tx, source.arn, options)
+            # ... then this refresh's own rollover.
+            store.set_saml_options(tx, source.arn, options)
             record_operator_event(
                 runtime,
                 tx,
@@ -426,6 +431,8 @@ def sync_url_file(runtime: Runtime, account_id: str, path: Path) -> bool:
     if source is None or (source.metadata_url, source.metadata_pin) != (location.url, location.pin_pem):
         with runtime.db.transaction() as tx:
             store.set_metadata_source(tx, existing.arn, url=location.url, pin=location.pin_pem, next_fetch_at=now)
+            # A new source is the administrator's choice of what to trust: no key from the old one's rollover.
+            iam_providers.end_key_rollover(tx, existing.arn)
             _record_setup_change(runtime, tx, "UpdateSAMLProvider", name, path)
         return True
     return False

@@ -109,8 +109,9 @@ def trust_from(provider: ProviderRecord, settings: Settings) -> ProviderTrust:
         arn=provider.arn,
         name=provider.name,
         entity_id=metadata.entity_id,
-        # With the certificates a refreshed document dropped, during their grace period.
-        signing_certs=metadata.signing_certs + rollover_certs(options),
+        signing_certs=metadata.signing_certs,
+        # The certificates a refreshed document dropped, trusted until their grace period ends.
+        rollover_certs=rollover_certs(options),
         allow_sha1=bool(options.get("allow_sha1")) or named_in(settings.saml_sha1_providers, provider.name),
         allow_cbc=bool(options.get("allow_cbc")) or named_in(settings.saml_cbc_providers, provider.name),
         valid_until=provider.valid_until,

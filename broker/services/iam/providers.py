@@ -23,6 +23,10 @@ from broker.services.iam._common import QuotaOwner, check_quota, written_or_conf
 from broker.store import Tx
 from broker.store.iam import providers as provider_store
 
+# The provider option holding the signing certificates a metadata refresh dropped, each trusted
+# until its grace period ends (broker.services.federation.metadata_refresh).
+ROLLOVER_CERTS = "rollover_certs"
+
 
 def _check_metadata_length(metadata_xml: str | None) -> str:
     if metadata_xml is None:
@@ -79,6 +83,8 @@ def create_saml_provider(
 
 
 def update_saml_provider_metadata(tx: Tx, provider_arn: str, metadata_xml: str) -> None:
+    """Replace the provider's metadata. Its signing certificates become the only ones trusted: any
+    kept from a metadata refresh's key rollover are dropped (a refresh adds back its own after)."""
     try:
         metadata = parse_idp_metadata(metadata_xml)
     except MetadataError as exc:
@@ -86,6 +92,16 @@ def update_saml_provider_metadata(tx: Tx, provider_arn: str, metadata_xml: str) 
     provider_store.set_saml_metadata(
         tx, provider_arn, metadata_xml=metadata_xml, entity_id=metadata.entity_id, valid_until=metadata.valid_until
     )
+    end_key_rollover(tx, provider_arn)
+
+
+def end_key_rollover(tx: Tx, provider_arn: str) -> None:
+    """Stop trusting the certificates kept from a metadata refresh's key rollover: an administrator
+    who sets a provider's metadata (or where it comes from) decides which keys are trusted."""
+    options = provider_store.saml_options(tx, provider_arn)
+    if ROLLOVER_CERTS in options:
+        del options[ROLLOVER_CERTS]
+        provider_store.set_saml_options(tx, provider_arn, options)
 
 
 def get_saml_provider(tx: Tx, account_id: str, provider_arn: str) -> SamlProvider:

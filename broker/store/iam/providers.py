@@ -200,6 +200,12 @@ def record_metadata_fetch_failed(tx: Tx, arn: str, *, error: str, failures: int,
     )
 
 
+def saml_options(tx: Tx, arn: str) -> dict[str, Any]:
+    """The per-provider options of ``arn`` (empty if there is no such provider)."""
+    options = tx.scalar(select(_P.options).where(_P.arn == arn))
+    return dict(options or {})
+
+
 def set_saml_options(tx: Tx, arn: str, options: Mapping[str, Any]) -> None:
     """Replace the per-provider options (through the ORM: the ACS caches them)."""
     tx.execute(update(models.SamlProvider).where(models.SamlProvider.arn == arn).values(options=dict(options)))

@@ -146,7 +146,7 @@ def signing_certs(rt: Runtime) -> tuple[bytes, ...]:
     with rt.db.read() as tx:
         record = federation_store.provider_by_arn(tx, ARN)
     assert record is not None
-    return trust_from(record, rt.settings).signing_certs
+    return trust_from(record, rt.settings).signing_certs_at(rt.now())
 
 
 def events(rt: Runtime, name: str) -> list[dict[str, Any]]:
