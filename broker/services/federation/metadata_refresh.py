@@ -163,14 +163,40 @@ def _read_pin(path: Path) -> str:
 # -- fetch and accept -------------------------------------------------------------------------
 
 
+def redirect_problem(url: str, target: str) -> str | None:
+    """Why a fetch of ``url`` may not follow a redirect to ``target``, or None.
+
+    Only to the same host, and from https only to https: whoever answers for the IdP's URL must
+    not make the broker send requests elsewhere (plain http to the broker's own loopback, a
+    private or link-local address: a blind SSRF). Plain http stays possible only where the
+    configured URL was already plain http, which :func:`url_problem` allows only to loopback.
+    """
+    problem = url_problem(target)
+    if problem is not None:
+        return problem
+    origin, destination = urlsplit(url), urlsplit(target)
+    if origin.scheme == "https" and destination.scheme != "https":
+        return "leaves https"
+    if destination.hostname != origin.hostname:
+        return "leaves the host"
+    return None
+
+
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to a URL the broker would fetch in the first place."""
+    """Follow a redirect only where :func:`redirect_problem` allows, judged against the URL
+    first asked for (each hop, so a chain cannot wander off step by step)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
 
     def redirect_request(
         self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: HTTPMessage, newurl: str
     ) -> urllib.request.Request | None:
-        if url_problem(newurl) is not None:
-            raise MetadataFetchFailed("redirected to a URL that is not allowed")
+        problem = redirect_problem(self.url, newurl)
+        if problem is not None:
+            fp.close()
+            raise MetadataFetchFailed("redirected to a URL that is not allowed", problem)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -179,7 +205,7 @@ def fetch_metadata(url: str) -> str:
     problem = url_problem(url)
     if problem is not None:
         raise MetadataFetchFailed("URL not allowed", problem)
-    opener = urllib.request.build_opener(_CheckedRedirects)
+    opener = urllib.request.build_opener(_CheckedRedirects(url))
     # url_problem above admits https, and http to loopback only.
     request = urllib.request.Request(url, headers={"Accept": "application/samlmetadata+xml, application/xml"})  # noqa: S310
     try:

@@ -4,7 +4,9 @@ rollover, failures kept out of the way, and the documents and URLs that are refu
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -66,6 +68,67 @@ class MetadataServer:
 
     def serve(self, xml: str) -> None:
         self.body, self.status = xml.encode(), 200
+
+
+class TlsRedirect:
+    """An https server on 127.0.0.1 (its certificate in ``ca_file``) that answers 302 to ``location``."""
+
+    def __init__(self, directory: Path, location: str) -> None:
+        key_pem, cert_pem = _loopback_tls_pair()
+        (directory / "tls-key.pem").write_bytes(key_pem)
+        self.ca_file = directory / "tls-cert.pem"
+        self.ca_file.write_bytes(cert_pem)
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.ca_file, directory / "tls-key.pem")
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}/metadata"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _loopback_tls_pair() -> tuple[bytes, bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp.test")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
 
 
 class Clock:
@@ -394,7 +457,55 @@ def test_a_redirect_to_plain_http_elsewhere_is_not_followed(rt: Runtime, server:
     server.status, server.body, server.location = 302, b"", "http://idp.example/md"
     clock.now += dt.timedelta(hours=1)
     [outcome] = refresh_due(rt)
-    assert outcome.error == "redirected to a URL that is not allowed"
+    assert (
+        outcome.error
+        == "redirected to a URL that is not allowed: must be https (plain http only to a loopback address)"
+    )
+    assert (
+        events(rt, "MetadataRefreshFailed")[0]["requestParameters"]["reason"]
+        == "redirected to a URL that is not allowed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "target", "problem"),
+    [
+        ("https://idp.example/md", "https://idp.example/other/md", None),
+        ("https://idp.example/md", "https://idp.example:8443/md", None),  # the same host: the IdP's
+        ("http://127.0.0.1:8080/md", "http://127.0.0.1:9090/md", None),  # configured as plain http to loopback
+        ("http://127.0.0.1:8080/md", "https://127.0.0.1/md", None),
+        ("https://idp.example/md", "http://127.0.0.1:6379/", "leaves https"),  # the review's blind SSRF
+        ("https://127.0.0.2/md", "http://127.0.0.2/admin", "leaves https"),
+        ("https://idp.example/md", "https://127.0.0.1/admin", "leaves the host"),
+        ("https://idp.example/md", "https://169.254.169.254/latest/meta-data/", "leaves the host"),
+        ("https://idp.example/md", "https://10.0.0.7/md", "leaves the host"),
+        ("https://idp.example/md", "https://cdn.idp.example/md", "leaves the host"),
+        ("http://127.0.0.1/md", "http://localhost/md", "leaves the host"),
+        ("https://idp.example/md", "http://idp.example/md", "must be https (plain http only to a loopback address)"),
+        ("https://idp.example/md", "https://user:pw@idp.example/md", "must not carry credentials"),
+    ],
+)
+def test_redirects_stay_on_the_host_and_on_https(url: str, target: str, problem: str | None) -> None:
+    assert metadata_refresh.redirect_problem(url, target) == problem
+
+
+def test_an_https_url_cannot_redirect_the_broker_to_plain_http_on_its_loopback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The review's blind SSRF: the IdP's https URL answered 302 to a loopback service of the broker's host.
+    internal = MetadataServer()  # stands in for an admin console bound to 127.0.0.1
+    internal.thread.start()
+    idp = TlsRedirect(tmp_path, internal.url + "?confirm=yes")
+    monkeypatch.setenv("SSL_CERT_FILE", str(idp.ca_file))
+    try:
+        with pytest.raises(MetadataFetchFailed, match=r"^redirected to a URL that is not allowed: leaves https$"):
+            metadata_refresh.fetch_metadata(idp.url)
+        assert idp.requests == 1
+        assert internal.requests == 0
+    finally:
+        idp.close()
+        internal.httpd.shutdown()
+        internal.httpd.server_close()
 
 
 @pytest.mark.parametrize(
