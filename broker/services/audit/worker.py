@@ -3,6 +3,9 @@
 Every broker process runs one; they coordinate through the chain-head lock, so each digest is
 written once whichever process gets there first. A failed round is logged and retried on the
 next tick; it never stops the server.
+
+The IdP metadata refresh runs beside it on a thread of its own: a fetch waits on another
+organisation's server (up to its deadline, per provider), and no digest may wait for that.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class AuditWorker:
         self.runtime = runtime
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="broker-audit", daemon=True)
+        self._metadata_thread = threading.Thread(target=self._run_metadata, name="broker-metadata", daemon=True)
         self._last_purge: dt.datetime | None = None
         self._reseal_wait = dt.timedelta(0)
         interval = runtime.settings.audit_digest_interval_seconds
@@ -87,6 +91,7 @@ class AuditWorker:
 
     def start(self, seal_at_exit: bool = True) -> AuditWorker:
         self._thread.start()
+        self._metadata_thread.start()
         if seal_at_exit:
             atexit.register(self.stop)
         return self
@@ -98,6 +103,8 @@ class AuditWorker:
             return
         self._stop.set()
         self._thread.join(timeout=10)
+        # A fetch in flight ends by its deadline; the process need not wait for it (a daemon).
+        self._metadata_thread.join(timeout=1)
         if final_digest:
             try:
                 seal(self.runtime, trigger="shutdown")
@@ -109,6 +116,10 @@ class AuditWorker:
     def _run(self) -> None:
         while not self._stop.wait(self._tick):
             self.run_once()
+
+    def _run_metadata(self) -> None:
+        while not self._stop.wait(self._tick):
+            self.refresh_metadata(self.runtime.now())
 
     def run_once(self) -> None:
         try:
@@ -130,7 +141,6 @@ class AuditWorker:
                 purge(self.runtime)
             except Exception:  # retried in an hour
                 log.exception("could not purge expired audit events")
-        self.refresh_metadata(now)
         self.reseal_data(now)
 
     def reseal_data(self, now: dt.datetime) -> None:
@@ -150,7 +160,8 @@ class AuditWorker:
         self._reseal_wait = dt.timedelta(0) if done else RESEAL_IDLE
 
     def refresh_metadata(self, now: dt.datetime) -> None:
-        """Fetch the IdP metadata that is due (the database decides which process fetches which)."""
+        """Fetch the IdP metadata that is due (the database decides which process fetches which);
+        on the ``broker-metadata`` thread."""
         from broker.services.federation.metadata_refresh import POLL_INTERVAL, refresh_due
 
         if self.runtime.housekeeping.due("metadata-refresh", now, POLL_INTERVAL):

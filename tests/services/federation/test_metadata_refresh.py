@@ -8,6 +8,7 @@ import ipaddress
 import re
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +30,7 @@ from broker.services.runtime import Runtime
 from broker.services.setup import SetupError, sync_metadata_dir
 from broker.store import federation as federation_store
 from broker.store.iam import providers as provider_store
-from broker.store.models.audit import AuditEvent
+from broker.store.models.audit import AuditDigest, AuditEvent
 from tests.support.brokers import make_runtime, make_settings
 from tests.support.metadata import idp_metadata_xml
 
@@ -68,6 +69,43 @@ class MetadataServer:
 
     def serve(self, xml: str) -> None:
         self.body, self.status = xml.encode(), 200
+
+
+class Dribbler:
+    """An http server on 127.0.0.1 that answers a byte at a time, each well within the per-read
+    timeout, for ever: in its headers, or in its body. ``closed`` is set when the broker hangs up."""
+
+    def __init__(self, where: str) -> None:
+        self.stop = threading.Event()
+        self.asked = threading.Event()
+        self.closed = threading.Event()
+        dribbler = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                dribbler.asked.set()
+                try:
+                    if where == "headers":
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    else:
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+                    while not dribbler.stop.wait(0.1):
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                except OSError:
+                    dribbler.closed.set()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/md"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 class TlsRedirect:
@@ -568,11 +606,57 @@ def test_the_background_worker_runs_the_refresh(rt: Runtime, server: MetadataSer
     _key, new_cert = cert()
     server.serve(metadata(new_cert))
     worker = AuditWorker(rt)
-    worker.run_once()  # not due yet
+    worker.refresh_metadata(clock.now)  # not due yet
     assert signing_certs(rt) == (old_cert,)
     clock.now = START + dt.timedelta(hours=1)
-    worker.run_once()
+    worker.refresh_metadata(clock.now)
     assert signing_certs(rt) == (new_cert, old_cert)
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_fetch_ends_at_its_deadline_however_slowly_the_server_answers(where: str) -> None:
+    # A byte every 0.1 s never trips the 10 s per-read timeout: the fetch had no end at all.
+    dribbler = Dribbler(where)
+    try:
+        started = time.monotonic()
+        with pytest.raises(MetadataFetchFailed, match=r"^too slow: no whole answer within 1 s$"):
+            metadata_refresh.fetch_metadata(dribbler.url, deadline=dt.timedelta(seconds=1))
+        assert time.monotonic() - started < 3
+        assert dribbler.closed.wait(5)  # the fetch itself ended: its connection was cut, not left running
+    finally:
+        dribbler.close()
+    assert metadata_refresh.FETCH_DEADLINE * 2 < metadata_refresh.CLAIM_LEASE  # no second claim mid-fetch
+
+
+def test_a_slow_idp_does_not_hold_up_the_audit_digests(
+    tmp_path: Path, keys_dir: Path, sqlite_url: str, base_url: str, server: MetadataServer
+) -> None:
+    # The review's stall: the fetch ran on the thread that writes digests, which then wrote none.
+    settings = make_settings(tmp_path, keys_dir, sqlite_url, base_url, audit_digest_interval_seconds=1)
+    rt = make_runtime(settings)  # the real clock: digests fall due as time passes
+    dribbler = Dribbler("body")
+    worker = AuditWorker(rt)
+    try:
+        server.serve(metadata(cert()[1]))
+        register(rt, server)
+        with rt.db.transaction() as tx:  # the IdP's URL now answers slowly, and a fetch is due
+            provider_store.set_metadata_source(tx, ARN, url=dribbler.url, pin=None, next_fetch_at=rt.now())
+        worker._tick = 0.1
+        worker.start(seal_at_exit=False)
+        assert dribbler.asked.wait(10)
+        before = digest_count(rt)
+        time.sleep(2.5)
+        assert digest_count(rt) > before  # written while the fetch hangs
+        assert not dribbler.closed.is_set()  # (it still does)
+    finally:
+        dribbler.close()
+        worker.stop(final_digest=False)
+        rt.db.dispose()
+
+
+def digest_count(rt: Runtime) -> int:
+    with rt.db.read() as tx:
+        return len(tx.scalars(select(AuditDigest)).all())
 
 
 def test_the_refresh_state_is_in_the_metrics(rt: Runtime, server: MetadataServer, clock: Clock) -> None:
