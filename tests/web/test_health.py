@@ -125,11 +125,6 @@ def test_a_check_is_two_small_queries(rt: Runtime) -> None:
     assert "BEGIN IMMEDIATE" not in sent  # reads only: no SQLite write lock
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="metadata_status (broker/services/federation/metadata_refresh.py) must call "
-    "store.metadata_states instead of store.metadata_sources: the one-line change left to its owner",
-)
 def test_the_metadata_check_reads_no_metadata_document(rt: Runtime) -> None:
     url_fetched(rt, "corp")
     with statements(rt) as sent:

@@ -617,7 +617,7 @@ class MetadataStatus:
 def metadata_status(runtime: Runtime) -> list[MetadataStatus]:
     now = runtime.now()
     with runtime.db.read() as tx:
-        sources = store.metadata_sources(tx)
+        sources = store.metadata_states(tx)  # without the documents: /readyz and /metrics call this
     return [
         MetadataStatus(
             name=source.name,
