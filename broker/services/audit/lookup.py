@@ -76,7 +76,10 @@ def _timestamp(name: str, value: Any) -> dt.datetime | None:
             moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise AwsError("SerializationException", f"{name} must be a timestamp") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        try:  # in UTC, as the trail stores it: 0001-01-01T00:00:00+14:00 has no UTC time
+            return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        except OverflowError:
+            raise _invalid("InvalidTimeRangeException", f"{name} is out of range.") from None
     raise AwsError("SerializationException", f"{name} must be a timestamp")
 
 
@@ -102,9 +105,20 @@ def _attribute(items: Any) -> tuple[str, str] | None:
         raise _invalid(
             "InvalidLookupAttributesException", f"The value for {key} must be 1 to {_VALUE_MAX} characters long."
         )
+    if "\x00" in value or not _encodable(value):
+        # No stored name holds NUL (PostgreSQL refuses it in text) or a lone surrogate.
+        raise _invalid("InvalidLookupAttributesException", f"The value for {key} holds a character no event has.")
     if key == "ReadOnly" and value.lower() not in ("true", "false"):
         raise _invalid("InvalidLookupAttributesException", "The value for ReadOnly must be true or false.")
     return str(key), value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_request(body: Mapping[str, Any]) -> LookupQuery:
@@ -138,7 +152,8 @@ def _read_token(token: Any, query: LookupQuery) -> int:
     if not isinstance(decoded, dict) or decoded.get("q") != query.fingerprint():
         raise _invalid("InvalidNextTokenException", "The NextToken was issued for other parameters.")
     before = decoded.get("b")
-    if isinstance(before, bool) or not isinstance(before, int) or before < 1:
+    # A position in the chain, a 64-bit integer: the token is readable, and a larger one was a 500.
+    if isinstance(before, bool) or not isinstance(before, int) or not 1 <= before < 2**63:
         raise invalid
     return before
 

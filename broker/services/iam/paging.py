@@ -61,8 +61,11 @@ def _decode(marker: str) -> str:
     if violations:
         raise validation_error(violations)
     try:
-        return base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        # validate=True: the decoder would otherwise drop characters outside the alphabet, and a
+        # corrupted marker ("!!!!") silently restart the listing at its first page.
+        padded = (marker + "=" * (-len(marker) % 4)).encode("ascii")
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeError, ValueError):
         raise validation_error(
             [constraint_violation(marker, "marker", "must be a marker this service returned")]
         ) from None

@@ -152,6 +152,53 @@ def test_paging_time_ranges_and_bad_requests(broker: LiveBroker, iam: Any) -> No
     assert error(trail.lookup_events, EventCategory="data")[0] == "InvalidEventCategoryException"
 
 
+def raw_lookup(broker: LiveBroker, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """LookupEvents with a body botocore would not send (it writes times as epoch numbers)."""
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    admin = bootstrap_admin(broker.runtime)
+    data = json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+    }
+    request = AWSRequest(method="POST", url=broker.url + "/", data=data, headers=headers)
+    SigV4Auth(Credentials(admin.access_key_id, admin.secret_access_key), "cloudtrail", "us-east-1").add_auth(request)
+    response = requests.post(broker.url + "/", data=data, headers=dict(request.headers.items()), timeout=10)
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        # a readable token naming a position past a 64-bit integer
+        ({"NextToken": "FORGED"}, "InvalidNextTokenException"),
+        (
+            {"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "a\u0000b"}]},
+            "InvalidLookupAttributesException",
+        ),
+        (
+            {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "\ud800"}]},
+            "InvalidLookupAttributesException",
+        ),
+        ({"StartTime": "0001-01-01T00:00:00+14:00"}, "InvalidTimeRangeException"),
+        ({"EndTime": "9999-12-31T23:59:59-14:00"}, "InvalidTimeRangeException"),
+    ],
+)
+def test_hostile_lookups_are_cloudtrail_errors_not_500s(broker: LiveBroker, body: dict[str, Any], code: str) -> None:
+    if body.get("NextToken") == "FORGED":
+        from broker.services.audit.lookup import LookupQuery
+
+        fingerprint = LookupQuery(None, None, None, 50, None).fingerprint()
+        raw = json.dumps({"b": 2**63, "q": fingerprint}, separators=(",", ":")).encode()
+        body = {"NextToken": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
+    status, answer = raw_lookup(broker, body)
+    assert (status, answer.get("__type")) == (400, code), answer
+
+
 def test_lookup_is_authorized_by_policy_and_audited(broker: LiveBroker, iam: Any) -> None:
     key, secret = user_with_key(iam, "lookup-nobody")
     nobody = client(broker, "cloudtrail", key, secret)

@@ -39,7 +39,8 @@ def _context_entries(params: Params) -> list[ContextEntry]:
 
 def _page(call: Call, results: list[dict[str, Any]]) -> dict[str, Any]:
     """Marker/MaxItems pagination over the evaluation results."""
-    max_items = call.params.integer("MaxItems") or 100
+    given = call.params.integer("MaxItems")
+    max_items = 100 if given is None else given  # 0 is a value, refused below, not the default
     if not 1 <= max_items <= 1000:
         raise AwsError(
             "ValidationError",

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from broker.services.setup import bootstrap_admin
+from tests.support.aws import client as aws_client
 from tests.support.brokers import LiveBroker, free_port, make_runtime, make_settings
 
 NO_RETRIES = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
@@ -130,6 +131,16 @@ def test_pagination(iam: object) -> None:
         Marker=first["Marker"],
     )
     assert rest["IsTruncated"] is False and len(rest["EvaluationResults"]) == 3
+
+
+@pytest.mark.parametrize("max_items", [0, -1, 1001])
+def test_max_items_is_1_to_1000(broker: LiveBroker, max_items: int) -> None:
+    # 0 was read as "not given" and answered with the default 100.
+    admin = bootstrap_admin(broker.runtime)
+    unchecked = aws_client(broker, "iam", admin.access_key_id, admin.secret_access_key)  # botocore refuses 0 itself
+    with pytest.raises(ClientError) as raised:
+        unchecked.simulate_custom_policy(PolicyInputList=[POLICY], ActionNames=["s3:GetObject"], MaxItems=max_items)
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
 
 
 @pytest.mark.parametrize("marker", ["\u00b2", "\u0661", "-1", "99", "1" * 40, "x"])
