@@ -431,8 +431,14 @@ def validate(settings: Settings) -> list[str]:
     if settings.audit_decision_events not in ("none", "denies", "all"):
         problems.append(f"audit_decision_events: must be none, denies or all, got {settings.audit_decision_events!r}")
     problems.extend(_rate_limit_problems(settings))
-    if settings.demo and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+    loopback = ("127.0.0.1", "localhost", "::1")
+    if settings.demo and parts.hostname not in loopback:
         problems.append("demo: demo mode (with its demo IdP) only runs on a loopback base_url")
+    if settings.demo and settings.host not in loopback and settings.trusted_proxy_hops == 0:
+        # A loopback base_url says nothing of where the server listens: bound to 0.0.0.0, anyone
+        # on the network signs in with the demo IdP's published passwords and gets DemoAdmin.
+        # Behind a proxy (trusted_proxy_hops), the proxy's own binding is what exposes it.
+        problems.append(f"demo: demo mode listens on loopback only, not host = {settings.host!r}")
     return problems
 
 

@@ -30,6 +30,12 @@ esac
 keys=--require-keys
 if [ "$generate" = 1 ]; then keys=; fi
 
+# As the container's PID 1, sh ignores a signal it has no handler for: without these, `docker
+# stop` during the wait below would wait out the grace period and end in SIGKILL. (Once `exec`
+# has run, broker serve handles its own signals.)
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
 waited=0
 while ! output=$("$broker" init $keys 2>&1); do
     case "$output" in

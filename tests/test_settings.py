@@ -130,6 +130,18 @@ def test_demo_mode_refuses_a_public_base_url() -> None:
         load_settings(environ={"BROKER_DEMO": "true", "BROKER_BASE_URL": "https://sso.example.com"})
 
 
+def test_demo_mode_refuses_to_listen_beyond_loopback() -> None:
+    # A loopback base_url with host 0.0.0.0 gave anyone on the network DemoAdmin credentials
+    # through the demo IdP's published passwords.
+    demo = {"BROKER_DEMO": "true", "BROKER_BASE_URL": "http://127.0.0.1:8000"}
+    every_interface = "0.0.0.0"  # noqa: S104  (the setting under test)
+    with pytest.raises(SettingsError, match="listens on loopback only"):
+        load_settings(environ={**demo, "BROKER_HOST": every_interface})
+    assert load_settings(environ={**demo, "BROKER_HOST": "::1"}).demo
+    # Behind a proxy the proxy's binding exposes it (compose publishes it on loopback only).
+    assert load_settings(environ={**demo, "BROKER_HOST": every_interface, "BROKER_TRUSTED_PROXY_HOPS": "1"}).demo
+
+
 def test_missing_and_broken_files() -> None:
     with pytest.raises(SettingsError, match="not found"):
         load_settings("/nonexistent/broker.toml", environ={})

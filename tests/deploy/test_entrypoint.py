@@ -129,6 +129,37 @@ def test_an_unreachable_database_is_waited_for_then_named(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
+def test_sigterm_stops_the_wait_when_the_entrypoint_is_pid_1(tmp_path: Path) -> None:
+    # In the container the script is PID 1, and PID 1 ignores signals it has no handler for:
+    # `docker stop` during the database wait went unheard until the grace period's SIGKILL.
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
+    env = base_env(tmp_path, url, BROKER_GENERATE_KEYS="1", BROKER_DATABASE_WAIT_SECONDS="60")
+    namespace = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", "sh", str(ENTRYPOINT), "setup"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        pid_1 = None
+        while pid_1 is None and time.monotonic() < deadline:
+            children = Path(f"/proc/{namespace.pid}/task/{namespace.pid}/children").read_text().split()
+            pid_1 = int(children[0]) if children else None
+            time.sleep(0.1)
+        assert pid_1 is not None
+        time.sleep(3)  # into the wait: the database is not there
+        assert namespace.poll() is None
+        started = time.monotonic()
+        os.kill(pid_1, signal.SIGTERM)
+        namespace.wait(timeout=20)
+        assert time.monotonic() - started < 15
+    finally:
+        if namespace.poll() is None:
+            namespace.kill()
+            namespace.wait()
+
+
 def test_other_commands_pass_through(tmp_path: Path, database_url: str) -> None:
     result = run(base_env(tmp_path, database_url), "--help")
     assert result.returncode == 0
