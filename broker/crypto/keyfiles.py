@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+KEYS_LOCK = ".keys.lock"
 
 
 class KeyMaterialError(Exception):
@@ -16,6 +21,37 @@ def write_private(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as fh:
         os.fchmod(fh.fileno(), 0o600)  # O_CREAT's mode applies only to a file it creates
         fh.write(data)
+
+
+def write_new_private(path: Path, data: bytes, mode: int = 0o600) -> bytes:
+    """Create ``path`` holding ``data`` in one step, never replacing a file already there: a reader
+    sees no file or the whole file. Returns what ``path`` holds, another writer's bytes if it won."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_bytes()
+        return data
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def keys_locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the key directory (``.keys.lock`` in it): processes sharing the
+    directory, on one host or through a volume, create its key files one at a time."""
+    fd = os.open(directory / KEYS_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -49,9 +49,11 @@ from broker.crypto.data_keys import (
 from broker.crypto.keyfiles import (
     KeyMaterialError,
     hex_keys,
+    keys_locked,
     private_directory,
     read_key_file,
     write_atomically,
+    write_new_private,
     write_private,
 )
 
@@ -288,7 +290,7 @@ def _new_token_key_file(directory: Path) -> str:
     key = serialization.load_pem_private_key(pem, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     kid = jwk_thumbprint(key.public_key())
-    write_private(directory / f"token-{kid}.pem", pem)
+    write_new_private(directory / f"token-{kid}.pem", pem)
     return kid
 
 
@@ -303,34 +305,45 @@ def missing_key_files(certs_dir: str | os.PathLike[str]) -> list[str]:
 
 
 def ensure_keys(certs_dir: str | os.PathLike[str], common_name: str) -> list[str]:
-    """Create whatever key material is missing; keep what exists. Returns the files created."""
+    """Create whatever key material is missing; keep what exists. Returns the files created.
+
+    Processes sharing ``certs_dir`` (several ``broker init`` at once) take turns under a lock on it,
+    so each sees the other's files and one key set results; each file appears whole or not at all.
+    """
     directory = Path(certs_dir)
     private_directory(directory)
+    if not missing_key_files(directory):
+        return []  # nothing to write: a read-only mounted directory needs no lock file
+    with keys_locked(directory):
+        return _create_missing_keys(directory, common_name)
+
+
+def _create_missing_keys(directory: Path, common_name: str) -> list[str]:
     created: list[str] = []
     for stem in (SP_SIGNING, SP_ENCRYPTION):
         key_path, cert_path = directory / f"{stem}.key", directory / f"{stem}.crt"
-        if not key_path.exists() or not cert_path.exists():
+        if not key_path.exists() or not cert_path.exists():  # a pair: both are (re)made together
             key_pem, cert_pem = generate_rsa_pair(f"{common_name} {stem}")
-            write_private(key_path, key_pem)
-            cert_path.write_bytes(cert_pem)
+            write_atomically(key_path, key_pem)
+            write_atomically(cert_path, cert_pem, mode=0o644)
             created += [key_path.name, cert_path.name]
     index = directory / TOKEN_KEYS_INDEX
     if not index.exists():
         ring = TokenRingIndex(
             current=_new_token_key_file(directory), next=_new_token_key_file(directory), previous=None, rotated_at=None
         )
-        write_atomically(index, ring.to_json())
+        write_new_private(index, ring.to_json())
         created.append(index.name)
     for name in (SECRET_DERIVATION, DATA_ENCRYPTION):
         path = directory / name
         if name == DATA_ENCRYPTION and (directory / DATA_KEYS_INDEX).exists():
             continue  # the data-key ring has replaced it (its keys may have been retired)
         if not path.exists():
-            write_private(path, (secrets.token_hex(32) + "\n").encode())
+            write_new_private(path, (secrets.token_hex(32) + "\n").encode())
             created.append(name)
     audit_path = directory / AUDIT_SIGNING
     if not audit_path.exists():
-        write_private(audit_path, _new_audit_key_pem())
+        write_new_private(audit_path, _new_audit_key_pem())
         created.append(AUDIT_SIGNING)
     return created
 
