@@ -9,6 +9,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
 KEYS_LOCK = ".keys.lock"
 
 
@@ -85,6 +88,15 @@ def read_key_file(path: Path) -> bytes:
         raise KeyMaterialError(f"{path}: missing; run `broker init` to create key material") from None
     except OSError as exc:
         raise KeyMaterialError(f"{path}: unreadable: {exc.strerror}") from None
+
+
+def read_private_key(path: Path) -> PrivateKeyTypes:
+    """The unencrypted PEM private key in ``path``; an empty, half-written or foreign file is one
+    line naming it, not a traceback."""
+    try:
+        return serialization.load_pem_private_key(read_key_file(path), password=None)
+    except (ValueError, TypeError):  # TypeError: a key that asks for a password
+        raise KeyMaterialError(f"{path}: not a PEM private key") from None
 
 
 def hex_keys(path: Path) -> tuple[bytes, ...]:

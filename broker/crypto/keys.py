@@ -52,6 +52,7 @@ from broker.crypto.keyfiles import (
     keys_locked,
     private_directory,
     read_key_file,
+    read_private_key,
     write_atomically,
     write_new_private,
     write_private,
@@ -428,7 +429,7 @@ def _load_sp_rollover(directory: Path) -> SpRollover | None:
 def _load_token_key(directory: Path, kid: str | None) -> TokenKey | None:
     if not kid:
         return None
-    key = serialization.load_pem_private_key(read_key_file(directory / f"token-{kid}.pem"), password=None)
+    key = read_private_key(directory / f"token-{kid}.pem")
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise KeyMaterialError(f"{directory}/token-{kid}.pem: not an EC P-256 key")
     return TokenKey(kid=kid, private_key=key)
@@ -447,10 +448,7 @@ def _load_retired_audit_keys(directory: Path) -> list[ed25519.Ed25519PublicKey]:
 
 def _load_audit_key(directory: Path) -> AuditKeyRing:
     path = directory / AUDIT_SIGNING
-    try:
-        key = serialization.load_pem_private_key(read_key_file(path), password=None)
-    except ValueError:
-        raise KeyMaterialError(f"{path}: not a PEM private key") from None
+    key = read_private_key(path)
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise KeyMaterialError(f"{path}: not an Ed25519 key")
     return AuditKeyRing(current=key, retired=tuple(_load_retired_audit_keys(directory)))
