@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
@@ -90,13 +91,28 @@ def read_key_file(path: Path) -> bytes:
         raise KeyMaterialError(f"{path}: unreadable: {exc.strerror}") from None
 
 
-def read_private_key(path: Path) -> PrivateKeyTypes:
+def read_private_key(path: Path, pem: bytes | None = None) -> PrivateKeyTypes:
     """The unencrypted PEM private key in ``path``; an empty, half-written or foreign file is one
     line naming it, not a traceback."""
     try:
-        return serialization.load_pem_private_key(read_key_file(path), password=None)
+        return serialization.load_pem_private_key(read_key_file(path) if pem is None else pem, password=None)
     except (ValueError, TypeError):  # TypeError: a key that asks for a password
         raise KeyMaterialError(f"{path}: not a PEM private key") from None
+
+
+def read_key_pair(key_path: Path, cert_path: Path) -> tuple[bytes, bytes]:
+    """An SP key and its certificate as PEM, both parsed and checked to belong together: a broken
+    pair is refused at start-up instead of failing each SAML login."""
+    key_pem, cert_pem = read_key_file(key_path), read_key_file(cert_path)
+    key = read_private_key(key_path, key_pem)
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        raise KeyMaterialError(f"{cert_path}: not a PEM X.509 certificate") from None
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if certificate.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+        raise KeyMaterialError(f"{cert_path}: not the certificate of {key_path.name}")
+    return key_pem, cert_pem
 
 
 def hex_keys(path: Path) -> tuple[bytes, ...]:

@@ -52,6 +52,7 @@ from broker.crypto.keyfiles import (
     keys_locked,
     private_directory,
     read_key_file,
+    read_key_pair,
     read_private_key,
     write_atomically,
     write_new_private,
@@ -461,11 +462,13 @@ def load_keys(certs_dir: str | os.PathLike[str], encryption_key: str = "") -> Ke
     if current is None:
         raise KeyMaterialError(f"{directory / TOKEN_KEYS_INDEX}: no current key")
     data_keys = tuple(member.key for member in read_data_key_ring(directory, encryption_key))
+    signing_key, signing_cert = read_key_pair(*sp_key_files(directory, SP_SIGNING))
+    sp_encryption_key, sp_encryption_cert = read_key_pair(*sp_key_files(directory, SP_ENCRYPTION))
     return KeyMaterial(
-        sp_signing_key_pem=read_key_file(directory / f"{SP_SIGNING}.key"),
-        sp_signing_cert_pem=read_key_file(directory / f"{SP_SIGNING}.crt"),
-        sp_encryption_key_pem=read_key_file(directory / f"{SP_ENCRYPTION}.key"),
-        sp_encryption_cert_pem=read_key_file(directory / f"{SP_ENCRYPTION}.crt"),
+        sp_signing_key_pem=signing_key,
+        sp_signing_cert_pem=signing_cert,
+        sp_encryption_key_pem=sp_encryption_key,
+        sp_encryption_cert_pem=sp_encryption_cert,
         token_keys=TokenKeyRing(
             current=current,
             next=_load_token_key(directory, ring.next),
