@@ -10,7 +10,7 @@ from broker.cli.errors import BrokerError
 
 @click.command()
 @click.option("--host", default=None, help="Interface to listen on (default from settings).")
-@click.option("--port", default=None, type=int, help="Port to listen on (default from settings).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port to listen on (default from settings).")
 @click.option(
     "--workers",
     default=None,
@@ -26,6 +26,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from broker.services.setup import SetupError, check_schema, sync_metadata_dir
     from broker.web import server
 
+    if host is not None and not host.strip():
+        raise BrokerError("--host is empty: give the interface to listen on (127.0.0.1, 0.0.0.0, ::) or leave it out")
     settings = _runtime.settings(ctx)
     # Checked here, once, so a missing key or a bad metadata file is one line before anything
     # forks; each worker then builds its own runtime, and this one's engine is closed.
@@ -39,10 +41,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         runtime.db.dispose()
     del runtime
     options = server.ServerOptions(
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        threads=threads or settings.threads,
+        host=settings.host if host is None else host,
+        port=settings.port if port is None else port,
+        workers=settings.workers if workers is None else workers,
+        threads=settings.threads if threads is None else threads,
     )
     try:
         listener = server.listen(options.host, options.port)

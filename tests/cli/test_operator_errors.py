@@ -51,7 +51,7 @@ def test_serve_before_init_says_to_run_init(tmp_path: Path, keys_dir: Path) -> N
     assert line == "broker: the database has no broker schema yet: run `broker init` first"
 
 
-@pytest.mark.parametrize("command", [["init"], ["serve", "--port", "0"], ["bootstrap-admin"], ["audit", "verify"]])
+@pytest.mark.parametrize("command", [["init"], ["serve", "--port", "65535"], ["bootstrap-admin"], ["audit", "verify"]])
 def test_an_unreachable_database_is_one_line(tmp_path: Path, keys_dir: Path, command: list[str]) -> None:
     shutil.copytree(keys_dir, tmp_path / "certs")
     url = CLOSED_PORT_URL.format(port=free_port())
@@ -91,11 +91,11 @@ def test_a_schema_from_another_version_is_named(tmp_path: Path, keys_dir: Path) 
         with engine.begin() as connection:
             head = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
             connection.execute(sa.text("UPDATE alembic_version SET version_num = '0006'"))
-        older = one_line(broker(tmp_path, "serve", "--port", "0"))
+        older = one_line(broker(tmp_path, "serve", "--port", str(free_port())))
         assert older == f"broker: the database schema (0006) is older than this broker's ({head}): run `broker init`"
         with engine.begin() as connection:
             connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
-        newer = one_line(broker(tmp_path, "serve", "--port", "0"))
+        newer = one_line(broker(tmp_path, "serve", "--port", str(free_port())))
         assert newer == f"broker: the database schema (9999) is newer than this broker's ({head}): upgrade the broker"
     finally:
         engine.dispose()
