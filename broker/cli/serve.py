@@ -23,7 +23,7 @@ from broker.cli.errors import BrokerError
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
     """Run the broker (WSGI server: gunicorn, threaded worker processes)."""
-    from broker.services.setup import SetupError, check_schema, sync_metadata_dir
+    from broker.services.setup import SetupError, prepare_to_serve
     from broker.web import server
 
     if host is not None and not host.strip():
@@ -33,8 +33,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     # forks; each worker then builds its own runtime, and this one's engine is closed.
     runtime = _runtime.runtime(ctx)
     try:
-        check_schema(runtime)
-        sync_metadata_dir(runtime)
+        prepare_to_serve(runtime)
     except SetupError as exc:
         raise BrokerError(str(exc)) from None
     finally:

@@ -199,6 +199,15 @@ def check_schema(runtime: Runtime) -> None:
     raise SetupError(f"the database schema ({current}) is older than this broker's ({head}): run `broker init`")
 
 
+def prepare_to_serve(runtime: Runtime) -> None:
+    """`broker serve`'s start-up: the schema is current, then the metadata files are registered
+    under the set-up lock, so instances starting together take turns and each finds a provider
+    the other has just registered instead of failing to create it again."""
+    check_schema(runtime)
+    with setting_up(runtime):
+        sync_metadata_dir(runtime)
+
+
 @contextmanager
 def setting_up(runtime: Runtime) -> Iterator[None]:
     """Set-up steps inside take turns with other instances starting at the same time."""
