@@ -87,8 +87,8 @@ def init(ctx: click.Context, require_keys: bool) -> None:
 def bootstrap_admin(ctx: click.Context, user_name: str) -> None:
     """Print an administrator's access key as JSON (created on first use)."""
     from broker.iam.errors import AwsError
+    from broker.services.setup import SetupError, upgrade_schema
     from broker.services.setup import bootstrap_admin as make_admin
-    from broker.services.setup import upgrade_schema
 
     runtime = _runtime.runtime(ctx)
     ctx.call_on_close(runtime.db.dispose)
@@ -97,6 +97,8 @@ def bootstrap_admin(ctx: click.Context, user_name: str) -> None:
         credentials = make_admin(runtime, user_name)
     except AwsError as exc:
         raise BrokerError(exc.message) from None
+    except SetupError as exc:
+        raise BrokerError(str(exc)) from None
     click.echo(credentials.to_json())
 
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.crypto.box import DecryptionError
 from broker.errors import BrokerError
 from broker.iam.aws_managed import shipped_policies
 from broker.iam.errors import AwsError
@@ -268,5 +269,12 @@ def bootstrap_admin(runtime: Runtime, user_name: str = ADMIN_USER) -> AdminCrede
             record_admin_change(runtime, tx, "CreateAccessKey", {"userName": user_name, "accessKeyId": key_id})
         else:
             key_id = active.access_key_id
-            secret = runtime.box.open(active.secret_sealed, key_id)
+            try:
+                secret = runtime.box.open(active.secret_sealed, key_id)
+            except DecryptionError:
+                raise SetupError(
+                    f"cannot decrypt {user_name}'s access key {key_id} with the keys in {runtime.settings.certs_dir}/: "
+                    "this instance's keys are not the ones the database was set up with "
+                    "(mount the key files of the instance that ran `broker init`)"
+                ) from None
         return AdminCredentials(account_id, user.name, key_id, secret)
