@@ -95,7 +95,11 @@ def read_private_key(path: Path, pem: bytes | None = None) -> PrivateKeyTypes:
     """The unencrypted PEM private key in ``path``; an empty, half-written or foreign file is one
     line naming it, not a traceback."""
     try:
-        return serialization.load_pem_private_key(read_key_file(path) if pem is None else pem, password=None)
+        # RSA's consistency check (about 0.1 s for a 3072-bit key) is skipped: every start-up and
+        # every runtime paid it, and the SP pair's certificate is checked against the key below.
+        return serialization.load_pem_private_key(
+            read_key_file(path) if pem is None else pem, password=None, unsafe_skip_rsa_key_validation=True
+        )
     except (ValueError, TypeError):  # TypeError: a key that asks for a password
         raise KeyMaterialError(f"{path}: not a PEM private key") from None
 
