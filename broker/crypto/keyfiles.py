@@ -27,9 +27,9 @@ def write_private(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
-def write_new_private(path: Path, data: bytes, mode: int = 0o600) -> bytes:
-    """Create ``path`` holding ``data`` in one step, never replacing a file already there: a reader
-    sees no file or the whole file. Returns what ``path`` holds, another writer's bytes if it won."""
+def _durable_temporary(path: Path, data: bytes, mode: int) -> str:
+    """``data`` in a new file beside ``path`` (same directory: a rename or link stays on its file
+    system), with ``mode``, on disk before it is put in place; removed again if writing fails."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -37,6 +37,17 @@ def write_new_private(path: Path, data: bytes, mode: int = 0o600) -> bytes:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def write_new_private(path: Path, data: bytes, mode: int = 0o600) -> bytes:
+    """Create ``path`` holding ``data`` in one step, never replacing a file already there: a reader
+    sees no file or the whole file. Returns what ``path`` holds, another writer's bytes if it won."""
+    temporary = _durable_temporary(path, data, mode)
+    try:
         try:
             os.link(temporary, path)
         except FileExistsError:
@@ -60,13 +71,8 @@ def keys_locked(directory: Path) -> Iterator[None]:
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new, never half."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = _durable_temporary(path, data, mode)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

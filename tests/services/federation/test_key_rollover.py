@@ -23,6 +23,7 @@ from broker.services.iam import providers as iam_providers
 from broker.services.runtime import Runtime
 from broker.services.setup import sync_metadata_dir
 from broker.store.iam import providers as provider_store
+from tests.services.federation import test_metadata_refresh as refresh_tests
 from tests.services.federation.corp import BASE, CORP_ARN, DEFAULT, IDP_ORIGIN, IdpKeys, idp_keys, signed_response
 from tests.services.federation.test_metadata_refresh import START, Clock, MetadataServer
 from tests.support.brokers import make_runtime, make_settings
@@ -33,19 +34,9 @@ ROLLED = START + dt.timedelta(hours=1)  # the refresh that finds the IdP on its 
 GRACE = dt.timedelta(days=1)  # saml_metadata_rollover_grace_seconds' default
 _ids = itertools.count()
 
-
-@pytest.fixture
-def server() -> Iterator[MetadataServer]:
-    md = MetadataServer()
-    md.thread.start()
-    yield md
-    md.httpd.shutdown()
-    md.httpd.server_close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+# The refresh tests' fixtures: the IdP's metadata server and the movable clock.
+server = refresh_tests.server
+clock = refresh_tests.clock
 
 
 @pytest.fixture
